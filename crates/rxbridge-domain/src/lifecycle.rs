@@ -1,0 +1,123 @@
+//! The prescription lifecycle (ARCHITECTURE.md, "The prescription's way through the house").
+//! Transitions are methods that refuse illegal moves.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    AwaitingOriginal,
+    AwaitingClinicalCheck,
+    OnHold,
+    AwaitingPayment,
+    Paid,
+    ReadyForFulfilment,
+    WithWarehouse,
+    Dispatched,
+    Delivered,
+    Rejected,
+    Cancelled,
+    Expired,
+}
+
+pub const ALL_STATUSES: [Status; 12] = [
+    Status::AwaitingOriginal,
+    Status::AwaitingClinicalCheck,
+    Status::OnHold,
+    Status::AwaitingPayment,
+    Status::Paid,
+    Status::ReadyForFulfilment,
+    Status::WithWarehouse,
+    Status::Dispatched,
+    Status::Delivered,
+    Status::Rejected,
+    Status::Cancelled,
+    Status::Expired,
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("a prescription that is {from} cannot be {action}")]
+    Illegal {
+        from: &'static str,
+        action: &'static str,
+    },
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::AwaitingOriginal => "awaiting_original",
+            Status::AwaitingClinicalCheck => "awaiting_clinical_check",
+            Status::OnHold => "on_hold",
+            Status::AwaitingPayment => "awaiting_payment",
+            Status::Paid => "paid",
+            Status::ReadyForFulfilment => "ready_for_fulfilment",
+            Status::WithWarehouse => "with_warehouse",
+            Status::Dispatched => "dispatched",
+            Status::Delivered => "delivered",
+            Status::Rejected => "rejected",
+            Status::Cancelled => "cancelled",
+            Status::Expired => "expired",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Status> {
+        ALL_STATUSES.into_iter().find(|st| st.as_str() == s)
+    }
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Status::Delivered | Status::Rejected | Status::Cancelled | Status::Expired
+        )
+    }
+    /// Cancellation is allowed until dispatch (clinic contract). Cancelling a cancelled
+    /// prescription is not an error for the caller; the use case answers it as a no-op.
+    pub fn cancel(self) -> Result<Status, TransitionError> {
+        match self {
+            Status::AwaitingOriginal
+            | Status::AwaitingClinicalCheck
+            | Status::OnHold
+            | Status::AwaitingPayment
+            | Status::Paid
+            | Status::ReadyForFulfilment
+            | Status::WithWarehouse => Ok(Status::Cancelled),
+            other => Err(TransitionError::Illegal {
+                from: other.as_str(),
+                action: "cancelled",
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn cancel_until_dispatch() {
+        for s in ALL_STATUSES {
+            let allowed = s.cancel().is_ok();
+            let expected = !matches!(
+                s,
+                Status::Dispatched
+                    | Status::Delivered
+                    | Status::Rejected
+                    | Status::Cancelled
+                    | Status::Expired
+            );
+            assert_eq!(allowed, expected, "{s}");
+        }
+    }
+    #[test]
+    fn parse_roundtrip() {
+        for s in ALL_STATUSES {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(Status::parse("nope"), None);
+    }
+}
