@@ -1,1 +1,16 @@
+//! rxbridge application layer: the use cases (intake, clinics, audit) and the ports they talk
+//! to the world through. Owns transactions and ordering; holds no HTTP or SQL.
 
+pub mod audit;
+pub mod clinics;
+pub mod clock;
+pub mod contract;
+pub mod crypto;
+pub mod events;
+pub mod intake;
+pub mod ports;
+pub mod views;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use crypto::PatientVault;
+pub use ports::{Mode, Store, StoreError};

@@ -1,0 +1,151 @@
+//! Clinic credentials: create a clinic with a sandbox and a live key, rotate a key, and
+//! authenticate a bearer key. Keys are shown once; only their SHA-256 is stored.
+
+use crate::clock::Clock;
+use crate::crypto::sha256_hex;
+use crate::events::NewEvent;
+use crate::ports::{ApiKeyRecord, Caller, Clinic, Mode, Store, StoreError};
+use rand::Rng;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClinicError {
+    #[error("the clinic name must be 1 to 200 characters")]
+    BadName,
+    #[error("no clinic with id {0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NewClinic {
+    pub clinic_id: String,
+    pub test_key: String,
+    pub live_key: String,
+}
+
+pub struct Clinics {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+const KEY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// A new API key: `rxb_test_` or `rxb_live_` and 32 base62 characters (190 bits) from the OS.
+pub fn generate_key(mode: Mode) -> String {
+    let mut rng = rand::rngs::OsRng;
+    let body: String = (0..32)
+        .map(|_| KEY_ALPHABET[rng.gen_range(0..KEY_ALPHABET.len())] as char)
+        .collect();
+    format!("rxb_{}_{body}", mode.as_str())
+}
+
+/// Which mode a key claims by its prefix (the stored record decides; this only helps reject
+/// obvious garbage without a lookup).
+pub fn key_mode(key: &str) -> Option<Mode> {
+    if key.starts_with("rxb_test_") {
+        Some(Mode::Test)
+    } else if key.starts_with("rxb_live_") {
+        Some(Mode::Live)
+    } else {
+        None
+    }
+}
+
+impl Clinics {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    fn key_record(&self, clinic_id: &str, mode: Mode, key: &str) -> ApiKeyRecord {
+        ApiKeyRecord {
+            key_hash: sha256_hex(key.as_bytes()),
+            prefix: key[..13].to_string(),
+            clinic_id: clinic_id.to_string(),
+            mode,
+            created_at: self.clock.now(),
+        }
+    }
+
+    pub async fn add(&self, name: &str) -> Result<NewClinic, ClinicError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(ClinicError::BadName);
+        }
+        let id = format!("cl_{}", uuid::Uuid::now_v7().simple());
+        let test_key = generate_key(Mode::Test);
+        let live_key = generate_key(Mode::Live);
+        let now = self.clock.now();
+        let keys = vec![
+            self.key_record(&id, Mode::Test, &test_key),
+            self.key_record(&id, Mode::Live, &live_key),
+        ];
+        let event = NewEvent {
+            at: now,
+            kind: "clinic.created".into(),
+            actor: "cli".into(),
+            subject: id.clone(),
+            detail: serde_json::json!({ "name": name, "keys": [keys[0].prefix, keys[1].prefix] }),
+        };
+        self.store
+            .create_clinic(
+                Clinic {
+                    id: id.clone(),
+                    name: name.to_string(),
+                    created_at: now,
+                },
+                keys,
+                event,
+            )
+            .await?;
+        Ok(NewClinic {
+            clinic_id: id,
+            test_key,
+            live_key,
+        })
+    }
+
+    /// Issue a new key for `mode`; the previous key of that mode stops working at once.
+    pub async fn rotate_key(&self, clinic_id: &str, mode: Mode) -> Result<String, ClinicError> {
+        if self.store.get_clinic(clinic_id).await?.is_none() {
+            return Err(ClinicError::NotFound(clinic_id.to_string()));
+        }
+        let key = generate_key(mode);
+        let rec = self.key_record(clinic_id, mode, &key);
+        let event = NewEvent {
+            at: self.clock.now(),
+            kind: "clinic.key_rotated".into(),
+            actor: "cli".into(),
+            subject: clinic_id.to_string(),
+            detail: serde_json::json!({ "mode": mode.as_str(), "key": rec.prefix }),
+        };
+        match self.store.rotate_key(rec, event).await {
+            Err(StoreError::NotFound) => Err(ClinicError::NotFound(clinic_id.to_string())),
+            other => other.map(|_| key).map_err(Into::into),
+        }
+    }
+
+    /// The caller for a bearer key, or `None` for a missing, malformed, unknown or revoked key.
+    pub async fn authenticate(&self, key: &str) -> Result<Option<Caller>, StoreError> {
+        if key_mode(key).is_none() || key.len() > 100 {
+            return Ok(None);
+        }
+        self.store.find_api_key(&sha256_hex(key.as_bytes())).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn keys_have_prefix_and_entropy() {
+        let a = generate_key(Mode::Test);
+        let b = generate_key(Mode::Test);
+        assert!(a.starts_with("rxb_test_") && a.len() == 41);
+        assert_ne!(a, b);
+        assert!(generate_key(Mode::Live).starts_with("rxb_live_"));
+        assert_eq!(key_mode(&a), Some(Mode::Test));
+        assert_eq!(key_mode("Bearer x"), None);
+    }
+}

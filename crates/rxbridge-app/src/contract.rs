@@ -1,0 +1,663 @@
+//! The store contract-test suite. Every store adapter runs it through `store_contract_tests!`
+//! with a factory for fresh, empty stores:
+//!
+//! ```ignore
+//! rxbridge_app::store_contract_tests!(async { (Arc::new(MyStore::open_temp()) as Arc<dyn Store>, guard) });
+//! ```
+//!
+//! Each function here is one clause of the `Store` contract (see `ports.rs`).
+
+use crate::audit::verify_chain;
+use crate::events::NewEvent;
+use crate::ports::*;
+use jiff::Timestamp;
+use jiff::civil::date;
+use rxbridge_domain::compliance::{Finding, Severity};
+use rxbridge_domain::lifecycle::Status;
+use rxbridge_domain::prescription::PrescriptionType;
+use std::sync::Arc;
+
+pub type Fixture = (Arc<dyn Store>, Box<dyn std::any::Any + Send>);
+
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($make:expr) => {
+        mod store_contract {
+            #[allow(unused_imports)]
+            use super::*;
+            macro_rules! case {
+                ($name:ident) => {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        let fixture: $crate::contract::Fixture = $make.await;
+                        $crate::contract::$name(fixture.0.clone()).await;
+                        drop(fixture);
+                    }
+                };
+            }
+            case!(ping_answers);
+            case!(clinics_and_keys);
+            case!(rotate_key_revokes_old);
+            case!(insert_get_scoped);
+            case!(idempotency_key_unique);
+            case!(concurrent_same_key_one_winner);
+            case!(list_pages_newest_first);
+            case!(transition_optimistic);
+            case!(events_chain_and_timeline);
+            case!(history_by_identity);
+            case!(identity_signals_counts);
+        }
+    };
+}
+
+fn now() -> Timestamp {
+    "2026-11-26T10:00:00Z".parse().unwrap()
+}
+
+fn ev(kind: &str, subject: &str) -> NewEvent {
+    NewEvent {
+        at: now(),
+        kind: kind.into(),
+        actor: "test".into(),
+        subject: subject.into(),
+        detail: serde_json::json!({"k": kind}),
+    }
+}
+
+async fn clinic(store: &Arc<dyn Store>, id: &str) {
+    store
+        .create_clinic(
+            Clinic {
+                id: id.into(),
+                name: format!("Clinic {id}"),
+                created_at: now(),
+            },
+            vec![
+                key(id, Mode::Test, &format!("{id}-test")),
+                key(id, Mode::Live, &format!("{id}-live")),
+            ],
+            ev("clinic.created", id),
+        )
+        .await
+        .unwrap();
+}
+
+fn key(clinic: &str, mode: Mode, hash: &str) -> ApiKeyRecord {
+    ApiKeyRecord {
+        key_hash: hash.into(),
+        prefix: "rxb_test_abcd".into(),
+        clinic_id: clinic.into(),
+        mode,
+        created_at: now(),
+    }
+}
+
+pub fn keys(nhs: Option<&str>, demo: &str) -> PatientKeys {
+    PatientKeys {
+        nhs: nhs.map(String::from),
+        demographic: demo.into(),
+        name_dob: format!("nd-{demo}"),
+        family_dob: format!("fd-{demo}"),
+        email: Some(format!("em-{demo}")),
+        postcode: format!("pc-{demo}"),
+        address: format!("ad-{demo}"),
+    }
+}
+
+pub fn record(id: &str, clinic: &str, mode: Mode, reference: &str) -> PrescriptionRecord {
+    PrescriptionRecord {
+        id: id.into(),
+        clinic_id: clinic.into(),
+        mode,
+        clinic_reference: reference.into(),
+        kind: PrescriptionType::Private,
+        status: Status::AwaitingClinicalCheck,
+        version: 1,
+        issued_on: date(2026, 11, 20),
+        created_at: now(),
+        updated_at: now(),
+        findings: vec![Finding {
+            code: "cd_over_30_days".into(),
+            severity: Severity::Flag,
+            item: Some(0),
+            message: "m".into(),
+            rule: "r".into(),
+        }],
+        items: vec![ItemSummary {
+            product_code: "CONCERTA-XL-36".into(),
+            active_ingredient: "methylphenidate".into(),
+            quantity: 28,
+            days_supply: 28,
+        }],
+        sealed: vec![1, 2, 3, 4],
+    }
+}
+
+fn new_rx(rec: PrescriptionRecord, idem_key: &str, patient: PatientKeys) -> NewPrescription {
+    NewPrescription {
+        idempotency: IdempotencyRecord {
+            clinic_id: rec.clinic_id.clone(),
+            mode: rec.mode,
+            key: idem_key.into(),
+            request_hash: format!("hash-of-{}", rec.id),
+            response_status: 201,
+            response_body: format!("{{\"id\":\"{}\"}}", rec.id),
+            created_at: now(),
+        },
+        event: ev("prescription.received", &rec.id),
+        record: rec,
+        patient,
+    }
+}
+
+async fn insert(
+    store: &Arc<dyn Store>,
+    rec: PrescriptionRecord,
+    idem: &str,
+    p: PatientKeys,
+) -> InsertOutcome {
+    store
+        .insert_prescription(new_rx(rec, idem, p))
+        .await
+        .unwrap()
+}
+
+pub async fn ping_answers(store: Arc<dyn Store>) {
+    store.ping().await.unwrap();
+}
+
+pub async fn clinics_and_keys(store: Arc<dyn Store>) {
+    clinic(&store, "cl_a").await;
+    assert_eq!(
+        store.get_clinic("cl_a").await.unwrap().unwrap().name,
+        "Clinic cl_a"
+    );
+    assert!(store.get_clinic("cl_zz").await.unwrap().is_none());
+    let c = store.find_api_key("cl_a-test").await.unwrap().unwrap();
+    assert_eq!((c.clinic_id.as_str(), c.mode), ("cl_a", Mode::Test));
+    let c = store.find_api_key("cl_a-live").await.unwrap().unwrap();
+    assert_eq!(c.mode, Mode::Live);
+    assert!(store.find_api_key("nope").await.unwrap().is_none());
+    // Same id again: Duplicate, nothing written.
+    let dup = store
+        .create_clinic(
+            Clinic {
+                id: "cl_a".into(),
+                name: "x".into(),
+                created_at: now(),
+            },
+            vec![key("cl_a", Mode::Test, "other")],
+            ev("clinic.created", "cl_a"),
+        )
+        .await;
+    assert!(matches!(dup, Err(StoreError::Duplicate)), "{dup:?}");
+    assert!(store.find_api_key("other").await.unwrap().is_none());
+    assert_eq!(store.list_clinics().await.unwrap().len(), 1);
+}
+
+pub async fn rotate_key_revokes_old(store: Arc<dyn Store>) {
+    clinic(&store, "cl_a").await;
+    store
+        .rotate_key(
+            key("cl_a", Mode::Test, "new-test"),
+            ev("clinic.key_rotated", "cl_a"),
+        )
+        .await
+        .unwrap();
+    assert!(store.find_api_key("cl_a-test").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .find_api_key("new-test")
+            .await
+            .unwrap()
+            .unwrap()
+            .clinic_id,
+        "cl_a"
+    );
+    // The live key is untouched.
+    assert!(store.find_api_key("cl_a-live").await.unwrap().is_some());
+    let r = store
+        .rotate_key(
+            key("cl_nope", Mode::Test, "x"),
+            ev("clinic.key_rotated", "cl_nope"),
+        )
+        .await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+}
+
+pub async fn insert_get_scoped(store: Arc<dyn Store>) {
+    clinic(&store, "cl_a").await;
+    clinic(&store, "cl_b").await;
+    let rec = record("rx_1", "cl_a", Mode::Test, "REF-1");
+    assert!(matches!(
+        insert(&store, rec.clone(), "k1", keys(Some("n1"), "d1")).await,
+        InsertOutcome::Inserted
+    ));
+    let got = store
+        .get_prescription("cl_a", Mode::Test, "rx_1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, rec);
+    assert!(
+        store
+            .get_prescription("cl_b", Mode::Test, "rx_1")
+            .await
+            .unwrap()
+            .is_none(),
+        "other clinic"
+    );
+    assert!(
+        store
+            .get_prescription("cl_a", Mode::Live, "rx_1")
+            .await
+            .unwrap()
+            .is_none(),
+        "other mode"
+    );
+    assert!(
+        store
+            .get_prescription("cl_a", Mode::Test, "rx_nope")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn idempotency_key_unique(store: Arc<dyn Store>) {
+    clinic(&store, "cl_a").await;
+    clinic(&store, "cl_b").await;
+    insert(
+        &store,
+        record("rx_1", "cl_a", Mode::Test, "R"),
+        "k",
+        keys(None, "d"),
+    )
+    .await;
+    let stored = store
+        .find_idempotency("cl_a", Mode::Test, "k")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.request_hash, "hash-of-rx_1");
+    assert_eq!(stored.response_status, 201);
+    // The same key again writes nothing and hands back the stored record.
+    match insert(
+        &store,
+        record("rx_2", "cl_a", Mode::Test, "R"),
+        "k",
+        keys(None, "d"),
+    )
+    .await
+    {
+        InsertOutcome::KeyExists(r) => assert_eq!(r, stored),
+        InsertOutcome::Inserted => panic!("duplicate key inserted"),
+    }
+    assert!(
+        store
+            .get_prescription("cl_a", Mode::Test, "rx_2")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store.timeline("rx_2").await.unwrap().is_empty(),
+        "no event for the refused write"
+    );
+    // Keys are scoped per clinic and mode.
+    assert!(matches!(
+        insert(
+            &store,
+            record("rx_3", "cl_b", Mode::Test, "R"),
+            "k",
+            keys(None, "d")
+        )
+        .await,
+        InsertOutcome::Inserted
+    ));
+    assert!(matches!(
+        insert(
+            &store,
+            record("rx_4", "cl_a", Mode::Live, "R"),
+            "k",
+            keys(None, "d")
+        )
+        .await,
+        InsertOutcome::Inserted
+    ));
+    assert!(
+        store
+            .find_idempotency("cl_a", Mode::Live, "other")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn concurrent_same_key_one_winner(store: Arc<dyn Store>) {
+    clinic(&store, "cl_a").await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.insert_prescription(new_rx(
+                record(&format!("rx_{i}"), "cl_a", Mode::Test, "R"),
+                "same",
+                keys(None, "d"),
+            ))
+            .await
+            .unwrap()
+        }));
+    }
+    let mut inserted = 0;
+    for t in tasks {
+        if matches!(t.await.unwrap(), InsertOutcome::Inserted) {
+            inserted += 1;
+        }
+    }
+    assert_eq!(inserted, 1);
+    let page = store
+        .list_prescriptions("cl_a", Mode::Test, &ListFilter::default(), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    verify_chain(store.as_ref()).await.unwrap();
+}
+
+pub async fn list_pages_newest_first(store: Arc<dyn Store>) {
+    clinic(&store, "cl_a").await;
+    clinic(&store, "cl_b").await;
+    for i in 0..5 {
+        insert(
+            &store,
+            record(
+                &format!("rx_{i}"),
+                "cl_a",
+                Mode::Test,
+                if i % 2 == 0 { "EVEN" } else { "ODD" },
+            ),
+            &format!("k{i}"),
+            keys(None, "d"),
+        )
+        .await;
+    }
+    insert(
+        &store,
+        record("rx_b", "cl_b", Mode::Test, "EVEN"),
+        "kb",
+        keys(None, "d"),
+    )
+    .await;
+    insert(
+        &store,
+        record("rx_live", "cl_a", Mode::Live, "EVEN"),
+        "kl",
+        keys(None, "d"),
+    )
+    .await;
+    let all = ListFilter::default();
+    let p1 = store
+        .list_prescriptions("cl_a", Mode::Test, &all, None, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        p1.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["rx_4", "rx_3"]
+    );
+    let p2 = store
+        .list_prescriptions("cl_a", Mode::Test, &all, p1.next, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        p2.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["rx_2", "rx_1"]
+    );
+    let p3 = store
+        .list_prescriptions("cl_a", Mode::Test, &all, p2.next, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        p3.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["rx_0"]
+    );
+    assert_eq!(p3.next, None);
+    let even = ListFilter {
+        clinic_reference: Some("EVEN".into()),
+        status: None,
+    };
+    let p = store
+        .list_prescriptions("cl_a", Mode::Test, &even, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(p.items.len(), 3);
+    let rejected = ListFilter {
+        status: Some(Status::Rejected),
+        clinic_reference: None,
+    };
+    assert!(
+        store
+            .list_prescriptions("cl_a", Mode::Test, &rejected, None, 100)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let waiting = ListFilter {
+        status: Some(Status::AwaitingClinicalCheck),
+        clinic_reference: None,
+    };
+    assert_eq!(
+        store
+            .list_prescriptions("cl_a", Mode::Test, &waiting, None, 100)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        5
+    );
+}
+
+pub async fn transition_optimistic(store: Arc<dyn Store>) {
+    clinic(&store, "cl_a").await;
+    insert(
+        &store,
+        record("rx_1", "cl_a", Mode::Test, "R"),
+        "k",
+        keys(None, "d"),
+    )
+    .await;
+    let r = store
+        .transition(
+            "rx_1",
+            1,
+            Status::Cancelled,
+            ev("prescription.cancelled", "rx_1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.status, r.version), (Status::Cancelled, 2));
+    let stale = store
+        .transition("rx_1", 1, Status::Rejected, ev("x", "rx_1"))
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict)), "{stale:?}");
+    let missing = store
+        .transition("rx_nope", 1, Status::Rejected, ev("x", "rx_nope"))
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    let got = store
+        .get_prescription("cl_a", Mode::Test, "rx_1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.status, Status::Cancelled);
+    // Only the successful transition left an event.
+    let kinds: Vec<String> = store
+        .timeline("rx_1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event.kind)
+        .collect();
+    assert_eq!(kinds, ["prescription.received", "prescription.cancelled"]);
+}
+
+pub async fn events_chain_and_timeline(store: Arc<dyn Store>) {
+    clinic(&store, "cl_a").await;
+    insert(
+        &store,
+        record("rx_1", "cl_a", Mode::Test, "R"),
+        "k1",
+        keys(None, "d"),
+    )
+    .await;
+    insert(
+        &store,
+        record("rx_2", "cl_a", Mode::Test, "R"),
+        "k2",
+        keys(None, "d"),
+    )
+    .await;
+    store
+        .transition(
+            "rx_1",
+            1,
+            Status::Cancelled,
+            ev("prescription.cancelled", "rx_1"),
+        )
+        .await
+        .unwrap();
+    let report = verify_chain(store.as_ref()).await.unwrap();
+    assert_eq!(report.events, 4);
+    let all = store.events_after(0, 100).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(all[1].prev_hash, all[0].hash);
+    assert_eq!(store.events_after(2, 1).await.unwrap()[0].seq, 3);
+    let t = store.timeline("rx_1").await.unwrap();
+    assert_eq!(t.len(), 2);
+    assert_eq!(
+        t[0].event.detail,
+        serde_json::json!({"k": "prescription.received"})
+    );
+}
+
+pub async fn history_by_identity(store: Arc<dyn Store>) {
+    clinic(&store, "cl_a").await;
+    clinic(&store, "cl_b").await;
+    // Same NHS number at another clinic; same demographics without NHS number; a stranger;
+    // the same NHS number in the other mode.
+    insert(
+        &store,
+        record("rx_1", "cl_b", Mode::Test, "R"),
+        "k1",
+        keys(Some("nhs-1"), "demo-x"),
+    )
+    .await;
+    insert(
+        &store,
+        record("rx_2", "cl_a", Mode::Test, "R"),
+        "k2",
+        keys(None, "demo-1"),
+    )
+    .await;
+    insert(
+        &store,
+        record("rx_3", "cl_a", Mode::Test, "R"),
+        "k3",
+        keys(Some("nhs-2"), "demo-2"),
+    )
+    .await;
+    insert(
+        &store,
+        record("rx_4", "cl_a", Mode::Live, "R"),
+        "k4",
+        keys(Some("nhs-1"), "demo-1"),
+    )
+    .await;
+    let h = store
+        .patient_history(Mode::Test, &keys(Some("nhs-1"), "demo-1"), "cl_a", 1000)
+        .await
+        .unwrap();
+    let mut ids: Vec<(&str, bool)> = h
+        .iter()
+        .map(|e| (e.prescription_id.as_str(), e.same_clinic))
+        .collect();
+    ids.sort();
+    assert_eq!(ids, [("rx_1", false), ("rx_2", true)]);
+    assert_eq!(h[0].product_code, "CONCERTA-XL-36");
+    assert_eq!(h[0].start, date(2026, 11, 20));
+    assert_eq!(h[0].days_supply, 28);
+    assert_eq!(h[0].status, Status::AwaitingClinicalCheck);
+    let limited = store
+        .patient_history(Mode::Test, &keys(Some("nhs-1"), "demo-1"), "cl_a", 1)
+        .await
+        .unwrap();
+    assert_eq!(limited.len(), 1);
+    assert!(
+        store
+            .patient_history(Mode::Test, &keys(None, "nobody"), "cl_a", 1000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn identity_signals_counts(store: Arc<dyn Store>) {
+    clinic(&store, "cl_a").await;
+    let at = |nhs: Option<&str>, demo: &str, address: &str, name_dob: &str| {
+        let mut k = keys(nhs, demo);
+        k.address = address.into();
+        k.name_dob = name_dob.into();
+        k
+    };
+    insert(
+        &store,
+        record("rx_1", "cl_a", Mode::Test, "R"),
+        "k1",
+        at(Some("n1"), "d1", "addr", "sam"),
+    )
+    .await;
+    insert(
+        &store,
+        record("rx_2", "cl_a", Mode::Test, "R"),
+        "k2",
+        at(Some("n2"), "d2", "addr", "alex"),
+    )
+    .await;
+    insert(
+        &store,
+        record("rx_3", "cl_a", Mode::Test, "R"),
+        "k3",
+        at(Some("n2"), "d2", "addr", "alex"),
+    )
+    .await;
+    // A third person at the same address: two others there.
+    let s = store
+        .identity_signals(Mode::Test, &at(Some("n3"), "d3", "addr", "kim"))
+        .await
+        .unwrap();
+    assert_eq!(s.other_patients_at_address, 2);
+    assert!(!s.nhs_number_with_other_details && !s.details_with_other_nhs_number);
+    // The same person again does not count themself.
+    let s = store
+        .identity_signals(Mode::Test, &at(Some("n1"), "d1", "addr", "sam"))
+        .await
+        .unwrap();
+    assert_eq!(s.other_patients_at_address, 1);
+    // n1 with other details; sam's details with another NHS number.
+    let s = store
+        .identity_signals(Mode::Test, &at(Some("n1"), "d9", "elsewhere", "bob"))
+        .await
+        .unwrap();
+    assert!(s.nhs_number_with_other_details);
+    let s = store
+        .identity_signals(Mode::Test, &at(Some("n9"), "d9", "elsewhere", "sam"))
+        .await
+        .unwrap();
+    assert!(s.details_with_other_nhs_number);
+    // Other mode sees nothing.
+    let s = store
+        .identity_signals(Mode::Live, &at(Some("n1"), "d9", "addr", "bob"))
+        .await
+        .unwrap();
+    assert_eq!(s, Default::default());
+}

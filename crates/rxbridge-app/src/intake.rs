@@ -1,0 +1,403 @@
+//! Clinic intake use cases: submit (idempotent), dry run, read, list, cancel.
+//!
+//! Idempotency (IETF draft semantics): the same key and body replays the first answer; the
+//! same key with another body is refused; a second request while the first is in flight gets
+//! `InFlight`. Completion is enforced by the store — the key is unique and written in the same
+//! transaction as the prescription — and the in-flight guard is per process, which is the
+//! whole story for the embedded store (one process owns its data directory).
+
+use crate::clock::Clock;
+use crate::crypto::PatientVault;
+use crate::events::NewEvent;
+use crate::ports::{
+    Caller, IdempotencyRecord, InsertOutcome, ItemSummary, ListFilter, Mode, NewPrescription,
+    PatientKeys, PrescriptionRecord, Store, StoreError,
+};
+use crate::views::{DryRunView, FindingView, PrescriptionList, PrescriptionView};
+use base64::Engine;
+use rxbridge_domain::compliance::{self, Context, Finding, Thresholds};
+use rxbridge_domain::dates::london_date;
+use rxbridge_domain::formulary::Formulary;
+use rxbridge_domain::lifecycle::Status;
+use rxbridge_domain::prescription::{Patient, Prescription};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+/// How many earlier items of one patient the history checks read at most.
+pub const HISTORY_LIMIT: u32 = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error("a request with this idempotency key is still being processed")]
+    InFlight,
+    #[error("this idempotency key was already used with a different request body")]
+    KeyReused,
+    #[error("no such prescription")]
+    NotFound,
+    #[error("a prescription that is {0} cannot be cancelled")]
+    NotCancellable(Status),
+    #[error("the cursor is not one this API returned")]
+    BadCursor,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+type InFlightKey = (String, Mode, String);
+
+/// Held while a submission with an idempotency key is processed; dropping it frees the key.
+pub struct InFlightGuard {
+    set: Arc<Mutex<HashSet<InFlightKey>>>,
+    key: InFlightKey,
+}
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+    }
+}
+
+pub enum Begin {
+    /// No completed request under this key: go on, holding the guard.
+    Proceed(InFlightGuard),
+    /// The same request was completed before: answer exactly this.
+    Replay { status: u16, body: String },
+}
+
+/// A stored answer to send back.
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    pub replayed: bool,
+}
+
+pub struct Intake {
+    store: Arc<dyn Store>,
+    vault: PatientVault,
+    clock: Arc<dyn Clock>,
+    thresholds: Thresholds,
+    in_flight: Arc<Mutex<HashSet<InFlightKey>>>,
+}
+
+impl Intake {
+    pub fn new(
+        store: Arc<dyn Store>,
+        vault: PatientVault,
+        clock: Arc<dyn Clock>,
+        thresholds: Thresholds,
+    ) -> Self {
+        Self {
+            store,
+            vault,
+            clock,
+            thresholds,
+            in_flight: Arc::default(),
+        }
+    }
+
+    pub fn thresholds(&self) -> &Thresholds {
+        &self.thresholds
+    }
+
+    /// Claim an idempotency key for a request whose canonical body hashes to `request_hash`.
+    pub async fn begin(
+        &self,
+        caller: &Caller,
+        key: &str,
+        request_hash: &str,
+    ) -> Result<Begin, IntakeError> {
+        let k = (caller.clinic_id.clone(), caller.mode, key.to_string());
+        {
+            let mut set = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            if !set.insert(k.clone()) {
+                return Err(IntakeError::InFlight);
+            }
+        }
+        let guard = InFlightGuard {
+            set: self.in_flight.clone(),
+            key: k,
+        };
+        match self
+            .store
+            .find_idempotency(&caller.clinic_id, caller.mode, key)
+            .await?
+        {
+            None => Ok(Begin::Proceed(guard)),
+            Some(rec) => replay(rec, request_hash),
+        }
+    }
+
+    /// Keyed hashes of the patient for lookups and history.
+    pub fn patient_keys(&self, p: &Patient) -> PatientKeys {
+        let v = &self.vault;
+        let postcode = p.address.postcode.replace(' ', "").to_ascii_uppercase();
+        let family: String = p
+            .family_name
+            .chars()
+            .filter(|c| c.is_alphabetic())
+            .flat_map(char::to_lowercase)
+            .collect();
+        PatientKeys {
+            nhs: p.nhs_number.as_ref().map(|n| v.lookup("nhs", n.as_str())),
+            demographic: v.lookup("demographic", &p.demographic_key()),
+            name_dob: v.lookup("name_dob", &p.name_dob_key()),
+            family_dob: v.lookup("family_dob", &format!("{family}|{}", p.date_of_birth)),
+            email: p.email.as_ref().map(|e| v.lookup("email", &e.lookup_key())),
+            postcode: v.lookup("postcode", &postcode),
+            address: v.lookup("address", &p.address.match_key()),
+        }
+    }
+
+    /// Every compliance finding for `rx`, with the patient's history from the store.
+    pub async fn findings(
+        &self,
+        caller: &Caller,
+        rx: &Prescription,
+        keys: &PatientKeys,
+    ) -> Result<Vec<Finding>, IntakeError> {
+        let history = self
+            .store
+            .patient_history(caller.mode, keys, &caller.clinic_id, HISTORY_LIMIT)
+            .await?;
+        let identity = self.store.identity_signals(caller.mode, keys).await?;
+        Ok(compliance::evaluate(
+            rx,
+            &Context {
+                today: london_date(self.clock.now()),
+                formulary: Formulary::builtin(),
+                thresholds: &self.thresholds,
+                history: &history,
+                identity,
+            },
+        ))
+    }
+
+    /// The dry run: the same findings, nothing stored.
+    pub async fn dry_run(
+        &self,
+        caller: &Caller,
+        rx: &Prescription,
+    ) -> Result<DryRunView, IntakeError> {
+        let keys = self.patient_keys(&rx.patient);
+        let findings = self.findings(caller, rx, &keys).await?;
+        Ok(DryRunView {
+            would_be_status: compliance::intake_status(rx, &findings).as_str().into(),
+            findings: findings.iter().map(FindingView::from).collect(),
+        })
+    }
+
+    /// Record a prescription that passed the contract. A prescription the law forbids is still
+    /// recorded, as `rejected` with its blocking findings.
+    pub async fn submit(
+        &self,
+        _guard: InFlightGuard,
+        caller: &Caller,
+        key: &str,
+        request_hash: &str,
+        rx: Prescription,
+    ) -> Result<Answer, IntakeError> {
+        let keys = self.patient_keys(&rx.patient);
+        let findings = self.findings(caller, &rx, &keys).await?;
+        let status = compliance::intake_status(&rx, &findings);
+        let now = self.clock.now();
+        let id = format!("rx_{}", uuid::Uuid::now_v7().simple());
+        let formulary = Formulary::builtin();
+        let items = rx
+            .items
+            .iter()
+            .map(|i| ItemSummary {
+                product_code: i.product_code.clone(),
+                active_ingredient: formulary
+                    .get(&i.product_code)
+                    .map(|p| p.active_ingredient.clone())
+                    .unwrap_or_default(),
+                quantity: i.quantity.get(),
+                days_supply: i.days_supply,
+            })
+            .collect();
+        let document = serde_json::to_vec(&rx).map_err(|e| StoreError::Unexpected(e.into()))?;
+        let record = PrescriptionRecord {
+            sealed: self.vault.seal(&id, &document),
+            id: id.clone(),
+            clinic_id: caller.clinic_id.clone(),
+            mode: caller.mode,
+            clinic_reference: rx.clinic_reference.as_str().to_string(),
+            kind: rx.kind,
+            status,
+            version: 1,
+            issued_on: rx.issued_on,
+            created_at: now,
+            updated_at: now,
+            findings,
+            items,
+        };
+        let body = serde_json::to_string(&PrescriptionView::from_record(&record, None))
+            .map_err(|e| StoreError::Unexpected(e.into()))?;
+        let event = NewEvent {
+            at: now,
+            kind: "prescription.received".into(),
+            actor: format!("clinic:{}", caller.clinic_id),
+            subject: id.clone(),
+            detail: serde_json::json!({
+                "status": status.as_str(),
+                "clinic_reference": record.clinic_reference,
+                "findings": record.findings.iter().map(|f| format!("{}:{}", f.severity.as_str(), f.code)).collect::<Vec<_>>(),
+            }),
+        };
+        let idempotency = IdempotencyRecord {
+            clinic_id: caller.clinic_id.clone(),
+            mode: caller.mode,
+            key: key.to_string(),
+            request_hash: request_hash.to_string(),
+            response_status: 201,
+            response_body: body.clone(),
+            created_at: now,
+        };
+        match self
+            .store
+            .insert_prescription(NewPrescription {
+                record,
+                patient: keys,
+                idempotency,
+                event,
+            })
+            .await?
+        {
+            InsertOutcome::Inserted => {
+                tracing::info!(prescription_id = %id, status = status.as_str(), "prescription received");
+                Ok(Answer {
+                    status: 201,
+                    body,
+                    replayed: false,
+                })
+            }
+            InsertOutcome::KeyExists(rec) => match replay(rec, request_hash)? {
+                Begin::Replay { status, body } => Ok(Answer {
+                    status,
+                    body,
+                    replayed: true,
+                }),
+                Begin::Proceed(_) => unreachable!("replay never proceeds"),
+            },
+        }
+    }
+
+    pub async fn get(&self, caller: &Caller, id: &str) -> Result<PrescriptionView, IntakeError> {
+        let rec = self
+            .store
+            .get_prescription(&caller.clinic_id, caller.mode, id)
+            .await?
+            .ok_or(IntakeError::NotFound)?;
+        let timeline = self.store.timeline(id).await?;
+        Ok(PrescriptionView::from_record(&rec, Some(&timeline)))
+    }
+
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        filter: &ListFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<PrescriptionList, IntakeError> {
+        let after = cursor.map(decode_cursor).transpose()?;
+        let page = self
+            .store
+            .list_prescriptions(&caller.clinic_id, caller.mode, filter, after, limit)
+            .await?;
+        Ok(PrescriptionList {
+            data: page
+                .items
+                .iter()
+                .map(|r| PrescriptionView::from_record(r, None))
+                .collect(),
+            next_cursor: page.next.map(encode_cursor),
+        })
+    }
+
+    /// Cancel at the clinic's request (allowed until dispatch). Cancelling a cancelled
+    /// prescription answers its current state and records nothing new.
+    pub async fn cancel(
+        &self,
+        caller: &Caller,
+        id: &str,
+        reason: &str,
+    ) -> Result<PrescriptionView, IntakeError> {
+        // One retry covers a concurrent change between our read and our write.
+        for _ in 0..2 {
+            let rec = self
+                .store
+                .get_prescription(&caller.clinic_id, caller.mode, id)
+                .await?
+                .ok_or(IntakeError::NotFound)?;
+            if rec.status == Status::Cancelled {
+                return self.get(caller, id).await;
+            }
+            let to = rec
+                .status
+                .cancel()
+                .map_err(|_| IntakeError::NotCancellable(rec.status))?;
+            let event = NewEvent {
+                at: self.clock.now(),
+                kind: "prescription.cancelled".into(),
+                actor: format!("clinic:{}", caller.clinic_id),
+                subject: id.to_string(),
+                detail: serde_json::json!({ "from": rec.status.as_str(), "reason": reason }),
+            };
+            match self.store.transition(id, rec.version, to, event).await {
+                Ok(_) => return self.get(caller, id).await,
+                Err(StoreError::Conflict) => continue,
+                Err(StoreError::NotFound) => return Err(IntakeError::NotFound),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Conflict.into())
+    }
+
+    /// Open a stored prescription's sealed document (staff views, exports).
+    pub fn open(&self, rec: &PrescriptionRecord) -> anyhow::Result<Prescription> {
+        let bytes = self.vault.open(&rec.id, &rec.sealed)?;
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+}
+
+fn replay(rec: IdempotencyRecord, request_hash: &str) -> Result<Begin, IntakeError> {
+    if rec.request_hash == request_hash {
+        Ok(Begin::Replay {
+            status: rec.response_status,
+            body: rec.response_body,
+        })
+    } else {
+        Err(IntakeError::KeyReused)
+    }
+}
+
+fn encode_cursor(seq: i64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("v1.{seq}"))
+}
+
+fn decode_cursor(c: &str) -> Result<i64, IntakeError> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .map_err(|_| IntakeError::BadCursor)?;
+    let s = String::from_utf8(raw).map_err(|_| IntakeError::BadCursor)?;
+    s.strip_prefix("v1.")
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n > 0)
+        .ok_or(IntakeError::BadCursor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn cursors_roundtrip_and_reject_garbage() {
+        assert_eq!(decode_cursor(&encode_cursor(42)).unwrap(), 42);
+        assert!(decode_cursor("zzz").is_err());
+        assert!(decode_cursor("").is_err());
+        assert!(
+            decode_cursor(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("v1.-3"))
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! Versioned schema migrations, tracked in `PRAGMA user_version`. Append new migrations; never
+//! edit a released one.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: clinics, keys, prescriptions, patient lookups, idempotency, the event log.
+    r#"
+    CREATE TABLE clinics (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE api_keys (
+        key_hash TEXT PRIMARY KEY,
+        prefix TEXT NOT NULL,
+        clinic_id TEXT NOT NULL REFERENCES clinics(id),
+        mode TEXT NOT NULL CHECK (mode IN ('test', 'live')),
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE INDEX api_keys_active ON api_keys(clinic_id, mode) WHERE revoked_at IS NULL;
+
+    CREATE TABLE prescriptions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        clinic_id TEXT NOT NULL REFERENCES clinics(id),
+        mode TEXT NOT NULL CHECK (mode IN ('test', 'live')),
+        clinic_reference TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        issued_on TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        findings TEXT NOT NULL,
+        items TEXT NOT NULL,
+        sealed BLOB NOT NULL
+    );
+    CREATE INDEX rx_by_clinic ON prescriptions(clinic_id, mode, seq);
+    CREATE INDEX rx_by_reference ON prescriptions(clinic_id, mode, clinic_reference, seq);
+    CREATE INDEX rx_by_status ON prescriptions(clinic_id, mode, status, seq);
+
+    -- Keyed hashes (HMAC-SHA256) of the patient's identifiers: lookups without decryption.
+    CREATE TABLE rx_patient (
+        prescription_id TEXT PRIMARY KEY REFERENCES prescriptions(id),
+        mode TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        nhs TEXT,
+        demographic TEXT NOT NULL,
+        name_dob TEXT NOT NULL,
+        family_dob TEXT NOT NULL,
+        email TEXT,
+        postcode TEXT NOT NULL,
+        address TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX rxp_nhs ON rx_patient(mode, nhs) WHERE nhs IS NOT NULL;
+    CREATE INDEX rxp_demographic ON rx_patient(mode, demographic);
+    CREATE INDEX rxp_name_dob ON rx_patient(mode, name_dob);
+    CREATE INDEX rxp_family_dob ON rx_patient(mode, family_dob);
+    CREATE INDEX rxp_email ON rx_patient(mode, email) WHERE email IS NOT NULL;
+    CREATE INDEX rxp_postcode ON rx_patient(mode, postcode);
+    CREATE INDEX rxp_address ON rx_patient(mode, address, identity);
+
+    CREATE TABLE idempotency (
+        clinic_id TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        key TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        response_status INTEGER NOT NULL,
+        response_body TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (clinic_id, mode, key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX events_by_subject ON events(subject, seq);
+    CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+    CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+    "#,
+];
+
+pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let current: usize =
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    if current > MIGRATIONS.len() {
+        anyhow::bail!(
+            "the database schema is version {current}, newer than this build knows ({}): upgrade rxbridge",
+            MIGRATIONS.len()
+        );
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "applied schema migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,490 @@
+//! SQL for every store operation. Write functions run inside the writer's transaction and
+//! savepoint; read functions on a read-only connection.
+
+use crate::Chain;
+use anyhow::anyhow;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use rxbridge_app::events::{EventRecord, GENESIS_HASH, NewEvent, chain_hash};
+use rxbridge_app::ports::*;
+use rxbridge_domain::compliance::{HistoryEntry, IdentitySignals};
+use rxbridge_domain::lifecycle::Status;
+use rxbridge_domain::prescription::PrescriptionType;
+
+pub fn unexpected(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unexpected(anyhow!("sqlite: {e}"))
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+fn ts(s: String) -> rusqlite::Result<jiff::Timestamp> {
+    s.parse().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn mode_of(s: &str) -> rusqlite::Result<Mode> {
+    Mode::parse(s).ok_or_else(|| {
+        rusqlite::Error::InvalidColumnType(0, format!("mode {s}"), rusqlite::types::Type::Text)
+    })
+}
+
+fn json<T: serde::de::DeserializeOwned>(s: String) -> rusqlite::Result<T> {
+    serde_json::from_str(&s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+pub fn chain_head(c: &Connection) -> rusqlite::Result<Chain> {
+    Ok(c.query_row(
+        "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+        [],
+        |r| {
+            Ok(Chain {
+                seq: r.get(0)?,
+                hash: r.get(1)?,
+            })
+        },
+    )
+    .optional()?
+    .unwrap_or(Chain {
+        seq: 0,
+        hash: GENESIS_HASH.to_string(),
+    }))
+}
+
+fn append_event(c: &Connection, chain: &mut Chain, e: &NewEvent) -> Result<(), StoreError> {
+    let seq = chain.seq + 1;
+    let hash = chain_hash(&chain.hash, seq, e);
+    c.prepare_cached(
+        "INSERT INTO events (seq, at, kind, actor, subject, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![seq, e.at.to_string(), e.kind, e.actor, e.subject, e.detail.to_string(), chain.hash, hash])
+    })
+    .map_err(unexpected)?;
+    *chain = Chain { seq, hash };
+    Ok(())
+}
+
+pub fn create_clinic(
+    c: &Connection,
+    chain: &mut Chain,
+    clinic: &Clinic,
+    keys: &[ApiKeyRecord],
+    event: &NewEvent,
+) -> Result<(), StoreError> {
+    let map = |e: rusqlite::Error| {
+        if is_unique_violation(&e) {
+            StoreError::Duplicate
+        } else {
+            unexpected(e)
+        }
+    };
+    c.execute(
+        "INSERT INTO clinics (id, name, created_at) VALUES (?1, ?2, ?3)",
+        params![clinic.id, clinic.name, clinic.created_at.to_string()],
+    )
+    .map_err(map)?;
+    for k in keys {
+        insert_key(c, k).map_err(map)?;
+    }
+    append_event(c, chain, event)
+}
+
+fn insert_key(c: &Connection, k: &ApiKeyRecord) -> rusqlite::Result<usize> {
+    c.execute(
+        "INSERT INTO api_keys (key_hash, prefix, clinic_id, mode, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![k.key_hash, k.prefix, k.clinic_id, k.mode.as_str(), k.created_at.to_string()],
+    )
+}
+
+fn clinic_row(r: &Row) -> rusqlite::Result<Clinic> {
+    Ok(Clinic {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        created_at: ts(r.get(2)?)?,
+    })
+}
+
+pub fn get_clinic(c: &Connection, id: &str) -> Result<Option<Clinic>, StoreError> {
+    c.query_row(
+        "SELECT id, name, created_at FROM clinics WHERE id = ?1",
+        [id],
+        clinic_row,
+    )
+    .optional()
+    .map_err(unexpected)
+}
+
+pub fn list_clinics(c: &Connection) -> Result<Vec<Clinic>, StoreError> {
+    let mut s = c
+        .prepare("SELECT id, name, created_at FROM clinics ORDER BY created_at, id")
+        .map_err(unexpected)?;
+    s.query_map([], clinic_row)
+        .and_then(|rows| rows.collect())
+        .map_err(unexpected)
+}
+
+pub fn rotate_key(
+    c: &Connection,
+    chain: &mut Chain,
+    key: &ApiKeyRecord,
+    event: &NewEvent,
+) -> Result<(), StoreError> {
+    if get_clinic(c, &key.clinic_id)?.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    c.execute(
+        "UPDATE api_keys SET revoked_at = ?1 WHERE clinic_id = ?2 AND mode = ?3 AND revoked_at IS NULL",
+        params![key.created_at.to_string(), key.clinic_id, key.mode.as_str()],
+    )
+    .map_err(unexpected)?;
+    insert_key(c, key).map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Duplicate
+        } else {
+            unexpected(e)
+        }
+    })?;
+    append_event(c, chain, event)
+}
+
+pub fn find_api_key(c: &Connection, hash: &str) -> Result<Option<Caller>, StoreError> {
+    c.prepare_cached(
+        "SELECT clinic_id, mode FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL",
+    )
+    .and_then(|mut s| {
+        s.query_row([hash], |r| {
+            Ok(Caller {
+                clinic_id: r.get(0)?,
+                mode: mode_of(&r.get::<_, String>(1)?)?,
+            })
+        })
+        .optional()
+    })
+    .map_err(unexpected)
+}
+
+pub fn find_idempotency(
+    c: &Connection,
+    clinic_id: &str,
+    mode: Mode,
+    key: &str,
+) -> Result<Option<IdempotencyRecord>, StoreError> {
+    c.prepare_cached(
+        "SELECT request_hash, response_status, response_body, created_at FROM idempotency WHERE clinic_id = ?1 AND mode = ?2 AND key = ?3",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![clinic_id, mode.as_str(), key], |r| {
+            Ok(IdempotencyRecord {
+                clinic_id: clinic_id.to_string(),
+                mode,
+                key: key.to_string(),
+                request_hash: r.get(0)?,
+                response_status: r.get(1)?,
+                response_body: r.get(2)?,
+                created_at: ts(r.get(3)?)?,
+            })
+        })
+        .optional()
+    })
+    .map_err(unexpected)
+}
+
+pub fn insert_prescription(
+    c: &Connection,
+    chain: &mut Chain,
+    new: &NewPrescription,
+) -> Result<InsertOutcome, StoreError> {
+    let i = &new.idempotency;
+    // The unique key is claimed first, in this transaction: if it exists nothing else is written.
+    let claimed = c
+        .prepare_cached(
+            "INSERT INTO idempotency (clinic_id, mode, key, request_hash, response_status, response_body, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+        )
+        .and_then(|mut s| {
+            s.execute(params![i.clinic_id, i.mode.as_str(), i.key, i.request_hash, i.response_status, i.response_body, i.created_at.to_string()])
+        })
+        .map_err(unexpected)?;
+    if claimed == 0 {
+        let existing = find_idempotency(c, &i.clinic_id, i.mode, &i.key)?
+            .ok_or_else(|| unexpected("idempotency row vanished inside its transaction"))?;
+        return Ok(InsertOutcome::KeyExists(existing));
+    }
+    let r = &new.record;
+    c.prepare_cached(
+        "INSERT INTO prescriptions (id, clinic_id, mode, clinic_reference, kind, status, version, issued_on, created_at, updated_at, findings, items, sealed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            r.id, r.clinic_id, r.mode.as_str(), r.clinic_reference, r.kind.as_str(), r.status.as_str(), r.version,
+            r.issued_on.to_string(), r.created_at.to_string(), r.updated_at.to_string(),
+            serde_json::to_string(&r.findings).unwrap_or_default(),
+            serde_json::to_string(&r.items).unwrap_or_default(), r.sealed
+        ])
+    })
+    .map_err(|e| if is_unique_violation(&e) { StoreError::Duplicate } else { unexpected(e) })?;
+    let p = &new.patient;
+    c.prepare_cached(
+        "INSERT INTO rx_patient (prescription_id, mode, identity, nhs, demographic, name_dob, family_dob, email, postcode, address)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![r.id, r.mode.as_str(), p.identity(), p.nhs, p.demographic, p.name_dob, p.family_dob, p.email, p.postcode, p.address])
+    })
+    .map_err(unexpected)?;
+    append_event(c, chain, &new.event)?;
+    Ok(InsertOutcome::Inserted)
+}
+
+const RX_COLUMNS: &str = "seq, id, clinic_id, mode, clinic_reference, kind, status, version, issued_on, created_at, updated_at, findings, items, sealed";
+
+fn rx_row(r: &Row) -> rusqlite::Result<(i64, PrescriptionRecord)> {
+    let kind: String = r.get(5)?;
+    let status: String = r.get(6)?;
+    let issued: String = r.get(8)?;
+    Ok((
+        r.get(0)?,
+        PrescriptionRecord {
+            id: r.get(1)?,
+            clinic_id: r.get(2)?,
+            mode: mode_of(&r.get::<_, String>(3)?)?,
+            clinic_reference: r.get(4)?,
+            kind: if kind == "nhs" {
+                PrescriptionType::Nhs
+            } else {
+                PrescriptionType::Private
+            },
+            status: Status::parse(&status).ok_or_else(|| {
+                rusqlite::Error::InvalidColumnType(
+                    6,
+                    format!("status {status}"),
+                    rusqlite::types::Type::Text,
+                )
+            })?,
+            version: r.get(7)?,
+            issued_on: issued.parse().map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    8,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?,
+            created_at: ts(r.get(9)?)?,
+            updated_at: ts(r.get(10)?)?,
+            findings: json(r.get(11)?)?,
+            items: json(r.get(12)?)?,
+            sealed: r.get(13)?,
+        },
+    ))
+}
+
+pub fn get_prescription(
+    c: &Connection,
+    clinic_id: &str,
+    mode: Mode,
+    id: &str,
+) -> Result<Option<PrescriptionRecord>, StoreError> {
+    c.prepare_cached(&format!(
+        "SELECT {RX_COLUMNS} FROM prescriptions WHERE id = ?1 AND clinic_id = ?2 AND mode = ?3"
+    ))
+    .and_then(|mut s| {
+        s.query_row(params![id, clinic_id, mode.as_str()], rx_row)
+            .optional()
+    })
+    .map(|o| o.map(|(_, r)| r))
+    .map_err(unexpected)
+}
+
+pub fn list_prescriptions(
+    c: &Connection,
+    clinic_id: &str,
+    mode: Mode,
+    f: &ListFilter,
+    after: Option<i64>,
+    limit: u32,
+) -> Result<Page, StoreError> {
+    let limit = limit.clamp(1, 100);
+    let sql = format!(
+        "SELECT {RX_COLUMNS} FROM prescriptions WHERE clinic_id = ?1 AND mode = ?2 AND seq < ?3
+         AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR clinic_reference = ?5)
+         ORDER BY seq DESC LIMIT ?6"
+    );
+    let mut s = c.prepare_cached(&sql).map_err(unexpected)?;
+    let rows: Vec<(i64, PrescriptionRecord)> = s
+        .query_map(
+            params![
+                clinic_id,
+                mode.as_str(),
+                after.unwrap_or(i64::MAX),
+                f.status.map(|s| s.as_str()),
+                f.clinic_reference,
+                limit + 1
+            ],
+            rx_row,
+        )
+        .and_then(|r| r.collect())
+        .map_err(unexpected)?;
+    let more = rows.len() > limit as usize;
+    let items: Vec<(i64, PrescriptionRecord)> = rows.into_iter().take(limit as usize).collect();
+    let next = if more {
+        items.last().map(|(seq, _)| *seq)
+    } else {
+        None
+    };
+    Ok(Page {
+        items: items.into_iter().map(|(_, r)| r).collect(),
+        next,
+    })
+}
+
+pub fn transition(
+    c: &Connection,
+    chain: &mut Chain,
+    id: &str,
+    expected: i64,
+    to: Status,
+    event: &NewEvent,
+) -> Result<PrescriptionRecord, StoreError> {
+    let n = c
+        .execute(
+            "UPDATE prescriptions SET status = ?1, version = version + 1, updated_at = ?2 WHERE id = ?3 AND version = ?4",
+            params![to.as_str(), event.at.to_string(), id, expected],
+        )
+        .map_err(unexpected)?;
+    if n == 0 {
+        let exists: bool = c
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM prescriptions WHERE id = ?1)",
+                [id],
+                |r| r.get(0),
+            )
+            .map_err(unexpected)?;
+        return Err(if exists {
+            StoreError::Conflict
+        } else {
+            StoreError::NotFound
+        });
+    }
+    append_event(c, chain, event)?;
+    c.query_row(
+        &format!("SELECT {RX_COLUMNS} FROM prescriptions WHERE id = ?1"),
+        [id],
+        rx_row,
+    )
+    .map(|(_, r)| r)
+    .map_err(unexpected)
+}
+
+fn event_row(r: &Row) -> rusqlite::Result<EventRecord> {
+    Ok(EventRecord {
+        seq: r.get(0)?,
+        event: NewEvent {
+            at: ts(r.get(1)?)?,
+            kind: r.get(2)?,
+            actor: r.get(3)?,
+            subject: r.get(4)?,
+            detail: json(r.get(5)?)?,
+        },
+        prev_hash: r.get(6)?,
+        hash: r.get(7)?,
+    })
+}
+
+pub fn timeline(c: &Connection, subject: &str) -> Result<Vec<EventRecord>, StoreError> {
+    c.prepare_cached("SELECT seq, at, kind, actor, subject, detail, prev_hash, hash FROM events WHERE subject = ?1 ORDER BY seq")
+        .and_then(|mut s| s.query_map([subject], event_row)?.collect())
+        .map_err(unexpected)
+}
+
+pub fn events_after(
+    c: &Connection,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<EventRecord>, StoreError> {
+    c.prepare_cached("SELECT seq, at, kind, actor, subject, detail, prev_hash, hash FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+        .and_then(|mut s| s.query_map(params![after, limit], event_row)?.collect())
+        .map_err(unexpected)
+}
+
+pub fn patient_history(
+    c: &Connection,
+    mode: Mode,
+    k: &PatientKeys,
+    clinic_id: &str,
+    limit: u32,
+) -> Result<Vec<HistoryEntry>, StoreError> {
+    // Two indexed lookups (NHS number, demographic key) joined to the prescriptions; never a scan.
+    let sql = "SELECT r.id, r.clinic_id, r.status, r.issued_on, r.items FROM prescriptions r
+               WHERE r.id IN (SELECT prescription_id FROM rx_patient WHERE mode = ?1 AND nhs = ?2
+                              UNION SELECT prescription_id FROM rx_patient WHERE mode = ?1 AND demographic = ?3)
+               ORDER BY r.seq DESC LIMIT ?4";
+    let mut s = c.prepare_cached(sql).map_err(unexpected)?;
+    let rows = s
+        .query_map(params![mode.as_str(), k.nhs, k.demographic, limit], |r| {
+            let status: String = r.get(2)?;
+            let issued: String = r.get(3)?;
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                status,
+                issued,
+                json::<Vec<ItemSummary>>(r.get(4)?)?,
+            ))
+        })
+        .and_then(|r| r.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(unexpected)?;
+    let mut out = Vec::new();
+    for (id, clinic, status, issued, items) in rows {
+        let status =
+            Status::parse(&status).ok_or_else(|| unexpected(format!("bad status {status}")))?;
+        let start = issued.parse().map_err(unexpected)?;
+        for i in items {
+            out.push(HistoryEntry {
+                prescription_id: id.clone(),
+                same_clinic: clinic == clinic_id,
+                product_code: i.product_code,
+                active_ingredient: i.active_ingredient,
+                start,
+                days_supply: i.days_supply,
+                status,
+            });
+        }
+    }
+    Ok(out)
+}
+
+pub fn identity_signals(
+    c: &Connection,
+    mode: Mode,
+    k: &PatientKeys,
+) -> Result<IdentitySignals, StoreError> {
+    let m = mode.as_str();
+    let other_patients_at_address: u32 = c
+        .prepare_cached("SELECT count(DISTINCT identity) FROM rx_patient WHERE mode = ?1 AND address = ?2 AND identity != ?3")
+        .and_then(|mut s| s.query_row(params![m, k.address, k.identity()], |r| r.get(0)))
+        .map_err(unexpected)?;
+    let nhs_number_with_other_details = match &k.nhs {
+        Some(nhs) => c
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM rx_patient WHERE mode = ?1 AND nhs = ?2 AND name_dob != ?3)")
+            .and_then(|mut s| s.query_row(params![m, nhs, k.name_dob], |r| r.get(0)))
+            .map_err(unexpected)?,
+        None => false,
+    };
+    let details_with_other_nhs_number = match &k.nhs {
+        Some(nhs) => c
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM rx_patient WHERE mode = ?1 AND name_dob = ?2 AND nhs IS NOT NULL AND nhs != ?3)")
+            .and_then(|mut s| s.query_row(params![m, k.name_dob, nhs], |r| r.get(0)))
+            .map_err(unexpected)?,
+        None => false,
+    };
+    Ok(IdentitySignals {
+        other_patients_at_address,
+        nhs_number_with_other_details,
+        details_with_other_nhs_number,
+    })
+}
