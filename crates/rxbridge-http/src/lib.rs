@@ -1,1 +1,12 @@
+//! Inbound HTTP adapter: the clinic API v1 (axum), RFC 9457 problems, and the OpenAPI 3.1
+//! document generated from the code. The same `Router` serves locally and, later, on Lambda.
+//! Handlers are short: parse → call a use case → map the result.
 
+pub mod contract;
+mod handlers;
+pub mod openapi;
+pub mod problem;
+mod router;
+pub mod schema;
+
+pub use router::{AppState, BODY_LIMIT, router};

@@ -1,1 +1,234 @@
-fn main() {}
+//! `rxbridge`: the one binary. `serve` runs the service; the other commands administer the
+//! same data directory (the server may be running).
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use rxbridge::{App, Config};
+use rxbridge_app::Mode;
+use rxbridge_app::audit::verify_chain;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "rxbridge",
+    version,
+    about = "Prescription integration for a UK online pharmacy"
+)]
+struct Cli {
+    /// Data directory [env: RXBRIDGE_DATA_DIR] [default: ./rxbridge-data]
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Optional TOML config file (see docs/configuration.md)
+    #[arg(long, global = true, env = "RXBRIDGE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service.
+    Serve {
+        /// HOST:PORT [env: RXBRIDGE_LISTEN] [default: 127.0.0.1:8080]
+        #[arg(long)]
+        listen: Option<String>,
+        /// Create a demo clinic if none exists and print its sandbox key and a ready curl.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Manage clinics and their API keys.
+    Clinic {
+        #[command(subcommand)]
+        command: ClinicCommand,
+    },
+    /// The hash-chained event log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClinicCommand {
+    /// Create a clinic; prints its id, sandbox key and live key (shown once).
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Print exactly one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issue a new key; the old key of that mode stops working at once.
+    RotateKey {
+        /// The clinic id (cl_…).
+        #[arg(long = "clinic", alias = "clinic-id")]
+        clinic: String,
+        /// Which key to rotate.
+        #[arg(long, default_value = "test", value_parser = ["test", "live"])]
+        mode: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List clinics.
+    List,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the whole event chain; report the first broken link.
+    Verify,
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RXBRIDGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    init_logs();
+    match run().await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<std::process::ExitCode> {
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(d) = cli.data_dir {
+        config.data_dir = d;
+    }
+    match cli.command {
+        Command::Serve { listen, demo } => {
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            let app = App::open(config)?;
+            let listener = tokio::net::TcpListener::bind(&app.config.listen)
+                .await
+                .with_context(|| format!("binding {}", app.config.listen))?;
+            let addr = listener.local_addr()?;
+            if demo {
+                print_demo(&app, addr).await?;
+            }
+            tracing::info!(%addr, data_dir = %app.config.data_dir.display(), "rxbridge listening");
+            rxbridge::serve(app, listener, shutdown_signal()).await?;
+        }
+        Command::Clinic { command } => {
+            let app = App::open(config)?;
+            let clinics = &app.state.clinics;
+            match command {
+                ClinicCommand::Add { name, json } => {
+                    let c = clinics.add(&name).await?;
+                    if json {
+                        println!("{}", serde_json::to_string(&c)?);
+                    } else {
+                        println!(
+                            "clinic_id: {}\ntest_key:  {}\nlive_key:  {}\n\nThe keys are shown once; only their hashes are stored.",
+                            c.clinic_id, c.test_key, c.live_key
+                        );
+                    }
+                }
+                ClinicCommand::RotateKey { clinic, mode, json } => {
+                    let mode = Mode::parse(&mode).unwrap_or(Mode::Test);
+                    let key = clinics.rotate_key(&clinic, mode).await?;
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({ "clinic_id": clinic, "mode": mode.as_str(), "key": key })
+                        );
+                    } else {
+                        println!(
+                            "new {} key for {clinic}: {key}\nThe previous {} key no longer works.",
+                            mode.as_str(),
+                            mode.as_str()
+                        );
+                    }
+                }
+                ClinicCommand::List => {
+                    for c in app.state.store.list_clinics().await? {
+                        println!("{}\t{}\t{}", c.id, c.created_at, c.name);
+                    }
+                }
+            }
+            app.store.close();
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let app = App::open(config)?;
+            let r = verify_chain(app.state.store.as_ref()).await;
+            app.store.close();
+            match r {
+                Ok(r) => println!(
+                    "ok: {} events, chain intact (head {})",
+                    r.events, r.head_hash
+                ),
+                Err(e) => {
+                    println!("BROKEN: {e}");
+                    return Ok(std::process::ExitCode::from(2));
+                }
+            }
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `--demo`: a demo clinic whose sandbox key is kept in `<data_dir>/demo-clinic.json` (0600)
+/// so that every demo start can print it.
+async fn print_demo(app: &App, addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    let path = app.config.data_dir.join("demo-clinic.json");
+    let (clinic_id, key) = if path.exists() {
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+        (
+            v["clinic_id"].as_str().unwrap_or_default().to_string(),
+            v["test_key"].as_str().unwrap_or_default().to_string(),
+        )
+    } else if app.state.store.list_clinics().await?.is_empty() {
+        let c = app.state.clinics.add("Demo ADHD Clinic").await?;
+        rxbridge::write_secret_file(
+            &path,
+            &serde_json::json!({ "clinic_id": c.clinic_id, "test_key": c.test_key }).to_string(),
+        )?;
+        (c.clinic_id, c.test_key)
+    } else {
+        println!(
+            "--demo: clinics already exist and no demo key is on file; use `rxbridge clinic add` or `rxbridge clinic rotate-key`."
+        );
+        return Ok(());
+    };
+    let today = rxbridge_domain::dates::london_date(jiff::Timestamp::now());
+    let example = rxbridge_http::schema::example_submission_on(&today.to_string());
+    println!(
+        "rxbridge demo\n  clinic:      {clinic_id}\n  sandbox key: {key}\n  API:         http://{addr}/v1  (OpenAPI: http://{addr}/openapi.json)\n\nTry it:\n\ncurl -s http://{addr}/v1/prescriptions \\\n  -H 'Authorization: Bearer {key}' \\\n  -H 'Content-Type: application/json' \\\n  -H \"Idempotency-Key: demo-$(date +%s)\" \\\n  -d '{}'\n",
+        serde_json::to_string(&example)?
+    );
+    Ok(())
+}

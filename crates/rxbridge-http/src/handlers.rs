@@ -1,0 +1,542 @@
+//! Clinic API handlers.
+
+use crate::contract::parse_prescription;
+use crate::problem::{FieldError, Problem};
+use crate::router::AppState;
+use crate::schema::{CancelIn, PrescriptionIn};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use rxbridge_app::crypto::sha256_hex;
+use rxbridge_app::events::canonical_json;
+use rxbridge_app::intake::{Begin, IntakeError};
+use rxbridge_app::ports::{Caller, ListFilter};
+use rxbridge_app::views::{DryRunView, PrescriptionList, PrescriptionView};
+use rxbridge_domain::compliance::{RULES, RuleInfo, Thresholds};
+use rxbridge_domain::dates::london_date;
+use rxbridge_domain::formulary::{Formulary, Product};
+use rxbridge_domain::lifecycle::Status;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The authenticated clinic. Missing, malformed or unknown keys answer 401 with
+/// `WWW-Authenticate: Bearer`.
+pub struct ClinicCaller(pub Caller);
+
+impl FromRequestParts<AppState> for ClinicCaller {
+    type Rejection = Problem;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(Problem::unauthorized(
+                "Send Authorization: Bearer <your API key>.",
+                false,
+            ));
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or_else(|| {
+                Problem::unauthorized(
+                    "The Authorization header must be: Bearer <your API key>.",
+                    true,
+                )
+            })?;
+        match state.clinics.authenticate(key).await {
+            Ok(Some(caller)) => Ok(ClinicCaller(caller)),
+            Ok(None) => Err(Problem::unauthorized(
+                "The API key is not valid (unknown, rotated or mistyped).",
+                true,
+            )),
+            Err(e) => {
+                tracing::error!(error = ?e, "authenticating a key");
+                Err(Problem::internal())
+            }
+        }
+    }
+}
+
+fn intake_problem(e: IntakeError) -> Problem {
+    match e {
+        IntakeError::InFlight => Problem::new(
+            "idempotency_in_flight",
+            "The first request with this Idempotency-Key has not finished; retry shortly.",
+        ),
+        IntakeError::KeyReused => Problem::new(
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used with a different body; use a new key for a new prescription.",
+        ),
+        IntakeError::NotFound => Problem::new(
+            "not_found",
+            "No prescription with this id for this API key.",
+        ),
+        IntakeError::NotCancellable(s) => Problem::new(
+            "not_cancellable",
+            format!("The prescription is {s}; it can be cancelled only until dispatch."),
+        ),
+        IntakeError::BadCursor => {
+            Problem::new("invalid_query", "The cursor is not one this API returned.")
+        }
+        IntakeError::Store(rxbridge_app::StoreError::Conflict) => Problem::new(
+            "conflict",
+            "The prescription changed while we worked on it; retry.",
+        ),
+        IntakeError::Store(e) => {
+            tracing::error!(error = ?e, "store failure");
+            Problem::internal()
+        }
+    }
+}
+
+/// `application/json`, optionally with parameters (`; charset=utf-8`); 415 otherwise.
+fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
+    let ok = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        })
+        .unwrap_or(false);
+    if ok {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            "unsupported_media_type",
+            "Send the body as JSON with Content-Type: application/json.",
+        ))
+    }
+}
+
+fn parse_json(body: &[u8]) -> Result<serde_json::Value, Problem> {
+    serde_json::from_slice(body).map_err(|e| {
+        Problem::new(
+            "malformed_json",
+            format!(
+                "The body is not valid JSON: {} (line {}, column {}).",
+                json_error_kind(&e),
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}
+
+fn json_error_kind(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Eof => "it ends too early",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Io => "it could not be read",
+        serde_json::error::Category::Data => "unexpected data",
+    }
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn parse_submission(
+    state: &AppState,
+    v: &serde_json::Value,
+) -> Result<rxbridge_domain::prescription::Prescription, Problem> {
+    parse_prescription(v, london_date(state.clock.now()), Formulary::builtin())
+        .map_err(Problem::validation)
+}
+
+/// Submit a prescription.
+///
+/// Validates the payload against the contract (422 lists every problem), applies the UK
+/// compliance rules, and records it durably before answering 201. A prescription the law
+/// forbids is still recorded, with status `rejected` and its blocking findings.
+#[utoipa::path(
+    post, path = "/v1/prescriptions", tag = "prescriptions",
+    request_body(content = PrescriptionIn, content_type = "application/json"),
+    params(("Idempotency-Key" = String, Header, description = "1 to 255 printable ASCII characters; the same key and body replays the first answer")),
+    responses(
+        (status = 201, description = "Recorded (a replay carries `Idempotent-Replayed: true`)", body = PrescriptionView),
+        (status = 400, description = "Malformed JSON or a missing Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with this key is still in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The payload breaks the contract, or the key was used with another body", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::schema::example_validation_problem())),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn submit(
+    State(state): State<AppState>,
+    ClinicCaller(caller): ClinicCaller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let key = headers
+        .get("idempotency-key")
+        .ok_or_else(|| {
+            Problem::new(
+                "idempotency_key_missing",
+                "Send an Idempotency-Key header (1 to 255 characters) so retries are safe.",
+            )
+        })?
+        .to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| (0x20..0x7f).contains(&b)))
+        .ok_or_else(|| {
+            Problem::new(
+                "idempotency_key_invalid",
+                "The Idempotency-Key must be 1 to 255 printable ASCII characters.",
+            )
+        })?
+        .to_string();
+    require_json(&headers)?;
+    let value = parse_json(&body)?;
+    let request_hash = sha256_hex(canonical_json(&value).as_bytes());
+    let guard = match state
+        .intake
+        .begin(&caller, &key, &request_hash)
+        .await
+        .map_err(intake_problem)?
+    {
+        Begin::Replay { status, body } => return Ok(replayed(status, body)),
+        Begin::Proceed(g) => g,
+    };
+    let rx = parse_submission(&state, &value)?;
+    let answer = state
+        .intake
+        .submit(guard, &caller, &key, &request_hash, rx)
+        .await
+        .map_err(intake_problem)?;
+    if answer.replayed {
+        return Ok(replayed(answer.status, answer.body));
+    }
+    Ok(created(answer.status, answer.body))
+}
+
+fn location_of(body: &str) -> Option<HeaderValue> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    HeaderValue::from_str(v.get("links")?.get("self")?.as_str()?).ok()
+}
+
+fn created(status: u16, body: String) -> Response {
+    let loc = location_of(&body);
+    let mut r = json_response(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
+        body,
+    );
+    if let Some(l) = loc {
+        r.headers_mut().insert(header::LOCATION, l);
+    }
+    r
+}
+
+fn replayed(status: u16, body: String) -> Response {
+    let mut r = created(status, body);
+    r.headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    r
+}
+
+/// Dry run: the same validation and compliance findings, nothing stored.
+#[utoipa::path(
+    post, path = "/v1/prescriptions/validate", tag = "prescriptions",
+    request_body(content = PrescriptionIn, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The findings and the status the prescription would take", body = DryRunView),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The payload breaks the contract", body = Problem, content_type = "application/problem+json",
+            example = json!(crate::schema::example_validation_problem())),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn validate(
+    State(state): State<AppState>,
+    ClinicCaller(caller): ClinicCaller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<DryRunView>, Problem> {
+    require_json(&headers)?;
+    let value = parse_json(&body)?;
+    let rx = parse_submission(&state, &value)?;
+    state
+        .intake
+        .dry_run(&caller, &rx)
+        .await
+        .map(Json)
+        .map_err(intake_problem)
+}
+
+/// One prescription: status, findings and the timeline of what happened.
+#[utoipa::path(
+    get, path = "/v1/prescriptions/{id}", tag = "prescriptions",
+    params(("id" = String, Path, description = "The prescription id from the 201 answer")),
+    responses(
+        (status = 200, description = "The prescription with its timeline", body = PrescriptionView),
+        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such prescription for this key (another clinic's id also answers 404)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_one(
+    State(state): State<AppState>,
+    ClinicCaller(caller): ClinicCaller,
+    Path(id): Path<String>,
+) -> Result<Json<PrescriptionView>, Problem> {
+    state
+        .intake
+        .get(&caller, &id)
+        .await
+        .map(Json)
+        .map_err(intake_problem)
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ListParams {
+    /// Only prescriptions in this status.
+    status: Option<String>,
+    /// Only prescriptions with this clinic reference.
+    clinic_reference: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    /// `next_cursor` from the previous page.
+    cursor: Option<String>,
+}
+
+/// List prescriptions, newest first, a page at a time.
+#[utoipa::path(
+    get, path = "/v1/prescriptions", tag = "prescriptions",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of prescriptions", body = PrescriptionList),
+        (status = 400, description = "A query parameter is not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    ClinicCaller(caller): ClinicCaller,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Json<PrescriptionList>, Problem> {
+    let mut filter = ListFilter::default();
+    let (mut limit, mut cursor) = (20u32, None);
+    let mut errors = Vec::new();
+    let mut err = |name: &str, code: &str, detail: String| {
+        errors.push(FieldError {
+            pointer: format!("/query/{name}"),
+            code: code.into(),
+            detail,
+        })
+    };
+    let mut seen = std::collections::HashSet::new();
+    for (k, v) in &q {
+        if !seen.insert(k.as_str()) {
+            err(k, "duplicate_parameter", "is given more than once".into());
+            continue;
+        }
+        match k.as_str() {
+            "status" => match Status::parse(v) {
+                Some(s) => filter.status = Some(s),
+                None => err(k, "invalid_value", "is not a prescription status".into()),
+            },
+            "clinic_reference" => filter.clinic_reference = Some(v.clone()),
+            "limit" => match v.parse::<u32>() {
+                Ok(n) if (1..=100).contains(&n) => limit = n,
+                _ => err(
+                    k,
+                    "out_of_range",
+                    "must be a whole number from 1 to 100".into(),
+                ),
+            },
+            "cursor" => cursor = Some(v.clone()),
+            _ => err(
+                k,
+                "unknown_parameter",
+                "expected status, clinic_reference, limit or cursor".into(),
+            ),
+        }
+    }
+    if !errors.is_empty() {
+        let mut p = Problem::new(
+            "invalid_query",
+            format!("{} query parameter problem(s); see `errors`.", errors.len()),
+        );
+        p.errors = errors;
+        return Err(p);
+    }
+    state
+        .intake
+        .list(&caller, &filter, cursor.as_deref(), limit)
+        .await
+        .map(Json)
+        .map_err(intake_problem)
+}
+
+/// Cancel a prescription (allowed until dispatch). Cancelling twice answers the same.
+#[utoipa::path(
+    post, path = "/v1/prescriptions/{id}/cancel", tag = "prescriptions",
+    params(("id" = String, Path, description = "The prescription id")),
+    request_body(content = CancelIn, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Cancelled", body = PrescriptionView),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such prescription for this key", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already dispatched, delivered, rejected or expired", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No reason given", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn cancel(
+    State(state): State<AppState>,
+    ClinicCaller(caller): ClinicCaller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<PrescriptionView>, Problem> {
+    require_json(&headers)?;
+    let v = parse_json(&body)?;
+    let mut errors = Vec::new();
+    let mut reason = None;
+    match v.as_object() {
+        None => errors.push(FieldError {
+            pointer: "".into(),
+            code: "wrong_type".into(),
+            detail: "must be an object".into(),
+        }),
+        Some(m) => {
+            for k in m.keys().filter(|k| *k != "reason") {
+                errors.push(FieldError {
+                    pointer: format!("/{}", k.replace('~', "~0").replace('/', "~1")),
+                    code: "unknown_field".into(),
+                    detail: "unknown field; expected: reason".into(),
+                });
+            }
+            match m.get("reason") {
+                Some(serde_json::Value::String(s))
+                    if !s.trim().is_empty()
+                        && s.trim().chars().count() <= 500
+                        && !s.chars().any(char::is_control) =>
+                {
+                    reason = Some(s.trim().to_string())
+                }
+                Some(serde_json::Value::String(_)) => errors.push(FieldError {
+                    pointer: "/reason".into(),
+                    code: "invalid_reason".into(),
+                    detail: "must be 1 to 500 printable characters".into(),
+                }),
+                Some(_) => errors.push(FieldError {
+                    pointer: "/reason".into(),
+                    code: "wrong_type".into(),
+                    detail: "must be a string".into(),
+                }),
+                None => errors.push(FieldError {
+                    pointer: "/reason".into(),
+                    code: "required".into(),
+                    detail: "is required".into(),
+                }),
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    let reason = reason.unwrap_or_default();
+    state
+        .intake
+        .cancel(&caller, &id, &reason)
+        .await
+        .map(Json)
+        .map_err(intake_problem)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FormularyView {
+    pub version: String,
+    #[schema(value_type = Vec<Object>)]
+    pub products: Vec<Product>,
+}
+
+/// The products a prescription may name, with schedule, form, strength, licensed ages and
+/// licensed maximum daily doses, each with its source.
+#[utoipa::path(get, path = "/v1/formulary", tag = "reference",
+    responses((status = 200, description = "The formulary", body = FormularyView)))]
+pub async fn formulary() -> Json<FormularyView> {
+    let f = Formulary::builtin();
+    Json(FormularyView {
+        version: f.version.clone(),
+        products: f.products.clone(),
+    })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RulesView {
+    #[schema(value_type = Vec<Object>)]
+    pub rules: Vec<RuleInfo>,
+    #[schema(value_type = Object)]
+    pub thresholds: Thresholds,
+}
+
+/// Every compliance rule with its code, severity and citation, and the thresholds in force.
+#[utoipa::path(get, path = "/v1/rules", tag = "reference",
+    responses((status = 200, description = "The rules", body = RulesView)))]
+pub async fn rules(State(state): State<AppState>) -> Json<RulesView> {
+    Json(RulesView {
+        rules: RULES.to_vec(),
+        thresholds: state.intake.thresholds().clone(),
+    })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// Readiness: the store answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, body = Health),
+    (status = 503, description = "The store is not reachable", body = Problem, content_type = "application/problem+json")))]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, Problem> {
+    match state.store.ping().await {
+        Ok(()) => Ok(Json(Health {
+            status: "ready".into(),
+        })),
+        Err(e) => {
+            tracing::error!(error = ?e, "readiness check failed");
+            Err(Problem::new("unavailable", "The store is not reachable."))
+        }
+    }
+}
+
+/// The OpenAPI 3.1 document.
+pub async fn openapi_json(State(state): State<AppState>) -> Response {
+    json_response(StatusCode::OK, state.openapi.as_str().to_string())
+}

@@ -1,0 +1,118 @@
+//! The router and its layers: body limit, timeout, request ids, tracing without patient data,
+//! panic catching, security headers, and problem+json for every bare error status.
+
+use crate::handlers;
+use crate::problem::{PROBLEM_JSON, Problem};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rxbridge_app::clinics::Clinics;
+use rxbridge_app::intake::Intake;
+use rxbridge_app::{Clock, Store};
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+/// Largest request body accepted (256 KiB): far above any real prescription.
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub intake: Arc<Intake>,
+    pub clinics: Arc<Clinics>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub openapi: Arc<String>,
+}
+
+impl AppState {
+    pub fn new(
+        intake: Arc<Intake>,
+        clinics: Arc<Clinics>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            intake,
+            clinics,
+            store,
+            clock,
+            openapi: Arc::new(crate::openapi::document()),
+        }
+    }
+}
+
+/// Turn a bare error response (router fallback, 405, body limit, timeout) into problem+json,
+/// keeping the headers that matter (`Allow`, `WWW-Authenticate`).
+async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(PROBLEM_JSON));
+    if is_problem {
+        return res;
+    }
+    let mut out = Problem::for_status(status).into_response();
+    *out.status_mut() =
+        if status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::LENGTH_REQUIRED {
+            StatusCode::BAD_REQUEST
+        } else {
+            status
+        };
+    for h in [header::ALLOW, header::WWW_AUTHENTICATE] {
+        if let Some(v) = res.headers().get(&h) {
+            out.headers_mut().insert(h, v.clone());
+        }
+    }
+    out
+}
+
+pub fn router(state: AppState) -> Router {
+    let x_request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/v1/prescriptions", post(handlers::submit).get(handlers::list))
+        .route("/v1/prescriptions/validate", post(handlers::validate))
+        .route("/v1/prescriptions/{id}", get(handlers::get_one))
+        .route("/v1/prescriptions/{id}/cancel", post(handlers::cancel))
+        .route("/v1/formulary", get(handlers::formulary))
+        .route("/v1/rules", get(handlers::rules))
+        .route("/healthz", get(handlers::healthz))
+        .route("/readyz", get(handlers::readyz))
+        .route("/openapi.json", get(handlers::openapi_json))
+        .fallback(|| async { Problem::for_status(StatusCode::NOT_FOUND) })
+        .method_not_allowed_fallback(|| async { Problem::for_status(StatusCode::METHOD_NOT_ALLOWED) })
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(CatchPanicLayer::custom(|_| Problem::internal().into_response()))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(
+            // Spans carry the request id, method and route template only: never the URI's
+            // query, a header or a body, so no patient data reaches a log line.
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+                    tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route)
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}

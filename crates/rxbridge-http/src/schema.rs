@@ -1,0 +1,226 @@
+//! The request shapes as OpenAPI schemas, with the examples the documentation shows. Parsing
+//! is done by `contract::parse_prescription` (which collects every error); a test checks that
+//! these schemas and the examples agree with it.
+
+#![allow(dead_code)] // the fields exist for the schema and for the agreement test
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressIn {
+    /// 1 to 4 lines.
+    pub lines: Vec<String>,
+    pub town: String,
+    /// A UK postcode when `country` is GB.
+    pub postcode: String,
+    /// ISO 3166-1 alpha-2; `GB` when omitted. Patient addresses must be in the UK.
+    #[schema(nullable = false)]
+    pub country: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationIn {
+    #[schema(example = "gmc")]
+    pub body: RegistrationBody,
+    /// GMC: 7 digits (or L + 6); NMC: NNANNNNA; GPhC: 7 digits starting 2; HCPC: 2 letters + up to 6 digits.
+    #[schema(example = "7012345")]
+    pub number: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationBody {
+    Gmc,
+    Nmc,
+    Gphc,
+    Hcpc,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrescriberIn {
+    pub given_name: String,
+    pub family_name: String,
+    pub registration: RegistrationIn,
+    /// 6 digits; required by law on a private Schedule 2/3 prescription.
+    #[schema(nullable = false)]
+    pub private_prescriber_code: Option<String>,
+    pub address: AddressIn,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatientIn {
+    /// 10 digits with a Modulus 11 check digit; required on NHS prescriptions.
+    #[schema(nullable = false)]
+    pub nhs_number: Option<String>,
+    pub given_name: String,
+    pub family_name: String,
+    #[schema(format = Date)]
+    pub date_of_birth: String,
+    #[schema(nullable = false)]
+    pub email: Option<String>,
+    #[schema(nullable = false)]
+    pub phone: Option<String>,
+    pub address: AddressIn,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthorityKindIn {
+    PaperFp10pcd,
+    PaperFp10,
+    Eps,
+    ElectronicPrivate,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorityIn {
+    pub kind: AuthorityKindIn,
+    /// The paper form's serial number (paper authorities only).
+    #[schema(nullable = false)]
+    pub serial_number: Option<String>,
+    /// EPS short-form prescription id (eps only).
+    #[schema(nullable = false)]
+    pub eps_prescription_id: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DoseIn {
+    /// Dosage units per administration, in steps of 0.25.
+    #[schema(minimum = 0.25, maximum = 20)]
+    pub units: f64,
+    #[schema(minimum = 1, maximum = 12)]
+    pub times_per_day: u32,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemIn {
+    /// A code from `GET /v1/formulary`.
+    pub product_code: String,
+    #[schema(minimum = 1, maximum = 9999)]
+    pub quantity: u32,
+    /// The same number in English words; required by law for Schedule 2/3 items.
+    #[schema(nullable = false)]
+    pub quantity_in_words: Option<String>,
+    pub dose: DoseIn,
+    pub instructions: String,
+    /// Days of treatment; derived from the dose when omitted.
+    #[schema(minimum = 1, maximum = 366, nullable = false)]
+    pub days_supply: Option<u32>,
+    /// Repeats requested; Schedule 2/3 items may not be repeated.
+    #[schema(minimum = 0, maximum = 12, nullable = false)]
+    pub repeats: Option<u32>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NhsIn {
+    /// EPS exemption code, `0001` = paid.
+    #[schema(example = "0001")]
+    pub exemption: String,
+    pub evidence_seen: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PrescriptionTypeIn {
+    Private,
+    Nhs,
+}
+
+/// A prescription as a clinic submits it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!(example_submission()))]
+pub struct PrescriptionIn {
+    pub clinic_reference: String,
+    #[serde(rename = "type")]
+    #[schema(rename = "type")]
+    pub kind: PrescriptionTypeIn,
+    /// The appropriate date (signing date, or a later start date).
+    #[schema(format = Date)]
+    pub issued_on: String,
+    pub authority: AuthorityIn,
+    pub prescriber: PrescriberIn,
+    pub patient: PatientIn,
+    #[schema(min_items = 1, max_items = 4)]
+    pub items: Vec<ItemIn>,
+    /// Required for `nhs`, forbidden for `private`.
+    #[schema(nullable = false)]
+    pub nhs: Option<NhsIn>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelIn {
+    /// Why the prescription is cancelled (1 to 500 characters).
+    #[schema(example = "Patient no longer needs the medicine")]
+    pub reason: String,
+}
+
+/// The example the documentation shows: a valid private Concerta XL prescription. `issued_on`
+/// is filled with a recent date so the example stays within the 28-day window.
+pub fn example_submission_on(issued_on: &str) -> serde_json::Value {
+    serde_json::json!({
+        "clinic_reference": "ADHD-2026-000123",
+        "type": "private",
+        "issued_on": issued_on,
+        "authority": { "kind": "paper_fp10pcd", "serial_number": "PCD1234567" },
+        "prescriber": {
+            "given_name": "Priya", "family_name": "Shah",
+            "registration": { "body": "gmc", "number": "7012345" },
+            "private_prescriber_code": "123456",
+            "address": { "lines": ["1 Harley Street"], "town": "London", "postcode": "W1G 9QD" }
+        },
+        "patient": {
+            "nhs_number": "9434765919",
+            "given_name": "Sam", "family_name": "Taylor",
+            "date_of_birth": "1998-02-14",
+            "email": "sam.taylor@example.com", "phone": "07700900123",
+            "address": { "lines": ["Flat 2", "10 High Street"], "town": "Manchester", "postcode": "M1 1AE" }
+        },
+        "items": [{
+            "product_code": "CONCERTA-XL-36",
+            "quantity": 28,
+            "quantity_in_words": "twenty-eight",
+            "dose": { "units": 1, "times_per_day": 1 },
+            "instructions": "Take ONE tablet each morning",
+            "days_supply": 28
+        }]
+    })
+}
+
+pub fn example_submission() -> serde_json::Value {
+    example_submission_on("2026-11-20")
+}
+
+/// A submission with three contract errors, and the 422 it gets.
+pub fn example_invalid_submission() -> serde_json::Value {
+    let mut v = example_submission();
+    v["patient"]["nhs_number"] = "9434765918".into();
+    v["patient"]["address"]["postcode"] = "NOT A POSTCODE".into();
+    v["items"][0]["colour"] = "blue".into();
+    v
+}
+
+pub fn example_validation_problem() -> serde_json::Value {
+    serde_json::json!({
+        "type": "urn:rxbridge:problem:validation_failed",
+        "title": "The request breaks the contract",
+        "status": 422,
+        "code": "validation_failed",
+        "detail": "3 problems found; each is listed in `errors`.",
+        "errors": [
+            { "pointer": "/patient/nhs_number", "code": "invalid_nhs_number", "detail": "fails the Modulus 11 check digit" },
+            { "pointer": "/patient/address/postcode", "code": "invalid_postcode", "detail": "is not a valid UK postcode (e.g. M1 1AE)" },
+            { "pointer": "/items/0/colour", "code": "unknown_field", "detail": "unknown field; expected one of: product_code, quantity, quantity_in_words, dose, instructions, days_supply, repeats" }
+        ]
+    })
+}
