@@ -230,6 +230,9 @@ pub fn is_only_as_directed(instructions: &str) -> bool {
             || words.iter().any(|w| w == "instructions"))
 }
 
+/// Daily mg of one ingredient across items, the highest applicable maximum, and the item count.
+type IngredientTotal = (f64, Option<(f64, DoseBasis)>, usize);
+
 /// Evaluate every rule against a prescription that passed the contract. Findings come in rule
 /// order, then item order.
 pub fn evaluate(rx: &Prescription, ctx: &Context<'_>) -> Vec<Finding> {
@@ -389,7 +392,7 @@ pub fn evaluate(rx: &Prescription, ctx: &Context<'_>) -> Vec<Finding> {
         }
     }
     // Same ingredient on several items: check the combined daily dose too.
-    let mut by_ingredient: BTreeMap<&str, (f64, Option<(f64, DoseBasis)>, usize)> = BTreeMap::new();
+    let mut by_ingredient: BTreeMap<&str, IngredientTotal> = BTreeMap::new();
     for (item, p) in rx.items.iter().zip(&products) {
         let Some(p) = p else { continue };
         let e = by_ingredient

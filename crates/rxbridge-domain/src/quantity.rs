@@ -206,7 +206,7 @@ pub fn to_words(n: u32) -> String {
     fn below_hundred(n: u32) -> String {
         if n < 20 {
             UNITS[n as usize].to_string()
-        } else if n % 10 == 0 {
+        } else if n.is_multiple_of(10) {
             TENS[(n / 10) as usize].to_string()
         } else {
             format!("{}-{}", TENS[(n / 10) as usize], UNITS[(n % 10) as usize])

@@ -787,10 +787,6 @@ fn parse_inner(
         }),
         _ => None,
     };
-    let nhs = match kind {
-        Some(PrescriptionType::Nhs) => Some(nhs?),
-        _ => None,
-    };
     if kind == Some(PrescriptionType::Nhs)
         && patient.as_ref().is_some_and(|p| p.nhs_number.is_none())
     {
@@ -800,6 +796,10 @@ fn parse_inner(
             "is required on an NHS prescription",
         );
     }
+    let nhs = match kind {
+        Some(PrescriptionType::Nhs) => Some(nhs?),
+        _ => None,
+    };
     Some(Prescription {
         clinic_reference: reference?,
         kind: kind?,

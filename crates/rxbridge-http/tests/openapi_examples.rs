@@ -1,0 +1,133 @@
+//! Every example in the OpenAPI document is checked against the real validator: request
+//! examples must pass it, and the documented 422 must be exactly what it reports for the
+//! documented invalid submission.
+
+use rxbridge_domain::formulary::Formulary;
+use rxbridge_http::contract::parse_prescription;
+use rxbridge_http::schema::*;
+use serde_json::Value;
+
+fn doc() -> Value {
+    serde_json::from_str(&rxbridge_http::openapi::document()).unwrap()
+}
+
+fn issue_date() -> jiff::civil::Date {
+    // The examples are dated 2026-11-20; check them as of a day inside their 28-day window.
+    jiff::civil::date(2026, 11, 26)
+}
+
+fn collect(v: &Value, key: &str, path: &mut Vec<String>, out: &mut Vec<(String, Value)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                path.push(k.clone());
+                if k == key {
+                    out.push((path.join("/"), x.clone()));
+                }
+                collect(x, key, path, out);
+                path.pop();
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                path.push(i.to_string());
+                collect(x, key, path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn document_is_openapi_3_1_with_every_path_and_bearer_auth() {
+    let d = doc();
+    assert_eq!(d["openapi"], "3.1.0");
+    for p in [
+        "/v1/prescriptions",
+        "/v1/prescriptions/validate",
+        "/v1/prescriptions/{id}",
+        "/v1/prescriptions/{id}/cancel",
+        "/v1/formulary",
+        "/v1/rules",
+        "/healthz",
+        "/readyz",
+    ] {
+        assert!(d["paths"].get(p).is_some(), "{p}");
+    }
+    assert_eq!(
+        d["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    // Unknown fields are refused, so the schema says so.
+    assert_eq!(
+        d["components"]["schemas"]["PrescriptionIn"]["additionalProperties"],
+        false
+    );
+}
+
+#[test]
+fn every_request_example_passes_the_real_validator() {
+    let d = doc();
+    let mut examples = Vec::new();
+    collect(
+        &d["components"]["schemas"],
+        "example",
+        &mut Vec::new(),
+        &mut examples,
+    );
+    let submissions: Vec<_> = examples
+        .iter()
+        .filter(|(p, _)| p.starts_with("PrescriptionIn/"))
+        .collect();
+    assert_eq!(
+        submissions.len(),
+        1,
+        "{:?}",
+        examples.iter().map(|e| &e.0).collect::<Vec<_>>()
+    );
+    for (path, ex) in submissions {
+        let parsed = parse_prescription(ex, issue_date(), Formulary::builtin());
+        assert!(parsed.is_ok(), "{path}: {:?}", parsed.err());
+        // The schema types accept it too (same field names, no unknown fields).
+        serde_json::from_value::<PrescriptionIn>(ex.clone()).unwrap();
+    }
+    assert_eq!(
+        example_submission(),
+        d["components"]["schemas"]["PrescriptionIn"]["example"]
+    );
+}
+
+#[test]
+fn every_documented_422_is_what_the_validator_reports() {
+    let d = doc();
+    let mut examples = Vec::new();
+    collect(&d["paths"], "example", &mut Vec::new(), &mut examples);
+    let problems: Vec<_> = examples
+        .iter()
+        .filter(|(p, _)| p.contains("/responses/422/"))
+        .collect();
+    assert!(
+        problems.len() >= 2,
+        "{:?}",
+        examples.iter().map(|e| &e.0).collect::<Vec<_>>()
+    );
+    let errors = parse_prescription(
+        &example_invalid_submission(),
+        issue_date(),
+        Formulary::builtin(),
+    )
+    .unwrap_err();
+    let problem = rxbridge_http::problem::Problem::validation(errors);
+    let actual = serde_json::to_value(&problem).unwrap();
+    for (path, ex) in problems {
+        assert_eq!(ex, &actual, "{path}");
+    }
+}
+
+#[test]
+fn the_example_is_recent_enough_for_the_demo_helper() {
+    let v = example_submission_on("2026-12-01");
+    assert_eq!(v["issued_on"], "2026-12-01");
+    assert!(parse_prescription(&v, jiff::civil::date(2026, 12, 1), Formulary::builtin()).is_ok());
+}

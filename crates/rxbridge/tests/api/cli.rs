@@ -1,0 +1,221 @@
+//! The binary itself: CLI commands, JSON logs without patient data, graceful shutdown.
+
+use crate::helpers::*;
+use serde_json::Value;
+use std::process::{Command, Stdio};
+
+fn rxbridge(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rxbridge"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("RXBRIDGE_PATIENT_KEY")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn clinic_add_json_prints_exactly_one_object_and_rotate_key_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rxbridge(
+        dir.path(),
+        &["clinic", "add", "--name", "Acme ADHD", "--json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.trim().lines().count(), 1);
+    let v: Value = serde_json::from_str(text.trim()).unwrap();
+    let obj = v.as_object().unwrap();
+    assert_eq!(obj.len(), 3);
+    assert!(v["clinic_id"].as_str().unwrap().starts_with("cl_"));
+    assert!(v["test_key"].as_str().unwrap().starts_with("rxb_test_"));
+    assert!(v["live_key"].as_str().unwrap().starts_with("rxb_live_"));
+    // The database holds hashes, not keys.
+    let db = std::fs::read(dir.path().join("rxbridge.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("rxbridge.db-wal")).unwrap_or_default();
+    let key = v["test_key"].as_str().unwrap();
+    assert!(
+        !db.windows(key.len())
+            .chain(wal.windows(key.len()))
+            .any(|w| w == key.as_bytes())
+    );
+    let out = rxbridge(
+        dir.path(),
+        &[
+            "clinic",
+            "rotate-key",
+            "--clinic",
+            v["clinic_id"].as_str().unwrap(),
+            "--mode",
+            "test",
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(r["key"].as_str().unwrap().starts_with("rxb_test_"));
+    assert_ne!(r["key"], v["test_key"]);
+    let out = rxbridge(dir.path(), &["clinic", "rotate-key", "--clinic", "cl_nope"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no clinic"));
+    let out = rxbridge(dir.path(), &["audit", "verify"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: 2 events"));
+}
+
+#[tokio::test]
+async fn rotated_key_stops_working_over_http() {
+    let app = spawn_app().await;
+    let new = app
+        .running
+        .as_ref()
+        .unwrap()
+        .clinics
+        .rotate_key(&app.clinic_id, rxbridge_app::Mode::Test)
+        .await
+        .unwrap();
+    let (s, _) = app.get_json("/v1/prescriptions", &app.test_key).await;
+    assert_eq!(s, reqwest::StatusCode::UNAUTHORIZED);
+    let (s, _) = app.get_json("/v1/prescriptions", &new).await;
+    assert_eq!(s, reqwest::StatusCode::OK);
+    let (s, _) = app.get_json("/v1/prescriptions", &app.live_key).await;
+    assert_eq!(s, reqwest::StatusCode::OK, "the live key is untouched");
+}
+
+#[tokio::test]
+async fn audit_verify_finds_a_tampered_event() {
+    let mut app = spawn_app().await;
+    app.submit_ok(&valid_body()).await;
+    app.submit_ok(&valid_body()).await;
+    app.stop().await;
+    let dir = app.data_dir.path().to_path_buf();
+    let out = rxbridge(&dir, &["audit", "verify"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let c = rusqlite::Connection::open(dir.join("rxbridge.db")).unwrap();
+    assert!(
+        c.execute("UPDATE events SET actor = 'x' WHERE seq = 2", [])
+            .is_err(),
+        "append-only"
+    );
+    c.execute_batch("DROP TRIGGER events_no_update; UPDATE events SET detail = '{\"status\":\"forged\"}' WHERE seq = 2;").unwrap();
+    drop(c);
+    let out = rxbridge(&dir, &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("broken at event 2"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[tokio::test]
+async fn serve_logs_json_without_patient_data_and_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let child = Command::new(env!("CARGO_BIN_EXE_rxbridge"))
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "serve",
+            "--demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env_remove("RXBRIDGE_PATIENT_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..100 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(ready, "server did not become ready");
+    let demo: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("demo-clinic.json")).unwrap(),
+    )
+    .unwrap();
+    let key = demo["test_key"].as_str().unwrap();
+    let r = client
+        .post(format!("{base}/v1/prescriptions"))
+        .bearer_auth(key)
+        .header("Idempotency-Key", "log-test")
+        .json(&valid_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let mut bad = valid_body();
+    bad["patient"]["nhs_number"] = "9434765918".into();
+    let r = client
+        .post(format!("{base}/v1/prescriptions"))
+        .bearer_auth(key)
+        .header("Idempotency-Key", "log-test-2")
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    // SIGTERM: graceful stop, exit 0.
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit {:?}", out.status);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("sandbox key") && stdout.contains("curl"),
+        "{stdout}"
+    );
+    let logs = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() >= 4, "{logs}");
+    for l in &lines {
+        let v: Value = serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"));
+        assert!(v["level"].is_string());
+    }
+    assert!(logs.contains("request_id"));
+    for needle in [
+        "Taylor",
+        "9434765919",
+        "9434765918",
+        "M1 1AE",
+        "sam.taylor",
+        "1998-02-14",
+        "07700900123",
+        key,
+    ] {
+        assert!(!logs.contains(needle), "{needle} reached the log");
+    }
+}

@@ -1,0 +1,165 @@
+//! The black-box harness: the real server on port 0 with a fresh data directory.
+
+use reqwest::{Client, Response, StatusCode};
+use rxbridge::{Config, Running};
+use serde_json::{Value, json};
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub clinic_id: String,
+    pub test_key: String,
+    pub live_key: String,
+    pub data_dir: tempfile::TempDir,
+    pub running: Option<Running>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let data_dir = tempfile::tempdir().unwrap();
+    spawn_in(data_dir).await
+}
+
+pub async fn spawn_in(data_dir: tempfile::TempDir) -> TestApp {
+    let config = Config {
+        data_dir: data_dir.path().to_path_buf(),
+        listen: "127.0.0.1:0".into(),
+        ..Config::default()
+    };
+    let running = rxbridge::spawn(config).await.expect("server starts");
+    let c = running.clinics.add("Test Clinic").await.unwrap();
+    TestApp {
+        base: format!("http://{}", running.addr),
+        client: Client::new(),
+        clinic_id: c.clinic_id,
+        test_key: c.test_key,
+        live_key: c.live_key,
+        data_dir,
+        running: Some(running),
+    }
+}
+
+pub fn today() -> jiff::civil::Date {
+    rxbridge_domain::dates::london_date(jiff::Timestamp::now())
+}
+
+pub fn days_ago(n: i64) -> String {
+    today()
+        .saturating_sub(jiff::Span::new().days(n))
+        .to_string()
+}
+
+/// A valid private CD prescription issued today.
+pub fn valid_body() -> Value {
+    rxbridge_http::schema::example_submission_on(&today().to_string())
+}
+
+/// A valid NHS EPS prescription issued today.
+pub fn nhs_body() -> Value {
+    let mut b = valid_body();
+    b["type"] = "nhs".into();
+    b["authority"] = json!({ "kind": "eps", "eps_prescription_id": "24F5DA-A83008-7EFE6Z" });
+    b["prescriber"]
+        .as_object_mut()
+        .unwrap()
+        .remove("private_prescriber_code");
+    b["nhs"] = json!({ "exemption": "0001", "evidence_seen": false });
+    b
+}
+
+static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+pub fn new_key() -> String {
+    format!(
+        "idem-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn submit_with(&self, key: &str, idem: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url("/v1/prescriptions"))
+            .bearer_auth(key)
+            .header("Idempotency-Key", idem)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn submit(&self, body: &Value) -> Response {
+        self.submit_with(&self.test_key, &new_key(), body).await
+    }
+
+    /// Submit and expect 201; returns the body.
+    pub async fn submit_ok(&self, body: &Value) -> Value {
+        let r = self.submit(body).await;
+        let status = r.status();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{v:#}");
+        v
+    }
+
+    pub async fn get_json(&self, path: &str, key: &str) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        let s = r.status();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_json(&self, path: &str, key: &str, body: &Value) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let s = r.status();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn count(&self, key: &str) -> usize {
+        let (_, v) = self.get_json("/v1/prescriptions?limit=100", key).await;
+        v["data"].as_array().map(Vec::len).unwrap_or(0)
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+    }
+}
+
+pub fn codes(v: &Value) -> Vec<String> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+pub fn error_pointers(v: &Value) -> Vec<(String, String)> {
+    v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["pointer"].as_str().unwrap().to_string(),
+                e["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}

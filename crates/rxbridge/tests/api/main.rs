@@ -1,0 +1,11 @@
+//! Black-box tests of the clinic API and the CLI: the real server on port 0, a fresh data
+//! directory each, failure paths included.
+
+mod access;
+mod cli;
+mod helpers;
+mod idempotency;
+mod intake;
+mod listing;
+mod ops;
+mod rules;

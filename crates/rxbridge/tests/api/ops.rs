@@ -1,0 +1,141 @@
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+#[tokio::test]
+async fn health_readiness_formulary_and_openapi() {
+    let app = spawn_app().await;
+    let (s, v) = app.get_json("/healthz", "").await;
+    assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("ok")));
+    let (s, v) = app.get_json("/readyz", "").await;
+    assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("ready")));
+    let (s, f) = app.get_json("/v1/formulary", "").await;
+    assert_eq!(s, StatusCode::OK);
+    let products = f["products"].as_array().unwrap();
+    assert!(products.len() >= 40);
+    for p in products {
+        for k in [
+            "code",
+            "name",
+            "active_ingredient",
+            "form",
+            "strength_mg",
+            "schedule",
+            "licensed_min_age",
+            "licensed_max_age",
+            "max_daily_dose_mg",
+            "source",
+        ] {
+            assert!(p.get(k).is_some(), "{k} missing in {p}");
+        }
+        assert!(
+            p["max_daily_dose_mg"].get("child").is_some()
+                && p["max_daily_dose_mg"].get("adult").is_some()
+        );
+        assert!(
+            ["CD2", "CD3", "CD4-1", "CD4-2", "CD5", "POM"]
+                .contains(&p["schedule"].as_str().unwrap())
+        );
+    }
+    let r = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: Value = r.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for p in [
+        "/v1/prescriptions",
+        "/v1/prescriptions/validate",
+        "/v1/prescriptions/{id}",
+        "/v1/prescriptions/{id}/cancel",
+        "/v1/formulary",
+        "/v1/rules",
+        "/healthz",
+        "/readyz",
+    ] {
+        assert!(doc["paths"].get(p).is_some(), "{p} missing from OpenAPI");
+    }
+    assert!(r#"{}"#.len() == 2);
+}
+
+#[tokio::test]
+async fn responses_carry_request_ids_and_security_headers() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "trace-me-123");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert!(!r.headers()["x-request-id"].is_empty());
+}
+
+#[tokio::test]
+async fn acknowledged_prescriptions_survive_a_restart() {
+    let mut app = spawn_app().await;
+    let v = app.submit_ok(&valid_body()).await;
+    let id = v["id"].as_str().unwrap().to_string();
+    let key = app.test_key.clone();
+    app.stop().await;
+    let dir = std::mem::replace(&mut app.data_dir, tempfile::tempdir().unwrap());
+    let app2 = spawn_in(dir).await;
+    let (s, got) = app2
+        .get_json(&format!("/v1/prescriptions/{id}"), &key)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{got}");
+    assert_eq!(got["status"], "awaiting_original");
+}
+
+#[tokio::test]
+async fn patient_data_is_encrypted_at_rest_and_the_key_file_is_private() {
+    let mut app = spawn_app().await;
+    let mut b = valid_body();
+    b["patient"]["given_name"] = "Zebedee".into();
+    b["patient"]["family_name"] = "Quartermaine".into();
+    b["patient"]["email"] = "zeb.q@example.org".into();
+    app.submit_ok(&b).await;
+    app.stop().await;
+    let dir = app.data_dir.path();
+    let mut all = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("rxbridge.db")
+        {
+            all.extend(std::fs::read(&p).unwrap());
+        }
+    }
+    assert!(all.len() > 10_000);
+    for needle in [
+        "Zebedee",
+        "Quartermaine",
+        "zeb.q@example.org",
+        "9434765919",
+        "1998-02-14",
+        "High Street",
+        "M1 1AE",
+    ] {
+        assert!(
+            !all.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "{needle} found in plain text"
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("patient-data.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
