@@ -547,6 +547,26 @@ pub fn intake_status(rx: &Prescription, findings: &[Finding]) -> Status {
     }
 }
 
+/// The rule list as a Markdown table (README and `rxbridge rules --markdown` print this).
+pub fn rules_markdown(t: &Thresholds) -> String {
+    let mut out =
+        String::from("| code | severity | source | what it checks |\n|---|---|---|---|\n");
+    for r in RULES {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            r.code,
+            r.severity.as_str(),
+            r.rule,
+            r.description
+        ));
+    }
+    out.push_str(&format!(
+        "\nConfigurable thresholds (defaults): `cd_max_days_supply` = {}, `early_supply_elapsed_percent` = {}, `address_max_patients` = {}.\n",
+        t.cd_max_days_supply, t.early_supply_elapsed_percent, t.address_max_patients
+    ));
+    out
+}
+
 fn fmt_num(x: f64) -> String {
     if x.fract() == 0.0 {
         format!("{x:.0}")

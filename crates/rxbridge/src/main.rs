@@ -41,6 +41,12 @@ enum Command {
         #[command(subcommand)]
         command: ClinicCommand,
     },
+    /// List the compliance rules (code, severity, citation) and the thresholds in force.
+    Rules {
+        /// Print the Markdown table used in the README.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// The hash-chained event log.
     Audit {
         #[command(subcommand)]
@@ -179,6 +185,19 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
                 }
             }
             app.store.close();
+        }
+        Command::Rules { markdown } => {
+            config.validate()?;
+            if markdown {
+                print!(
+                    "{}",
+                    rxbridge_domain::compliance::rules_markdown(&config.compliance)
+                );
+            } else {
+                for r in rxbridge_domain::compliance::RULES {
+                    println!("{:<36} {:<6} {}", r.code, r.severity.as_str(), r.rule);
+                }
+            }
         }
         Command::Audit {
             command: AuditCommand::Verify,
