@@ -216,9 +216,8 @@ impl Intake {
                 days_supply: i.days_supply,
             })
             .collect();
-        let document = serde_json::to_vec(&rx).map_err(|e| StoreError::Unexpected(e.into()))?;
         let record = PrescriptionRecord {
-            sealed: self.vault.seal(&id, &document),
+            sealed: self.seal(&id, &rx).map_err(StoreError::Unexpected)?,
             id: id.clone(),
             clinic_id: caller.clinic_id.clone(),
             mode: caller.mode,
@@ -352,6 +351,11 @@ impl Intake {
             }
         }
         Err(StoreError::Conflict.into())
+    }
+
+    /// Seal a prescription document for storage under `id`.
+    pub fn seal(&self, id: &str, rx: &Prescription) -> anyhow::Result<Vec<u8>> {
+        Ok(self.vault.seal(id, &serde_json::to_vec(rx)?))
     }
 
     /// Open a stored prescription's sealed document (staff views, exports).

@@ -6,7 +6,7 @@
 //! `evaluate` is pure: the caller supplies today's London date, the formulary, the thresholds
 //! and the patient's history (already fetched through indexed lookups).
 
-use crate::dates::{age_on, days_between};
+use crate::dates::{age_on, days_between, epoch_day};
 use crate::formulary::{DoseBasis, Formulary, Product};
 use crate::lifecycle::Status;
 use crate::prescription::{AuthorityKind, Prescription, PrescriptionType};
@@ -424,28 +424,42 @@ pub fn evaluate(rx: &Prescription, ctx: &Context<'_>) -> Vec<Finding> {
         .filter(|p| p.is_stimulant())
         .map(|p| p.active_ingredient.as_str())
         .collect();
+    let issued_day = epoch_day(rx.issued_on);
+    // Per history entry once: its start and end as day numbers (cheap integer comparisons).
+    let running: Vec<(&HistoryEntry, i64, i64)> = ctx
+        .history
+        .iter()
+        .filter(|h| h.counts())
+        .map(|h| {
+            let start = epoch_day(h.start);
+            (h, start, start + i64::from(h.days_supply))
+        })
+        .collect();
     for (i, (item, p)) in rx.items.iter().zip(&products).enumerate() {
         let Some(p) = p else { continue };
-        for h in ctx.history.iter().filter(|h| h.counts()) {
-            let elapsed = days_between(h.start, rx.issued_on);
-            let ends = h
-                .start
-                .saturating_add(jiff::Span::new().days(i64::from(h.days_supply)));
-            let other = if h.same_clinic {
-                "this clinic"
-            } else {
-                "another clinic"
-            };
+        for &(h, start, end) in &running {
+            if h.active_ingredient != p.active_ingredient || h.days_supply == 0 {
+                continue;
+            }
+            let elapsed = issued_day - start;
             // Periods overlap, and less than the threshold of the earlier supply has elapsed
             // (a new course when the last is nearly used up is the normal monthly repeat).
-            let overlaps = rx.issued_on < ends && elapsed > -i64::from(item.days_supply);
-            if h.active_ingredient != p.active_ingredient || !overlaps || h.days_supply == 0 {
+            let overlaps = issued_day < end && elapsed > -i64::from(item.days_supply);
+            if !overlaps {
                 continue;
             }
             let pct = elapsed * 100 / i64::from(h.days_supply);
             if pct >= i64::from(ctx.thresholds.early_supply_elapsed_percent) {
                 continue;
             }
+            let other = if h.same_clinic {
+                "this clinic"
+            } else {
+                "another clinic"
+            };
+            let ends = h
+                .start
+                .saturating_add(jiff::Span::new().days(i64::from(h.days_supply)));
             if h.product_code == item.product_code {
                 out.push(finding(DUPLICATE_PRESCRIPTION, Some(i), format!(
                     "Prescription {} from {other} already covers {} from {} for {} days (until {}); this one starts {}.",
@@ -459,17 +473,18 @@ pub fn evaluate(rx: &Prescription, ctx: &Context<'_>) -> Vec<Finding> {
         }
     }
     let mut stimulants: BTreeSet<&str> = stimulants_here.clone();
-    for h in ctx.history.iter().filter(|h| h.counts()) {
-        let ends = h
-            .start
-            .saturating_add(jiff::Span::new().days(i64::from(h.days_supply)));
-        let is_stim = ctx
-            .formulary
-            .get(&h.product_code)
-            .is_some_and(Product::is_stimulant);
-        if is_stim && h.start <= rx.issued_on && rx.issued_on < ends && !stimulants_here.is_empty()
-        {
-            stimulants.insert(h.active_ingredient.as_str());
+    if !stimulants_here.is_empty() {
+        for &(h, start, end) in &running {
+            if start <= issued_day
+                && issued_day < end
+                && !stimulants.contains(h.active_ingredient.as_str())
+                && ctx
+                    .formulary
+                    .get(&h.product_code)
+                    .is_some_and(Product::is_stimulant)
+            {
+                stimulants.insert(h.active_ingredient.as_str());
+            }
         }
     }
     if stimulants.len() > 1 {

@@ -2,6 +2,8 @@
 //! cases and the HTTP server. `main.rs` is the CLI on top; the black-box tests start the real
 //! server through `spawn`.
 
+pub mod seed;
+
 use anyhow::{Context as _, bail};
 use rxbridge_app::clinics::Clinics;
 use rxbridge_app::intake::Intake;

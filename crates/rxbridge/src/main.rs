@@ -47,6 +47,11 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// Developer tools.
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
     /// The hash-chained event log.
     Audit {
         #[command(subcommand)]
@@ -77,6 +82,26 @@ enum ClinicCommand {
     },
     /// List clinics.
     List,
+}
+
+#[derive(Subcommand)]
+enum DevCommand {
+    /// Fill the data directory with synthetic prescriptions (benchmarks, scale tests).
+    Seed {
+        /// The clinic to own them (created as "Seed Clinic" when omitted).
+        #[arg(long)]
+        clinic: Option<String>,
+        #[arg(long, default_value_t = 10_000)]
+        count: u64,
+        /// How many distinct patients the prescriptions cycle through.
+        #[arg(long, default_value_t = 5_000)]
+        patients: u64,
+        /// Extra prescriptions for one patient (a long history).
+        #[arg(long, default_value_t = 0)]
+        hot_patient: u64,
+        #[arg(long, default_value = "test", value_parser = ["test", "live"])]
+        mode: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -184,6 +209,36 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
                     }
                 }
             }
+            app.store.close();
+        }
+        Command::Dev {
+            command:
+                DevCommand::Seed {
+                    clinic,
+                    count,
+                    patients,
+                    hot_patient,
+                    mode,
+                },
+        } => {
+            let app = App::open(config)?;
+            let clinic_id = match clinic {
+                Some(c) => c,
+                None => {
+                    let c = app.state.clinics.add("Seed Clinic").await?;
+                    println!("{}", serde_json::to_string(&c)?);
+                    c.clinic_id
+                }
+            };
+            let started = std::time::Instant::now();
+            let mode = Mode::parse(&mode).unwrap_or(Mode::Test);
+            let n =
+                rxbridge::seed::seed(&app, &clinic_id, mode, count, patients, hot_patient).await?;
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!(
+                "seeded {n} prescriptions in {secs:.1} s ({:.0}/s)",
+                n as f64 / secs
+            );
             app.store.close();
         }
         Command::Rules { markdown } => {
