@@ -540,3 +540,13 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, Probl
 pub async fn openapi_json(State(state): State<AppState>) -> Response {
     json_response(StatusCode::OK, state.openapi.as_str().to_string())
 }
+
+/// Prometheus metrics (text exposition format).
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let mut r = (StatusCode::OK, state.metrics.render()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    r
+}

@@ -8,6 +8,7 @@
 
 pub mod contract;
 mod handlers;
+pub mod metrics;
 pub mod openapi;
 pub mod problem;
 mod router;

@@ -30,6 +30,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub openapi: Arc<String>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -38,6 +39,7 @@ impl AppState {
         clinics: Arc<Clinics>,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
+        extra_metrics: Option<crate::metrics::ExtraMetrics>,
     ) -> Self {
         Self {
             intake,
@@ -45,6 +47,7 @@ impl AppState {
             store,
             clock,
             openapi: Arc::new(crate::openapi::document()),
+            metrics: Arc::new(crate::metrics::Metrics::new(extra_metrics)),
         }
     }
 }
@@ -92,8 +95,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/openapi.json", get(handlers::openapi_json))
+        .route("/metrics", get(handlers::metrics))
         .fallback(|| async { Problem::for_status(StatusCode::NOT_FOUND) })
         .method_not_allowed_fallback(|| async { Problem::for_status(StatusCode::METHOD_NOT_ALLOWED) })
+        .route_layer(middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::record))
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(problem_for_bare_errors))

@@ -27,8 +27,9 @@ use std::sync::{Arc, Mutex, mpsc};
 
 /// How many queued writes one transaction takes at most.
 const MAX_BATCH: usize = 512;
-/// Read connections kept open for reuse.
-const READ_POOL: usize = 8;
+/// Read connections kept open for reuse; reads beyond this wait for one (opening a connection
+/// per read under load costs more than waiting for a warm one).
+const READ_POOL: usize = 6;
 
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Job = Box<dyn FnOnce(&Connection, &mut Chain) -> (bool, Completion) + Send>;
@@ -40,11 +41,72 @@ pub(crate) struct Chain {
     pub hash: String,
 }
 
+/// Upper bounds of the batch-size histogram buckets.
+const BATCH_BUCKETS: [u64; 10] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
+
 /// Counters for metrics and benchmarks.
 #[derive(Debug, Default)]
 pub struct WriterStats {
     pub batches: AtomicU64,
     pub writes: AtomicU64,
+    pub failed_commits: AtomicU64,
+    /// Batches whose size was at most `BATCH_BUCKETS[i]` (not cumulative).
+    batch_sizes: [AtomicU64; 10],
+}
+
+impl WriterStats {
+    fn observe_batch(&self, n: usize) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.writes.fetch_add(n as u64, Ordering::Relaxed);
+        let i = BATCH_BUCKETS
+            .iter()
+            .position(|b| n as u64 <= *b)
+            .unwrap_or(BATCH_BUCKETS.len() - 1);
+        self.batch_sizes[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Prometheus text: the group-commit batch-size histogram and commit failures.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = writeln!(
+            out,
+            "# HELP rxbridge_store_commit_batch_size Writes per durable commit (group commit)."
+        );
+        let _ = writeln!(out, "# TYPE rxbridge_store_commit_batch_size histogram");
+        let mut cumulative = 0;
+        for (i, b) in BATCH_BUCKETS.iter().enumerate() {
+            cumulative += self.batch_sizes[i].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "rxbridge_store_commit_batch_size_bucket{{le=\"{b}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "rxbridge_store_commit_batch_size_bucket{{le=\"+Inf\"}} {}",
+            self.batches.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "rxbridge_store_commit_batch_size_sum {}",
+            self.writes.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "rxbridge_store_commit_batch_size_count {}",
+            self.batches.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP rxbridge_store_failed_commits Write transactions that failed to commit."
+        );
+        let _ = writeln!(out, "# TYPE rxbridge_store_failed_commits counter");
+        let _ = writeln!(
+            out,
+            "rxbridge_store_failed_commits_total {}",
+            self.failed_commits.load(Ordering::Relaxed)
+        );
+    }
 }
 
 pub struct SqliteStore {
@@ -52,6 +114,7 @@ pub struct SqliteStore {
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    read_permits: Arc<tokio::sync::Semaphore>,
     stats: Arc<WriterStats>,
 }
 
@@ -96,6 +159,7 @@ impl SqliteStore {
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(handle)),
             readers: Arc::default(),
+            read_permits: Arc::new(tokio::sync::Semaphore::new(READ_POOL)),
             stats,
         })
     }
@@ -154,7 +218,14 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let pool = self.readers.clone();
         let path = self.path.clone();
+        let permit = self
+            .read_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unexpected(anyhow!("the store is closed")))?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
             let conn = match conn {
                 Some(c) => c,
@@ -227,6 +298,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, stats: Arc<WriterStats
         }
         let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
         if commit.is_err() {
+            stats.failed_commits.fetch_add(1, Ordering::Relaxed);
             let _ = conn.execute_batch("ROLLBACK");
         }
         for done in completions {

@@ -167,7 +167,10 @@ impl App {
             config.compliance.clone(),
         ));
         let clinics = Arc::new(Clinics::new(dyn_store.clone(), clock.clone()));
-        let state = AppState::new(intake, clinics, dyn_store, clock);
+        let stats_store = store.clone();
+        let extra: rxbridge_http::metrics::ExtraMetrics =
+            Arc::new(move |out: &mut String| stats_store.stats().render(out));
+        let state = AppState::new(intake, clinics, dyn_store, clock, Some(extra));
         Ok(Self {
             config,
             store,

@@ -139,3 +139,41 @@ async fn patient_data_is_encrypted_at_rest_and_the_key_file_is_private() {
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_group_commit_batches() {
+    let app = spawn_app().await;
+    app.submit_ok(&valid_body()).await;
+    let (s, _) = app
+        .get_json("/v1/prescriptions/rx_nope", &app.test_key)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = r.text().await.unwrap();
+    assert!(text.contains(r#"rxbridge_http_requests_total{route="/v1/prescriptions",method="POST",status="201"} 1"#), "{text}");
+    assert!(text.contains(r#"rxbridge_http_requests_total{route="/v1/prescriptions/{id}",method="GET",status="404"} 1"#), "{text}");
+    assert!(
+        !text.contains("rx_nope"),
+        "concrete paths never become labels"
+    );
+    assert!(text.contains("rxbridge_http_request_duration_seconds_bucket"));
+    // One clinic creation and one prescription: at least one durable commit.
+    let count: u64 = text
+        .lines()
+        .find(|l| l.starts_with("rxbridge_store_commit_batch_size_count"))
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(count >= 1, "{text}");
+    assert!(text.trim_end().ends_with("# EOF"));
+}
