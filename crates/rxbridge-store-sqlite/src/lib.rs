@@ -258,10 +258,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, stats: Arc<WriterStats
                 Err(_) => break,
             }
         }
-        stats.batches.fetch_add(1, Ordering::Relaxed);
-        stats
-            .writes
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        stats.observe_batch(batch.len());
         let mut chain = match conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| e.to_string())
