@@ -29,7 +29,7 @@ fn free_port() -> u16 {
 }
 
 async fn start(dir: &std::path::Path, port: u16) -> Child {
-    let child = bin()
+    let mut child = bin()
         .args([
             "--data-dir",
             dir.to_str().unwrap(),
@@ -53,6 +53,8 @@ async fn start(dir: &std::path::Path, port: u16) -> Child {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("server did not start");
 }
 
