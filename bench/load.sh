@@ -33,7 +33,7 @@ KEY=$($BIN --data-dir "$DATA" clinic add --name "Load Clinic" --json | sed -E 's
 python3 - > "$DATA/nhs.txt" <<'PY'
 n = 0
 k = 612000000
-while n < 2000:
+while n < 20000:
     d = [int(c) for c in str(k)]
     c = 11 - sum(x * (10 - i) for i, x in enumerate(d)) % 11
     c = 0 if c == 11 else c

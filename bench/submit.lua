@@ -28,16 +28,26 @@ local template = [[{"clinic_reference":"LOAD-%d","type":"private","issued_on":"%
 "authority":{"kind":"paper_fp10pcd","serial_number":"PCD%07d"},
 "prescriber":{"given_name":"Priya","family_name":"Shah","registration":{"body":"gmc","number":"7012345"},
 "private_prescriber_code":"123456","address":{"lines":["1 Harley Street"],"town":"London","postcode":"W1G 9QD"}},
-"patient":{"nhs_number":"%s","given_name":"Pat%d","family_name":"Load","date_of_birth":"1990-01-%02d",
+"patient":{"nhs_number":"%s","given_name":"%s","family_name":"Load","date_of_birth":"19%02d-01-%02d",
 "email":"p%d@example.com","address":{"lines":["%d High Street"],"town":"Leeds","postcode":"LS1 4AP"}},
 "items":[{"product_code":"%s","quantity":28,"quantity_in_words":"twenty-eight",
 "dose":{"units":1,"times_per_day":1},"instructions":"Take ONE each morning","days_supply":28}]}]]
 local products = {"CONCERTA-XL-36", "ELVANSE-ADULT-30", "MEDIKINET-XL-20", "STRATTERA-40"}
 
+-- A letters-only name per patient number (names are normalised to letters for matching).
+local function letters(n)
+  local s = ""
+  repeat
+    s = s .. string.char(97 + n % 26)
+    n = math.floor(n / 26)
+  until n == 0
+  return "P" .. s
+end
+
 function request()
   counter = counter + 1
   local p = (counter * 7 + (tid or 0) * 131) % #nhs + 1
-  local body = string.format(template, counter, today, counter % 10000000, nhs[p], p, (p % 28) + 1, p, p,
+  local body = string.format(template, counter, today, counter % 10000000, nhs[p], letters(p), 50 + p % 50, (p % 28) + 1, p, p,
     products[(counter % #products) + 1])
   local headers = {
     ["Authorization"] = "Bearer " .. key,

@@ -435,8 +435,12 @@ pub fn evaluate(rx: &Prescription, ctx: &Context<'_>) -> Vec<Finding> {
             (h, start, start + i64::from(h.days_supply))
         })
         .collect();
+    // History is newest first: report the newest conflicting prescription per rule and item,
+    // and how many more there are, so a long history gives one readable finding, not hundreds.
     for (i, (item, p)) in rx.items.iter().zip(&products).enumerate() {
         let Some(p) = p else { continue };
+        let (mut duplicate, mut early): (Option<Finding>, Option<Finding>) = (None, None);
+        let (mut more_duplicates, mut more_early) = (0usize, 0usize);
         for &(h, start, end) in &running {
             if h.active_ingredient != p.active_ingredient || h.days_supply == 0 {
                 continue;
@@ -457,18 +461,53 @@ pub fn evaluate(rx: &Prescription, ctx: &Context<'_>) -> Vec<Finding> {
             } else {
                 "another clinic"
             };
-            let ends = h
-                .start
-                .saturating_add(jiff::Span::new().days(i64::from(h.days_supply)));
             if h.product_code == item.product_code {
-                out.push(finding(DUPLICATE_PRESCRIPTION, Some(i), format!(
-                    "Prescription {} from {other} already covers {} from {} for {} days (until {}); this one starts {}.",
-                    h.prescription_id, p.name, h.start, h.days_supply, ends, rx.issued_on)));
+                if duplicate.is_some() {
+                    more_duplicates += 1;
+                    continue;
+                }
+                let ends = h
+                    .start
+                    .saturating_add(jiff::Span::new().days(i64::from(h.days_supply)));
+                duplicate = Some(finding(
+                    DUPLICATE_PRESCRIPTION,
+                    Some(i),
+                    format!(
+                        "Prescription {} from {other} already covers {} from {} for {} days (until {}); this one starts {}.",
+                        h.prescription_id, p.name, h.start, h.days_supply, ends, rx.issued_on
+                    ),
+                ));
             } else {
-                out.push(finding(EARLY_SUPPLY, Some(i), format!(
-                    "An earlier supply of {} (prescription {} from {other}, {} days from {}) is only {}% elapsed ({} of {} days) on {}; the threshold is {}%.",
-                    h.active_ingredient, h.prescription_id, h.days_supply, h.start, pct.max(0), elapsed.max(0), h.days_supply,
-                    rx.issued_on, ctx.thresholds.early_supply_elapsed_percent)));
+                if early.is_some() {
+                    more_early += 1;
+                    continue;
+                }
+                early = Some(finding(
+                    EARLY_SUPPLY,
+                    Some(i),
+                    format!(
+                        "An earlier supply of {} (prescription {} from {other}, {} days from {}) is only {}% elapsed ({} of {} days) on {}; the threshold is {}%.",
+                        h.active_ingredient,
+                        h.prescription_id,
+                        h.days_supply,
+                        h.start,
+                        pct.max(0),
+                        elapsed.max(0),
+                        h.days_supply,
+                        rx.issued_on,
+                        ctx.thresholds.early_supply_elapsed_percent
+                    ),
+                ));
+            }
+        }
+        for (f, more) in [(duplicate, more_duplicates), (early, more_early)] {
+            if let Some(mut f) = f {
+                if more > 0 {
+                    f.message.push_str(&format!(
+                        " {more} more earlier prescription(s) overlap as well."
+                    ));
+                }
+                out.push(f);
             }
         }
     }

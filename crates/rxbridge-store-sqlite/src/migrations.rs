@@ -33,8 +33,9 @@ const MIGRATIONS: &[&str] = &[
         issued_on TEXT NOT NULL,
         created_at TEXT NOT NULL,
         updated_at TEXT NOT NULL,
-        findings TEXT NOT NULL,
+        -- Small columns first: the history checks read items without touching the rest.
         items TEXT NOT NULL,
+        findings TEXT NOT NULL,
         sealed BLOB NOT NULL
     );
     CREATE INDEX rx_by_clinic ON prescriptions(clinic_id, mode, seq);

@@ -216,15 +216,15 @@ pub fn insert_prescription(
     }
     let r = &new.record;
     c.prepare_cached(
-        "INSERT INTO prescriptions (id, clinic_id, mode, clinic_reference, kind, status, version, issued_on, created_at, updated_at, findings, items, sealed)
+        "INSERT INTO prescriptions (id, clinic_id, mode, clinic_reference, kind, status, version, issued_on, created_at, updated_at, items, findings, sealed)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )
     .and_then(|mut s| {
         s.execute(params![
             r.id, r.clinic_id, r.mode.as_str(), r.clinic_reference, r.kind.as_str(), r.status.as_str(), r.version,
             r.issued_on.to_string(), r.created_at.to_string(), r.updated_at.to_string(),
-            serde_json::to_string(&r.findings).unwrap_or_default(),
-            serde_json::to_string(&r.items).unwrap_or_default(), r.sealed
+            serde_json::to_string(&r.items).unwrap_or_default(),
+            serde_json::to_string(&r.findings).unwrap_or_default(), r.sealed
         ])
     })
     .map_err(|e| if is_unique_violation(&e) { StoreError::Duplicate } else { unexpected(e) })?;
@@ -241,7 +241,7 @@ pub fn insert_prescription(
     Ok(InsertOutcome::Inserted)
 }
 
-const RX_COLUMNS: &str = "seq, id, clinic_id, mode, clinic_reference, kind, status, version, issued_on, created_at, updated_at, findings, items, sealed";
+const RX_COLUMNS: &str = "seq, id, clinic_id, mode, clinic_reference, kind, status, version, issued_on, created_at, updated_at, items, findings, sealed";
 
 fn rx_row(r: &Row) -> rusqlite::Result<(i64, PrescriptionRecord)> {
     let kind: String = r.get(5)?;
@@ -276,8 +276,8 @@ fn rx_row(r: &Row) -> rusqlite::Result<(i64, PrescriptionRecord)> {
             })?,
             created_at: ts(r.get(9)?)?,
             updated_at: ts(r.get(10)?)?,
-            findings: json(r.get(11)?)?,
-            items: json(r.get(12)?)?,
+            items: json(r.get(11)?)?,
+            findings: json(r.get(12)?)?,
             sealed: r.get(13)?,
         },
     ))
@@ -419,9 +419,14 @@ pub fn patient_history(
     limit: u32,
 ) -> Result<Vec<HistoryEntry>, StoreError> {
     // Two indexed lookups (NHS number, demographic key) joined to the prescriptions; never a scan.
+    // The patient is their NHS number when they have one; the demographic key matches only
+    // records without an NHS number (or every record when this one has none). A record with
+    // another NHS number but the same demographics is someone else, or an identity conflict,
+    // which `identity_signals` reports.
     let sql = "SELECT r.id, r.clinic_id, r.status, r.issued_on, r.items FROM prescriptions r
                WHERE r.id IN (SELECT prescription_id FROM rx_patient WHERE mode = ?1 AND nhs = ?2
-                              UNION SELECT prescription_id FROM rx_patient WHERE mode = ?1 AND demographic = ?3)
+                              UNION SELECT prescription_id FROM rx_patient WHERE mode = ?1 AND demographic = ?3
+                                    AND (nhs IS NULL OR ?2 IS NULL))
                ORDER BY r.seq DESC LIMIT ?4";
     let mut s = c.prepare_cached(sql).map_err(unexpected)?;
     let rows = s

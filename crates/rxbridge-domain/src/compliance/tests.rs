@@ -385,6 +385,28 @@ fn duplicate_same_product_overlapping() {
 }
 
 #[test]
+fn a_long_history_gives_one_finding_per_rule_and_item() {
+    let rx = clean();
+    let h: Vec<HistoryEntry> = (0..50)
+        .map(|n| {
+            hist(
+                "CONCERTA-XL-36",
+                "methylphenidate",
+                date(2026, 11, 18).saturating_sub(jiff::Span::new().days(n % 5)),
+                28,
+            )
+        })
+        .collect();
+    let f = run_with(&rx, TODAY, &h, IdentitySignals::default());
+    let dups: Vec<&Finding> = f
+        .iter()
+        .filter(|f| f.code == DUPLICATE_PRESCRIPTION)
+        .collect();
+    assert_eq!(dups.len(), 1);
+    assert!(dups[0].message.contains("49 more"), "{}", dups[0].message);
+}
+
+#[test]
 fn two_stimulants() {
     let mut rx = clean();
     rx.items.push(item("ELVANSE-ADULT-30", 28, 1.0, 1, 28));
