@@ -654,6 +654,20 @@ pub async fn identity_signals_counts(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(s.details_with_other_nhs_number);
+    // The combined call answers the same as the two separate ones.
+    let k = at(Some("n3"), "d3", "addr", "kim");
+    let (h, s2) = store
+        .patient_context(Mode::Test, &k, "cl_a", 1000)
+        .await
+        .unwrap();
+    assert_eq!(s2, store.identity_signals(Mode::Test, &k).await.unwrap());
+    assert_eq!(
+        h,
+        store
+            .patient_history(Mode::Test, &k, "cl_a", 1000)
+            .await
+            .unwrap()
+    );
     // Other mode sees nothing.
     let s = store
         .identity_signals(Mode::Live, &at(Some("n1"), "d9", "addr", "bob"))

@@ -156,11 +156,10 @@ impl Intake {
         rx: &Prescription,
         keys: &PatientKeys,
     ) -> Result<Vec<Finding>, IntakeError> {
-        let history = self
+        let (history, identity) = self
             .store
-            .patient_history(caller.mode, keys, &caller.clinic_id, HISTORY_LIMIT)
+            .patient_context(caller.mode, keys, &caller.clinic_id, HISTORY_LIMIT)
             .await?;
-        let identity = self.store.identity_signals(caller.mode, keys).await?;
         Ok(compliance::evaluate(
             rx,
             &Context {

@@ -266,4 +266,18 @@ pub trait Store: Send + Sync + 'static {
         mode: Mode,
         keys: &PatientKeys,
     ) -> Result<IdentitySignals, StoreError>;
+
+    /// `patient_history` and `identity_signals` together; a store may answer both in one round
+    /// trip (the default asks twice).
+    async fn patient_context(
+        &self,
+        mode: Mode,
+        keys: &PatientKeys,
+        clinic_id: &str,
+        limit: u32,
+    ) -> Result<(Vec<HistoryEntry>, IdentitySignals), StoreError> {
+        let history = self.patient_history(mode, keys, clinic_id, limit).await?;
+        let signals = self.identity_signals(mode, keys).await?;
+        Ok((history, signals))
+    }
 }

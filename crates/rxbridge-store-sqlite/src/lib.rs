@@ -113,6 +113,7 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    checkpointer: Mutex<Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     read_permits: Arc<tokio::sync::Semaphore>,
     stats: Arc<WriterStats>,
@@ -155,6 +156,9 @@ impl SqliteStore {
             ));
         }
         migrations::migrate(&mut conn)?;
+        // Checkpoints run on their own thread (below), not inside the writer's commits.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = spawn_checkpointer(&path)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let stats = Arc::new(WriterStats::default());
         let st = stats.clone();
@@ -165,6 +169,7 @@ impl SqliteStore {
             path,
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(handle)),
+            checkpointer: Mutex::new(Some(checkpointer)),
             readers: Arc::default(),
             read_permits: Arc::new(tokio::sync::Semaphore::new(READ_POOL)),
             stats,
@@ -184,6 +189,16 @@ impl SqliteStore {
             .unwrap_or_else(|e| e.into_inner())
             .take()
         {
+            let _ = h.join();
+        }
+        // Stop the checkpointer; it runs a last full checkpoint so the WAL is folded in.
+        let cp = self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some((stop, h)) = cp {
+            drop(stop);
             let _ = h.join();
         }
     }
@@ -256,6 +271,29 @@ impl Drop for SqliteStore {
     }
 }
 
+/// How often the checkpointer folds the WAL into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// A thread that runs PASSIVE checkpoints (they never block the writer or readers) until the
+/// sender is dropped, then a TRUNCATE checkpoint.
+fn spawn_checkpointer(
+    path: &Path,
+) -> anyhow::Result<(mpsc::Sender<()>, std::thread::JoinHandle<()>)> {
+    let conn = open_conn(path, false)?;
+    let (tx, rx) = mpsc::channel::<()>();
+    let h = std::thread::Builder::new()
+        .name("rxbridge-sqlite-checkpoint".into())
+        .spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(CHECKPOINT_EVERY) {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "checkpoint failed");
+                }
+            }
+            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        })?;
+    Ok((tx, h))
+}
+
 fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, stats: Arc<WriterStats>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -282,20 +320,24 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, stats: Arc<WriterStats
         let mut completions = Vec::with_capacity(batch.len());
         for job in batch {
             let before = chain.clone();
-            if let Err(e) = conn.execute_batch("SAVEPOINT w") {
+            if let Err(e) = conn
+                .prepare_cached("SAVEPOINT w")
+                .and_then(|mut s| s.execute([]))
+            {
                 tracing::error!(error = %e, "could not open a savepoint");
                 continue;
             }
             let (ok, done) = job(&conn, &mut chain);
-            let end = if ok {
-                "RELEASE w"
-            } else {
-                "ROLLBACK TO w; RELEASE w"
-            };
             if !ok {
                 chain = before;
             }
-            if let Err(e) = conn.execute_batch(end) {
+            let end = if ok {
+                conn.prepare_cached("RELEASE w")
+                    .and_then(|mut s| s.execute([]).map(|_| ()))
+            } else {
+                conn.execute_batch("ROLLBACK TO w; RELEASE w")
+            };
+            if let Err(e) = end {
                 tracing::error!(error = %e, "savepoint end failed");
             }
             completions.push(done);
@@ -433,6 +475,23 @@ impl Store for SqliteStore {
         let k = keys.clone();
         self.read(move |c| queries::identity_signals(c, mode, &k))
             .await
+    }
+
+    async fn patient_context(
+        &self,
+        mode: Mode,
+        keys: &PatientKeys,
+        clinic_id: &str,
+        limit: u32,
+    ) -> Result<(Vec<HistoryEntry>, IdentitySignals), StoreError> {
+        let (k, cl) = (keys.clone(), clinic_id.to_string());
+        self.read(move |c| {
+            Ok((
+                queries::patient_history(c, mode, &k, &cl, limit)?,
+                queries::identity_signals(c, mode, &k)?,
+            ))
+        })
+        .await
     }
 }
 
