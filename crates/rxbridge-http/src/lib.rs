@@ -14,4 +14,4 @@ pub mod problem;
 mod router;
 pub mod schema;
 
-pub use router::{AppState, BODY_LIMIT, router};
+pub use router::{AppState, BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT, router, router_with_timeout};

@@ -83,7 +83,14 @@ async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
     out
 }
 
+/// How long one request may take (reading its body included) before it gets 408.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub fn router(state: AppState) -> Router {
+    router_with_timeout(state, DEFAULT_REQUEST_TIMEOUT)
+}
+
+pub fn router_with_timeout(state: AppState, request_timeout: Duration) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/v1/prescriptions", post(handlers::submit).get(handlers::list))
@@ -101,9 +108,10 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::record))
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(problem_for_bare_errors))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
         .layer(CatchPanicLayer::custom(|_| Problem::internal().into_response()))
+        // Outside the timeout and panic layers, so their bare answers become problems too.
+        .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(

@@ -1,4 +1,5 @@
-//! The request shapes as OpenAPI schemas, with the examples the documentation shows. Parsing
+//! The request shapes as OpenAPI schemas, with the examples the documentation shows. Optional
+//! fields may be omitted or null (both mean absent). Parsing
 //! is done by `contract::parse_prescription` (which collects every error); a test checks that
 //! these schemas and the examples agree with it.
 
@@ -16,7 +17,6 @@ pub struct AddressIn {
     /// A UK postcode when `country` is GB.
     pub postcode: String,
     /// ISO 3166-1 alpha-2; `GB` when omitted. Patient addresses must be in the UK.
-    #[schema(nullable = false)]
     pub country: Option<String>,
 }
 
@@ -46,7 +46,6 @@ pub struct PrescriberIn {
     pub family_name: String,
     pub registration: RegistrationIn,
     /// 6 digits; required by law on a private Schedule 2/3 prescription.
-    #[schema(nullable = false)]
     pub private_prescriber_code: Option<String>,
     pub address: AddressIn,
 }
@@ -55,15 +54,12 @@ pub struct PrescriberIn {
 #[serde(deny_unknown_fields)]
 pub struct PatientIn {
     /// 10 digits with a Modulus 11 check digit; required on NHS prescriptions.
-    #[schema(nullable = false)]
     pub nhs_number: Option<String>,
     pub given_name: String,
     pub family_name: String,
     #[schema(format = Date)]
     pub date_of_birth: String,
-    #[schema(nullable = false)]
     pub email: Option<String>,
-    #[schema(nullable = false)]
     pub phone: Option<String>,
     pub address: AddressIn,
 }
@@ -82,10 +78,8 @@ pub enum AuthorityKindIn {
 pub struct AuthorityIn {
     pub kind: AuthorityKindIn,
     /// The paper form's serial number (paper authorities only).
-    #[schema(nullable = false)]
     pub serial_number: Option<String>,
     /// EPS short-form prescription id (eps only).
-    #[schema(nullable = false)]
     pub eps_prescription_id: Option<String>,
 }
 
@@ -107,15 +101,14 @@ pub struct ItemIn {
     #[schema(minimum = 1, maximum = 9999)]
     pub quantity: u32,
     /// The same number in English words; required by law for Schedule 2/3 items.
-    #[schema(nullable = false)]
     pub quantity_in_words: Option<String>,
     pub dose: DoseIn,
     pub instructions: String,
     /// Days of treatment; derived from the dose when omitted.
-    #[schema(minimum = 1, maximum = 366, nullable = false)]
+    #[schema(minimum = 1, maximum = 366)]
     pub days_supply: Option<u32>,
     /// Repeats requested; Schedule 2/3 items may not be repeated.
-    #[schema(minimum = 0, maximum = 12, nullable = false)]
+    #[schema(minimum = 0, maximum = 12)]
     pub repeats: Option<u32>,
 }
 
@@ -153,7 +146,6 @@ pub struct PrescriptionIn {
     #[schema(min_items = 1, max_items = 4)]
     pub items: Vec<ItemIn>,
     /// Required for `nhs`, forbidden for `private`.
-    #[schema(nullable = false)]
     pub nhs: Option<NhsIn>,
 }
 

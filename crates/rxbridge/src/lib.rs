@@ -28,6 +28,8 @@ pub struct Config {
     /// `RXBRIDGE_PATIENT_KEY`: 64 hex characters. When unset, a key file
     /// `<data_dir>/patient-data.key` (mode 0600) is used, created on first run.
     pub patient_key: Option<String>,
+    /// `RXBRIDGE_REQUEST_TIMEOUT_SECS`: a request (body included) taking longer gets 408.
+    pub request_timeout_secs: u64,
     /// Compliance thresholds that are guidance rather than law.
     pub compliance: Thresholds,
 }
@@ -38,6 +40,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./rxbridge-data"),
             listen: "127.0.0.1:8080".into(),
             patient_key: None,
+            request_timeout_secs: 30,
             compliance: Thresholds::default(),
         }
     }
@@ -62,6 +65,11 @@ impl Config {
         }
         if let Ok(v) = std::env::var("RXBRIDGE_PATIENT_KEY") {
             c.patient_key = Some(v);
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_REQUEST_TIMEOUT_SECS") {
+            c.request_timeout_secs = v.parse().with_context(|| {
+                format!("RXBRIDGE_REQUEST_TIMEOUT_SECS must be a whole number, got {v:?}")
+            })?;
         }
         for (name, slot) in [
             (
@@ -93,6 +101,9 @@ impl Config {
         let t = &self.compliance;
         if t.early_supply_elapsed_percent > 100 {
             bail!("compliance.early_supply_elapsed_percent must be 0 to 100");
+        }
+        if !(1..=600).contains(&self.request_timeout_secs) {
+            bail!("request_timeout_secs must be 1 to 600");
         }
         if t.cd_max_days_supply == 0 || t.address_max_patients == 0 {
             bail!(
@@ -179,7 +190,10 @@ impl App {
     }
 
     pub fn router(&self) -> axum::Router {
-        rxbridge_http::router(self.state.clone())
+        rxbridge_http::router_with_timeout(
+            self.state.clone(),
+            std::time::Duration::from_secs(self.config.request_timeout_secs),
+        )
     }
 }
 

@@ -20,10 +20,14 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_in(data_dir: tempfile::TempDir) -> TestApp {
+    spawn_with(data_dir, Config::default()).await
+}
+
+pub async fn spawn_with(data_dir: tempfile::TempDir, base: Config) -> TestApp {
     let config = Config {
         data_dir: data_dir.path().to_path_buf(),
         listen: "127.0.0.1:0".into(),
-        ..Config::default()
+        ..base
     };
     let running = rxbridge::spawn(config).await.expect("server starts");
     let c = running.clinics.add("Test Clinic").await.unwrap();

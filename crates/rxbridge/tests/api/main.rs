@@ -4,6 +4,7 @@
 mod access;
 mod cli;
 mod helpers;
+mod hostile;
 mod idempotency;
 mod intake;
 mod listing;
