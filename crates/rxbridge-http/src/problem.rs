@@ -19,8 +19,16 @@ pub struct FieldError {
     pub detail: String,
 }
 
-/// An RFC 9457 problem document.
+/// An RFC 9457 problem document. `code` is stable; `errors` lists field-level problems
+/// (422 and invalid query parameters).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:rxbridge:problem:unauthorized",
+    "title": "A valid API key is required",
+    "status": 401,
+    "code": "unauthorized",
+    "detail": "Send Authorization: Bearer <your API key>."
+}))]
 pub struct Problem {
     #[serde(rename = "type")]
     #[schema(example = "urn:rxbridge:problem:validation_failed")]

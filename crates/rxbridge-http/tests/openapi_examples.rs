@@ -131,3 +131,23 @@ fn the_example_is_recent_enough_for_the_demo_helper() {
     assert_eq!(v["issued_on"], "2026-12-01");
     assert!(parse_prescription(&v, jiff::civil::date(2026, 12, 1), Formulary::builtin()).is_ok());
 }
+
+#[test]
+fn the_problem_and_field_error_examples_match_the_code_table() {
+    let d = doc();
+    let ex = &d["components"]["schemas"]["Problem"]["example"];
+    let p: rxbridge_http::problem::Problem = serde_json::from_value(ex.clone()).unwrap();
+    let built = rxbridge_http::problem::Problem::new(&p.code, p.detail.clone());
+    assert_eq!(
+        (built.status, built.title.as_str(), built.type_.as_str()),
+        (p.status, p.title.as_str(), p.type_.as_str())
+    );
+    let fe = &d["components"]["schemas"]["FieldError"]["properties"];
+    assert_eq!(fe["pointer"]["example"], "/patient/nhs_number");
+    // The documented field error is what the validator says for that NHS number.
+    let mut body = example_submission();
+    body["patient"]["nhs_number"] = "9434765918".into();
+    let errors = parse_prescription(&body, issue_date(), Formulary::builtin()).unwrap_err();
+    assert_eq!(errors[0].code, fe["code"]["example"].as_str().unwrap());
+    assert_eq!(errors[0].detail, fe["detail"]["example"].as_str().unwrap());
+}

@@ -25,8 +25,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
-/// How many queued writes one transaction takes at most.
+/// How many queued writes one transaction takes at most (group commit). The environment
+/// variable `RXBRIDGE_STORE_MAX_BATCH` lowers it; 1 turns group commit off (for comparing).
 const MAX_BATCH: usize = 512;
+
+fn max_batch() -> usize {
+    std::env::var("RXBRIDGE_STORE_MAX_BATCH")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or(MAX_BATCH, |n| n.clamp(1, MAX_BATCH))
+}
 /// Read connections kept open for reuse; reads beyond this wait for one (opening a connection
 /// per read under load costs more than waiting for a warm one).
 const READ_POOL: usize = 6;
@@ -295,9 +303,10 @@ fn spawn_checkpointer(
 }
 
 fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, stats: Arc<WriterStats>) {
+    let max = max_batch();
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        while batch.len() < max {
             match rx.try_recv() {
                 Ok(j) => batch.push(j),
                 Err(_) => break,
