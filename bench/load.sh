@@ -32,7 +32,7 @@ fi
 KEY=$($BIN --data-dir "$DATA" clinic add --name "Load Clinic" --json | sed -E 's/.*"test_key":"([^"]+)".*/\1/')
 python3 - > "$DATA/nhs.txt" <<'PY'
 n = 0
-k = 612000000
+k = 100000001  # the same range `rxbridge dev seed` uses, so load patients have seeded histories
 while n < 20000:
     d = [int(c) for c in str(k)]
     c = 11 - sum(x * (10 - i) for i, x in enumerate(d)) % 11

@@ -587,6 +587,28 @@ pub async fn history_by_identity(store: Arc<dyn Store>) {
     assert_eq!(h[0].start, date(2026, 11, 20));
     assert_eq!(h[0].days_supply, 28);
     assert_eq!(h[0].status, Status::AwaitingClinicalCheck);
+    // History follows status changes, newest first.
+    store
+        .transition(
+            "rx_2",
+            1,
+            Status::Cancelled,
+            ev("prescription.cancelled", "rx_2"),
+        )
+        .await
+        .unwrap();
+    let h = store
+        .patient_history(Mode::Test, &keys(Some("nhs-1"), "demo-1"), "cl_a", 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.iter()
+            .find(|e| e.prescription_id == "rx_2")
+            .unwrap()
+            .status,
+        Status::Cancelled
+    );
+    assert_eq!(h[0].prescription_id, "rx_2");
     let limited = store
         .patient_history(Mode::Test, &keys(Some("nhs-1"), "demo-1"), "cl_a", 1)
         .await

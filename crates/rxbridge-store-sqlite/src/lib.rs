@@ -166,6 +166,9 @@ impl SqliteStore {
         migrations::migrate(&mut conn)?;
         // Checkpoints run on their own thread (below), not inside the writer's commits.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // 16 MiB of page cache for the writer: the upper levels of the lookup indexes (random
+        // keys) stay in memory as the store grows. Readers keep SQLite's 2 MiB default.
+        conn.pragma_update(None, "cache_size", -16384)?;
         let checkpointer = spawn_checkpointer(&path)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let stats = Arc::new(WriterStats::default());

@@ -56,12 +56,29 @@ const MIGRATIONS: &[&str] = &[
         address TEXT NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX rxp_nhs ON rx_patient(mode, nhs) WHERE nhs IS NOT NULL;
-    CREATE INDEX rxp_demographic ON rx_patient(mode, demographic);
     CREATE INDEX rxp_name_dob ON rx_patient(mode, name_dob);
     CREATE INDEX rxp_family_dob ON rx_patient(mode, family_dob);
     CREATE INDEX rxp_email ON rx_patient(mode, email) WHERE email IS NOT NULL;
     CREATE INDEX rxp_postcode ON rx_patient(mode, postcode);
     CREATE INDEX rxp_address ON rx_patient(mode, address, identity);
+
+    -- Patient history, clustered by patient key so one patient's history is a contiguous
+    -- range: a row per prescription under its NHS-number key ('n:' + hash) when it has one,
+    -- and under its demographic key ('d:' + hash) always. Status follows the prescription
+    -- (updated in the same transaction as every transition).
+    CREATE TABLE rx_history (
+        mode TEXT NOT NULL,
+        key TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        prescription_id TEXT NOT NULL,
+        has_nhs INTEGER NOT NULL,
+        clinic_id TEXT NOT NULL,
+        issued_on TEXT NOT NULL,
+        status TEXT NOT NULL,
+        items TEXT NOT NULL,
+        PRIMARY KEY (mode, key, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX rx_history_by_prescription ON rx_history(prescription_id);
 
     CREATE TABLE idempotency (
         clinic_id TEXT NOT NULL,

@@ -228,6 +228,8 @@ pub fn insert_prescription(
         ])
     })
     .map_err(|e| if is_unique_violation(&e) { StoreError::Duplicate } else { unexpected(e) })?;
+    // The prescriptions row id; rx_patient is WITHOUT ROWID and does not change it, but take it now.
+    let prescription_seq = c.last_insert_rowid();
     let p = &new.patient;
     c.prepare_cached(
         "INSERT INTO rx_patient (prescription_id, mode, identity, nhs, demographic, name_dob, family_dob, email, postcode, address)
@@ -237,6 +239,22 @@ pub fn insert_prescription(
         s.execute(params![r.id, r.mode.as_str(), p.identity(), p.nhs, p.demographic, p.name_dob, p.family_dob, p.email, p.postcode, p.address])
     })
     .map_err(unexpected)?;
+    let seq = prescription_seq;
+    let items = serde_json::to_string(&r.items).unwrap_or_default();
+    let mut keys = vec![format!("d:{}", p.demographic)];
+    if let Some(n) = &p.nhs {
+        keys.push(format!("n:{n}"));
+    }
+    for key in keys {
+        c.prepare_cached(
+            "INSERT INTO rx_history (mode, key, seq, prescription_id, has_nhs, clinic_id, issued_on, status, items)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![r.mode.as_str(), key, seq, r.id, p.nhs.is_some(), r.clinic_id, r.issued_on.to_string(), r.status.as_str(), items])
+        })
+        .map_err(unexpected)?;
+    }
     append_event(c, chain, &new.event)?;
     Ok(InsertOutcome::Inserted)
 }
@@ -370,6 +388,9 @@ pub fn transition(
             StoreError::NotFound
         });
     }
+    c.prepare_cached("UPDATE rx_history SET status = ?1 WHERE prescription_id = ?2")
+        .and_then(|mut s| s.execute(params![to.as_str(), id]))
+        .map_err(unexpected)?;
     append_event(c, chain, event)?;
     c.query_row(
         &format!("SELECT {RX_COLUMNS} FROM prescriptions WHERE id = ?1"),
@@ -418,26 +439,25 @@ pub fn patient_history(
     clinic_id: &str,
     limit: u32,
 ) -> Result<Vec<HistoryEntry>, StoreError> {
-    // Two indexed lookups (NHS number, demographic key) joined to the prescriptions; never a scan.
     // The patient is their NHS number when they have one; the demographic key matches only
     // records without an NHS number (or every record when this one has none). A record with
     // another NHS number but the same demographics is someone else, or an identity conflict,
-    // which `identity_signals` reports.
-    let sql = "SELECT r.id, r.clinic_id, r.status, r.issued_on, r.items FROM prescriptions r
-               WHERE r.id IN (SELECT prescription_id FROM rx_patient WHERE mode = ?1 AND nhs = ?2
-                              UNION SELECT prescription_id FROM rx_patient WHERE mode = ?1 AND demographic = ?3
-                                    AND (nhs IS NULL OR ?2 IS NULL))
-               ORDER BY r.seq DESC LIMIT ?4";
+    // which `identity_signals` reports. Both are range reads of the clustered history table.
+    let sql = "SELECT prescription_id, clinic_id, status, issued_on, items, seq FROM (
+                   SELECT * FROM rx_history WHERE mode = ?1 AND key = ?2
+                   UNION
+                   SELECT * FROM rx_history WHERE mode = ?1 AND key = ?3 AND (has_nhs = 0 OR ?2 IS NULL)
+               ) ORDER BY seq DESC LIMIT ?4";
+    let nhs_key = k.nhs.as_ref().map(|n| format!("n:{n}"));
+    let demo_key = format!("d:{}", k.demographic);
     let mut s = c.prepare_cached(sql).map_err(unexpected)?;
     let rows = s
-        .query_map(params![mode.as_str(), k.nhs, k.demographic, limit], |r| {
-            let status: String = r.get(2)?;
-            let issued: String = r.get(3)?;
+        .query_map(params![mode.as_str(), nhs_key, demo_key, limit], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
-                status,
-                issued,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
                 json::<Vec<ItemSummary>>(r.get(4)?)?,
             ))
         })
