@@ -2,6 +2,7 @@
 //! to the world through. Owns transactions and ordering; holds no HTTP or SQL.
 
 pub mod audit;
+pub mod clinical;
 pub mod clinics;
 pub mod clock;
 pub mod contract;

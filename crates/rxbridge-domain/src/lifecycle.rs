@@ -89,6 +89,51 @@ impl Status {
     }
 }
 
+/// What approval leads to (the money rules of issue #5 decide the rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentDue {
+    /// Private prescription, or NHS with the charge to pay (exemption 0001).
+    Yes,
+    /// NHS prescription with an exemption.
+    No,
+}
+
+impl Status {
+    /// A pharmacist approves after the clinical check.
+    pub fn approve(self, payment: PaymentDue) -> Result<Status, TransitionError> {
+        match self {
+            Status::AwaitingClinicalCheck => Ok(match payment {
+                PaymentDue::Yes => Status::AwaitingPayment,
+                PaymentDue::No => Status::ReadyForFulfilment,
+            }),
+            other => Err(TransitionError::Illegal {
+                from: other.as_str(),
+                action: "approved",
+            }),
+        }
+    }
+    /// A pharmacist queries the prescriber: the prescription waits on hold.
+    pub fn query_prescriber(self) -> Result<Status, TransitionError> {
+        match self {
+            Status::AwaitingClinicalCheck => Ok(Status::OnHold),
+            other => Err(TransitionError::Illegal {
+                from: other.as_str(),
+                action: "queried",
+            }),
+        }
+    }
+    /// A pharmacist rejects after the clinical check (or while a query is open).
+    pub fn reject(self) -> Result<Status, TransitionError> {
+        match self {
+            Status::AwaitingClinicalCheck | Status::OnHold => Ok(Status::Rejected),
+            other => Err(TransitionError::Illegal {
+                from: other.as_str(),
+                action: "rejected",
+            }),
+        }
+    }
+}
+
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -113,6 +158,33 @@ mod tests {
             assert_eq!(allowed, expected, "{s}");
         }
     }
+    #[test]
+    fn clinical_decisions_only_from_the_check() {
+        use PaymentDue::*;
+        assert_eq!(
+            Status::AwaitingClinicalCheck.approve(Yes),
+            Ok(Status::AwaitingPayment)
+        );
+        assert_eq!(
+            Status::AwaitingClinicalCheck.approve(No),
+            Ok(Status::ReadyForFulfilment)
+        );
+        assert_eq!(
+            Status::AwaitingClinicalCheck.query_prescriber(),
+            Ok(Status::OnHold)
+        );
+        assert_eq!(Status::OnHold.reject(), Ok(Status::Rejected));
+        for s in ALL_STATUSES {
+            if s != Status::AwaitingClinicalCheck {
+                assert!(s.approve(Yes).is_err(), "{s}");
+                assert!(s.query_prescriber().is_err(), "{s}");
+            }
+            if !matches!(s, Status::AwaitingClinicalCheck | Status::OnHold) {
+                assert!(s.reject().is_err(), "{s}");
+            }
+        }
+    }
+
     #[test]
     fn parse_roundtrip() {
         for s in ALL_STATUSES {

@@ -156,6 +156,8 @@ pub struct App {
     pub config: Config,
     pub store: Arc<SqliteStore>,
     pub state: AppState,
+    /// The pharmacist's decisions (the staff portal of issue #4 will serve them).
+    pub clinical: Arc<rxbridge_app::clinical::ClinicalCheck>,
 }
 
 impl App {
@@ -178,6 +180,11 @@ impl App {
             config.compliance.clone(),
         ));
         let clinics = Arc::new(Clinics::new(dyn_store.clone(), clock.clone()));
+        let clinical = Arc::new(rxbridge_app::clinical::ClinicalCheck::new(
+            dyn_store.clone(),
+            clock.clone(),
+            intake.clone(),
+        ));
         let stats_store = store.clone();
         let extra: rxbridge_http::metrics::ExtraMetrics =
             Arc::new(move |out: &mut String| stats_store.stats().render(out));
@@ -186,6 +193,7 @@ impl App {
             config,
             store,
             state,
+            clinical,
         })
     }
 

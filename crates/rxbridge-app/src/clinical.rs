@@ -1,0 +1,182 @@
+//! The pharmacist's clinical check: approve, query the prescriber, or reject — each with a
+//! reason, each an event. Approving a prescription with flags requires acknowledging every
+//! flag code. Two pharmacists cannot decide the same prescription: the decision carries the
+//! version the pharmacist looked at, and the store refuses it if the record has moved on.
+//!
+//! Only a `Pharmacist` can call these; the staff portal (issue #4) constructs one from a
+//! signed-in account with the pharmacist role and a GPhC number.
+
+use crate::clock::Clock;
+use crate::events::NewEvent;
+use crate::intake::Intake;
+use crate::ports::{Mode, PrescriptionRecord, Store, StoreError};
+use rxbridge_domain::compliance::Severity;
+use rxbridge_domain::ids::GphcNumber;
+use rxbridge_domain::lifecycle::{PaymentDue, Status};
+use rxbridge_domain::prescription::{ExemptionCode, PrescriptionType};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// A signed-in pharmacist: the only caller allowed to make clinical decisions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pharmacist {
+    pub staff_id: String,
+    pub gphc: GphcNumber,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Approve, acknowledging these flag codes (every flag on the prescription must be listed).
+    Approve {
+        acknowledged_flags: Vec<String>,
+    },
+    QueryPrescriber,
+    Reject,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecisionError {
+    #[error("no such prescription")]
+    NotFound,
+    #[error("a reason is required (1 to 1000 characters)")]
+    ReasonRequired,
+    #[error("acknowledge every flag before approving; not acknowledged: {}", .0.join(", "))]
+    FlagsNotAcknowledged(Vec<String>),
+    #[error("{0}")]
+    Illegal(String),
+    /// Someone else decided (or the record changed) since this pharmacist looked at it.
+    #[error("another pharmacist has already decided this prescription (it is now {0}); reload it")]
+    AlreadyDecided(Status),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct ClinicalCheck {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    /// Opens the sealed document (the NHS exemption lives there).
+    intake: Arc<Intake>,
+}
+
+impl ClinicalCheck {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, intake: Arc<Intake>) -> Self {
+        Self {
+            store,
+            clock,
+            intake,
+        }
+    }
+
+    /// Decide on `id` as seen at `seen_version`, for the clinic and mode it belongs to.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn decide(
+        &self,
+        who: &Pharmacist,
+        clinic_id: &str,
+        mode: Mode,
+        id: &str,
+        seen_version: i64,
+        decision: Decision,
+        reason: &str,
+    ) -> Result<PrescriptionRecord, DecisionError> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 1000 {
+            return Err(DecisionError::ReasonRequired);
+        }
+        let rec = self
+            .store
+            .get_prescription(clinic_id, mode, id)
+            .await?
+            .ok_or(DecisionError::NotFound)?;
+        if rec.version != seen_version {
+            return Err(DecisionError::AlreadyDecided(rec.status));
+        }
+        let (to, kind, detail) = match &decision {
+            Decision::Approve { acknowledged_flags } => {
+                let flags: BTreeSet<&str> = rec
+                    .findings
+                    .iter()
+                    .filter(|f| f.severity == Severity::Flag)
+                    .map(|f| f.code.as_str())
+                    .collect();
+                let acked: BTreeSet<&str> = acknowledged_flags.iter().map(String::as_str).collect();
+                let missing: Vec<String> =
+                    flags.difference(&acked).map(|s| s.to_string()).collect();
+                if !missing.is_empty() {
+                    return Err(DecisionError::FlagsNotAcknowledged(missing));
+                }
+                let payment =
+                    if rec.kind == PrescriptionType::Private || self.nhs_charge_payable(&rec)? {
+                        PaymentDue::Yes
+                    } else {
+                        PaymentDue::No
+                    };
+                let to = rec
+                    .status
+                    .approve(payment)
+                    .map_err(|e| DecisionError::Illegal(e.to_string()))?;
+                (
+                    to,
+                    "prescription.approved",
+                    serde_json::json!({ "acknowledged_flags": flags, "reason": reason }),
+                )
+            }
+            Decision::QueryPrescriber => {
+                let to = rec
+                    .status
+                    .query_prescriber()
+                    .map_err(|e| DecisionError::Illegal(e.to_string()))?;
+                (
+                    to,
+                    "prescription.queried",
+                    serde_json::json!({ "question": reason }),
+                )
+            }
+            Decision::Reject => {
+                let to = rec
+                    .status
+                    .reject()
+                    .map_err(|e| DecisionError::Illegal(e.to_string()))?;
+                (
+                    to,
+                    "prescription.rejected_by_pharmacist",
+                    serde_json::json!({ "reason": reason }),
+                )
+            }
+        };
+        let mut detail = detail;
+        detail["from"] = rec.status.as_str().into();
+        detail["gphc"] = who.gphc.as_str().into();
+        let event = NewEvent {
+            at: self.clock.now(),
+            kind: kind.into(),
+            actor: format!("staff:{}", who.staff_id),
+            subject: id.to_string(),
+            detail,
+        };
+        match self.store.transition(id, seen_version, to, event).await {
+            Ok(r) => Ok(r),
+            Err(StoreError::Conflict) => {
+                let now = self
+                    .store
+                    .get_prescription(clinic_id, mode, id)
+                    .await?
+                    .map(|r| r.status)
+                    .unwrap_or(rec.status);
+                Err(DecisionError::AlreadyDecided(now))
+            }
+            Err(StoreError::NotFound) => Err(DecisionError::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// An NHS prescription's charge is payable when the clinic gave exemption 0001 ("paid");
+    /// any other code is an exemption (uk-rules.md §6).
+    fn nhs_charge_payable(&self, rec: &PrescriptionRecord) -> Result<bool, DecisionError> {
+        let rx = self
+            .intake
+            .open(rec)
+            .map_err(|e| DecisionError::Store(StoreError::Unexpected(e)))?;
+        Ok(rx.nhs.is_some_and(|n| n.exemption == ExemptionCode::PAID))
+    }
+}

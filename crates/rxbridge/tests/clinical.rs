@@ -1,0 +1,293 @@
+//! The pharmacist's clinical decision, as a use case on the real embedded store.
+
+use rxbridge::{App, Config};
+use rxbridge_app::clinical::{Decision, DecisionError, Pharmacist};
+use rxbridge_app::intake::Begin;
+use rxbridge_app::ports::{Caller, Mode};
+use rxbridge_domain::ids::GphcNumber;
+use rxbridge_domain::lifecycle::Status;
+use rxbridge_domain::prescription::*;
+
+fn pharmacist(n: &str) -> Pharmacist {
+    Pharmacist {
+        staff_id: format!("st_{n}"),
+        gphc: GphcNumber::parse("2033467").unwrap(),
+    }
+}
+
+struct Fixture {
+    app: App,
+    caller: Caller,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    })
+    .unwrap();
+    let c = app.state.clinics.add("Clinic").await.unwrap();
+    Fixture {
+        app,
+        caller: Caller {
+            clinic_id: c.clinic_id,
+            mode: Mode::Test,
+        },
+        _dir: dir,
+    }
+}
+
+/// An NHS EPS prescription issued today (awaits the clinical check), with 31 days' supply
+/// (a flag) and the given exemption.
+async fn nhs_rx(f: &Fixture, patient: u64, exemption: &str, days: u32) -> (String, i64) {
+    let today = rxbridge_domain::dates::london_date(jiff::Timestamp::now());
+    let mut rx = rxbridge::seed::synthetic(patient, 0, today);
+    rx.kind = PrescriptionType::Nhs;
+    rx.authority = Authority {
+        kind: AuthorityKind::Eps,
+        serial_number: None,
+        eps_prescription_id: Some("24F5DA-A83008-7EFE6Z".into()),
+    };
+    rx.prescriber.private_prescriber_code = None;
+    rx.nhs = Some(NhsDetails {
+        exemption: ExemptionCode::parse(exemption).unwrap(),
+        evidence_seen: true,
+    });
+    rx.items[0].days_supply = days;
+    let key = format!("k-{patient}-{exemption}-{days}");
+    let Begin::Proceed(guard) = f
+        .app
+        .state
+        .intake
+        .begin(&f.caller, &key, &key)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let a = f
+        .app
+        .state
+        .intake
+        .submit(guard, &f.caller, &key, &key, rx)
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+    assert_eq!(v["status"], "awaiting_clinical_check", "{v}");
+    (v["id"].as_str().unwrap().to_string(), 1)
+}
+
+#[tokio::test]
+async fn approving_requires_every_flag_acknowledged_and_follows_the_nhs_charge() {
+    let f = fixture().await;
+    let (id, v) = nhs_rx(&f, 1, "0001", 31).await;
+    let c = &f.app.clinical;
+    let p = pharmacist("a");
+    let err = c
+        .decide(
+            &p,
+            &f.caller.clinic_id,
+            Mode::Test,
+            &id,
+            v,
+            Decision::Approve {
+                acknowledged_flags: vec![],
+            },
+            "ok",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, DecisionError::FlagsNotAcknowledged(m) if m == &vec!["cd_over_30_days".to_string()]),
+        "{err}"
+    );
+    let err = c
+        .decide(
+            &p,
+            &f.caller.clinic_id,
+            Mode::Test,
+            &id,
+            v,
+            Decision::Approve {
+                acknowledged_flags: vec!["cd_over_30_days".into()],
+            },
+            "  ",
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DecisionError::ReasonRequired));
+    let r = c
+        .decide(
+            &p,
+            &f.caller.clinic_id,
+            Mode::Test,
+            &id,
+            v,
+            Decision::Approve {
+                acknowledged_flags: vec!["cd_over_30_days".into()],
+            },
+            "Titration agreed with prescriber",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.version),
+        (Status::AwaitingPayment, 2),
+        "exemption 0001: the NHS charge is payable"
+    );
+    // An exempt NHS prescription goes straight to fulfilment.
+    let (id2, v2) = nhs_rx(&f, 2, "0015", 28).await;
+    let r = c
+        .decide(
+            &p,
+            &f.caller.clinic_id,
+            Mode::Test,
+            &id2,
+            v2,
+            Decision::Approve {
+                acknowledged_flags: vec![],
+            },
+            "Clinically appropriate",
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, Status::ReadyForFulfilment);
+    // The decision is on the timeline with who and why.
+    let t = f.app.state.store.timeline(&id).await.unwrap();
+    let last = &t.last().unwrap().event;
+    assert_eq!(
+        (last.kind.as_str(), last.actor.as_str()),
+        ("prescription.approved", "staff:st_a")
+    );
+    assert_eq!(last.detail["acknowledged_flags"][0], "cd_over_30_days");
+    assert_eq!(last.detail["gphc"], "2033467");
+    rxbridge_app::audit::verify_chain(f.app.state.store.as_ref())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn two_pharmacists_deciding_at_once_one_wins() {
+    let f = fixture().await;
+    for round in 0..10 {
+        let (id, v) = nhs_rx(&f, 100 + round, "0015", 28).await;
+        let (a, b) = (pharmacist("a"), pharmacist("b"));
+        let (ra, rb) = tokio::join!(
+            f.app.clinical.decide(
+                &a,
+                &f.caller.clinic_id,
+                Mode::Test,
+                &id,
+                v,
+                Decision::Approve {
+                    acknowledged_flags: vec![]
+                },
+                "approve"
+            ),
+            f.app.clinical.decide(
+                &b,
+                &f.caller.clinic_id,
+                Mode::Test,
+                &id,
+                v,
+                Decision::Reject,
+                "reject"
+            ),
+        );
+        let oks = [ra.is_ok(), rb.is_ok()].iter().filter(|x| **x).count();
+        assert_eq!(oks, 1, "round {round}: {ra:?} / {rb:?}");
+        let loser = match (ra, rb) {
+            (Ok(_), Err(e)) | (Err(e), Ok(_)) => e,
+            other => panic!("round {round}: expected one winner: {other:?}"),
+        };
+        assert!(matches!(loser, DecisionError::AlreadyDecided(_)), "{loser}");
+        assert!(
+            loser
+                .to_string()
+                .contains("another pharmacist has already decided")
+        );
+        let t = f.app.state.store.timeline(&id).await.unwrap();
+        assert_eq!(t.len(), 2, "one decision event only");
+    }
+}
+
+#[tokio::test]
+async fn query_then_reject_and_illegal_moves() {
+    let f = fixture().await;
+    let (id, v) = nhs_rx(&f, 3, "0015", 28).await;
+    let c = &f.app.clinical;
+    let p = pharmacist("a");
+    let r = c
+        .decide(
+            &p,
+            &f.caller.clinic_id,
+            Mode::Test,
+            &id,
+            v,
+            Decision::QueryPrescriber,
+            "Please confirm the dose",
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, Status::OnHold);
+    let err = c
+        .decide(
+            &p,
+            &f.caller.clinic_id,
+            Mode::Test,
+            &id,
+            r.version,
+            Decision::Approve {
+                acknowledged_flags: vec![],
+            },
+            "x",
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DecisionError::Illegal(_)), "{err}");
+    let r = c
+        .decide(
+            &p,
+            &f.caller.clinic_id,
+            Mode::Test,
+            &id,
+            r.version,
+            Decision::Reject,
+            "No answer from prescriber",
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, Status::Rejected);
+    // Another clinic's id, or a stale version, never decides.
+    let err = c
+        .decide(
+            &p,
+            "cl_other",
+            Mode::Test,
+            &id,
+            r.version,
+            Decision::Reject,
+            "x",
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DecisionError::NotFound));
+    let err = c
+        .decide(
+            &p,
+            &f.caller.clinic_id,
+            Mode::Test,
+            &id,
+            1,
+            Decision::Reject,
+            "x",
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        DecisionError::AlreadyDecided(Status::Rejected)
+    ));
+}
