@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod events;
 pub mod intake;
 pub mod ports;
+pub mod staff;
 pub mod views;
 
 pub use clock::{Clock, FixedClock, SystemClock};

@@ -13,6 +13,7 @@
 
 mod migrations;
 mod queries;
+mod staff;
 
 use anyhow::{Context as _, anyhow};
 use async_trait::async_trait;
@@ -486,6 +487,17 @@ mod tests {
     }
 
     rxbridge_app::store_contract_tests!(fresh());
+
+    async fn fresh_staff() -> rxbridge_app::contract::staff::StaffFixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("rx.db")).unwrap();
+        (
+            Arc::new(store) as Arc<dyn rxbridge_app::staff::StaffStore>,
+            Box::new(dir),
+        )
+    }
+
+    rxbridge_app::staff_store_contract_tests!(fresh_staff());
 
     #[tokio::test]
     async fn survives_reopen_and_batches_writes() {

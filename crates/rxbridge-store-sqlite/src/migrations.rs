@@ -107,6 +107,28 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER events_no_delete BEFORE DELETE ON events
         BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
     "#,
+    // 2: staff accounts and sessions.
+    r#"
+    CREATE TABLE staff (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL CHECK (role IN ('support', 'pharmacist', 'admin')),
+        gphc TEXT,
+        password_hash TEXT NOT NULL,
+        must_change_password INTEGER NOT NULL,
+        failed_attempts INTEGER NOT NULL DEFAULT 0,
+        locked_until TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE staff_sessions (
+        token_hash TEXT PRIMARY KEY,
+        staff_id TEXT NOT NULL REFERENCES staff(id),
+        csrf_token TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_seen TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX staff_sessions_by_staff ON staff_sessions(staff_id);
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {

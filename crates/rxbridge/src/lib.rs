@@ -158,6 +158,8 @@ pub struct App {
     pub state: AppState,
     /// The pharmacist's decisions (the staff portal of issue #4 will serve them).
     pub clinical: Arc<rxbridge_app::clinical::ClinicalCheck>,
+    /// Staff accounts, sign-in and sessions.
+    pub staff: Arc<rxbridge_app::staff::StaffService>,
 }
 
 impl App {
@@ -185,6 +187,10 @@ impl App {
             clock.clone(),
             intake.clone(),
         ));
+        let staff = Arc::new(rxbridge_app::staff::StaffService::new(
+            store.clone(),
+            clock.clone(),
+        ));
         let stats_store = store.clone();
         let extra: rxbridge_http::metrics::ExtraMetrics =
             Arc::new(move |out: &mut String| stats_store.stats().render(out));
@@ -194,6 +200,7 @@ impl App {
             store,
             state,
             clinical,
+            staff,
         })
     }
 

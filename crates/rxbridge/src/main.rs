@@ -47,6 +47,11 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// Manage staff accounts (portal sign-in).
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
     /// Developer tools.
     Dev {
         #[command(subcommand)]
@@ -82,6 +87,22 @@ enum ClinicCommand {
     },
     /// List clinics.
     List,
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Create an account; prints a one-time password that must be changed at first sign-in.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["support", "pharmacist", "admin"])]
+        role: String,
+        /// GPhC registration number (required for pharmacists: 7 digits starting with 2).
+        #[arg(long)]
+        gphc: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -240,6 +261,35 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
                 n as f64 / secs
             );
             app.store.close();
+        }
+        Command::Staff {
+            command:
+                StaffCommand::Add {
+                    email,
+                    role,
+                    gphc,
+                    json,
+                },
+        } => {
+            let app = App::open(config)?;
+            let role = rxbridge_app::staff::Role::parse(&role)
+                .unwrap_or(rxbridge_app::staff::Role::Support);
+            let r = app.staff.add(&email, role, gphc.as_deref()).await;
+            app.store.close();
+            let (account, password) = r?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "staff_id": account.id, "email": account.email, "role": role.as_str(), "one_time_password": password })
+                );
+            } else {
+                println!(
+                    "staff_id: {}\nemail:    {}\nrole:     {}\none-time password: {password}\n\nShown once; it must be changed at first sign-in.",
+                    account.id,
+                    account.email,
+                    role.as_str()
+                );
+            }
         }
         Command::Rules { markdown } => {
             config.validate()?;
