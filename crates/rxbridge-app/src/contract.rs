@@ -46,6 +46,7 @@ macro_rules! store_contract_tests {
             case!(events_chain_and_timeline);
             case!(history_by_identity);
             case!(identity_signals_counts);
+            case!(staff_views_span_clinics);
         }
     };
 }
@@ -696,6 +697,148 @@ pub async fn identity_signals_counts(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(s, Default::default());
+}
+
+pub async fn staff_views_span_clinics(store: Arc<dyn Store>) {
+    clinic(&store, "cl_a").await;
+    clinic(&store, "cl_b").await;
+    let mut k1 = keys(Some("nhs-1"), "d1");
+    k1.email = Some("em-1".into());
+    k1.postcode = "pc-1".into();
+    k1.family_dob = "fd-1".into();
+    insert(
+        &store,
+        record("rx_1", "cl_a", Mode::Test, "REF-A"),
+        "k1",
+        k1.clone(),
+    )
+    .await;
+    insert(
+        &store,
+        record("rx_2", "cl_b", Mode::Test, "REF-B"),
+        "k2",
+        k1.clone(),
+    )
+    .await;
+    insert(
+        &store,
+        record("rx_3", "cl_b", Mode::Test, "REF-B"),
+        "k3",
+        keys(Some("nhs-3"), "d3"),
+    )
+    .await;
+    insert(
+        &store,
+        record("rx_4", "cl_a", Mode::Live, "REF-A"),
+        "k4",
+        k1.clone(),
+    )
+    .await;
+    // Any clinic, one mode.
+    assert_eq!(
+        store
+            .get_prescription_for_staff(Mode::Test, "rx_2")
+            .await
+            .unwrap()
+            .unwrap()
+            .clinic_id,
+        "cl_b"
+    );
+    assert!(
+        store
+            .get_prescription_for_staff(Mode::Live, "rx_2")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Worklist: oldest first, paged.
+    store
+        .transition("rx_2", 1, Status::OnHold, ev("x", "rx_2"))
+        .await
+        .unwrap();
+    let w = store
+        .worklist(Mode::Test, Status::AwaitingClinicalCheck, None, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["rx_1"]
+    );
+    let w = store
+        .worklist(Mode::Test, Status::AwaitingClinicalCheck, w.next, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["rx_3"]
+    );
+    assert_eq!(w.next, None);
+    // Search by each lookup, newest first, mode-scoped.
+    let ids = |v: Vec<PrescriptionRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store
+            .search(Mode::Test, &StaffLookup::NhsNumber("nhs-1".into()), 10)
+            .await
+            .unwrap()),
+        ["rx_2", "rx_1"]
+    );
+    assert_eq!(
+        ids(store
+            .search(Mode::Test, &StaffLookup::Email("em-1".into()), 10)
+            .await
+            .unwrap()),
+        ["rx_2", "rx_1"]
+    );
+    assert_eq!(
+        ids(store
+            .search(Mode::Test, &StaffLookup::Postcode("pc-1".into()), 1)
+            .await
+            .unwrap()),
+        ["rx_2"]
+    );
+    assert_eq!(
+        ids(store
+            .search(
+                Mode::Test,
+                &StaffLookup::FamilyNameAndDob("fd-1".into()),
+                10
+            )
+            .await
+            .unwrap()),
+        ["rx_2", "rx_1"]
+    );
+    assert_eq!(
+        ids(store
+            .search(
+                Mode::Test,
+                &StaffLookup::ClinicReference("REF-B".into()),
+                10
+            )
+            .await
+            .unwrap()),
+        ["rx_3", "rx_2"]
+    );
+    assert_eq!(
+        ids(store
+            .search(Mode::Test, &StaffLookup::PrescriptionId("rx_3".into()), 10)
+            .await
+            .unwrap()),
+        ["rx_3"]
+    );
+    assert_eq!(
+        ids(store
+            .search(Mode::Live, &StaffLookup::NhsNumber("nhs-1".into()), 10)
+            .await
+            .unwrap()),
+        ["rx_4"]
+    );
+    assert!(
+        store
+            .search(Mode::Test, &StaffLookup::NhsNumber("nope".into()), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// The staff port's contract, driven through `StaffService` with a fixed clock.

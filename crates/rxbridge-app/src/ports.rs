@@ -165,6 +165,18 @@ pub struct Page {
     pub next: Option<i64>,
 }
 
+/// What staff search by (each through a keyed-hash lookup or an exact column, never a scan).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaffLookup {
+    PrescriptionId(String),
+    ClinicReference(String),
+    /// Keyed hashes, as `PatientKeys` holds them.
+    NhsNumber(String),
+    Email(String),
+    Postcode(String),
+    FamilyNameAndDob(String),
+}
+
 /// The store port.
 ///
 /// Contract for every implementation (enforced by `crate::contract`):
@@ -266,6 +278,30 @@ pub trait Store: Send + Sync + 'static {
         mode: Mode,
         keys: &PatientKeys,
     ) -> Result<IdentitySignals, StoreError>;
+
+    /// Staff view: one prescription whatever its clinic, in `mode`.
+    async fn get_prescription_for_staff(
+        &self,
+        mode: Mode,
+        id: &str,
+    ) -> Result<Option<PrescriptionRecord>, StoreError>;
+
+    /// Staff worklist: prescriptions in `status` across clinics, oldest first, after `after`.
+    async fn worklist(
+        &self,
+        mode: Mode,
+        status: Status,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Page, StoreError>;
+
+    /// Staff search: newest first, at most `limit`, through indexed lookups only.
+    async fn search(
+        &self,
+        mode: Mode,
+        lookup: &StaffLookup,
+        limit: u32,
+    ) -> Result<Vec<PrescriptionRecord>, StoreError>;
 
     /// `patient_history` and `identity_signals` together; a store may answer both in one round
     /// trip (the default asks twice).

@@ -457,6 +457,38 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn get_prescription_for_staff(
+        &self,
+        mode: Mode,
+        id: &str,
+    ) -> Result<Option<PrescriptionRecord>, StoreError> {
+        let id = id.to_string();
+        self.read(move |c| queries::get_prescription_for_staff(c, mode, &id))
+            .await
+    }
+
+    async fn worklist(
+        &self,
+        mode: Mode,
+        status: Status,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        self.read(move |c| queries::worklist(c, mode, status, after, limit))
+            .await
+    }
+
+    async fn search(
+        &self,
+        mode: Mode,
+        lookup: &StaffLookup,
+        limit: u32,
+    ) -> Result<Vec<PrescriptionRecord>, StoreError> {
+        let l = lookup.clone();
+        self.read(move |c| queries::search(c, mode, &l, limit))
+            .await
+    }
+
     async fn patient_context(
         &self,
         mode: Mode,

@@ -128,6 +128,9 @@ const MIGRATIONS: &[&str] = &[
         last_seen TEXT NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX staff_sessions_by_staff ON staff_sessions(staff_id);
+    -- The pharmacist's worklist and staff search across clinics.
+    CREATE INDEX rx_by_mode_status ON prescriptions(mode, status, seq);
+    CREATE INDEX rx_by_mode_reference ON prescriptions(mode, clinic_reference, seq);
     "#,
 ];
 

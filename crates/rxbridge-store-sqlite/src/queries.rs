@@ -517,3 +517,92 @@ pub fn identity_signals(
         details_with_other_nhs_number,
     })
 }
+
+pub fn get_prescription_for_staff(
+    c: &Connection,
+    mode: Mode,
+    id: &str,
+) -> Result<Option<PrescriptionRecord>, StoreError> {
+    c.prepare_cached(&format!(
+        "SELECT {RX_COLUMNS} FROM prescriptions WHERE id = ?1 AND mode = ?2"
+    ))
+    .and_then(|mut s| s.query_row(params![id, mode.as_str()], rx_row).optional())
+    .map(|o| o.map(|(_, r)| r))
+    .map_err(unexpected)
+}
+
+pub fn worklist(
+    c: &Connection,
+    mode: Mode,
+    status: Status,
+    after: Option<i64>,
+    limit: u32,
+) -> Result<Page, StoreError> {
+    let limit = limit.clamp(1, 200);
+    let mut s = c
+        .prepare_cached(&format!("SELECT {RX_COLUMNS} FROM prescriptions WHERE mode = ?1 AND status = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"))
+        .map_err(unexpected)?;
+    let rows: Vec<(i64, PrescriptionRecord)> = s
+        .query_map(
+            params![
+                mode.as_str(),
+                status.as_str(),
+                after.unwrap_or(0),
+                limit + 1
+            ],
+            rx_row,
+        )
+        .and_then(|r| r.collect())
+        .map_err(unexpected)?;
+    let more = rows.len() > limit as usize;
+    let items: Vec<(i64, PrescriptionRecord)> = rows.into_iter().take(limit as usize).collect();
+    let next = if more {
+        items.last().map(|(seq, _)| *seq)
+    } else {
+        None
+    };
+    Ok(Page {
+        items: items.into_iter().map(|(_, r)| r).collect(),
+        next,
+    })
+}
+
+pub fn search(
+    c: &Connection,
+    mode: Mode,
+    lookup: &StaffLookup,
+    limit: u32,
+) -> Result<Vec<PrescriptionRecord>, StoreError> {
+    let limit = limit.clamp(1, 200);
+    let (sql, key): (String, &str) = match lookup {
+        StaffLookup::PrescriptionId(id) => (
+            format!("SELECT {RX_COLUMNS} FROM prescriptions WHERE mode = ?1 AND id = ?2 LIMIT ?3"),
+            id,
+        ),
+        StaffLookup::ClinicReference(r) => (
+            format!(
+                "SELECT {RX_COLUMNS} FROM prescriptions WHERE mode = ?1 AND clinic_reference = ?2 ORDER BY seq DESC LIMIT ?3"
+            ),
+            r,
+        ),
+        other => {
+            let (column, key) = match other {
+                StaffLookup::NhsNumber(k) => ("nhs", k),
+                StaffLookup::Email(k) => ("email", k),
+                StaffLookup::Postcode(k) => ("postcode", k),
+                StaffLookup::FamilyNameAndDob(k) => ("family_dob", k),
+                _ => unreachable!("handled above"),
+            };
+            (
+                format!(
+                    "SELECT {RX_COLUMNS} FROM prescriptions WHERE id IN (SELECT prescription_id FROM rx_patient WHERE mode = ?1 AND {column} = ?2) ORDER BY seq DESC LIMIT ?3"
+                ),
+                key,
+            )
+        }
+    };
+    let mut s = c.prepare_cached(&sql).map_err(unexpected)?;
+    s.query_map(params![mode.as_str(), key, limit], rx_row)
+        .and_then(|r| r.map(|x| x.map(|(_, r)| r)).collect())
+        .map_err(unexpected)
+}
