@@ -527,14 +527,21 @@ pub async fn events_chain_and_timeline(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
+    store
+        .record_event(ev("staff.viewed_prescription", "rx_1"))
+        .await
+        .unwrap();
     let report = verify_chain(store.as_ref()).await.unwrap();
-    assert_eq!(report.events, 4);
+    assert_eq!(report.events, 5);
     let all = store.events_after(0, 100).await.unwrap();
-    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(
+        all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
     assert_eq!(all[1].prev_hash, all[0].hash);
     assert_eq!(store.events_after(2, 1).await.unwrap()[0].seq, 3);
     let t = store.timeline("rx_1").await.unwrap();
-    assert_eq!(t.len(), 2);
+    assert_eq!(t.len(), 3);
     assert_eq!(
         t[0].event.detail,
         serde_json::json!({"k": "prescription.received"})

@@ -255,6 +255,9 @@ pub trait Store: Send + Sync + 'static {
         event: NewEvent,
     ) -> Result<PrescriptionRecord, StoreError>;
 
+    /// Append an event that changes no record (an audited read, a note, a search).
+    async fn record_event(&self, event: NewEvent) -> Result<(), StoreError>;
+
     /// Events about one subject, oldest first.
     async fn timeline(&self, subject: &str) -> Result<Vec<EventRecord>, StoreError>;
 

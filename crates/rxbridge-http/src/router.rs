@@ -2,7 +2,7 @@
 //! panic catching, security headers, and problem+json for every bare error status.
 
 use crate::handlers;
-use crate::problem::{PROBLEM_JSON, Problem};
+use crate::problem::Problem;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
@@ -31,6 +31,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub openapi: Arc<String>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The staff portal, when wired.
+    pub portal: Option<crate::portal::Portal>,
 }
 
 impl AppState {
@@ -48,7 +50,13 @@ impl AppState {
             clock,
             openapi: Arc::new(crate::openapi::document()),
             metrics: Arc::new(crate::metrics::Metrics::new(extra_metrics)),
+            portal: None,
         }
+    }
+
+    pub fn with_portal(mut self, portal: crate::portal::Portal) -> Self {
+        self.portal = Some(portal);
+        self
     }
 }
 
@@ -60,12 +68,14 @@ async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return res;
     }
-    let is_problem = res
+    // Handlers answer with problem+json (API) or an HTML page (portal); only the framework's
+    // bare answers (no body type, or text/plain rejections) are rewritten.
+    let bare = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with(PROBLEM_JSON));
-    if is_problem {
+        .is_none_or(|v| v.starts_with("text/plain"));
+    if !bare {
         return res;
     }
     let mut out = Problem::for_status(status).into_response();
@@ -92,7 +102,8 @@ pub fn router(state: AppState) -> Router {
 
 pub fn router_with_timeout(state: AppState, request_timeout: Duration) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+    let behind_tls = state.portal.as_ref().is_some_and(|p| p.secure_cookies);
+    let router = Router::new()
         .route("/v1/prescriptions", post(handlers::submit).get(handlers::list))
         .route("/v1/prescriptions/validate", post(handlers::validate))
         .route("/v1/prescriptions/{id}", get(handlers::get_one))
@@ -103,6 +114,7 @@ pub fn router_with_timeout(state: AppState, request_timeout: Duration) -> Router
         .route("/readyz", get(handlers::readyz))
         .route("/openapi.json", get(handlers::openapi_json))
         .route("/metrics", get(handlers::metrics))
+        .merge(crate::portal::portal_routes())
         .fallback(|| async { Problem::for_status(StatusCode::NOT_FOUND) })
         .method_not_allowed_fallback(|| async { Problem::for_status(StatusCode::METHOD_NOT_ALLOWED) })
         .route_layer(middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::record))
@@ -113,6 +125,12 @@ pub fn router_with_timeout(state: AppState, request_timeout: Duration) -> Router
         // Outside the timeout and panic layers, so their bare answers become problems too.
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(
             // Spans carry the request id, method and route template only: never the URI's
@@ -127,5 +145,13 @@ pub fn router_with_timeout(state: AppState, request_timeout: Duration) -> Router
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid));
+    if behind_tls {
+        router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        ))
+    } else {
+        router
+    }
 }

@@ -425,6 +425,11 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn record_event(&self, event: NewEvent) -> Result<(), StoreError> {
+        self.write(move |c, chain| queries::append_event(c, chain, &event))
+            .await
+    }
+
     async fn timeline(&self, subject: &str) -> Result<Vec<EventRecord>, StoreError> {
         let s = subject.to_string();
         self.read(move |c| queries::timeline(c, &s)).await

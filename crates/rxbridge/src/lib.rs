@@ -28,6 +28,8 @@ pub struct Config {
     /// `RXBRIDGE_PATIENT_KEY`: 64 hex characters. When unset, a key file
     /// `<data_dir>/patient-data.key` (mode 0600) is used, created on first run.
     pub patient_key: Option<String>,
+    /// `RXBRIDGE_SECURE_COOKIES`: served behind TLS — staff cookies get `Secure`, responses HSTS.
+    pub secure_cookies: bool,
     /// `RXBRIDGE_REQUEST_TIMEOUT_SECS`: a request (body included) taking longer gets 408.
     pub request_timeout_secs: u64,
     /// Compliance thresholds that are guidance rather than law.
@@ -41,6 +43,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             patient_key: None,
             request_timeout_secs: 30,
+            secure_cookies: false,
             compliance: Thresholds::default(),
         }
     }
@@ -65,6 +68,9 @@ impl Config {
         }
         if let Ok(v) = std::env::var("RXBRIDGE_PATIENT_KEY") {
             c.patient_key = Some(v);
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_SECURE_COOKIES") {
+            c.secure_cookies = matches!(v.as_str(), "1" | "true" | "yes");
         }
         if let Ok(v) = std::env::var("RXBRIDGE_REQUEST_TIMEOUT_SECS") {
             c.request_timeout_secs = v.parse().with_context(|| {
@@ -194,7 +200,13 @@ impl App {
         let stats_store = store.clone();
         let extra: rxbridge_http::metrics::ExtraMetrics =
             Arc::new(move |out: &mut String| stats_store.stats().render(out));
-        let state = AppState::new(intake, clinics, dyn_store, clock, Some(extra));
+        let state = AppState::new(intake, clinics, dyn_store, clock, Some(extra)).with_portal(
+            rxbridge_http::portal::Portal {
+                staff: staff.clone(),
+                clinical: clinical.clone(),
+                secure_cookies: config.secure_cookies,
+            },
+        );
         Ok(Self {
             config,
             store,
@@ -230,6 +242,7 @@ pub async fn serve(
 pub struct Running {
     pub addr: SocketAddr,
     pub clinics: Arc<Clinics>,
+    pub staff: Arc<rxbridge_app::staff::StaffService>,
     pub store: Arc<SqliteStore>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -254,7 +267,11 @@ pub async fn spawn(mut config: Config) -> anyhow::Result<Running> {
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
     let app = App::open(config)?;
-    let (clinics, store) = (app.state.clinics.clone(), app.store.clone());
+    let (clinics, store, staff) = (
+        app.state.clinics.clone(),
+        app.store.clone(),
+        app.staff.clone(),
+    );
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(serve(app, listener, async {
         let _ = rx.await;
@@ -263,6 +280,7 @@ pub async fn spawn(mut config: Config) -> anyhow::Result<Running> {
         addr,
         clinics,
         store,
+        staff,
         stop: Some(tx),
         task: Some(task),
     })

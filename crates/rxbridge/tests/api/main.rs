@@ -9,4 +9,5 @@ mod idempotency;
 mod intake;
 mod listing;
 mod ops;
+mod portal;
 mod rules;

@@ -1,0 +1,28 @@
+//! The staff portal: server-rendered HTML from the same binary (maud, checked at compile
+//! time), usable without JavaScript. Sign-in, forced password change, search, worklist, the
+//! prescription page and the pharmacist's decision.
+//!
+//! Security: session cookie `HttpOnly; SameSite=Strict; Path=/staff` (+ `Secure` behind TLS);
+//! every form carries the session's CSRF token (sign-in uses a double-submit cookie); role
+//! checks are extractor types (`AnyStaff`, `PharmacistOnly`); every page showing patient data
+//! appends an audit event; support staff see masked patient data unless they open the record
+//! with a stated reason.
+
+mod auth;
+mod pages;
+mod routes;
+
+pub use routes::portal_routes;
+
+use rxbridge_app::clinical::ClinicalCheck;
+use rxbridge_app::staff::StaffService;
+use std::sync::Arc;
+
+/// What the portal needs beyond the clinic API's state.
+#[derive(Clone)]
+pub struct Portal {
+    pub staff: Arc<StaffService>,
+    pub clinical: Arc<ClinicalCheck>,
+    /// Add `Secure` to cookies (set when served behind TLS).
+    pub secure_cookies: bool,
+}

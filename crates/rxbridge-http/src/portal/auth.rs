@@ -1,0 +1,127 @@
+//! Sessions from cookies, CSRF checks, and role extractors.
+
+use super::pages;
+use crate::router::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::{HeaderMap, StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Redirect, Response};
+use rxbridge_app::clinical::Pharmacist;
+use rxbridge_app::staff::{Role, StaffSession};
+
+pub const SESSION_COOKIE: &str = "rxb_session";
+pub const LOGIN_CSRF_COOKIE: &str = "rxb_login_csrf";
+
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+pub fn set_cookie(name: &str, value: &str, secure: bool, max_age: Option<i64>) -> String {
+    let mut c = format!("{name}={value}; Path=/staff; HttpOnly; SameSite=Strict");
+    if secure {
+        c.push_str("; Secure");
+    }
+    if let Some(a) = max_age {
+        c.push_str(&format!("; Max-Age={a}"));
+    }
+    c
+}
+
+/// Constant-time comparison for tokens.
+pub fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Why a staff page was refused.
+pub enum Refusal {
+    SignIn,
+    ChangePassword,
+    Forbidden(&'static str),
+    Internal,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::SignIn => Redirect::to("/staff/login").into_response(),
+            Refusal::ChangePassword => Redirect::to("/staff/password").into_response(),
+            Refusal::Forbidden(why) => {
+                (StatusCode::FORBIDDEN, pages::message("Not allowed", why)).into_response()
+            }
+            Refusal::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                pages::message("Something went wrong", "The error was logged."),
+            )
+                .into_response(),
+        }
+    }
+}
+
+async fn session_from(parts: &Parts, state: &AppState) -> Result<StaffSession, Refusal> {
+    let portal = state.portal.as_ref().ok_or(Refusal::Internal)?;
+    let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(Refusal::SignIn)?;
+    match portal.staff.session(&token).await {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Err(Refusal::SignIn),
+        Err(e) => {
+            tracing::error!(error = ?e, "reading a staff session");
+            Err(Refusal::Internal)
+        }
+    }
+}
+
+/// A signed-in member of staff who may still have to change their password.
+pub struct SignedIn(pub StaffSession);
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Refusal;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Refusal> {
+        session_from(parts, state).await.map(SignedIn)
+    }
+}
+
+/// Any signed-in member of staff with a permanent password.
+pub struct AnyStaff(pub StaffSession);
+
+impl FromRequestParts<AppState> for AnyStaff {
+    type Rejection = Refusal;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Refusal> {
+        let s = session_from(parts, state).await?;
+        if s.staff.must_change_password {
+            return Err(Refusal::ChangePassword);
+        }
+        Ok(AnyStaff(s))
+    }
+}
+
+/// A pharmacist: the only caller that can make clinical decisions (support and admin get 403).
+pub struct PharmacistOnly(pub StaffSession, pub Pharmacist);
+
+impl FromRequestParts<AppState> for PharmacistOnly {
+    type Rejection = Refusal;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Refusal> {
+        let AnyStaff(s) = AnyStaff::from_request_parts(parts, state).await?;
+        match (s.staff.role, s.staff.gphc.clone()) {
+            (Role::Pharmacist, Some(gphc)) => {
+                let p = Pharmacist {
+                    staff_id: s.staff.id.clone(),
+                    gphc,
+                };
+                Ok(PharmacistOnly(s, p))
+            }
+            _ => Err(Refusal::Forbidden(
+                "Only a pharmacist can make clinical decisions.",
+            )),
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Portal pages. Semantic HTML, one small stylesheet inline-free (served as a file), no
+//! JavaScript; maud escapes every interpolated value.
+
+use maud::{DOCTYPE, Markup, html};
+use rxbridge_app::events::EventRecord;
+use rxbridge_app::ports::{Mode, PrescriptionRecord};
+use rxbridge_app::staff::{Role, StaffSession};
+
+pub const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#1b1b1b}\
+header{background:#005eb8;color:#fff;padding:.5rem 1rem;display:flex;gap:1rem;align-items:center;flex-wrap:wrap}\
+header a{color:#fff}main{padding:1rem;max-width:70rem}table{border-collapse:collapse;width:100%}\
+th,td{border-bottom:1px solid #ccc;padding:.35rem;text-align:left;vertical-align:top}\
+.flag{background:#fff3cd}.block{background:#f8d7da}.masked{color:#555}\
+label{display:block;margin:.4rem 0}input,select,textarea,button{font:inherit;padding:.3rem}\
+.error{color:#8a1c1c;font-weight:600}:focus{outline:3px solid #ffb81c}";
+
+pub fn layout(title: &str, who: Option<&StaffSession>, mode: Mode, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — rxbridge staff" }
+                link rel="stylesheet" href="/staff/style.css";
+            }
+            body {
+                header {
+                    strong { "rxbridge" }
+                    @if let Some(s) = who {
+                        nav aria-label="Main" {
+                            a href={ "/staff?mode=" (mode.as_str()) } { "Search" }
+                            " "
+                            @if s.staff.role == Role::Pharmacist {
+                                a href={ "/staff/worklist?mode=" (mode.as_str()) } { "Worklist" }
+                            }
+                        }
+                        span { "Data: " strong { (mode.as_str()) } " (" a href={ "?mode=" (if mode == Mode::Live { "test" } else { "live" }) } { "switch" } ")" }
+                        span { (s.staff.email) " · " (s.staff.role.as_str()) }
+                        form method="post" action="/staff/logout" {
+                            input type="hidden" name="csrf" value=(s.csrf_token);
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main id="main" {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+pub fn message(title: &str, text: &str) -> Markup {
+    layout(
+        title,
+        None,
+        Mode::Live,
+        html! { p { (text) } p { a href="/staff" { "Back" } } },
+    )
+}
+
+pub fn login(csrf: &str, error: Option<&str>) -> Markup {
+    layout(
+        "Sign in",
+        None,
+        Mode::Live,
+        html! {
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form method="post" action="/staff/login" {
+                input type="hidden" name="csrf" value=(csrf);
+                label { "Email " input type="email" name="email" autocomplete="username" required; }
+                label { "Password " input type="password" name="password" autocomplete="current-password" required; }
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+pub fn password(s: &StaffSession, error: Option<&str>) -> Markup {
+    layout(
+        "Change your password",
+        Some(s),
+        Mode::Live,
+        html! {
+            @if s.staff.must_change_password { p { "Your one-time password must be changed before you continue." } }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form method="post" action="/staff/password" {
+                input type="hidden" name="csrf" value=(s.csrf_token);
+                label { "Current password " input type="password" name="current" autocomplete="current-password" required; }
+                label { "New password (at least 12 characters) " input type="password" name="new" autocomplete="new-password" minlength="12" required; }
+                button type="submit" { "Change password" }
+            }
+        },
+    )
+}
+
+pub fn search_form(mode: Mode) -> Markup {
+    html! {
+        form method="get" action="/staff/search" role="search" {
+            input type="hidden" name="mode" value=(mode.as_str());
+            label { "Search by "
+                select name="by" {
+                    option value="id" { "Prescription id" }
+                    option value="reference" { "Clinic reference" }
+                    option value="nhs" { "NHS number" }
+                    option value="email" { "Email" }
+                    option value="postcode" { "Postcode" }
+                    option value="family_dob" { "Family name + date of birth" }
+                }
+            }
+            label { "Value " input type="search" name="q" required; }
+            label { "Date of birth (with family name) " input type="date" name="dob"; }
+            button type="submit" { "Search" }
+        }
+    }
+}
+
+/// One row of a list: the record and what may be shown of its patient.
+pub struct Row<'a> {
+    pub rec: &'a PrescriptionRecord,
+    pub patient: String,
+}
+
+fn flagged(r: &PrescriptionRecord) -> bool {
+    r.findings
+        .iter()
+        .any(|f| f.severity == rxbridge_domain::Severity::Flag)
+}
+
+pub fn list(mode: Mode, rows: &[Row<'_>], empty: &str) -> Markup {
+    html! {
+        @if rows.is_empty() { p { (empty) } } @else {
+            table {
+                thead { tr { th { "Prescription" } th { "Patient" } th { "Status" } th { "Received" } th { "Flags" } } }
+                tbody {
+                    @for r in rows {
+                        tr class=[flagged(r.rec).then_some("flag")] {
+                            td { a href={ "/staff/prescriptions/" (r.rec.id) "?mode=" (mode.as_str()) } { (r.rec.clinic_reference) } br; small { (r.rec.id) } }
+                            td.masked { (r.patient) }
+                            td { (r.rec.status.as_str()) }
+                            td { (r.rec.created_at.strftime("%Y-%m-%d %H:%M")) }
+                            td { @if flagged(r.rec) { "flagged" } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub struct PatientPanel {
+    pub masked: bool,
+    pub lines: Vec<(&'static str, String)>,
+}
+
+pub struct DecisionForm<'a> {
+    pub csrf: &'a str,
+    pub version: i64,
+    pub flags: Vec<String>,
+}
+
+pub fn prescription(
+    s: &StaffSession,
+    mode: Mode,
+    rec: &PrescriptionRecord,
+    patient: &PatientPanel,
+    timeline: &[EventRecord],
+    decide: Option<DecisionForm<'_>>,
+    error: Option<&str>,
+) -> Markup {
+    layout(
+        &format!("Prescription {}", rec.clinic_reference),
+        Some(s),
+        mode,
+        html! {
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            p { "Status: " strong { (rec.status.as_str()) } " · type " (rec.kind.as_str()) " · issued " (rec.issued_on) " · id " code { (rec.id) } }
+            h2 { "Patient" }
+            dl {
+                @for (k, v) in &patient.lines { dt { (k) } dd class=[patient.masked.then_some("masked")] { (v) } }
+            }
+            @if patient.masked {
+                form method="get" action={ "/staff/prescriptions/" (rec.id) } {
+                    input type="hidden" name="mode" value=(mode.as_str());
+                    label { "Reason for opening the full record (logged) " input type="text" name="reason" required maxlength="200"; }
+                    button type="submit" { "Open full record" }
+                }
+            }
+            h2 { "Items" }
+            table {
+                thead { tr { th { "Product" } th { "Ingredient" } th { "Quantity" } th { "Days" } } }
+                tbody { @for i in &rec.items { tr { td { (i.product_code) } td { (i.active_ingredient) } td { (i.quantity) } td { (i.days_supply) } } } }
+            }
+            h2 { "Findings" }
+            @if rec.findings.is_empty() { p { "None." } } @else {
+                table {
+                    thead { tr { th { "Severity" } th { "Rule" } th { "Finding" } th { "Source" } } }
+                    tbody {
+                        @for f in &rec.findings {
+                            tr class=(f.severity.as_str()) { td { (f.severity.as_str()) } td { code { (f.code) } } td { (f.message) } td { (f.rule) } }
+                        }
+                    }
+                }
+            }
+            @if let Some(d) = decide {
+                h2 { "Clinical check" }
+                form method="post" action={ "/staff/prescriptions/" (rec.id) "/decision?mode=" (mode.as_str()) } {
+                    input type="hidden" name="csrf" value=(d.csrf);
+                    input type="hidden" name="version" value=(d.version);
+                    @if !d.flags.is_empty() {
+                        fieldset { legend { "Acknowledge each flag to approve" }
+                            @for f in &d.flags { label { input type="checkbox" name="ack" value=(f); " " (f) } }
+                        }
+                    }
+                    label { "Reason " textarea name="reason" required maxlength="1000" {} }
+                    button type="submit" name="decision" value="approve" { "Approve" } " "
+                    button type="submit" name="decision" value="query" { "Query the prescriber" } " "
+                    button type="submit" name="decision" value="reject" { "Reject" }
+                }
+            }
+            h2 { "Timeline" }
+            ol {
+                @for e in timeline {
+                    li { (e.event.at.strftime("%Y-%m-%d %H:%M:%S")) " — " strong { (e.event.kind) } " by " (e.event.actor)
+                        @if let Some(r) = e.event.detail.get("reason").and_then(|r| r.as_str()) { " — " (r) } }
+                }
+            }
+        },
+    )
+}

@@ -1,0 +1,642 @@
+//! Portal handlers: parse → use case → page.
+
+use super::auth::{
+    AnyStaff, LOGIN_CSRF_COOKIE, PharmacistOnly, SESSION_COOKIE, SignedIn, cookie, same, set_cookie,
+};
+use super::pages::{self, DecisionForm, PatientPanel, Row};
+use crate::router::AppState;
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::Markup;
+use rxbridge_app::clinical::{Decision, DecisionError};
+use rxbridge_app::events::NewEvent;
+use rxbridge_app::ports::{Mode, PrescriptionRecord};
+use rxbridge_app::staff::{Identity, Role, StaffError, StaffSession};
+use rxbridge_domain::compliance::Severity;
+use rxbridge_domain::lifecycle::Status;
+use rxbridge_domain::prescription::Prescription;
+use std::collections::HashMap;
+
+pub fn portal_routes() -> Router<AppState> {
+    Router::new()
+        .route("/staff", get(home))
+        .route("/staff/style.css", get(style))
+        .route("/staff/login", get(login_page).post(login))
+        .route("/staff/logout", post(logout))
+        .route("/staff/password", get(password_page).post(change_password))
+        .route("/staff/search", get(search))
+        .route("/staff/worklist", get(worklist))
+        .route("/staff/prescriptions/{id}", get(prescription))
+        .route("/staff/prescriptions/{id}/decision", post(decide))
+}
+
+type Params = HashMap<String, String>;
+
+fn mode_of(q: &Params) -> Mode {
+    q.get("mode")
+        .and_then(|m| Mode::parse(m))
+        .unwrap_or(Mode::Live)
+}
+
+fn html(status: StatusCode, m: Markup) -> Response {
+    (status, Html(m.into_string())).into_response()
+}
+
+fn forbidden_csrf() -> Response {
+    html(
+        StatusCode::FORBIDDEN,
+        pages::message(
+            "Form expired",
+            "The form's security token is missing or wrong. Go back, reload the page and try again.",
+        ),
+    )
+}
+
+fn internal(e: impl std::fmt::Debug) -> Response {
+    tracing::error!(error = ?e, "portal failure");
+    html(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        pages::message("Something went wrong", "The error was logged."),
+    )
+}
+
+fn csrf_ok(s: &StaffSession, form: &Params) -> bool {
+    form.get("csrf").is_some_and(|t| same(t, &s.csrf_token))
+}
+
+async fn audit(
+    state: &AppState,
+    s: &StaffSession,
+    kind: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> Result<(), Response> {
+    state
+        .store
+        .record_event(NewEvent {
+            at: state.clock.now(),
+            kind: kind.into(),
+            actor: format!("staff:{}", s.staff.id),
+            subject: subject.into(),
+            detail,
+        })
+        .await
+        .map_err(internal)
+}
+
+async fn style() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        pages::STYLE,
+    )
+        .into_response()
+}
+
+fn random_csrf() -> String {
+    uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string()
+}
+
+async fn login_page(State(state): State<AppState>) -> Response {
+    let csrf = random_csrf();
+    let secure = state.portal.as_ref().is_some_and(|p| p.secure_cookies);
+    let mut r = html(StatusCode::OK, pages::login(&csrf, None));
+    if let Ok(v) = HeaderValue::from_str(&set_cookie(LOGIN_CSRF_COOKIE, &csrf, secure, Some(600))) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<Params>,
+) -> Response {
+    let Some(portal) = state.portal.clone() else {
+        return internal("portal not configured");
+    };
+    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    let given = form.get("csrf").cloned().unwrap_or_default();
+    if expected.is_empty() || !same(&expected, &given) {
+        return forbidden_csrf();
+    }
+    let (email, password) = (
+        form.get("email").cloned().unwrap_or_default(),
+        form.get("password").cloned().unwrap_or_default(),
+    );
+    match portal.staff.sign_in(&email, &password).await {
+        Ok(s) => {
+            let to = if s.session.staff.must_change_password {
+                "/staff/password"
+            } else {
+                "/staff"
+            };
+            let mut r = Redirect::to(to).into_response();
+            for c in [
+                set_cookie(SESSION_COOKIE, &s.token, portal.secure_cookies, None),
+                set_cookie(LOGIN_CSRF_COOKIE, "", portal.secure_cookies, Some(0)),
+            ] {
+                if let Ok(v) = HeaderValue::from_str(&c) {
+                    r.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+            r
+        }
+        Err(StaffError::InvalidCredentials) => html(
+            StatusCode::UNAUTHORIZED,
+            pages::login(&expected, Some("The email or password is wrong.")),
+        ),
+        Err(StaffError::Locked(until)) => {
+            let mut r = html(
+                StatusCode::TOO_MANY_REQUESTS,
+                pages::login(
+                    &expected,
+                    Some(&format!(
+                        "Too many failed attempts. Try again after {}.",
+                        until.strftime("%H:%M:%S UTC")
+                    )),
+                ),
+            );
+            let secs = until.duration_since(state.clock.now()).as_secs().max(1);
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
+        Err(e) => internal(e),
+    }
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    SignedIn(s): SignedIn,
+    Form(form): Form<Params>,
+) -> Response {
+    if !csrf_ok(&s, &form) {
+        return forbidden_csrf();
+    }
+    let Some(portal) = state.portal.clone() else {
+        return internal("portal not configured");
+    };
+    if let Err(e) = portal.staff.sign_out(&s).await {
+        return internal(e);
+    }
+    let mut r = Redirect::to("/staff/login").into_response();
+    if let Ok(v) = HeaderValue::from_str(&set_cookie(
+        SESSION_COOKIE,
+        "",
+        portal.secure_cookies,
+        Some(0),
+    )) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn password_page(SignedIn(s): SignedIn) -> Response {
+    html(StatusCode::OK, pages::password(&s, None))
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    SignedIn(s): SignedIn,
+    Form(form): Form<Params>,
+) -> Response {
+    if !csrf_ok(&s, &form) {
+        return forbidden_csrf();
+    }
+    let Some(portal) = state.portal.clone() else {
+        return internal("portal not configured");
+    };
+    let (cur, new) = (
+        form.get("current").cloned().unwrap_or_default(),
+        form.get("new").cloned().unwrap_or_default(),
+    );
+    match portal.staff.change_password(&s, &cur, &new).await {
+        Ok(()) => Redirect::to("/staff").into_response(),
+        Err(StaffError::InvalidCredentials) => html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::password(&s, Some("The current password is wrong.")),
+        ),
+        Err(StaffError::Invalid(m)) => html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::password(&s, Some(&m)),
+        ),
+        Err(e) => internal(e),
+    }
+}
+
+async fn home(AnyStaff(s): AnyStaff, Query(q): Query<Params>) -> Response {
+    let mode = mode_of(&q);
+    html(
+        StatusCode::OK,
+        pages::layout(
+            "Search prescriptions",
+            Some(&s),
+            mode,
+            pages::search_form(mode),
+        ),
+    )
+}
+
+/// What the viewer may see of the patient: support staff see initials, year of birth, the last
+/// three digits of the NHS number and the outward postcode unless they opened the record with
+/// a reason.
+fn patient_panel(rx: &Prescription, masked: bool) -> PatientPanel {
+    let p = &rx.patient;
+    let initial = |s: &str| {
+        s.chars()
+            .next()
+            .map(|c| format!("{c}."))
+            .unwrap_or_default()
+    };
+    if masked {
+        PatientPanel {
+            masked: true,
+            lines: vec![
+                (
+                    "Name",
+                    format!("{} {}", initial(&p.given_name), initial(&p.family_name)),
+                ),
+                ("Year of birth", p.date_of_birth.year().to_string()),
+                (
+                    "NHS number",
+                    p.nhs_number
+                        .as_ref()
+                        .map(|n| format!("*******{}", n.last3()))
+                        .unwrap_or_else(|| "—".into()),
+                ),
+                (
+                    "Postcode",
+                    p.address
+                        .postcode
+                        .split(' ')
+                        .next()
+                        .unwrap_or("")
+                        .to_string()
+                        + " ***",
+                ),
+            ],
+        }
+    } else {
+        PatientPanel {
+            masked: false,
+            lines: vec![
+                ("Name", format!("{} {}", p.given_name, p.family_name)),
+                ("Date of birth", p.date_of_birth.to_string()),
+                (
+                    "NHS number",
+                    p.nhs_number
+                        .as_ref()
+                        .map(|n| n.as_str().to_string())
+                        .unwrap_or_else(|| "—".into()),
+                ),
+                (
+                    "Email",
+                    p.email
+                        .as_ref()
+                        .map(|e| e.as_str().to_string())
+                        .unwrap_or_else(|| "—".into()),
+                ),
+                (
+                    "Phone",
+                    p.phone
+                        .as_ref()
+                        .map(|e| e.as_str().to_string())
+                        .unwrap_or_else(|| "—".into()),
+                ),
+                (
+                    "Address",
+                    format!(
+                        "{}, {}, {}",
+                        p.address.lines.join(", "),
+                        p.address.town,
+                        p.address.postcode
+                    ),
+                ),
+            ],
+        }
+    }
+}
+
+fn masked_summary(state: &AppState, rec: &PrescriptionRecord) -> String {
+    match state.intake.open(rec) {
+        Ok(rx) => patient_panel(&rx, true)
+            .lines
+            .iter()
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+            .join(" · "),
+        Err(_) => "(unreadable)".into(),
+    }
+}
+
+async fn search(
+    State(state): State<AppState>,
+    AnyStaff(s): AnyStaff,
+    Query(q): Query<Params>,
+) -> Response {
+    let mode = mode_of(&q);
+    let by = q.get("by").map(String::as_str).unwrap_or("id");
+    let lookup = match state.intake.staff_lookup(
+        by,
+        q.get("q").map(String::as_str).unwrap_or(""),
+        q.get("dob").map(String::as_str),
+    ) {
+        Ok(l) => l,
+        Err(msg) => {
+            let body = maud::html! { p.error role="alert" { (msg) } (pages::search_form(mode)) };
+            return html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                pages::layout("Search prescriptions", Some(&s), mode, body),
+            );
+        }
+    };
+    let found = match state.store.search(mode, &lookup, 50).await {
+        Ok(f) => f,
+        Err(e) => return internal(e),
+    };
+    // The search value itself is patient data: only the kind and the count are logged.
+    if let Err(r) = audit(
+        &state,
+        &s,
+        "staff.searched",
+        &s.staff.id,
+        serde_json::json!({ "by": by, "mode": mode.as_str(), "results": found.len() }),
+    )
+    .await
+    {
+        return r;
+    }
+    let rows: Vec<Row<'_>> = found
+        .iter()
+        .map(|rec| Row {
+            rec,
+            patient: masked_summary(&state, rec),
+        })
+        .collect();
+    let body = maud::html! { (pages::search_form(mode)) h2 { "Results" } (pages::list(mode, &rows, "No prescriptions match.")) };
+    html(
+        StatusCode::OK,
+        pages::layout("Search prescriptions", Some(&s), mode, body),
+    )
+}
+
+async fn worklist(
+    State(state): State<AppState>,
+    PharmacistOnly(s, _): PharmacistOnly,
+    Query(q): Query<Params>,
+) -> Response {
+    let mode = mode_of(&q);
+    let page = match state
+        .store
+        .worklist(mode, Status::AwaitingClinicalCheck, None, 100)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return internal(e),
+    };
+    let only_flagged = q.get("flagged").is_some_and(|v| v == "1");
+    let items: Vec<&PrescriptionRecord> = page
+        .items
+        .iter()
+        .filter(|r| !only_flagged || r.findings.iter().any(|f| f.severity == Severity::Flag))
+        .collect();
+    if let Err(r) = audit(
+        &state,
+        &s,
+        "staff.viewed_worklist",
+        &s.staff.id,
+        serde_json::json!({ "mode": mode.as_str(), "shown": items.len() }),
+    )
+    .await
+    {
+        return r;
+    }
+    let rows: Vec<Row<'_>> = items
+        .into_iter()
+        .map(|rec| Row {
+            rec,
+            patient: masked_summary(&state, rec),
+        })
+        .collect();
+    let body = maud::html! {
+        p { "Awaiting the clinical check, oldest first. "
+            @if only_flagged { a href={ "/staff/worklist?mode=" (mode.as_str()) } { "Show all" } }
+            @else { a href={ "/staff/worklist?flagged=1&mode=" (mode.as_str()) } { "Only flagged" } } }
+        (pages::list(mode, &rows, "Nothing waiting."))
+    };
+    html(
+        StatusCode::OK,
+        pages::layout("Worklist", Some(&s), mode, body),
+    )
+}
+
+async fn render_prescription(
+    state: &AppState,
+    s: &StaffSession,
+    mode: Mode,
+    id: &str,
+    reason: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let rec = match state.store.get_prescription_for_staff(mode, id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return html(
+                StatusCode::NOT_FOUND,
+                pages::message(
+                    "Not found",
+                    "There is no prescription with this id in this data set.",
+                ),
+            );
+        }
+        Err(e) => return internal(e),
+    };
+    let rx = match state.intake.open(&rec) {
+        Ok(rx) => rx,
+        Err(e) => return internal(e),
+    };
+    let reason = reason
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(|r| r.chars().take(200).collect::<String>());
+    // Pharmacists and admins see the record in full; support sees it masked unless they state why.
+    let masked = s.staff.role == Role::Support && reason.is_none();
+    if let Err(r) = audit(
+        state,
+        s,
+        "staff.viewed_prescription",
+        id,
+        serde_json::json!({ "masked": masked, "reason": reason, "mode": mode.as_str() }),
+    )
+    .await
+    {
+        return r;
+    }
+    let timeline = match state.store.timeline(id).await {
+        Ok(t) => t,
+        Err(e) => return internal(e),
+    };
+    let decide = (s.staff.role == Role::Pharmacist
+        && matches!(rec.status, Status::AwaitingClinicalCheck | Status::OnHold))
+    .then(|| DecisionForm {
+        csrf: &s.csrf_token,
+        version: rec.version,
+        flags: rec
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Flag)
+            .map(|f| f.code.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+    });
+    html(
+        status,
+        pages::prescription(
+            s,
+            mode,
+            &rec,
+            &patient_panel(&rx, masked),
+            &timeline,
+            decide,
+            error,
+        ),
+    )
+}
+
+async fn prescription(
+    State(state): State<AppState>,
+    AnyStaff(s): AnyStaff,
+    Path(id): Path<String>,
+    Query(q): Query<Params>,
+) -> Response {
+    render_prescription(
+        &state,
+        &s,
+        mode_of(&q),
+        &id,
+        q.get("reason").map(String::as_str),
+        None,
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn decide(
+    State(state): State<AppState>,
+    PharmacistOnly(s, pharmacist): PharmacistOnly,
+    Path(id): Path<String>,
+    Query(q): Query<Params>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let mode = mode_of(&q);
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    if !get("csrf").is_some_and(|t| same(t, &s.csrf_token)) {
+        return forbidden_csrf();
+    }
+    let Some(version) = get("version").and_then(|v| v.parse::<i64>().ok()) else {
+        return render_prescription(
+            &state,
+            &s,
+            mode,
+            &id,
+            None,
+            Some("The form is incomplete; reload the page."),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    let decision = match get("decision") {
+        Some("approve") => Decision::Approve {
+            acknowledged_flags: form
+                .iter()
+                .filter(|(n, _)| n == "ack")
+                .map(|(_, v)| v.clone())
+                .collect(),
+        },
+        Some("query") => Decision::QueryPrescriber,
+        Some("reject") => Decision::Reject,
+        _ => {
+            return render_prescription(
+                &state,
+                &s,
+                mode,
+                &id,
+                None,
+                Some("Choose approve, query or reject."),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
+    let rec = match state.store.get_prescription_for_staff(mode, &id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return html(
+                StatusCode::NOT_FOUND,
+                pages::message(
+                    "Not found",
+                    "There is no prescription with this id in this data set.",
+                ),
+            );
+        }
+        Err(e) => return internal(e),
+    };
+    let Some(portal) = state.portal.clone() else {
+        return internal("portal not configured");
+    };
+    match portal
+        .clinical
+        .decide(
+            &pharmacist,
+            &rec.clinic_id,
+            mode,
+            &id,
+            version,
+            decision,
+            get("reason").unwrap_or(""),
+        )
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/staff/prescriptions/{id}?mode={}", mode.as_str()))
+            .into_response(),
+        Err(e @ DecisionError::AlreadyDecided(_)) => {
+            render_prescription(
+                &state,
+                &s,
+                mode,
+                &id,
+                None,
+                Some(&e.to_string()),
+                StatusCode::CONFLICT,
+            )
+            .await
+        }
+        Err(
+            e @ (DecisionError::ReasonRequired
+            | DecisionError::FlagsNotAcknowledged(_)
+            | DecisionError::Illegal(_)),
+        ) => {
+            render_prescription(
+                &state,
+                &s,
+                mode,
+                &id,
+                None,
+                Some(&e.to_string()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(DecisionError::NotFound) => html(
+            StatusCode::NOT_FOUND,
+            pages::message("Not found", "There is no prescription with this id."),
+        ),
+        Err(e) => internal(e),
+    }
+}

@@ -1,0 +1,425 @@
+//! The staff portal over HTTP with a cookie-holding client (the Chromium tests are next).
+
+use crate::helpers::*;
+use reqwest::{Client, StatusCode, redirect::Policy};
+use rxbridge_app::staff::Role;
+use serde_json::Value;
+
+fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn csrf_in(page: &str) -> String {
+    let i =
+        page.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
+    page[i..i + page[i..].find('"').unwrap()].to_string()
+}
+
+/// Sign in (changing the one-time password) and return a client holding the session.
+async fn signed_in(app: &TestApp, role: Role, email: &str) -> Client {
+    let gphc = (role == Role::Pharmacist).then_some("2033467");
+    let (_, otp) = app
+        .running
+        .as_ref()
+        .unwrap()
+        .staff
+        .add(email, role, gphc)
+        .await
+        .unwrap();
+    let c = browser();
+    let page = c
+        .get(app.url("/staff/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = c
+        .post(app.url("/staff/login"))
+        .form(&[
+            ("csrf", csrf_in(&page).as_str()),
+            ("email", email),
+            ("password", otp.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/staff/password");
+    // Nothing else opens before the password is changed.
+    let r = c.get(app.url("/staff")).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/staff/password");
+    let page = c
+        .get(app.url("/staff/password"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = c
+        .post(app.url("/staff/password"))
+        .form(&[
+            ("csrf", csrf_in(&page).as_str()),
+            ("current", otp.as_str()),
+            ("new", "a much better passphrase"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/staff");
+    c
+}
+
+async fn nhs_prescription(app: &TestApp, flagged: bool) -> Value {
+    let mut b = nhs_body();
+    if flagged {
+        b["items"][0]["quantity"] = 31.into();
+        b["items"][0]["quantity_in_words"] = "thirty-one".into();
+        b["items"][0]["days_supply"] = 31.into();
+    }
+    app.submit_ok(&b).await
+}
+
+#[tokio::test]
+async fn sign_in_cookies_headers_and_sign_out() {
+    let app = spawn_app().await;
+    let r = browser().get(app.url("/staff")).send().await.unwrap();
+    assert_eq!(
+        (r.status(), r.headers()["location"].to_str().unwrap()),
+        (StatusCode::SEE_OTHER, "/staff/login")
+    );
+    let c = browser();
+    let r = c.get(app.url("/staff/login")).send().await.unwrap();
+    for h in [
+        "content-security-policy",
+        "x-frame-options",
+        "referrer-policy",
+        "x-content-type-options",
+    ] {
+        assert!(r.headers().contains_key(h), "{h}");
+    }
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let c = signed_in(&app, Role::Support, "sup@example.com").await;
+    let page = c
+        .get(app.url("/staff?mode=test"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("sup@example.com") && page.contains("Search"));
+    // Sign-out needs the form token; then the session is gone.
+    let r = c
+        .post(app.url("/staff/logout"))
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = c
+        .post(app.url("/staff/logout"))
+        .form(&[("csrf", csrf_in(&page).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/staff/login");
+    let r = c.get(app.url("/staff")).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/staff/login");
+}
+
+#[tokio::test]
+async fn csrf_less_sign_in_is_refused_and_lockout_follows_failures() {
+    let app = spawn_app().await;
+    let (_, otp) = app
+        .running
+        .as_ref()
+        .unwrap()
+        .staff
+        .add("lock@example.com", Role::Support, None)
+        .await
+        .unwrap();
+    let c = browser();
+    let r = c
+        .post(app.url("/staff/login"))
+        .form(&[("email", "lock@example.com"), ("password", otp.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF cookie or field");
+    let page = c
+        .get(app.url("/staff/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_in(&page);
+    for _ in 0..4 {
+        let r = c
+            .post(app.url("/staff/login"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", "lock@example.com"),
+                ("password", "wrong"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = c
+        .post(app.url("/staff/login"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "lock@example.com"),
+            ("password", "wrong"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    let r = c
+        .post(app.url("/staff/login"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "lock@example.com"),
+            ("password", otp.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "locked even with the right password"
+    );
+}
+
+#[tokio::test]
+async fn support_sees_masked_data_unless_a_reason_is_given_and_every_look_is_audited() {
+    let app = spawn_app().await;
+    let rx = nhs_prescription(&app, false).await;
+    let id = rx["id"].as_str().unwrap();
+    let c = signed_in(&app, Role::Support, "sup@example.com").await;
+    let page = c
+        .get(app.url("/staff/search?mode=test&by=nhs&q=943+476+5919"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(id), "found by NHS number");
+    assert!(
+        page.contains("S. T.") && page.contains("*******919") && !page.contains("Taylor"),
+        "masked in results"
+    );
+    let page = c
+        .get(app.url("/staff/search?mode=test&by=family_dob&q=TAYLOR&dob=1998-02-14"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(id));
+    let page = c
+        .get(app.url("/staff/search?mode=test&by=postcode&q=m11ae"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(id));
+    let r = c
+        .get(app.url("/staff/search?mode=test&by=nhs&q=123"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = c
+        .get(app.url(&format!("/staff/prescriptions/{id}?mode=test")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("Taylor") && page.contains("Open full record"));
+    let page = c
+        .get(app.url(&format!(
+            "/staff/prescriptions/{id}?mode=test&reason=Patient+called+about+delivery"
+        )))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Sam Taylor") && page.contains("9434765919"));
+    // Support cannot decide, whatever the form says.
+    let r = c
+        .post(app.url(&format!("/staff/prescriptions/{id}/decision?mode=test")))
+        .form(&[
+            ("csrf", csrf_in(&page).as_str()),
+            ("version", "1"),
+            ("decision", "approve"),
+            ("reason", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = c
+        .get(app.url("/staff/worklist?mode=test"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Each look is on the chain with who and why (the clinic sees it in its timeline too).
+    let (_, v) = app
+        .get_json(&format!("/v1/prescriptions/{id}"), &app.test_key)
+        .await;
+    let views: Vec<&Value> = v["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "staff.viewed_prescription")
+        .collect();
+    assert_eq!(views.len(), 2);
+    assert_eq!(views[0]["detail"]["masked"], true);
+    assert_eq!(
+        views[1]["detail"]["reason"],
+        "Patient called about delivery"
+    );
+    assert!(views[1]["actor"].as_str().unwrap().starts_with("staff:st_"));
+}
+
+#[tokio::test]
+async fn pharmacist_works_the_list_and_a_stale_decision_is_refused() {
+    let app = spawn_app().await;
+    let rx = nhs_prescription(&app, true).await;
+    let id = rx["id"].as_str().unwrap();
+    let c = signed_in(&app, Role::Pharmacist, "ph@example.com").await;
+    let page = c
+        .get(app.url("/staff/worklist?mode=test"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(id) && page.contains("flagged"));
+    let page = c
+        .get(app.url(&format!("/staff/prescriptions/{id}?mode=test")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Sam Taylor"), "pharmacists see the record");
+    assert!(page.contains("cd_over_30_days") && page.contains("DHSC good practice"));
+    let csrf = csrf_in(&page);
+    let url = app.url(&format!("/staff/prescriptions/{id}/decision?mode=test"));
+    // No CSRF token: refused.
+    let r = c
+        .post(&url)
+        .form(&[("version", "1"), ("decision", "approve"), ("reason", "ok")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Flags not acknowledged: refused with the reason shown.
+    let r = c
+        .post(&url)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("version", "1"),
+            ("decision", "approve"),
+            ("reason", "ok"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("not acknowledged: cd_over_30_days")
+    );
+    let r = c
+        .post(&url)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("version", "1"),
+            ("decision", "approve"),
+            ("ack", "cd_over_30_days"),
+            ("reason", "Agreed with prescriber"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, v) = app
+        .get_json(&format!("/v1/prescriptions/{id}"), &app.test_key)
+        .await;
+    assert_eq!(v["status"], "awaiting_payment");
+    // A second pharmacist's form still carries version 1: told someone else decided.
+    let r = c
+        .post(&url)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("version", "1"),
+            ("decision", "reject"),
+            ("reason", "no"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("another pharmacist has already decided")
+    );
+}
+
+#[tokio::test]
+async fn hostile_text_is_escaped_in_the_portal() {
+    let app = spawn_app().await;
+    let mut b = nhs_body();
+    b["clinic_reference"] = "<script>alert(1)</script>".into();
+    b["patient"]["family_name"] = "<img src=x onerror=alert(1)>".into();
+    let rx = app.submit_ok(&b).await;
+    let c = signed_in(&app, Role::Pharmacist, "ph@example.com").await;
+    let page = c
+        .get(app.url(&format!(
+            "/staff/prescriptions/{}?mode=test",
+            rx["id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("<script>alert(1)</script>") && page.contains("&lt;script&gt;"));
+    assert!(!page.contains("<img src=x") && page.contains("&lt;img"));
+}
