@@ -447,10 +447,14 @@ pub fn patient_history(
     // records without an NHS number (or every record when this one has none). A record with
     // another NHS number but the same demographics is someone else, or an identity conflict,
     // which `identity_signals` reports. Both are range reads of the clustered history table.
+    // UNION ALL is exact: with an NHS number the second branch only yields records without
+    // one (never under an 'n:' key); without one, the first branch yields nothing.
     let sql = "SELECT prescription_id, clinic_id, status, issued_on, items, seq FROM (
-                   SELECT * FROM rx_history WHERE mode = ?1 AND key = ?2
-                   UNION
-                   SELECT * FROM rx_history WHERE mode = ?1 AND key = ?3 AND (has_nhs = 0 OR ?2 IS NULL)
+                   SELECT prescription_id, clinic_id, status, issued_on, items, seq FROM rx_history
+                   WHERE mode = ?1 AND key = ?2
+                   UNION ALL
+                   SELECT prescription_id, clinic_id, status, issued_on, items, seq FROM rx_history
+                   WHERE mode = ?1 AND key = ?3 AND (has_nhs = 0 OR ?2 IS NULL)
                ) ORDER BY seq DESC LIMIT ?4";
     let nhs_key = k.nhs.as_ref().map(|n| format!("n:{n}"));
     let demo_key = format!("d:{}", k.demographic);
