@@ -287,7 +287,10 @@ impl Intake {
             .get_prescription(&caller.clinic_id, caller.mode, id)
             .await?
             .ok_or(IntakeError::NotFound)?;
-        let timeline = self.store.timeline(id).await?;
+        // The clinic sees what happened to the prescription; the pharmacy's internal notes and
+        // its audit of staff reads stay inside (the staff portal shows them).
+        let mut timeline = self.store.timeline(id).await?;
+        timeline.retain(|e| e.event.kind.starts_with("prescription."));
         Ok(PrescriptionView::from_record(&rec, Some(&timeline)))
     }
 
@@ -401,6 +404,40 @@ impl Intake {
     /// Seal a prescription document for storage under `id`.
     pub fn seal(&self, id: &str, rx: &Prescription) -> anyhow::Result<Vec<u8>> {
         Ok(self.vault.seal(id, &serde_json::to_vec(rx)?))
+    }
+
+    /// Staff cancel at the patient's request (allowed until dispatch); the reason is required
+    /// and recorded. Refunds follow with payments (issue #5).
+    pub async fn cancel_by_staff(
+        &self,
+        staff_id: &str,
+        mode: Mode,
+        id: &str,
+        reason: &str,
+    ) -> Result<PrescriptionRecord, IntakeError> {
+        let rec = self
+            .store
+            .get_prescription_for_staff(mode, id)
+            .await?
+            .ok_or(IntakeError::NotFound)?;
+        let to = rec
+            .status
+            .cancel()
+            .map_err(|_| IntakeError::NotCancellable(rec.status))?;
+        let event = NewEvent {
+            at: self.clock.now(),
+            kind: "prescription.cancelled".into(),
+            actor: format!("staff:{staff_id}"),
+            subject: id.to_string(),
+            detail: serde_json::json!({ "from": rec.status.as_str(), "reason": reason, "on_behalf_of": "patient" }),
+        };
+        self.store
+            .transition(id, rec.version, to, event)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => IntakeError::NotFound,
+                e => e.into(),
+            })
     }
 
     /// Open a stored prescription's sealed document (staff views, exports).

@@ -220,11 +220,25 @@ pub fn prescription(
                     button type="submit" name="decision" value="reject" { "Reject" }
                 }
             }
-            h2 { "Timeline" }
+            h2 { "Notes and actions" }
+        form method="post" action={ "/staff/prescriptions/" (rec.id) "/note?mode=" (mode.as_str()) } {
+            input type="hidden" name="csrf" value=(s.csrf_token);
+            label { "Add a note " textarea name="note" required maxlength="2000" {} }
+            button type="submit" { "Add note" }
+        }
+        @if rec.status.cancel().is_ok() {
+            form method="post" action={ "/staff/prescriptions/" (rec.id) "/cancel?mode=" (mode.as_str()) } {
+                input type="hidden" name="csrf" value=(s.csrf_token);
+                label { "Cancel on the patient's request — reason " input type="text" name="reason" required maxlength="500"; }
+                button type="submit" { "Cancel prescription" }
+            }
+        }
+        h2 { "Timeline" }
             ol {
                 @for e in timeline {
                     li { (e.event.at.strftime("%Y-%m-%d %H:%M:%S")) " — " strong { (e.event.kind) } " by " (e.event.actor)
-                        @if let Some(r) = e.event.detail.get("reason").and_then(|r| r.as_str()) { " — " (r) } }
+                        @if let Some(r) = e.event.detail.get("reason").and_then(|r| r.as_str()) { " — " (r) }
+                    @if let Some(n) = e.event.detail.get("note").and_then(|r| r.as_str()) { blockquote { (n) } } }
                 }
             }
         },

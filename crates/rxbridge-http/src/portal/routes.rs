@@ -31,6 +31,8 @@ pub fn portal_routes() -> Router<AppState> {
         .route("/staff/worklist", get(worklist))
         .route("/staff/prescriptions/{id}", get(prescription))
         .route("/staff/prescriptions/{id}/decision", post(decide))
+        .route("/staff/prescriptions/{id}/note", post(add_note))
+        .route("/staff/prescriptions/{id}/cancel", post(cancel))
 }
 
 type Params = HashMap<String, String>;
@@ -637,6 +639,131 @@ async fn decide(
             StatusCode::NOT_FOUND,
             pages::message("Not found", "There is no prescription with this id."),
         ),
+        Err(e) => internal(e),
+    }
+}
+
+fn form_text(form: &Params, key: &str, max: usize) -> Option<String> {
+    form.get(key).map(|t| t.trim().to_string()).filter(|t| {
+        !t.is_empty()
+            && t.chars().count() <= max
+            && !t.chars().any(|c| c.is_control() && c != '\n' && c != '\r')
+    })
+}
+
+/// Notes are events on the prescription's timeline.
+async fn add_note(
+    State(state): State<AppState>,
+    AnyStaff(s): AnyStaff,
+    Path(id): Path<String>,
+    Query(q): Query<Params>,
+    Form(form): Form<Params>,
+) -> Response {
+    let mode = mode_of(&q);
+    if !csrf_ok(&s, &form) {
+        return forbidden_csrf();
+    }
+    match state.store.get_prescription_for_staff(mode, &id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return html(
+                StatusCode::NOT_FOUND,
+                pages::message(
+                    "Not found",
+                    "There is no prescription with this id in this data set.",
+                ),
+            );
+        }
+        Err(e) => return internal(e),
+    }
+    let Some(note) = form_text(&form, "note", 2000) else {
+        return render_prescription(
+            &state,
+            &s,
+            mode,
+            &id,
+            None,
+            Some("A note needs 1 to 2000 characters."),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    if let Err(r) = audit(
+        &state,
+        &s,
+        "staff.note",
+        &id,
+        serde_json::json!({ "note": note }),
+    )
+    .await
+    {
+        return r;
+    }
+    Redirect::to(&format!("/staff/prescriptions/{id}?mode={}", mode.as_str())).into_response()
+}
+
+/// Any member of staff may cancel on the patient's request, with a reason.
+async fn cancel(
+    State(state): State<AppState>,
+    AnyStaff(s): AnyStaff,
+    Path(id): Path<String>,
+    Query(q): Query<Params>,
+    Form(form): Form<Params>,
+) -> Response {
+    let mode = mode_of(&q);
+    if !csrf_ok(&s, &form) {
+        return forbidden_csrf();
+    }
+    let Some(reason) = form_text(&form, "reason", 500) else {
+        return render_prescription(
+            &state,
+            &s,
+            mode,
+            &id,
+            None,
+            Some("Cancelling needs a reason."),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    match state
+        .intake
+        .cancel_by_staff(&s.staff.id, mode, &id, &reason)
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/staff/prescriptions/{id}?mode={}", mode.as_str()))
+            .into_response(),
+        Err(rxbridge_app::intake::IntakeError::NotFound) => html(
+            StatusCode::NOT_FOUND,
+            pages::message(
+                "Not found",
+                "There is no prescription with this id in this data set.",
+            ),
+        ),
+        Err(rxbridge_app::intake::IntakeError::NotCancellable(st)) => {
+            render_prescription(
+                &state,
+                &s,
+                mode,
+                &id,
+                None,
+                Some(&format!("A prescription that is {st} cannot be cancelled.")),
+                StatusCode::CONFLICT,
+            )
+            .await
+        }
+        Err(rxbridge_app::intake::IntakeError::Store(rxbridge_app::StoreError::Conflict)) => {
+            render_prescription(
+                &state,
+                &s,
+                mode,
+                &id,
+                None,
+                Some("The prescription changed meanwhile; check it and try again."),
+                StatusCode::CONFLICT,
+            )
+            .await
+        }
         Err(e) => internal(e),
     }
 }

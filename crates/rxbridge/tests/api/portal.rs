@@ -2,6 +2,7 @@
 
 use crate::helpers::*;
 use reqwest::{Client, StatusCode, redirect::Policy};
+use rxbridge_app::Store;
 use rxbridge_app::staff::Role;
 use serde_json::Value;
 
@@ -290,23 +291,31 @@ async fn support_sees_masked_data_unless_a_reason_is_given_and_every_look_is_aud
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    // Each look is on the chain with who and why (the clinic sees it in its timeline too).
+    // Each look is on the chain with who and why.
+    let store = app.running.as_ref().unwrap().store.clone();
+    let events = store.timeline(id).await.unwrap();
+    let views: Vec<_> = events
+        .iter()
+        .filter(|e| e.event.kind == "staff.viewed_prescription")
+        .collect();
+    assert_eq!(views.len(), 2);
+    assert_eq!(views[0].event.detail["masked"], true);
+    assert_eq!(
+        views[1].event.detail["reason"],
+        "Patient called about delivery"
+    );
+    assert!(views[1].event.actor.starts_with("staff:st_"));
+    // The clinic's timeline does not carry the pharmacy's internal audit.
     let (_, v) = app
         .get_json(&format!("/v1/prescriptions/{id}"), &app.test_key)
         .await;
-    let views: Vec<&Value> = v["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["event"] == "staff.viewed_prescription")
-        .collect();
-    assert_eq!(views.len(), 2);
-    assert_eq!(views[0]["detail"]["masked"], true);
-    assert_eq!(
-        views[1]["detail"]["reason"],
-        "Patient called about delivery"
+    assert!(
+        v["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["event"].as_str().unwrap().starts_with("prescription."))
     );
-    assert!(views[1]["actor"].as_str().unwrap().starts_with("staff:st_"));
 }
 
 #[tokio::test]
@@ -422,4 +431,100 @@ async fn hostile_text_is_escaped_in_the_portal() {
         .unwrap();
     assert!(!page.contains("<script>alert(1)</script>") && page.contains("&lt;script&gt;"));
     assert!(!page.contains("<img src=x") && page.contains("&lt;img"));
+}
+
+#[tokio::test]
+async fn support_adds_a_note_and_cancels_on_the_patients_request() {
+    let app = spawn_app().await;
+    let rx = nhs_prescription(&app, false).await;
+    let id = rx["id"].as_str().unwrap();
+    let c = signed_in(&app, Role::Support, "sup@example.com").await;
+    let page = c
+        .get(app.url(&format!("/staff/prescriptions/{id}?mode=test")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_in(&page);
+    let r = c
+        .post(app.url(&format!("/staff/prescriptions/{id}/note?mode=test")))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("note", "Patient asked when it ships"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = c
+        .post(app.url(&format!("/staff/prescriptions/{id}/cancel?mode=test")))
+        .form(&[("csrf", csrf.as_str()), ("reason", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = c
+        .post(app.url(&format!("/staff/prescriptions/{id}/cancel?mode=test")))
+        .form(&[("reason", "no token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = c
+        .post(app.url(&format!("/staff/prescriptions/{id}/cancel?mode=test")))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("reason", "Patient no longer needs it"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, v) = app
+        .get_json(&format!("/v1/prescriptions/{id}"), &app.test_key)
+        .await;
+    assert_eq!(v["status"], "cancelled");
+    let t = v["timeline"].as_array().unwrap();
+    assert!(
+        t.iter().all(|e| e["event"] != "staff.note"),
+        "internal notes stay inside"
+    );
+    let store = app.running.as_ref().unwrap().store.clone();
+    assert!(
+        store
+            .timeline(id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.event.kind == "staff.note"
+                && e.event.detail["note"] == "Patient asked when it ships")
+    );
+    let page = c
+        .get(app.url(&format!("/staff/prescriptions/{id}?mode=test")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Patient asked when it ships"),
+        "staff see notes on the timeline"
+    );
+    let cancel = t
+        .iter()
+        .find(|e| e["event"] == "prescription.cancelled")
+        .unwrap();
+    assert_eq!(cancel["detail"]["reason"], "Patient no longer needs it");
+    assert!(cancel["actor"].as_str().unwrap().starts_with("staff:"));
+    // Twice: refused with a clear message.
+    let r = c
+        .post(app.url(&format!("/staff/prescriptions/{id}/cancel?mode=test")))
+        .form(&[("csrf", csrf.as_str()), ("reason", "again")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
 }
