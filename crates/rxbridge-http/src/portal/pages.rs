@@ -214,7 +214,7 @@ pub fn prescription(
                             @for f in &d.flags { label { input type="checkbox" name="ack" value=(f); " " (f) } }
                         }
                     }
-                    label { "Reason " textarea name="reason" required maxlength="1000" {} }
+                    label { "Reason for the decision (recorded) " textarea name="reason" required maxlength="1000" {} }
                     button type="submit" name="decision" value="approve" { "Approve" } " "
                     button type="submit" name="decision" value="query" { "Query the prescriber" } " "
                     button type="submit" name="decision" value="reject" { "Reject" }

@@ -1,0 +1,164 @@
+// Staff portal end to end in headless Debian Chromium, against the real binary started with
+// --demo on a fresh data dir. Screenshots go to a temp dir, or to docs/screenshots with
+// UPDATE_SCREENSHOTS=1.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const root = resolve(import.meta.dirname, '../..');
+const bin = process.env.RXBRIDGE_BIN ?? join(root, 'target/debug/rxbridge');
+const shots = process.env.UPDATE_SCREENSHOTS ? join(root, 'docs/screenshots') : mkdtempSync(join(tmpdir(), 'rxb-shots-'));
+mkdirSync(shots, { recursive: true });
+const dataDir = mkdtempSync(join(tmpdir(), 'rxb-browser-'));
+let server, base, demo, browser, flaggedId, plainId;
+
+function today() {
+  return new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/London' }).format(new Date());
+}
+
+async function submit(body, key) {
+  const r = await fetch(`${base}/v1/prescriptions`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json', 'Idempotency-Key': `browser-${Math.random()}` },
+    body: JSON.stringify(body),
+  });
+  const text = await r.text();
+  assert.equal(r.status, 201, text);
+  return JSON.parse(text).id;
+}
+
+before(async () => {
+  server = spawn(bin, ['--data-dir', dataDir, 'serve', '--demo', '--listen', '127.0.0.1:0'], {
+    env: { ...process.env, RXBRIDGE_LOG: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`server did not start: ${out}`)), 20000);
+    server.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/staff portal: (http:\/\/[^/\s]+)\/staff/);
+      if (m && out.includes('sandbox key')) {
+        clearTimeout(timer);
+        base = m[1];
+        ok();
+      }
+    });
+  });
+  demo = JSON.parse(readFileSync(join(dataDir, 'demo-clinic.json'), 'utf8'));
+  const doc = await (await fetch(`${base}/openapi.json`)).json();
+  const body = doc.components.schemas.PrescriptionIn.example;
+  body.issued_on = today();
+  body.type = 'nhs';
+  body.authority = { kind: 'eps', eps_prescription_id: '24F5DA-A83008-7EFE6Z' };
+  delete body.prescriber.private_prescriber_code;
+  body.nhs = { exemption: '0001', evidence_seen: true };
+  plainId = await submit(body, demo.test_key);
+  const flagged = structuredClone(body);
+  Object.assign(flagged.items[0], { quantity: 31, quantity_in_words: 'thirty-one', days_supply: 31 });
+  // Another patient (same details with another NHS number would be an identity conflict).
+  Object.assign(flagged.patient, { nhs_number: '4010232137', given_name: 'Alex', family_name: 'Morgan', date_of_birth: '1994-06-01', email: 'alex.morgan@example.com' });
+  flagged.patient.address.lines = ['4 Mill Lane'];
+  flagged.clinic_reference = 'ADHD-FLAGGED-1';
+  flaggedId = await submit(flagged, demo.test_key);
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill('SIGTERM');
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+function account(role) {
+  return demo.staff.find((s) => s.role === role);
+}
+
+/** Sign in with the one-time password and set a permanent one. */
+async function signIn(page, role, screenshot) {
+  const a = account(role);
+  await page.goto(`${base}/staff`);
+  assert.match(page.url(), /\/staff\/login$/);
+  if (screenshot) await page.screenshot({ path: join(shots, 'login.png'), fullPage: true });
+  await page.getByLabel('Email').fill(a.email);
+  await page.getByLabel('Password').fill(a.one_time_password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  assert.match(page.url(), /\/staff\/password$/);
+  await page.getByLabel('Current password').fill(a.one_time_password);
+  await page.getByLabel('New password').fill(`${role} passphrase for the demo`);
+  await page.getByRole('button', { name: 'Change password' }).click();
+  assert.match(page.url(), /\/staff$/);
+}
+
+test('a pharmacist works the list and approves a flagged prescription', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await signIn(page, 'pharmacist', true);
+  await page.getByRole('link', { name: 'switch' }).click();
+  await page.getByRole('link', { name: 'Worklist' }).click();
+  assert.match(page.url(), /worklist\?mode=test/);
+  await page.screenshot({ path: join(shots, 'worklist.png'), fullPage: true });
+  await page.getByRole('link', { name: 'ADHD-FLAGGED-1' }).click();
+  assert.ok(await page.getByText('cd_over_30_days').first().isVisible());
+  await page.screenshot({ path: join(shots, 'prescription.png'), fullPage: true });
+  // Approving without acknowledging the flag is refused, with the reason on the page.
+  await page.getByLabel('Reason for the decision').fill('Titration agreed with the prescriber');
+  await page.getByRole('button', { name: 'Approve' }).click();
+  assert.ok(await page.getByText('not acknowledged: cd_over_30_days').isVisible());
+  await page.getByLabel('cd_over_30_days').check();
+  await page.getByLabel('Reason for the decision').fill('Titration agreed with the prescriber');
+  await page.getByRole('button', { name: 'Approve' }).click();
+  assert.ok(await page.getByText('awaiting_payment').first().isVisible());
+  assert.ok(await page.getByText('prescription.approved').isVisible());
+  // A post without the form token is refused.
+  const r = await page.request.post(`${base}/staff/logout`, { form: { csrf: 'forged' } });
+  assert.equal(r.status(), 403);
+  await ctx.close();
+});
+
+test('support searches, sees masked data, opens with a reason, and cannot approve', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await signIn(page, 'support');
+  await page.goto(`${base}/staff?mode=test`);
+  await page.getByLabel('Search by').selectOption('nhs');
+  await page.getByLabel('Value').fill('943 476 5919');
+  await page.getByRole('button', { name: 'Search' }).click();
+  assert.ok(await page.getByText('*******919').first().isVisible());
+  assert.equal(await page.getByText('Taylor').count(), 0);
+  await page.screenshot({ path: join(shots, 'search.png'), fullPage: true });
+  await page.getByRole('link', { name: 'ADHD-2026-000123' }).click();
+  assert.ok(await page.getByRole('button', { name: 'Open full record' }).isVisible());
+  await page.getByLabel('Reason for opening the full record').fill('Patient called about delivery');
+  await page.getByRole('button', { name: 'Open full record' }).click();
+  assert.ok(await page.getByText('Sam Taylor').isVisible());
+  assert.equal(await page.getByRole('button', { name: 'Approve' }).count(), 0);
+  const csrf = await page.locator('input[name=csrf]').first().inputValue();
+  const r = await page.request.post(`${base}/staff/prescriptions/${plainId}/decision?mode=test`, {
+    form: { csrf, version: '1', decision: 'approve', reason: 'not mine to decide' },
+  });
+  assert.equal(r.status(), 403);
+  await ctx.close();
+});
+
+test('five wrong passwords lock the account', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const a = account('support');
+  for (let i = 0; i < 5; i++) {
+    await page.goto(`${base}/staff/login`);
+    await page.getByLabel('Email').fill(a.email);
+    await page.getByLabel('Password').fill('not the password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+  }
+  assert.ok(await page.getByText('Too many failed attempts').isVisible());
+  await ctx.close();
+});
