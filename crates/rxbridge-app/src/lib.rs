@@ -9,6 +9,7 @@ pub mod contract;
 pub mod crypto;
 pub mod events;
 pub mod intake;
+pub mod originals;
 pub mod ports;
 pub mod staff;
 pub mod views;

@@ -99,6 +99,17 @@ pub enum PaymentDue {
 }
 
 impl Status {
+    /// The signed paper original arrived and its serial matches: on to the clinical check.
+    pub fn original_matched(self) -> Result<Status, TransitionError> {
+        match self {
+            Status::AwaitingOriginal => Ok(Status::AwaitingClinicalCheck),
+            other => Err(TransitionError::Illegal {
+                from: other.as_str(),
+                action: "matched to its paper original",
+            }),
+        }
+    }
+
     /// A pharmacist approves after the clinical check.
     pub fn approve(self, payment: PaymentDue) -> Result<Status, TransitionError> {
         match self {
@@ -182,6 +193,20 @@ mod tests {
             if !matches!(s, Status::AwaitingClinicalCheck | Status::OnHold) {
                 assert!(s.reject().is_err(), "{s}");
             }
+        }
+    }
+
+    #[test]
+    fn only_a_waiting_prescription_is_matched_to_its_original() {
+        assert_eq!(
+            Status::AwaitingOriginal.original_matched(),
+            Ok(Status::AwaitingClinicalCheck)
+        );
+        for s in ALL_STATUSES
+            .into_iter()
+            .filter(|s| *s != Status::AwaitingOriginal)
+        {
+            assert!(s.original_matched().is_err(), "{s}");
         }
     }
 

@@ -15,6 +15,7 @@ mod routes;
 pub use routes::portal_routes;
 
 use rxbridge_app::clinical::ClinicalCheck;
+use rxbridge_app::originals::Originals;
 use rxbridge_app::staff::StaffService;
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use std::sync::Arc;
 pub struct Portal {
     pub staff: Arc<StaffService>,
     pub clinical: Arc<ClinicalCheck>,
+    pub originals: Arc<Originals>,
     /// Add `Secure` to cookies (set when served behind TLS).
     pub secure_cookies: bool,
 }

@@ -197,6 +197,18 @@ impl App {
             store.clone(),
             clock.clone(),
         ));
+        let documents = Arc::new(
+            rxbridge_app::originals::FileDocuments::new(config.data_dir.join("documents"))
+                .with_context(|| {
+                    format!("creating {}", config.data_dir.join("documents").display())
+                })?,
+        );
+        let originals = Arc::new(rxbridge_app::originals::Originals::new(
+            dyn_store.clone(),
+            documents,
+            intake.clone(),
+            clock.clone(),
+        ));
         let stats_store = store.clone();
         let extra: rxbridge_http::metrics::ExtraMetrics =
             Arc::new(move |out: &mut String| stats_store.stats().render(out));
@@ -204,6 +216,7 @@ impl App {
             rxbridge_http::portal::Portal {
                 staff: staff.clone(),
                 clinical: clinical.clone(),
+                originals,
                 secure_cookies: config.secure_cookies,
             },
         );

@@ -188,7 +188,17 @@ pub fn prescription(
                     button type="submit" { "Open full record" }
                 }
             }
-            h2 { "Items" }
+            @if rec.status == rxbridge_domain::Status::AwaitingOriginal {
+            h2 { "Paper original" }
+            p { "Supply waits until the signed original arrives and its serial number matches the one the clinic sent." }
+            form method="post" enctype="multipart/form-data" action={ "/staff/prescriptions/" (rec.id) "/original?mode=" (mode.as_str()) } {
+                input type="hidden" name="csrf" value=(s.csrf_token);
+                label { "Serial number on the form " input type="text" name="serial" required maxlength="64" autocomplete="off"; }
+                label { "Scan (PDF, JPEG or PNG, at most 10 MiB) " input type="file" name="scan" accept="application/pdf,image/jpeg,image/png"; }
+                button type="submit" { "Record the original" }
+            }
+        }
+        h2 { "Items" }
             table {
                 thead { tr { th { "Product" } th { "Ingredient" } th { "Quantity" } th { "Days" } } }
                 tbody { @for i in &rec.items { tr { td { (i.product_code) } td { (i.active_ingredient) } td { (i.quantity) } td { (i.days_supply) } } } }
@@ -238,7 +248,9 @@ pub fn prescription(
                 @for e in timeline {
                     li { (e.event.at.strftime("%Y-%m-%d %H:%M:%S")) " — " strong { (e.event.kind) } " by " (e.event.actor)
                         @if let Some(r) = e.event.detail.get("reason").and_then(|r| r.as_str()) { " — " (r) }
-                    @if let Some(n) = e.event.detail.get("note").and_then(|r| r.as_str()) { blockquote { (n) } } }
+                    @if let Some(n) = e.event.detail.get("note").and_then(|r| r.as_str()) { blockquote { (n) } }
+                    @if let Some(d) = e.event.detail.get("document").and_then(|d| d.get("id")).and_then(|d| d.as_str()) {
+                        " — " a href={ "/staff/documents/" (d) "?prescription=" (rec.id) } { "scan" } } }
                 }
             }
         },

@@ -33,6 +33,14 @@ pub fn portal_routes() -> Router<AppState> {
         .route("/staff/prescriptions/{id}/decision", post(decide))
         .route("/staff/prescriptions/{id}/note", post(add_note))
         .route("/staff/prescriptions/{id}/cancel", post(cancel))
+        .route(
+            "/staff/prescriptions/{id}/original",
+            // Scans up to 10 MiB, plus the form fields.
+            post(record_original).layer(axum::extract::DefaultBodyLimit::max(
+                rxbridge_app::originals::MAX_SCAN_BYTES + 64 * 1024,
+            )),
+        )
+        .route("/staff/documents/{doc}", get(document))
 }
 
 type Params = HashMap<String, String>;
@@ -764,6 +772,175 @@ async fn cancel(
             )
             .await
         }
+        Err(e) => internal(e),
+    }
+}
+
+/// Staff record the signed paper original: serial keyed in, optional scan (multipart form).
+async fn record_original(
+    State(state): State<AppState>,
+    AnyStaff(s): AnyStaff,
+    Path(id): Path<String>,
+    Query(q): Query<Params>,
+    mut multipart: axum::extract::Multipart,
+) -> Response {
+    use rxbridge_app::originals::{OriginalError, Scan};
+    let mode = mode_of(&q);
+    let (mut csrf, mut serial, mut scan) = (String::new(), String::new(), None);
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or("").to_string();
+                let file_name = field.file_name().unwrap_or("").to_string();
+                let Ok(bytes) = field.bytes().await else {
+                    return render_prescription(
+                        &state,
+                        &s,
+                        mode,
+                        &id,
+                        None,
+                        Some("The upload could not be read (too large or interrupted)."),
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                    )
+                    .await;
+                };
+                match name.as_str() {
+                    "csrf" => csrf = String::from_utf8_lossy(&bytes).to_string(),
+                    "serial" => serial = String::from_utf8_lossy(&bytes).to_string(),
+                    "scan" => {
+                        scan = Some(Scan {
+                            file_name,
+                            bytes: bytes.to_vec(),
+                        })
+                    }
+                    _ => {}
+                }
+            }
+            Ok(None) => break,
+            Err(_) => {
+                return render_prescription(
+                    &state,
+                    &s,
+                    mode,
+                    &id,
+                    None,
+                    Some("The upload could not be read (too large or malformed)."),
+                    StatusCode::BAD_REQUEST,
+                )
+                .await;
+            }
+        }
+    }
+    if !same(&csrf, &s.csrf_token) {
+        return forbidden_csrf();
+    }
+    let Some(portal) = state.portal.clone() else {
+        return internal("portal not configured");
+    };
+    match portal
+        .originals
+        .record(&s.staff.id, mode, &id, &serial, scan)
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/staff/prescriptions/{id}?mode={}", mode.as_str()))
+            .into_response(),
+        Err(OriginalError::NotFound) => html(
+            StatusCode::NOT_FOUND,
+            pages::message(
+                "Not found",
+                "There is no prescription with this id in this data set.",
+            ),
+        ),
+        Err(e @ OriginalError::Mismatch { .. }) => {
+            render_prescription(
+                &state,
+                &s,
+                mode,
+                &id,
+                None,
+                Some(&e.to_string()),
+                StatusCode::CONFLICT,
+            )
+            .await
+        }
+        Err(e @ (OriginalError::NotAwaitingOriginal(_) | OriginalError::Conflict)) => {
+            render_prescription(
+                &state,
+                &s,
+                mode,
+                &id,
+                None,
+                Some(&e.to_string()),
+                StatusCode::CONFLICT,
+            )
+            .await
+        }
+        Err(e @ OriginalError::ScanTooLarge) => {
+            render_prescription(
+                &state,
+                &s,
+                mode,
+                &id,
+                None,
+                Some(&e.to_string()),
+                StatusCode::PAYLOAD_TOO_LARGE,
+            )
+            .await
+        }
+        Err(e @ (OriginalError::SerialRequired | OriginalError::UnsupportedScan)) => {
+            render_prescription(
+                &state,
+                &s,
+                mode,
+                &id,
+                None,
+                Some(&e.to_string()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(OriginalError::Store(e)) => internal(e),
+    }
+}
+
+/// A stored scan, for staff: audited, served as an attachment with its sniffed type.
+async fn document(
+    State(state): State<AppState>,
+    AnyStaff(s): AnyStaff,
+    Path(doc): Path<String>,
+    Query(q): Query<Params>,
+) -> Response {
+    let Some(portal) = state.portal.clone() else {
+        return internal("portal not configured");
+    };
+    let subject = q.get("prescription").cloned().unwrap_or_default();
+    match portal.originals.documents().get(&doc).await {
+        Ok(Some((content_type, bytes))) => {
+            if let Err(r) = audit(
+                &state,
+                &s,
+                "staff.viewed_document",
+                if subject.is_empty() { &doc } else { &subject },
+                serde_json::json!({ "document": doc }),
+            )
+            .await
+            {
+                return r;
+            }
+            let mut r = (StatusCode::OK, bytes).into_response();
+            if let Ok(v) = HeaderValue::from_str(&content_type) {
+                r.headers_mut().insert(header::CONTENT_TYPE, v);
+            }
+            r.headers_mut().insert(
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment"),
+            );
+            r
+        }
+        Ok(None) => html(
+            StatusCode::NOT_FOUND,
+            pages::message("Not found", "There is no such document."),
+        ),
         Err(e) => internal(e),
     }
 }

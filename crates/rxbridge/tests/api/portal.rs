@@ -528,3 +528,144 @@ async fn support_adds_a_note_and_cancels_on_the_patients_request() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn paper_original_is_matched_by_serial_with_a_sniffed_scan() {
+    use reqwest::multipart::{Form as Multipart, Part};
+    let app = spawn_app().await;
+    let rx = app.submit_ok(&valid_body()).await; // private FP10PCD, serial PCD1234567
+    assert_eq!(rx["status"], "awaiting_original");
+    let id = rx["id"].as_str().unwrap();
+    let c = signed_in(&app, Role::Support, "sup@example.com").await;
+    let page = c
+        .get(app.url(&format!("/staff/prescriptions/{id}?mode=test")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Record the original"));
+    let csrf = csrf_in(&page);
+    let url = app.url(&format!("/staff/prescriptions/{id}/original?mode=test"));
+    let form = |csrf: &str, serial: &str, name: &str, bytes: &[u8]| {
+        Multipart::new()
+            .text("csrf", csrf.to_string())
+            .text("serial", serial.to_string())
+            .part(
+                "scan",
+                Part::bytes(bytes.to_vec()).file_name(name.to_string()),
+            )
+    };
+    let pdf: &[u8] = b"%PDF-1.7\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n";
+    // No form token.
+    let r = c
+        .post(&url)
+        .multipart(form("forged", "PCD1234567", "a.pdf", pdf))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // HTML named .pdf: refused by its bytes.
+    let r = c
+        .post(&url)
+        .multipart(form(
+            &csrf,
+            "PCD1234567",
+            "scan.pdf",
+            b"<html><script>alert(1)</script>",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("must be a PDF, JPEG or PNG")
+    );
+    // Wrong serial: blocked, recorded, shown.
+    let r = c
+        .post(&url)
+        .multipart(form(&csrf, "PCD7654321", "scan.pdf", pdf))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(r.text().await.unwrap().contains("does not match"));
+    let (_, v) = app
+        .get_json(&format!("/v1/prescriptions/{id}"), &app.test_key)
+        .await;
+    assert_eq!(v["status"], "awaiting_original");
+    // The right serial (any spacing/case) with a hostile file name: matched.
+    let r = c
+        .post(&url)
+        .multipart(form(&csrf, "pcd 123 4567", "../../../etc/passwd.pdf", pdf))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, v) = app
+        .get_json(&format!("/v1/prescriptions/{id}"), &app.test_key)
+        .await;
+    assert_eq!(v["status"], "awaiting_clinical_check");
+    let t = v["timeline"].as_array().unwrap();
+    assert!(
+        t.iter()
+            .any(|e| e["event"] == "prescription.original_mismatch")
+    );
+    let matched = t
+        .iter()
+        .find(|e| e["event"] == "prescription.original_matched")
+        .unwrap();
+    let doc = matched["detail"]["document"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(doc.starts_with("doc_"));
+    assert_eq!(
+        matched["detail"]["document"]["content_type"],
+        "application/pdf"
+    );
+    // Stored under its generated id inside the documents directory, nowhere else.
+    let docs = app.data_dir.path().join("documents");
+    assert!(docs.join(&doc).exists());
+    assert!(
+        !app.data_dir.path().join("etc").exists()
+            && !std::path::Path::new("/etc/passwd.pdf").exists()
+    );
+    // Staff download it: attachment, sniffed type, audited.
+    let r = c
+        .get(app.url(&format!("/staff/documents/{doc}?prescription={id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    assert_eq!(r.headers()["content-disposition"], "attachment");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), pdf);
+    let r = c
+        .get(app.url("/staff/documents/..%2F..%2Frxbridge.db"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let store = app.running.as_ref().unwrap().store.clone();
+    assert!(
+        store
+            .timeline(id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.event.kind == "staff.viewed_document")
+    );
+    // Once matched, the form is gone and a second record is refused.
+    let r = c
+        .post(&url)
+        .multipart(form(&csrf, "PCD1234567", "a.pdf", pdf))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+}
