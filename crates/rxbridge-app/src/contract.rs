@@ -913,6 +913,7 @@ pub mod staff {
             Err(StaffError::Invalid(_))
         ));
         assert_eq!(store.staff_by_id(&acct.id).await.unwrap().unwrap(), acct);
+        assert_eq!(store.list_staff().await.unwrap(), vec![acct.clone()]);
         assert!(matches!(
             svc.sign_in("nobody@example.com", &otp).await,
             Err(StaffError::InvalidCredentials)

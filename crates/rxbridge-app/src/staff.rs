@@ -87,6 +87,8 @@ pub trait StaffStore: Send + Sync + 'static {
     async fn add_staff(&self, account: StaffAccount, event: NewEvent) -> Result<(), StoreError>;
     async fn staff_by_email(&self, email: &str) -> Result<Option<StaffAccount>, StoreError>;
     async fn staff_by_id(&self, id: &str) -> Result<Option<StaffAccount>, StoreError>;
+    /// Every account, oldest first.
+    async fn list_staff(&self) -> Result<Vec<StaffAccount>, StoreError>;
     /// Store the new failure count and lock.
     async fn record_failure(
         &self,
@@ -229,6 +231,21 @@ impl StaffService {
         role: Role,
         gphc: Option<&str>,
     ) -> Result<(StaffAccount, String), StaffError> {
+        self.add_by("cli", email, role, gphc).await
+    }
+
+    pub async fn list(&self) -> Result<Vec<StaffAccount>, StaffError> {
+        Ok(self.store.list_staff().await?)
+    }
+
+    /// `add`, recording who did it (`cli`, or `staff:<admin id>` from the portal).
+    pub async fn add_by(
+        &self,
+        actor: &str,
+        email: &str,
+        role: Role,
+        gphc: Option<&str>,
+    ) -> Result<(StaffAccount, String), StaffError> {
         let email = Email::parse(email)
             .map_err(|e| StaffError::Invalid(format!("email {e}")))?
             .lookup_key();
@@ -258,7 +275,7 @@ impl StaffService {
         };
         let event = self.event(
             "staff.created",
-            "cli",
+            actor,
             &account.id,
             serde_json::json!({ "role": role.as_str() }),
         );

@@ -79,6 +79,17 @@ impl StaffStore for SqliteStore {
         self.read(move |c| one_staff(c, "id", &i)).await
     }
 
+    async fn list_staff(&self) -> Result<Vec<StaffAccount>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {STAFF_COLUMNS} FROM staff ORDER BY created_at, id"
+            ))
+            .and_then(|mut s| s.query_map([], staff_row)?.collect())
+            .map_err(unexpected)
+        })
+        .await
+    }
+
     async fn record_failure(
         &self,
         id: &str,

@@ -125,3 +125,18 @@ impl FromRequestParts<AppState> for PharmacistOnly {
         }
     }
 }
+
+/// An administrator: manages staff and answers subject-access requests.
+pub struct AdminOnly(pub StaffSession);
+
+impl FromRequestParts<AppState> for AdminOnly {
+    type Rejection = Refusal;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Refusal> {
+        let AnyStaff(s) = AnyStaff::from_request_parts(parts, state).await?;
+        if s.staff.role == Role::Admin {
+            Ok(AdminOnly(s))
+        } else {
+            Err(Refusal::Forbidden("Only an administrator can do this."))
+        }
+    }
+}

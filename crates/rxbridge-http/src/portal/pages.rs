@@ -34,6 +34,10 @@ pub fn layout(title: &str, who: Option<&StaffSession>, mode: Mode, body: Markup)
                             @if s.staff.role == Role::Pharmacist {
                                 a href={ "/staff/worklist?mode=" (mode.as_str()) } { "Worklist" }
                             }
+                            @if s.staff.role == Role::Admin {
+                                a href="/staff/admin/staff" { "Staff" } " "
+                                a href={ "/staff/admin/audit?mode=" (mode.as_str()) } { "Audit trail" }
+                            }
                         }
                         span { "Data: " strong { (mode.as_str()) } " (" a href={ "?mode=" (if mode == Mode::Live { "test" } else { "live" }) } { "switch" } ")" }
                         span { (s.staff.email) " · " (s.staff.role.as_str()) }

@@ -1,5 +1,6 @@
 //! Portal handlers: parse → use case → page.
 
+use super::auth::AdminOnly;
 use super::auth::{
     AnyStaff, LOGIN_CSRF_COOKIE, PharmacistOnly, SESSION_COOKIE, SignedIn, cookie, same, set_cookie,
 };
@@ -41,6 +42,8 @@ pub fn portal_routes() -> Router<AppState> {
             )),
         )
         .route("/staff/documents/{doc}", get(document))
+        .route("/staff/admin/staff", get(staff_list).post(staff_add))
+        .route("/staff/admin/audit", get(subject_access))
 }
 
 type Params = HashMap<String, String>;
@@ -942,5 +945,248 @@ async fn document(
             pages::message("Not found", "There is no such document."),
         ),
         Err(e) => internal(e),
+    }
+}
+
+async fn staff_page(
+    state: &AppState,
+    s: &StaffSession,
+    created: Option<(String, String)>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let Some(portal) = state.portal.clone() else {
+        return internal("portal not configured");
+    };
+    let all = match portal.staff.list().await {
+        Ok(a) => a,
+        Err(e) => return internal(e),
+    };
+    let body = maud::html! {
+        @if let Some(e) = error { p.error role="alert" { (e) } }
+        @if let Some((email, password)) = &created {
+            p role="status" { "Created " strong { (email) } ". One-time password (shown once; changed at first sign-in): " code { (password) } }
+        }
+        table {
+            thead { tr { th { "Email" } th { "Role" } th { "GPhC" } th { "Locked until" } } }
+            tbody { @for a in &all { tr {
+                td { (a.email) } td { (a.role.as_str()) } td { (a.gphc.as_ref().map(|g| g.as_str()).unwrap_or("—")) }
+                td { (a.locked_until.map(|t| t.to_string()).unwrap_or_else(|| "—".into())) }
+            } } }
+        }
+        h2 { "Add a member of staff" }
+        form method="post" action="/staff/admin/staff" {
+            input type="hidden" name="csrf" value=(s.csrf_token);
+            label { "Email " input type="email" name="email" required; }
+            label { "Role " select name="role" { option value="support" { "support" } option value="pharmacist" { "pharmacist" } option value="admin" { "admin" } } }
+            label { "GPhC number (pharmacists) " input type="text" name="gphc" pattern="2[0-9]{6}"; }
+            button type="submit" { "Add" }
+        }
+    };
+    html(status, pages::layout("Staff", Some(s), Mode::Live, body))
+}
+
+async fn staff_list(State(state): State<AppState>, AdminOnly(s): AdminOnly) -> Response {
+    staff_page(&state, &s, None, None, StatusCode::OK).await
+}
+
+async fn staff_add(
+    State(state): State<AppState>,
+    AdminOnly(s): AdminOnly,
+    Form(form): Form<Params>,
+) -> Response {
+    if !csrf_ok(&s, &form) {
+        return forbidden_csrf();
+    }
+    let Some(portal) = state.portal.clone() else {
+        return internal("portal not configured");
+    };
+    let Some(role) = form.get("role").and_then(|r| Role::parse(r)) else {
+        return staff_page(
+            &state,
+            &s,
+            None,
+            Some("Choose a role."),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    let gphc = form.get("gphc").map(|g| g.trim()).filter(|g| !g.is_empty());
+    match portal
+        .staff
+        .add_by(
+            &format!("staff:{}", s.staff.id),
+            form.get("email").map(String::as_str).unwrap_or(""),
+            role,
+            gphc,
+        )
+        .await
+    {
+        Ok((a, password)) => {
+            staff_page(
+                &state,
+                &s,
+                Some((a.email, password)),
+                None,
+                StatusCode::CREATED,
+            )
+            .await
+        }
+        Err(e @ (StaffError::Invalid(_) | StaffError::EmailTaken)) => {
+            staff_page(
+                &state,
+                &s,
+                None,
+                Some(&e.to_string()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => internal(e),
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    // Quote every field; neutralise spreadsheet formulas (a leading = + - @).
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Subject-access helper: every event about every prescription of one patient, found through
+/// the keyed-hash lookups; as a page or a CSV download. The export itself is audited.
+async fn subject_access(
+    State(state): State<AppState>,
+    AdminOnly(s): AdminOnly,
+    Query(q): Query<Params>,
+) -> Response {
+    let mode = mode_of(&q);
+    let form = maud::html! {
+        form method="get" action="/staff/admin/audit" {
+            input type="hidden" name="mode" value=(mode.as_str());
+            label { "Find the patient by " select name="by" { option value="nhs" { "NHS number" } option value="email" { "Email" } option value="family_dob" { "Family name + date of birth" } } }
+            label { "Value " input type="search" name="q" required; }
+            label { "Date of birth (with family name) " input type="date" name="dob"; }
+            button type="submit" { "Show audit trail" }
+        }
+    };
+    let Some(value) = q.get("q") else {
+        return html(
+            StatusCode::OK,
+            pages::layout("Audit trail for a patient", Some(&s), mode, form),
+        );
+    };
+    let by = q.get("by").map(String::as_str).unwrap_or("nhs");
+    if !matches!(by, "nhs" | "email" | "family_dob") {
+        return html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::layout("Audit trail for a patient", Some(&s), mode, form),
+        );
+    }
+    let lookup = match state
+        .intake
+        .staff_lookup(by, value, q.get("dob").map(String::as_str))
+    {
+        Ok(l) => l,
+        Err(m) => {
+            return html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                pages::layout(
+                    "Audit trail for a patient",
+                    Some(&s),
+                    mode,
+                    maud::html! { p.error role="alert" { (m) } (form) },
+                ),
+            );
+        }
+    };
+    let found = match state.store.search(mode, &lookup, 200).await {
+        Ok(f) => f,
+        Err(e) => return internal(e),
+    };
+    let mut rows = Vec::new();
+    for rec in &found {
+        match state.store.timeline(&rec.id).await {
+            Ok(t) => rows.extend(t.into_iter().map(|e| (rec.id.clone(), e))),
+            Err(e) => return internal(e),
+        }
+    }
+    rows.sort_by_key(|(_, e)| e.seq);
+    let csv = q.get("format").is_some_and(|f| f == "csv");
+    if let Err(r) = audit(&state, &s, "staff.subject_access", &s.staff.id, serde_json::json!({ "by": by, "mode": mode.as_str(), "prescriptions": found.len(), "events": rows.len(), "format": if csv { "csv" } else { "html" } })).await {
+        return r;
+    }
+    if csv {
+        let mut out = String::from("seq,at,prescription_id,event,actor,detail\n");
+        for (id, e) in &rows {
+            out.push_str(
+                &[
+                    e.seq.to_string(),
+                    e.event.at.to_string(),
+                    id.clone(),
+                    e.event.kind.clone(),
+                    e.event.actor.clone(),
+                    e.event.detail.to_string(),
+                ]
+                .iter()
+                .map(|f| csv_field(f))
+                .collect::<Vec<_>>()
+                .join(","),
+            );
+            out.push('\n');
+        }
+        return (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"audit-trail.csv\"",
+                ),
+            ],
+            out,
+        )
+            .into_response();
+    }
+    let body = maud::html! {
+        (form)
+        p { (found.len()) " prescription(s), " (rows.len()) " event(s). "
+            a href={ "/staff/admin/audit?format=csv&mode=" (mode.as_str()) "&by=" (by) "&q=" (urlencode(value)) "&dob=" (urlencode(q.get("dob").map(String::as_str).unwrap_or(""))) } { "Download CSV" } }
+        table {
+            thead { tr { th { "#" } th { "When" } th { "Prescription" } th { "Event" } th { "Who" } } }
+            tbody { @for (id, e) in &rows { tr { td { (e.seq) } td { (e.event.at.strftime("%Y-%m-%d %H:%M:%S")) } td { code { (id) } } td { (e.event.kind) } td { (e.event.actor) } } } }
+        }
+    };
+    html(
+        StatusCode::OK,
+        pages::layout("Audit trail for a patient", Some(&s), mode, body),
+    )
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_cells_are_quoted_and_formulas_neutralised() {
+        assert_eq!(csv_field("plain"), "\"plain\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("+1"), "\"'+1\"");
+        assert_eq!(csv_field("@cmd"), "\"'@cmd\"");
     }
 }

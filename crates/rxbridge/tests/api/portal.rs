@@ -669,3 +669,122 @@ async fn paper_original_is_matched_by_serial_with_a_sniffed_scan() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn admins_manage_staff_and_export_a_patients_audit_trail() {
+    let app = spawn_app().await;
+    let rx = nhs_prescription(&app, false).await;
+    let id = rx["id"].as_str().unwrap();
+    // Someone looks at it first, so there is a read to find in the trail.
+    let support = signed_in(&app, Role::Support, "sup@example.com").await;
+    support
+        .get(app.url(&format!("/staff/prescriptions/{id}?mode=test&reason=call")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        support
+            .get(app.url("/staff/admin/staff"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        support
+            .get(app.url("/staff/admin/audit"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let admin = signed_in(&app, Role::Admin, "admin@example.com").await;
+    let page = admin
+        .get(app.url("/staff/admin/staff"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("sup@example.com") && page.contains("admin@example.com"));
+    let csrf = csrf_in(&page);
+    let r = admin
+        .post(app.url("/staff/admin/staff"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "new.ph@example.com"),
+            ("role", "pharmacist"),
+            ("gphc", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a pharmacist needs a GPhC number"
+    );
+    let r = admin
+        .post(app.url("/staff/admin/staff"))
+        .form(&[("email", "x@example.com"), ("role", "support")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF token");
+    let r = admin
+        .post(app.url("/staff/admin/staff"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "new.ph@example.com"),
+            ("role", "pharmacist"),
+            ("gphc", "2033467"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert!(r.text().await.unwrap().contains("One-time password"));
+
+    let page = admin
+        .get(app.url("/staff/admin/audit?mode=test&by=nhs&q=9434765919"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("prescription.received")
+            && page.contains("staff.viewed_prescription")
+            && page.contains(id)
+    );
+    let r = admin
+        .get(app.url("/staff/admin/audit?mode=test&by=nhs&q=9434765919&format=csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = r.text().await.unwrap();
+    assert!(csv.starts_with("seq,at,prescription_id,event,actor,detail\n"));
+    assert!(csv.lines().count() >= 3, "{csv}");
+    let store = app.running.as_ref().unwrap().store.clone();
+    let admin_id =
+        rxbridge_app::staff::StaffStore::staff_by_email(store.as_ref(), "admin@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+    let exports: Vec<_> = store
+        .timeline(&admin_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event.kind == "staff.subject_access")
+        .collect();
+    assert_eq!(exports.len(), 2, "the view and the CSV are both audited");
+    assert_eq!(exports[1].event.detail["format"], "csv");
+}
