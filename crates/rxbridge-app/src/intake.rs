@@ -36,6 +36,8 @@ pub enum IntakeError {
     NotFound,
     #[error("a prescription that is {0} cannot be cancelled")]
     NotCancellable(Status),
+    #[error("no query is open on this prescription (it is {0})")]
+    NoOpenQuery(Status),
     #[error("the cursor is not one this API returned")]
     BadCursor,
     #[error(transparent)]
@@ -404,6 +406,37 @@ impl Intake {
     /// Seal a prescription document for storage under `id`.
     pub fn seal(&self, id: &str, rx: &Prescription) -> anyhow::Result<Vec<u8>> {
         Ok(self.vault.seal(id, &serde_json::to_vec(rx)?))
+    }
+
+    /// The clinic answers a pharmacist's query: the answer is recorded and the prescription
+    /// goes back to the clinical check.
+    pub async fn answer_query(
+        &self,
+        caller: &Caller,
+        id: &str,
+        answer: &str,
+    ) -> Result<PrescriptionView, IntakeError> {
+        let rec = self
+            .store
+            .get_prescription(&caller.clinic_id, caller.mode, id)
+            .await?
+            .ok_or(IntakeError::NotFound)?;
+        let to = rec
+            .status
+            .answer_query()
+            .map_err(|_| IntakeError::NoOpenQuery(rec.status))?;
+        let event = NewEvent {
+            at: self.clock.now(),
+            kind: "prescription.query_answered".into(),
+            actor: format!("clinic:{}", caller.clinic_id),
+            subject: id.to_string(),
+            detail: serde_json::json!({ "answer": answer }),
+        };
+        match self.store.transition(id, rec.version, to, event).await {
+            Ok(_) => self.get(caller, id).await,
+            Err(StoreError::NotFound) => Err(IntakeError::NotFound),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Staff cancel at the patient's request (allowed until dispatch); the reason is required

@@ -110,6 +110,17 @@ impl Status {
         }
     }
 
+    /// The prescriber answered a pharmacist's query: back to the clinical check.
+    pub fn answer_query(self) -> Result<Status, TransitionError> {
+        match self {
+            Status::OnHold => Ok(Status::AwaitingClinicalCheck),
+            other => Err(TransitionError::Illegal {
+                from: other.as_str(),
+                action: "answered (no query is open)",
+            }),
+        }
+    }
+
     /// A pharmacist approves after the clinical check.
     pub fn approve(self, payment: PaymentDue) -> Result<Status, TransitionError> {
         match self {
@@ -207,6 +218,17 @@ mod tests {
             .filter(|s| *s != Status::AwaitingOriginal)
         {
             assert!(s.original_matched().is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn only_an_open_query_is_answered() {
+        assert_eq!(
+            Status::OnHold.answer_query(),
+            Ok(Status::AwaitingClinicalCheck)
+        );
+        for s in ALL_STATUSES.into_iter().filter(|s| *s != Status::OnHold) {
+            assert!(s.answer_query().is_err(), "{s}");
         }
     }
 

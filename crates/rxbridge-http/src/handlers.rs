@@ -80,6 +80,10 @@ fn intake_problem(e: IntakeError) -> Problem {
             "not_cancellable",
             format!("The prescription is {s}; it can be cancelled only until dispatch."),
         ),
+        IntakeError::NoOpenQuery(s) => Problem::new(
+            "no_open_query",
+            format!("No pharmacist's query is open on this prescription; it is {s}."),
+        ),
         IntakeError::BadCursor => {
             Problem::new("invalid_query", "The cursor is not one this API returned.")
         }
@@ -464,6 +468,91 @@ pub async fn cancel(
     state
         .intake
         .cancel(&caller, &id, &reason)
+        .await
+        .map(Json)
+        .map_err(intake_problem)
+}
+
+/// Read `{ "<field>": "..." }`: exactly one required text field, 1..=max characters.
+fn one_text_field(body: &[u8], field: &str, max: usize) -> Result<String, Problem> {
+    let v = parse_json(body)?;
+    let mut errors = Vec::new();
+    let mut value = None;
+    match v.as_object() {
+        None => errors.push(FieldError {
+            pointer: "".into(),
+            code: "wrong_type".into(),
+            detail: "must be an object".into(),
+        }),
+        Some(m) => {
+            for k in m.keys().filter(|k| *k != field) {
+                errors.push(FieldError {
+                    pointer: format!("/{}", k.replace('~', "~0").replace('/', "~1")),
+                    code: "unknown_field".into(),
+                    detail: format!("unknown field; expected: {field}"),
+                });
+            }
+            match m.get(field) {
+                Some(serde_json::Value::String(s))
+                    if !s.trim().is_empty()
+                        && s.trim().chars().count() <= max
+                        && !s.chars().any(|c| c.is_control() && c != '\n') =>
+                {
+                    value = Some(s.trim().to_string())
+                }
+                Some(serde_json::Value::String(_)) => errors.push(FieldError {
+                    pointer: format!("/{field}"),
+                    code: format!("invalid_{field}"),
+                    detail: format!("must be 1 to {max} printable characters"),
+                }),
+                Some(_) => errors.push(FieldError {
+                    pointer: format!("/{field}"),
+                    code: "wrong_type".into(),
+                    detail: "must be a string".into(),
+                }),
+                None => errors.push(FieldError {
+                    pointer: format!("/{field}"),
+                    code: "required".into(),
+                    detail: "is required".into(),
+                }),
+            }
+        }
+    }
+    match value {
+        Some(v) if errors.is_empty() => Ok(v),
+        _ => Err(Problem::validation(errors)),
+    }
+}
+
+/// Answer a pharmacist's query about a prescription (status `on_hold`): the answer is
+/// recorded and the prescription returns to the clinical check.
+#[utoipa::path(
+    post, path = "/v1/prescriptions/{id}/query-response", tag = "prescriptions",
+    params(("id" = String, Path, description = "The prescription id")),
+    request_body(content = crate::schema::QueryResponseIn, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Answered; back with the pharmacist", body = PrescriptionView),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such prescription for this key", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No query is open on this prescription", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No answer given", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn query_response(
+    State(state): State<AppState>,
+    ClinicCaller(caller): ClinicCaller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<PrescriptionView>, Problem> {
+    require_json(&headers)?;
+    let answer = one_text_field(&body, "answer", 2000)?;
+    state
+        .intake
+        .answer_query(&caller, &id, &answer)
         .await
         .map(Json)
         .map_err(intake_problem)

@@ -31,11 +31,11 @@ impl Modify for BearerAuth {
         description = "Submit UK prescriptions (private and NHS) for ADHD medicines to the pharmacy. Every error is RFC 9457 problem+json; 422 lists every contract violation with a JSON pointer."
     ),
     paths(
-        handlers::submit, handlers::validate, handlers::get_one, handlers::list, handlers::cancel,
+        handlers::submit, handlers::validate, handlers::get_one, handlers::list, handlers::cancel, handlers::query_response,
         handlers::formulary, handlers::rules, handlers::healthz, handlers::readyz
     ),
     components(schemas(
-        PrescriptionIn, CancelIn, Problem, FieldError, PrescriptionView, DryRunView, PrescriptionList,
+        PrescriptionIn, CancelIn, QueryResponseIn, Problem, FieldError, PrescriptionView, DryRunView, PrescriptionList,
         FindingView, ItemView, Links, TimelineEntry, handlers::FormularyView, handlers::RulesView, handlers::Health
     )),
     modifiers(&BearerAuth),

@@ -73,6 +73,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
         409,
         "The prescription cannot be cancelled",
     ),
+    (
+        "no_open_query",
+        409,
+        "No query is open on this prescription",
+    ),
     ("conflict", 409, "The record changed; try again"),
     ("payload_too_large", 413, "The body is too large"),
     (

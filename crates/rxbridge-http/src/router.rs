@@ -108,6 +108,7 @@ pub fn router_with_timeout(state: AppState, request_timeout: Duration) -> Router
         .route("/v1/prescriptions/validate", post(handlers::validate))
         .route("/v1/prescriptions/{id}", get(handlers::get_one))
         .route("/v1/prescriptions/{id}/cancel", post(handlers::cancel))
+        .route("/v1/prescriptions/{id}/query-response", post(handlers::query_response))
         .route("/v1/formulary", get(handlers::formulary))
         .route("/v1/rules", get(handlers::rules))
         .route("/healthz", get(handlers::healthz))

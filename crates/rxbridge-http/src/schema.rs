@@ -151,6 +151,14 @@ pub struct PrescriptionIn {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct QueryResponseIn {
+    /// The prescriber's answer to the pharmacist's query (1 to 2000 characters).
+    #[schema(example = "Dose confirmed: 54 mg each morning, reviewed at clinic on 18 November.")]
+    pub answer: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CancelIn {
     /// Why the prescription is cancelled (1 to 500 characters).
     #[schema(example = "Patient no longer needs the medicine")]

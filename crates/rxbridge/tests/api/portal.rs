@@ -788,3 +788,91 @@ async fn admins_manage_staff_and_export_a_patients_audit_trail() {
     assert_eq!(exports.len(), 2, "the view and the CSV are both audited");
     assert_eq!(exports[1].event.detail["format"], "csv");
 }
+
+#[tokio::test]
+async fn a_pharmacists_query_is_answered_by_the_clinic_through_the_api() {
+    let app = spawn_app().await;
+    let rx = nhs_prescription(&app, false).await;
+    let id = rx["id"].as_str().unwrap();
+    let path = format!("/v1/prescriptions/{id}/query-response");
+    // No query open yet.
+    let (s, p) = app
+        .post_json(&path, &app.test_key, &serde_json::json!({"answer": "n/a"}))
+        .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::CONFLICT, Some("no_open_query"))
+    );
+    let ph = signed_in(&app, Role::Pharmacist, "ph@example.com").await;
+    let page = ph
+        .get(app.url(&format!("/staff/prescriptions/{id}?mode=test")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = ph
+        .post(app.url(&format!("/staff/prescriptions/{id}/decision?mode=test")))
+        .form(&[
+            ("csrf", csrf_in(&page).as_str()),
+            ("version", "1"),
+            ("decision", "query"),
+            ("reason", "Please confirm the dose"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, v) = app
+        .get_json(&format!("/v1/prescriptions/{id}"), &app.test_key)
+        .await;
+    assert_eq!(v["status"], "on_hold");
+    assert!(
+        v["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "prescription.queried"
+                && e["detail"]["question"] == "Please confirm the dose")
+    );
+    // Bad answers change nothing.
+    let (s, p) = app
+        .post_json(
+            &path,
+            &app.test_key,
+            &serde_json::json!({"answer": "", "x": 1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(p["errors"].as_array().unwrap().len(), 2);
+    let other = app
+        .running
+        .as_ref()
+        .unwrap()
+        .clinics
+        .add("Other")
+        .await
+        .unwrap();
+    let (s, _) = app
+        .post_json(&path, &other.test_key, &serde_json::json!({"answer": "x"}))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = app
+        .post_json(
+            &path,
+            &app.test_key,
+            &serde_json::json!({"answer": "Confirmed: 36 mg each morning"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["status"], "awaiting_clinical_check");
+    let last = v["timeline"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["event"].as_str(), last["detail"]["answer"].as_str()),
+        (
+            Some("prescription.query_answered"),
+            Some("Confirmed: 36 mg each morning")
+        )
+    );
+}
