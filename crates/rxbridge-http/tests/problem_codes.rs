@@ -44,5 +44,8 @@ fn every_problem_code_used_is_in_the_table() {
             }
         }
     }
-    assert!(used >= 10, "found only {used} uses; did the pattern change?");
+    assert!(
+        used >= 10,
+        "found only {used} uses; did the pattern change?"
+    );
 }

@@ -333,6 +333,21 @@ async fn pharmacist_works_the_list_and_a_stale_decision_is_refused() {
         .await
         .unwrap();
     assert!(page.contains(id) && page.contains("flagged"));
+    // Looking at the worklist (masked patient lines) is itself audited.
+    let store = app.running.as_ref().unwrap().store.clone();
+    let ph_id = rxbridge_app::staff::StaffStore::staff_by_email(store.as_ref(), "ph@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    assert!(
+        store
+            .timeline(&ph_id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.event.kind == "staff.viewed_worklist" && e.event.detail["shown"] == 1)
+    );
     let page = c
         .get(app.url(&format!("/staff/prescriptions/{id}?mode=test")))
         .send()
