@@ -916,14 +916,36 @@ async fn document(
     let Some(portal) = state.portal.clone() else {
         return internal("portal not configured");
     };
-    let subject = q.get("prescription").cloned().unwrap_or_default();
+    // The audit subject is the prescription only when its own timeline references this
+    // document (the query parameter alone could put a view on an unrelated record).
+    let claimed = q.get("prescription").cloned().unwrap_or_default();
+    let subject = if claimed.is_empty() {
+        doc.clone()
+    } else {
+        match state.store.timeline(&claimed).await {
+            Ok(t)
+                if t.iter().any(|e| {
+                    e.event
+                        .detail
+                        .get("document")
+                        .and_then(|d| d.get("id"))
+                        .and_then(|d| d.as_str())
+                        == Some(doc.as_str())
+                }) =>
+            {
+                claimed
+            }
+            Ok(_) => doc.clone(),
+            Err(e) => return internal(e),
+        }
+    };
     match portal.originals.documents().get(&doc).await {
         Ok(Some((content_type, bytes))) => {
             if let Err(r) = audit(
                 &state,
                 &s,
                 "staff.viewed_document",
-                if subject.is_empty() { &doc } else { &subject },
+                &subject,
                 serde_json::json!({ "document": doc }),
             )
             .await

@@ -675,6 +675,31 @@ async fn paper_original_is_matched_by_serial_with_a_sniffed_scan() {
             .iter()
             .any(|e| e.event.kind == "staff.viewed_document")
     );
+    // Naming an unrelated prescription does not put the view on its trail.
+    let unrelated = app.submit_ok(&valid_body()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.get(app.url(&format!("/staff/documents/{doc}?prescription={unrelated}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .timeline(&unrelated)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.event.kind == "staff.viewed_document")
+    );
+    assert!(
+        store
+            .timeline(&doc)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.event.kind == "staff.viewed_document")
+    );
     // Once matched, the form is gone and a second record is refused.
     let r = c
         .post(&url)
