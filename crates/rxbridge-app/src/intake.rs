@@ -126,7 +126,9 @@ impl Intake {
             .await?
         {
             None => Ok(Begin::Proceed(guard)),
-            Some(rec) => replay(rec, request_hash),
+            Some(rec) => {
+                replay(rec, request_hash).map(|(status, body)| Begin::Replay { status, body })
+            }
         }
     }
 
@@ -272,14 +274,14 @@ impl Intake {
                     replayed: false,
                 })
             }
-            InsertOutcome::KeyExists(rec) => match replay(rec, request_hash)? {
-                Begin::Replay { status, body } => Ok(Answer {
+            InsertOutcome::KeyExists(rec) => {
+                let (status, body) = replay(rec, request_hash)?;
+                Ok(Answer {
                     status,
                     body,
                     replayed: true,
-                }),
-                Begin::Proceed(_) => unreachable!("replay never proceeds"),
-            },
+                })
+            }
         }
     }
 
@@ -480,12 +482,10 @@ impl Intake {
     }
 }
 
-fn replay(rec: IdempotencyRecord, request_hash: &str) -> Result<Begin, IntakeError> {
+/// The stored answer for a request with the same body; `KeyReused` for another body.
+fn replay(rec: IdempotencyRecord, request_hash: &str) -> Result<(u16, String), IntakeError> {
     if rec.request_hash == request_hash {
-        Ok(Begin::Replay {
-            status: rec.response_status,
-            body: rec.response_body,
-        })
+        Ok((rec.response_status, rec.response_body))
     } else {
         Err(IntakeError::KeyReused)
     }

@@ -578,6 +578,11 @@ pub fn search(
     limit: u32,
 ) -> Result<Vec<PrescriptionRecord>, StoreError> {
     let limit = limit.clamp(1, 200);
+    let by_patient = |column: &str| {
+        format!(
+            "SELECT {RX_COLUMNS} FROM prescriptions WHERE id IN (SELECT prescription_id FROM rx_patient WHERE mode = ?1 AND {column} = ?2) ORDER BY seq DESC LIMIT ?3"
+        )
+    };
     let (sql, key): (String, &str) = match lookup {
         StaffLookup::PrescriptionId(id) => (
             format!("SELECT {RX_COLUMNS} FROM prescriptions WHERE mode = ?1 AND id = ?2 LIMIT ?3"),
@@ -589,21 +594,10 @@ pub fn search(
             ),
             r,
         ),
-        other => {
-            let (column, key) = match other {
-                StaffLookup::NhsNumber(k) => ("nhs", k),
-                StaffLookup::Email(k) => ("email", k),
-                StaffLookup::Postcode(k) => ("postcode", k),
-                StaffLookup::FamilyNameAndDob(k) => ("family_dob", k),
-                _ => unreachable!("handled above"),
-            };
-            (
-                format!(
-                    "SELECT {RX_COLUMNS} FROM prescriptions WHERE id IN (SELECT prescription_id FROM rx_patient WHERE mode = ?1 AND {column} = ?2) ORDER BY seq DESC LIMIT ?3"
-                ),
-                key,
-            )
-        }
+        StaffLookup::NhsNumber(k) => (by_patient("nhs"), k),
+        StaffLookup::Email(k) => (by_patient("email"), k),
+        StaffLookup::Postcode(k) => (by_patient("postcode"), k),
+        StaffLookup::FamilyNameAndDob(k) => (by_patient("family_dob"), k),
     };
     let mut s = c.prepare_cached(&sql).map_err(unexpected)?;
     s.query_map(params![mode.as_str(), key, limit], rx_row)

@@ -273,10 +273,8 @@ impl Running {
     }
 }
 
-pub async fn spawn(mut config: Config) -> anyhow::Result<Running> {
-    if config.listen.ends_with(":8080") {
-        config.listen = "127.0.0.1:0".into();
-    }
+/// Start the server on `config.listen` (use port 0 for a free port; `Running::addr` says which).
+pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
     let app = App::open(config)?;
