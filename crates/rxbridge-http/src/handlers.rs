@@ -418,53 +418,7 @@ pub async fn cancel(
     body: Bytes,
 ) -> Result<Json<PrescriptionView>, Problem> {
     require_json(&headers)?;
-    let v = parse_json(&body)?;
-    let mut errors = Vec::new();
-    let mut reason = None;
-    match v.as_object() {
-        None => errors.push(FieldError {
-            pointer: "".into(),
-            code: "wrong_type".into(),
-            detail: "must be an object".into(),
-        }),
-        Some(m) => {
-            for k in m.keys().filter(|k| *k != "reason") {
-                errors.push(FieldError {
-                    pointer: format!("/{}", k.replace('~', "~0").replace('/', "~1")),
-                    code: "unknown_field".into(),
-                    detail: "unknown field; expected: reason".into(),
-                });
-            }
-            match m.get("reason") {
-                Some(serde_json::Value::String(s))
-                    if !s.trim().is_empty()
-                        && s.trim().chars().count() <= 500
-                        && !s.chars().any(char::is_control) =>
-                {
-                    reason = Some(s.trim().to_string())
-                }
-                Some(serde_json::Value::String(_)) => errors.push(FieldError {
-                    pointer: "/reason".into(),
-                    code: "invalid_reason".into(),
-                    detail: "must be 1 to 500 printable characters".into(),
-                }),
-                Some(_) => errors.push(FieldError {
-                    pointer: "/reason".into(),
-                    code: "wrong_type".into(),
-                    detail: "must be a string".into(),
-                }),
-                None => errors.push(FieldError {
-                    pointer: "/reason".into(),
-                    code: "required".into(),
-                    detail: "is required".into(),
-                }),
-            }
-        }
-    }
-    if !errors.is_empty() {
-        return Err(Problem::validation(errors));
-    }
-    let reason = reason.unwrap_or_default();
+    let reason = one_text_field(&body, "reason", 500)?;
     state
         .intake
         .cancel(&caller, &id, &reason)

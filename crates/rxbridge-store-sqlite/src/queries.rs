@@ -305,6 +305,21 @@ fn rx_row(r: &Row) -> rusqlite::Result<(i64, PrescriptionRecord)> {
     ))
 }
 
+/// A page from `limit + 1` rows: the extra row only says there is more.
+fn page_of(rows: Vec<(i64, PrescriptionRecord)>, limit: u32) -> Page {
+    let more = rows.len() > limit as usize;
+    let items: Vec<(i64, PrescriptionRecord)> = rows.into_iter().take(limit as usize).collect();
+    let next = if more {
+        items.last().map(|(seq, _)| *seq)
+    } else {
+        None
+    };
+    Page {
+        items: items.into_iter().map(|(_, r)| r).collect(),
+        next,
+    }
+}
+
 pub fn get_prescription(
     c: &Connection,
     clinic_id: &str,
@@ -351,17 +366,7 @@ pub fn list_prescriptions(
         )
         .and_then(|r| r.collect())
         .map_err(unexpected)?;
-    let more = rows.len() > limit as usize;
-    let items: Vec<(i64, PrescriptionRecord)> = rows.into_iter().take(limit as usize).collect();
-    let next = if more {
-        items.last().map(|(seq, _)| *seq)
-    } else {
-        None
-    };
-    Ok(Page {
-        items: items.into_iter().map(|(_, r)| r).collect(),
-        next,
-    })
+    Ok(page_of(rows, limit))
 }
 
 pub fn transition(
@@ -558,17 +563,7 @@ pub fn worklist(
         )
         .and_then(|r| r.collect())
         .map_err(unexpected)?;
-    let more = rows.len() > limit as usize;
-    let items: Vec<(i64, PrescriptionRecord)> = rows.into_iter().take(limit as usize).collect();
-    let next = if more {
-        items.last().map(|(seq, _)| *seq)
-    } else {
-        None
-    };
-    Ok(Page {
-        items: items.into_iter().map(|(_, r)| r).collect(),
-        next,
-    })
+    Ok(page_of(rows, limit))
 }
 
 pub fn search(
