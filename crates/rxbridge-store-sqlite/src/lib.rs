@@ -296,6 +296,9 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, stats: Arc<WriterStats
             }
         };
         let mut completions = Vec::with_capacity(batch.len());
+        // Set when a savepoint could not be closed cleanly: the transaction may then hold part
+        // of a failed write, so the whole batch is rolled back and every caller gets an error.
+        let mut poisoned = false;
         for job in batch {
             let before = chain.clone();
             if let Err(e) = conn
@@ -303,9 +306,14 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, stats: Arc<WriterStats
                 .and_then(|mut s| s.execute([]))
             {
                 tracing::error!(error = %e, "could not open a savepoint");
+                poisoned = true;
                 continue;
             }
-            let (ok, done) = job(&conn, &mut chain);
+            // A panicking write is contained to its savepoint: its caller gets an error (the
+            // job and its reply channel are dropped) and the writer carries on.
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&conn, &mut chain)));
+            let ok = matches!(&outcome, Ok((true, _)));
             if !ok {
                 chain = before;
             }
@@ -316,11 +324,19 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, stats: Arc<WriterStats
                 conn.execute_batch("ROLLBACK TO w; RELEASE w")
             };
             if let Err(e) = end {
-                tracing::error!(error = %e, "savepoint end failed");
+                tracing::error!(error = %e, "savepoint end failed; rolling back the batch");
+                poisoned = true;
             }
-            completions.push(done);
+            match outcome {
+                Ok((_, done)) => completions.push(done),
+                Err(_) => tracing::error!("a write panicked; it was rolled back"),
+            }
         }
-        let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        let commit = if poisoned {
+            Err("the batch was rolled back after a savepoint failure".to_string())
+        } else {
+            conn.execute_batch("COMMIT").map_err(|e| e.to_string())
+        };
         if commit.is_err() {
             stats.failed_commits.fetch_add(1, Ordering::Relaxed);
             let _ = conn.execute_batch("ROLLBACK");
@@ -623,6 +639,45 @@ mod tests {
             0,
             "truncated at close"
         );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_fails_alone_and_the_writer_carries_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path().join("rx.db")).unwrap();
+        let r: Result<(), StoreError> = s
+            .write(|c, _| {
+                c.execute(
+                    "INSERT INTO clinics (id, name, created_at) VALUES ('cl_x', 'x', 'now')",
+                    [],
+                )
+                .unwrap();
+                panic!("a bug in a write")
+            })
+            .await;
+        assert!(r.is_err());
+        assert!(
+            s.get_clinic("cl_x").await.unwrap().is_none(),
+            "the panicking write was rolled back"
+        );
+        s.create_clinic(
+            Clinic {
+                id: "cl_y".into(),
+                name: "y".into(),
+                created_at: jiff::Timestamp::now(),
+            },
+            vec![],
+            NewEvent {
+                at: jiff::Timestamp::now(),
+                kind: "clinic.created".into(),
+                actor: "t".into(),
+                subject: "cl_y".into(),
+                detail: serde_json::json!({}),
+            },
+        )
+        .await
+        .unwrap();
+        assert!(s.get_clinic("cl_y").await.unwrap().is_some());
     }
 
     #[tokio::test]
