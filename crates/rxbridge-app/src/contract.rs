@@ -1013,6 +1013,7 @@ pub mod staff {
                 .set_password(
                     "st_nope",
                     "h",
+                    None,
                     crate::events::NewEvent {
                         at: start(),
                         kind: "x".into(),
@@ -1030,6 +1031,8 @@ pub mod staff {
         let (svc, _) = service(store.clone());
         let (acct, otp) = svc.add("c@example.com", Role::Support, None).await.unwrap();
         let s = svc.sign_in("c@example.com", &otp).await.unwrap().session;
+        // A second session of the same account (another browser).
+        let other = svc.sign_in("c@example.com", &otp).await.unwrap();
         assert!(matches!(
             svc.change_password(&s, "wrong", "a long enough password")
                 .await,
@@ -1044,6 +1047,9 @@ pub mod staff {
             .unwrap();
         let a = store.staff_by_id(&acct.id).await.unwrap().unwrap();
         assert!(!a.must_change_password);
+        // The session that changed the password stays; every other one ends.
+        assert!(store.session(&s.token_hash).await.unwrap().is_some());
+        assert!(svc.session(&other.token).await.unwrap().is_none());
         assert!(matches!(
             svc.sign_in("c@example.com", &otp).await,
             Err(StaffError::InvalidCredentials)

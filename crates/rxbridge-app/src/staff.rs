@@ -103,11 +103,13 @@ pub trait StaffStore: Send + Sync + 'static {
         session: SessionRecord,
         event: NewEvent,
     ) -> Result<(), StoreError>;
-    /// Replace the password hash and clear `must_change_password`.
+    /// Replace the password hash, clear `must_change_password`, and end every other session
+    /// of the account (all but `keep_session`, a token hash).
     async fn set_password(
         &self,
         id: &str,
         password_hash: &str,
+        keep_session: Option<&str>,
         event: NewEvent,
     ) -> Result<(), StoreError>;
     async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
@@ -361,7 +363,12 @@ impl StaffService {
         );
         Ok(self
             .store
-            .set_password(&session.staff.id, &hash_password(new)?, e)
+            .set_password(
+                &session.staff.id,
+                &hash_password(new)?,
+                Some(&session.token_hash),
+                e,
+            )
             .await?)
     }
 }

@@ -127,8 +127,18 @@ impl StaffStore for SqliteStore {
         .await
     }
 
-    async fn set_password(&self, id: &str, hash: &str, event: NewEvent) -> Result<(), StoreError> {
-        let (id, hash) = (id.to_string(), hash.to_string());
+    async fn set_password(
+        &self,
+        id: &str,
+        hash: &str,
+        keep_session: Option<&str>,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let (id, hash, keep) = (
+            id.to_string(),
+            hash.to_string(),
+            keep_session.map(str::to_string),
+        );
         self.write(move |c, chain| {
             let n = c
                 .execute(
@@ -137,6 +147,11 @@ impl StaffStore for SqliteStore {
                 )
                 .map_err(unexpected)?;
             require_one(n)?;
+            c.execute(
+                "DELETE FROM staff_sessions WHERE staff_id = ?1 AND (?2 IS NULL OR token_hash != ?2)",
+                params![id, keep],
+            )
+            .map_err(unexpected)?;
             crate::queries::append_event(c, chain, &event)
         })
         .await
