@@ -98,6 +98,23 @@ impl Intake {
         }
     }
 
+    /// An event happening now.
+    fn event(
+        &self,
+        kind: &str,
+        actor: String,
+        subject: &str,
+        detail: serde_json::Value,
+    ) -> NewEvent {
+        NewEvent {
+            at: self.clock.now(),
+            kind: kind.into(),
+            actor,
+            subject: subject.to_string(),
+            detail,
+        }
+    }
+
     pub fn thresholds(&self) -> &Thresholds {
         &self.thresholds
     }
@@ -342,13 +359,12 @@ impl Intake {
                 .status
                 .cancel()
                 .map_err(|_| IntakeError::NotCancellable(rec.status))?;
-            let event = NewEvent {
-                at: self.clock.now(),
-                kind: "prescription.cancelled".into(),
-                actor: format!("clinic:{}", caller.clinic_id),
-                subject: id.to_string(),
-                detail: serde_json::json!({ "from": rec.status.as_str(), "reason": reason }),
-            };
+            let event = self.event(
+                "prescription.cancelled",
+                format!("clinic:{}", caller.clinic_id),
+                id,
+                serde_json::json!({ "from": rec.status.as_str(), "reason": reason }),
+            );
             match self.store.transition(id, rec.version, to, event).await {
                 Ok(_) => return self.get(caller, id).await,
                 Err(StoreError::Conflict) => continue,
@@ -427,13 +443,12 @@ impl Intake {
             .status
             .answer_query()
             .map_err(|_| IntakeError::NoOpenQuery(rec.status))?;
-        let event = NewEvent {
-            at: self.clock.now(),
-            kind: "prescription.query_answered".into(),
-            actor: format!("clinic:{}", caller.clinic_id),
-            subject: id.to_string(),
-            detail: serde_json::json!({ "answer": answer }),
-        };
+        let event = self.event(
+            "prescription.query_answered",
+            format!("clinic:{}", caller.clinic_id),
+            id,
+            serde_json::json!({ "answer": answer }),
+        );
         match self.store.transition(id, rec.version, to, event).await {
             Ok(_) => self.get(caller, id).await,
             Err(StoreError::NotFound) => Err(IntakeError::NotFound),
@@ -459,13 +474,7 @@ impl Intake {
             .status
             .cancel()
             .map_err(|_| IntakeError::NotCancellable(rec.status))?;
-        let event = NewEvent {
-            at: self.clock.now(),
-            kind: "prescription.cancelled".into(),
-            actor: format!("staff:{staff_id}"),
-            subject: id.to_string(),
-            detail: serde_json::json!({ "from": rec.status.as_str(), "reason": reason, "on_behalf_of": "patient" }),
-        };
+        let event = self.event("prescription.cancelled", format!("staff:{staff_id}"), id, serde_json::json!({ "from": rec.status.as_str(), "reason": reason, "on_behalf_of": "patient" }));
         self.store
             .transition(id, rec.version, to, event)
             .await

@@ -346,6 +346,19 @@ fn masked_summary(state: &AppState, rec: &PrescriptionRecord) -> String {
     }
 }
 
+/// List rows with the patient shown masked (search results, worklist).
+fn masked_rows<'a>(
+    state: &AppState,
+    recs: impl IntoIterator<Item = &'a PrescriptionRecord>,
+) -> Vec<Row<'a>> {
+    recs.into_iter()
+        .map(|rec| Row {
+            rec,
+            patient: masked_summary(state, rec),
+        })
+        .collect()
+}
+
 async fn search(
     State(state): State<AppState>,
     AnyStaff(s): AnyStaff,
@@ -383,13 +396,7 @@ async fn search(
     {
         return r;
     }
-    let rows: Vec<Row<'_>> = found
-        .iter()
-        .map(|rec| Row {
-            rec,
-            patient: masked_summary(&state, rec),
-        })
-        .collect();
+    let rows = masked_rows(&state, found.iter());
     let body = maud::html! { (pages::search_form(mode)) h2 { "Results" } (pages::list(mode, &rows, "No prescriptions match.")) };
     html(
         StatusCode::OK,
@@ -428,13 +435,7 @@ async fn worklist(
     {
         return r;
     }
-    let rows: Vec<Row<'_>> = items
-        .into_iter()
-        .map(|rec| Row {
-            rec,
-            patient: masked_summary(&state, rec),
-        })
-        .collect();
+    let rows = masked_rows(&state, items);
     let body = maud::html! {
         p { "Awaiting the clinical check, oldest first. "
             @if only_flagged { a href={ "/staff/worklist?mode=" (mode.as_str()) } { "Show all" } }
