@@ -13,7 +13,9 @@ use crate::ports::{Mode, PrescriptionRecord, Store, StoreError};
 use rxbridge_domain::compliance::Severity;
 use rxbridge_domain::ids::GphcNumber;
 use rxbridge_domain::lifecycle::{PaymentDue, Status};
-use rxbridge_domain::prescription::{ExemptionCode, PrescriptionType};
+use crate::payments::{
+    Change, LinkMessage, PaymentRecord, PaymentStatus, PaymentWrite, Payments, TransitionTo,
+};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -56,14 +58,22 @@ pub struct ClinicalCheck {
     clock: Arc<dyn Clock>,
     /// Opens the sealed document (the NHS exemption lives there).
     intake: Arc<Intake>,
+    /// Prices an approved prescription and sends the payment link.
+    payments: Arc<Payments>,
 }
 
 impl ClinicalCheck {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, intake: Arc<Intake>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        intake: Arc<Intake>,
+        payments: Arc<Payments>,
+    ) -> Self {
         Self {
             store,
             clock,
             intake,
+            payments,
         }
     }
 
@@ -91,6 +101,7 @@ impl ClinicalCheck {
         if rec.version != seen_version {
             return Err(DecisionError::AlreadyDecided(rec.status));
         }
+        let mut payment: Option<PaymentRecord> = None;
         let (to, kind, detail) = match &decision {
             Decision::Approve { acknowledged_flags } => {
                 let flags: BTreeSet<&str> = rec
@@ -105,15 +116,23 @@ impl ClinicalCheck {
                 if !missing.is_empty() {
                     return Err(DecisionError::FlagsNotAcknowledged(missing));
                 }
-                let payment =
-                    if rec.kind == PrescriptionType::Private || self.nhs_charge_payable(&rec)? {
-                        PaymentDue::Yes
-                    } else {
-                        PaymentDue::No
-                    };
+                let rx = self
+                    .intake
+                    .open(&rec)
+                    .map_err(|e| DecisionError::Store(StoreError::Unexpected(e)))?;
+                let planned = self
+                    .payments
+                    .plan(&rec, &rx)
+                    .map_err(|e| DecisionError::Illegal(format!("cannot price it: {e}")))?;
+                let due = if planned.status == PaymentStatus::AwaitingPayment {
+                    PaymentDue::Yes
+                } else {
+                    PaymentDue::No
+                };
+                payment = Some(planned);
                 let to = rec
                     .status
-                    .approve(payment)
+                    .approve(due)
                     .map_err(|e| DecisionError::Illegal(e.to_string()))?;
                 (
                     to,
@@ -154,8 +173,35 @@ impl ClinicalCheck {
             subject: id.to_string(),
             detail,
         };
-        match self.store.transition(id, seen_version, to, event).await {
-            Ok(r) => Ok(r),
+        let actor = event.actor.clone();
+        let mut events = vec![event];
+        if let Some(p) = &payment {
+            events.push(self.payments.planned_event(p, &actor));
+        }
+        let change = Change {
+            transition: Some(TransitionTo {
+                id: id.to_string(),
+                expected_version: seen_version,
+                to,
+            }),
+            payment: payment.clone().map(PaymentWrite::Insert),
+            dedupe: None,
+            events,
+        };
+        match self.store.commit(change).await {
+            Ok(Some(r)) => {
+                if let Some(p) = payment.filter(|p| p.status == PaymentStatus::AwaitingPayment)
+                    && let Err(e) = self
+                        .payments
+                        .send_link(&p.id, LinkMessage::First, "system")
+                        .await
+                {
+                    // The approval stands; the sweep sends the link when it can.
+                    tracing::warn!(payment = %p.id, error = %e, "sending the payment link failed; the sweep will retry");
+                }
+                Ok(r)
+            }
+            Ok(None) => Err(DecisionError::NotFound),
             Err(StoreError::Conflict) => {
                 let now = self
                     .store
@@ -168,15 +214,5 @@ impl ClinicalCheck {
             Err(StoreError::NotFound) => Err(DecisionError::NotFound),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// An NHS prescription's charge is payable when the clinic gave exemption 0001 ("paid");
-    /// any other code is an exemption (uk-rules.md §6).
-    fn nhs_charge_payable(&self, rec: &PrescriptionRecord) -> Result<bool, DecisionError> {
-        let rx = self
-            .intake
-            .open(rec)
-            .map_err(|e| DecisionError::Store(StoreError::Unexpected(e)))?;
-        Ok(rx.nhs.is_some_and(|n| n.exemption == ExemptionCode::PAID))
     }
 }

@@ -484,6 +484,11 @@ impl Intake {
             })
     }
 
+    /// The patient-data vault (keyed hashes for links and lookups).
+    pub fn vault(&self) -> &crate::PatientVault {
+        &self.vault
+    }
+
     /// Open a stored prescription's sealed document (staff views, exports).
     pub fn open(&self, rec: &PrescriptionRecord) -> anyhow::Result<Prescription> {
         let bytes = self.vault.open(&rec.id, &rec.sealed)?;

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod events;
 pub mod intake;
 pub mod originals;
+pub mod payments;
 pub mod ports;
 pub mod staff;
 pub mod views;

@@ -306,6 +306,59 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<PrescriptionRecord>, StoreError>;
 
+    // ----- money (issue #5) -----
+
+    /// Write a unit of work atomically: an optional prescription transition (optimistic on
+    /// its version), an optional payment insert or update (optimistic on its version), an
+    /// optional provider-event de-duplication mark, and events in order. Returns the
+    /// prescription after the transition, if there was one.
+    /// # Errors
+    /// `Conflict` if the prescription's or payment's version moved on; `NotFound` if the
+    /// prescription does not exist; `Duplicate` if the de-duplication mark exists or a
+    /// payment for the prescription already exists. Nothing is written on any error.
+    async fn commit(
+        &self,
+        change: crate::payments::Change,
+    ) -> Result<Option<PrescriptionRecord>, StoreError>;
+
+    async fn get_payment(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::payments::PaymentRecord>, StoreError>;
+
+    async fn payment_for_prescription(
+        &self,
+        prescription_id: &str,
+    ) -> Result<Option<crate::payments::PaymentRecord>, StoreError>;
+
+    /// The payment whose current checkout session is `session_id`.
+    async fn payment_by_session(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<crate::payments::PaymentRecord>, StoreError>;
+
+    /// The payment with this provider payment reference.
+    async fn payment_by_ref(
+        &self,
+        payment_ref: &str,
+    ) -> Result<Option<crate::payments::PaymentRecord>, StoreError>;
+
+    /// Payments the sweep must look at, with their prescription's status: awaiting payment,
+    /// refund pending, or paid while the prescription ended unsupplied. Oldest first.
+    async fn payments_needing_attention(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(crate::payments::PaymentRecord, Status)>, StoreError>;
+
+    /// Payments of `mode` charged on `from..=to` (London dates), with their prescriptions,
+    /// oldest first (month-end exports).
+    async fn payments_charged_between(
+        &self,
+        mode: Mode,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<(crate::payments::PaymentRecord, PrescriptionRecord)>, StoreError>;
+
     /// `patient_history` and `identity_signals` together; a store may answer both in one round
     /// trip (the default asks twice).
     async fn patient_context(

@@ -33,6 +33,8 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 pub enum Role {
     Support,
     Pharmacist,
+    /// Payments, refunds and the month-end exports (issue #5).
+    Finance,
     Admin,
 }
 
@@ -41,6 +43,7 @@ impl Role {
         match self {
             Role::Support => "support",
             Role::Pharmacist => "pharmacist",
+            Role::Finance => "finance",
             Role::Admin => "admin",
         }
     }
@@ -48,6 +51,7 @@ impl Role {
         match s {
             "support" => Some(Role::Support),
             "pharmacist" => Some(Role::Pharmacist),
+            "finance" => Some(Role::Finance),
             "admin" => Some(Role::Admin),
             _ => None,
         }

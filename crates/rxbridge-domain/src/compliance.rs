@@ -645,4 +645,4 @@ fn age_range(min: Option<u32>, max: Option<u32>) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -12,6 +12,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod money;
 pub mod prescription;
+pub mod pricing;
 pub mod quantity;
 
 pub use compliance::{Finding, Severity};

@@ -156,6 +156,49 @@ impl Status {
     }
 }
 
+impl Status {
+    /// The patient paid (private price or NHS charge).
+    pub fn payment_received(self) -> Result<Status, TransitionError> {
+        match self {
+            Status::AwaitingPayment => Ok(Status::Paid),
+            other => Err(TransitionError::Illegal {
+                from: other.as_str(),
+                action: "marked paid",
+            }),
+        }
+    }
+    /// Paid (or nothing to pay): the order may go to the warehouse.
+    pub fn release_for_fulfilment(self) -> Result<Status, TransitionError> {
+        match self {
+            Status::Paid => Ok(Status::ReadyForFulfilment),
+            other => Err(TransitionError::Illegal {
+                from: other.as_str(),
+                action: "released for fulfilment",
+            }),
+        }
+    }
+    /// The prescription's validity window closed before dispatch.
+    pub fn expire(self) -> Result<Status, TransitionError> {
+        match self {
+            Status::AwaitingOriginal
+            | Status::AwaitingClinicalCheck
+            | Status::OnHold
+            | Status::AwaitingPayment
+            | Status::Paid
+            | Status::ReadyForFulfilment
+            | Status::WithWarehouse => Ok(Status::Expired),
+            other => Err(TransitionError::Illegal {
+                from: other.as_str(),
+                action: "expired",
+            }),
+        }
+    }
+    /// Money taken for it must go back when it ends here without being supplied.
+    pub fn ended_unsupplied(self) -> bool {
+        matches!(self, Status::Cancelled | Status::Expired | Status::Rejected)
+    }
+}
+
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -178,6 +221,17 @@ mod tests {
                     | Status::Expired
             );
             assert_eq!(allowed, expected, "{s}");
+        }
+    }
+    #[test]
+    fn payment_then_release_then_expiry() {
+        assert_eq!(Status::AwaitingPayment.payment_received(), Ok(Status::Paid));
+        assert_eq!(Status::Paid.release_for_fulfilment(), Ok(Status::ReadyForFulfilment));
+        for s in ALL_STATUSES {
+            assert_eq!(s.payment_received().is_ok(), s == Status::AwaitingPayment, "{s}");
+            assert_eq!(s.release_for_fulfilment().is_ok(), s == Status::Paid, "{s}");
+            // Expiry is possible exactly where cancellation is: before dispatch.
+            assert_eq!(s.expire().is_ok(), s.cancel().is_ok(), "{s}");
         }
     }
     #[test]

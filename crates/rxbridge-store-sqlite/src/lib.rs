@@ -12,6 +12,7 @@
 //! event chain inside each write transaction, under SQLite's write lock.
 
 mod migrations;
+mod payments;
 mod queries;
 mod staff;
 
@@ -507,6 +508,66 @@ impl Store for SqliteStore {
     ) -> Result<Vec<PrescriptionRecord>, StoreError> {
         let l = lookup.clone();
         self.read(move |c| queries::search(c, mode, &l, limit))
+            .await
+    }
+
+    async fn commit(
+        &self,
+        change: rxbridge_app::payments::Change,
+    ) -> Result<Option<PrescriptionRecord>, StoreError> {
+        self.write(move |c, chain| payments::commit(c, chain, &change))
+            .await
+    }
+
+    async fn get_payment(
+        &self,
+        id: &str,
+    ) -> Result<Option<rxbridge_app::payments::PaymentRecord>, StoreError> {
+        let id = id.to_string();
+        self.read(move |c| payments::get_payment(c, &id)).await
+    }
+
+    async fn payment_for_prescription(
+        &self,
+        prescription_id: &str,
+    ) -> Result<Option<rxbridge_app::payments::PaymentRecord>, StoreError> {
+        let id = prescription_id.to_string();
+        self.read(move |c| payments::payment_for_prescription(c, &id))
+            .await
+    }
+
+    async fn payment_by_session(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<rxbridge_app::payments::PaymentRecord>, StoreError> {
+        let id = session_id.to_string();
+        self.read(move |c| payments::payment_by_session(c, &id)).await
+    }
+
+    async fn payment_by_ref(
+        &self,
+        payment_ref: &str,
+    ) -> Result<Option<rxbridge_app::payments::PaymentRecord>, StoreError> {
+        let r = payment_ref.to_string();
+        self.read(move |c| payments::payment_by_ref(c, &r)).await
+    }
+
+    async fn payments_needing_attention(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(rxbridge_app::payments::PaymentRecord, Status)>, StoreError> {
+        self.read(move |c| payments::needing_attention(c, limit)).await
+    }
+
+    async fn payments_charged_between(
+        &self,
+        mode: Mode,
+        from: jiff::civil::Date,
+        to: jiff::civil::Date,
+    ) -> Result<Vec<(rxbridge_app::payments::PaymentRecord, PrescriptionRecord)>, StoreError>
+    {
+        let (from, to) = (from.to_string(), to.to_string());
+        self.read(move |c| payments::charged_between(c, mode, &from, &to))
             .await
     }
 

@@ -132,6 +132,45 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX rx_by_mode_status ON prescriptions(mode, status, seq);
     CREATE INDEX rx_by_mode_reference ON prescriptions(mode, clinic_reference, seq);
     "#,
+    // 3: money (issue #5) — payments, provider-event de-duplication, the finance role.
+    r#"
+    CREATE TABLE payments (
+        id TEXT PRIMARY KEY,
+        prescription_id TEXT NOT NULL UNIQUE REFERENCES prescriptions(id),
+        mode TEXT NOT NULL,
+        status TEXT NOT NULL,
+        session_id TEXT,
+        payment_ref TEXT,
+        charge_date TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX payments_by_session ON payments(session_id) WHERE session_id IS NOT NULL;
+    CREATE INDEX payments_by_ref ON payments(payment_ref) WHERE payment_ref IS NOT NULL;
+    CREATE INDEX payments_by_status ON payments(status, created_at);
+    CREATE INDEX payments_by_charge_date ON payments(mode, charge_date);
+    CREATE TABLE provider_events_seen (
+        source TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (source, event_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE staff_v3 (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL CHECK (role IN ('support', 'pharmacist', 'finance', 'admin')),
+        gphc TEXT,
+        password_hash TEXT NOT NULL,
+        must_change_password INTEGER NOT NULL,
+        failed_attempts INTEGER NOT NULL DEFAULT 0,
+        locked_until TEXT,
+        created_at TEXT NOT NULL
+    );
+    INSERT INTO staff_v3 SELECT id, email, role, gphc, password_hash, must_change_password, failed_attempts, locked_until, created_at FROM staff;
+    DROP TABLE staff;
+    ALTER TABLE staff_v3 RENAME TO staff;
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
@@ -143,12 +182,21 @@ pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
             MIGRATIONS.len()
         );
     }
+    // Table rebuilds (SQLite cannot alter a CHECK) need foreign keys off for the swap; the
+    // references are checked before each migration commits.
+    conn.pragma_update(None, "foreign_keys", false)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        let broken: i64 =
+            tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+        if broken > 0 {
+            anyhow::bail!("migration {} would break {broken} foreign-key reference(s)", i + 1);
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
         tracing::info!(version = i + 1, "applied schema migration");
     }
+    conn.pragma_update(None, "foreign_keys", true)?;
     Ok(())
 }

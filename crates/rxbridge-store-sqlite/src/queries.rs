@@ -18,7 +18,7 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
 
-fn ts(s: String) -> rusqlite::Result<jiff::Timestamp> {
+pub(crate) fn ts(s: String) -> rusqlite::Result<jiff::Timestamp> {
     s.parse().map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
     })
@@ -30,7 +30,7 @@ fn mode_of(s: &str) -> rusqlite::Result<Mode> {
     })
 }
 
-fn json<T: serde::de::DeserializeOwned>(s: String) -> rusqlite::Result<T> {
+pub(crate) fn json<T: serde::de::DeserializeOwned>(s: String) -> rusqlite::Result<T> {
     serde_json::from_str(&s).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
     })
@@ -54,7 +54,7 @@ pub fn chain_head(c: &Connection) -> rusqlite::Result<Chain> {
     }))
 }
 
-pub(crate) fn append_event(
+pub fn append_event(
     c: &Connection,
     chain: &mut Chain,
     e: &NewEvent,
@@ -263,19 +263,24 @@ pub fn insert_prescription(
     Ok(InsertOutcome::Inserted)
 }
 
-const RX_COLUMNS: &str = "seq, id, clinic_id, mode, clinic_reference, kind, status, version, issued_on, created_at, updated_at, items, findings, sealed";
+pub(crate) const RX_COLUMNS: &str = "seq, id, clinic_id, mode, clinic_reference, kind, status, version, issued_on, created_at, updated_at, items, findings, sealed";
 
-fn rx_row(r: &Row) -> rusqlite::Result<(i64, PrescriptionRecord)> {
-    let kind: String = r.get(5)?;
-    let status: String = r.get(6)?;
-    let issued: String = r.get(8)?;
+pub(crate) fn rx_row(r: &Row) -> rusqlite::Result<(i64, PrescriptionRecord)> {
+    rx_row_at(r, 0)
+}
+
+/// A prescription from the columns starting at `o` (`RX_COLUMNS` order).
+pub(crate) fn rx_row_at(r: &Row, o: usize) -> rusqlite::Result<(i64, PrescriptionRecord)> {
+    let kind: String = r.get(o + 5)?;
+    let status: String = r.get(o + 6)?;
+    let issued: String = r.get(o + 8)?;
     Ok((
-        r.get(0)?,
+        r.get(o)?,
         PrescriptionRecord {
-            id: r.get(1)?,
-            clinic_id: r.get(2)?,
-            mode: mode_of(&r.get::<_, String>(3)?)?,
-            clinic_reference: r.get(4)?,
+            id: r.get(o + 1)?,
+            clinic_id: r.get(o + 2)?,
+            mode: mode_of(&r.get::<_, String>(o + 3)?)?,
+            clinic_reference: r.get(o + 4)?,
             kind: if kind == "nhs" {
                 PrescriptionType::Nhs
             } else {
@@ -288,7 +293,7 @@ fn rx_row(r: &Row) -> rusqlite::Result<(i64, PrescriptionRecord)> {
                     rusqlite::types::Type::Text,
                 )
             })?,
-            version: r.get(7)?,
+            version: r.get(o + 7)?,
             issued_on: issued.parse().map_err(|e| {
                 rusqlite::Error::FromSqlConversionFailure(
                     8,
@@ -296,11 +301,11 @@ fn rx_row(r: &Row) -> rusqlite::Result<(i64, PrescriptionRecord)> {
                     Box::new(e),
                 )
             })?,
-            created_at: ts(r.get(9)?)?,
-            updated_at: ts(r.get(10)?)?,
-            items: json(r.get(11)?)?,
-            findings: json(r.get(12)?)?,
-            sealed: r.get(13)?,
+            created_at: ts(r.get(o + 9)?)?,
+            updated_at: ts(r.get(o + 10)?)?,
+            items: json(r.get(o + 11)?)?,
+            findings: json(r.get(o + 12)?)?,
+            sealed: r.get(o + 13)?,
         },
     ))
 }

@@ -21,7 +21,7 @@ fn address(line: &str, postcode: &str) -> Address {
 }
 
 /// A private adult Concerta XL 36 mg prescription that triggers nothing.
-fn clean() -> Prescription {
+pub(crate) fn clean() -> Prescription {
     Prescription {
         clinic_reference: ClinicReference::parse("REF-1").unwrap(),
         kind: PrescriptionType::Private,
@@ -52,7 +52,7 @@ fn clean() -> Prescription {
     }
 }
 
-fn item(code: &str, qty: u32, units: f64, times: u32, days: u32) -> Item {
+pub(crate) fn item(code: &str, qty: u32, units: f64, times: u32, days: u32) -> Item {
     Item {
         product_code: code.into(),
         quantity: Quantity::new(qty).unwrap(),
