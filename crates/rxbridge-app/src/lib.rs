@@ -8,6 +8,7 @@ pub mod clock;
 pub mod contract;
 pub mod crypto;
 pub mod events;
+pub mod finance;
 pub mod intake;
 pub mod originals;
 pub mod payments;

@@ -419,12 +419,17 @@ pub async fn cancel(
 ) -> Result<Json<PrescriptionView>, Problem> {
     require_json(&headers)?;
     let reason = one_text_field(&body, "reason", 500)?;
-    state
+    let view = state
         .intake
         .cancel(&caller, &id, &reason)
         .await
-        .map(Json)
-        .map_err(intake_problem)
+        .map_err(intake_problem)?;
+    // A paid prescription is refunded now (and by the sweep, should this fail).
+    if let Some(p) = &state.payments {
+        p.prescription_changed(&id, &format!("clinic:{}", caller.clinic_id))
+            .await;
+    }
+    Ok(Json(view))
 }
 
 /// Read `{ "<field>": "..." }`: exactly one required text field, 1..=max characters.

@@ -10,6 +10,7 @@ pub mod contract;
 mod handlers;
 pub mod metrics;
 pub mod openapi;
+pub mod payments;
 pub mod portal;
 pub mod problem;
 mod router;

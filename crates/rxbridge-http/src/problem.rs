@@ -59,6 +59,12 @@ pub const CODES: &[(&str, u16, &str)] = &[
         400,
         "The Idempotency-Key header is not valid",
     ),
+    (
+        "invalid_signature",
+        400,
+        "The webhook signature is missing, stale or does not match",
+    ),
+    ("invalid_event", 400, "The webhook event is not understood"),
     ("unauthorized", 401, "A valid API key is required"),
     ("not_found", 404, "Not found"),
     ("method_not_allowed", 405, "Method not allowed"),

@@ -33,6 +33,10 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The staff portal, when wired.
     pub portal: Option<crate::portal::Portal>,
+    /// Payments (links, checkout, provider webhooks), when wired.
+    pub payments: Option<Arc<rxbridge_app::payments::Payments>>,
+    /// Month-end exports (finance role), when wired.
+    pub finance: Option<Arc<rxbridge_app::finance::Finance>>,
 }
 
 impl AppState {
@@ -51,7 +55,19 @@ impl AppState {
             openapi: Arc::new(crate::openapi::document()),
             metrics: Arc::new(crate::metrics::Metrics::new(extra_metrics)),
             portal: None,
+            payments: None,
+            finance: None,
         }
+    }
+
+    pub fn with_finance(mut self, finance: Arc<rxbridge_app::finance::Finance>) -> Self {
+        self.finance = Some(finance);
+        self
+    }
+
+    pub fn with_payments(mut self, payments: Arc<rxbridge_app::payments::Payments>) -> Self {
+        self.payments = Some(payments);
+        self
     }
 
     pub fn with_portal(mut self, portal: crate::portal::Portal) -> Self {
@@ -116,6 +132,7 @@ pub fn router_with_timeout(state: AppState, request_timeout: Duration) -> Router
         .route("/openapi.json", get(handlers::openapi_json))
         .route("/metrics", get(handlers::metrics))
         .merge(crate::portal::portal_routes())
+        .merge(crate::payments::payment_routes())
         .fallback(|| async { Problem::for_status(StatusCode::NOT_FOUND) })
         .method_not_allowed_fallback(|| async { Problem::for_status(StatusCode::METHOD_NOT_ALLOWED) })
         .route_layer(middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::record))

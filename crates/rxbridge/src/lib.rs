@@ -2,7 +2,9 @@
 //! cases and the HTTP server. `main.rs` is the CLI on top; the black-box tests start the real
 //! server through `spawn`.
 
+pub mod mail;
 pub mod seed;
+pub mod stripe;
 
 use anyhow::{Context as _, bail};
 use rxbridge_app::clinics::Clinics;
@@ -34,6 +36,111 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// Compliance thresholds that are guidance rather than law.
     pub compliance: Thresholds,
+    /// `RXBRIDGE_PUBLIC_URL`: where patients reach this service (payment links are built on
+    /// it). Default `http://<listen>`.
+    pub public_url: Option<String>,
+    pub pharmacy: PharmacyConfig,
+    /// Private prescriptions' fees, in pence.
+    pub pricing: rxbridge_domain::pricing::Fees,
+    pub payments: PaymentsSettings,
+    pub stripe: StripeSettings,
+    pub mail: MailSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PharmacyConfig {
+    /// Shown in patient emails and printed on exports.
+    pub name: String,
+    /// `RXBRIDGE_PRIVATE_DISPENSING_CODE`: the code the ICB issued for private CD submissions
+    /// (FP34PCD); it differs from the ODS code.
+    pub private_dispensing_code: Option<String>,
+}
+
+impl Default for PharmacyConfig {
+    fn default() -> Self {
+        Self {
+            name: "rxbridge pharmacy".into(),
+            private_dispensing_code: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentsSettings {
+    /// `RXBRIDGE_PAYMENTS_PROVIDER`: `sandbox` (built-in checkout page, no money moves) or
+    /// `stripe`, for live-mode payments. Test-mode (sandbox-key) payments always use the sandbox.
+    pub provider: String,
+    /// Unpaid this many hours after approval, a prescription is cancelled (and never later than
+    /// its 28-day controlled-drug window).
+    pub window_hours: u32,
+    /// One reminder this many hours after the link.
+    pub reminder_after_hours: u32,
+    /// How often the sweep runs (links, reminders, cancellations, refunds).
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for PaymentsSettings {
+    fn default() -> Self {
+        Self {
+            provider: "sandbox".into(),
+            window_hours: 72,
+            reminder_after_hours: 24,
+            sweep_interval_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StripeSettings {
+    /// `RXBRIDGE_STRIPE_API_BASE`.
+    pub api_base: String,
+    /// `RXBRIDGE_STRIPE_SECRET_KEY` (`sk_live_…` / `sk_test_…` or a restricted `rk_…` key).
+    pub secret_key: Option<String>,
+    /// `RXBRIDGE_STRIPE_WEBHOOK_SECRETS`, comma-separated: every `whsec_…` currently valid
+    /// (two while one is rolled).
+    pub webhook_secrets: Vec<String>,
+}
+
+impl Default for StripeSettings {
+    fn default() -> Self {
+        Self {
+            api_base: "https://api.stripe.com".into(),
+            secret_key: None,
+            webhook_secrets: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailSettings {
+    /// `RXBRIDGE_MAIL_TRANSPORT`: `files` (each message an `.eml` in `<data_dir>/mail`) or
+    /// `smtp`.
+    pub transport: String,
+    pub from: String,
+    /// `RXBRIDGE_SMTP_HOST` / `_PORT` / `_USERNAME` / `_PASSWORD`.
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub smtp_security: mail::SmtpSecurity,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            transport: "files".into(),
+            from: "rxbridge pharmacy <no-reply@rxbridge.invalid>".into(),
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_security: mail::SmtpSecurity::Starttls,
+            smtp_username: None,
+            smtp_password: None,
+        }
+    }
 }
 
 impl Default for Config {
@@ -45,6 +152,12 @@ impl Default for Config {
             request_timeout_secs: 30,
             secure_cookies: false,
             compliance: Thresholds::default(),
+            public_url: None,
+            pharmacy: PharmacyConfig::default(),
+            pricing: rxbridge_domain::pricing::Fees::default(),
+            payments: PaymentsSettings::default(),
+            stripe: StripeSettings::default(),
+            mail: MailSettings::default(),
         }
     }
 }
@@ -76,6 +189,43 @@ impl Config {
             c.request_timeout_secs = v.parse().with_context(|| {
                 format!("RXBRIDGE_REQUEST_TIMEOUT_SECS must be a whole number, got {v:?}")
             })?;
+        }
+        let text_vars: [(&str, &mut Option<String>); 6] = [
+            ("RXBRIDGE_PUBLIC_URL", &mut c.public_url),
+            ("RXBRIDGE_STRIPE_SECRET_KEY", &mut c.stripe.secret_key),
+            ("RXBRIDGE_SMTP_HOST", &mut c.mail.smtp_host),
+            ("RXBRIDGE_SMTP_USERNAME", &mut c.mail.smtp_username),
+            ("RXBRIDGE_SMTP_PASSWORD", &mut c.mail.smtp_password),
+            (
+                "RXBRIDGE_PRIVATE_DISPENSING_CODE",
+                &mut c.pharmacy.private_dispensing_code,
+            ),
+        ];
+        for (name, slot) in text_vars {
+            if let Ok(v) = std::env::var(name) {
+                *slot = Some(v);
+            }
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_STRIPE_API_BASE") {
+            c.stripe.api_base = v;
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_PAYMENTS_PROVIDER") {
+            c.payments.provider = v;
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_MAIL_TRANSPORT") {
+            c.mail.transport = v;
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_STRIPE_WEBHOOK_SECRETS") {
+            c.stripe.webhook_secrets = v
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_SMTP_PORT") {
+            c.mail.smtp_port = v
+                .parse()
+                .with_context(|| format!("RXBRIDGE_SMTP_PORT must be a port number, got {v:?}"))?;
         }
         for (name, slot) in [
             (
@@ -116,7 +266,57 @@ impl Config {
                 "compliance.cd_max_days_supply and compliance.address_max_patients must be at least 1"
             );
         }
+        if let Some(u) = &self.public_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            bail!("public_url must start with http:// or https://, got {u:?}");
+        }
+        let p = &self.payments;
+        if !(1..=24 * 28).contains(&p.window_hours) {
+            bail!("payments.window_hours must be 1 to 672 (28 days)");
+        }
+        if p.reminder_after_hours == 0 || p.sweep_interval_secs == 0 {
+            bail!("payments.reminder_after_hours and payments.sweep_interval_secs must be at least 1");
+        }
+        match p.provider.as_str() {
+            "sandbox" => {}
+            "stripe" => {
+                if self.stripe.secret_key.as_deref().is_none_or(str::is_empty) {
+                    bail!("payments.provider = \"stripe\" needs stripe.secret_key (RXBRIDGE_STRIPE_SECRET_KEY)");
+                }
+                if self.stripe.webhook_secrets.is_empty() {
+                    bail!("payments.provider = \"stripe\" needs at least one stripe.webhook_secrets entry (RXBRIDGE_STRIPE_WEBHOOK_SECRETS)");
+                }
+            }
+            other => bail!("payments.provider must be \"sandbox\" or \"stripe\", got {other:?}"),
+        }
+        if self.pricing.dispensing_fee_pence < 0 || self.pricing.delivery_fee_pence < 0 {
+            bail!("pricing fees must not be negative");
+        }
+        match self.mail.transport.as_str() {
+            "files" => {}
+            "smtp" => {
+                if self.mail.smtp_host.as_deref().is_none_or(str::is_empty) {
+                    bail!("mail.transport = \"smtp\" needs mail.smtp_host (RXBRIDGE_SMTP_HOST)");
+                }
+            }
+            other => bail!("mail.transport must be \"files\" or \"smtp\", got {other:?}"),
+        }
+        if let Some(code) = &self.pharmacy.private_dispensing_code
+            && (code.is_empty() || code.len() > 20 || !code.chars().all(|c| c.is_ascii_alphanumeric()))
+        {
+            bail!("pharmacy.private_dispensing_code must be 1 to 20 letters or digits");
+        }
         Ok(())
+    }
+
+    /// Where patients reach this service.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_string()
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -166,6 +366,27 @@ pub struct App {
     pub clinical: Arc<rxbridge_app::clinical::ClinicalCheck>,
     /// Staff accounts, sign-in and sessions.
     pub staff: Arc<rxbridge_app::staff::StaffService>,
+    /// Payments: links, checkout, webhooks, refunds, the sweep.
+    pub payments: Arc<rxbridge_app::payments::Payments>,
+    /// Month-end exports.
+    pub finance: Arc<rxbridge_app::finance::Finance>,
+}
+
+/// The notifier the config asks for.
+pub fn notifier(config: &Config) -> anyhow::Result<Arc<dyn rxbridge_app::payments::Notifier>> {
+    let m = &config.mail;
+    Ok(match m.transport.as_str() {
+        "smtp" => Arc::new(mail::Smtp::new(
+            m.smtp_host.as_deref().unwrap_or_default(),
+            m.smtp_port,
+            m.smtp_security,
+            m.smtp_username
+                .clone()
+                .map(|u| (u, m.smtp_password.clone().unwrap_or_default())),
+            &m.from,
+        )?),
+        _ => Arc::new(mail::EmlDirectory::new(config.data_dir.join("mail"), &m.from)?),
+    })
 }
 
 impl App {
@@ -188,10 +409,54 @@ impl App {
             config.compliance.clone(),
         ));
         let clinics = Arc::new(Clinics::new(dyn_store.clone(), clock.clone()));
+        let public_url = config.public_url();
+        let live: Arc<dyn rxbridge_app::payments::PaymentProvider> =
+            match config.payments.provider.as_str() {
+                "stripe" => Arc::new(stripe::StripeProvider::new(
+                    &config.stripe.api_base,
+                    config.stripe.secret_key.as_deref().unwrap_or_default(),
+                )?),
+                _ => {
+                    tracing::warn!("live-mode payments use the sandbox provider: no money moves (set payments.provider = \"stripe\" for production)");
+                    let mac_intake = intake.clone();
+                    Arc::new(rxbridge_app::payments::provider::SandboxProvider::new(
+                        &public_url,
+                        move |v| mac_intake.vault().lookup("sandbox-provider", v),
+                    ))
+                }
+            };
+        let payments = Arc::new(rxbridge_app::payments::Payments::new(
+            dyn_store.clone(),
+            clock.clone(),
+            intake.clone(),
+            live,
+            notifier(&config)?,
+            config.stripe.webhook_secrets.clone(),
+            rxbridge_app::payments::PaymentsConfig {
+                public_url,
+                fees: config.pricing,
+                window: jiff::SignedDuration::from_hours(i64::from(config.payments.window_hours)),
+                reminder_after: jiff::SignedDuration::from_hours(i64::from(
+                    config.payments.reminder_after_hours,
+                )),
+                session_lifetime: jiff::SignedDuration::from_hours(24),
+                pharmacy_name: config.pharmacy.name.clone(),
+            },
+        ));
+        let finance = Arc::new(rxbridge_app::finance::Finance::new(
+            dyn_store.clone(),
+            intake.clone(),
+            clock.clone(),
+            rxbridge_app::finance::FinanceConfig {
+                pharmacy_name: config.pharmacy.name.clone(),
+                private_dispensing_code: config.pharmacy.private_dispensing_code.clone(),
+            },
+        ));
         let clinical = Arc::new(rxbridge_app::clinical::ClinicalCheck::new(
             dyn_store.clone(),
             clock.clone(),
             intake.clone(),
+            payments.clone(),
         ));
         let staff = Arc::new(rxbridge_app::staff::StaffService::new(
             store.clone(),
@@ -212,7 +477,10 @@ impl App {
         let stats_store = store.clone();
         let extra: rxbridge_http::metrics::ExtraMetrics =
             Arc::new(move |out: &mut String| stats_store.stats().render(out));
-        let state = AppState::new(intake, clinics, dyn_store, clock, Some(extra)).with_portal(
+        let state = AppState::new(intake, clinics, dyn_store, clock, Some(extra))
+            .with_payments(payments.clone())
+            .with_finance(finance.clone())
+            .with_portal(
             rxbridge_http::portal::Portal {
                 staff: staff.clone(),
                 clinical: clinical.clone(),
@@ -226,6 +494,8 @@ impl App {
             state,
             clinical,
             staff,
+            payments,
+            finance,
         })
     }
 
@@ -244,11 +514,40 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let router = app.router();
-    axum::serve(listener, router)
+    let sweep = spawn_sweep(
+        app.payments.clone(),
+        std::time::Duration::from_secs(app.config.payments.sweep_interval_secs),
+    );
+    let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    sweep.abort();
+    let _ = sweep.await;
     app.store.close();
+    served?;
     Ok(())
+}
+
+/// Run the payments sweep every `every` (first run after one interval).
+pub fn spawn_sweep(
+    payments: Arc<rxbridge_app::payments::Payments>,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut t = tokio::time::interval(every);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t.tick().await;
+        loop {
+            t.tick().await;
+            match payments.tick().await {
+                Ok(r) if r != rxbridge_app::payments::TickReport::default() => {
+                    tracing::info!(links = r.links_sent, reminders = r.reminders_sent, cancelled = r.cancelled, expired = r.expired, refunded = r.refunded, failures = r.failures, "payments sweep");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "payments sweep failed"),
+            }
+        }
+    })
 }
 
 /// A server started on a free port (tests, benchmarks).
@@ -257,6 +556,10 @@ pub struct Running {
     pub clinics: Arc<Clinics>,
     pub staff: Arc<rxbridge_app::staff::StaffService>,
     pub store: Arc<SqliteStore>,
+    pub payments: Arc<rxbridge_app::payments::Payments>,
+    pub finance: Arc<rxbridge_app::finance::Finance>,
+    pub clinical: Arc<rxbridge_app::clinical::ClinicalCheck>,
+    pub data_dir: PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -278,11 +581,15 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
     let app = App::open(config)?;
-    let (clinics, store, staff) = (
+    let (clinics, store, staff, payments, finance, clinical) = (
         app.state.clinics.clone(),
         app.store.clone(),
         app.staff.clone(),
+        app.payments.clone(),
+        app.finance.clone(),
+        app.clinical.clone(),
     );
+    let data_dir = app.config.data_dir.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(serve(app, listener, async {
         let _ = rx.await;
@@ -292,6 +599,10 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         clinics,
         store,
         staff,
+        payments,
+        finance,
+        clinical,
+        data_dir,
         stop: Some(tx),
         task: Some(task),
     })

@@ -743,8 +743,14 @@ async fn cancel(
         .cancel_by_staff(&s.staff.id, mode, &id, &reason)
         .await
     {
-        Ok(_) => Redirect::to(&format!("/staff/prescriptions/{id}?mode={}", mode.as_str()))
-            .into_response(),
+        Ok(_) => {
+            if let Some(p) = &state.payments {
+                p.prescription_changed(&id, &format!("staff:{}", s.staff.id))
+                    .await;
+            }
+            Redirect::to(&format!("/staff/prescriptions/{id}?mode={}", mode.as_str()))
+                .into_response()
+        }
         Err(rxbridge_app::intake::IntakeError::NotFound) => html(
             StatusCode::NOT_FOUND,
             pages::message(
