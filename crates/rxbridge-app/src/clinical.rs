@@ -9,13 +9,13 @@
 use crate::clock::Clock;
 use crate::events::NewEvent;
 use crate::intake::Intake;
+use crate::payments::{
+    Change, LinkMessage, PaymentRecord, PaymentStatus, PaymentWrite, Payments, TransitionTo,
+};
 use crate::ports::{Mode, PrescriptionRecord, Store, StoreError};
 use rxbridge_domain::compliance::Severity;
 use rxbridge_domain::ids::GphcNumber;
 use rxbridge_domain::lifecycle::{PaymentDue, Status};
-use crate::payments::{
-    Change, LinkMessage, PaymentRecord, PaymentStatus, PaymentWrite, Payments, TransitionTo,
-};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

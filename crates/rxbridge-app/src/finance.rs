@@ -27,7 +27,11 @@ pub enum ExportKind {
 }
 
 impl ExportKind {
-    pub const ALL: [ExportKind; 3] = [ExportKind::NhsClaim, ExportKind::Fp34pcd, ExportKind::Payments];
+    pub const ALL: [ExportKind; 3] = [
+        ExportKind::NhsClaim,
+        ExportKind::Fp34pcd,
+        ExportKind::Payments,
+    ];
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
@@ -118,7 +122,11 @@ pub struct Finance {
 
 fn pounds(p: i64) -> String {
     let sign = if p < 0 { "-" } else { "" };
-    format!("{sign}{}.{:02}", p.unsigned_abs() / 100, p.unsigned_abs() % 100)
+    format!(
+        "{sign}{}.{:02}",
+        p.unsigned_abs() / 100,
+        p.unsigned_abs() % 100
+    )
 }
 
 fn supplied(s: Status) -> bool {
@@ -167,7 +175,10 @@ impl Finance {
                 ("Data".into(), mode.as_str().to_string()),
                 (
                     "Generated".into(),
-                    self.clock.now().strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                    self.clock
+                        .now()
+                        .strftime("%Y-%m-%d %H:%M:%S UTC")
+                        .to_string(),
                 ),
             ],
             columns: Vec::new(),
@@ -246,7 +257,10 @@ impl Finance {
             r.rows.push(vec![
                 rec.id.clone(),
                 rec.clinic_reference.clone(),
-                rx.authority.serial_number.clone().unwrap_or_else(|| "(none)".into()),
+                rx.authority
+                    .serial_number
+                    .clone()
+                    .unwrap_or_else(|| "(none)".into()),
                 rx.issued_on.to_string(),
                 p.charge_date().to_string(),
                 format!("{} {}", rx.prescriber.given_name, rx.prescriber.family_name),
@@ -263,7 +277,8 @@ impl Finance {
                 cd_lines.len().to_string(),
             ]);
             if rx.prescriber.private_prescriber_code.is_none() {
-                r.differences.push(format!("{}: no private prescriber code", rec.id));
+                r.differences
+                    .push(format!("{}: no private prescriber code", rec.id));
             }
         }
         r.totals = vec![
@@ -304,7 +319,9 @@ fn nhs_claim(
             continue;
         }
         let code = p.quote.exemption.clone().unwrap_or_default();
-        let meaning = ExemptionCode::parse(&code).map(|c| c.meaning()).unwrap_or("");
+        let meaning = ExemptionCode::parse(&code)
+            .map(|c| c.meaning())
+            .unwrap_or("");
         forms.insert(rec.id.clone());
         for l in &p.quote.lines {
             items += 1;
@@ -335,9 +352,15 @@ fn nhs_claim(
     r.totals = vec![
         ("Prescription forms".into(), forms.len().to_string()),
         ("Items".into(), items.to_string()),
-        ("Items on which charges were collected".into(), charged.to_string()),
+        (
+            "Items on which charges were collected".into(),
+            charged.to_string(),
+        ),
         ("Items exempt from charges".into(), exempt.to_string()),
-        ("Charges collected".into(), Money::pence(collected).to_string()),
+        (
+            "Charges collected".into(),
+            Money::pence(collected).to_string(),
+        ),
     ];
 }
 
@@ -385,7 +408,10 @@ fn payments(
             ));
         }
         if is_supplied && p.status != PaymentStatus::Paid {
-            diffs.push(format!("released for supply but the payment is {}", p.status));
+            diffs.push(format!(
+                "released for supply but the payment is {}",
+                p.status
+            ));
         }
         if rec.status.ended_unsupplied()
             && matches!(p.status, PaymentStatus::Paid | PaymentStatus::RefundPending)
@@ -424,7 +450,8 @@ fn payments(
             shipped += 1;
         }
         for dtext in &diffs {
-            r.differences.push(format!("{} ({}): {dtext}", p.id, rec.id));
+            r.differences
+                .push(format!("{} ({}): {dtext}", p.id, rec.id));
         }
         r.rows.push(vec![
             p.id.clone(),
@@ -450,8 +477,14 @@ fn payments(
         ("Collected".into(), Money::pence(paid).to_string()),
         ("Refunded".into(), Money::pence(refunded).to_string()),
         ("Net".into(), Money::pence(paid - refunded).to_string()),
-        ("Dispensing fees (kept)".into(), Money::pence(disp).to_string()),
-        ("Delivery fees (kept)".into(), Money::pence(deliv).to_string()),
+        (
+            "Dispensing fees (kept)".into(),
+            Money::pence(disp).to_string(),
+        ),
+        (
+            "Delivery fees (kept)".into(),
+            Money::pence(deliv).to_string(),
+        ),
         ("Orders released for supply".into(), shipped.to_string()),
         ("Differences".into(), r.differences.len().to_string()),
     ];
@@ -510,39 +543,74 @@ mod pdf {
             .collect()
     }
 
-    fn fit(s: &str, width: f32, size: f32) -> String {
-        let max = ((width / (size * 0.55)) as usize).max(2);
-        if s.chars().count() <= max {
-            s.to_string()
-        } else {
-            let mut t: String = s.chars().take(max - 1).collect();
-            t.push('…');
-            t
+    /// Approximate Helvetica advance widths (in em) by character class.
+    fn em(c: char) -> f32 {
+        match c {
+            'A'..='Z' | 'm' | 'w' | '@' | '%' => 0.72,
+            'i' | 'j' | 'l' | '.' | ',' | ':' | ';' | '\'' | '|' | '!' => 0.28,
+            ' ' | 'f' | 't' | 'r' | '-' | '(' | ')' | '/' => 0.34,
+            _ => 0.56,
         }
     }
 
+    fn text_width(s: &str, size: f32) -> f32 {
+        s.chars().map(em).sum::<f32>() * size
+    }
+
+    fn fit(s: &str, width: f32, size: f32) -> String {
+        if text_width(s, size) <= width {
+            return s.to_string();
+        }
+        let mut t = String::new();
+        let mut w = text_width("…", size);
+        for c in s.chars() {
+            w += em(c) * size;
+            if w > width {
+                break;
+            }
+            t.push(c);
+        }
+        t.push('…');
+        t
+    }
+
     pub fn to_pdf(r: &Report) -> Vec<u8> {
-        // Column widths in proportion to their longest cell, scaled to the page.
+        // Column widths from their longest cell; the font shrinks (to 5 pt) before anything is
+        // cut, and then only the widest columns (names, notes) are cut.
         let n = r.columns.len().max(1);
-        let mut want: Vec<f32> = (0..n)
+        let longest: Vec<String> = (0..n)
             .map(|i| {
-                let longest = r
-                    .rows
+                r.rows
                     .iter()
-                    .map(|row| row.get(i).map_or(0, |c| c.chars().count()))
-                    .chain(std::iter::once(r.columns.get(i).map_or(0, |c| c.chars().count())))
-                    .max()
-                    .unwrap_or(1)
-                    .clamp(4, 40);
-                longest as f32 * SIZE * 0.55 + 6.0
+                    .filter_map(|row| row.get(i))
+                    .chain(r.columns.get(i))
+                    .max_by(|a, b| text_width(a, 1.0).total_cmp(&text_width(b, 1.0)))
+                    .cloned()
+                    .unwrap_or_default()
             })
             .collect();
         let avail = W - 2.0 * MARGIN;
-        let sum: f32 = want.iter().sum();
-        if sum > avail {
-            for w in &mut want {
-                *w *= avail / sum;
-            }
+        let widths_at = |size: f32| -> Vec<f32> {
+            longest
+                .iter()
+                .map(|s| text_width(s, size).min(55.0 * size) + 6.0)
+                .collect()
+        };
+        let mut size = SIZE;
+        while widths_at(size).iter().sum::<f32>() > avail && size > 5.0 {
+            size -= 0.25;
+        }
+        let mut want = widths_at(size);
+        let mut guard = 0;
+        while want.iter().sum::<f32>() > avail + 0.5 && guard < 1000 {
+            guard += 1;
+            let over = want.iter().sum::<f32>() - avail;
+            let (widest, _) = want
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .expect("at least one column");
+            want[widest] -= over.min(want[widest] * 0.1).max(0.5);
         }
 
         let mut lines = vec![Line::Title(r.title.clone())];
@@ -564,7 +632,10 @@ mod pdf {
         }
         if !r.differences.is_empty() {
             lines.push(Line::Gap);
-            lines.push(Line::Bold(format!("Differences and warnings ({})", r.differences.len())));
+            lines.push(Line::Bold(format!(
+                "Differences and warnings ({})",
+                r.differences.len()
+            )));
             for d in &r.differences {
                 lines.push(Line::Text(d.clone()));
             }
@@ -648,7 +719,14 @@ mod pdf {
                         y -= LINE * 1.6;
                     }
                     Line::Text(t) => {
-                        text(&mut c, b"F1", 8.5, MARGIN, y, &fit(t, W - 2.0 * MARGIN, 8.5));
+                        text(
+                            &mut c,
+                            b"F1",
+                            8.5,
+                            MARGIN,
+                            y,
+                            &fit(t, W - 2.0 * MARGIN, 8.5),
+                        );
                         y -= LINE;
                     }
                     Line::Bold(t) => {
@@ -663,7 +741,7 @@ mod pdf {
                         };
                         let mut x = MARGIN;
                         for (cell, w) in cells.iter().zip(&want) {
-                            text(&mut c, font, SIZE, x, y, &fit(cell, *w - 4.0, SIZE));
+                            text(&mut c, font, size, x, y, &fit(cell, *w - 4.0, size));
                             x += w;
                         }
                         if matches!(l, Line::TableHeader) {
@@ -682,7 +760,13 @@ mod pdf {
                 7.0,
                 MARGIN,
                 MARGIN / 2.0,
-                &format!("{} {} - page {} of {}", r.title, r.month, i + 1, total_pages),
+                &format!(
+                    "{} {} - page {} of {}",
+                    r.title,
+                    r.month,
+                    i + 1,
+                    total_pages
+                ),
             );
             pdf.stream(*content_id, &c.finish());
         }
@@ -697,8 +781,21 @@ mod tests {
     #[test]
     fn months_are_strict() {
         assert_eq!(Month::parse("2026-11").unwrap().to_string(), "2026-11");
-        assert_eq!(Month::parse("2024-02").unwrap().last().to_string(), "2024-02-29");
-        for bad in ["2026-13", "2026-00", "26-11", "2026-1", "2026/11", "", "1999-12", "2026-11-01", "２０２６-11"] {
+        assert_eq!(
+            Month::parse("2024-02").unwrap().last().to_string(),
+            "2024-02-29"
+        );
+        for bad in [
+            "2026-13",
+            "2026-00",
+            "26-11",
+            "2026-1",
+            "2026/11",
+            "",
+            "1999-12",
+            "2026-11-01",
+            "２０２６-11",
+        ] {
             assert!(Month::parse(bad).is_err(), "{bad}");
         }
     }
@@ -711,7 +808,10 @@ mod tests {
             title: "t".into(),
             header: vec![],
             columns: vec!["a".into(), "b".into()],
-            rows: vec![vec!["=HYPERLINK(\"x\")".into(), "-9.90".into()], vec!["a,b".into(), "-x".into()]],
+            rows: vec![
+                vec!["=HYPERLINK(\"x\")".into(), "-9.90".into()],
+                vec!["a,b".into(), "-x".into()],
+            ],
             totals: vec![],
             differences: vec![],
         };
@@ -727,7 +827,9 @@ mod tests {
             title: "NHS claim".into(),
             header: vec![("Month".into(), "2026-11".into())],
             columns: vec!["a".into(), "b".into()],
-            rows: (0..150).map(|i| vec![format!("row {i}"), "£9.90".into()]).collect(),
+            rows: (0..150)
+                .map(|i| vec![format!("row {i}"), "£9.90".into()])
+                .collect(),
             totals: vec![("Charges".into(), "£1.00".into())],
             differences: vec![],
         };

@@ -226,9 +226,16 @@ mod tests {
     #[test]
     fn payment_then_release_then_expiry() {
         assert_eq!(Status::AwaitingPayment.payment_received(), Ok(Status::Paid));
-        assert_eq!(Status::Paid.release_for_fulfilment(), Ok(Status::ReadyForFulfilment));
+        assert_eq!(
+            Status::Paid.release_for_fulfilment(),
+            Ok(Status::ReadyForFulfilment)
+        );
         for s in ALL_STATUSES {
-            assert_eq!(s.payment_received().is_ok(), s == Status::AwaitingPayment, "{s}");
+            assert_eq!(
+                s.payment_received().is_ok(),
+                s == Status::AwaitingPayment,
+                "{s}"
+            );
             assert_eq!(s.release_for_fulfilment().is_ok(), s == Status::Paid, "{s}");
             // Expiry is possible exactly where cancellation is: before dispatch.
             assert_eq!(s.expire().is_ok(), s.cancel().is_ok(), "{s}");

@@ -203,7 +203,9 @@ pub fn quote(
                 total_pence: total,
                 exemption: Some(nhs.exemption.as_code()),
                 evidence_seen: Some(nhs.evidence_seen),
-                nhs_charge_per_item_pence: Some(nhs_charge_per_item(charge_date).map_or(0, Money::as_pence)),
+                nhs_charge_per_item_pence: Some(
+                    nhs_charge_per_item(charge_date).map_or(0, Money::as_pence),
+                ),
             })
         }
     }
@@ -265,7 +267,10 @@ mod tests {
     fn private_quote_is_units_times_price_plus_fees() {
         let mut rx = clean();
         rx.items.push(item("CONCERTA-XL-18", 14, 1.0, 1, 14));
-        let f = Fees { dispensing_fee_pence: 500, delivery_fee_pence: 495 };
+        let f = Fees {
+            dispensing_fee_pence: 500,
+            delivery_fee_pence: 495,
+        };
         let q = quote(&rx, formulary(), f, date(2026, 11, 27)).unwrap();
         let p36 = formulary().get("CONCERTA-XL-36").unwrap().unit_price_pence;
         let p18 = formulary().get("CONCERTA-XL-18").unwrap().unit_price_pence;
@@ -282,7 +287,10 @@ mod tests {
         let mut rx = clean();
         rx.kind = PrescriptionType::Nhs;
         rx.items.push(item("CONCERTA-XL-18", 14, 1.0, 1, 14));
-        rx.nhs = Some(NhsDetails { exemption: ExemptionCode::PAID, evidence_seen: false });
+        rx.nhs = Some(NhsDetails {
+            exemption: ExemptionCode::PAID,
+            evidence_seen: false,
+        });
         let q = quote(&rx, formulary(), Fees::default(), date(2024, 4, 30)).unwrap();
         assert_eq!((q.kind, q.total_pence), (QuoteKind::NhsCharge, 2 * 965));
         let q = quote(&rx, formulary(), Fees::default(), date(2024, 5, 1)).unwrap();
@@ -293,17 +301,26 @@ mod tests {
             quote(&rx, formulary(), Fees::default(), date(2023, 1, 1)),
             Err(PricingError::NoNhsCharge(date(2023, 1, 1)))
         );
-        rx.nhs = Some(NhsDetails { exemption: ExemptionCode(4), evidence_seen: true });
+        rx.nhs = Some(NhsDetails {
+            exemption: ExemptionCode(4),
+            evidence_seen: true,
+        });
         let q = quote(&rx, formulary(), Fees::default(), date(2026, 11, 27)).unwrap();
         assert_eq!((q.kind, q.total_pence), (QuoteKind::NhsExempt, 0));
-        assert_eq!((q.exemption.as_deref(), q.evidence_seen), (Some("0004"), Some(true)));
+        assert_eq!(
+            (q.exemption.as_deref(), q.evidence_seen),
+            (Some("0004"), Some(true))
+        );
         assert!(!q.is_due());
     }
 
     #[test]
     fn cd_window_ends_28_days_after_issue() {
         let rx = clean();
-        assert_eq!(cd_last_valid_day(&rx, formulary()), Some(date(2026, 12, 18)));
+        assert_eq!(
+            cd_last_valid_day(&rx, formulary()),
+            Some(date(2026, 12, 18))
+        );
         assert!(has_sch2_or_3(&rx, formulary()));
     }
 }

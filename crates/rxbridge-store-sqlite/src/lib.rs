@@ -541,7 +541,8 @@ impl Store for SqliteStore {
         session_id: &str,
     ) -> Result<Option<rxbridge_app::payments::PaymentRecord>, StoreError> {
         let id = session_id.to_string();
-        self.read(move |c| payments::payment_by_session(c, &id)).await
+        self.read(move |c| payments::payment_by_session(c, &id))
+            .await
     }
 
     async fn payment_by_ref(
@@ -556,7 +557,8 @@ impl Store for SqliteStore {
         &self,
         limit: u32,
     ) -> Result<Vec<(rxbridge_app::payments::PaymentRecord, Status)>, StoreError> {
-        self.read(move |c| payments::needing_attention(c, limit)).await
+        self.read(move |c| payments::needing_attention(c, limit))
+            .await
     }
 
     async fn payments_charged_between(
@@ -564,8 +566,7 @@ impl Store for SqliteStore {
         mode: Mode,
         from: jiff::civil::Date,
         to: jiff::civil::Date,
-    ) -> Result<Vec<(rxbridge_app::payments::PaymentRecord, PrescriptionRecord)>, StoreError>
-    {
+    ) -> Result<Vec<(rxbridge_app::payments::PaymentRecord, PrescriptionRecord)>, StoreError> {
         let (from, to) = (from.to_string(), to.to_string());
         self.read(move |c| payments::charged_between(c, mode, &from, &to))
             .await

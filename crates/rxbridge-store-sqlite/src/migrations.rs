@@ -189,9 +189,14 @@ pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         let broken: i64 =
-            tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+            tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })?;
         if broken > 0 {
-            anyhow::bail!("migration {} would break {broken} foreign-key reference(s)", i + 1);
+            anyhow::bail!(
+                "migration {} would break {broken} foreign-key reference(s)",
+                i + 1
+            );
         }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;

@@ -29,15 +29,17 @@ pub fn commit(
             .first()
             .map(|e| e.at.to_string())
             .unwrap_or_else(|| jiff::Timestamp::now().to_string());
-        c.prepare_cached("INSERT INTO provider_events_seen (source, event_id, at) VALUES (?1, ?2, ?3)")
-            .and_then(|mut s| s.execute(params![source, id, at]))
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Duplicate
-                } else {
-                    unexpected(e)
-                }
-            })?;
+        c.prepare_cached(
+            "INSERT INTO provider_events_seen (source, event_id, at) VALUES (?1, ?2, ?3)",
+        )
+        .and_then(|mut s| s.execute(params![source, id, at]))
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Duplicate
+            } else {
+                unexpected(e)
+            }
+        })?;
     }
     match &change.payment {
         Some(PaymentWrite::Insert(p)) => {
@@ -70,9 +72,17 @@ pub fn commit(
                 .map_err(unexpected)?;
             if n == 0 {
                 let exists: bool = c
-                    .query_row("SELECT EXISTS (SELECT 1 FROM payments WHERE id = ?1)", [&p.id], |r| r.get(0))
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM payments WHERE id = ?1)",
+                        [&p.id],
+                        |r| r.get(0),
+                    )
                     .map_err(unexpected)?;
-                return Err(if exists { StoreError::Conflict } else { StoreError::NotFound });
+                return Err(if exists {
+                    StoreError::Conflict
+                } else {
+                    StoreError::NotFound
+                });
             }
         }
         None => {}
@@ -84,7 +94,14 @@ pub fn commit(
             let first = events.next().ok_or_else(|| {
                 StoreError::Unexpected(anyhow::anyhow!("a transition needs an event"))
             })?;
-            Some(transition(c, chain, &t.id, t.expected_version, t.to, first)?)
+            Some(transition(
+                c,
+                chain,
+                &t.id,
+                t.expected_version,
+                t.to,
+                first,
+            )?)
         }
         None => None,
     };
@@ -95,15 +112,20 @@ pub fn commit(
 }
 
 fn one(c: &Connection, where_: &str, v: &str) -> Result<Option<PaymentRecord>, StoreError> {
-    c.prepare_cached(&format!("SELECT {PAY_COLUMNS} FROM payments WHERE {where_}"))
-        .and_then(|mut s| s.query_row([v], pay_row).optional())
-        .map_err(unexpected)
+    c.prepare_cached(&format!(
+        "SELECT {PAY_COLUMNS} FROM payments WHERE {where_}"
+    ))
+    .and_then(|mut s| s.query_row([v], pay_row).optional())
+    .map_err(unexpected)
 }
 
 pub fn get_payment(c: &Connection, id: &str) -> Result<Option<PaymentRecord>, StoreError> {
     one(c, "id = ?1", id)
 }
-pub fn payment_for_prescription(c: &Connection, id: &str) -> Result<Option<PaymentRecord>, StoreError> {
+pub fn payment_for_prescription(
+    c: &Connection,
+    id: &str,
+) -> Result<Option<PaymentRecord>, StoreError> {
     one(c, "prescription_id = ?1", id)
 }
 pub fn payment_by_session(c: &Connection, id: &str) -> Result<Option<PaymentRecord>, StoreError> {
@@ -113,7 +135,10 @@ pub fn payment_by_ref(c: &Connection, r: &str) -> Result<Option<PaymentRecord>, 
     one(c, "payment_ref = ?1", r)
 }
 
-pub fn needing_attention(c: &Connection, limit: u32) -> Result<Vec<(PaymentRecord, Status)>, StoreError> {
+pub fn needing_attention(
+    c: &Connection,
+    limit: u32,
+) -> Result<Vec<(PaymentRecord, Status)>, StoreError> {
     let sql = "SELECT p.doc, r.status FROM payments p JOIN prescriptions r ON r.id = p.prescription_id
                WHERE p.status IN ('awaiting_payment', 'refund_pending')
                UNION ALL
@@ -143,7 +168,11 @@ pub fn charged_between(
     from: &str,
     to: &str,
 ) -> Result<Vec<(PaymentRecord, PrescriptionRecord)>, StoreError> {
-    let cols: String = RX_COLUMNS.split(", ").map(|col| format!("r.{col}")).collect::<Vec<_>>().join(", ");
+    let cols: String = RX_COLUMNS
+        .split(", ")
+        .map(|col| format!("r.{col}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let sql = format!(
         "SELECT p.doc, {cols} FROM payments p JOIN prescriptions r ON r.id = p.prescription_id
          WHERE p.mode = ?1 AND p.charge_date BETWEEN ?2 AND ?3 ORDER BY p.charge_date, p.created_at, p.id"

@@ -54,11 +54,7 @@ pub fn chain_head(c: &Connection) -> rusqlite::Result<Chain> {
     }))
 }
 
-pub fn append_event(
-    c: &Connection,
-    chain: &mut Chain,
-    e: &NewEvent,
-) -> Result<(), StoreError> {
+pub fn append_event(c: &Connection, chain: &mut Chain, e: &NewEvent) -> Result<(), StoreError> {
     let seq = chain.seq + 1;
     let hash = chain_hash(&chain.hash, seq, e);
     c.prepare_cached(

@@ -276,16 +276,22 @@ impl Config {
             bail!("payments.window_hours must be 1 to 672 (28 days)");
         }
         if p.reminder_after_hours == 0 || p.sweep_interval_secs == 0 {
-            bail!("payments.reminder_after_hours and payments.sweep_interval_secs must be at least 1");
+            bail!(
+                "payments.reminder_after_hours and payments.sweep_interval_secs must be at least 1"
+            );
         }
         match p.provider.as_str() {
             "sandbox" => {}
             "stripe" => {
                 if self.stripe.secret_key.as_deref().is_none_or(str::is_empty) {
-                    bail!("payments.provider = \"stripe\" needs stripe.secret_key (RXBRIDGE_STRIPE_SECRET_KEY)");
+                    bail!(
+                        "payments.provider = \"stripe\" needs stripe.secret_key (RXBRIDGE_STRIPE_SECRET_KEY)"
+                    );
                 }
                 if self.stripe.webhook_secrets.is_empty() {
-                    bail!("payments.provider = \"stripe\" needs at least one stripe.webhook_secrets entry (RXBRIDGE_STRIPE_WEBHOOK_SECRETS)");
+                    bail!(
+                        "payments.provider = \"stripe\" needs at least one stripe.webhook_secrets entry (RXBRIDGE_STRIPE_WEBHOOK_SECRETS)"
+                    );
                 }
             }
             other => bail!("payments.provider must be \"sandbox\" or \"stripe\", got {other:?}"),
@@ -303,7 +309,9 @@ impl Config {
             other => bail!("mail.transport must be \"files\" or \"smtp\", got {other:?}"),
         }
         if let Some(code) = &self.pharmacy.private_dispensing_code
-            && (code.is_empty() || code.len() > 20 || !code.chars().all(|c| c.is_ascii_alphanumeric()))
+            && (code.is_empty()
+                || code.len() > 20
+                || !code.chars().all(|c| c.is_ascii_alphanumeric()))
         {
             bail!("pharmacy.private_dispensing_code must be 1 to 20 letters or digits");
         }
@@ -312,9 +320,16 @@ impl Config {
 
     /// Where patients reach this service.
     pub fn public_url(&self) -> String {
+        let default = || match self.listen.parse::<SocketAddr>() {
+            Ok(mut a) if a.ip().is_unspecified() => {
+                a.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                format!("http://{a}")
+            }
+            _ => format!("http://{}", self.listen),
+        };
         self.public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .unwrap_or_else(default)
             .trim_end_matches('/')
             .to_string()
     }
@@ -385,7 +400,10 @@ pub fn notifier(config: &Config) -> anyhow::Result<Arc<dyn rxbridge_app::payment
                 .map(|u| (u, m.smtp_password.clone().unwrap_or_default())),
             &m.from,
         )?),
-        _ => Arc::new(mail::EmlDirectory::new(config.data_dir.join("mail"), &m.from)?),
+        _ => Arc::new(mail::EmlDirectory::new(
+            config.data_dir.join("mail"),
+            &m.from,
+        )?),
     })
 }
 
@@ -410,21 +428,26 @@ impl App {
         ));
         let clinics = Arc::new(Clinics::new(dyn_store.clone(), clock.clone()));
         let public_url = config.public_url();
-        let live: Arc<dyn rxbridge_app::payments::PaymentProvider> =
-            match config.payments.provider.as_str() {
-                "stripe" => Arc::new(stripe::StripeProvider::new(
-                    &config.stripe.api_base,
-                    config.stripe.secret_key.as_deref().unwrap_or_default(),
-                )?),
-                _ => {
-                    tracing::warn!("live-mode payments use the sandbox provider: no money moves (set payments.provider = \"stripe\" for production)");
-                    let mac_intake = intake.clone();
-                    Arc::new(rxbridge_app::payments::provider::SandboxProvider::new(
-                        &public_url,
-                        move |v| mac_intake.vault().lookup("sandbox-provider", v),
-                    ))
-                }
-            };
+        let live: Arc<dyn rxbridge_app::payments::PaymentProvider> = match config
+            .payments
+            .provider
+            .as_str()
+        {
+            "stripe" => Arc::new(stripe::StripeProvider::new(
+                &config.stripe.api_base,
+                config.stripe.secret_key.as_deref().unwrap_or_default(),
+            )?),
+            _ => {
+                tracing::warn!(
+                    "live-mode payments use the sandbox provider: no money moves (set payments.provider = \"stripe\" for production)"
+                );
+                let mac_intake = intake.clone();
+                Arc::new(rxbridge_app::payments::provider::SandboxProvider::new(
+                    &public_url,
+                    move |v| mac_intake.vault().lookup("sandbox-provider", v),
+                ))
+            }
+        };
         let payments = Arc::new(rxbridge_app::payments::Payments::new(
             dyn_store.clone(),
             clock.clone(),
@@ -480,14 +503,12 @@ impl App {
         let state = AppState::new(intake, clinics, dyn_store, clock, Some(extra))
             .with_payments(payments.clone())
             .with_finance(finance.clone())
-            .with_portal(
-            rxbridge_http::portal::Portal {
+            .with_portal(rxbridge_http::portal::Portal {
                 staff: staff.clone(),
                 clinical: clinical.clone(),
                 originals,
                 secure_cookies: config.secure_cookies,
-            },
-        );
+            });
         Ok(Self {
             config,
             store,
@@ -541,7 +562,15 @@ pub fn spawn_sweep(
             t.tick().await;
             match payments.tick().await {
                 Ok(r) if r != rxbridge_app::payments::TickReport::default() => {
-                    tracing::info!(links = r.links_sent, reminders = r.reminders_sent, cancelled = r.cancelled, expired = r.expired, refunded = r.refunded, failures = r.failures, "payments sweep");
+                    tracing::info!(
+                        links = r.links_sent,
+                        reminders = r.reminders_sent,
+                        cancelled = r.cancelled,
+                        expired = r.expired,
+                        refunded = r.refunded,
+                        failures = r.failures,
+                        "payments sweep"
+                    );
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "payments sweep failed"),
@@ -560,6 +589,7 @@ pub struct Running {
     pub finance: Arc<rxbridge_app::finance::Finance>,
     pub clinical: Arc<rxbridge_app::clinical::ClinicalCheck>,
     pub data_dir: PathBuf,
+    pub state: AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -578,9 +608,21 @@ impl Running {
 
 /// Start the server on `config.listen` (use port 0 for a free port; `Running::addr` says which).
 pub async fn spawn(config: Config) -> anyhow::Result<Running> {
+    spawn_with_clock(config, Arc::new(rxbridge_app::SystemClock)).await
+}
+
+/// `spawn` with a clock the caller controls (tests of deadlines). When `public_url` is unset it
+/// becomes the bound address, so payment links work on a port-0 server.
+pub async fn spawn_with_clock(
+    mut config: Config,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Running> {
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
-    let app = App::open(config)?;
+    if config.public_url.is_none() {
+        config.public_url = Some(format!("http://{addr}"));
+    }
+    let app = App::open_with_clock(config, clock)?;
     let (clinics, store, staff, payments, finance, clinical) = (
         app.state.clinics.clone(),
         app.store.clone(),
@@ -590,6 +632,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         app.clinical.clone(),
     );
     let data_dir = app.config.data_dir.clone();
+    let state = app.state.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(serve(app, listener, async {
         let _ = rx.await;
@@ -603,6 +646,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         finance,
         clinical,
         data_dir,
+        state,
         stop: Some(tx),
         task: Some(task),
     })

@@ -3,7 +3,8 @@
 //! sent over SMTP (STARTTLS, implicit TLS, or plain for a local relay).
 
 use async_trait::async_trait;
-use lettre::message::header::ContentType;
+use lettre::message::Body;
+use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rxbridge_app::payments::{Notifier, OutgoingEmail};
@@ -23,7 +24,10 @@ fn build(from: &str, m: &OutgoingEmail) -> anyhow::Result<Message> {
         .subject(m.subject.clone())
         .message_id(Some(format!("<{id}@rxbridge>")))
         .header(ContentType::TEXT_PLAIN)
-        .body(m.text.clone())?)
+        .body(
+            Body::new_with_encoding(m.text.clone(), ContentTransferEncoding::QuotedPrintable)
+                .map_err(|_| anyhow::anyhow!("the message body cannot be encoded"))?,
+        )?)
 }
 
 /// Writes each message to `<dir>/<reference>.eml` (atomically: a temporary file renamed).
@@ -49,7 +53,13 @@ impl Notifier for EmlDirectory {
         let name: String = m
             .reference
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let path = self.dir.join(format!("{name}.eml"));
         let tmp = self.dir.join(format!(".{name}.eml.tmp"));

@@ -62,6 +62,51 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Month-end exports for finance (CSV or printable PDF).
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
+    /// Payments housekeeping.
+    Payments {
+        #[command(subcommand)]
+        command: PaymentsCommand,
+    },
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// The month, YYYY-MM (London calendar).
+    #[arg(long, value_parser = parse_month)]
+    month: rxbridge_app::finance::Month,
+    #[arg(long, default_value = "csv", value_parser = ["csv", "pdf"])]
+    format: String,
+    /// Write here (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Which data: live (default) or test (sandbox).
+    #[arg(long, default_value = "live", value_parser = ["test", "live"])]
+    mode: String,
+}
+
+fn parse_month(s: &str) -> Result<rxbridge_app::finance::Month, String> {
+    rxbridge_app::finance::Month::parse(s)
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// The NHS claim: every NHS item supplied, with exemption, evidence and charge; FP34C totals.
+    NhsClaim(ExportArgs),
+    /// Private Schedule 2/3 prescriptions for the FP34PCD submission to NHSBSA.
+    Fp34pcd(ExportArgs),
+    /// Payments, refunds and fees, with every difference listed.
+    Payments(ExportArgs),
+}
+
+#[derive(Subcommand)]
+enum PaymentsCommand {
+    /// Run the sweep once: unsent links, reminders, overdue cancellations, owed refunds.
+    Sweep,
 }
 
 #[derive(Subcommand)]
@@ -95,7 +140,7 @@ enum StaffCommand {
     Add {
         #[arg(long)]
         email: String,
-        #[arg(long, value_parser = ["support", "pharmacist", "admin"])]
+        #[arg(long, value_parser = ["support", "pharmacist", "finance", "admin"])]
         role: String,
         /// GPhC registration number (required for pharmacists: 7 digits starting with 2).
         #[arg(long)]
@@ -304,6 +349,32 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
                 }
             }
         }
+        Command::Export { command } => {
+            let (kind, args) = match command {
+                ExportCommand::NhsClaim(a) => (rxbridge_app::finance::ExportKind::NhsClaim, a),
+                ExportCommand::Fp34pcd(a) => (rxbridge_app::finance::ExportKind::Fp34pcd, a),
+                ExportCommand::Payments(a) => (rxbridge_app::finance::ExportKind::Payments, a),
+            };
+            let app = App::open(config)?;
+            let r = export(&app, kind, &args).await;
+            app.store.close();
+            r?;
+        }
+        Command::Payments {
+            command: PaymentsCommand::Sweep,
+        } => {
+            let app = App::open(config)?;
+            let r = app.payments.tick().await;
+            app.store.close();
+            let r = r?;
+            println!(
+                "links sent {}, reminders {}, cancelled {}, expired {}, refunded {}, failures {}",
+                r.links_sent, r.reminders_sent, r.cancelled, r.expired, r.refunded, r.failures
+            );
+            if r.failures > 0 {
+                return Ok(std::process::ExitCode::from(1));
+            }
+        }
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
@@ -323,6 +394,66 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn export(
+    app: &App,
+    kind: rxbridge_app::finance::ExportKind,
+    args: &ExportArgs,
+) -> anyhow::Result<()> {
+    use std::io::{IsTerminal, Write};
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(0)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(format!("{} {}", kind.as_str(), args.month));
+    let b = bar.clone();
+    let progress = move |done: u64, total: u64| {
+        if b.length() != Some(total) {
+            b.set_length(total);
+        }
+        b.set_position(done);
+    };
+    let mode = Mode::parse(&args.mode).unwrap_or(Mode::Live);
+    let report = app
+        .finance
+        .report(kind, mode, args.month, "cli", &progress)
+        .await?;
+    bar.finish_and_clear();
+    let bytes = match args.format.as_str() {
+        "pdf" => rxbridge_app::finance::to_pdf(&report),
+        _ => rxbridge_app::finance::to_csv(&report),
+    };
+    match &args.out {
+        Some(path) => {
+            let tmp = path.with_extension("partial");
+            std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "{}: {} rows written to {}",
+                kind.as_str(),
+                report.rows.len(),
+                path.display()
+            );
+            for (k, v) in &report.totals {
+                eprintln!("  {k}: {v}");
+            }
+            if !report.differences.is_empty() {
+                eprintln!(
+                    "  {} difference(s) or warning(s): see the PDF or the difference column",
+                    report.differences.len()
+                );
+            }
+        }
+        None => std::io::stdout().write_all(&bytes)?,
+    }
+    Ok(())
 }
 
 /// `--demo`: a demo clinic and demo staff (a pharmacist and a support agent). Their secrets
@@ -350,11 +481,20 @@ async fn print_demo(app: &App, addr: std::net::SocketAddr) -> anyhow::Result<()>
                 None,
             )
             .await?;
+        let (_, finance) = app
+            .staff
+            .add(
+                "finance@demo.rxbridge",
+                rxbridge_app::staff::Role::Finance,
+                None,
+            )
+            .await?;
         let v = serde_json::json!({
             "clinic_id": c.clinic_id, "test_key": c.test_key,
             "staff": [
                 { "email": "pharmacist@demo.rxbridge", "role": "pharmacist", "one_time_password": pharmacist },
-                { "email": "support@demo.rxbridge", "role": "support", "one_time_password": support }
+                { "email": "support@demo.rxbridge", "role": "support", "one_time_password": support },
+                { "email": "finance@demo.rxbridge", "role": "finance", "one_time_password": finance }
             ]
         });
         rxbridge::write_secret_file(&path, &v.to_string())?;

@@ -52,10 +52,9 @@ impl StripeProvider {
             .await
             .map_err(|e| ProviderError::Unavailable(format!("POST {path}: {e}")))?;
         let status = res.status();
-        let body = res
-            .bytes()
-            .await
-            .map_err(|e| ProviderError::Unavailable(format!("POST {path}: reading the answer: {e}")))?;
+        let body = res.bytes().await.map_err(|e| {
+            ProviderError::Unavailable(format!("POST {path}: reading the answer: {e}"))
+        })?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| {
                 ProviderError::Unavailable(format!("POST {path}: unexpected answer: {e}"))
@@ -83,9 +82,13 @@ impl StripeProvider {
             .unwrap_or_else(|_| format!("HTTP {status}"));
         // 409 is an idempotency conflict in flight; 429 and 5xx are worth retrying.
         if status.as_u16() == 409 || status.as_u16() == 429 || status.is_server_error() {
-            Err(ProviderError::Unavailable(format!("POST {path}: {status}: {what}")))
+            Err(ProviderError::Unavailable(format!(
+                "POST {path}: {status}: {what}"
+            )))
         } else {
-            Err(ProviderError::Refused(format!("POST {path}: {status}: {what}")))
+            Err(ProviderError::Refused(format!(
+                "POST {path}: {status}: {what}"
+            )))
         }
     }
 }
@@ -118,7 +121,10 @@ pub fn checkout_form(req: &CheckoutRequest) -> Vec<(String, String)> {
         kv("line_items[0][quantity]", 1),
         kv("line_items[0][price_data][currency]", "gbp"),
         kv("line_items[0][price_data][unit_amount]", req.amount_pence),
-        kv("line_items[0][price_data][product_data][name]", &req.description),
+        kv(
+            "line_items[0][price_data][product_data][name]",
+            &req.description,
+        ),
         kv("success_url", &req.success_url),
         kv("cancel_url", &req.cancel_url),
         kv("expires_at", req.expires_at.as_second()),
@@ -140,7 +146,11 @@ impl PaymentProvider for StripeProvider {
         req: &CheckoutRequest,
     ) -> Result<CheckoutSession, ProviderError> {
         let s: SessionBody = self
-            .post("/v1/checkout/sessions", &req.idempotency_key, &checkout_form(req))
+            .post(
+                "/v1/checkout/sessions",
+                &req.idempotency_key,
+                &checkout_form(req),
+            )
             .await?;
         let url = s
             .url

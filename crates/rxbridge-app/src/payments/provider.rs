@@ -55,8 +55,10 @@ pub enum ProviderError {
 pub trait PaymentProvider: Send + Sync {
     /// `sandbox` or `stripe`, recorded on each payment.
     fn name(&self) -> &'static str;
-    async fn create_checkout(&self, req: &CheckoutRequest)
-    -> Result<CheckoutSession, ProviderError>;
+    async fn create_checkout(
+        &self,
+        req: &CheckoutRequest,
+    ) -> Result<CheckoutSession, ProviderError>;
     /// Close an open checkout session so it can no longer be paid.
     async fn expire_checkout(&self, session_id: &str) -> Result<(), ProviderError>;
     async fn refund(&self, req: &RefundRequest) -> Result<RefundResult, ProviderError>;

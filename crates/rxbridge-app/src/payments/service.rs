@@ -206,11 +206,7 @@ impl Payments {
     /// The patient's payment link: the payment id and a keyed hash of it, so it cannot be
     /// guessed from an id and needs no stored secret.
     pub fn link_for(&self, payment_id: &str) -> String {
-        format!(
-            "{}/pay/{}",
-            self.cfg.public_url,
-            self.token_for(payment_id)
-        )
+        format!("{}/pay/{}", self.cfg.public_url, self.token_for(payment_id))
     }
 
     pub fn token_for(&self, payment_id: &str) -> String {
@@ -382,7 +378,10 @@ impl Payments {
         to: &str,
         message: LinkMessage,
     ) -> OutgoingEmail {
-        let due = p.due_by.to_zoned_datetime(london().clone()).strftime("%-d %B %Y at %H:%M");
+        let due = p
+            .due_by
+            .to_zoned_datetime(london().clone())
+            .strftime("%-d %B %Y at %H:%M");
         let what = match p.quote.kind {
             QuoteKind::NhsCharge => format!(
                 "the NHS prescription charge for {} item(s)",
@@ -405,7 +404,9 @@ impl Payments {
         OutgoingEmail {
             to: to.to_string(),
             subject: match message {
-                LinkMessage::Reminder => format!("Reminder: payment for order {}", p.prescription_id),
+                LinkMessage::Reminder => {
+                    format!("Reminder: payment for order {}", p.prescription_id)
+                }
                 _ => format!("Payment for your order {}", p.prescription_id),
             },
             text,
@@ -891,7 +892,9 @@ impl Payments {
             return Ok(());
         }
         let Some(payment_ref) = p.payment_ref.clone() else {
-            return Err(anyhow::anyhow!("payment {} has no provider reference to refund", p.id).into());
+            return Err(
+                anyhow::anyhow!("payment {} has no provider reference to refund", p.id).into(),
+            );
         };
         let req = RefundRequest {
             payment_id: p.id.clone(),
@@ -919,7 +922,10 @@ impl Payments {
                 )
             }
             Ok(r) => {
-                next.attention = Some(format!("the provider answered the refund with status {}", r.status));
+                next.attention = Some(format!(
+                    "the provider answered the refund with status {}",
+                    r.status
+                ));
                 self.event(
                     "payment.refund_failed",
                     actor,
@@ -1003,7 +1009,8 @@ impl Payments {
                 && p.link_sent_at
                     .is_some_and(|t| now >= t + self.cfg.reminder_after)
             {
-                self.send_link(&p.id, LinkMessage::Reminder, "system").await?;
+                self.send_link(&p.id, LinkMessage::Reminder, "system")
+                    .await?;
                 report.reminders_sent += 1;
             }
             return Ok(());
@@ -1084,7 +1091,10 @@ impl Payments {
             .payment_by_session(session_id)
             .await?
             .ok_or(PaymentError::NotFound)?;
-        if p.provider != self.sandbox.name() || p.session_id.as_deref() != Some(session_id) {
+        if p.provider != self.sandbox.name()
+            || p.session_id.as_deref() != Some(session_id)
+            || p.status != PaymentStatus::AwaitingPayment
+        {
             return Err(PaymentError::NotFound);
         }
         Ok(p)

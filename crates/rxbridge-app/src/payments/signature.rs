@@ -47,7 +47,10 @@ pub fn verify(
     let mut t: Option<i64> = None;
     let mut sigs: Vec<&str> = Vec::new();
     for part in header.split(',') {
-        let (k, v) = part.trim().split_once('=').ok_or(SignatureError::Malformed)?;
+        let (k, v) = part
+            .trim()
+            .split_once('=')
+            .ok_or(SignatureError::Malformed)?;
         match k {
             "t" => t = Some(v.parse().map_err(|_| SignatureError::Malformed)?),
             "v1" => sigs.push(v),
@@ -112,8 +115,14 @@ mod tests {
         let h = sign("whsec_a", 1000, BODY);
         let s = secrets(&["whsec_a"]);
         assert_eq!(verify(Some(&h), BODY, &s, 1300), Ok(()));
-        assert_eq!(verify(Some(&h), BODY, &s, 1301), Err(SignatureError::Expired));
-        assert_eq!(verify(Some(&h), BODY, &s, 699), Err(SignatureError::Expired));
+        assert_eq!(
+            verify(Some(&h), BODY, &s, 1301),
+            Err(SignatureError::Expired)
+        );
+        assert_eq!(
+            verify(Some(&h), BODY, &s, 699),
+            Err(SignatureError::Expired)
+        );
     }
 
     #[test]
@@ -122,10 +131,18 @@ mod tests {
         let new = sign("whsec_new", 1000, BODY);
         let both = format!("{old},{}", new.split_once(',').unwrap().1);
         // Stripe signs with both during a roll; we hold only the new secret.
-        assert_eq!(verify(Some(&both), BODY, &secrets(&["whsec_new"]), 1000), Ok(()));
+        assert_eq!(
+            verify(Some(&both), BODY, &secrets(&["whsec_new"]), 1000),
+            Ok(())
+        );
         // We hold both secrets while they roll; Stripe signs with the old one.
         assert_eq!(
-            verify(Some(&old), BODY, &secrets(&["whsec_new", "whsec_old"]), 1000),
+            verify(
+                Some(&old),
+                BODY,
+                &secrets(&["whsec_new", "whsec_old"]),
+                1000
+            ),
             Ok(())
         );
     }
@@ -136,10 +153,7 @@ mod tests {
         assert_eq!(verify(None, BODY, &s, 0), Err(SignatureError::Missing));
         for h in ["", "t=1", "v1=abc", "t=x,v1=abc", "garbage", "t=1,v0=abc"] {
             assert!(
-                matches!(
-                    verify(Some(h), BODY, &s, 1),
-                    Err(SignatureError::Malformed)
-                ),
+                matches!(verify(Some(h), BODY, &s, 1), Err(SignatureError::Malformed)),
                 "{h:?}"
             );
         }

@@ -140,3 +140,18 @@ impl FromRequestParts<AppState> for AdminOnly {
         }
     }
 }
+
+/// Finance staff (and administrators): payments, refunds and the month-end exports.
+pub struct FinanceOnly(pub StaffSession);
+
+impl FromRequestParts<AppState> for FinanceOnly {
+    type Rejection = Refusal;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Refusal> {
+        let AnyStaff(s) = AnyStaff::from_request_parts(parts, state).await?;
+        if matches!(s.staff.role, Role::Finance | Role::Admin) {
+            Ok(FinanceOnly(s))
+        } else {
+            Err(Refusal::Forbidden("Only finance staff can do this."))
+        }
+    }
+}

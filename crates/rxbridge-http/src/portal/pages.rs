@@ -34,6 +34,9 @@ pub fn layout(title: &str, who: Option<&StaffSession>, mode: Mode, body: Markup)
                             @if s.staff.role == Role::Pharmacist {
                                 a href={ "/staff/worklist?mode=" (mode.as_str()) } { "Worklist" }
                             }
+                            @if matches!(s.staff.role, Role::Finance | Role::Admin) {
+                                a href={ "/staff/finance?mode=" (mode.as_str()) } { "Finance" } " "
+                            }
                             @if s.staff.role == Role::Admin {
                                 a href="/staff/admin/staff" { "Staff" } " "
                                 a href={ "/staff/admin/audit?mode=" (mode.as_str()) } { "Audit trail" }
@@ -173,6 +176,7 @@ pub fn prescription(
     timeline: &[EventRecord],
     decide: Option<DecisionForm<'_>>,
     error: Option<&str>,
+    payment: Markup,
 ) -> Markup {
     layout(
         &format!("Prescription {}", rec.clinic_reference),
@@ -202,6 +206,7 @@ pub fn prescription(
                 button type="submit" { "Record the original" }
             }
         }
+        (payment)
         h2 { "Items" }
             table {
                 thead { tr { th { "Product" } th { "Ingredient" } th { "Quantity" } th { "Days" } } }
@@ -255,6 +260,85 @@ pub fn prescription(
                     @if let Some(n) = e.event.detail.get("note").and_then(|r| r.as_str()) { blockquote { (n) } }
                     @if let Some(d) = e.event.detail.get("document").and_then(|d| d.get("id")).and_then(|d| d.as_str()) {
                         " — " a href={ "/staff/documents/" (d) "?prescription=" (rec.id) } { "scan" } } }
+                }
+            }
+        },
+    )
+}
+
+/// The money panel on a prescription page.
+pub fn payment_panel(
+    s: &StaffSession,
+    mode: Mode,
+    p: &rxbridge_app::payments::PaymentRecord,
+    link: Option<&str>,
+) -> Markup {
+    use rxbridge_domain::money::Money;
+    html! {
+        h2 { "Payment" }
+        p { "Status: " strong { (p.status.as_str()) } " · " (p.quote.kind.as_str()) " · provider " (p.provider) " · id " code { (p.id) } }
+        @if let Some(a) = &p.attention { p.error role="alert" { "Needs attention: " (a) } }
+        table {
+            thead { tr { th { "Line" } th { "Quantity" } th { "Unit" } th { "Amount" } } }
+            tbody {
+                @for l in &p.quote.lines { tr { td { (l.product_name) } td { (l.quantity) } td { (Money::pence(l.unit_price_pence)) } td { (Money::pence(l.amount_pence)) } } }
+                @if p.quote.dispensing_fee_pence > 0 { tr { td { "Dispensing fee" } td {} td {} td { (Money::pence(p.quote.dispensing_fee_pence)) } } }
+                @if p.quote.delivery_fee_pence > 0 { tr { td { "Tracked delivery" } td {} td {} td { (Money::pence(p.quote.delivery_fee_pence)) } } }
+                tr { th { "Total" } td {} td {} th { (p.quote.total()) } }
+            }
+        }
+        @if let Some(code) = &p.quote.exemption { p { "NHS exemption " (code) " · evidence " (if p.quote.evidence_seen == Some(true) { "seen" } else { "not seen" }) " · charge date " (p.quote.charge_date) } }
+        p { "Paid " (Money::pence(p.paid_pence)) " · refunded " (Money::pence(p.refunded_pence)) " · pay by " (p.due_by.strftime("%Y-%m-%d %H:%M UTC")) }
+        @if let Some(link) = link {
+            p { "Payment link (for the patient only): " code.link { (link) } }
+            form method="post" action={ "/staff/payments/" (p.id) "/resend?mode=" (mode.as_str()) } {
+                input type="hidden" name="csrf" value=(s.csrf_token);
+                button type="submit" { "Email the payment link again" }
+            }
+        }
+    }
+}
+
+/// The finance page: the month's exports and the payments needing attention.
+pub fn finance(
+    s: &StaffSession,
+    mode: Mode,
+    month: &str,
+    report: Option<&rxbridge_app::finance::Report>,
+    error: Option<&str>,
+) -> Markup {
+    layout(
+        "Finance",
+        Some(s),
+        mode,
+        html! {
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form method="get" action="/staff/finance" {
+                input type="hidden" name="mode" value=(mode.as_str());
+                label { "Month " input type="month" name="month" value=(month) required pattern="[0-9]{4}-[0-9]{2}"; }
+                button type="submit" { "Show" }
+            }
+            h2 { "Month-end exports" }
+            table {
+                thead { tr { th { "Export" } th { "CSV" } th { "PDF" } } }
+                tbody {
+                    @for k in rxbridge_app::finance::ExportKind::ALL {
+                        tr {
+                            td { (k.title()) }
+                            td { a href={ "/staff/finance/export/" (k.as_str()) ".csv?mode=" (mode.as_str()) "&month=" (month) } { (k.as_str()) ".csv" } }
+                            td { a href={ "/staff/finance/export/" (k.as_str()) ".pdf?mode=" (mode.as_str()) "&month=" (month) } { (k.as_str()) ".pdf" } }
+                        }
+                    }
+                }
+            }
+            @if let Some(r) = report {
+                h2 { "Payments reconciliation " (r.month) }
+                dl { @for (k, v) in &r.totals { dt { (k) } dd { (v) } } }
+                @if r.differences.is_empty() {
+                    p { "No differences." }
+                } @else {
+                    h3 { "Differences (" (r.differences.len()) ")" }
+                    ul { @for d in &r.differences { li { (d) } } }
                 }
             }
         },

@@ -43,6 +43,9 @@ pub fn portal_routes() -> Router<AppState> {
         )
         .route("/staff/documents/{doc}", get(document))
         .route("/staff/admin/staff", get(staff_list).post(staff_add))
+        .route("/staff/payments/{id}/resend", post(resend_link))
+        .route("/staff/finance", get(finance_page))
+        .route("/staff/finance/export/{file}", get(finance_export))
         .route("/staff/admin/audit", get(subject_access))
 }
 
@@ -479,7 +482,7 @@ async fn render_prescription(
         .filter(|r| !r.is_empty())
         .map(|r| r.chars().take(200).collect::<String>());
     // Pharmacists and admins see the record in full; support sees it masked unless they state why.
-    let masked = s.staff.role == Role::Support && reason.is_none();
+    let masked = matches!(s.staff.role, Role::Support | Role::Finance) && reason.is_none();
     if let Err(r) = audit(
         state,
         s,
@@ -509,6 +512,19 @@ async fn render_prescription(
             .into_iter()
             .collect(),
     });
+    let payment = match &state.payments {
+        Some(pay) => match pay.for_prescription(id).await {
+            Ok(Some(p)) => {
+                let link = (p.status == rxbridge_app::payments::PaymentStatus::AwaitingPayment
+                    && !masked)
+                    .then(|| pay.link_for(&p.id));
+                pages::payment_panel(s, mode, &p, link.as_deref())
+            }
+            Ok(None) => maud::html! {},
+            Err(e) => return internal(e),
+        },
+        None => maud::html! {},
+    };
     html(
         status,
         pages::prescription(
@@ -519,6 +535,7 @@ async fn render_prescription(
             &timeline,
             decide,
             error,
+            payment,
         ),
     )
 }
@@ -1218,4 +1235,176 @@ mod tests {
         assert_eq!(csv_field("+1"), "\"'+1\"");
         assert_eq!(csv_field("@cmd"), "\"'@cmd\"");
     }
+}
+
+/// Email the payment link again (any staff member who can see the record unmasked).
+async fn resend_link(
+    State(state): State<AppState>,
+    AnyStaff(s): AnyStaff,
+    Path(id): Path<String>,
+    Query(q): Query<Params>,
+    Form(form): Form<Params>,
+) -> Response {
+    let mode = mode_of(&q);
+    if !csrf_ok(&s, &form) {
+        return forbidden_csrf();
+    }
+    let Some(pay) = &state.payments else {
+        return html(
+            StatusCode::NOT_FOUND,
+            pages::message("Not found", "Payments are not enabled."),
+        );
+    };
+    let p = match pay.get(&id).await {
+        Ok(p) if p.mode == mode => p,
+        Ok(_) | Err(rxbridge_app::payments::PaymentError::NotFound) => {
+            return html(
+                StatusCode::NOT_FOUND,
+                pages::message("Not found", "There is no such payment in this data set."),
+            );
+        }
+        Err(e) => return internal(e),
+    };
+    match pay
+        .send_link(
+            &p.id,
+            rxbridge_app::payments::LinkMessage::Resend,
+            &format!("staff:{}", s.staff.id),
+        )
+        .await
+    {
+        Ok(()) => Redirect::to(&format!(
+            "/staff/prescriptions/{}?mode={}",
+            p.prescription_id,
+            mode.as_str()
+        ))
+        .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "resending a payment link failed");
+            html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                pages::message(
+                    "Not sent",
+                    "The email could not be sent just now; try again in a few minutes.",
+                ),
+            )
+        }
+    }
+}
+
+fn month_param(q: &Params, now: jiff::Timestamp) -> Result<rxbridge_app::finance::Month, String> {
+    match q.get("month").map(String::as_str) {
+        Some(m) if !m.is_empty() => rxbridge_app::finance::Month::parse(m),
+        _ => {
+            let d = rxbridge_domain::dates::london_date(now);
+            rxbridge_app::finance::Month::parse(&format!("{:04}-{:02}", d.year(), d.month()))
+        }
+    }
+}
+
+async fn finance_page(
+    State(state): State<AppState>,
+    crate::portal::auth::FinanceOnly(s): crate::portal::auth::FinanceOnly,
+    Query(q): Query<Params>,
+) -> Response {
+    let mode = mode_of(&q);
+    let Some(fin) = &state.finance else {
+        return html(
+            StatusCode::NOT_FOUND,
+            pages::message("Not found", "Finance is not enabled."),
+        );
+    };
+    let month = match month_param(&q, state.clock.now()) {
+        Ok(m) => m,
+        Err(e) => {
+            let raw = q.get("month").cloned().unwrap_or_default();
+            return html(
+                StatusCode::BAD_REQUEST,
+                pages::finance(&s, mode, &raw, None, Some(&e)),
+            );
+        }
+    };
+    match fin
+        .report(
+            rxbridge_app::finance::ExportKind::Payments,
+            mode,
+            month,
+            &format!("staff:{}", s.staff.id),
+            &|_, _| {},
+        )
+        .await
+    {
+        Ok(r) => html(
+            StatusCode::OK,
+            pages::finance(&s, mode, &month.to_string(), Some(&r), None),
+        ),
+        Err(e) => internal(e),
+    }
+}
+
+async fn finance_export(
+    State(state): State<AppState>,
+    crate::portal::auth::FinanceOnly(s): crate::portal::auth::FinanceOnly,
+    Path(file): Path<String>,
+    Query(q): Query<Params>,
+) -> Response {
+    let mode = mode_of(&q);
+    let Some(fin) = &state.finance else {
+        return html(
+            StatusCode::NOT_FOUND,
+            pages::message("Not found", "Finance is not enabled."),
+        );
+    };
+    let parsed = file
+        .rsplit_once('.')
+        .and_then(|(k, ext)| Some((rxbridge_app::finance::ExportKind::parse(k)?, ext)))
+        .filter(|(_, ext)| matches!(*ext, "csv" | "pdf"));
+    let Some((kind, ext)) = parsed else {
+        return html(
+            StatusCode::NOT_FOUND,
+            pages::message("Not found", "No such export."),
+        );
+    };
+    let month = match month_param(&q, state.clock.now()) {
+        Ok(m) => m,
+        Err(e) => return html(StatusCode::BAD_REQUEST, pages::message("Bad month", &e)),
+    };
+    let report = match fin
+        .report(
+            kind,
+            mode,
+            month,
+            &format!("staff:{}", s.staff.id),
+            &|_, _| {},
+        )
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    let (bytes, ctype) = if ext == "pdf" {
+        (rxbridge_app::finance::to_pdf(&report), "application/pdf")
+    } else {
+        (
+            rxbridge_app::finance::to_csv(&report),
+            "text/csv; charset=utf-8",
+        )
+    };
+    (
+        StatusCode::OK,
+        [
+            (axum::http::header::CONTENT_TYPE, ctype.to_string()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"{}-{}-{}.{ext}\"",
+                    kind.as_str(),
+                    month,
+                    mode.as_str()
+                ),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
 }

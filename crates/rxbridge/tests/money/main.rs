@@ -1,0 +1,11 @@
+//! Money end to end (issue #5): the real server with a controllable clock; the sandbox
+//! checkout; Stripe against a local stand-in that checks every request Stripe would receive;
+//! webhook signatures; the sweep; refunds; the month-end exports; SMTP against a stand-in.
+
+mod exports;
+mod harness;
+mod sandbox;
+mod smtp;
+mod stripe;
+mod sweep;
+mod webhooks;
