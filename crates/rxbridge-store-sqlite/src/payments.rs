@@ -158,7 +158,7 @@ pub fn needing_attention(
         .into_iter()
         .filter_map(|(p, st)| Status::parse(&st).map(|s| (p, s)))
         .collect();
-    out.sort_by(|a, b| a.0.created_at.cmp(&b.0.created_at));
+    out.sort_by_key(|(p, _)| p.created_at);
     Ok(out)
 }
 

@@ -93,7 +93,7 @@ pub enum LinkView {
     /// Off to the provider's checkout page.
     Redirect(String),
     /// Nothing to pay now: say why.
-    Status(PaymentRecord),
+    Status(Box<PaymentRecord>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -435,7 +435,7 @@ impl Payments {
             let p = self.get(&id).await?;
             let now = self.clock.now();
             if p.status != PaymentStatus::AwaitingPayment || now >= p.due_by {
-                return Ok(LinkView::Status(p));
+                return Ok(LinkView::Status(Box::new(p)));
             }
             if let (Some(url), Some(exp)) = (&p.session_url, p.session_expires_at)
                 && exp > now + SignedDuration::from_mins(5)

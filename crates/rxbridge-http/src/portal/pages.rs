@@ -168,6 +168,7 @@ pub struct DecisionForm<'a> {
     pub flags: Vec<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn prescription(
     s: &StaffSession,
     mode: Mode,

@@ -27,11 +27,14 @@ pub struct Seen {
     pub form: HashMap<String, String>,
 }
 
+/// The form a key was first used with, and the answer given.
+type Reply = (Vec<(String, String)>, Value);
+
 #[derive(Default)]
 pub struct StandIn {
     pub seen: Mutex<Vec<Seen>>,
     /// Idempotency key → (form, answer).
-    replies: Mutex<HashMap<String, (Vec<(String, String)>, Value)>>,
+    replies: Mutex<HashMap<String, Reply>>,
     /// Answer the next N refunds with 500.
     pub refund_outages: Mutex<u32>,
     sessions: Mutex<u32>,
