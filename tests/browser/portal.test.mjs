@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -124,6 +124,50 @@ test('a pharmacist works the list and approves a flagged prescription', async ()
   await ctx.close();
 });
 
+/** The payment link in the newest payment email to the patient. */
+function paymentLink() {
+  const dir = join(dataDir, 'mail');
+  const name = readdirSync(dir).filter((n) => n.startsWith('link-')).sort().pop();
+  assert.ok(name, 'a payment-link email was written');
+  const text = readFileSync(join(dir, name), 'utf8').replace(/=\r?\n/g, '').replace(/=3D/g, '=');
+  const m = text.match(/http:\/\/[^\s]+\/pay\/[^\s]+/);
+  assert.ok(m, text);
+  return m[0];
+}
+
+test('the patient pays on the sandbox checkout and the order is ready', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(paymentLink());
+  assert.match(page.url(), /\/sandbox\/checkout\/cs_sandbox_/);
+  assert.ok(await page.getByText('no real card is charged').isVisible());
+  await page.screenshot({ path: join(shots, 'checkout.png'), fullPage: true });
+  await page.getByRole('button', { name: /^Pay £/ }).click();
+  assert.ok(await page.getByRole('heading', { name: 'Payment received' }).isVisible());
+  const r = await fetch(`${base}/v1/prescriptions/${flaggedId}`, { headers: { Authorization: `Bearer ${demo.test_key}` } });
+  assert.equal((await r.json()).status, 'ready_for_fulfilment');
+  await ctx.close();
+});
+
+test('finance sees the month and downloads the exports', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await signIn(page, 'finance');
+  await page.getByRole('link', { name: 'switch' }).click();
+  await page.getByRole('link', { name: 'Finance' }).click();
+  assert.ok(await page.getByRole('heading', { name: /Payments reconciliation/ }).isVisible());
+  assert.ok(await page.getByText('No differences.').isVisible());
+  await page.screenshot({ path: join(shots, 'finance.png'), fullPage: true });
+  const href = await page.getByRole('link', { name: 'nhs-claim.pdf' }).getAttribute('href');
+  const pdf = await page.request.get(`${base}${href}`);
+  assert.equal(pdf.status(), 200);
+  assert.equal(pdf.headers()['content-type'], 'application/pdf');
+  assert.ok((await pdf.body()).subarray(0, 5).toString() === '%PDF-');
+  const csv = await page.request.get(`${base}${href.replace('.pdf', '.csv')}`);
+  assert.match(await csv.text(), /^prescription_id,clinic_reference,dispensed_on/);
+  await ctx.close();
+});
+
 test('support searches, sees masked data, opens with a reason, and cannot approve', async () => {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
@@ -141,6 +185,7 @@ test('support searches, sees masked data, opens with a reason, and cannot approv
   await page.getByRole('button', { name: 'Open full record' }).click();
   assert.ok(await page.getByText('Sam Taylor').isVisible());
   assert.equal(await page.getByRole('button', { name: 'Approve' }).count(), 0);
+  assert.equal((await page.request.get(`${base}/staff/finance?mode=test`)).status(), 403, 'finance pages are for finance staff');
   const csrf = await page.locator('input[name=csrf]').first().inputValue();
   const r = await page.request.post(`${base}/staff/prescriptions/${plainId}/decision?mode=test`, {
     form: { csrf, version: '1', decision: 'approve', reason: 'not mine to decide' },

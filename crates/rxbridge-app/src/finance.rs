@@ -593,7 +593,7 @@ mod pdf {
         let widths_at = |size: f32| -> Vec<f32> {
             longest
                 .iter()
-                .map(|s| text_width(s, size).min(55.0 * size) + 6.0)
+                .map(|s| text_width(s, size).min(30.0 * size) + 6.0)
                 .collect()
         };
         let mut size = SIZE;

@@ -227,11 +227,15 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
             if let Some(l) = listen {
                 config.listen = l;
             }
-            let app = App::open(config)?;
-            let listener = tokio::net::TcpListener::bind(&app.config.listen)
+            let listener = tokio::net::TcpListener::bind(&config.listen)
                 .await
-                .with_context(|| format!("binding {}", app.config.listen))?;
+                .with_context(|| format!("binding {}", config.listen))?;
             let addr = listener.local_addr()?;
+            if config.public_url.is_none() && config.listen.ends_with(":0") {
+                // A port chosen at start: payment links must carry the real one.
+                config.public_url = Some(format!("http://{addr}"));
+            }
+            let app = App::open(config)?;
             if demo {
                 print_demo(&app, addr).await?;
             }

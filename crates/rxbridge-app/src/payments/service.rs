@@ -655,8 +655,12 @@ impl Payments {
         if amount != p.quote.total_pence || !currency.eq_ignore_ascii_case("gbp") {
             next.paid_pence = amount.max(0);
             next.attention = Some(format!(
-                "the provider reported {amount} {currency}, the quote is {} GBP; check and refund by hand",
-                p.quote.total_pence
+                "the provider reported {} {}, the quote is {} GBP; check and refund by hand",
+                rxbridge_domain::money::Money::pence(amount)
+                    .to_string()
+                    .replace('£', ""),
+                currency.to_ascii_uppercase(),
+                p.quote.total().to_string().replace('£', ""),
             ));
             let ev = self.event(
                 "payment.amount_mismatch",

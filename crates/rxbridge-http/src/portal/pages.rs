@@ -334,7 +334,7 @@ pub fn finance(
             }
             @if let Some(r) = report {
                 h2 { "Payments reconciliation " (r.month) }
-                dl { @for (k, v) in &r.totals { dt { (k) } dd { (v) } } }
+                table.totals { tbody { @for (k, v) in &r.totals { tr { th scope="row" { (k) } td { (v) } } } } }
                 @if r.differences.is_empty() {
                     p { "No differences." }
                 } @else {
