@@ -9,9 +9,7 @@
 use crate::clock::Clock;
 use crate::events::NewEvent;
 use crate::intake::Intake;
-use crate::payments::{
-    Change, LinkMessage, PaymentRecord, PaymentStatus, PaymentWrite, Payments, TransitionTo,
-};
+use crate::payments::{Change, LinkMessage, PaymentRecord, PaymentStatus, PaymentWrite, Payments};
 use crate::ports::{Mode, PrescriptionRecord, Store, StoreError};
 use rxbridge_domain::compliance::Severity;
 use rxbridge_domain::ids::GphcNumber;
@@ -178,16 +176,8 @@ impl ClinicalCheck {
         if let Some(p) = &payment {
             events.push(self.payments.planned_event(p, &actor));
         }
-        let change = Change {
-            transition: Some(TransitionTo {
-                id: id.to_string(),
-                expected_version: seen_version,
-                to,
-            }),
-            payment: payment.clone().map(PaymentWrite::Insert),
-            dedupe: None,
-            events,
-        };
+        let mut change = Change::move_to(&rec, to, events);
+        change.payment = payment.clone().map(PaymentWrite::Insert);
         match self.store.commit(change).await {
             Ok(Some(r)) => {
                 if let Some(p) = payment.filter(|p| p.status == PaymentStatus::AwaitingPayment)

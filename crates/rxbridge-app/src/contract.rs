@@ -564,6 +564,7 @@ fn approve_change(
         payment: Some(crate::payments::PaymentWrite::Insert(p)),
         dedupe: None,
         events: vec![ev("prescription.approved", rx), ev("payment.requested", rx)],
+        ..Default::default()
     }
 }
 

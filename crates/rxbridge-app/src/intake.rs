@@ -365,7 +365,7 @@ impl Intake {
                 id,
                 serde_json::json!({ "from": rec.status.as_str(), "reason": reason }),
             );
-            match self.store.transition(id, rec.version, to, event).await {
+            match self.store.commit(crate::payments::Change::move_to(&rec, to, vec![event])).await {
                 Ok(_) => return self.get(caller, id).await,
                 Err(StoreError::Conflict) => continue,
                 Err(StoreError::NotFound) => return Err(IntakeError::NotFound),
@@ -449,7 +449,7 @@ impl Intake {
             id,
             serde_json::json!({ "answer": answer }),
         );
-        match self.store.transition(id, rec.version, to, event).await {
+        match self.store.commit(crate::payments::Change::move_to(&rec, to, vec![event])).await {
             Ok(_) => self.get(caller, id).await,
             Err(StoreError::NotFound) => Err(IntakeError::NotFound),
             Err(e) => Err(e.into()),
@@ -476,8 +476,9 @@ impl Intake {
             .map_err(|_| IntakeError::NotCancellable(rec.status))?;
         let event = self.event("prescription.cancelled", format!("staff:{staff_id}"), id, serde_json::json!({ "from": rec.status.as_str(), "reason": reason, "on_behalf_of": "patient" }));
         self.store
-            .transition(id, rec.version, to, event)
+            .commit(crate::payments::Change::move_to(&rec, to, vec![event]))
             .await
+            .and_then(|r| r.ok_or(StoreError::NotFound))
             .map_err(|e| match e {
                 StoreError::NotFound => IntakeError::NotFound,
                 e => e.into(),

@@ -9,10 +9,13 @@ pub mod contract;
 pub mod crypto;
 pub mod events;
 pub mod finance;
+pub mod fulfilment;
 pub mod intake;
 pub mod originals;
+pub mod outbox;
 pub mod payments;
 pub mod ports;
+pub mod registers;
 pub mod staff;
 pub mod views;
 

@@ -45,6 +45,9 @@ pub enum StoreError {
     /// A unique value (clinic id, key hash) already exists.
     #[error("already exists")]
     Duplicate,
+    /// The write would break an invariant (a register balance below zero); nothing written.
+    #[error("{0}")]
+    Rejected(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -358,6 +361,14 @@ pub trait Store: Send + Sync + 'static {
         from: Date,
         to: Date,
     ) -> Result<Vec<(crate::payments::PaymentRecord, PrescriptionRecord)>, StoreError>;
+
+    /// Prescriptions not yet dispatched (any mode) issued before `before`, oldest first: the
+    /// expiry sweep's candidates.
+    async fn undispatched_issued_before(
+        &self,
+        before: Date,
+        limit: u32,
+    ) -> Result<Vec<PrescriptionRecord>, StoreError>;
 
     /// `patient_history` and `identity_signals` together; a store may answer both in one round
     /// trip (the default asks twice).

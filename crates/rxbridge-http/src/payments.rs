@@ -31,6 +31,46 @@ pub fn payment_routes() -> Router<AppState> {
         .route("/sandbox/checkout/{session}/pay", post(sandbox_pay))
         .route("/sandbox/checkout/{session}/decline", post(sandbox_decline))
         .route("/v1/payments/stripe/webhook", post(webhook))
+        .route("/v1/warehouse/events", post(warehouse_event))
+}
+
+/// The warehouse's events (Standard Webhooks): 200 applied or duplicate; 400 bad signature or
+/// event; 404 unknown order; 409 an event the order's state does not allow; 503 retry later.
+async fn warehouse_event(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    use rxbridge_app::fulfilment::{WarehouseError, WarehouseOutcome};
+    let Some(f) = state.fulfilment.as_ref() else {
+        return Problem::for_status(StatusCode::NOT_FOUND).into_response();
+    };
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    match f
+        .warehouse_event(&body, h("webhook-id"), h("webhook-timestamp"), h("webhook-signature"))
+        .await
+    {
+        Ok(WarehouseOutcome::Applied(what)) => {
+            axum::Json(serde_json::json!({ "received": true, "outcome": "applied", "detail": what })).into_response()
+        }
+        Ok(WarehouseOutcome::Duplicate) => axum::Json(
+            serde_json::json!({ "received": true, "outcome": "duplicate", "detail": "this webhook-id was processed before" }),
+        )
+        .into_response(),
+        Err(WarehouseError::Signature(e)) => {
+            tracing::warn!(error = %e, "refused a warehouse event with a bad signature");
+            Problem::new("invalid_signature", e.to_string()).into_response()
+        }
+        Err(WarehouseError::BadEvent(d)) => Problem::new("invalid_event", d).into_response(),
+        Err(e @ WarehouseError::UnknownOrder(_)) => {
+            tracing::warn!(error = %e, "a warehouse event for an unknown order");
+            Problem::new("unknown_order", e.to_string()).into_response()
+        }
+        Err(WarehouseError::Illegal(d)) => {
+            tracing::warn!(detail = %d, "refused a warehouse event the order's state does not allow");
+            Problem::new("illegal_transition", d).into_response()
+        }
+        Err(WarehouseError::Store(e)) => {
+            tracing::error!(error = %e, "could not record a warehouse event; it will be retried");
+            Problem::new("unavailable", "could not record the event now; retry later").into_response()
+        }
+    }
 }
 
 fn page(status: StatusCode, title: &str, body: Markup) -> Response {

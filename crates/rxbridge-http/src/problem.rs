@@ -67,6 +67,7 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("invalid_event", 400, "The webhook event is not understood"),
     ("unauthorized", 401, "A valid API key is required"),
     ("not_found", 404, "Not found"),
+    ("unknown_order", 404, "No such order"),
     ("method_not_allowed", 405, "Method not allowed"),
     ("request_timeout", 408, "The request took too long"),
     (
@@ -85,6 +86,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "No query is open on this prescription",
     ),
     ("conflict", 409, "The record changed; try again"),
+    (
+        "illegal_transition",
+        409,
+        "The order is not in a state that allows this event",
+    ),
     ("payload_too_large", 413, "The body is too large"),
     (
         "unsupported_media_type",

@@ -37,6 +37,10 @@ pub struct AppState {
     pub payments: Option<Arc<rxbridge_app::payments::Payments>>,
     /// Month-end exports (finance role), when wired.
     pub finance: Option<Arc<rxbridge_app::finance::Finance>>,
+    /// Release, warehouse events, registers, when wired.
+    pub fulfilment: Option<Arc<rxbridge_app::fulfilment::Fulfilment>>,
+    /// Webhook delivery, when wired.
+    pub outbox: Option<Arc<rxbridge_app::outbox::Outbox>>,
 }
 
 impl AppState {
@@ -57,7 +61,19 @@ impl AppState {
             portal: None,
             payments: None,
             finance: None,
+            fulfilment: None,
+            outbox: None,
         }
+    }
+
+    pub fn with_fulfilment(
+        mut self,
+        fulfilment: Arc<rxbridge_app::fulfilment::Fulfilment>,
+        outbox: Arc<rxbridge_app::outbox::Outbox>,
+    ) -> Self {
+        self.fulfilment = Some(fulfilment);
+        self.outbox = Some(outbox);
+        self
     }
 
     pub fn with_finance(mut self, finance: Arc<rxbridge_app::finance::Finance>) -> Self {

@@ -11,6 +11,7 @@
 //! Other processes (the CLI) may write to the same file: the writer re-reads the head of the
 //! event chain inside each write transaction, under SQLite's write lock.
 
+mod fulfilment;
 mod migrations;
 mod payments;
 mod queries;
@@ -508,6 +509,16 @@ impl Store for SqliteStore {
     ) -> Result<Vec<PrescriptionRecord>, StoreError> {
         let l = lookup.clone();
         self.read(move |c| queries::search(c, mode, &l, limit))
+            .await
+    }
+
+    async fn undispatched_issued_before(
+        &self,
+        before: jiff::civil::Date,
+        limit: u32,
+    ) -> Result<Vec<PrescriptionRecord>, StoreError> {
+        let before = before.to_string();
+        self.read(move |c| fulfilment::undispatched_issued_before(c, &before, limit))
             .await
     }
 

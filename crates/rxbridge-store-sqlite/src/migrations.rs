@@ -171,6 +171,66 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE staff;
     ALTER TABLE staff_v3 RENAME TO staff;
     "#,
+    // 4: fulfilment (issue #6) — the outbox, endpoints, the CD and POM registers.
+    r#"
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        destination TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        leased_until TEXT,
+        last_error TEXT,
+        delivered_at TEXT
+    );
+    CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
+    CREATE INDEX outbox_order ON outbox(destination, subject, seq);
+    CREATE INDEX outbox_by_type ON outbox(event_type, destination, created_at);
+    CREATE TABLE outbox_attempts (
+        message_id TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        endpoint_id TEXT,
+        http_status INTEGER,
+        error TEXT,
+        duration_ms INTEGER NOT NULL,
+        PRIMARY KEY (message_id, n)
+    ) WITHOUT ROWID;
+    CREATE TABLE endpoints (
+        id TEXT PRIMARY KEY,
+        destination TEXT NOT NULL UNIQUE,
+        url TEXT NOT NULL,
+        secrets BLOB NOT NULL,
+        enabled INTEGER NOT NULL,
+        disabled_reason TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE register_entries (
+        seq INTEGER PRIMARY KEY,
+        register TEXT NOT NULL CHECK (register IN ('cd', 'pom')),
+        section TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('receipt', 'supply', 'annotation')),
+        entry_date TEXT NOT NULL,
+        at TEXT NOT NULL,
+        author TEXT NOT NULL,
+        subject TEXT,
+        quantity INTEGER NOT NULL CHECK (quantity >= 0),
+        balance_after INTEGER NOT NULL,
+        sealed BLOB NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX register_by_section ON register_entries(register, section, seq);
+    CREATE TRIGGER register_no_update BEFORE UPDATE ON register_entries
+        BEGIN SELECT RAISE(ABORT, 'register entries are append-only'); END;
+    CREATE TRIGGER register_no_delete BEFORE DELETE ON register_entries
+        BEGIN SELECT RAISE(ABORT, 'register entries are append-only'); END;
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {

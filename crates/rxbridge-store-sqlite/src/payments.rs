@@ -108,6 +108,12 @@ pub fn commit(
     for e in events {
         append_event(c, chain, e)?;
     }
+    for m in &change.outbox {
+        crate::fulfilment::insert_message(c, m)?;
+    }
+    for e in &change.register {
+        crate::fulfilment::append_entry(c, e)?;
+    }
     Ok(rec)
 }
 

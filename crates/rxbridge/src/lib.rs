@@ -5,6 +5,8 @@
 pub mod mail;
 pub mod seed;
 pub mod stripe;
+pub mod warehouse_sim;
+pub mod webhooks;
 
 use anyhow::{Context as _, bail};
 use rxbridge_app::clinics::Clinics;
@@ -45,6 +47,49 @@ pub struct Config {
     pub payments: PaymentsSettings,
     pub stripe: StripeSettings,
     pub mail: MailSettings,
+    pub webhooks: WebhookSettings,
+    pub warehouse: WarehouseSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// `RXBRIDGE_WEBHOOKS_ALLOW_PRIVATE_TARGETS`: allow `http` and private or loopback
+    /// endpoints — only for local testing (the SSRF guard is off).
+    pub allow_private_targets: bool,
+    /// How often the outbox worker looks for due messages.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            allow_private_targets: false,
+            poll_interval_ms: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WarehouseSettings {
+    /// `RXBRIDGE_WAREHOUSE_INBOUND_SECRETS`, comma-separated: the `whsec_…` secrets the
+    /// warehouse signs its events with.
+    pub inbound_secrets: Vec<String>,
+    /// Formulary product code → warehouse SKU (the product code when absent).
+    pub skus: std::collections::HashMap<String, String>,
+    /// How often ready prescriptions are released and overdue ones expired.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for WarehouseSettings {
+    fn default() -> Self {
+        Self {
+            inbound_secrets: Vec::new(),
+            skus: Default::default(),
+            sweep_interval_secs: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,6 +203,8 @@ impl Default for Config {
             payments: PaymentsSettings::default(),
             stripe: StripeSettings::default(),
             mail: MailSettings::default(),
+            webhooks: WebhookSettings::default(),
+            warehouse: WarehouseSettings::default(),
         }
     }
 }
@@ -221,6 +268,16 @@ impl Config {
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
                 .collect();
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_WAREHOUSE_INBOUND_SECRETS") {
+            c.warehouse.inbound_secrets = v
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_WEBHOOKS_ALLOW_PRIVATE_TARGETS") {
+            c.webhooks.allow_private_targets = matches!(v.as_str(), "1" | "true" | "yes");
         }
         if let Ok(v) = std::env::var("RXBRIDGE_SMTP_PORT") {
             c.mail.smtp_port = v
@@ -308,6 +365,20 @@ impl Config {
             }
             other => bail!("mail.transport must be \"files\" or \"smtp\", got {other:?}"),
         }
+        if self.webhooks.poll_interval_ms == 0 || self.warehouse.sweep_interval_secs == 0 {
+            bail!("webhooks.poll_interval_ms and warehouse.sweep_interval_secs must be at least 1");
+        }
+        if let Some(s) = self
+            .warehouse
+            .inbound_secrets
+            .iter()
+            .find(|s| !s.starts_with("whsec_") || s.len() < 20)
+        {
+            bail!(
+                "warehouse.inbound_secrets: {:?}… is not a whsec_ secret (rxbridge webhook new-secret makes one)",
+                &s[..s.len().min(8)]
+            );
+        }
         if let Some(code) = &self.pharmacy.private_dispensing_code
             && (code.is_empty()
                 || code.len() > 20
@@ -385,6 +456,10 @@ pub struct App {
     pub payments: Arc<rxbridge_app::payments::Payments>,
     /// Month-end exports.
     pub finance: Arc<rxbridge_app::finance::Finance>,
+    /// Release, warehouse events, registers, expiry.
+    pub fulfilment: Arc<rxbridge_app::fulfilment::Fulfilment>,
+    /// Webhook delivery.
+    pub outbox: Arc<rxbridge_app::outbox::Outbox>,
 }
 
 /// The notifier the config asks for.
@@ -475,6 +550,29 @@ impl App {
                 private_dispensing_code: config.pharmacy.private_dispensing_code.clone(),
             },
         ));
+        let notify = notifier(&config)?;
+        let outbox = Arc::new(rxbridge_app::outbox::Outbox::new(
+            store.clone(),
+            Arc::new(webhooks::HttpWebhooks::new(
+                config.webhooks.allow_private_targets,
+            )?),
+            clock.clone(),
+            load_vault(&config)?,
+        ));
+        let fulfilment = Arc::new(rxbridge_app::fulfilment::Fulfilment::new(
+            dyn_store.clone(),
+            store.clone(),
+            store.clone(),
+            intake.clone(),
+            payments.clone(),
+            notify,
+            clock.clone(),
+            rxbridge_app::fulfilment::FulfilmentConfig {
+                skus: config.warehouse.skus.clone(),
+                inbound_secrets: config.warehouse.inbound_secrets.clone(),
+                pharmacy_name: config.pharmacy.name.clone(),
+            },
+        ));
         let clinical = Arc::new(rxbridge_app::clinical::ClinicalCheck::new(
             dyn_store.clone(),
             clock.clone(),
@@ -498,11 +596,15 @@ impl App {
             clock.clone(),
         ));
         let stats_store = store.clone();
-        let extra: rxbridge_http::metrics::ExtraMetrics =
-            Arc::new(move |out: &mut String| stats_store.stats().render(out));
+        let gauges = outbox.gauges.clone();
+        let extra: rxbridge_http::metrics::ExtraMetrics = Arc::new(move |out: &mut String| {
+            stats_store.stats().render(out);
+            gauges.render(out);
+        });
         let state = AppState::new(intake, clinics, dyn_store, clock, Some(extra))
             .with_payments(payments.clone())
             .with_finance(finance.clone())
+            .with_fulfilment(fulfilment.clone(), outbox.clone())
             .with_portal(rxbridge_http::portal::Portal {
                 staff: staff.clone(),
                 clinical: clinical.clone(),
@@ -517,6 +619,8 @@ impl App {
             staff,
             payments,
             finance,
+            fulfilment,
+            outbox,
         })
     }
 
@@ -539,11 +643,21 @@ pub async fn serve(
         app.payments.clone(),
         std::time::Duration::from_secs(app.config.payments.sweep_interval_secs),
     );
+    let worker = spawn_outbox_worker(
+        app.outbox.clone(),
+        std::time::Duration::from_millis(app.config.webhooks.poll_interval_ms),
+    );
+    let releases = spawn_fulfilment_sweep(
+        app.fulfilment.clone(),
+        std::time::Duration::from_secs(app.config.warehouse.sweep_interval_secs),
+    );
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await;
-    sweep.abort();
-    let _ = sweep.await;
+    for task in [sweep, worker, releases] {
+        task.abort();
+        let _ = task.await;
+    }
     app.store.close();
     served?;
     Ok(())
@@ -579,6 +693,48 @@ pub fn spawn_sweep(
     })
 }
 
+/// Deliver due webhooks every `every`.
+pub fn spawn_outbox_worker(
+    outbox: Arc<rxbridge_app::outbox::Outbox>,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut t = tokio::time::interval(every);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            t.tick().await;
+            match outbox.run_once().await {
+                Ok(r) if r != rxbridge_app::outbox::RunReport::default() => {
+                    tracing::info!(delivered = r.delivered, retried = r.retried, dead = r.dead, gone = r.gone, no_endpoint = r.no_endpoint, "outbox");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "outbox run failed"),
+            }
+        }
+    })
+}
+
+/// Release ready prescriptions and expire overdue ones every `every` (first run at once).
+pub fn spawn_fulfilment_sweep(
+    fulfilment: Arc<rxbridge_app::fulfilment::Fulfilment>,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut t = tokio::time::interval(every);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            t.tick().await;
+            match fulfilment.sweep().await {
+                Ok(r) if r != rxbridge_app::fulfilment::SweepReport::default() => {
+                    tracing::info!(released = r.released, held = r.held, expired = r.expired, "fulfilment sweep");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "fulfilment sweep failed"),
+            }
+        }
+    })
+}
+
 /// A server started on a free port (tests, benchmarks).
 pub struct Running {
     pub addr: SocketAddr,
@@ -588,6 +744,8 @@ pub struct Running {
     pub payments: Arc<rxbridge_app::payments::Payments>,
     pub finance: Arc<rxbridge_app::finance::Finance>,
     pub clinical: Arc<rxbridge_app::clinical::ClinicalCheck>,
+    pub fulfilment: Arc<rxbridge_app::fulfilment::Fulfilment>,
+    pub outbox: Arc<rxbridge_app::outbox::Outbox>,
     pub data_dir: PathBuf,
     pub state: AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -633,6 +791,7 @@ pub async fn spawn_with_clock(
     );
     let data_dir = app.config.data_dir.clone();
     let state = app.state.clone();
+    let (fulfilment, outbox) = (app.fulfilment.clone(), app.outbox.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(serve(app, listener, async {
         let _ = rx.await;
@@ -645,6 +804,8 @@ pub async fn spawn_with_clock(
         payments,
         finance,
         clinical,
+        fulfilment,
+        outbox,
         data_dir,
         state,
         stop: Some(tx),

@@ -72,6 +72,84 @@ enum Command {
         #[command(subcommand)]
         command: PaymentsCommand,
     },
+    /// Webhook endpoints (warehouse and clinics) and their secrets.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
+    /// Messages waiting for, or given up on, delivery.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
+    /// The Controlled Drugs register.
+    CdRegister {
+        #[command(subcommand)]
+        command: RegisterCommand,
+    },
+    /// The POM register (private non-CD supplies).
+    PomRegister {
+        #[command(subcommand)]
+        command: RegisterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Point a destination at a URL; prints the new signing secret (shown once).
+    Set {
+        /// `warehouse:test`, `warehouse:live`, or `clinic:<clinic id>:<test|live>`.
+        #[arg(long)]
+        destination: String,
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new signing secret; the previous one keeps signing beside it until the next rotation.
+    RotateSecret {
+        #[arg(long)]
+        destination: String,
+    },
+    /// Endpoints and their state.
+    List,
+    /// Print a fresh `whsec_` secret (for `warehouse.inbound_secrets`).
+    NewSecret,
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// Messages with a status (newest first).
+    List {
+        #[arg(long, default_value = "dead", value_parser = ["pending", "delivered", "dead", "no_endpoint"])]
+        status: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Put dead messages back in the queue.
+    Replay {
+        /// Every dead message.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+        /// These messages (msg_…).
+        #[arg(long)]
+        id: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegisterCommand {
+    /// Walk the register: hash links, contents and running balances.
+    Verify,
+    /// Print one section (a product code; `test/…` for sandbox data), or list the sections.
+    Print {
+        #[arg(long)]
+        section: Option<String>,
+        #[arg(long, default_value = "csv", value_parser = ["csv", "pdf"])]
+        format: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -101,6 +179,18 @@ enum ExportCommand {
     Fp34pcd(ExportArgs),
     /// Payments, refunds and fees, with every difference listed.
     Payments(ExportArgs),
+    /// The ERP file: every order released to the warehouse on a day, one row per line.
+    Orders {
+        /// YYYY-MM-DD (London).
+        #[arg(long)]
+        date: jiff::civil::Date,
+        #[arg(long, default_value = "csv", value_parser = ["csv", "pdf"])]
+        format: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, default_value = "live", value_parser = ["test", "live"])]
+        mode: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -152,6 +242,28 @@ enum StaffCommand {
 
 #[derive(Subcommand)]
 enum DevCommand {
+    /// A local stand-in warehouse: receives orders, posts dispatched and delivered back.
+    WarehouseSim {
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        listen: String,
+        /// rxbridge's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        rxbridge: String,
+        /// The secret rxbridge signs orders with (`rxbridge webhook set` printed it).
+        #[arg(long, env = "RXBRIDGE_SIM_ORDER_SECRET")]
+        order_secret: String,
+        /// The secret to sign events with (one of rxbridge's warehouse.inbound_secrets).
+        #[arg(long, env = "RXBRIDGE_SIM_EVENT_SECRET")]
+        event_secret: String,
+        #[arg(long, default_value = "test", value_parser = ["test", "live"])]
+        mode: String,
+        /// Units of each Schedule 2 product to book in at start.
+        #[arg(long, default_value_t = 1000)]
+        stock: i64,
+        /// Milliseconds between the steps of each order.
+        #[arg(long, default_value_t = 500)]
+        delay_ms: u64,
+    },
     /// Fill the data directory with synthetic prescriptions (benchmarks, scale tests).
     Seed {
         /// The clinic to own them (created as "Seed Clinic" when omitted).
@@ -283,6 +395,39 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Dev {
             command:
+                DevCommand::WarehouseSim {
+                    listen,
+                    rxbridge,
+                    order_secret,
+                    event_secret,
+                    mode,
+                    stock,
+                    delay_ms,
+                },
+        } => {
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("binding {listen}"))?;
+            println!(
+                "warehouse simulator: orders at http://{}/orders",
+                listener.local_addr()?
+            );
+            rxbridge::warehouse_sim::run(
+                listener,
+                rxbridge::warehouse_sim::SimConfig {
+                    rxbridge: rxbridge.trim_end_matches('/').to_string(),
+                    order_secret,
+                    event_secret,
+                    mode: Mode::parse(&mode).unwrap_or(Mode::Test),
+                    stock,
+                    delay: std::time::Duration::from_millis(delay_ms),
+                },
+                shutdown_signal(),
+            )
+            .await?;
+        }
+        Command::Dev {
+            command:
                 DevCommand::Seed {
                     clinic,
                     count,
@@ -353,8 +498,50 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
                 }
             }
         }
+        Command::Export {
+            command:
+                ExportCommand::Orders {
+                    date,
+                    format,
+                    out,
+                    mode,
+                },
+        } => {
+            let app = App::open(config)?;
+            let r = app
+                .fulfilment
+                .orders_file(Mode::parse(&mode).unwrap_or(Mode::Live), date, "cli")
+                .await;
+            app.store.close();
+            write_report(&r?, &format, out.as_deref())?;
+        }
+        Command::Webhook { command } => {
+            let app = App::open(config)?;
+            let r = webhook(&app, command).await;
+            app.store.close();
+            r?;
+        }
+        Command::Outbox { command } => {
+            let app = App::open(config)?;
+            let r = outbox_cmd(&app, command).await;
+            app.store.close();
+            r?;
+        }
+        Command::CdRegister { command } => {
+            let app = App::open(config)?;
+            let r = register_cmd(&app, rxbridge_app::registers::Register::Cd, command).await;
+            app.store.close();
+            return r;
+        }
+        Command::PomRegister { command } => {
+            let app = App::open(config)?;
+            let r = register_cmd(&app, rxbridge_app::registers::Register::Pom, command).await;
+            app.store.close();
+            return r;
+        }
         Command::Export { command } => {
             let (kind, args) = match command {
+                ExportCommand::Orders { .. } => unreachable!("handled above"),
                 ExportCommand::NhsClaim(a) => (rxbridge_app::finance::ExportKind::NhsClaim, a),
                 ExportCommand::Fp34pcd(a) => (rxbridge_app::finance::ExportKind::Fp34pcd, a),
                 ExportCommand::Payments(a) => (rxbridge_app::finance::ExportKind::Payments, a),
@@ -396,6 +583,139 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
                 }
             }
         }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn write_report(
+    report: &rxbridge_app::finance::Report,
+    format: &str,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let bytes = match format {
+        "pdf" => rxbridge_app::finance::to_pdf(report),
+        _ => rxbridge_app::finance::to_csv(report),
+    };
+    match out {
+        Some(path) => {
+            let tmp = path.with_extension("partial");
+            std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("{} rows written to {}", report.rows.len(), path.display());
+        }
+        None => std::io::stdout().write_all(&bytes)?,
+    }
+    Ok(())
+}
+
+async fn webhook(app: &App, command: WebhookCommand) -> anyhow::Result<()> {
+    match command {
+        WebhookCommand::Set { destination, url, json } => {
+            check_destination(app, &destination).await?;
+            rxbridge::webhooks::check_url(&url, app.config.webhooks.allow_private_targets)
+                .map_err(|e| anyhow::anyhow!("--url: {e}"))?;
+            let (e, secret) = app.outbox.set_endpoint(&destination, &url).await?;
+            if json {
+                println!("{}", serde_json::json!({ "endpoint_id": e.id, "destination": destination, "url": url, "secret": secret }));
+            } else {
+                println!("endpoint {} for {destination} → {url}\nsigning secret: {secret}\nShown once: give it to the receiver to verify webhook-signature.", e.id);
+            }
+        }
+        WebhookCommand::RotateSecret { destination } => {
+            let secret = app.outbox.rotate_secret(&destination).await.map_err(|e| match e {
+                rxbridge_app::StoreError::NotFound => anyhow::anyhow!("no endpoint for {destination}"),
+                e => e.into(),
+            })?;
+            println!("new signing secret for {destination}: {secret}\nThe previous secret signs beside it until the next rotation.");
+        }
+        WebhookCommand::List => {
+            for e in app.outbox.store().endpoints().await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    e.destination,
+                    e.url,
+                    if e.enabled { "enabled" } else { "DISABLED" },
+                    e.disabled_reason.unwrap_or_default()
+                );
+            }
+        }
+        WebhookCommand::NewSecret => println!("{}", rxbridge_app::outbox::generate_secret()),
+    }
+    Ok(())
+}
+
+async fn check_destination(app: &App, d: &str) -> anyhow::Result<()> {
+    let parts: Vec<&str> = d.split(':').collect();
+    match parts.as_slice() {
+        ["warehouse", "test" | "live"] => Ok(()),
+        ["clinic", id, "test" | "live"] => {
+            if app.state.store.get_clinic(id).await?.is_none() {
+                anyhow::bail!("--destination: no clinic {id}");
+            }
+            Ok(())
+        }
+        _ => anyhow::bail!("--destination must be warehouse:test, warehouse:live or clinic:<id>:<test|live>"),
+    }
+}
+
+async fn outbox_cmd(app: &App, command: OutboxCommand) -> anyhow::Result<()> {
+    use rxbridge_app::outbox::MessageStatus;
+    match command {
+        OutboxCommand::List { status, limit } => {
+            let status = MessageStatus::parse(&status).unwrap_or(MessageStatus::Dead);
+            for m in app.outbox.store().messages(status, limit).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\tattempts {}\t{}",
+                    m.message.id,
+                    m.message.created_at,
+                    m.message.destination,
+                    m.message.event_type,
+                    m.attempts,
+                    m.last_error.unwrap_or_default()
+                );
+            }
+        }
+        OutboxCommand::Replay { all, id } => {
+            if !all && id.is_empty() {
+                anyhow::bail!("say which: --all or --id msg_…");
+            }
+            let n = app.outbox.replay(if all { None } else { Some(id) }).await?;
+            println!("{n} message(s) back in the queue");
+        }
+    }
+    Ok(())
+}
+
+async fn register_cmd(
+    app: &App,
+    register: rxbridge_app::registers::Register,
+    command: RegisterCommand,
+) -> anyhow::Result<std::process::ExitCode> {
+    use rxbridge_app::registers::RegisterStore;
+    match command {
+        RegisterCommand::Verify => {
+            let entries = app.store.register_entries(register, None).await?;
+            match rxbridge_app::registers::verify(&entries) {
+                Ok(n) => println!("ok: {n} entries, links, hashes and balances intact"),
+                Err(e) => {
+                    println!("BROKEN: {e}");
+                    return Ok(std::process::ExitCode::from(2));
+                }
+            }
+        }
+        RegisterCommand::Print { section, format, out } => match section {
+            None => {
+                for s in app.store.register_sections(register).await? {
+                    let b = app.store.register_balance(register, &s).await?;
+                    println!("{s}\tbalance {b}");
+                }
+            }
+            Some(s) => {
+                let r = app.fulfilment.register_report(register, &s, "cli").await?;
+                write_report(&r, &format, out.as_deref())?;
+            }
+        },
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -120,4 +120,26 @@ pub struct Change {
     pub dedupe: Option<(String, String)>,
     /// Appended to the hash-chained log in order.
     pub events: Vec<NewEvent>,
+    /// Messages for the outside, delivered by the outbox worker after commit.
+    pub outbox: Vec<crate::outbox::NewMessage>,
+    /// CD / POM register entries (the store assigns order, balance and chain).
+    pub register: Vec<crate::registers::NewEntry>,
+}
+
+impl Change {
+    /// Move `rec` to `to` with `events` (the first is the transition's), telling the clinic
+    /// (and the warehouse, when it holds the order) through the outbox in the same transaction.
+    pub fn move_to(rec: &crate::ports::PrescriptionRecord, to: Status, events: Vec<NewEvent>) -> Self {
+        let at = events.first().map_or_else(jiff::Timestamp::now, |e| e.at);
+        Change {
+            transition: Some(TransitionTo {
+                id: rec.id.clone(),
+                expected_version: rec.version,
+                to,
+            }),
+            outbox: crate::outbox::messages_for(rec, to, at),
+            events,
+            ..Change::default()
+        }
+    }
 }

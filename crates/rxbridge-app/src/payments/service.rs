@@ -693,39 +693,39 @@ impl Payments {
             &p.prescription_id,
             json!({ "payment_id": p.id, "amount_pence": amount, "payment_ref": payment_ref, "provider_event": event_id, "from": rec.status.as_str() }),
         );
-        let (transition, events, settle) = match rec
+        let (mut change, settle) = match rec
             .status
             .payment_received()
             .and_then(|s| s.release_for_fulfilment())
         {
             Ok(to) => (
-                Some(TransitionTo {
-                    id: rec.id.clone(),
-                    expected_version: rec.version,
+                Change::move_to(
+                    &rec,
                     to,
-                }),
-                vec![
-                    paid_ev,
-                    self.event(
-                        "prescription.ready_for_fulfilment",
-                        "system",
-                        &p.prescription_id,
-                        json!({ "from": Status::Paid.as_str(), "payment_id": p.id }),
-                    ),
-                ],
+                    vec![
+                        paid_ev,
+                        self.event(
+                            "prescription.ready_for_fulfilment",
+                            "system",
+                            &p.prescription_id,
+                            json!({ "from": Status::Paid.as_str(), "payment_id": p.id }),
+                        ),
+                    ],
+                ),
                 None,
             ),
             // Paid after it was cancelled or expired: the money goes back.
-            Err(_) => (None, vec![paid_ev], Some(p.id.clone())),
+            Err(_) => (
+                Change {
+                    events: vec![paid_ev],
+                    ..Change::default()
+                },
+                Some(p.id.clone()),
+            ),
         };
-        self.store
-            .commit(Change {
-                transition,
-                payment: Some(PaymentWrite::Update(next)),
-                dedupe: Some(("stripe".into(), event_id.into())),
-                events,
-            })
-            .await?;
+        change.payment = Some(PaymentWrite::Update(next));
+        change.dedupe = Some(("stripe".into(), event_id.into()));
+        self.store.commit(change).await?;
         Ok((WebhookOutcome::Applied("payment recorded"), settle))
     }
 
@@ -1053,31 +1053,26 @@ impl Payments {
         next.updated_at = now;
         next.status = PaymentStatus::Cancelled;
         next.session_url = None;
-        self.store
-            .commit(Change {
-                transition: Some(TransitionTo {
-                    id: rec.id.clone(),
-                    expected_version: rec.version,
-                    to,
-                }),
-                payment: Some(PaymentWrite::Update(next)),
-                dedupe: None,
-                events: vec![
-                    self.event(
-                        kind,
-                        "system",
-                        &rec.id,
-                        json!({ "from": rec.status.as_str(), "reason": reason, "payment_id": p.id }),
-                    ),
-                    self.event(
-                        "payment.cancelled",
-                        "system",
-                        &rec.id,
-                        json!({ "payment_id": p.id, "reason": reason }),
-                    ),
-                ],
-            })
-            .await?;
+        let mut change = Change::move_to(
+            &rec,
+            to,
+            vec![
+                self.event(
+                    kind,
+                    "system",
+                    &rec.id,
+                    json!({ "from": rec.status.as_str(), "reason": reason, "payment_id": p.id }),
+                ),
+                self.event(
+                    "payment.cancelled",
+                    "system",
+                    &rec.id,
+                    json!({ "payment_id": p.id, "reason": reason }),
+                ),
+            ],
+        );
+        change.payment = Some(PaymentWrite::Update(next));
+        self.store.commit(change).await?;
         if let Some(sid) = &p.session_id
             && let Err(e) = self.provider_named(&p.provider).expire_checkout(sid).await
         {

@@ -1,0 +1,562 @@
+//! The transactional outbox (issue #6): every state change someone outside must hear of writes
+//! its message in the same transaction; a worker delivers the messages as Standard Webhooks
+//! (<https://www.standardwebhooks.com>), records every attempt, retries with exponential
+//! back-off and jitter for about three days, honours `Retry-After`, treats 410 as "endpoint
+//! gone", and moves exhausted messages to a dead-letter list that admins can replay.
+//!
+//! Messages are addressed to a *destination* — `clinic:{id}:{mode}` or `warehouse:{mode}` —
+//! resolved to its endpoint at delivery time. Per destination and prescription, a message is
+//! not sent while an earlier one is still pending: each prescription's messages arrive in order.
+
+use crate::clock::Clock;
+use crate::crypto::PatientVault;
+use crate::ports::{Mode, PrescriptionRecord, StoreError};
+use async_trait::async_trait;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use jiff::{SignedDuration, Timestamp};
+use rand::RngCore;
+use rxbridge_domain::lifecycle::Status;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// A message to write with a state change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewMessage {
+    /// `msg_…`: also the `webhook-id` the receiver de-duplicates by.
+    pub id: String,
+    pub destination: String,
+    /// `prescription.status_changed`, `fulfilment.requested`, `fulfilment.cancelled`.
+    pub event_type: String,
+    /// The prescription it concerns (ordering key).
+    pub subject: String,
+    pub payload: serde_json::Value,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    Pending,
+    Delivered,
+    /// Every attempt failed: on the dead-letter list until replayed.
+    Dead,
+    /// The destination has no enabled endpoint; kept for the record.
+    NoEndpoint,
+}
+
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Pending => "pending",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Dead => "dead",
+            MessageStatus::NoEndpoint => "no_endpoint",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Dead, Self::NoEndpoint]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxMessage {
+    pub seq: i64,
+    pub message: NewMessage,
+    pub status: MessageStatus,
+    pub attempts: u32,
+    pub next_attempt_at: Timestamp,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<Timestamp>,
+}
+
+/// One delivery attempt, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub message_id: String,
+    pub n: u32,
+    pub at: Timestamp,
+    pub endpoint_id: Option<String>,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// A receiver of webhooks. Secrets are sealed at rest (the store holds them opaque).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// `ep_…`
+    pub id: String,
+    pub destination: String,
+    pub url: String,
+    /// Sealed JSON list of `whsec_…` secrets, newest first (two while one is rolled).
+    pub sealed_secrets: Vec<u8>,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// What the outbox needs from the store (implemented by every store adapter).
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Lease up to `limit` due messages (pending, `next_attempt_at <= now`, no earlier pending
+    /// message for the same destination and subject, not leased) until `lease_until`.
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// Record an attempt and the message's new state (clears the lease).
+    async fn record_attempt(
+        &self,
+        message: &OutboxMessage,
+        attempt: Option<Attempt>,
+    ) -> Result<(), StoreError>;
+    async fn messages(
+        &self,
+        status: MessageStatus,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError>;
+    async fn message(&self, id: &str) -> Result<Option<OutboxMessage>, StoreError>;
+    async fn attempts(&self, message_id: &str) -> Result<Vec<Attempt>, StoreError>;
+    /// Dead messages (`ids`, or all when `None`) back to pending, due `now`. Returns how many.
+    async fn replay(&self, ids: Option<Vec<String>>, now: Timestamp) -> Result<u64, StoreError>;
+    /// (pending count, oldest pending `created_at`, dead count).
+    async fn outbox_stats(&self) -> Result<(u64, Option<Timestamp>, u64), StoreError>;
+    async fn put_endpoint(&self, endpoint: Endpoint) -> Result<(), StoreError>;
+    async fn endpoint_for(&self, destination: &str) -> Result<Option<Endpoint>, StoreError>;
+    async fn endpoints(&self) -> Result<Vec<Endpoint>, StoreError>;
+    /// Messages of a type to a destination created in `from..to` (the ERP file export).
+    async fn messages_between(
+        &self,
+        event_type: &str,
+        destination: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<OutboxMessage>, StoreError>;
+}
+
+// ----- destinations and messages --------------------------------------------------------------
+
+pub fn clinic_destination(clinic_id: &str, mode: Mode) -> String {
+    format!("clinic:{clinic_id}:{}", mode.as_str())
+}
+
+pub fn warehouse_destination(mode: Mode) -> String {
+    format!("warehouse:{}", mode.as_str())
+}
+
+pub fn new_message_id() -> String {
+    format!("msg_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// The thin status message to the prescription's clinic: the clinic fetches the details.
+pub fn status_changed(rec: &PrescriptionRecord, to: Status, at: Timestamp) -> NewMessage {
+    NewMessage {
+        id: new_message_id(),
+        destination: clinic_destination(&rec.clinic_id, rec.mode),
+        event_type: "prescription.status_changed".into(),
+        subject: rec.id.clone(),
+        payload: serde_json::json!({
+            "type": "prescription.status_changed",
+            "timestamp": at.to_string(),
+            "data": { "id": rec.id, "clinic_reference": rec.clinic_reference, "status": to.as_str() },
+        }),
+        created_at: at,
+    }
+}
+
+/// The messages a status change sends: always the clinic's; the warehouse's cancellation when
+/// an order it holds will not ship.
+pub fn messages_for(rec: &PrescriptionRecord, to: Status, at: Timestamp) -> Vec<NewMessage> {
+    let mut out = vec![status_changed(rec, to, at)];
+    if rec.status == Status::WithWarehouse && matches!(to, Status::Cancelled | Status::Expired) {
+        out.push(NewMessage {
+            id: new_message_id(),
+            destination: warehouse_destination(rec.mode),
+            event_type: "fulfilment.cancelled".into(),
+            subject: rec.id.clone(),
+            payload: serde_json::json!({
+                "type": "fulfilment.cancelled",
+                "timestamp": at.to_string(),
+                "data": { "order_id": rec.id, "reason": to.as_str() },
+            }),
+            created_at: at,
+        });
+    }
+    out
+}
+
+// ----- Standard Webhooks signatures ----------------------------------------------------------
+
+/// A new endpoint secret: `whsec_` + base64 of 24 random bytes.
+pub fn generate_secret() -> String {
+    let mut k = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut k);
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(k)
+    )
+}
+
+fn secret_key(secret: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .ok()
+}
+
+/// `v1,<base64 HMAC-SHA256 over "{id}.{timestamp}.{body}">` for each secret, space-separated.
+pub fn sign(secrets: &[String], id: &str, timestamp: i64, body: &[u8]) -> String {
+    secrets
+        .iter()
+        .filter_map(|s| secret_key(s))
+        .map(|key| {
+            let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("any key length");
+            m.update(id.as_bytes());
+            m.update(b".");
+            m.update(timestamp.to_string().as_bytes());
+            m.update(b".");
+            m.update(body);
+            format!(
+                "v1,{}",
+                base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("webhook-id, webhook-timestamp and webhook-signature headers are required")]
+    MissingHeaders,
+    #[error("webhook-timestamp is not within 5 minutes of now")]
+    Stale,
+    #[error("no signature matches")]
+    NoMatch,
+}
+
+/// Verify Standard Webhooks headers over `body` with any of `secrets`, at `now` (seconds).
+pub fn verify(
+    secrets: &[String],
+    id: Option<&str>,
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<(), VerifyError> {
+    use subtle::ConstantTimeEq;
+    let (Some(id), Some(ts), Some(sig)) = (id, timestamp, signature) else {
+        return Err(VerifyError::MissingHeaders);
+    };
+    let ts: i64 = ts.trim().parse().map_err(|_| VerifyError::MissingHeaders)?;
+    if (now - ts).abs() > 300 {
+        return Err(VerifyError::Stale);
+    }
+    let given: Vec<&str> = sig
+        .split(' ')
+        .filter_map(|p| p.strip_prefix("v1,"))
+        .collect();
+    for secret in secrets {
+        let expected = sign(std::slice::from_ref(secret), id, ts, body);
+        let Some(expected) = expected.strip_prefix("v1,") else {
+            continue;
+        };
+        if given
+            .iter()
+            .any(|g| bool::from(g.as_bytes().ct_eq(expected.as_bytes())))
+        {
+            return Ok(());
+        }
+    }
+    Err(VerifyError::NoMatch)
+}
+
+// ----- delivery ---------------------------------------------------------------------------------
+
+/// Waits after each failed attempt (the Standard Webhooks schedule stretched to ~3 days):
+/// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h — ten attempts in about 75 hours.
+pub const RETRY_SCHEDULE_SECS: [i64; 9] = [5, 300, 1800, 7200, 18_000, 36_000, 50_400, 72_000, 86_400];
+
+/// The wait after failed attempt `n` (1-based) with ±10 % jitter, or `None` when exhausted.
+pub fn backoff(n: u32, jitter: f64) -> Option<SignedDuration> {
+    let base = *RETRY_SCHEDULE_SECS.get(n.checked_sub(1)? as usize)?;
+    let j = jitter.clamp(-1.0, 1.0) * 0.1;
+    Some(SignedDuration::from_millis(
+        (base as f64 * 1000.0 * (1.0 + j)) as i64,
+    ))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAnswer {
+    pub status: u16,
+    /// From `Retry-After` (seconds form) on 429/503.
+    pub retry_after: Option<SignedDuration>,
+}
+
+/// Posts one webhook. The HTTP adapter refuses private and loopback targets unless configured
+/// to allow them (SSRF guard), at resolution time.
+#[async_trait]
+pub trait WebhookTransport: Send + Sync {
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> Result<HttpAnswer, String>;
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunReport {
+    pub delivered: u32,
+    pub retried: u32,
+    pub dead: u32,
+    pub gone: u32,
+    pub no_endpoint: u32,
+}
+
+/// Live figures for `/metrics`.
+#[derive(Debug, Default)]
+pub struct OutboxGauges {
+    pub pending: AtomicI64,
+    pub oldest_pending_age_secs: AtomicI64,
+    pub dead: AtomicI64,
+    pub delivered_total: AtomicU64,
+    pub failed_attempts_total: AtomicU64,
+}
+
+impl OutboxGauges {
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = writeln!(out, "# HELP rxbridge_outbox_pending Messages waiting for delivery.\n# TYPE rxbridge_outbox_pending gauge\nrxbridge_outbox_pending {}", self.pending.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP rxbridge_outbox_oldest_pending_age_seconds Age of the oldest pending message.\n# TYPE rxbridge_outbox_oldest_pending_age_seconds gauge\nrxbridge_outbox_oldest_pending_age_seconds {}", self.oldest_pending_age_secs.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP rxbridge_outbox_dead Messages on the dead-letter list.\n# TYPE rxbridge_outbox_dead gauge\nrxbridge_outbox_dead {}", self.dead.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP rxbridge_outbox_delivered_total Messages delivered.\n# TYPE rxbridge_outbox_delivered_total counter\nrxbridge_outbox_delivered_total {}", self.delivered_total.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP rxbridge_outbox_failed_attempts_total Delivery attempts that failed.\n# TYPE rxbridge_outbox_failed_attempts_total counter\nrxbridge_outbox_failed_attempts_total {}", self.failed_attempts_total.load(Ordering::Relaxed));
+    }
+}
+
+pub struct Outbox {
+    store: Arc<dyn OutboxStore>,
+    transport: Arc<dyn WebhookTransport>,
+    clock: Arc<dyn Clock>,
+    vault: PatientVault,
+    pub gauges: Arc<OutboxGauges>,
+}
+
+impl Outbox {
+    pub fn new(
+        store: Arc<dyn OutboxStore>,
+        transport: Arc<dyn WebhookTransport>,
+        clock: Arc<dyn Clock>,
+        vault: PatientVault,
+    ) -> Self {
+        Self {
+            store,
+            transport,
+            clock,
+            vault,
+            gauges: Arc::new(OutboxGauges::default()),
+        }
+    }
+
+    pub fn seal_secrets(&self, endpoint_id: &str, secrets: &[String]) -> Vec<u8> {
+        self.vault.seal(
+            endpoint_id,
+            &serde_json::to_vec(secrets).expect("strings serialise"),
+        )
+    }
+
+    pub fn open_secrets(&self, e: &Endpoint) -> anyhow::Result<Vec<String>> {
+        Ok(serde_json::from_slice(&self.vault.open(&e.id, &e.sealed_secrets)?)?)
+    }
+
+    /// Register (or replace) the endpoint of `destination`; returns it with its new secret.
+    pub async fn set_endpoint(
+        &self,
+        destination: &str,
+        url: &str,
+    ) -> Result<(Endpoint, String), StoreError> {
+        let id = format!("ep_{}", uuid::Uuid::now_v7().simple());
+        let secret = generate_secret();
+        let e = Endpoint {
+            sealed_secrets: self.seal_secrets(&id, std::slice::from_ref(&secret)),
+            id,
+            destination: destination.into(),
+            url: url.into(),
+            enabled: true,
+            disabled_reason: None,
+            created_at: self.clock.now(),
+        };
+        self.store.put_endpoint(e.clone()).await?;
+        Ok((e, secret))
+    }
+
+    /// A new secret for `destination`'s endpoint; the previous one keeps signing beside it
+    /// until the next rotation (receivers accept either).
+    pub async fn rotate_secret(&self, destination: &str) -> Result<String, StoreError> {
+        let mut e = self
+            .store
+            .endpoint_for(destination)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let old = self.open_secrets(&e).map_err(StoreError::Unexpected)?;
+        let secret = generate_secret();
+        let secrets = vec![secret.clone(), old.first().cloned().unwrap_or_default()];
+        e.sealed_secrets = self.seal_secrets(&e.id, &secrets);
+        self.store.put_endpoint(e).await?;
+        Ok(secret)
+    }
+
+    /// Deliver every due message once (tests call this step by step; the server every few
+    /// seconds).
+    pub async fn run_once(&self) -> Result<RunReport, StoreError> {
+        let now = self.clock.now();
+        let due = self
+            .store
+            .claim_due(now, now + SignedDuration::from_secs(120), 50)
+            .await?;
+        let mut report = RunReport::default();
+        for mut m in due {
+            let endpoint = self.store.endpoint_for(&m.message.destination).await?;
+            let Some(endpoint) = endpoint.filter(|e| e.enabled) else {
+                m.status = MessageStatus::NoEndpoint;
+                m.last_error = Some("no enabled endpoint for this destination".into());
+                self.store.record_attempt(&m, None).await?;
+                report.no_endpoint += 1;
+                continue;
+            };
+            let secrets = self.open_secrets(&endpoint).map_err(StoreError::Unexpected)?;
+            let body = serde_json::to_vec(&m.message.payload).expect("JSON values serialise");
+            let ts = self.clock.now().as_second();
+            let headers = [
+                ("webhook-id", m.message.id.clone()),
+                ("webhook-timestamp", ts.to_string()),
+                ("webhook-signature", sign(&secrets, &m.message.id, ts, &body)),
+                ("content-type", "application/json".to_string()),
+            ];
+            let started = std::time::Instant::now();
+            let answer = self.transport.post(&endpoint.url, &headers, &body).await;
+            let n = m.attempts + 1;
+            let mut attempt = Attempt {
+                message_id: m.message.id.clone(),
+                n,
+                at: now,
+                endpoint_id: Some(endpoint.id.clone()),
+                http_status: None,
+                error: None,
+                duration_ms: started.elapsed().as_millis() as u64,
+            };
+            m.attempts = n;
+            match answer {
+                Ok(a) if (200..300).contains(&a.status) => {
+                    attempt.http_status = Some(a.status);
+                    m.status = MessageStatus::Delivered;
+                    m.delivered_at = Some(self.clock.now());
+                    m.last_error = None;
+                    report.delivered += 1;
+                    self.gauges.delivered_total.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(a) if a.status == 410 => {
+                    attempt.http_status = Some(410);
+                    m.status = MessageStatus::Dead;
+                    m.last_error = Some("410 Gone: the endpoint was disabled".into());
+                    let mut e = endpoint.clone();
+                    e.enabled = false;
+                    e.disabled_reason = Some(format!("answered 410 Gone at {now}"));
+                    self.store.put_endpoint(e).await?;
+                    report.gone += 1;
+                    self.gauges.failed_attempts_total.fetch_add(1, Ordering::Relaxed);
+                }
+                other => {
+                    let (why, retry_after) = match &other {
+                        Ok(a) => {
+                            attempt.http_status = Some(a.status);
+                            (format!("HTTP {}", a.status), a.retry_after)
+                        }
+                        Err(e) => (e.clone(), None),
+                    };
+                    attempt.error = Some(why.clone());
+                    m.last_error = Some(why);
+                    self.gauges.failed_attempts_total.fetch_add(1, Ordering::Relaxed);
+                    let jitter = (rand::rngs::OsRng.next_u32() as f64 / u32::MAX as f64) * 2.0 - 1.0;
+                    match backoff(n, jitter) {
+                        Some(wait) => {
+                            let wait = retry_after.map_or(wait, |r| r.max(wait));
+                            m.next_attempt_at = now + wait;
+                            report.retried += 1;
+                        }
+                        None => {
+                            m.status = MessageStatus::Dead;
+                            report.dead += 1;
+                        }
+                    }
+                }
+            }
+            self.store.record_attempt(&m, Some(attempt)).await?;
+        }
+        self.refresh_gauges().await?;
+        Ok(report)
+    }
+
+    pub async fn refresh_gauges(&self) -> Result<(), StoreError> {
+        let (pending, oldest, dead) = self.store.outbox_stats().await?;
+        self.gauges.pending.store(pending as i64, Ordering::Relaxed);
+        self.gauges.dead.store(dead as i64, Ordering::Relaxed);
+        self.gauges.oldest_pending_age_secs.store(
+            oldest.map_or(0, |t| (self.clock.now() - t).as_secs().max(0)),
+            Ordering::Relaxed,
+        );
+        Ok(())
+    }
+
+    pub async fn replay(&self, ids: Option<Vec<String>>) -> Result<u64, StoreError> {
+        self.store.replay(ids, self.clock.now()).await
+    }
+
+    pub fn store(&self) -> &Arc<dyn OutboxStore> {
+        &self.store
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_webhooks_test_vector() {
+        // The example in the Standard Webhooks specification.
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string();
+        let body = br#"{"test": 2432232314}"#;
+        let sig = sign(std::slice::from_ref(&secret), "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        assert_eq!(verify(&[secret.clone()], Some("msg_p5jXN8AQM9LWM0D4loKWxJek"), Some("1614265330"), Some(&sig), body, 1614265330), Ok(()));
+        assert_eq!(verify(&[secret.clone()], Some("msg_p5jXN8AQM9LWM0D4loKWxJek"), Some("1614265330"), Some(&sig), body, 1614265330 + 301), Err(VerifyError::Stale));
+        assert_eq!(verify(&[secret], Some("msg_other"), Some("1614265330"), Some(&sig), body, 1614265330), Err(VerifyError::NoMatch));
+    }
+
+    #[test]
+    fn several_signatures_during_rotation() {
+        let (a, b) = (generate_secret(), generate_secret());
+        let both = sign(&[a.clone(), b.clone()], "msg_1", 10, b"{}");
+        assert_eq!(both.split(' ').count(), 2);
+        assert_eq!(verify(&[b], Some("msg_1"), Some("10"), Some(&both), b"{}", 10), Ok(()));
+        assert_eq!(verify(&[generate_secret()], Some("msg_1"), Some("10"), Some(&both), b"{}", 10), Err(VerifyError::NoMatch));
+        assert_eq!(verify(&[a], None, Some("10"), Some(&both), b"{}", 10), Err(VerifyError::MissingHeaders));
+    }
+
+    #[test]
+    fn backoff_spans_about_three_days_then_stops() {
+        let total: i64 = (1..=9).map(|n| backoff(n, 0.0).unwrap().as_secs()).sum();
+        assert!((70 * 3600..80 * 3600).contains(&total), "{total}");
+        assert_eq!(backoff(10, 0.0), None);
+        assert_eq!(backoff(0, 0.0), None);
+        assert_eq!(backoff(1, 1.0).unwrap().as_millis(), 5500);
+        assert_eq!(backoff(1, -1.0).unwrap().as_millis(), 4500);
+    }
+}
