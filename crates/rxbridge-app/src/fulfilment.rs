@@ -128,7 +128,13 @@ impl Fulfilment {
         }
     }
 
-    fn seal(&self, register: Register, section: &str, at: jiff::Timestamp, p: &Particulars) -> Vec<u8> {
+    fn seal(
+        &self,
+        register: Register,
+        section: &str,
+        at: jiff::Timestamp,
+        p: &Particulars,
+    ) -> Vec<u8> {
         self.intake.vault().seal(
             &NewEntry::seal_context(register, section, at),
             &serde_json::to_vec(p).expect("particulars serialise"),
@@ -136,10 +142,10 @@ impl Fulfilment {
     }
 
     pub fn open_particulars(&self, e: &NewEntry) -> anyhow::Result<Particulars> {
-        let bytes = self
-            .intake
-            .vault()
-            .open(&NewEntry::seal_context(e.register, &e.section, e.at), &e.sealed)?;
+        let bytes = self.intake.vault().open(
+            &NewEntry::seal_context(e.register, &e.section, e.at),
+            &e.sealed,
+        )?;
         Ok(serde_json::from_slice(&bytes)?)
     }
 
@@ -189,7 +195,9 @@ impl Fulfilment {
                 .await?;
             for rec in &page.items {
                 for i in &rec.items {
-                    if f.get(&i.product_code).is_some_and(|p| p.schedule == Schedule::Cd2) {
+                    if f.get(&i.product_code)
+                        .is_some_and(|p| p.schedule == Schedule::Cd2)
+                    {
                         *out.entry(i.product_code.clone()).or_default() += i64::from(i.quantity);
                     }
                 }
@@ -208,7 +216,9 @@ impl Fulfilment {
         let mut short = Vec::new();
         let mut need: HashMap<&str, i64> = HashMap::new();
         for i in &rec.items {
-            if f.get(&i.product_code).is_some_and(|p| p.schedule == Schedule::Cd2) {
+            if f.get(&i.product_code)
+                .is_some_and(|p| p.schedule == Schedule::Cd2)
+            {
                 *need.entry(i.product_code.as_str()).or_default() += i64::from(i.quantity);
             }
         }
@@ -224,7 +234,10 @@ impl Fulfilment {
         }
         if !short.is_empty() {
             let last = self.store.timeline(&rec.id).await?;
-            if last.last().is_none_or(|e| e.event.kind != "fulfilment.held") {
+            if last
+                .last()
+                .is_none_or(|e| e.event.kind != "fulfilment.held")
+            {
                 self.store
                     .record_event(self.event(
                         "fulfilment.held",
@@ -316,7 +329,9 @@ impl Fulfilment {
             if today <= last {
                 continue;
             }
-            let Ok(to) = rec.status.expire() else { continue };
+            let Ok(to) = rec.status.expire() else {
+                continue;
+            };
             let change = Change::move_to(
                 &rec,
                 to,
@@ -360,7 +375,9 @@ impl Fulfilment {
         )?;
         let id = webhook_id.unwrap_or_default().to_string();
         if id.is_empty() || id.len() > 255 {
-            return Err(WarehouseError::BadEvent("webhook-id must be 1 to 255 characters".into()));
+            return Err(WarehouseError::BadEvent(
+                "webhook-id must be 1 to 255 characters".into(),
+            ));
         }
         let v: Value = serde_json::from_slice(raw)
             .map_err(|e| WarehouseError::BadEvent(format!("the body is not JSON: {e}")))?;
@@ -372,6 +389,16 @@ impl Fulfilment {
         if !data.is_object() {
             return Err(WarehouseError::BadEvent("data must be an object".into()));
         }
+        // A redelivery is answered as such before anything else is checked: the order has
+        // usually moved on since the first delivery.
+        if self
+            .store
+            .seen("warehouse", &id)
+            .await
+            .map_err(WarehouseError::Store)?
+        {
+            return Ok(WarehouseOutcome::Duplicate);
+        }
         let result = if kind == "stock_received" {
             self.stock_received(&id, data).await
         } else {
@@ -379,18 +406,26 @@ impl Fulfilment {
         };
         match result {
             Err(WarehouseError::Store(StoreError::Duplicate)) => Ok(WarehouseOutcome::Duplicate),
-            Err(WarehouseError::Store(StoreError::Rejected(why))) => Err(WarehouseError::Illegal(why)),
+            Err(WarehouseError::Store(StoreError::Rejected(why))) => {
+                Err(WarehouseError::Illegal(why))
+            }
             other => other,
         }
     }
 
-    async fn stock_received(&self, id: &str, d: &Value) -> Result<WarehouseOutcome, WarehouseError> {
+    async fn stock_received(
+        &self,
+        id: &str,
+        d: &Value,
+    ) -> Result<WarehouseOutcome, WarehouseError> {
         let text = |k: &str| {
             d[k].as_str()
                 .map(str::trim)
                 .filter(|s| !s.is_empty() && s.len() <= 200)
                 .map(String::from)
-                .ok_or_else(|| WarehouseError::BadEvent(format!("data.{k} is required (1 to 200 characters)")))
+                .ok_or_else(|| {
+                    WarehouseError::BadEvent(format!("data.{k} is required (1 to 200 characters)"))
+                })
         };
         let code = text("product_code")?;
         let supplier = text("supplier")?;
@@ -398,15 +433,21 @@ impl Fulfilment {
         let qty = d["quantity"]
             .as_i64()
             .filter(|q| (1..=1_000_000).contains(q))
-            .ok_or_else(|| WarehouseError::BadEvent("data.quantity must be a whole number 1 to 1000000".into()))?;
+            .ok_or_else(|| {
+                WarehouseError::BadEvent("data.quantity must be a whole number 1 to 1000000".into())
+            })?;
         let mode = match d["mode"].as_str() {
             None | Some("live") => Mode::Live,
             Some("test") => Mode::Test,
-            Some(_) => return Err(WarehouseError::BadEvent("data.mode must be live or test".into())),
+            Some(_) => {
+                return Err(WarehouseError::BadEvent(
+                    "data.mode must be live or test".into(),
+                ));
+            }
         };
-        let p = Formulary::builtin()
-            .get(&code)
-            .ok_or_else(|| WarehouseError::BadEvent(format!("data.product_code {code} is not in the formulary")))?;
+        let p = Formulary::builtin().get(&code).ok_or_else(|| {
+            WarehouseError::BadEvent(format!("data.product_code {code} is not in the formulary"))
+        })?;
         let now = self.clock.now();
         let sec = section(mode, &code);
         let mut change = Change {
@@ -424,7 +465,10 @@ impl Fulfilment {
                 product: product_heading(p),
                 received_from: Some(format!(
                     "{supplier}{}",
-                    d["supplier_address"].as_str().map(|a| format!(", {a}")).unwrap_or_default()
+                    d["supplier_address"]
+                        .as_str()
+                        .map(|a| format!(", {a}"))
+                        .unwrap_or_default()
                 )),
                 invoice_ref: Some(invoice),
                 ..Particulars::default()
@@ -441,7 +485,10 @@ impl Fulfilment {
                 quantity: qty,
             });
         }
-        self.store.commit(change).await.map_err(WarehouseError::Store)?;
+        self.store
+            .commit(change)
+            .await
+            .map_err(WarehouseError::Store)?;
         Ok(WarehouseOutcome::Applied("stock recorded"))
     }
 
@@ -480,7 +527,9 @@ impl Fulfilment {
                 .map(str::trim)
                 .filter(|s| !s.is_empty() && s.len() <= 200)
                 .map(String::from)
-                .ok_or_else(|| WarehouseError::BadEvent(format!("data.{k} is required (1 to 200 characters)")))
+                .ok_or_else(|| {
+                    WarehouseError::BadEvent(format!("data.{k} is required (1 to 200 characters)"))
+                })
         };
         let now = self.clock.now();
         let dedupe = Some(("warehouse".to_string(), id.to_string()));
@@ -494,7 +543,11 @@ impl Fulfilment {
                 if rec.status != Status::WithWarehouse {
                     return Err(illegal("picked"));
                 }
-                (event_only("fulfilment.picked", json!({ "webhook_id": id })), "picked", None)
+                (
+                    event_only("fulfilment.picked", json!({ "webhook_id": id })),
+                    "picked",
+                    None,
+                )
             }
             "dispatched" => {
                 if rec.status != Status::WithWarehouse {
@@ -502,7 +555,10 @@ impl Fulfilment {
                 }
                 let carrier = text("carrier")?;
                 let tracking = text("tracking_number")?;
-                let rx = self.intake.open(&rec).map_err(|e| WarehouseError::Store(StoreError::Unexpected(e)))?;
+                let rx = self
+                    .intake
+                    .open(&rec)
+                    .map_err(|e| WarehouseError::Store(StoreError::Unexpected(e)))?;
                 let mut change = Change::move_to(
                     &rec,
                     Status::Dispatched,
@@ -523,9 +579,13 @@ impl Fulfilment {
                 }
                 let received_by = text("received_by")?;
                 let recipient = d["recipient"].as_str().unwrap_or("patient");
-                if !matches!(recipient, "patient" | "representative" | "healthcare_professional") {
+                if !matches!(
+                    recipient,
+                    "patient" | "representative" | "healthcare_professional"
+                ) {
                     return Err(WarehouseError::BadEvent(
-                        "data.recipient must be patient, representative or healthcare_professional".into(),
+                        "data.recipient must be patient, representative or healthcare_professional"
+                            .into(),
                     ));
                 }
                 let id_checked = d["id_checked"].as_bool();
@@ -562,7 +622,14 @@ impl Fulfilment {
                     return Err(illegal("marked failed"));
                 }
                 let reason = text("reason")?;
-                (event_only("fulfilment.delivery_failed", json!({ "reason": reason, "webhook_id": id })), "delivery failure recorded", None)
+                (
+                    event_only(
+                        "fulfilment.delivery_failed",
+                        json!({ "reason": reason, "webhook_id": id }),
+                    ),
+                    "delivery failure recorded",
+                    None,
+                )
             }
             "returned" => {
                 if rec.status != Status::Dispatched {
@@ -576,7 +643,10 @@ impl Fulfilment {
                 change.register = self.annotations(
                     &rec,
                     now,
-                    &format!("Returned undelivered {} ({reason}); quarantined for the pharmacist", london_date(now)),
+                    &format!(
+                        "Returned undelivered {} ({reason}); quarantined for the pharmacist",
+                        london_date(now)
+                    ),
                     None,
                     None,
                 );
@@ -588,7 +658,10 @@ impl Fulfilment {
                 )));
             }
         };
-        self.store.commit(change).await.map_err(WarehouseError::Store)?;
+        self.store
+            .commit(change)
+            .await
+            .map_err(WarehouseError::Store)?;
         if let Some((rx, carrier, tracking)) = notify {
             self.dispatch_email(&rec, &rx, &carrier, &tracking).await;
         }
@@ -609,7 +682,9 @@ impl Fulfilment {
         let pr = &rx.prescriber;
         let mut out = Vec::new();
         for item in &rx.items {
-            let Some(p) = f.get(&item.product_code) else { continue };
+            let Some(p) = f.get(&item.product_code) else {
+                continue;
+            };
             let register = if p.schedule == Schedule::Cd2 {
                 Register::Cd
             } else if rx.kind == PrescriptionType::Private {
@@ -620,13 +695,20 @@ impl Fulfilment {
             let sec = section(rec.mode, &p.code);
             let particulars = Particulars {
                 product: product_heading(p),
-                supplied_to: Some(format!("{} {}", rx.patient.given_name, rx.patient.family_name)),
+                supplied_to: Some(format!(
+                    "{} {}",
+                    rx.patient.given_name, rx.patient.family_name
+                )),
                 supplied_to_address: Some(address_line(&rx.patient.address)),
                 prescriber: Some(format!(
                     "{} {} ({})",
                     pr.given_name,
                     pr.family_name,
-                    format!("{} {}", pr.registration.body().to_uppercase(), pr.registration.number())
+                    format!(
+                        "{} {}",
+                        pr.registration.body().to_uppercase(),
+                        pr.registration.number()
+                    )
                 )),
                 prescriber_address: Some(address_line(&pr.address)),
                 prescription_date: Some(rx.issued_on),
@@ -691,8 +773,16 @@ impl Fulfilment {
             .collect()
     }
 
-    async fn dispatch_email(&self, rec: &PrescriptionRecord, rx: &Prescription, carrier: &str, tracking: &str) {
-        let Some(email) = &rx.patient.email else { return };
+    async fn dispatch_email(
+        &self,
+        rec: &PrescriptionRecord,
+        rx: &Prescription,
+        carrier: &str,
+        tracking: &str,
+    ) {
+        let Some(email) = &rx.patient.email else {
+            return;
+        };
         let m = OutgoingEmail {
             to: email.as_str().to_string(),
             subject: format!("Your order {} is on its way", rec.id),
@@ -703,10 +793,20 @@ impl Fulfilment {
             reference: format!("dispatched-{}", rec.id),
         };
         let ev = match self.notifier.send(&m).await {
-            Ok(()) => self.event("notification.sent", "system", &rec.id, json!({ "kind": "dispatched", "channel": "email" })),
+            Ok(()) => self.event(
+                "notification.sent",
+                "system",
+                &rec.id,
+                json!({ "kind": "dispatched", "channel": "email" }),
+            ),
             Err(e) => {
                 tracing::warn!(error = %e, "the dispatch email could not be sent");
-                self.event("notification.failed", "system", &rec.id, json!({ "kind": "dispatched", "channel": "email" }))
+                self.event(
+                    "notification.failed",
+                    "system",
+                    &rec.id,
+                    json!({ "kind": "dispatched", "channel": "email" }),
+                )
             }
         };
         if let Err(e) = self.store.record_event(ev).await {
@@ -743,7 +843,9 @@ impl Fulfilment {
             .unwrap_or_else(|| code.to_string());
         let mut rows = Vec::new();
         for e in &entries {
-            let p = self.open_particulars(&e.entry).map_err(StoreError::Unexpected)?;
+            let p = self
+                .open_particulars(&e.entry)
+                .map_err(StoreError::Unexpected)?;
             let yn = |b: Option<bool>| match b {
                 Some(true) => "Y",
                 Some(false) => "N",
@@ -769,7 +871,11 @@ impl Fulfilment {
                 yn(p.id_requested).into(),
                 yn(p.id_provided).into(),
                 p.invoice_ref.or(p.note).or(p.reference).unwrap_or_default(),
-                if register == Register::Cd { e.balance_after.to_string() } else { String::new() },
+                if register == Register::Cd {
+                    e.balance_after.to_string()
+                } else {
+                    String::new()
+                },
                 e.entry.author.clone(),
             ]);
         }
@@ -784,17 +890,33 @@ impl Fulfilment {
             header: vec![
                 ("Pharmacy".into(), self.cfg.pharmacy_name.clone()),
                 ("Section".into(), section_name.to_string()),
-                ("Printed".into(), self.clock.now().strftime("%Y-%m-%d %H:%M UTC").to_string()),
+                (
+                    "Printed".into(),
+                    self.clock.now().strftime("%Y-%m-%d %H:%M UTC").to_string(),
+                ),
             ],
             columns: [
-                "entry", "date", "kind", "supplied to / received from", "prescriber", "quantity",
-                "collected by", "ID requested", "ID provided", "invoice / note / order", "balance", "author",
+                "entry",
+                "date",
+                "kind",
+                "supplied to / received from",
+                "prescriber",
+                "quantity",
+                "collected by",
+                "ID requested",
+                "ID provided",
+                "invoice / note / order",
+                "balance",
+                "author",
             ]
             .map(String::from)
             .to_vec(),
             rows,
             totals: if register == Register::Cd {
-                vec![("Running balance".into(), balance.to_string()), ("Entries".into(), entries.len().to_string())]
+                vec![
+                    ("Running balance".into(), balance.to_string()),
+                    ("Entries".into(), entries.len().to_string()),
+                ]
             } else {
                 vec![("Entries".into(), entries.len().to_string())]
             },
@@ -804,9 +926,17 @@ impl Fulfilment {
 
     /// The ERP file for warehouses that import files: every order released to the warehouse
     /// on `date` (London), one row per line, in release order. Same date, same file.
-    pub async fn orders_file(&self, mode: Mode, date: Date, actor: &str) -> Result<Report, StoreError> {
+    pub async fn orders_file(
+        &self,
+        mode: Mode,
+        date: Date,
+        actor: &str,
+    ) -> Result<Report, StoreError> {
         let tz = rxbridge_domain::dates::london().clone();
-        let from = date.to_zoned_datetime(tz.clone()).map_err(|e| StoreError::Unexpected(e.into()))?.timestamp();
+        let from = date
+            .to_zoned_datetime(tz.clone())
+            .map_err(|e| StoreError::Unexpected(e.into()))?
+            .timestamp();
         let to = date
             .saturating_add(jiff::Span::new().days(1))
             .to_zoned_datetime(tz)
@@ -814,7 +944,12 @@ impl Fulfilment {
             .timestamp();
         let messages = self
             .outbox
-            .messages_between("fulfilment.requested", &outbox::warehouse_destination(mode), from, to)
+            .messages_between(
+                "fulfilment.requested",
+                &outbox::warehouse_destination(mode),
+                from,
+                to,
+            )
             .await?;
         let mut rows = Vec::new();
         for m in &messages {
@@ -831,7 +966,15 @@ impl Fulfilment {
                     l["controlled_drug"].to_string(),
                     d["service"].as_str().unwrap_or_default().to_string(),
                     to["name"].as_str().unwrap_or_default().to_string(),
-                    to["address_lines"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default(),
+                    to["address_lines"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        })
+                        .unwrap_or_default(),
                     to["town"].as_str().unwrap_or_default().to_string(),
                     to["postcode"].as_str().unwrap_or_default().to_string(),
                 ]);
@@ -849,14 +992,30 @@ impl Fulfilment {
             kind: crate::finance::ExportKind::Payments,
             month: date.to_string(),
             title: "Released orders".into(),
-            header: vec![("Date".into(), date.to_string()), ("Data".into(), mode.as_str().into())],
+            header: vec![
+                ("Date".into(), date.to_string()),
+                ("Data".into(), mode.as_str().into()),
+            ],
             columns: [
-                "order_id", "released_at", "line", "sku", "description", "quantity", "controlled_drug",
-                "service", "deliver_to_name", "address", "town", "postcode",
+                "order_id",
+                "released_at",
+                "line",
+                "sku",
+                "description",
+                "quantity",
+                "controlled_drug",
+                "service",
+                "deliver_to_name",
+                "address",
+                "town",
+                "postcode",
             ]
             .map(String::from)
             .to_vec(),
-            totals: vec![("Orders".into(), messages.len().to_string()), ("Lines".into(), rows.len().to_string())],
+            totals: vec![
+                ("Orders".into(), messages.len().to_string()),
+                ("Lines".into(), rows.len().to_string()),
+            ],
             rows,
             differences: Vec::new(),
         })

@@ -365,7 +365,11 @@ impl Intake {
                 id,
                 serde_json::json!({ "from": rec.status.as_str(), "reason": reason }),
             );
-            match self.store.commit(crate::payments::Change::move_to(&rec, to, vec![event])).await {
+            match self
+                .store
+                .commit(crate::payments::Change::move_to(&rec, to, vec![event]))
+                .await
+            {
                 Ok(_) => return self.get(caller, id).await,
                 Err(StoreError::Conflict) => continue,
                 Err(StoreError::NotFound) => return Err(IntakeError::NotFound),
@@ -449,7 +453,11 @@ impl Intake {
             id,
             serde_json::json!({ "answer": answer }),
         );
-        match self.store.commit(crate::payments::Change::move_to(&rec, to, vec![event])).await {
+        match self
+            .store
+            .commit(crate::payments::Change::move_to(&rec, to, vec![event]))
+            .await
+        {
             Ok(_) => self.get(caller, id).await,
             Err(StoreError::NotFound) => Err(IntakeError::NotFound),
             Err(e) => Err(e.into()),

@@ -178,7 +178,11 @@ impl Originals {
             subject: id.into(),
             detail: serde_json::json!({ "serial": keyed, "document": document }),
         };
-        match self.store.commit(crate::payments::Change::move_to(&rec, to, vec![event])).await {
+        match self
+            .store
+            .commit(crate::payments::Change::move_to(&rec, to, vec![event]))
+            .await
+        {
             Ok(Some(r)) => Ok(r),
             Ok(None) => Err(OriginalError::NotFound),
             Err(StoreError::Conflict) => Err(OriginalError::Conflict),

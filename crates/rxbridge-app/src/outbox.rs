@@ -281,7 +281,8 @@ pub fn verify(
 
 /// Waits after each failed attempt (the Standard Webhooks schedule stretched to ~3 days):
 /// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h — ten attempts in about 75 hours.
-pub const RETRY_SCHEDULE_SECS: [i64; 9] = [5, 300, 1800, 7200, 18_000, 36_000, 50_400, 72_000, 86_400];
+pub const RETRY_SCHEDULE_SECS: [i64; 9] =
+    [5, 300, 1800, 7200, 18_000, 36_000, 50_400, 72_000, 86_400];
 
 /// The wait after failed attempt `n` (1-based) with ±10 % jitter, or `None` when exhausted.
 pub fn backoff(n: u32, jitter: f64) -> Option<SignedDuration> {
@@ -333,11 +334,31 @@ pub struct OutboxGauges {
 impl OutboxGauges {
     pub fn render(&self, out: &mut String) {
         use std::fmt::Write;
-        let _ = writeln!(out, "# HELP rxbridge_outbox_pending Messages waiting for delivery.\n# TYPE rxbridge_outbox_pending gauge\nrxbridge_outbox_pending {}", self.pending.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP rxbridge_outbox_oldest_pending_age_seconds Age of the oldest pending message.\n# TYPE rxbridge_outbox_oldest_pending_age_seconds gauge\nrxbridge_outbox_oldest_pending_age_seconds {}", self.oldest_pending_age_secs.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP rxbridge_outbox_dead Messages on the dead-letter list.\n# TYPE rxbridge_outbox_dead gauge\nrxbridge_outbox_dead {}", self.dead.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP rxbridge_outbox_delivered_total Messages delivered.\n# TYPE rxbridge_outbox_delivered_total counter\nrxbridge_outbox_delivered_total {}", self.delivered_total.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP rxbridge_outbox_failed_attempts_total Delivery attempts that failed.\n# TYPE rxbridge_outbox_failed_attempts_total counter\nrxbridge_outbox_failed_attempts_total {}", self.failed_attempts_total.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "# HELP rxbridge_outbox_pending Messages waiting for delivery.\n# TYPE rxbridge_outbox_pending gauge\nrxbridge_outbox_pending {}",
+            self.pending.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP rxbridge_outbox_oldest_pending_age_seconds Age of the oldest pending message.\n# TYPE rxbridge_outbox_oldest_pending_age_seconds gauge\nrxbridge_outbox_oldest_pending_age_seconds {}",
+            self.oldest_pending_age_secs.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP rxbridge_outbox_dead Messages on the dead-letter list.\n# TYPE rxbridge_outbox_dead gauge\nrxbridge_outbox_dead {}",
+            self.dead.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP rxbridge_outbox_delivered_total Messages delivered.\n# TYPE rxbridge_outbox_delivered_total counter\nrxbridge_outbox_delivered_total {}",
+            self.delivered_total.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP rxbridge_outbox_failed_attempts_total Delivery attempts that failed.\n# TYPE rxbridge_outbox_failed_attempts_total counter\nrxbridge_outbox_failed_attempts_total {}",
+            self.failed_attempts_total.load(Ordering::Relaxed)
+        );
     }
 }
 
@@ -373,7 +394,9 @@ impl Outbox {
     }
 
     pub fn open_secrets(&self, e: &Endpoint) -> anyhow::Result<Vec<String>> {
-        Ok(serde_json::from_slice(&self.vault.open(&e.id, &e.sealed_secrets)?)?)
+        Ok(serde_json::from_slice(
+            &self.vault.open(&e.id, &e.sealed_secrets)?,
+        )?)
     }
 
     /// Register (or replace) the endpoint of `destination`; returns it with its new secret.
@@ -416,12 +439,27 @@ impl Outbox {
     /// Deliver every due message once (tests call this step by step; the server every few
     /// seconds).
     pub async fn run_once(&self) -> Result<RunReport, StoreError> {
+        let mut report = RunReport::default();
+        // A delivery can make the next message of the same prescription due: go round again
+        // (bounded) rather than wait a poll interval per message.
+        for _ in 0..10 {
+            let before = report;
+            let claimed = self.run_batch(&mut report).await?;
+            if claimed == 0 || report.delivered == before.delivered {
+                break;
+            }
+        }
+        self.refresh_gauges().await?;
+        Ok(report)
+    }
+
+    async fn run_batch(&self, report: &mut RunReport) -> Result<usize, StoreError> {
         let now = self.clock.now();
         let due = self
             .store
             .claim_due(now, now + SignedDuration::from_secs(120), 50)
             .await?;
-        let mut report = RunReport::default();
+        let claimed = due.len();
         for mut m in due {
             let endpoint = self.store.endpoint_for(&m.message.destination).await?;
             let Some(endpoint) = endpoint.filter(|e| e.enabled) else {
@@ -431,13 +469,18 @@ impl Outbox {
                 report.no_endpoint += 1;
                 continue;
             };
-            let secrets = self.open_secrets(&endpoint).map_err(StoreError::Unexpected)?;
+            let secrets = self
+                .open_secrets(&endpoint)
+                .map_err(StoreError::Unexpected)?;
             let body = serde_json::to_vec(&m.message.payload).expect("JSON values serialise");
             let ts = self.clock.now().as_second();
             let headers = [
                 ("webhook-id", m.message.id.clone()),
                 ("webhook-timestamp", ts.to_string()),
-                ("webhook-signature", sign(&secrets, &m.message.id, ts, &body)),
+                (
+                    "webhook-signature",
+                    sign(&secrets, &m.message.id, ts, &body),
+                ),
                 ("content-type", "application/json".to_string()),
             ];
             let started = std::time::Instant::now();
@@ -471,7 +514,9 @@ impl Outbox {
                     e.disabled_reason = Some(format!("answered 410 Gone at {now}"));
                     self.store.put_endpoint(e).await?;
                     report.gone += 1;
-                    self.gauges.failed_attempts_total.fetch_add(1, Ordering::Relaxed);
+                    self.gauges
+                        .failed_attempts_total
+                        .fetch_add(1, Ordering::Relaxed);
                 }
                 other => {
                     let (why, retry_after) = match &other {
@@ -483,8 +528,11 @@ impl Outbox {
                     };
                     attempt.error = Some(why.clone());
                     m.last_error = Some(why);
-                    self.gauges.failed_attempts_total.fetch_add(1, Ordering::Relaxed);
-                    let jitter = (rand::rngs::OsRng.next_u32() as f64 / u32::MAX as f64) * 2.0 - 1.0;
+                    self.gauges
+                        .failed_attempts_total
+                        .fetch_add(1, Ordering::Relaxed);
+                    let jitter =
+                        (rand::rngs::OsRng.next_u32() as f64 / u32::MAX as f64) * 2.0 - 1.0;
                     match backoff(n, jitter) {
                         Some(wait) => {
                             let wait = retry_after.map_or(wait, |r| r.max(wait));
@@ -500,8 +548,7 @@ impl Outbox {
             }
             self.store.record_attempt(&m, Some(attempt)).await?;
         }
-        self.refresh_gauges().await?;
-        Ok(report)
+        Ok(claimed)
     }
 
     pub async fn refresh_gauges(&self) -> Result<(), StoreError> {
@@ -533,11 +580,46 @@ mod tests {
         // The example in the Standard Webhooks specification.
         let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string();
         let body = br#"{"test": 2432232314}"#;
-        let sig = sign(std::slice::from_ref(&secret), "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
+        let sig = sign(
+            std::slice::from_ref(&secret),
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            body,
+        );
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-        assert_eq!(verify(&[secret.clone()], Some("msg_p5jXN8AQM9LWM0D4loKWxJek"), Some("1614265330"), Some(&sig), body, 1614265330), Ok(()));
-        assert_eq!(verify(&[secret.clone()], Some("msg_p5jXN8AQM9LWM0D4loKWxJek"), Some("1614265330"), Some(&sig), body, 1614265330 + 301), Err(VerifyError::Stale));
-        assert_eq!(verify(&[secret], Some("msg_other"), Some("1614265330"), Some(&sig), body, 1614265330), Err(VerifyError::NoMatch));
+        assert_eq!(
+            verify(
+                &[secret.clone()],
+                Some("msg_p5jXN8AQM9LWM0D4loKWxJek"),
+                Some("1614265330"),
+                Some(&sig),
+                body,
+                1614265330
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            verify(
+                &[secret.clone()],
+                Some("msg_p5jXN8AQM9LWM0D4loKWxJek"),
+                Some("1614265330"),
+                Some(&sig),
+                body,
+                1614265330 + 301
+            ),
+            Err(VerifyError::Stale)
+        );
+        assert_eq!(
+            verify(
+                &[secret],
+                Some("msg_other"),
+                Some("1614265330"),
+                Some(&sig),
+                body,
+                1614265330
+            ),
+            Err(VerifyError::NoMatch)
+        );
     }
 
     #[test]
@@ -545,9 +627,25 @@ mod tests {
         let (a, b) = (generate_secret(), generate_secret());
         let both = sign(&[a.clone(), b.clone()], "msg_1", 10, b"{}");
         assert_eq!(both.split(' ').count(), 2);
-        assert_eq!(verify(&[b], Some("msg_1"), Some("10"), Some(&both), b"{}", 10), Ok(()));
-        assert_eq!(verify(&[generate_secret()], Some("msg_1"), Some("10"), Some(&both), b"{}", 10), Err(VerifyError::NoMatch));
-        assert_eq!(verify(&[a], None, Some("10"), Some(&both), b"{}", 10), Err(VerifyError::MissingHeaders));
+        assert_eq!(
+            verify(&[b], Some("msg_1"), Some("10"), Some(&both), b"{}", 10),
+            Ok(())
+        );
+        assert_eq!(
+            verify(
+                &[generate_secret()],
+                Some("msg_1"),
+                Some("10"),
+                Some(&both),
+                b"{}",
+                10
+            ),
+            Err(VerifyError::NoMatch)
+        );
+        assert_eq!(
+            verify(&[a], None, Some("10"), Some(&both), b"{}", 10),
+            Err(VerifyError::MissingHeaders)
+        );
     }
 
     #[test]

@@ -324,6 +324,9 @@ pub trait Store: Send + Sync + 'static {
         change: crate::payments::Change,
     ) -> Result<Option<PrescriptionRecord>, StoreError>;
 
+    /// Whether a `Change::dedupe` mark `(source, id)` was written.
+    async fn seen(&self, source: &str, id: &str) -> Result<bool, StoreError>;
+
     async fn get_payment(
         &self,
         id: &str,

@@ -168,8 +168,7 @@ pub trait RegisterStore: Send + Sync {
         section: Option<&str>,
     ) -> Result<Vec<RegisterEntry>, StoreError>;
     /// The section's current balance (0 when it has no entries).
-    async fn register_balance(&self, register: Register, section: &str)
-    -> Result<i64, StoreError>;
+    async fn register_balance(&self, register: Register, section: &str) -> Result<i64, StoreError>;
     /// Sections with entries.
     async fn register_sections(&self, register: Register) -> Result<Vec<String>, StoreError>;
 }

@@ -36,7 +36,11 @@ pub fn payment_routes() -> Router<AppState> {
 
 /// The warehouse's events (Standard Webhooks): 200 applied or duplicate; 400 bad signature or
 /// event; 404 unknown order; 409 an event the order's state does not allow; 503 retry later.
-async fn warehouse_event(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn warehouse_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     use rxbridge_app::fulfilment::{WarehouseError, WarehouseOutcome};
     let Some(f) = state.fulfilment.as_ref() else {
         return Problem::for_status(StatusCode::NOT_FOUND).into_response();

@@ -41,7 +41,11 @@ pub fn append_entry(c: &Connection, e: &NewEntry) -> Result<(), StoreError> {
     }
     // Entries are never deleted, so the next number is one past the highest of either register.
     let seq: i64 = c
-        .query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM register_entries", [], |r| r.get(0))
+        .query_row(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM register_entries",
+            [],
+            |r| r.get(0),
+        )
         .map_err(unexpected)?;
     debug_assert!(seq > prev_seq);
     let hash = entry_hash(&prev_hash, seq, e, after);
@@ -69,7 +73,9 @@ fn entry_row(r: &rusqlite::Row) -> rusqlite::Result<RegisterEntry> {
     let reg: String = r.get(1)?;
     let kind: String = r.get(3)?;
     let date: String = r.get(4)?;
-    let bad = |col: usize, v: String| rusqlite::Error::InvalidColumnType(col, v, rusqlite::types::Type::Text);
+    let bad = |col: usize, v: String| {
+        rusqlite::Error::InvalidColumnType(col, v, rusqlite::types::Type::Text)
+    };
     Ok(RegisterEntry {
         seq: r.get(0)?,
         entry: NewEntry {
@@ -103,7 +109,11 @@ fn msg_row(r: &rusqlite::Row) -> rusqlite::Result<OutboxMessage> {
             event_type: r.get(3)?,
             subject: r.get(4)?,
             payload: serde_json::from_str(&payload).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e))
+                rusqlite::Error::FromSqlConversionFailure(
+                    5,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
             })?,
             created_at: ts(r.get(6)?)?,
         },
@@ -201,11 +211,20 @@ impl OutboxStore for SqliteStore {
         .await
     }
 
-    async fn messages(&self, status: MessageStatus, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
+    async fn messages(
+        &self,
+        status: MessageStatus,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
         self.read(move |c| {
-            c.prepare_cached(&format!("SELECT {MSG_COLUMNS} FROM outbox WHERE status = ?1 ORDER BY seq DESC LIMIT ?2"))
-                .and_then(|mut s| s.query_map(params![status.as_str(), limit], msg_row)?.collect())
-                .map_err(unexpected)
+            c.prepare_cached(&format!(
+                "SELECT {MSG_COLUMNS} FROM outbox WHERE status = ?1 ORDER BY seq DESC LIMIT ?2"
+            ))
+            .and_then(|mut s| {
+                s.query_map(params![status.as_str(), limit], msg_row)?
+                    .collect()
+            })
+            .map_err(unexpected)
         })
         .await
     }
@@ -273,12 +292,24 @@ impl OutboxStore for SqliteStore {
     async fn outbox_stats(&self) -> Result<(u64, Option<Timestamp>, u64), StoreError> {
         self.read(|c| {
             let (pending, oldest): (i64, Option<String>) = c
-                .query_row("SELECT count(*), min(created_at) FROM outbox WHERE status = 'pending'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_row(
+                    "SELECT count(*), min(created_at) FROM outbox WHERE status = 'pending'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
                 .map_err(unexpected)?;
             let dead: i64 = c
-                .query_row("SELECT count(*) FROM outbox WHERE status = 'dead'", [], |r| r.get(0))
+                .query_row(
+                    "SELECT count(*) FROM outbox WHERE status = 'dead'",
+                    [],
+                    |r| r.get(0),
+                )
                 .map_err(unexpected)?;
-            Ok((pending as u64, oldest.map(ts).transpose().map_err(unexpected)?, dead as u64))
+            Ok((
+                pending as u64,
+                oldest.map(ts).transpose().map_err(unexpected)?,
+                dead as u64,
+            ))
         })
         .await
     }
@@ -323,7 +354,12 @@ impl OutboxStore for SqliteStore {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
-        let (t, d, from, to) = (event_type.to_string(), destination.to_string(), from.to_string(), to.to_string());
+        let (t, d, from, to) = (
+            event_type.to_string(),
+            destination.to_string(),
+            from.to_string(),
+            to.to_string(),
+        );
         self.read(move |c| {
             c.prepare_cached(&format!(
                 "SELECT {MSG_COLUMNS} FROM outbox WHERE event_type = ?1 AND destination = ?2 AND created_at >= ?3 AND created_at < ?4 ORDER BY seq"

@@ -530,6 +530,19 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn seen(&self, source: &str, id: &str) -> Result<bool, StoreError> {
+        let (s, i) = (source.to_string(), id.to_string());
+        self.read(move |c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM provider_events_seen WHERE source = ?1 AND event_id = ?2)",
+                [s, i],
+                |r| r.get(0),
+            )
+            .map_err(queries::unexpected)
+        })
+        .await
+    }
+
     async fn get_payment(
         &self,
         id: &str,

@@ -705,7 +705,14 @@ pub fn spawn_outbox_worker(
             t.tick().await;
             match outbox.run_once().await {
                 Ok(r) if r != rxbridge_app::outbox::RunReport::default() => {
-                    tracing::info!(delivered = r.delivered, retried = r.retried, dead = r.dead, gone = r.gone, no_endpoint = r.no_endpoint, "outbox");
+                    tracing::info!(
+                        delivered = r.delivered,
+                        retried = r.retried,
+                        dead = r.dead,
+                        gone = r.gone,
+                        no_endpoint = r.no_endpoint,
+                        "outbox"
+                    );
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "outbox run failed"),
@@ -726,7 +733,12 @@ pub fn spawn_fulfilment_sweep(
             t.tick().await;
             match fulfilment.sweep().await {
                 Ok(r) if r != rxbridge_app::fulfilment::SweepReport::default() => {
-                    tracing::info!(released = r.released, held = r.held, expired = r.expired, "fulfilment sweep");
+                    tracing::info!(
+                        released = r.released,
+                        held = r.held,
+                        expired = r.expired,
+                        "fulfilment sweep"
+                    );
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "fulfilment sweep failed"),

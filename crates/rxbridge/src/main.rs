@@ -611,23 +611,41 @@ fn write_report(
 
 async fn webhook(app: &App, command: WebhookCommand) -> anyhow::Result<()> {
     match command {
-        WebhookCommand::Set { destination, url, json } => {
+        WebhookCommand::Set {
+            destination,
+            url,
+            json,
+        } => {
             check_destination(app, &destination).await?;
             rxbridge::webhooks::check_url(&url, app.config.webhooks.allow_private_targets)
                 .map_err(|e| anyhow::anyhow!("--url: {e}"))?;
             let (e, secret) = app.outbox.set_endpoint(&destination, &url).await?;
             if json {
-                println!("{}", serde_json::json!({ "endpoint_id": e.id, "destination": destination, "url": url, "secret": secret }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "endpoint_id": e.id, "destination": destination, "url": url, "secret": secret })
+                );
             } else {
-                println!("endpoint {} for {destination} → {url}\nsigning secret: {secret}\nShown once: give it to the receiver to verify webhook-signature.", e.id);
+                println!(
+                    "endpoint {} for {destination} → {url}\nsigning secret: {secret}\nShown once: give it to the receiver to verify webhook-signature.",
+                    e.id
+                );
             }
         }
         WebhookCommand::RotateSecret { destination } => {
-            let secret = app.outbox.rotate_secret(&destination).await.map_err(|e| match e {
-                rxbridge_app::StoreError::NotFound => anyhow::anyhow!("no endpoint for {destination}"),
-                e => e.into(),
-            })?;
-            println!("new signing secret for {destination}: {secret}\nThe previous secret signs beside it until the next rotation.");
+            let secret = app
+                .outbox
+                .rotate_secret(&destination)
+                .await
+                .map_err(|e| match e {
+                    rxbridge_app::StoreError::NotFound => {
+                        anyhow::anyhow!("no endpoint for {destination}")
+                    }
+                    e => e.into(),
+                })?;
+            println!(
+                "new signing secret for {destination}: {secret}\nThe previous secret signs beside it until the next rotation."
+            );
         }
         WebhookCommand::List => {
             for e in app.outbox.store().endpoints().await? {
@@ -655,7 +673,9 @@ async fn check_destination(app: &App, d: &str) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        _ => anyhow::bail!("--destination must be warehouse:test, warehouse:live or clinic:<id>:<test|live>"),
+        _ => anyhow::bail!(
+            "--destination must be warehouse:test, warehouse:live or clinic:<id>:<test|live>"
+        ),
     }
 }
 
@@ -704,7 +724,11 @@ async fn register_cmd(
                 }
             }
         }
-        RegisterCommand::Print { section, format, out } => match section {
+        RegisterCommand::Print {
+            section,
+            format,
+            out,
+        } => match section {
             None => {
                 for s in app.store.register_sections(register).await? {
                     let b = app.store.register_balance(register, &s).await?;

@@ -53,7 +53,12 @@ impl Sim {
                 .header("webhook-timestamp", ts.to_string())
                 .header(
                     "webhook-signature",
-                    outbox::sign(std::slice::from_ref(&self.cfg.event_secret), &id, ts, body.as_bytes()),
+                    outbox::sign(
+                        std::slice::from_ref(&self.cfg.event_secret),
+                        &id,
+                        ts,
+                        body.as_bytes(),
+                    ),
                 )
                 .header("content-type", "application/json")
                 .body(body.clone())
@@ -73,7 +78,10 @@ impl Sim {
         let data = &order["data"];
         let id = data["order_id"].as_str().unwrap_or_default().to_string();
         let cd = data["controlled_drug"].as_bool().unwrap_or(false);
-        let name = data["deliver_to"]["name"].as_str().unwrap_or("the patient").to_string();
+        let name = data["deliver_to"]["name"]
+            .as_str()
+            .unwrap_or("the patient")
+            .to_string();
         let n = self.parcels.fetch_add(1, Ordering::Relaxed) + 1;
         let steps = [
             ("picked", json!({ "order_id": id })),
@@ -153,7 +161,10 @@ pub async fn run(
                 )
                 .await?;
             if s >= 300 {
-                anyhow::bail!("rxbridge refused the stock of {} with HTTP {s}: is the simulator's event secret in warehouse.inbound_secrets?", p.code);
+                anyhow::bail!(
+                    "rxbridge refused the stock of {} with HTTP {s}: is the simulator's event secret in warehouse.inbound_secrets?",
+                    p.code
+                );
             }
         }
     }

@@ -62,7 +62,9 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<reqwest::Url, String>
     {
         return Err(format!("{ip} is a private, loopback or internal address"));
     }
-    if !allow_private && (host == "localhost" || host.ends_with(".localhost") || host.ends_with(".internal")) {
+    if !allow_private
+        && (host == "localhost" || host.ends_with(".localhost") || host.ends_with(".internal"))
+    {
         return Err(format!("{host} is an internal name"));
     }
     Ok(u)
@@ -79,7 +81,10 @@ impl Resolve for GuardedResolver {
         Box::pin(async move {
             let host = name.as_str().to_string();
             let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let ok: Vec<SocketAddr> = all.into_iter().filter(|a| allow || is_public(a.ip())).collect();
+            let ok: Vec<SocketAddr> = all
+                .into_iter()
+                .filter(|a| allow || is_public(a.ip()))
+                .collect();
             if ok.is_empty() {
                 return Err(format!("{host} resolves to no public address").into());
             }
@@ -102,13 +107,21 @@ impl HttpWebhooks {
             .dns_resolver(Arc::new(GuardedResolver { allow_private }))
             .user_agent(concat!("rxbridge-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { client, allow_private })
+        Ok(Self {
+            client,
+            allow_private,
+        })
     }
 }
 
 #[async_trait]
 impl WebhookTransport for HttpWebhooks {
-    async fn post(&self, url: &str, headers: &[(&str, String)], body: &[u8]) -> Result<HttpAnswer, String> {
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> Result<HttpAnswer, String> {
         let url = check_url(url, self.allow_private)?;
         let mut req = self.client.post(url).body(body.to_vec());
         for (k, v) in headers {
@@ -161,7 +174,11 @@ mod tests {
         ] {
             assert!(check_url(bad, false).is_err(), "{bad}");
         }
-        for good in ["https://warehouse.example.com/hooks", "https://93.184.216.34/x", "https://[2a00:1450::1]/x"] {
+        for good in [
+            "https://warehouse.example.com/hooks",
+            "https://93.184.216.34/x",
+            "https://[2a00:1450::1]/x",
+        ] {
             assert!(check_url(good, false).is_ok(), "{good}");
         }
         assert!(check_url("http://127.0.0.1:9000/h", true).is_ok());

@@ -129,7 +129,11 @@ pub struct Change {
 impl Change {
     /// Move `rec` to `to` with `events` (the first is the transition's), telling the clinic
     /// (and the warehouse, when it holds the order) through the outbox in the same transaction.
-    pub fn move_to(rec: &crate::ports::PrescriptionRecord, to: Status, events: Vec<NewEvent>) -> Self {
+    pub fn move_to(
+        rec: &crate::ports::PrescriptionRecord,
+        to: Status,
+        events: Vec<NewEvent>,
+    ) -> Self {
         let at = events.first().map_or_else(jiff::Timestamp::now, |e| e.at);
         Change {
             transition: Some(TransitionTo {

@@ -32,6 +32,10 @@ pub async fn start(configure: impl FnOnce(&mut Config)) -> Money {
         listen: "127.0.0.1:0".into(),
         ..Config::default()
     };
+    // Tests drive the outbox and the sweeps step by step.
+    config.webhooks.poll_interval_ms = 3_600_000;
+    config.warehouse.sweep_interval_secs = 3_600;
+    config.webhooks.allow_private_targets = true;
     configure(&mut config);
     let clock = Arc::new(FixedClock::new(Timestamp::now()));
     let running = rxbridge::spawn_with_clock(config, clock.clone())

@@ -3,6 +3,7 @@
 //! webhook signatures; the sweep; refunds; the month-end exports; SMTP against a stand-in.
 
 mod exports;
+mod fulfilment;
 mod harness;
 mod sandbox;
 mod smtp;
