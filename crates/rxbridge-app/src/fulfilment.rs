@@ -701,14 +701,11 @@ impl Fulfilment {
                 )),
                 supplied_to_address: Some(address_line(&rx.patient.address)),
                 prescriber: Some(format!(
-                    "{} {} ({})",
+                    "{} {} ({} {})",
                     pr.given_name,
                     pr.family_name,
-                    format!(
-                        "{} {}",
-                        pr.registration.body().to_uppercase(),
-                        pr.registration.number()
-                    )
+                    pr.registration.body().to_uppercase(),
+                    pr.registration.number()
                 )),
                 prescriber_address: Some(address_line(&pr.address)),
                 prescription_date: Some(rx.issued_on),

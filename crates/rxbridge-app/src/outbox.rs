@@ -589,7 +589,7 @@ mod tests {
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
         assert_eq!(
             verify(
-                &[secret.clone()],
+                std::slice::from_ref(&secret),
                 Some("msg_p5jXN8AQM9LWM0D4loKWxJek"),
                 Some("1614265330"),
                 Some(&sig),
@@ -600,7 +600,7 @@ mod tests {
         );
         assert_eq!(
             verify(
-                &[secret.clone()],
+                std::slice::from_ref(&secret),
                 Some("msg_p5jXN8AQM9LWM0D4loKWxJek"),
                 Some("1614265330"),
                 Some(&sig),
