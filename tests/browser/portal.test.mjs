@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -14,7 +14,10 @@ const bin = process.env.RXBRIDGE_BIN ?? join(root, 'target/debug/rxbridge');
 const shots = process.env.UPDATE_SCREENSHOTS ? join(root, 'docs/screenshots') : mkdtempSync(join(tmpdir(), 'rxb-shots-'));
 mkdirSync(shots, { recursive: true });
 const dataDir = mkdtempSync(join(tmpdir(), 'rxb-browser-'));
-let server, base, demo, browser, flaggedId, plainId;
+let server, sim, base, demo, browser, flaggedId, plainId;
+const simPort = 20000 + Math.floor(Math.random() * 20000);
+const configFile = join(dataDir, 'rxbridge.toml');
+writeFileSync(configFile, '[warehouse]\nsweep_interval_secs = 1\n\n[webhooks]\npoll_interval_ms = 200\n');
 
 function today() {
   return new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/London' }).format(new Date());
@@ -33,7 +36,7 @@ async function submit(body, key) {
 
 before(async () => {
   server = spawn(bin, ['--data-dir', dataDir, 'serve', '--demo', '--listen', '127.0.0.1:0'], {
-    env: { ...process.env, RXBRIDGE_LOG: 'warn' },
+    env: { ...process.env, RXBRIDGE_LOG: 'warn', RXBRIDGE_CONFIG: configFile, RXBRIDGE_DEMO_SIM_URL: `http://127.0.0.1:${simPort}/orders` },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -74,6 +77,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
+  sim?.kill('SIGTERM');
   server?.kill('SIGTERM');
   rmSync(dataDir, { recursive: true, force: true });
 });
@@ -146,6 +150,35 @@ test('the patient pays on the sandbox checkout and the order is ready', async ()
   assert.ok(await page.getByRole('heading', { name: 'Payment received' }).isVisible());
   const r = await fetch(`${base}/v1/prescriptions/${flaggedId}`, { headers: { Authorization: `Bearer ${demo.test_key}` } });
   assert.equal((await r.json()).status, 'ready_for_fulfilment');
+  await ctx.close();
+});
+
+test('the warehouse simulator dispatches and delivers; the CD register shows the supply', async () => {
+  const secrets = JSON.parse(readFileSync(join(dataDir, 'demo-warehouse.json'), 'utf8'));
+  sim = spawn(bin, ['dev', 'warehouse-sim', '--listen', `127.0.0.1:${simPort}`, '--rxbridge', base,
+    '--order-secret', secrets.order_secret, '--event-secret', secrets.event_secret, '--delay-ms', '0'], {
+    env: { ...process.env, RXBRIDGE_LOG: 'warn' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  let status;
+  for (let i = 0; i < 100 && status !== 'delivered'; i++) {
+    await new Promise((ok) => setTimeout(ok, 200));
+    const r = await fetch(`${base}/v1/prescriptions/${flaggedId}`, { headers: { Authorization: `Bearer ${demo.test_key}` } });
+    status = (await r.json()).status;
+  }
+  assert.equal(status, 'delivered');
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(`${base}/staff/login`);
+  const a = account('pharmacist');
+  await page.getByLabel('Email').fill(a.email);
+  await page.getByLabel('Password').fill('pharmacist passphrase for the demo');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('link', { name: 'Registers' }).click();
+  await page.getByRole('link', { name: 'test/CONCERTA-XL-36' }).click();
+  assert.ok(await page.getByRole('cell', { name: '-31' }).isVisible());
+  assert.ok(await page.getByRole('cell', { name: '969', exact: true }).first().isVisible(), '1000 booked in, 31 supplied');
+  await page.screenshot({ path: join(shots, 'cd-register.png'), fullPage: true });
   await ctx.close();
 });
 

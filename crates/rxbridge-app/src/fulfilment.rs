@@ -66,8 +66,9 @@ pub fn section(mode: Mode, product_code: &str) -> String {
     }
 }
 
+/// The section heading: drug name, strength and form (the formulary name carries all three).
 fn product_heading(p: &Product) -> String {
-    format!("{} — {} {} ({})", p.name, p.strength_mg, "mg", p.form)
+    format!("{} [{}]", p.name, p.code)
 }
 
 fn address_line(a: &rxbridge_domain::contact::Address) -> String {

@@ -351,12 +351,12 @@ impl OutboxGauges {
         );
         let _ = writeln!(
             out,
-            "# HELP rxbridge_outbox_delivered_total Messages delivered.\n# TYPE rxbridge_outbox_delivered_total counter\nrxbridge_outbox_delivered_total {}",
+            "# HELP rxbridge_outbox_delivered Messages delivered.\n# TYPE rxbridge_outbox_delivered counter\nrxbridge_outbox_delivered_total {}",
             self.delivered_total.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,
-            "# HELP rxbridge_outbox_failed_attempts_total Delivery attempts that failed.\n# TYPE rxbridge_outbox_failed_attempts_total counter\nrxbridge_outbox_failed_attempts_total {}",
+            "# HELP rxbridge_outbox_failed_attempts Delivery attempts that failed.\n# TYPE rxbridge_outbox_failed_attempts counter\nrxbridge_outbox_failed_attempts_total {}",
             self.failed_attempts_total.load(Ordering::Relaxed)
         );
     }
@@ -405,8 +405,19 @@ impl Outbox {
         destination: &str,
         url: &str,
     ) -> Result<(Endpoint, String), StoreError> {
+        self.set_endpoint_with_secret(destination, url, generate_secret())
+            .await
+    }
+
+    /// `set_endpoint` with a secret chosen by the caller (the demo start keeps its secrets on
+    /// file so the warehouse simulator can be started with them).
+    pub async fn set_endpoint_with_secret(
+        &self,
+        destination: &str,
+        url: &str,
+        secret: String,
+    ) -> Result<(Endpoint, String), StoreError> {
         let id = format!("ep_{}", uuid::Uuid::now_v7().simple());
-        let secret = generate_secret();
         let e = Endpoint {
             sealed_secrets: self.seal_secrets(&id, std::slice::from_ref(&secret)),
             id,

@@ -41,6 +41,10 @@ pub struct AppState {
     pub fulfilment: Option<Arc<rxbridge_app::fulfilment::Fulfilment>>,
     /// Webhook delivery, when wired.
     pub outbox: Option<Arc<rxbridge_app::outbox::Outbox>>,
+    /// The CD and POM registers, when wired.
+    pub registers: Option<Arc<dyn rxbridge_app::registers::RegisterStore>>,
+    /// Checks a webhook URL before it is stored (the SSRF guard of the HTTP adapter).
+    pub url_guard: Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>,
 }
 
 impl AppState {
@@ -63,6 +67,8 @@ impl AppState {
             finance: None,
             fulfilment: None,
             outbox: None,
+            registers: None,
+            url_guard: Arc::new(|_| Err("webhooks are not enabled".into())),
         }
     }
 
@@ -70,9 +76,13 @@ impl AppState {
         mut self,
         fulfilment: Arc<rxbridge_app::fulfilment::Fulfilment>,
         outbox: Arc<rxbridge_app::outbox::Outbox>,
+        registers: Arc<dyn rxbridge_app::registers::RegisterStore>,
+        url_guard: Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>,
     ) -> Self {
         self.fulfilment = Some(fulfilment);
         self.outbox = Some(outbox);
+        self.registers = Some(registers);
+        self.url_guard = url_guard;
         self
     }
 

@@ -87,7 +87,7 @@ impl Default for WarehouseSettings {
         Self {
             inbound_secrets: Vec::new(),
             skus: Default::default(),
-            sweep_interval_secs: 30,
+            sweep_interval_secs: 10,
         }
     }
 }
@@ -604,7 +604,10 @@ impl App {
         let state = AppState::new(intake, clinics, dyn_store, clock, Some(extra))
             .with_payments(payments.clone())
             .with_finance(finance.clone())
-            .with_fulfilment(fulfilment.clone(), outbox.clone())
+            .with_fulfilment(fulfilment.clone(), outbox.clone(), store.clone(), {
+                let allow = config.webhooks.allow_private_targets;
+                Arc::new(move |u: &str| webhooks::check_url(u, allow).map(|_| ()))
+            })
             .with_portal(rxbridge_http::portal::Portal {
                 staff: staff.clone(),
                 clinical: clinical.clone(),

@@ -347,9 +347,42 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
                 // A port chosen at start: payment links must carry the real one.
                 config.public_url = Some(format!("http://{addr}"));
             }
+            let sim = if demo {
+                Some(demo_warehouse(&mut config)?)
+            } else {
+                None
+            };
             let app = App::open(config)?;
+            if let Some((order_secret, _)) = &sim
+                && app
+                    .outbox
+                    .store()
+                    .endpoint_for("warehouse:test")
+                    .await?
+                    .is_none()
+            {
+                app.outbox
+                    .set_endpoint_with_secret(
+                        "warehouse:test",
+                        &demo_sim_url(),
+                        order_secret.clone(),
+                    )
+                    .await?;
+            }
             if demo {
                 print_demo(&app, addr).await?;
+                if let Some((order, event)) = &sim {
+                    let url = demo_sim_url();
+                    let listen = url
+                        .trim_start_matches("http://")
+                        .split('/')
+                        .next()
+                        .unwrap_or("127.0.0.1:9090")
+                        .to_string();
+                    println!(
+                        "Warehouse: sandbox orders go to {url}; start the simulator in another terminal:\n\n  cargo run -- dev warehouse-sim --listen {listen} --rxbridge http://{addr} --order-secret {order} --event-secret {event}\n"
+                    );
+                }
             }
             tracing::info!(%addr, data_dir = %app.config.data_dir.display(), "rxbridge listening");
             rxbridge::serve(app, listener, shutdown_signal()).await?;
@@ -802,6 +835,38 @@ async fn export(
         None => std::io::stdout().write_all(&bytes)?,
     }
     Ok(())
+}
+
+/// Where `--demo` sends sandbox orders (`RXBRIDGE_DEMO_SIM_URL` overrides).
+fn demo_sim_url() -> String {
+    std::env::var("RXBRIDGE_DEMO_SIM_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:9090/orders".to_string())
+}
+
+/// `--demo`: secrets for the local warehouse simulator, kept in `<data_dir>/demo-warehouse.json`
+/// (0600); the inbound one is added to the config, and private targets are allowed so the
+/// sandbox can deliver to the simulator on this machine.
+fn demo_warehouse(config: &mut Config) -> anyhow::Result<(String, String)> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let path = config.data_dir.join("demo-warehouse.json");
+    if !path.exists() {
+        let v = serde_json::json!({
+            "order_secret": rxbridge_app::outbox::generate_secret(),
+            "event_secret": rxbridge_app::outbox::generate_secret(),
+        });
+        rxbridge::write_secret_file(&path, &v.to_string())?;
+    }
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    let order = v["order_secret"].as_str().unwrap_or_default().to_string();
+    let event = v["event_secret"].as_str().unwrap_or_default().to_string();
+    if !config.warehouse.inbound_secrets.contains(&event) {
+        config.warehouse.inbound_secrets.push(event.clone());
+    }
+    config.webhooks.allow_private_targets = true;
+    tracing::warn!(
+        "--demo: webhooks may target this machine (the SSRF guard is relaxed for the simulator)"
+    );
+    Ok((order, event))
 }
 
 /// `--demo`: a demo clinic and demo staff (a pharmacist and a support agent). Their secrets

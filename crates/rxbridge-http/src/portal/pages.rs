@@ -32,12 +32,16 @@ pub fn layout(title: &str, who: Option<&StaffSession>, mode: Mode, body: Markup)
                             a href={ "/staff?mode=" (mode.as_str()) } { "Search" }
                             " "
                             @if s.staff.role == Role::Pharmacist {
-                                a href={ "/staff/worklist?mode=" (mode.as_str()) } { "Worklist" }
+                                a href={ "/staff/worklist?mode=" (mode.as_str()) } { "Worklist" } " "
                             }
                             @if matches!(s.staff.role, Role::Finance | Role::Admin) {
                                 a href={ "/staff/finance?mode=" (mode.as_str()) } { "Finance" } " "
                             }
+                            @if matches!(s.staff.role, Role::Pharmacist | Role::Admin) {
+                                a href="/staff/registers" { "Registers" } " "
+                            }
                             @if s.staff.role == Role::Admin {
+                                a href="/staff/admin/webhooks" { "Webhooks" } " "
                                 a href="/staff/admin/staff" { "Staff" } " "
                                 a href={ "/staff/admin/audit?mode=" (mode.as_str()) } { "Audit trail" }
                             }

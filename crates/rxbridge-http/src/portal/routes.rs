@@ -45,6 +45,16 @@ pub fn portal_routes() -> Router<AppState> {
         .route("/staff/admin/staff", get(staff_list).post(staff_add))
         .route("/staff/payments/{id}/resend", post(resend_link))
         .route("/staff/finance", get(finance_page))
+        .route(
+            "/staff/admin/webhooks",
+            get(webhooks_page).post(webhook_set),
+        )
+        .route("/staff/admin/webhooks/replay", post(webhook_replay))
+        .route("/staff/registers", get(registers_page))
+        .route(
+            "/staff/registers/{register}/export/{file}",
+            get(register_export),
+        )
         .route("/staff/finance/export/{file}", get(finance_export))
         .route("/staff/admin/audit", get(subject_access))
 }
@@ -1024,7 +1034,7 @@ async fn staff_page(
         form method="post" action="/staff/admin/staff" {
             input type="hidden" name="csrf" value=(s.csrf_token);
             label { "Email " input type="email" name="email" required; }
-            label { "Role " select name="role" { option value="support" { "support" } option value="pharmacist" { "pharmacist" } option value="admin" { "admin" } } }
+            label { "Role " select name="role" { option value="support" { "support" } option value="pharmacist" { "pharmacist" } option value="finance" { "finance" } option value="admin" { "admin" } } }
             label { "GPhC number (pharmacists) " input type="text" name="gphc" pattern="2[0-9]{6}"; }
             button type="submit" { "Add" }
         }
@@ -1387,6 +1397,406 @@ async fn finance_export(
                     kind.as_str(),
                     month,
                     mode.as_str()
+                ),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+// ----- webhooks and dead letters (admin) ---------------------------------------------------------
+
+async fn webhooks_view(
+    state: &AppState,
+    s: &StaffSession,
+    new_secret: Option<(String, String)>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let Some(o) = &state.outbox else {
+        return html(
+            StatusCode::NOT_FOUND,
+            pages::message("Not found", "Webhooks are not enabled."),
+        );
+    };
+    let endpoints = match o.store().endpoints().await {
+        Ok(e) => e,
+        Err(e) => return internal(e),
+    };
+    let dead = match o
+        .store()
+        .messages(rxbridge_app::outbox::MessageStatus::Dead, 200)
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => return internal(e),
+    };
+    let csrf = &s.csrf_token;
+    html(
+        status,
+        pages::layout(
+            "Webhooks",
+            Some(s),
+            Mode::Live,
+            maud::html! {
+                @if let Some(e) = error { p.error role="alert" { (e) } }
+                @if let Some((d, secret)) = &new_secret {
+                    p role="status" { "Signing secret for " code { (d) } " (shown once): " code { (secret) } }
+                }
+                h2 { "Endpoints" }
+                table {
+                    thead { tr { th { "Destination" } th { "URL" } th { "State" } th {} } }
+                    tbody {
+                        @for e in &endpoints {
+                            tr {
+                                td { code { (e.destination) } }
+                                td { (e.url) }
+                                td { @if e.enabled { "enabled" } @else { "disabled: " (e.disabled_reason.clone().unwrap_or_default()) } }
+                                td {
+                                    form method="post" action="/staff/admin/webhooks" {
+                                        input type="hidden" name="csrf" value=(csrf);
+                                        input type="hidden" name="destination" value=(e.destination);
+                                        input type="hidden" name="action" value="rotate";
+                                        button type="submit" { "Rotate secret" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                h3 { "Set an endpoint" }
+                form method="post" action="/staff/admin/webhooks" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="action" value="set";
+                    label { "Destination " input type="text" name="destination" required placeholder="warehouse:live or clinic:cl_…:live"; }
+                    label { "URL " input type="url" name="url" required placeholder="https://…"; }
+                    button type="submit" { "Save and show the secret" }
+                }
+                h2 { "Dead letters (" (dead.len()) ")" }
+                @if dead.is_empty() { p { "None: every message was delivered or is still being tried." } }
+                @else {
+                    form method="post" action="/staff/admin/webhooks/replay" {
+                        input type="hidden" name="csrf" value=(csrf);
+                        button type="submit" name="all" value="1" { "Replay all" }
+                    }
+                    table {
+                        thead { tr { th { "Message" } th { "Created" } th { "Destination" } th { "Type" } th { "Attempts" } th { "Last error" } th {} } }
+                        tbody {
+                            @for m in &dead {
+                                tr {
+                                    td { code { (m.message.id) } }
+                                    td { (m.message.created_at.strftime("%Y-%m-%d %H:%M")) }
+                                    td { (m.message.destination) }
+                                    td { (m.message.event_type) }
+                                    td { (m.attempts) }
+                                    td { (m.last_error.clone().unwrap_or_default()) }
+                                    td {
+                                        form method="post" action="/staff/admin/webhooks/replay" {
+                                            input type="hidden" name="csrf" value=(csrf);
+                                            input type="hidden" name="id" value=(m.message.id);
+                                            button type="submit" { "Replay" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+        ),
+    )
+}
+
+async fn webhooks_page(State(state): State<AppState>, AdminOnly(s): AdminOnly) -> Response {
+    webhooks_view(&state, &s, None, None, StatusCode::OK).await
+}
+
+async fn webhook_set(
+    State(state): State<AppState>,
+    AdminOnly(s): AdminOnly,
+    Form(form): Form<Params>,
+) -> Response {
+    if !csrf_ok(&s, &form) {
+        return forbidden_csrf();
+    }
+    let Some(o) = state.outbox.clone() else {
+        return internal("webhooks not configured");
+    };
+    let destination = form
+        .get("destination")
+        .map(|d| d.trim().to_string())
+        .unwrap_or_default();
+    let valid = {
+        let p: Vec<&str> = destination.split(':').collect();
+        match p.as_slice() {
+            ["warehouse", "test" | "live"] => true,
+            ["clinic", id, "test" | "live"] => {
+                matches!(state.store.get_clinic(id).await, Ok(Some(_)))
+            }
+            _ => false,
+        }
+    };
+    if !valid {
+        return webhooks_view(&state, &s, None, Some("Destination must be warehouse:test, warehouse:live or clinic:<an existing clinic id>:<test|live>."), StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+    let actor = format!("staff:{}", s.staff.id);
+    let result = if form.get("action").map(String::as_str) == Some("rotate") {
+        o.rotate_secret(&destination).await
+    } else {
+        let url = form
+            .get("url")
+            .map(|u| u.trim().to_string())
+            .unwrap_or_default();
+        if let Err(e) = (state.url_guard)(&url) {
+            return webhooks_view(
+                &state,
+                &s,
+                None,
+                Some(&format!("URL refused: {e}")),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+        o.set_endpoint(&destination, &url)
+            .await
+            .map(|(_, secret)| secret)
+    };
+    match result {
+        Ok(secret) => {
+            let _ = state
+                .store
+                .record_event(rxbridge_app::events::NewEvent {
+                    at: state.clock.now(),
+                    kind: "webhook.endpoint_changed".into(),
+                    actor,
+                    subject: format!("endpoint:{destination}"),
+                    detail: serde_json::json!({ "action": form.get("action") }),
+                })
+                .await;
+            webhooks_view(
+                &state,
+                &s,
+                Some((destination, secret)),
+                None,
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(rxbridge_app::StoreError::NotFound) => {
+            webhooks_view(
+                &state,
+                &s,
+                None,
+                Some("No endpoint for that destination."),
+                StatusCode::NOT_FOUND,
+            )
+            .await
+        }
+        Err(e) => internal(e),
+    }
+}
+
+async fn webhook_replay(
+    State(state): State<AppState>,
+    AdminOnly(s): AdminOnly,
+    Form(form): Form<Params>,
+) -> Response {
+    if !csrf_ok(&s, &form) {
+        return forbidden_csrf();
+    }
+    let Some(o) = state.outbox.clone() else {
+        return internal("webhooks not configured");
+    };
+    let ids = if form.contains_key("all") {
+        None
+    } else {
+        form.get("id").map(|i| vec![i.clone()])
+    };
+    if ids.as_ref().is_some_and(|v| v.is_empty()) || (ids.is_none() && !form.contains_key("all")) {
+        return webhooks_view(
+            &state,
+            &s,
+            None,
+            Some("Nothing chosen to replay."),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    match o.replay(ids).await {
+        Ok(n) => {
+            let _ = state
+                .store
+                .record_event(rxbridge_app::events::NewEvent {
+                    at: state.clock.now(),
+                    kind: "webhook.replayed".into(),
+                    actor: format!("staff:{}", s.staff.id),
+                    subject: "outbox".into(),
+                    detail: serde_json::json!({ "messages": n }),
+                })
+                .await;
+            Redirect::to("/staff/admin/webhooks").into_response()
+        }
+        Err(e) => internal(e),
+    }
+}
+
+// ----- registers (pharmacist, admin) --------------------------------------------------------------
+
+fn register_reader(s: &StaffSession) -> bool {
+    matches!(s.staff.role, Role::Pharmacist | Role::Admin)
+}
+
+async fn registers_page(
+    State(state): State<AppState>,
+    AnyStaff(s): AnyStaff,
+    Query(q): Query<Params>,
+) -> Response {
+    use rxbridge_app::registers::Register;
+    if !register_reader(&s) {
+        return html(
+            StatusCode::FORBIDDEN,
+            pages::message(
+                "Not allowed",
+                "The registers are for pharmacists and administrators.",
+            ),
+        );
+    }
+    let (Some(f), Some(regs)) = (&state.fulfilment, &state.registers) else {
+        return html(
+            StatusCode::NOT_FOUND,
+            pages::message("Not found", "Registers are not enabled."),
+        );
+    };
+    let register = q
+        .get("register")
+        .and_then(|r| Register::parse(r))
+        .unwrap_or(Register::Cd);
+    let sections = match regs.register_sections(register).await {
+        Ok(v) => v,
+        Err(e) => return internal(e),
+    };
+    let mut balances = Vec::new();
+    for sec in &sections {
+        match regs.register_balance(register, sec).await {
+            Ok(b) => balances.push((sec.clone(), b)),
+            Err(e) => return internal(e),
+        }
+    }
+    let chosen = q
+        .get("section")
+        .filter(|sec| sections.contains(sec))
+        .cloned();
+    let report = match &chosen {
+        Some(sec) => match f
+            .register_report(register, sec, &format!("staff:{}", s.staff.id))
+            .await
+        {
+            Ok(r) => Some(r),
+            Err(e) => return internal(e),
+        },
+        None => None,
+    };
+    let reg = register.as_str();
+    html(
+        StatusCode::OK,
+        pages::layout(
+            match register {
+                Register::Cd => "Controlled Drugs register",
+                Register::Pom => "POM register",
+            },
+            Some(&s),
+            Mode::Live,
+            maud::html! {
+                p { a href="/staff/registers?register=cd" { "CD register" } " · " a href="/staff/registers?register=pom" { "POM register" } }
+                p { "Entries are append-only and hash-chained; corrections are dated annotations. Sections beginning " code { "test/" } " hold sandbox data." }
+                table {
+                    thead { tr { th { "Section" } @if register == Register::Cd { th { "Balance" } } } }
+                    tbody { @for (sec, b) in &balances { tr { td { a href={ "/staff/registers?register=" (reg) "&section=" (sec) } { (sec) } } @if register == Register::Cd { td { (b) } } } } }
+                }
+                @if let (Some(sec), Some(r)) = (&chosen, &report) {
+                    h2 { (r.title) }
+                    p { a href={ "/staff/registers/" (reg) "/export/register.pdf?section=" (sec) } { "Print (PDF)" } " · " a href={ "/staff/registers/" (reg) "/export/register.csv?section=" (sec) } { "CSV" } }
+                    table {
+                        thead { tr { @for c in &r.columns { th { (c) } } } }
+                        tbody { @for row in &r.rows { tr { @for c in row { td { (c) } } } } }
+                    }
+                    dl { @for (k, v) in &r.totals { dt { (k) } dd { (v) } } }
+                }
+            },
+        ),
+    )
+}
+
+async fn register_export(
+    State(state): State<AppState>,
+    AnyStaff(s): AnyStaff,
+    Path((register, file)): Path<(String, String)>,
+    Query(q): Query<Params>,
+) -> Response {
+    use rxbridge_app::registers::Register;
+    if !register_reader(&s) {
+        return html(
+            StatusCode::FORBIDDEN,
+            pages::message(
+                "Not allowed",
+                "The registers are for pharmacists and administrators.",
+            ),
+        );
+    }
+    let Some(f) = &state.fulfilment else {
+        return html(
+            StatusCode::NOT_FOUND,
+            pages::message("Not found", "Registers are not enabled."),
+        );
+    };
+    let (Some(register), Some(section)) = (Register::parse(&register), q.get("section")) else {
+        return html(
+            StatusCode::NOT_FOUND,
+            pages::message("Not found", "No such register."),
+        );
+    };
+    let (bytes, ctype, ext) = match file.as_str() {
+        "register.pdf" | "register.csv" => match f
+            .register_report(register, section, &format!("staff:{}", s.staff.id))
+            .await
+        {
+            Ok(r) if file.ends_with("pdf") => {
+                (rxbridge_app::finance::to_pdf(&r), "application/pdf", "pdf")
+            }
+            Ok(r) => (
+                rxbridge_app::finance::to_csv(&r),
+                "text/csv; charset=utf-8",
+                "csv",
+            ),
+            Err(e) => return internal(e),
+        },
+        _ => {
+            return html(
+                StatusCode::NOT_FOUND,
+                pages::message("Not found", "No such export."),
+            );
+        }
+    };
+    let name: String = section
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    (
+        StatusCode::OK,
+        [
+            (axum::http::header::CONTENT_TYPE, ctype.to_string()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"{}-register-{name}.{ext}\"",
+                    register.as_str()
                 ),
             ),
         ],

@@ -163,6 +163,19 @@ async fn metrics_count_requests_by_route_and_group_commit_batches() {
         "concrete paths never become labels"
     );
     assert!(text.contains("rxbridge_http_request_duration_seconds_bucket"));
+    for outbox in [
+        "rxbridge_outbox_pending ",
+        "rxbridge_outbox_oldest_pending_age_seconds ",
+        "rxbridge_outbox_dead ",
+        "rxbridge_outbox_delivered_total ",
+        "rxbridge_outbox_failed_attempts_total ",
+    ] {
+        assert!(text.contains(outbox), "{outbox} in {text}");
+    }
+    assert!(
+        text.trim_end().ends_with("# EOF"),
+        "OpenMetrics ends with # EOF"
+    );
     // One clinic creation and one prescription: at least one durable commit.
     let count: u64 = text
         .lines()

@@ -916,3 +916,125 @@ async fn a_pharmacists_query_is_answered_by_the_clinic_through_the_api() {
         )
     );
 }
+
+#[tokio::test]
+async fn admins_manage_webhook_endpoints_and_dead_letters_pharmacists_read_registers() {
+    let app = spawn_app().await;
+    let admin = signed_in(&app, Role::Admin, "admin@example.com").await;
+    let page = admin
+        .get(app.url("/staff/admin/webhooks"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Dead letters (0)"), "{page}");
+    let csrf = csrf_in(&page);
+    // The SSRF guard refuses internal targets (private targets are not allowed by default).
+    for (dest, url, why) in [
+        (
+            "warehouse:live",
+            "http://127.0.0.1:9090/orders",
+            "URL refused",
+        ),
+        (
+            "warehouse:live",
+            "https://169.254.169.254/latest",
+            "URL refused",
+        ),
+        (
+            "warehouse:elsewhere",
+            "https://wh.example.com/h",
+            "Destination must be",
+        ),
+        (
+            "clinic:cl_nope:live",
+            "https://wh.example.com/h",
+            "Destination must be",
+        ),
+    ] {
+        let r = admin
+            .post(app.url("/staff/admin/webhooks"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("action", "set"),
+                ("destination", dest),
+                ("url", url),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{dest} {url}");
+        assert!(r.text().await.unwrap().contains(why));
+    }
+    let r = admin
+        .post(app.url("/staff/admin/webhooks"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("action", "set"),
+            ("destination", "warehouse:live"),
+            ("url", "https://warehouse.example.com/orders"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("whsec_") && page.contains("https://warehouse.example.com/orders"),
+        "{page}"
+    );
+    // Without the form token: refused.
+    let r = admin
+        .post(app.url("/staff/admin/webhooks/replay"))
+        .form(&[("csrf", "forged"), ("all", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = admin
+        .post(app.url("/staff/admin/webhooks/replay"))
+        .form(&[("csrf", csrf.as_str()), ("all", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    // Registers: pharmacists and admins; support and finance are refused.
+    let pharmacist = signed_in(&app, Role::Pharmacist, "ph@example.com").await;
+    let r = pharmacist
+        .get(app.url("/staff/registers"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Controlled Drugs register")
+    );
+    for (role, email) in [
+        (Role::Support, "su@example.com"),
+        (Role::Finance, "fi@example.com"),
+    ] {
+        let c = signed_in(&app, role, email).await;
+        assert_eq!(
+            c.get(app.url("/staff/registers"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            c.get(app.url("/staff/admin/webhooks"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+}
