@@ -23,6 +23,9 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 /// Largest request body accepted (256 KiB): far above any real prescription.
 pub const BODY_LIMIT: usize = 256 * 1024;
 
+/// Checks a webhook URL before it is stored; `Err` says why it is refused.
+pub type UrlGuard = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
 #[derive(Clone)]
 pub struct AppState {
     pub intake: Arc<Intake>,
@@ -44,7 +47,7 @@ pub struct AppState {
     /// The CD and POM registers, when wired.
     pub registers: Option<Arc<dyn rxbridge_app::registers::RegisterStore>>,
     /// Checks a webhook URL before it is stored (the SSRF guard of the HTTP adapter).
-    pub url_guard: Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>,
+    pub url_guard: UrlGuard,
 }
 
 impl AppState {
@@ -77,7 +80,7 @@ impl AppState {
         fulfilment: Arc<rxbridge_app::fulfilment::Fulfilment>,
         outbox: Arc<rxbridge_app::outbox::Outbox>,
         registers: Arc<dyn rxbridge_app::registers::RegisterStore>,
-        url_guard: Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>,
+        url_guard: UrlGuard,
     ) -> Self {
         self.fulfilment = Some(fulfilment);
         self.outbox = Some(outbox);
