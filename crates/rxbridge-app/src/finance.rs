@@ -754,6 +754,17 @@ mod pdf {
                     }
                 }
             }
+            if i > 0 {
+                // Every page says what it is (a CD register names the drug at the head of each).
+                text(
+                    &mut c,
+                    b"F2",
+                    9.0,
+                    MARGIN,
+                    H - MARGIN / 2.0 - 6.0,
+                    &format!("{} {}", r.title, r.month),
+                );
+            }
             text(
                 &mut c,
                 b"F1",
