@@ -814,6 +814,75 @@ impl Fulfilment {
 
     // ----- registers and files --------------------------------------------------------------------
 
+    /// A dated correction or note on a register section (MDR 2001 reg 20: never an edit).
+    pub async fn annotate(
+        &self,
+        register: Register,
+        section_name: &str,
+        corrects_seq: Option<i64>,
+        note: &str,
+        author: &str,
+    ) -> Result<(), StoreError> {
+        let note = note.trim();
+        if note.is_empty() || note.chars().count() > 500 {
+            return Err(StoreError::Rejected(
+                "a note of 1 to 500 characters is required".into(),
+            ));
+        }
+        let entries = self
+            .registers
+            .register_entries(register, Some(section_name))
+            .await?;
+        if entries.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        if let Some(seq) = corrects_seq
+            && !entries.iter().any(|e| e.seq == seq)
+        {
+            return Err(StoreError::Rejected(format!(
+                "entry {seq} is not in this section"
+            )));
+        }
+        let now = self.clock.now();
+        let code = section_name.trim_start_matches("test/");
+        let particulars = Particulars {
+            product: Formulary::builtin()
+                .get(code)
+                .map(product_heading)
+                .unwrap_or_else(|| code.to_string()),
+            note: Some(match corrects_seq {
+                Some(seq) => format!(
+                    "Correction to entry {seq}, made {}: {note}",
+                    london_date(now)
+                ),
+                None => format!("Note made {}: {note}", london_date(now)),
+            }),
+            corrects_seq,
+            ..Particulars::default()
+        };
+        let change = Change {
+            events: vec![self.event(
+                "register.annotated",
+                author,
+                &format!("register:{}:{section_name}", register.as_str()),
+                json!({ "corrects": corrects_seq }),
+            )],
+            register: vec![NewEntry {
+                register,
+                sealed: self.seal(register, section_name, now, &particulars),
+                section: section_name.to_string(),
+                kind: EntryKind::Annotation,
+                entry_date: london_date(now),
+                at: now,
+                author: author.to_string(),
+                subject: None,
+                quantity: 0,
+            }],
+            ..Change::default()
+        };
+        self.store.commit(change).await.map(|_| ())
+    }
+
     /// One register section as a printable report (patient particulars opened; the read is
     /// audited).
     pub async fn register_report(

@@ -1722,10 +1722,85 @@ async fn registers_page(
                         tbody { @for row in &r.rows { tr { @for c in row { td { (c) } } } } }
                     }
                     dl { @for (k, v) in &r.totals { dt { (k) } dd { (v) } } }
+                    @if s.staff.role == Role::Pharmacist {
+                        h3 { "Add a dated correction or note" }
+                        p { "Entries are never edited: a correction is a new, dated entry that names the entry it corrects." }
+                        form method="post" action={ "/staff/registers/" (reg) "/annotate" } {
+                            input type="hidden" name="csrf" value=(s.csrf_token);
+                            input type="hidden" name="section" value=(sec);
+                            label { "Corrects entry (optional) " input type="number" name="corrects" min="1"; }
+                            label { "Note " input type="text" name="note" required maxlength="500"; }
+                            button type="submit" { "Add to the register" }
+                        }
+                    }
                 }
             },
         ),
     )
+}
+
+async fn register_annotate(
+    State(state): State<AppState>,
+    PharmacistOnly(s, _): PharmacistOnly,
+    Path(register): Path<String>,
+    Form(form): Form<Params>,
+) -> Response {
+    use rxbridge_app::registers::Register;
+    if !csrf_ok(&s, &form) {
+        return forbidden_csrf();
+    }
+    let (Some(f), Some(register), Some(section)) = (
+        &state.fulfilment,
+        Register::parse(&register),
+        form.get("section"),
+    ) else {
+        return html(
+            StatusCode::NOT_FOUND,
+            pages::message("Not found", "No such register section."),
+        );
+    };
+    let corrects = match form
+        .get("corrects")
+        .map(|c| c.trim())
+        .filter(|c| !c.is_empty())
+    {
+        None => None,
+        Some(c) => match c.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                return html(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    pages::message("Not added", "The entry to correct must be a number."),
+                );
+            }
+        },
+    };
+    let note = form.get("note").map(String::as_str).unwrap_or("");
+    match f
+        .annotate(
+            register,
+            section,
+            corrects,
+            note,
+            &format!("staff:{}", s.staff.id),
+        )
+        .await
+    {
+        Ok(()) => Redirect::to(&format!(
+            "/staff/registers?register={}&section={section}",
+            register.as_str()
+        ))
+        .into_response(),
+        Err(rxbridge_app::StoreError::Rejected(why)) => html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::message("Not added", &why),
+        ),
+        Err(rxbridge_app::StoreError::NotFound) => html(
+            StatusCode::NOT_FOUND,
+            pages::message("Not found", "No such register section."),
+        ),
+        Err(e) => internal(e),
+    }
 }
 
 async fn register_export(

@@ -315,6 +315,47 @@ async fn approval_to_delivery_with_the_warehouse_down_for_hours() {
         "{:?}",
         report.rows[2]
     );
+    // A correction is a new dated entry naming the one it corrects; the chain still verifies.
+    m.running
+        .fulfilment
+        .annotate(
+            Register::Cd,
+            sec,
+            Some(2),
+            "Tracking number recorded with a typo: RM123456785GB",
+            "staff:st_pharm",
+        )
+        .await
+        .unwrap();
+    assert!(
+        m.running
+            .fulfilment
+            .annotate(Register::Cd, sec, Some(999), "x", "staff:st_pharm")
+            .await
+            .is_err()
+    );
+    assert!(
+        m.running
+            .fulfilment
+            .annotate(Register::Cd, sec, None, "  ", "staff:st_pharm")
+            .await
+            .is_err()
+    );
+    let all = m
+        .running
+        .store
+        .register_entries(Register::Cd, None)
+        .await
+        .unwrap();
+    assert_eq!(rxbridge_app::registers::verify(&all), Ok(4));
+    assert_eq!(
+        m.running
+            .store
+            .register_balance(Register::Cd, sec)
+            .await
+            .unwrap(),
+        72
+    );
     // Entries cannot be altered.
     let conn = rusqlite::Connection::open(m.running.data_dir.join("rxbridge.db")).unwrap();
     let e = conn
