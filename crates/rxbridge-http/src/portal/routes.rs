@@ -55,6 +55,10 @@ pub fn portal_routes() -> Router<AppState> {
             "/staff/registers/{register}/export/{file}",
             get(register_export),
         )
+        .route(
+            "/staff/registers/{register}/annotate",
+            post(register_annotate),
+        )
         .route("/staff/finance/export/{file}", get(finance_export))
         .route("/staff/admin/audit", get(subject_access))
 }

@@ -1038,3 +1038,41 @@ async fn admins_manage_webhook_endpoints_and_dead_letters_pharmacists_read_regis
         );
     }
 }
+
+#[tokio::test]
+async fn register_corrections_are_for_pharmacists_and_refused_for_unknown_sections() {
+    let app = spawn_app().await;
+    let pharmacist = signed_in(&app, Role::Pharmacist, "ph2@example.com").await;
+    let page = pharmacist
+        .get(app.url("/staff/registers"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_in(&page);
+    let r = pharmacist
+        .post(app.url("/staff/registers/cd/annotate"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("section", "CONCERTA-XL-36"),
+            ("note", "opening balance checked"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "no entries in that section yet"
+    );
+    let support = signed_in(&app, Role::Support, "su2@example.com").await;
+    let r = support
+        .post(app.url("/staff/registers/cd/annotate"))
+        .form(&[("csrf", "x"), ("section", "CONCERTA-XL-36"), ("note", "n")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
