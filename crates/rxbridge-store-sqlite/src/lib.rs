@@ -627,6 +627,13 @@ mod tests {
 
     rxbridge_app::store_contract_tests!(fresh());
 
+    async fn fresh_fulfilment() -> rxbridge_app::contract::fulfilment::FulfilmentFixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path().join("t.db")).unwrap());
+        (store.clone(), store.clone(), store, Box::new(dir))
+    }
+    rxbridge_app::fulfilment_store_contract_tests!(fresh_fulfilment());
+
     async fn fresh_staff() -> rxbridge_app::contract::staff::StaffFixture {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path().join("rx.db")).unwrap();
