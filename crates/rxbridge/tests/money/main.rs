@@ -4,6 +4,7 @@
 
 mod exports;
 mod fulfilment;
+mod bench;
 mod harness;
 mod sandbox;
 mod smtp;

@@ -1,0 +1,84 @@
+//! Throughput figures for the issue notes (ignored: run with
+//! `cargo test --release -p rxbridge --test money bench -- --ignored --nocapture`). They print
+//! numbers and assert only that the work was done: never timings.
+
+use crate::fulfilment::receiver;
+use crate::harness::*;
+use rxbridge_app::outbox::NewMessage;
+use rxbridge_app::payments::Change;
+use rxbridge_app::payments::signature::sign;
+use rxbridge_app::ports::Mode;
+use serde_json::json;
+use std::time::Instant;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_outbox_delivery_and_webhook_intake() {
+    const SECRET: &str = "whsec_bench";
+    let m = start(|c| c.stripe.webhook_secrets = vec![SECRET.into()]).await;
+    let (base, r) = receiver().await;
+    let (_, s) = m.running.outbox.set_endpoint("warehouse:test", &format!("{base}/warehouse")).await.unwrap();
+    r.secrets.lock().unwrap().insert("warehouse".into(), s);
+    use rxbridge_app::Clock;
+    let n = 2000;
+    let t = m.clock.now();
+    let started = Instant::now();
+    for chunk in 0..(n / 100) {
+        let outbox: Vec<NewMessage> = (0..100)
+            .map(|i| NewMessage {
+                id: format!("msg_bench_{chunk}_{i}"),
+                destination: "warehouse:test".into(),
+                event_type: "fulfilment.requested".into(),
+                subject: format!("rx_{chunk}_{i}"),
+                payload: json!({ "type": "fulfilment.requested", "data": { "order_id": format!("rx_{chunk}_{i}") } }),
+                created_at: t,
+            })
+            .collect();
+        use rxbridge_app::Store;
+        m.running.store.commit(Change { outbox, ..Change::default() }).await.unwrap();
+    }
+    let enqueue = started.elapsed();
+    let started = Instant::now();
+    let mut delivered = 0;
+    while delivered < n {
+        delivered += m.running.outbox.run_once().await.unwrap().delivered;
+    }
+    let deliver = started.elapsed();
+    assert_eq!(r.got.lock().unwrap().len(), n as usize);
+    println!(
+        "outbox: enqueue {n} in {:.0} ms ({:.0}/s, 100 per commit); deliver {n} signed webhooks to a local receiver in {:.0} ms ({:.0}/s, sequential)",
+        enqueue.as_secs_f64() * 1000.0,
+        n as f64 / enqueue.as_secs_f64(),
+        deliver.as_secs_f64() * 1000.0,
+        n as f64 / deliver.as_secs_f64()
+    );
+
+    // Payment webhooks: approve 200 private prescriptions, then time the signed events.
+    let mut pays = Vec::new();
+    for i in 0..200 {
+        let id = m.submit(Mode::Test, &private_pom(&format!("B-{i}"))).await;
+        m.approve(Mode::Test, &id).await;
+        pays.push(m.payment(&id).await);
+    }
+    let started = Instant::now();
+    let mut lat = Vec::new();
+    for (i, p) in pays.iter().enumerate() {
+        let body = json!({ "id": format!("evt_b_{i}"), "type": "checkout.session.completed", "data": { "object": {
+            "id": format!("cs_{i}"), "client_reference_id": p.id, "amount_total": p.quote.total_pence,
+            "currency": "gbp", "payment_status": "paid", "payment_intent": format!("pi_{i}") } } }).to_string();
+        let one = Instant::now();
+        let res = m.client.post(m.url("/v1/payments/stripe/webhook"))
+            .header("Stripe-Signature", sign(SECRET, m.clock.now().as_second(), body.as_bytes()))
+            .body(body).send().await.unwrap();
+        assert_eq!(res.status(), reqwest::StatusCode::OK);
+        lat.push(one.elapsed().as_secs_f64() * 1000.0);
+    }
+    let total = started.elapsed();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "stripe webhooks: 200 payments applied (verify, de-duplicate, pay + release in one durable commit) in {:.0} ms; sequential p50 {:.2} ms, p99 {:.2} ms",
+        total.as_secs_f64() * 1000.0,
+        lat[100],
+        lat[197]
+    );
+}
