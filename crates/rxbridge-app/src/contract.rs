@@ -1505,6 +1505,23 @@ pub mod fulfilment {
             .await
             .unwrap();
         assert_eq!(typed.len(), 3);
+        // Times compare as instants, not as text: a message due half a second later (written
+        // with a fraction) is not due before then.
+        let soon = later + jiff::SignedDuration::from_millis(500);
+        store
+            .commit(Change {
+                outbox: vec![msg("m4", "warehouse:test", "rx_c", soon)],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let at = |d: i64| later + jiff::SignedDuration::from_millis(d);
+        assert!(
+            !ids(outbox.claim_due(at(499), at(499), 10).await.unwrap()).contains(&"m4".to_string())
+        );
+        assert!(
+            ids(outbox.claim_due(at(500), at(500), 10).await.unwrap()).contains(&"m4".to_string())
+        );
     }
 
     fn entry(kind: EntryKind, qty: i64) -> NewEntry {

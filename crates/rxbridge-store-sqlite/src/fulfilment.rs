@@ -9,13 +9,24 @@ use rxbridge_app::outbox::*;
 use rxbridge_app::ports::{PrescriptionRecord, StoreError};
 use rxbridge_app::registers::*;
 
+/// Nanoseconds since the epoch (fits an i64 until 2262).
+fn ns(t: Timestamp) -> i64 {
+    t.as_nanosecond() as i64
+}
+
+fn from_ns(n: i64) -> rusqlite::Result<Timestamp> {
+    Timestamp::from_nanosecond(i128::from(n)).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, Box::new(e))
+    })
+}
+
 pub fn insert_message(c: &Connection, m: &NewMessage) -> Result<(), StoreError> {
     c.prepare_cached(
-        "INSERT INTO outbox (id, destination, event_type, subject, payload, created_at, status, next_attempt_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?6)",
+        "INSERT INTO outbox (id, destination, event_type, subject, payload, created_at, created_ns, status, next_attempt_ns)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?7)",
     )
     .and_then(|mut s| {
-        s.execute(params![m.id, m.destination, m.event_type, m.subject, m.payload.to_string(), m.created_at.to_string()])
+        s.execute(params![m.id, m.destination, m.event_type, m.subject, m.payload.to_string(), m.created_at.to_string(), ns(m.created_at)])
     })
     .map_err(unexpected)?;
     Ok(())
@@ -96,7 +107,7 @@ fn entry_row(r: &rusqlite::Row) -> rusqlite::Result<RegisterEntry> {
 }
 
 const ENTRY_COLUMNS: &str = "seq, register, section, kind, entry_date, at, author, subject, quantity, balance_after, sealed, prev_hash, hash";
-const MSG_COLUMNS: &str = "seq, id, destination, event_type, subject, payload, created_at, status, attempts, next_attempt_at, last_error, delivered_at";
+const MSG_COLUMNS: &str = "seq, id, destination, event_type, subject, payload, created_at, status, attempts, next_attempt_ns, last_error, delivered_at";
 
 fn msg_row(r: &rusqlite::Row) -> rusqlite::Result<OutboxMessage> {
     let payload: String = r.get(5)?;
@@ -121,7 +132,7 @@ fn msg_row(r: &rusqlite::Row) -> rusqlite::Result<OutboxMessage> {
             rusqlite::Error::InvalidColumnType(7, status.clone(), rusqlite::types::Type::Text)
         })?,
         attempts: r.get(8)?,
-        next_attempt_at: ts(r.get(9)?)?,
+        next_attempt_at: from_ns(r.get(9)?)?,
         last_error: r.get(10)?,
         delivered_at: r.get::<_, Option<String>>(11)?.map(ts).transpose()?,
     })
@@ -165,11 +176,11 @@ impl OutboxStore for SqliteStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
-        let (now, lease) = (now.to_string(), lease_until.to_string());
+        let (now, lease) = (ns(now), ns(lease_until));
         self.write(move |c, _| {
             let sql = format!(
-                "SELECT {MSG_COLUMNS} FROM outbox o WHERE status = 'pending' AND next_attempt_at <= ?1
-                 AND (leased_until IS NULL OR leased_until <= ?1)
+                "SELECT {MSG_COLUMNS} FROM outbox o WHERE status = 'pending' AND next_attempt_ns <= ?1
+                 AND (leased_until_ns IS NULL OR leased_until_ns <= ?1)
                  AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.destination = o.destination AND e.subject = o.subject
                                  AND e.status = 'pending' AND e.seq < o.seq)
                  ORDER BY seq LIMIT ?2"
@@ -179,7 +190,7 @@ impl OutboxStore for SqliteStore {
                 .and_then(|mut s| s.query_map(params![now, limit], msg_row)?.collect())
                 .map_err(unexpected)?;
             for m in &msgs {
-                c.execute("UPDATE outbox SET leased_until = ?1 WHERE seq = ?2", params![lease, m.seq])
+                c.execute("UPDATE outbox SET leased_until_ns = ?1 WHERE seq = ?2", params![lease, m.seq])
                     .map_err(unexpected)?;
             }
             Ok(msgs)
@@ -195,8 +206,8 @@ impl OutboxStore for SqliteStore {
         let m = m.clone();
         self.write(move |c, _| {
             c.execute(
-                "UPDATE outbox SET status = ?1, attempts = ?2, next_attempt_at = ?3, last_error = ?4, delivered_at = ?5, leased_until = NULL WHERE seq = ?6",
-                params![m.status.as_str(), m.attempts, m.next_attempt_at.to_string(), m.last_error, m.delivered_at.map(|t| t.to_string()), m.seq],
+                "UPDATE outbox SET status = ?1, attempts = ?2, next_attempt_ns = ?3, last_error = ?4, delivered_at = ?5, leased_until_ns = NULL WHERE seq = ?6",
+                params![m.status.as_str(), m.attempts, ns(m.next_attempt_at), m.last_error, m.delivered_at.map(|t| t.to_string()), m.seq],
             )
             .map_err(unexpected)?;
             if let Some(a) = attempt {
@@ -263,19 +274,19 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn replay(&self, ids: Option<Vec<String>>, now: Timestamp) -> Result<u64, StoreError> {
-        let now = now.to_string();
+        let now = ns(now);
         self.write(move |c, _| {
             let n = match ids {
                 None => c.execute(
-                    "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?1, leased_until = NULL WHERE status = 'dead'",
-                    [&now],
+                    "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_ns = ?1, leased_until_ns = NULL WHERE status = 'dead'",
+                    [now],
                 ),
                 Some(ids) => {
                     let mut n = 0;
                     for id in ids {
                         n += c
                             .execute(
-                                "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?1, leased_until = NULL WHERE status = 'dead' AND id = ?2",
+                                "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_ns = ?1, leased_until_ns = NULL WHERE status = 'dead' AND id = ?2",
                                 params![now, id],
                             )
                             .map_err(unexpected)?;
@@ -291,9 +302,9 @@ impl OutboxStore for SqliteStore {
 
     async fn outbox_stats(&self) -> Result<(u64, Option<Timestamp>, u64), StoreError> {
         self.read(|c| {
-            let (pending, oldest): (i64, Option<String>) = c
+            let (pending, oldest): (i64, Option<i64>) = c
                 .query_row(
-                    "SELECT count(*), min(created_at) FROM outbox WHERE status = 'pending'",
+                    "SELECT count(*), min(created_ns) FROM outbox WHERE status = 'pending'",
                     [],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
@@ -307,7 +318,7 @@ impl OutboxStore for SqliteStore {
                 .map_err(unexpected)?;
             Ok((
                 pending as u64,
-                oldest.map(ts).transpose().map_err(unexpected)?,
+                oldest.map(from_ns).transpose().map_err(unexpected)?,
                 dead as u64,
             ))
         })
@@ -357,12 +368,12 @@ impl OutboxStore for SqliteStore {
         let (t, d, from, to) = (
             event_type.to_string(),
             destination.to_string(),
-            from.to_string(),
-            to.to_string(),
+            ns(from),
+            ns(to),
         );
         self.read(move |c| {
             c.prepare_cached(&format!(
-                "SELECT {MSG_COLUMNS} FROM outbox WHERE event_type = ?1 AND destination = ?2 AND created_at >= ?3 AND created_at < ?4 ORDER BY seq"
+                "SELECT {MSG_COLUMNS} FROM outbox WHERE event_type = ?1 AND destination = ?2 AND created_ns >= ?3 AND created_ns < ?4 ORDER BY seq"
             ))
             .and_then(|mut s| s.query_map(params![t, d, from, to], msg_row)?.collect())
             .map_err(unexpected)

@@ -181,16 +181,19 @@ const MIGRATIONS: &[&str] = &[
         subject TEXT NOT NULL,
         payload TEXT NOT NULL,
         created_at TEXT NOT NULL,
+        -- Times compared in SQL are integer nanoseconds since the epoch (text timestamps
+        -- with varying fractional digits do not sort).
+        created_ns INTEGER NOT NULL,
         status TEXT NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at TEXT NOT NULL,
-        leased_until TEXT,
+        next_attempt_ns INTEGER NOT NULL,
+        leased_until_ns INTEGER,
         last_error TEXT,
         delivered_at TEXT
     );
-    CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
+    CREATE INDEX outbox_due ON outbox(status, next_attempt_ns);
     CREATE INDEX outbox_order ON outbox(destination, subject, seq);
-    CREATE INDEX outbox_by_type ON outbox(event_type, destination, created_at);
+    CREATE INDEX outbox_by_type ON outbox(event_type, destination, created_ns);
     CREATE TABLE outbox_attempts (
         message_id TEXT NOT NULL,
         n INTEGER NOT NULL,

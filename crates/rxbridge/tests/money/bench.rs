@@ -17,7 +17,12 @@ async fn bench_outbox_delivery_and_webhook_intake() {
     const SECRET: &str = "whsec_bench";
     let m = start(|c| c.stripe.webhook_secrets = vec![SECRET.into()]).await;
     let (base, r) = receiver().await;
-    let (_, s) = m.running.outbox.set_endpoint("warehouse:test", &format!("{base}/warehouse")).await.unwrap();
+    let (_, s) = m
+        .running
+        .outbox
+        .set_endpoint("warehouse:test", &format!("{base}/warehouse"))
+        .await
+        .unwrap();
     r.secrets.lock().unwrap().insert("warehouse".into(), s);
     use rxbridge_app::Clock;
     let n = 2000;
@@ -35,7 +40,14 @@ async fn bench_outbox_delivery_and_webhook_intake() {
             })
             .collect();
         use rxbridge_app::Store;
-        m.running.store.commit(Change { outbox, ..Change::default() }).await.unwrap();
+        m.running
+            .store
+            .commit(Change {
+                outbox,
+                ..Change::default()
+            })
+            .await
+            .unwrap();
     }
     let enqueue = started.elapsed();
     let started = Instant::now();
@@ -67,9 +79,17 @@ async fn bench_outbox_delivery_and_webhook_intake() {
             "id": format!("cs_{i}"), "client_reference_id": p.id, "amount_total": p.quote.total_pence,
             "currency": "gbp", "payment_status": "paid", "payment_intent": format!("pi_{i}") } } }).to_string();
         let one = Instant::now();
-        let res = m.client.post(m.url("/v1/payments/stripe/webhook"))
-            .header("Stripe-Signature", sign(SECRET, m.clock.now().as_second(), body.as_bytes()))
-            .body(body).send().await.unwrap();
+        let res = m
+            .client
+            .post(m.url("/v1/payments/stripe/webhook"))
+            .header(
+                "Stripe-Signature",
+                sign(SECRET, m.clock.now().as_second(), body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), reqwest::StatusCode::OK);
         lat.push(one.elapsed().as_secs_f64() * 1000.0);
     }

@@ -2,9 +2,9 @@
 //! checkout; Stripe against a local stand-in that checks every request Stripe would receive;
 //! webhook signatures; the sweep; refunds; the month-end exports; SMTP against a stand-in.
 
+mod bench;
 mod exports;
 mod fulfilment;
-mod bench;
 mod harness;
 mod sandbox;
 mod smtp;
