@@ -503,26 +503,20 @@ impl App {
         ));
         let clinics = Arc::new(Clinics::new(dyn_store.clone(), clock.clone()));
         let public_url = config.public_url();
-        let live: Arc<dyn rxbridge_app::payments::PaymentProvider> = match config
-            .payments
-            .provider
-            .as_str()
-        {
-            "stripe" => Arc::new(stripe::StripeProvider::new(
-                &config.stripe.api_base,
-                config.stripe.secret_key.as_deref().unwrap_or_default(),
-            )?),
-            _ => {
-                tracing::warn!(
-                    "live-mode payments use the sandbox provider: no money moves (set payments.provider = \"stripe\" for production)"
-                );
-                let mac_intake = intake.clone();
-                Arc::new(rxbridge_app::payments::provider::SandboxProvider::new(
-                    &public_url,
-                    move |v| mac_intake.vault().lookup("sandbox-provider", v),
-                ))
-            }
-        };
+        let live: Arc<dyn rxbridge_app::payments::PaymentProvider> =
+            match config.payments.provider.as_str() {
+                "stripe" => Arc::new(stripe::StripeProvider::new(
+                    &config.stripe.api_base,
+                    config.stripe.secret_key.as_deref().unwrap_or_default(),
+                )?),
+                _ => {
+                    let mac_intake = intake.clone();
+                    Arc::new(rxbridge_app::payments::provider::SandboxProvider::new(
+                        &public_url,
+                        move |v| mac_intake.vault().lookup("sandbox-provider", v),
+                    ))
+                }
+            };
         let payments = Arc::new(rxbridge_app::payments::Payments::new(
             dyn_store.clone(),
             clock.clone(),

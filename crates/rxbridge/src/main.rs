@@ -353,6 +353,11 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
                 None
             };
             let app = App::open(config)?;
+            if app.config.payments.provider == "sandbox" {
+                tracing::warn!(
+                    "live-mode payments use the sandbox provider: no money moves (set payments.provider = \"stripe\" for production)"
+                );
+            }
             if let Some((order_secret, _)) = &sim
                 && app
                     .outbox
