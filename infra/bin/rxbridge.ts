@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+// One stack per stage: `cdk synth -c stage=alice` is a fully isolated copy for Alice;
+// `-c stage=prod` adds retention and deletion protection.
+import { App } from 'aws-cdk-lib';
+import { RxbridgeStack } from '../lib/rxbridge-stack.ts';
+
+const app = new App();
+const stage: string = app.node.tryGetContext('stage') ?? 'dev';
+const lambdaAsset: string | undefined = app.node.tryGetContext('lambdaAsset');
+new RxbridgeStack(app, `rxbridge-${stage}`, { stage, lambdaAsset });
