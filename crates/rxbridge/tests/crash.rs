@@ -4,7 +4,11 @@
 //! - no request that got no answer was half applied (the event chain verifies, and each
 //!   unanswered request left either a whole prescription or nothing), and
 //! - retrying each unanswered request with its idempotency key gives the right answer: a 201
-//!   (a replay when the first attempt was committed) and still exactly one record.
+//!   (a replay when the first attempt was committed) and still exactly one record;
+//! - the outbox is consistent: half the prescriptions are cancelled during the load, and every
+//!   cancelled prescription has exactly one `prescription.status_changed` message saying so,
+//!   every other none (the status change and its message commit together or not at all), and
+//!   every acknowledged cancellation survived.
 //!
 //! Rounds: CRASH_ROUNDS (default 20). Bounded: each round loads for 100–500 ms.
 
@@ -105,6 +109,7 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_applies_nothing_half()
         .unwrap();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut acknowledged: Vec<(String, String)> = Vec::new(); // (reference, id)
+    let mut cancelled_ok: Vec<String> = Vec::new();
     let (mut total_unanswered, mut total_replayed) = (0, 0);
 
     for round in 0..rounds {
@@ -117,7 +122,7 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_applies_nothing_half()
             let (client, base, key, today) =
                 (client.clone(), base.clone(), key.clone(), today.clone());
             workers.push(tokio::spawn(async move {
-                let (mut ok, mut unanswered) = (Vec::new(), Vec::new());
+                let (mut ok, mut unanswered, mut cancelled) = (Vec::new(), Vec::new(), Vec::new());
                 for n in 0.. {
                     let reference = format!("R{round}-W{w}-N{n}");
                     let r = client
@@ -130,7 +135,24 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_applies_nothing_half()
                     match r {
                         Ok(r) if r.status() == StatusCode::CREATED => match r.json::<Value>().await
                         {
-                            Ok(v) => ok.push((reference, v["id"].as_str().unwrap().to_string())),
+                            Ok(v) => {
+                                let id = v["id"].as_str().unwrap().to_string();
+                                ok.push((reference, id.clone()));
+                                if n % 2 == 1 {
+                                    // A status change that writes an outbox message.
+                                    let c = client
+                                        .post(format!("{base}/v1/prescriptions/{id}/cancel"))
+                                        .bearer_auth(&key)
+                                        .json(&serde_json::json!({ "reason": "crash test" }))
+                                        .send()
+                                        .await;
+                                    match c {
+                                        Ok(c) if c.status() == StatusCode::OK => cancelled.push(id),
+                                        Ok(c) => panic!("unexpected {} cancelling", c.status()),
+                                        Err(_) => break,
+                                    }
+                                }
+                            }
                             Err(_) => {
                                 unanswered.push(reference);
                                 break;
@@ -143,7 +165,7 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_applies_nothing_half()
                         }
                     }
                 }
-                (ok, unanswered)
+                (ok, unanswered, cancelled)
             }));
         }
         tokio::time::sleep(Duration::from_millis(100 + rng.next() % 400)).await;
@@ -151,9 +173,10 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_applies_nothing_half()
         server.wait().unwrap();
         let mut unanswered = Vec::new();
         for w in workers {
-            let (ok, un) = w.await.unwrap();
+            let (ok, un, cancelled) = w.await.unwrap();
             acknowledged.extend(ok);
             unanswered.extend(un);
+            cancelled_ok.extend(cancelled);
         }
 
         // Restart and check.
@@ -229,6 +252,38 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_applies_nothing_half()
         total_unanswered += unanswered.len();
         server.kill().unwrap();
         server.wait().unwrap();
+        // The outbox agrees with the prescriptions, one message per cancellation.
+        let db = rusqlite::Connection::open(dir.path().join("rxbridge.db")).unwrap();
+        let rows: Vec<(String, String, i64)> = db
+            .prepare(
+                "SELECT p.id, p.status, (SELECT count(*) FROM outbox o WHERE o.subject = p.id
+                   AND o.event_type = 'prescription.status_changed'
+                   AND json_extract(o.payload, '$.data.status') = 'cancelled') FROM prescriptions p",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for (id, status, messages) in &rows {
+            let expected = i64::from(status == "cancelled");
+            assert_eq!(
+                *messages, expected,
+                "round {round}: {id} is {status} with {messages} cancellation message(s)"
+            );
+        }
+        let statuses: std::collections::HashMap<&str, &str> = rows
+            .iter()
+            .map(|(i, s, _)| (i.as_str(), s.as_str()))
+            .collect();
+        for id in &cancelled_ok {
+            assert_eq!(
+                statuses.get(id.as_str()),
+                Some(&"cancelled"),
+                "round {round}: acknowledged cancellation of {id} lost"
+            );
+        }
+        drop(db);
         let out = bin()
             .args([
                 "--data-dir",
@@ -284,7 +339,8 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_applies_nothing_half()
         "the load produced too few prescriptions to mean anything"
     );
     println!(
-        "crash test: {rounds} rounds, {} prescriptions acknowledged, {total_unanswered} unanswered at the kill ({total_replayed} had committed and replayed)",
-        acknowledged.len()
+        "crash test: {rounds} rounds, {} prescriptions acknowledged, {} cancellations acknowledged, {total_unanswered} unanswered at the kill ({total_replayed} had committed and replayed); outbox consistent every round",
+        acknowledged.len(),
+        cancelled_ok.len()
     );
 }
