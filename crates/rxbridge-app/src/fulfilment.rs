@@ -161,6 +161,9 @@ impl Fulfilment {
             ..SweepReport::default()
         };
         for mode in [Mode::Live, Mode::Test] {
+            // What the warehouse already holds, counted once per sweep and kept up to date as
+            // orders are released.
+            let mut committed = self.committed(mode).await?;
             let mut after = None;
             loop {
                 let page = self
@@ -168,7 +171,7 @@ impl Fulfilment {
                     .worklist(mode, Status::ReadyForFulfilment, after, 100)
                     .await?;
                 for rec in &page.items {
-                    match self.release(rec).await {
+                    match self.release_with(rec, &mut committed).await {
                         Ok(true) => report.released += 1,
                         Ok(false) => report.held += 1,
                         Err(StoreError::Conflict) => {}
@@ -212,8 +215,16 @@ impl Fulfilment {
 
     /// Release one prescription: `true` when released, `false` when held for stock.
     pub async fn release(&self, rec: &PrescriptionRecord) -> Result<bool, StoreError> {
+        let mut committed = self.committed(rec.mode).await?;
+        self.release_with(rec, &mut committed).await
+    }
+
+    async fn release_with(
+        &self,
+        rec: &PrescriptionRecord,
+        committed: &mut HashMap<String, i64>,
+    ) -> Result<bool, StoreError> {
         let f = Formulary::builtin();
-        let committed = self.committed(rec.mode).await?;
         let mut short = Vec::new();
         let mut need: HashMap<&str, i64> = HashMap::new();
         for i in &rec.items {
@@ -314,6 +325,9 @@ impl Fulfilment {
         );
         change.outbox.push(message);
         self.store.commit(change).await?;
+        for (code, qty) in need {
+            *committed.entry(code.to_string()).or_default() += qty;
+        }
         Ok(true)
     }
 

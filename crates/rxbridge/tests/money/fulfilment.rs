@@ -417,6 +417,15 @@ async fn no_stock_holds_then_releases_and_the_window_expires_what_waits() {
     m.approve(Mode::Test, &id2).await;
     assert_eq!(f.sweep().await.unwrap().held, 1);
 
+    // Stock for one more order arrives while two wait: one sweep releases one and holds one.
+    let id3 = m
+        .submit(Mode::Test, &nhs("F-3b", "0002", &["CONCERTA-XL-36"]))
+        .await;
+    m.approve(Mode::Test, &id3).await;
+    wh_event(&m, "wh_s_3", "stock_received", json!({ "product_code": "CONCERTA-XL-36", "quantity": 28, "supplier": "AAH", "invoice_ref": "I-2", "mode": "test" })).await;
+    let rep = f.sweep().await.unwrap();
+    assert_eq!((rep.released, rep.held), (1, 1), "{rep:?}");
+
     // Expiry: issued 27 days ago, still waiting two days later: expired, clinic told.
     let mut body = nhs("F-4", "0002", &["CONCERTA-XL-36"]);
     body["issued_on"] = today()
