@@ -78,6 +78,17 @@ fn address_line(a: &rxbridge_domain::contact::Address) -> String {
     parts.join(", ")
 }
 
+/// A required text field of a warehouse event's `data`, 1 to 200 characters.
+fn required_text(d: &Value, k: &str) -> Result<String, WarehouseError> {
+    d[k].as_str()
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && s.len() <= 200)
+        .map(String::from)
+        .ok_or_else(|| {
+            WarehouseError::BadEvent(format!("data.{k} is required (1 to 200 characters)"))
+        })
+}
+
 /// The last day `rx` may be supplied: 28 days for Schedule 2–4, six months otherwise.
 pub fn last_valid_day(rx: &Prescription, formulary: &Formulary) -> Date {
     rxbridge_domain::pricing::cd_last_valid_day(rx, formulary)
@@ -433,15 +444,7 @@ impl Fulfilment {
         id: &str,
         d: &Value,
     ) -> Result<WarehouseOutcome, WarehouseError> {
-        let text = |k: &str| {
-            d[k].as_str()
-                .map(str::trim)
-                .filter(|s| !s.is_empty() && s.len() <= 200)
-                .map(String::from)
-                .ok_or_else(|| {
-                    WarehouseError::BadEvent(format!("data.{k} is required (1 to 200 characters)"))
-                })
-        };
+        let text = |k: &str| required_text(d, k);
         let code = text("product_code")?;
         let supplier = text("supplier")?;
         let invoice = text("invoice_ref")?;
@@ -537,15 +540,7 @@ impl Fulfilment {
                 rec.status.as_str()
             ))
         };
-        let text = |k: &str| {
-            d[k].as_str()
-                .map(str::trim)
-                .filter(|s| !s.is_empty() && s.len() <= 200)
-                .map(String::from)
-                .ok_or_else(|| {
-                    WarehouseError::BadEvent(format!("data.{k} is required (1 to 200 characters)"))
-                })
-        };
+        let text = |k: &str| required_text(d, k);
         let now = self.clock.now();
         let dedupe = Some(("warehouse".to_string(), id.to_string()));
         let event_only = |kind: &str, detail: Value| Change {

@@ -147,6 +147,19 @@ pub fn clinic_destination(clinic_id: &str, mode: Mode) -> String {
     format!("clinic:{clinic_id}:{}", mode.as_str())
 }
 
+/// Why a destination is refused, or `Ok` with the clinic it names (if any). The destination
+/// grammar is `warehouse:{mode}` or `clinic:{clinic id}:{mode}`.
+pub fn parse_destination(d: &str) -> Result<Option<&str>, &'static str> {
+    let parts: Vec<&str> = d.split(':').collect();
+    match parts.as_slice() {
+        ["warehouse", "test" | "live"] => Ok(None),
+        ["clinic", id, "test" | "live"] if !id.is_empty() => Ok(Some(id)),
+        _ => {
+            Err("a destination is warehouse:test, warehouse:live or clinic:<clinic id>:<test|live>")
+        }
+    }
+}
+
 pub fn warehouse_destination(mode: Mode) -> String {
     format!("warehouse:{}", mode.as_str())
 }

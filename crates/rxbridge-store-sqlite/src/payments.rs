@@ -2,15 +2,11 @@
 //! and the `commit` unit of work.
 
 use crate::Chain;
-use crate::queries::{RX_COLUMNS, append_event, json, transition, unexpected};
+use crate::queries::{RX_COLUMNS, append_event, is_unique_violation, json, transition, unexpected};
 use rusqlite::{Connection, OptionalExtension, params};
 use rxbridge_app::payments::{Change, PaymentRecord, PaymentWrite};
 use rxbridge_app::ports::{Mode, PrescriptionRecord, StoreError};
 use rxbridge_domain::lifecycle::Status;
-
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
-}
 
 const PAY_COLUMNS: &str = "doc";
 

@@ -14,7 +14,7 @@ pub fn unexpected(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unexpected(anyhow!("sqlite: {e}"))
 }
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
 

@@ -262,19 +262,17 @@ impl Config {
         if let Ok(v) = std::env::var("RXBRIDGE_MAIL_TRANSPORT") {
             c.mail.transport = v;
         }
-        if let Ok(v) = std::env::var("RXBRIDGE_STRIPE_WEBHOOK_SECRETS") {
-            c.stripe.webhook_secrets = v
-                .split(',')
+        let list = |v: String| -> Vec<String> {
+            v.split(',')
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
-                .collect();
+                .collect()
+        };
+        if let Ok(v) = std::env::var("RXBRIDGE_STRIPE_WEBHOOK_SECRETS") {
+            c.stripe.webhook_secrets = list(v);
         }
         if let Ok(v) = std::env::var("RXBRIDGE_WAREHOUSE_INBOUND_SECRETS") {
-            c.warehouse.inbound_secrets = v
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect();
+            c.warehouse.inbound_secrets = list(v);
         }
         if let Ok(v) = std::env::var("RXBRIDGE_WEBHOOKS_ALLOW_PRIVATE_TARGETS") {
             c.webhooks.allow_private_targets = matches!(v.as_str(), "1" | "true" | "yes");
@@ -517,12 +515,13 @@ impl App {
                     ))
                 }
             };
+        let notify = notifier(&config)?;
         let payments = Arc::new(rxbridge_app::payments::Payments::new(
             dyn_store.clone(),
             clock.clone(),
             intake.clone(),
             live,
-            notifier(&config)?,
+            notify.clone(),
             config.stripe.webhook_secrets.clone(),
             rxbridge_app::payments::PaymentsConfig {
                 public_url,
@@ -544,14 +543,13 @@ impl App {
                 private_dispensing_code: config.pharmacy.private_dispensing_code.clone(),
             },
         ));
-        let notify = notifier(&config)?;
         let outbox = Arc::new(rxbridge_app::outbox::Outbox::new(
             store.clone(),
             Arc::new(webhooks::HttpWebhooks::new(
                 config.webhooks.allow_private_targets,
             )?),
             clock.clone(),
-            load_vault(&config)?,
+            intake.vault().clone(),
         ));
         let fulfilment = Arc::new(rxbridge_app::fulfilment::Fulfilment::new(
             dyn_store.clone(),
@@ -660,33 +658,45 @@ pub async fn serve(
     Ok(())
 }
 
+/// Run `job` every `every` until the task is aborted; `at_once` runs it at start too. A report
+/// other than the default (something happened) is logged; a failure is logged and the next
+/// tick tries again.
+fn spawn_every<R, F, Fut>(
+    name: &'static str,
+    every: std::time::Duration,
+    at_once: bool,
+    job: F,
+) -> tokio::task::JoinHandle<()>
+where
+    R: Default + PartialEq + std::fmt::Debug + Send,
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<R, String>> + Send,
+{
+    tokio::spawn(async move {
+        let mut t = tokio::time::interval(every);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        if !at_once {
+            t.tick().await;
+        }
+        loop {
+            t.tick().await;
+            match job().await {
+                Ok(r) if r != R::default() => tracing::info!(report = ?r, "{name}"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "{name} failed"),
+            }
+        }
+    })
+}
+
 /// Run the payments sweep every `every` (first run after one interval).
 pub fn spawn_sweep(
     payments: Arc<rxbridge_app::payments::Payments>,
     every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut t = tokio::time::interval(every);
-        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        t.tick().await;
-        loop {
-            t.tick().await;
-            match payments.tick().await {
-                Ok(r) if r != rxbridge_app::payments::TickReport::default() => {
-                    tracing::info!(
-                        links = r.links_sent,
-                        reminders = r.reminders_sent,
-                        cancelled = r.cancelled,
-                        expired = r.expired,
-                        refunded = r.refunded,
-                        failures = r.failures,
-                        "payments sweep"
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "payments sweep failed"),
-            }
-        }
+    spawn_every("payments sweep", every, false, move || {
+        let p = payments.clone();
+        async move { p.tick().await.map_err(|e| e.to_string()) }
     })
 }
 
@@ -695,26 +705,9 @@ pub fn spawn_outbox_worker(
     outbox: Arc<rxbridge_app::outbox::Outbox>,
     every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut t = tokio::time::interval(every);
-        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            t.tick().await;
-            match outbox.run_once().await {
-                Ok(r) if r != rxbridge_app::outbox::RunReport::default() => {
-                    tracing::info!(
-                        delivered = r.delivered,
-                        retried = r.retried,
-                        dead = r.dead,
-                        gone = r.gone,
-                        no_endpoint = r.no_endpoint,
-                        "outbox"
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "outbox run failed"),
-            }
-        }
+    spawn_every("outbox", every, true, move || {
+        let o = outbox.clone();
+        async move { o.run_once().await.map_err(|e| e.to_string()) }
     })
 }
 
@@ -723,24 +716,9 @@ pub fn spawn_fulfilment_sweep(
     fulfilment: Arc<rxbridge_app::fulfilment::Fulfilment>,
     every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut t = tokio::time::interval(every);
-        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            t.tick().await;
-            match fulfilment.sweep().await {
-                Ok(r) if r != rxbridge_app::fulfilment::SweepReport::default() => {
-                    tracing::info!(
-                        released = r.released,
-                        held = r.held,
-                        expired = r.expired,
-                        "fulfilment sweep"
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "fulfilment sweep failed"),
-            }
-        }
+    spawn_every("fulfilment sweep", every, true, move || {
+        let f = fulfilment.clone();
+        async move { f.sweep().await.map_err(|e| e.to_string()) }
     })
 }
 

@@ -640,7 +640,21 @@ fn write_report(
             let tmp = path.with_extension("partial");
             std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
             std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("{} rows written to {}", report.rows.len(), path.display());
+            eprintln!(
+                "{}: {} rows written to {}",
+                report.title,
+                report.rows.len(),
+                path.display()
+            );
+            for (k, v) in &report.totals {
+                eprintln!("  {k}: {v}");
+            }
+            if !report.differences.is_empty() {
+                eprintln!(
+                    "  {} difference(s) or warning(s): see the PDF or the difference column",
+                    report.differences.len()
+                );
+            }
         }
         None => std::io::stdout().write_all(&bytes)?,
     }
@@ -702,18 +716,15 @@ async fn webhook(app: &App, command: WebhookCommand) -> anyhow::Result<()> {
 }
 
 async fn check_destination(app: &App, d: &str) -> anyhow::Result<()> {
-    let parts: Vec<&str> = d.split(':').collect();
-    match parts.as_slice() {
-        ["warehouse", "test" | "live"] => Ok(()),
-        ["clinic", id, "test" | "live"] => {
+    match rxbridge_app::outbox::parse_destination(d) {
+        Ok(None) => Ok(()),
+        Ok(Some(id)) => {
             if app.state.store.get_clinic(id).await?.is_none() {
                 anyhow::bail!("--destination: no clinic {id}");
             }
             Ok(())
         }
-        _ => anyhow::bail!(
-            "--destination must be warehouse:test, warehouse:live or clinic:<id>:<test|live>"
-        ),
+        Err(why) => anyhow::bail!("--destination: {why}"),
     }
 }
 
@@ -787,7 +798,7 @@ async fn export(
     kind: rxbridge_app::finance::ExportKind,
     args: &ExportArgs,
 ) -> anyhow::Result<()> {
-    use std::io::{IsTerminal, Write};
+    use std::io::IsTerminal;
     let bar = if std::io::stderr().is_terminal() {
         indicatif::ProgressBar::new(0)
     } else {
@@ -812,33 +823,7 @@ async fn export(
         .report(kind, mode, args.month, "cli", &progress)
         .await?;
     bar.finish_and_clear();
-    let bytes = match args.format.as_str() {
-        "pdf" => rxbridge_app::finance::to_pdf(&report),
-        _ => rxbridge_app::finance::to_csv(&report),
-    };
-    match &args.out {
-        Some(path) => {
-            let tmp = path.with_extension("partial");
-            std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
-            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-            eprintln!(
-                "{}: {} rows written to {}",
-                kind.as_str(),
-                report.rows.len(),
-                path.display()
-            );
-            for (k, v) in &report.totals {
-                eprintln!("  {k}: {v}");
-            }
-            if !report.differences.is_empty() {
-                eprintln!(
-                    "  {} difference(s) or warning(s): see the PDF or the difference column",
-                    report.differences.len()
-                );
-            }
-        }
-        None => std::io::stdout().write_all(&bytes)?,
-    }
+    write_report(&report, &args.format, args.out.as_deref())?;
     Ok(())
 }
 

@@ -88,6 +88,14 @@ pub struct PaymentRecord {
 }
 
 impl PaymentRecord {
+    /// A copy to write back at `now`: the next version of this record.
+    pub fn next_version(&self, now: jiff::Timestamp) -> PaymentRecord {
+        let mut next = self.clone();
+        next.version += 1;
+        next.updated_at = now;
+        next
+    }
+
     /// The charge date (London calendar): the day the pharmacist approved it.
     pub fn charge_date(&self) -> Date {
         self.quote.charge_date

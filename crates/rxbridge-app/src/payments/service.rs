@@ -137,6 +137,16 @@ pub struct Payments {
 
 const MAX_RETRIES: usize = 3;
 
+/// A payment update caused by provider event `event_id`, applied once.
+fn provider_update(next: PaymentRecord, event_id: &str, ev: NewEvent) -> Change {
+    Change {
+        payment: Some(PaymentWrite::Update(next)),
+        dedupe: Some(("stripe".into(), event_id.into())),
+        events: vec![ev],
+        ..Change::default()
+    }
+}
+
 impl Payments {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -323,9 +333,7 @@ impl Payments {
             let rec = self.prescription(&p).await?;
             let rx = self.intake.open(&rec)?;
             let now = self.clock.now();
-            let mut next = p.clone();
-            next.version += 1;
-            next.updated_at = now;
+            let mut next = p.next_version(now);
             match message {
                 LinkMessage::First => next.link_sent_at = Some(now),
                 LinkMessage::Reminder => next.reminders_sent += 1,
@@ -462,9 +470,7 @@ impl Payments {
                 .provider_named(&p.provider)
                 .create_checkout(&req)
                 .await?;
-            let mut next = p.clone();
-            next.version += 1;
-            next.updated_at = now;
+            let mut next = p.next_version(now);
             next.session_attempts = attempt;
             next.session_id = Some(session.id.clone());
             next.session_url = Some(session.url.clone());
@@ -648,9 +654,7 @@ impl Payments {
             .or_else(|| object["payment_intent"]["id"].as_str())
             .map(str::to_string);
         let now = self.clock.now();
-        let mut next = p.clone();
-        next.version += 1;
-        next.updated_at = now;
+        let mut next = p.next_version(now);
         next.payment_ref = payment_ref.clone().or(next.payment_ref);
         if amount != p.quote.total_pence || !currency.eq_ignore_ascii_case("gbp") {
             next.paid_pence = amount.max(0);
@@ -669,12 +673,7 @@ impl Payments {
                 json!({ "payment_id": p.id, "expected_pence": p.quote.total_pence, "reported_pence": amount, "currency": currency, "provider_event": event_id }),
             );
             self.store
-                .commit(Change {
-                    payment: Some(PaymentWrite::Update(next)),
-                    dedupe: Some(("stripe".into(), event_id.into())),
-                    events: vec![ev],
-                    ..Change::default()
-                })
+                .commit(provider_update(next, event_id, ev))
                 .await?;
             return Ok((WebhookOutcome::Applied("amount mismatch recorded"), None));
         }
@@ -743,9 +742,7 @@ impl Payments {
             // Out of order or about an older session: nothing to change.
             return self.seen(event_id, "not the open session").await;
         }
-        let mut next = p.clone();
-        next.version += 1;
-        next.updated_at = self.clock.now();
+        let mut next = p.next_version(self.clock.now());
         next.session_id = None;
         next.session_url = None;
         next.session_expires_at = None;
@@ -761,12 +758,7 @@ impl Payments {
             json!({ "payment_id": p.id, "session": session, "provider_event": event_id }),
         );
         self.store
-            .commit(Change {
-                payment: Some(PaymentWrite::Update(next)),
-                dedupe: Some(("stripe".into(), event_id.into())),
-                events: vec![ev],
-                ..Change::default()
-            })
+            .commit(provider_update(next, event_id, ev))
             .await?;
         Ok((WebhookOutcome::Applied("checkout closed"), None))
     }
@@ -791,9 +783,7 @@ impl Payments {
             PaymentStatus::RefundPending | PaymentStatus::Refunded
         );
         let now = self.clock.now();
-        let mut next = p.clone();
-        next.version += 1;
-        next.updated_at = now;
+        let mut next = p.next_version(now);
         next.refunded_pence = refunded;
         next.refunded_at = Some(now);
         if refunded >= p.paid_pence {
@@ -816,12 +806,7 @@ impl Payments {
             json!({ "payment_id": p.id, "refunded_pence": refunded, "provider_event": event_id }),
         );
         self.store
-            .commit(Change {
-                payment: Some(PaymentWrite::Update(next)),
-                dedupe: Some(("stripe".into(), event_id.into())),
-                events: vec![ev],
-                ..Change::default()
-            })
+            .commit(provider_update(next, event_id, ev))
             .await?;
         Ok((WebhookOutcome::Applied("refund recorded"), None))
     }
@@ -837,9 +822,7 @@ impl Payments {
             let rec = self.prescription(&p).await?;
             let ended = rec.status.ended_unsupplied();
             let now = self.clock.now();
-            let mut next = p.clone();
-            next.version += 1;
-            next.updated_at = now;
+            let mut next = p.next_version(now);
             let ev = match (p.status, ended) {
                 (PaymentStatus::AwaitingPayment, true) => {
                     next.status = PaymentStatus::Cancelled;
@@ -908,9 +891,7 @@ impl Payments {
         };
         let result = self.provider_named(&p.provider).refund(&req).await;
         let now = self.clock.now();
-        let mut next = p.clone();
-        next.version += 1;
-        next.updated_at = now;
+        let mut next = p.next_version(now);
         let ev = match &result {
             Ok(r) if matches!(r.status.as_str(), "succeeded" | "pending") => {
                 next.status = PaymentStatus::Refunded;
@@ -1048,9 +1029,7 @@ impl Payments {
         };
         let to = to.map_err(|e| anyhow::anyhow!("{e}"))?;
         let now = self.clock.now();
-        let mut next = p.clone();
-        next.version += 1;
-        next.updated_at = now;
+        let mut next = p.next_version(now);
         next.status = PaymentStatus::Cancelled;
         next.session_url = None;
         let mut change = Change::move_to(

@@ -1382,31 +1382,11 @@ async fn finance_export(
         Ok(r) => r,
         Err(e) => return internal(e),
     };
-    let (bytes, ctype) = if ext == "pdf" {
-        (rxbridge_app::finance::to_pdf(&report), "application/pdf")
-    } else {
-        (
-            rxbridge_app::finance::to_csv(&report),
-            "text/csv; charset=utf-8",
-        )
-    };
-    (
-        StatusCode::OK,
-        [
-            (axum::http::header::CONTENT_TYPE, ctype.to_string()),
-            (
-                axum::http::header::CONTENT_DISPOSITION,
-                format!(
-                    "attachment; filename=\"{}-{}-{}.{ext}\"",
-                    kind.as_str(),
-                    month,
-                    mode.as_str()
-                ),
-            ),
-        ],
-        bytes,
+    report_download(
+        &report,
+        ext == "pdf",
+        &format!("{}-{}-{}", kind.as_str(), month, mode.as_str()),
     )
-        .into_response()
 }
 
 // ----- webhooks and dead letters (admin) ---------------------------------------------------------
@@ -1531,20 +1511,14 @@ async fn webhook_set(
         .get("destination")
         .map(|d| d.trim().to_string())
         .unwrap_or_default();
-    let valid = {
-        let p: Vec<&str> = destination.split(':').collect();
-        match p.as_slice() {
-            ["warehouse", "test" | "live"] => true,
-            ["clinic", id, "test" | "live"] => {
-                matches!(state.store.get_clinic(id).await, Ok(Some(_)))
-            }
-            _ => false,
-        }
+    let valid = match rxbridge_app::outbox::parse_destination(&destination) {
+        Ok(None) => true,
+        Ok(Some(id)) => matches!(state.store.get_clinic(id).await, Ok(Some(_))),
+        Err(_) => false,
     };
     if !valid {
         return webhooks_view(&state, &s, None, Some("Destination must be warehouse:test, warehouse:live or clinic:<an existing clinic id>:<test|live>."), StatusCode::UNPROCESSABLE_ENTITY).await;
     }
-    let actor = format!("staff:{}", s.staff.id);
     let result = if form.get("action").map(String::as_str) == Some("rotate") {
         o.rotate_secret(&destination).await
     } else {
@@ -1568,16 +1542,17 @@ async fn webhook_set(
     };
     match result {
         Ok(secret) => {
-            let _ = state
-                .store
-                .record_event(rxbridge_app::events::NewEvent {
-                    at: state.clock.now(),
-                    kind: "webhook.endpoint_changed".into(),
-                    actor,
-                    subject: format!("endpoint:{destination}"),
-                    detail: serde_json::json!({ "action": form.get("action") }),
-                })
-                .await;
+            if let Err(r) = audit(
+                &state,
+                &s,
+                "webhook.endpoint_changed",
+                &format!("endpoint:{destination}"),
+                serde_json::json!({ "action": form.get("action") }),
+            )
+            .await
+            {
+                return r;
+            }
             webhooks_view(
                 &state,
                 &s,
@@ -1629,16 +1604,17 @@ async fn webhook_replay(
     }
     match o.replay(ids).await {
         Ok(n) => {
-            let _ = state
-                .store
-                .record_event(rxbridge_app::events::NewEvent {
-                    at: state.clock.now(),
-                    kind: "webhook.replayed".into(),
-                    actor: format!("staff:{}", s.staff.id),
-                    subject: "outbox".into(),
-                    detail: serde_json::json!({ "messages": n }),
-                })
-                .await;
+            if let Err(r) = audit(
+                &state,
+                &s,
+                "webhook.replayed",
+                "outbox",
+                serde_json::json!({ "messages": n }),
+            )
+            .await
+            {
+                return r;
+            }
             Redirect::to("/staff/admin/webhooks").into_response()
         }
         Err(e) => internal(e),
@@ -1835,19 +1811,12 @@ async fn register_export(
             pages::message("Not found", "No such register."),
         );
     };
-    let (bytes, ctype, ext) = match file.as_str() {
+    let report = match file.as_str() {
         "register.pdf" | "register.csv" => match f
             .register_report(register, section, &format!("staff:{}", s.staff.id))
             .await
         {
-            Ok(r) if file.ends_with("pdf") => {
-                (rxbridge_app::finance::to_pdf(&r), "application/pdf", "pdf")
-            }
-            Ok(r) => (
-                rxbridge_app::finance::to_csv(&r),
-                "text/csv; charset=utf-8",
-                "csv",
-            ),
+            Ok(r) => r,
             Err(e) => return internal(e),
         },
         _ => {
@@ -1867,16 +1836,35 @@ async fn register_export(
             }
         })
         .collect();
+    report_download(
+        &report,
+        file.ends_with("pdf"),
+        &format!("{}-register-{name}", register.as_str()),
+    )
+}
+
+/// A report as a downloaded file: printable PDF or CSV, named `{stem}.pdf|csv`.
+fn report_download(report: &rxbridge_app::finance::Report, pdf: bool, stem: &str) -> Response {
+    let (bytes, ctype, ext) = if pdf {
+        (
+            rxbridge_app::finance::to_pdf(report),
+            "application/pdf",
+            "pdf",
+        )
+    } else {
+        (
+            rxbridge_app::finance::to_csv(report),
+            "text/csv; charset=utf-8",
+            "csv",
+        )
+    };
     (
         StatusCode::OK,
         [
-            (axum::http::header::CONTENT_TYPE, ctype.to_string()),
+            (header::CONTENT_TYPE, ctype.to_string()),
             (
-                axum::http::header::CONTENT_DISPOSITION,
-                format!(
-                    "attachment; filename=\"{}-register-{name}.{ext}\"",
-                    register.as_str()
-                ),
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{stem}.{ext}\""),
             ),
         ],
         bytes,
