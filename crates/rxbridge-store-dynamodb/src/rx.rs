@@ -1,0 +1,1160 @@
+//! The `Store` port on DynamoDB: clinics and keys, prescriptions, patient lookups, events,
+//! payments and the `commit` unit of work.
+
+use crate::items::{self, Get, Item, Role, key, n, ns_key, pad, parse_rx, rx_pk, s, work_pk};
+use crate::{DynamoStore, Query, Tx, unexpected};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use jiff::civil::Date;
+use rxbridge_app::events::{EventRecord, NewEvent};
+use rxbridge_app::payments::{Change, PaymentRecord, PaymentStatus, PaymentWrite};
+use rxbridge_app::ports::*;
+use rxbridge_domain::compliance::{HistoryEntry, IdentitySignals};
+use rxbridge_domain::lifecycle::Status;
+use std::collections::{HashMap, HashSet};
+
+/// Statuses before dispatch: the expiry sweep's candidates.
+const UNDISPATCHED: [Status; 7] = [
+    Status::AwaitingOriginal,
+    Status::AwaitingClinicalCheck,
+    Status::OnHold,
+    Status::AwaitingPayment,
+    Status::Paid,
+    Status::ReadyForFulfilment,
+    Status::WithWarehouse,
+];
+
+fn ended_unsupplied(s: Status) -> bool {
+    matches!(s, Status::Cancelled | Status::Expired | Status::Rejected)
+}
+
+/// Whether the payment sweep must look at this payment.
+fn needs_attention(p: PaymentStatus, rx: Status) -> bool {
+    match p {
+        PaymentStatus::AwaitingPayment | PaymentStatus::RefundPending => true,
+        PaymentStatus::Paid => ended_unsupplied(rx),
+        _ => false,
+    }
+}
+
+fn pat_pk(mode: Mode, tag: &str, value: &str) -> String {
+    format!("PAT#{}#{tag}:{value}", mode.as_str())
+}
+
+fn pat_sk(seq: i64, id: &str) -> String {
+    format!("{}#{id}", pad(seq))
+}
+
+fn idem_pk(clinic: &str, mode: Mode, key: &str) -> String {
+    format!("IDEM#{clinic}#{}#{key}", mode.as_str())
+}
+
+fn pay_pk(id: &str) -> String {
+    format!("PAY#{id}")
+}
+
+/// One lookup item per keyed hash of the patient; the first one or two (NHS, demographic) are
+/// the history items whose status follows the prescription.
+fn patient_items(r: &PrescriptionRecord, seq: i64, p: &PatientKeys) -> (Vec<Item>, Vec<String>) {
+    let items_json = serde_json::to_string(&r.items).unwrap_or_default();
+    let mut lookups: Vec<(&str, &str)> = Vec::new();
+    if let Some(nhs) = &p.nhs {
+        lookups.push(("n", nhs));
+    }
+    lookups.push(("d", &p.demographic));
+    let hist = lookups.len();
+    lookups.push(("nd", &p.name_dob));
+    lookups.push(("f", &p.family_dob));
+    if let Some(e) = &p.email {
+        lookups.push(("e", e));
+    }
+    lookups.push(("p", &p.postcode));
+    lookups.push(("a", &p.address));
+    let mut hist_pks = Vec::new();
+    let mut out = Vec::new();
+    for (i, (tag, value)) in lookups.into_iter().enumerate() {
+        let pk = pat_pk(r.mode, tag, value);
+        if i < hist {
+            hist_pks.push(pk.clone());
+        }
+        let mut attrs = vec![
+            ("rx", s(&r.id)),
+            ("seq", n(seq)),
+            ("clinic_id", s(&r.clinic_id)),
+            ("identity", s(p.identity())),
+            ("name_dob", s(&p.name_dob)),
+            ("has_nhs", AttributeValue::Bool(p.nhs.is_some())),
+            ("status", s(r.status.as_str())),
+            ("issued_on", s(r.issued_on.to_string())),
+            ("items", s(&items_json)),
+        ];
+        if let Some(nhs) = &p.nhs {
+            attrs.push(("nhs", s(nhs)));
+        }
+        out.push(items::item(pk, pat_sk(seq, &r.id), attrs));
+    }
+    (out, hist_pks)
+}
+
+fn payment_item(p: &PaymentRecord, rx_status: Status) -> Result<Item, StoreError> {
+    let charge = p.charge_date();
+    let mut attrs = vec![
+        ("doc", s(serde_json::to_string(p).map_err(unexpected)?)),
+        ("version", n(p.version)),
+        ("status", s(p.status.as_str())),
+        ("prescription_id", s(&p.prescription_id)),
+        ("mode", s(p.mode.as_str())),
+        ("charge_date", s(charge.to_string())),
+        (
+            "gsi3pk",
+            s(format!(
+                "PAYMONTH#{}#{:04}-{:02}",
+                p.mode.as_str(),
+                charge.year(),
+                charge.month()
+            )),
+        ),
+        (
+            "gsi3sk",
+            s(format!("{charge}#{}#{}", ns_key(p.created_at), p.id)),
+        ),
+    ];
+    if needs_attention(p.status, rx_status) {
+        attrs.push(("gsi2pk", s("PAYATTN")));
+        attrs.push(("gsi2sk", s(attention_sk(p))));
+    }
+    Ok(items::item(pay_pk(&p.id), "PAY", attrs))
+}
+
+fn attention_sk(p: &PaymentRecord) -> String {
+    format!("{}#{}", ns_key(p.created_at), p.id)
+}
+
+fn parse_payment(i: &Item) -> Result<PaymentRecord, StoreError> {
+    Get(i).json("doc")
+}
+
+impl DynamoStore {
+    async fn rx_item(&self, id: &str) -> Result<Option<Item>, StoreError> {
+        self.get(&rx_pk(id), "RX").await
+    }
+
+    async fn rx(&self, id: &str) -> Result<Option<PrescriptionRecord>, StoreError> {
+        self.rx_item(id)
+            .await?
+            .map(|i| parse_rx(&i).map(|(_, r)| r))
+            .transpose()
+    }
+
+    async fn payment_item_of(&self, id: &str) -> Result<Option<Item>, StoreError> {
+        self.get(&pay_pk(id), "PAY").await
+    }
+
+    /// Prescriptions by id, in the order given (missing ones left out).
+    async fn rx_many(&self, ids: &[String]) -> Result<Vec<PrescriptionRecord>, StoreError> {
+        let found = self
+            .get_many(ids.iter().map(|id| (rx_pk(id), "RX".to_string())).collect())
+            .await?;
+        ids.iter()
+            .filter_map(|id| found.get(&rx_pk(id)))
+            .map(|i| parse_rx(i).map(|(_, r)| r))
+            .collect()
+    }
+
+    /// A page of prescriptions from a GSI partition (cursor = the prescription's `seq`).
+    async fn rx_page(
+        &self,
+        index: &'static str,
+        pk: String,
+        after: Option<i64>,
+        newest_first: bool,
+        filter: Option<(&str, Vec<(&str, AttributeValue)>)>,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        let mut q = Query::partition(Some(index), pk);
+        if let Some(a) = after {
+            q = q.sort(if newest_first { "<" } else { ">" }, pad(a));
+        }
+        if newest_first {
+            q = q.newest_first();
+        }
+        if let Some((f, v)) = filter {
+            q = q.filter(f, v);
+        }
+        let rows = self.query(q.limit(limit as usize + 1)).await?;
+        let more = rows.len() > limit as usize;
+        let mut items = Vec::new();
+        let mut last = None;
+        for i in rows.iter().take(limit as usize) {
+            let (seq, r) = parse_rx(i)?;
+            last = Some(seq);
+            items.push(r);
+        }
+        Ok(Page {
+            items,
+            next: if more { last } else { None },
+        })
+    }
+
+    /// The prescription ids of a patient-lookup partition, newest first.
+    async fn ids_by_lookup(&self, pk: String, limit: u32) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .query(
+                Query::partition(None, pk)
+                    .newest_first()
+                    .limit(limit as usize),
+            )
+            .await?;
+        rows.iter().map(|i| Get(i).s("rx")).collect()
+    }
+
+    /// The status of each prescription named (for the payment sweep and period queries).
+    async fn rx_records(
+        &self,
+        ids: Vec<String>,
+    ) -> Result<HashMap<String, PrescriptionRecord>, StoreError> {
+        let found = self
+            .get_many(ids.iter().map(|id| (rx_pk(id), "RX".to_string())).collect())
+            .await?;
+        found
+            .values()
+            .map(|i| parse_rx(i).map(|(_, r)| (r.id.clone(), r)))
+            .collect()
+    }
+}
+
+impl DynamoStore {
+    /// The items of one `commit`: reads what it needs (each re-checked in the transaction) and
+    /// fails early, without writing, when a version or a unique item already says no.
+    async fn build_commit(
+        &self,
+        change: &Change,
+        first_seq: i64,
+    ) -> Result<(Tx, Option<PrescriptionRecord>), StoreError> {
+        let t = self.table.as_str();
+        let mut tx = Tx::default();
+        if let Some((source, id)) = &change.dedupe {
+            let pk = format!("SEEN#{source}#{id}");
+            if self.get(&pk, "SEEN").await?.is_some() {
+                return Err(StoreError::Duplicate);
+            }
+            let at = change
+                .events
+                .first()
+                .map_or_else(jiff::Timestamp::now, |e| e.at);
+            tx.push(
+                items::put(
+                    t,
+                    items::item(pk, "SEEN", vec![("at", s(at.to_string()))]),
+                    Some("attribute_not_exists(#pk)"),
+                )?,
+                Role::Duplicate,
+            );
+        }
+        // The prescription the change moves, as it is now.
+        let moving = match &change.transition {
+            Some(tr) => Some((tr, self.rx_item(&tr.id).await?.ok_or(StoreError::NotFound)?)),
+            None => None,
+        };
+        let mut payment_rx: Option<&str> = None;
+        if let Some(w) = &change.payment {
+            let p = match w {
+                PaymentWrite::Insert(p) | PaymentWrite::Update(p) => p,
+            };
+            payment_rx = Some(&p.prescription_id);
+            // The prescription's status after this change decides whether the sweep sees it.
+            let rx_status = match &moving {
+                Some((tr, _)) if tr.id == p.prescription_id => tr.to,
+                _ => {
+                    let item = self
+                        .rx_item(&p.prescription_id)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    let (_, rec) = parse_rx(&item)?;
+                    tx.push(
+                        items::check(
+                            t,
+                            key(rx_pk(&rec.id), "RX"),
+                            "#version = :v",
+                            [(":v", n(rec.version))],
+                        )?,
+                        Role::Recheck,
+                    );
+                    rec.status
+                }
+            };
+            let (old_session, old_ref) = match w {
+                PaymentWrite::Insert(p) => {
+                    let ptr = format!("PAYRX#{}", p.prescription_id);
+                    if self.get(&ptr, "PAYRX").await?.is_some() {
+                        return Err(StoreError::Duplicate);
+                    }
+                    tx.push(
+                        items::put(
+                            t,
+                            payment_item(p, rx_status)?,
+                            Some("attribute_not_exists(#pk)"),
+                        )?,
+                        Role::Duplicate,
+                    );
+                    tx.push(
+                        items::put(
+                            t,
+                            items::item(ptr, "PAYRX", vec![("payment_id", s(&p.id))]),
+                            Some("attribute_not_exists(#pk)"),
+                        )?,
+                        Role::Duplicate,
+                    );
+                    (None, None)
+                }
+                PaymentWrite::Update(p) => {
+                    let cur = self
+                        .payment_item_of(&p.id)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    let cur = parse_payment(&cur)?;
+                    if cur.version != p.version - 1 {
+                        return Err(StoreError::Conflict);
+                    }
+                    tx.push(
+                        items::put_if(
+                            t,
+                            payment_item(p, rx_status)?,
+                            "#version = :v",
+                            [(":v", n(p.version - 1))],
+                        )?,
+                        Role::Conflict,
+                    );
+                    (cur.session_id, cur.payment_ref)
+                }
+            };
+            for (kind, old, new) in [
+                ("PAYSESS", old_session, &p.session_id),
+                ("PAYREF", old_ref, &p.payment_ref),
+            ] {
+                if old.as_ref() == new.as_ref() {
+                    continue;
+                }
+                if let Some(o) = old {
+                    tx.push(
+                        items::delete(t, key(format!("{kind}#{o}"), kind))?,
+                        Role::Other,
+                    );
+                }
+                if let Some(v) = new {
+                    tx.push(
+                        items::put(
+                            t,
+                            items::item(
+                                format!("{kind}#{v}"),
+                                kind,
+                                vec![("payment_id", s(&p.id))],
+                            ),
+                            None,
+                        )?,
+                        Role::Other,
+                    );
+                }
+            }
+        }
+        let mut out = None;
+        if let Some((tr, item)) = moving {
+            let (seq, mut rec) = parse_rx(&item)?;
+            if rec.version != tr.expected_version {
+                return Err(StoreError::Conflict);
+            }
+            let at = change
+                .events
+                .first()
+                .map_or_else(jiff::Timestamp::now, |e| e.at);
+            tx.push(
+                items::update(
+                    t,
+                    key(rx_pk(&rec.id), "RX"),
+                    "SET #status = :to, #version = :nv, #updated_at = :at, #gsi2pk = :w",
+                    Some("#version = :v"),
+                    [
+                        (":to", s(tr.to.as_str())),
+                        (":nv", n(rec.version + 1)),
+                        (":at", s(at.to_string())),
+                        (":w", s(work_pk(rec.mode, tr.to))),
+                        (":v", n(rec.version)),
+                    ],
+                )?,
+                Role::Conflict,
+            );
+            for pk in Get(&item).list_s("hist") {
+                tx.push(
+                    items::update(
+                        t,
+                        key(pk, pat_sk(seq, &rec.id)),
+                        "SET #status = :to",
+                        Some("attribute_exists(#pk)"),
+                        [(":to", s(tr.to.as_str()))],
+                    )?,
+                    Role::Other,
+                );
+            }
+            // A paid prescription that will not be supplied: its payment joins the sweep's list.
+            if ended_unsupplied(tr.to)
+                && payment_rx != Some(rec.id.as_str())
+                && let Some(ptr) = self.get(&format!("PAYRX#{}", rec.id), "PAYRX").await?
+                && let Some(pi) = self.payment_item_of(&Get(&ptr).s("payment_id")?).await?
+            {
+                let p = parse_payment(&pi)?;
+                if needs_attention(p.status, tr.to) {
+                    tx.push(
+                        items::update(
+                            t,
+                            key(pay_pk(&p.id), "PAY"),
+                            "SET #gsi2pk = :a, #gsi2sk = :k",
+                            Some("#version = :v"),
+                            [
+                                (":a", s("PAYATTN")),
+                                (":k", s(attention_sk(&p))),
+                                (":v", n(p.version)),
+                            ],
+                        )?,
+                        Role::Recheck,
+                    );
+                }
+            }
+            rec.status = tr.to;
+            rec.version += 1;
+            rec.updated_at = at;
+            out = Some(rec);
+        }
+        crate::fulfilment::add_messages(t, &mut tx, &change.outbox, first_seq)?;
+        crate::fulfilment::add_register_entries(self, &mut tx, &change.register).await?;
+        tx.events = change.events.clone();
+        Ok((tx, out))
+    }
+
+    /// Ordered history rows of one lookup partition: (seq, item), newest first.
+    async fn history_rows(
+        &self,
+        pk: String,
+        only_without_nhs: bool,
+        limit: u32,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut q = Query::partition(None, pk).newest_first();
+        if only_without_nhs {
+            q = q.filter("#has_nhs = :f", vec![(":f", AttributeValue::Bool(false))]);
+        }
+        self.query(q.limit(limit as usize)).await
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| unexpected(crate::sdk_message(&e)))
+    }
+
+    async fn create_clinic(
+        &self,
+        clinic: Clinic,
+        keys: Vec<ApiKeyRecord>,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let t = self.table.as_str();
+        self.write(|_| {
+            let (clinic, keys, event) = (&clinic, &keys, &event);
+            async move {
+                let mut tx = Tx::default();
+                tx.push(
+                    items::put(
+                        t,
+                        items::item(
+                            format!("CLINIC#{}", clinic.id),
+                            "CLINIC",
+                            vec![
+                                ("gsi1pk", s("CLINICS")),
+                                (
+                                    "gsi1sk",
+                                    s(format!("{}#{}", ns_key(clinic.created_at), clinic.id)),
+                                ),
+                                ("id", s(&clinic.id)),
+                                ("name", s(&clinic.name)),
+                                ("created_at", s(clinic.created_at.to_string())),
+                            ],
+                        ),
+                        Some("attribute_not_exists(#pk)"),
+                    )?,
+                    Role::Duplicate,
+                );
+                for mode in [Mode::Test, Mode::Live] {
+                    let hashes: Vec<AttributeValue> = keys
+                        .iter()
+                        .filter(|k| k.mode == mode)
+                        .map(|k| s(&k.key_hash))
+                        .collect();
+                    if !hashes.is_empty() {
+                        tx.push(
+                            items::put(
+                                t,
+                                items::item(
+                                    format!("CLINIC#{}", clinic.id),
+                                    format!("KEYS#{}", mode.as_str()),
+                                    vec![("hashes", AttributeValue::L(hashes)), ("rev", n(1))],
+                                ),
+                                None,
+                            )?,
+                            Role::Other,
+                        );
+                    }
+                }
+                for k in keys {
+                    tx.push(
+                        items::put(t, key_item(k), Some("attribute_not_exists(#pk)"))?,
+                        Role::Duplicate,
+                    );
+                }
+                tx.events.push(event.clone());
+                Ok((tx, ()))
+            }
+        })
+        .await
+    }
+
+    async fn get_clinic(&self, clinic_id: &str) -> Result<Option<Clinic>, StoreError> {
+        self.get(&format!("CLINIC#{clinic_id}"), "CLINIC")
+            .await?
+            .map(|i| parse_clinic(&i))
+            .transpose()
+    }
+
+    async fn list_clinics(&self) -> Result<Vec<Clinic>, StoreError> {
+        self.query(Query::partition(Some("gsi1"), "CLINICS"))
+            .await?
+            .iter()
+            .map(parse_clinic)
+            .collect()
+    }
+
+    async fn rotate_key(&self, key_rec: ApiKeyRecord, event: NewEvent) -> Result<(), StoreError> {
+        let t = self.table.as_str();
+        self.write(|_| {
+            let (k, event) = (&key_rec, &event);
+            async move {
+                let clinic_pk = format!("CLINIC#{}", k.clinic_id);
+                if self.get(&clinic_pk, "CLINIC").await?.is_none() {
+                    return Err(StoreError::NotFound);
+                }
+                let keys_sk = format!("KEYS#{}", k.mode.as_str());
+                let current = self.get(&clinic_pk, &keys_sk).await?;
+                let mut tx = Tx::default();
+                tx.push(
+                    items::check(t, key(&clinic_pk, "CLINIC"), "attribute_exists(#pk)", [])?,
+                    Role::NotFound,
+                );
+                let (old, rev) = match &current {
+                    Some(i) => (Get(i).list_s("hashes"), Get(i).n("rev")?),
+                    None => (vec![], 0),
+                };
+                for h in &old {
+                    tx.push(
+                        items::update(
+                            t,
+                            key(format!("KEY#{h}"), "KEY"),
+                            "SET #revoked_at = :at",
+                            Some("attribute_exists(#pk)"),
+                            [(":at", s(k.created_at.to_string()))],
+                        )?,
+                        Role::Other,
+                    );
+                }
+                tx.push(
+                    items::put(t, key_item(k), Some("attribute_not_exists(#pk)"))?,
+                    Role::Duplicate,
+                );
+                let pointer = items::item(
+                    &clinic_pk,
+                    &keys_sk,
+                    vec![
+                        ("hashes", AttributeValue::L(vec![s(&k.key_hash)])),
+                        ("rev", n(rev + 1)),
+                    ],
+                );
+                tx.push(
+                    if current.is_some() {
+                        items::put_if(t, pointer, "#rev = :r", [(":r", n(rev))])?
+                    } else {
+                        items::put(t, pointer, Some("attribute_not_exists(#pk)"))?
+                    },
+                    Role::Recheck,
+                );
+                tx.events.push(event.clone());
+                Ok((tx, ()))
+            }
+        })
+        .await
+    }
+
+    async fn find_api_key(&self, key_hash: &str) -> Result<Option<Caller>, StoreError> {
+        let Some(i) = self.get(&format!("KEY#{key_hash}"), "KEY").await? else {
+            return Ok(None);
+        };
+        let g = Get(&i);
+        if g.opt_s("revoked_at").is_some() {
+            return Ok(None);
+        }
+        let mode = g.s("mode")?;
+        Ok(Some(Caller {
+            clinic_id: g.s("clinic_id")?,
+            mode: Mode::parse(&mode).ok_or_else(|| unexpected(format!("bad mode {mode}")))?,
+        }))
+    }
+
+    async fn find_idempotency(
+        &self,
+        clinic_id: &str,
+        mode: Mode,
+        key_: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let Some(i) = self.get(&idem_pk(clinic_id, mode, key_), "IDEM").await? else {
+            return Ok(None);
+        };
+        let g = Get(&i);
+        Ok(Some(IdempotencyRecord {
+            clinic_id: clinic_id.to_string(),
+            mode,
+            key: key_.to_string(),
+            request_hash: g.s("request_hash")?,
+            response_status: u16::try_from(g.n("response_status")?)
+                .map_err(|_| unexpected("bad response status"))?,
+            response_body: g.s("response_body")?,
+            created_at: g.ts("created_at")?,
+        }))
+    }
+
+    async fn insert_prescription(&self, new: NewPrescription) -> Result<InsertOutcome, StoreError> {
+        let t = self.table.as_str();
+        let r = self
+            .write(|seq| {
+                let new = &new;
+                async move {
+                    let mut tx = Tx::default();
+                    let i = &new.idempotency;
+                    tx.push(
+                        items::put(
+                            t,
+                            items::item(
+                                idem_pk(&i.clinic_id, i.mode, &i.key),
+                                "IDEM",
+                                vec![
+                                    ("request_hash", s(&i.request_hash)),
+                                    ("response_status", n(i64::from(i.response_status))),
+                                    ("response_body", s(&i.response_body)),
+                                    ("created_at", s(i.created_at.to_string())),
+                                ],
+                            ),
+                            Some("attribute_not_exists(#pk)"),
+                        )?,
+                        Role::IdempotencyKey,
+                    );
+                    let (lookups, hist) = patient_items(&new.record, seq, &new.patient);
+                    tx.push(
+                        items::put(
+                            t,
+                            items::rx_item(&new.record, seq, &hist)?,
+                            Some("attribute_not_exists(#pk)"),
+                        )?,
+                        Role::Duplicate,
+                    );
+                    for l in lookups {
+                        tx.push(items::put(t, l, None)?, Role::Other);
+                    }
+                    tx.events.push(new.event.clone());
+                    Ok((tx, ()))
+                }
+            })
+            .await;
+        match r {
+            Ok(()) => Ok(InsertOutcome::Inserted),
+            Err(StoreError::Duplicate) => {
+                let i = &new.idempotency;
+                match self.find_idempotency(&i.clinic_id, i.mode, &i.key).await? {
+                    Some(existing) => Ok(InsertOutcome::KeyExists(existing)),
+                    None => Err(StoreError::Duplicate),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get_prescription(
+        &self,
+        clinic_id: &str,
+        mode: Mode,
+        id: &str,
+    ) -> Result<Option<PrescriptionRecord>, StoreError> {
+        Ok(self
+            .rx(id)
+            .await?
+            .filter(|r| r.clinic_id == clinic_id && r.mode == mode))
+    }
+
+    async fn list_prescriptions(
+        &self,
+        clinic_id: &str,
+        mode: Mode,
+        filter: &ListFilter,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        let limit = limit.clamp(1, 100);
+        let clinic = (":c", s(clinic_id));
+        match (&filter.clinic_reference, filter.status) {
+            (Some(reference), status) => {
+                let mut values = vec![clinic];
+                let f = match status {
+                    Some(st) => {
+                        values.push((":st", s(st.as_str())));
+                        "#clinic_id = :c AND #status = :st"
+                    }
+                    None => "#clinic_id = :c",
+                };
+                self.rx_page(
+                    "gsi3",
+                    format!("REF#{}#{reference}", mode.as_str()),
+                    after,
+                    true,
+                    Some((f, values)),
+                    limit,
+                )
+                .await
+            }
+            (None, Some(st)) => {
+                self.rx_page(
+                    "gsi2",
+                    work_pk(mode, st),
+                    after,
+                    true,
+                    Some(("#clinic_id = :c", vec![clinic])),
+                    limit,
+                )
+                .await
+            }
+            (None, None) => {
+                self.rx_page(
+                    "gsi1",
+                    format!("CLIN#{clinic_id}#{}", mode.as_str()),
+                    after,
+                    true,
+                    None,
+                    limit,
+                )
+                .await
+            }
+        }
+    }
+
+    async fn transition(
+        &self,
+        id: &str,
+        expected_version: i64,
+        to: Status,
+        event: NewEvent,
+    ) -> Result<PrescriptionRecord, StoreError> {
+        let change = Change {
+            transition: Some(rxbridge_app::payments::TransitionTo {
+                id: id.to_string(),
+                expected_version,
+                to,
+            }),
+            events: vec![event],
+            ..Change::default()
+        };
+        self.commit(change)
+            .await?
+            .ok_or_else(|| unexpected("a transition returned no record"))
+    }
+
+    async fn record_event(&self, event: NewEvent) -> Result<(), StoreError> {
+        self.write(|_| {
+            let event = &event;
+            async move {
+                Ok((
+                    Tx {
+                        ops: vec![],
+                        events: vec![event.clone()],
+                    },
+                    (),
+                ))
+            }
+        })
+        .await
+    }
+
+    async fn timeline(&self, subject: &str) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = self
+            .query(Query::partition(Some("gsi1"), format!("SUBJ#{subject}")))
+            .await?;
+        rows.iter().map(items::parse_event).collect()
+    }
+
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = self
+            .query(
+                Query::partition(None, "EVT")
+                    .sort(">", pad(after))
+                    .limit(limit as usize),
+            )
+            .await?;
+        rows.iter().map(items::parse_event).collect()
+    }
+
+    async fn patient_history(
+        &self,
+        mode: Mode,
+        keys: &PatientKeys,
+        clinic_id: &str,
+        limit: u32,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        // With an NHS number the patient is that number, plus records under their
+        // demographics that carry no NHS number; without one, every record under the
+        // demographics (see the SQLite store for the reasoning).
+        let mut rows = match &keys.nhs {
+            Some(nhs) => {
+                let (a, b) = tokio::try_join!(
+                    self.history_rows(pat_pk(mode, "n", nhs), false, limit),
+                    self.history_rows(pat_pk(mode, "d", &keys.demographic), true, limit),
+                )?;
+                let mut v = a;
+                v.extend(b);
+                v
+            }
+            None => {
+                self.history_rows(pat_pk(mode, "d", &keys.demographic), false, limit)
+                    .await?
+            }
+        };
+        rows.sort_by_key(|i| std::cmp::Reverse(Get(i).n("seq").unwrap_or(0)));
+        rows.truncate(limit as usize);
+        let mut out = Vec::new();
+        for i in &rows {
+            let g = Get(i);
+            let status = g.s("status")?;
+            let status =
+                Status::parse(&status).ok_or_else(|| unexpected(format!("bad status {status}")))?;
+            let start: Date = g
+                .s("issued_on")?
+                .parse()
+                .map_err(|e| unexpected(format!("issued_on: {e}")))?;
+            let id = g.s("rx")?;
+            let same = g.s("clinic_id")? == clinic_id;
+            for it in g.json::<Vec<ItemSummary>>("items")? {
+                out.push(HistoryEntry {
+                    prescription_id: id.clone(),
+                    same_clinic: same,
+                    product_code: it.product_code,
+                    active_ingredient: it.active_ingredient,
+                    start,
+                    days_supply: it.days_supply,
+                    status,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn identity_signals(
+        &self,
+        mode: Mode,
+        keys: &PatientKeys,
+    ) -> Result<IdentitySignals, StoreError> {
+        let at_address = self.query(Query::partition(None, pat_pk(mode, "a", &keys.address)));
+        let nhs_other = async {
+            match &keys.nhs {
+                Some(nhs) => self
+                    .query(
+                        Query::partition(None, pat_pk(mode, "n", nhs))
+                            .filter("#name_dob <> :nd", vec![(":nd", s(&keys.name_dob))])
+                            .limit(1),
+                    )
+                    .await
+                    .map(|v| !v.is_empty()),
+                None => Ok(false),
+            }
+        };
+        let details_other = async {
+            match &keys.nhs {
+                Some(nhs) => self
+                    .query(
+                        Query::partition(None, pat_pk(mode, "nd", &keys.name_dob))
+                            .filter(
+                                "attribute_exists(#nhs) AND #nhs <> :n",
+                                vec![(":n", s(nhs))],
+                            )
+                            .limit(1),
+                    )
+                    .await
+                    .map(|v| !v.is_empty()),
+                None => Ok(false),
+            }
+        };
+        let (at_address, nhs_number_with_other_details, details_with_other_nhs_number) =
+            tokio::try_join!(at_address, nhs_other, details_other)?;
+        let me = keys.identity();
+        let others: HashSet<String> = at_address
+            .iter()
+            .filter_map(|i| Get(i).opt_s("identity"))
+            .filter(|id| id != me)
+            .collect();
+        Ok(IdentitySignals {
+            other_patients_at_address: u32::try_from(others.len()).unwrap_or(u32::MAX),
+            nhs_number_with_other_details,
+            details_with_other_nhs_number,
+        })
+    }
+
+    async fn get_prescription_for_staff(
+        &self,
+        mode: Mode,
+        id: &str,
+    ) -> Result<Option<PrescriptionRecord>, StoreError> {
+        Ok(self.rx(id).await?.filter(|r| r.mode == mode))
+    }
+
+    async fn worklist(
+        &self,
+        mode: Mode,
+        status: Status,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        let limit = limit.clamp(1, 200);
+        self.rx_page("gsi2", work_pk(mode, status), after, false, None, limit)
+            .await
+    }
+
+    async fn search(
+        &self,
+        mode: Mode,
+        lookup: &StaffLookup,
+        limit: u32,
+    ) -> Result<Vec<PrescriptionRecord>, StoreError> {
+        let limit = limit.clamp(1, 200);
+        let by = |tag: &str, v: &str| pat_pk(mode, tag, v);
+        let pk = match lookup {
+            StaffLookup::PrescriptionId(id) => {
+                return Ok(self
+                    .get_prescription_for_staff(mode, id)
+                    .await?
+                    .into_iter()
+                    .collect());
+            }
+            StaffLookup::ClinicReference(r) => {
+                return Ok(self
+                    .rx_page(
+                        "gsi3",
+                        format!("REF#{}#{r}", mode.as_str()),
+                        None,
+                        true,
+                        None,
+                        limit,
+                    )
+                    .await?
+                    .items);
+            }
+            StaffLookup::NhsNumber(k) => by("n", k),
+            StaffLookup::Email(k) => by("e", k),
+            StaffLookup::Postcode(k) => by("p", k),
+            StaffLookup::FamilyNameAndDob(k) => by("f", k),
+        };
+        let ids = self.ids_by_lookup(pk, limit).await?;
+        self.rx_many(&ids).await
+    }
+
+    async fn commit(&self, change: Change) -> Result<Option<PrescriptionRecord>, StoreError> {
+        if change.transition.is_some() && change.events.is_empty() {
+            return Err(unexpected("a transition needs an event"));
+        }
+        let change = &change;
+        self.write(|seq| self.build_commit(change, seq)).await
+    }
+
+    async fn seen(&self, source: &str, id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .get(&format!("SEEN#{source}#{id}"), "SEEN")
+            .await?
+            .is_some())
+    }
+
+    async fn get_payment(&self, id: &str) -> Result<Option<PaymentRecord>, StoreError> {
+        self.payment_item_of(id)
+            .await?
+            .map(|i| parse_payment(&i))
+            .transpose()
+    }
+
+    async fn payment_for_prescription(
+        &self,
+        prescription_id: &str,
+    ) -> Result<Option<PaymentRecord>, StoreError> {
+        self.payment_by_pointer(format!("PAYRX#{prescription_id}"), "PAYRX")
+            .await
+    }
+
+    async fn payment_by_session(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<PaymentRecord>, StoreError> {
+        self.payment_by_pointer(format!("PAYSESS#{session_id}"), "PAYSESS")
+            .await
+    }
+
+    async fn payment_by_ref(&self, payment_ref: &str) -> Result<Option<PaymentRecord>, StoreError> {
+        self.payment_by_pointer(format!("PAYREF#{payment_ref}"), "PAYREF")
+            .await
+    }
+
+    async fn payments_needing_attention(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(PaymentRecord, Status)>, StoreError> {
+        let rows = self
+            .query(Query::partition(Some("gsi2"), "PAYATTN").limit(limit as usize))
+            .await?;
+        let payments: Vec<PaymentRecord> =
+            rows.iter().map(parse_payment).collect::<Result<_, _>>()?;
+        let rx = self
+            .rx_records(payments.iter().map(|p| p.prescription_id.clone()).collect())
+            .await?;
+        Ok(payments
+            .into_iter()
+            .filter_map(|p| {
+                let st = rx.get(&p.prescription_id)?.status;
+                // The index is eventually consistent: keep only what still needs the sweep.
+                needs_attention(p.status, st).then_some((p, st))
+            })
+            .collect())
+    }
+
+    async fn payments_charged_between(
+        &self,
+        mode: Mode,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<(PaymentRecord, PrescriptionRecord)>, StoreError> {
+        let mut payments = Vec::new();
+        let mut month = from.first_of_month();
+        while month <= to {
+            let rows = self
+                .query(
+                    Query::partition(
+                        Some("gsi3"),
+                        format!(
+                            "PAYMONTH#{}#{:04}-{:02}",
+                            mode.as_str(),
+                            month.year(),
+                            month.month()
+                        ),
+                    )
+                    .between(from.to_string(), format!("{to}~")),
+                )
+                .await?;
+            for r in &rows {
+                payments.push(parse_payment(r)?);
+            }
+            month = month
+                .checked_add(jiff::Span::new().months(1))
+                .map_err(unexpected)?;
+        }
+        let rx = self
+            .rx_records(payments.iter().map(|p| p.prescription_id.clone()).collect())
+            .await?;
+        Ok(payments
+            .into_iter()
+            .filter_map(|p| {
+                let r = rx.get(&p.prescription_id)?.clone();
+                Some((p, r))
+            })
+            .collect())
+    }
+
+    async fn undispatched_issued_before(
+        &self,
+        before: Date,
+        limit: u32,
+    ) -> Result<Vec<PrescriptionRecord>, StoreError> {
+        // A background sweep, not a request: one query per (mode, in-flight status) partition
+        // of the worklist index, which only ever holds the prescriptions still in flight.
+        let mut found: Vec<(Date, i64, PrescriptionRecord)> = Vec::new();
+        for mode in [Mode::Test, Mode::Live] {
+            for st in UNDISPATCHED {
+                let rows = self
+                    .query(
+                        Query::partition(Some("gsi2"), work_pk(mode, st))
+                            .filter("#issued_on < :b", vec![(":b", s(before.to_string()))]),
+                    )
+                    .await?;
+                for i in &rows {
+                    let (seq, r) = parse_rx(i)?;
+                    found.push((r.issued_on, seq, r));
+                }
+            }
+        }
+        found.sort_by_key(|(d, seq, _)| (*d, *seq));
+        Ok(found
+            .into_iter()
+            .take(limit as usize)
+            .map(|(_, _, r)| r)
+            .collect())
+    }
+
+    async fn patient_context(
+        &self,
+        mode: Mode,
+        keys: &PatientKeys,
+        clinic_id: &str,
+        limit: u32,
+    ) -> Result<(Vec<HistoryEntry>, IdentitySignals), StoreError> {
+        tokio::try_join!(
+            self.patient_history(mode, keys, clinic_id, limit),
+            self.identity_signals(mode, keys)
+        )
+    }
+}
+
+impl DynamoStore {
+    async fn payment_by_pointer(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> Result<Option<PaymentRecord>, StoreError> {
+        let Some(ptr) = self.get(&pk, sk).await? else {
+            return Ok(None);
+        };
+        self.get_payment(&Get(&ptr).s("payment_id")?).await
+    }
+}
+
+fn key_item(k: &ApiKeyRecord) -> Item {
+    items::item(
+        format!("KEY#{}", k.key_hash),
+        "KEY",
+        vec![
+            ("prefix", s(&k.prefix)),
+            ("clinic_id", s(&k.clinic_id)),
+            ("mode", s(k.mode.as_str())),
+            ("created_at", s(k.created_at.to_string())),
+        ],
+    )
+}
+
+fn parse_clinic(i: &Item) -> Result<Clinic, StoreError> {
+    let g = Get(i);
+    Ok(Clinic {
+        id: g.s("id")?,
+        name: g.s("name")?,
+        created_at: g.ts("created_at")?,
+    })
+}
