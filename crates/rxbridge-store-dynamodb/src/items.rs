@@ -245,6 +245,20 @@ pub fn check<'a>(
         .build())
 }
 
+/// A delete that fails (cancelling the transaction) when the item is already gone.
+pub fn delete_if_exists(table: &str, key: Item) -> Result<TransactWriteItem, StoreError> {
+    Ok(TransactWriteItem::builder()
+        .delete(built(
+            Delete::builder()
+                .table_name(table)
+                .set_key(Some(key))
+                .condition_expression("attribute_exists(#pk)")
+                .expression_attribute_names("#pk", "pk")
+                .build(),
+        )?)
+        .build())
+}
+
 pub fn delete(table: &str, key: Item) -> Result<TransactWriteItem, StoreError> {
     Ok(TransactWriteItem::builder()
         .delete(built(

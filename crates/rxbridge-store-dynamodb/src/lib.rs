@@ -15,6 +15,7 @@
 mod fulfilment;
 mod items;
 mod rx;
+mod staff;
 pub mod testing;
 
 use anyhow::anyhow;
@@ -568,4 +569,56 @@ mod tests {
         (store.clone(), store.clone(), store, Box::new(()))
     }
     rxbridge_app::fulfilment_store_contract_tests!(fresh_fulfilment());
+
+    async fn fresh_staff() -> rxbridge_app::contract::staff::StaffFixture {
+        (
+            Arc::new(testing::fresh_store().await) as Arc<dyn rxbridge_app::staff::StaffStore>,
+            Box::new(()),
+        )
+    }
+    rxbridge_app::staff_store_contract_tests!(fresh_staff());
+}
+
+#[cfg(test)]
+mod race_tests {
+    use super::*;
+    use rxbridge_app::ports::{Clinic, Store};
+    use std::sync::Arc;
+
+    /// Two processes (two Lambda instances) appending at once: the head's condition makes the
+    /// loser of each race retry, so the chain stays one unbroken line and nothing is lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_writers_racing_keep_one_chain() {
+        let a = Arc::new(testing::fresh_store().await);
+        let b = Arc::new(DynamoStore::local(&testing::endpoint(), &a.table));
+        let mut tasks = Vec::new();
+        for i in 0..24 {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.push(tokio::spawn(async move {
+                let now = jiff::Timestamp::now();
+                s.create_clinic(
+                    Clinic {
+                        id: format!("cl_{i}"),
+                        name: "n".into(),
+                        created_at: now,
+                    },
+                    vec![],
+                    NewEvent {
+                        at: now,
+                        kind: "clinic.created".into(),
+                        actor: "t".into(),
+                        subject: format!("cl_{i}"),
+                        detail: serde_json::json!({ "i": i }),
+                    },
+                )
+                .await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(a.list_clinics().await.unwrap().len(), 24);
+        let report = rxbridge_app::audit::verify_chain(&*b).await.unwrap();
+        assert_eq!(report.events, 24);
+    }
 }
