@@ -25,6 +25,12 @@ pub const MAX_SCAN_BYTES: usize = 10 * 1024 * 1024;
 pub trait Documents: Send + Sync + 'static {
     async fn put(&self, id: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), StoreError>;
     async fn get(&self, id: &str) -> Result<Option<(String, Vec<u8>)>, StoreError>;
+    /// A short-lived link the browser fetches the document from directly (an S3 presigned
+    /// GET), when the adapter has one; `Ok(None)` means "serve the bytes from `get`" — also
+    /// when the document does not exist.
+    async fn download_link(&self, _id: &str) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// The content type of a scan, from its first bytes.

@@ -412,6 +412,18 @@ impl Identity for StaffService {
                 None => StaffError::InvalidCredentials,
             });
         }
+        self.open_session(account, serde_json::json!({})).await
+    }
+}
+
+impl StaffService {
+    /// Create a session for `account` (failures reset), recording `detail` with the sign-in.
+    async fn open_session(
+        &self,
+        account: StaffAccount,
+        detail: serde_json::Value,
+    ) -> Result<NewSession, StaffError> {
+        let now = self.clock.now();
         let token = random_token();
         let record = SessionRecord {
             token_hash: sha256_hex(token.as_bytes()),
@@ -424,7 +436,7 @@ impl Identity for StaffService {
             "staff.signed_in",
             &format!("staff:{}", account.id),
             &account.id,
-            serde_json::json!({}),
+            detail,
         );
         self.store.record_sign_in(record.clone(), e).await?;
         let mut staff = account;
@@ -438,6 +450,68 @@ impl Identity for StaffService {
                 token_hash: record.token_hash,
             },
         })
+    }
+
+    /// Sign in someone an external identity provider has verified (Cognito: password, MFA and
+    /// group checked there). The account is found by email, or created on first sign-in for
+    /// roles that need nothing more — a pharmacist's account, which carries a GPhC number, is
+    /// created by an admin first. The provider's role must match the account's.
+    pub async fn sign_in_verified(
+        &self,
+        email: &str,
+        role: Role,
+        provider: &str,
+    ) -> Result<NewSession, StaffError> {
+        let email = Email::parse(email)
+            .map_err(|e| StaffError::Invalid(format!("email {e}")))?
+            .lookup_key();
+        let account = match self.store.staff_by_email(&email).await? {
+            Some(a) => a,
+            None if role == Role::Pharmacist => {
+                return Err(StaffError::Invalid(
+                    "a pharmacist's account (with their GPhC number) must be added by an admin before the first sign-in".into(),
+                ));
+            }
+            None => {
+                let account = StaffAccount {
+                    id: format!("st_{}", uuid::Uuid::now_v7().simple()),
+                    email: email.clone(),
+                    role,
+                    gphc: None,
+                    // No local password: this account signs in through the provider only.
+                    password_hash: "!external".into(),
+                    must_change_password: false,
+                    failed_attempts: 0,
+                    locked_until: None,
+                    created_at: self.clock.now(),
+                };
+                let e = self.event(
+                    "staff.created",
+                    provider,
+                    &account.id,
+                    serde_json::json!({ "role": role.as_str(), "via": provider }),
+                );
+                match self.store.add_staff(account.clone(), e).await {
+                    Ok(()) => account,
+                    // Two first sign-ins at once: use the one that was written.
+                    Err(StoreError::Duplicate) => self
+                        .store
+                        .staff_by_email(&email)
+                        .await?
+                        .ok_or(StaffError::InvalidCredentials)?,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        if account.role != role {
+            return Err(StaffError::Invalid(format!(
+                "the identity provider says {} but this account is {}: an admin must align them",
+                role.as_str(),
+                account.role.as_str()
+            )));
+        }
+        self.open_session(account, serde_json::json!({ "via": provider }))
+            .await
     }
 }
 

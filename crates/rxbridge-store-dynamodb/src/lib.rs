@@ -123,6 +123,32 @@ impl DynamoStore {
         }
     }
 
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// A binary setting of the deployment (`CONFIG` / `{name}`), e.g. the wrapped data key.
+    pub async fn config_blob(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.get("CONFIG", name).await? {
+            Some(i) => items::Get(&i).b("value").map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Write a binary setting unless it exists; `false` when another writer got there first.
+    pub async fn put_config_blob_once(&self, name: &str, value: &[u8]) -> Result<bool, StoreError> {
+        let op = items::put(
+            &self.table,
+            items::item("CONFIG", name, vec![("value", items::b(value))]),
+            Some("attribute_not_exists(#pk)"),
+        )?;
+        match self.transact_plain(vec![(op, Role::Duplicate)]).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Duplicate) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Create the table with its three GSIs (on-demand). In AWS the CDK stack does this; here
     /// it serves tests and local development against a stand-in.
     pub async fn create_table(&self) -> anyhow::Result<()> {

@@ -480,6 +480,161 @@ pub fn notifier(config: &Config) -> anyhow::Result<Arc<dyn rxbridge_app::payment
     })
 }
 
+/// The adapters a running rxbridge is built on: the embedded store (`App::open`) or
+/// DynamoDB, S3 and KMS on AWS (the `rxbridge-aws` crate). The use cases and the router are
+/// the same either way.
+pub struct Backend {
+    pub store: Arc<dyn Store>,
+    pub staff: Arc<dyn rxbridge_app::staff::StaffStore>,
+    pub outbox: Arc<dyn rxbridge_app::outbox::OutboxStore>,
+    pub registers: Arc<dyn rxbridge_app::registers::RegisterStore>,
+    pub documents: Arc<dyn rxbridge_app::originals::Documents>,
+    pub vault: PatientVault,
+    /// Store-specific lines for `/metrics`.
+    pub metrics: Option<rxbridge_http::metrics::ExtraMetrics>,
+}
+
+/// The use cases and the HTTP state, wired on a backend.
+pub struct Wired {
+    pub state: AppState,
+    pub clinical: Arc<rxbridge_app::clinical::ClinicalCheck>,
+    pub staff: Arc<rxbridge_app::staff::StaffService>,
+    pub payments: Arc<rxbridge_app::payments::Payments>,
+    pub finance: Arc<rxbridge_app::finance::Finance>,
+    pub fulfilment: Arc<rxbridge_app::fulfilment::Fulfilment>,
+    pub outbox: Arc<rxbridge_app::outbox::Outbox>,
+}
+
+/// Wire every use case and the router's state on `backend`.
+pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow::Result<Wired> {
+    let Backend {
+        store: dyn_store,
+        staff: staff_store,
+        outbox: outbox_store,
+        registers,
+        documents,
+        vault,
+        metrics,
+    } = backend;
+    let intake = Arc::new(Intake::new(
+        dyn_store.clone(),
+        vault,
+        clock.clone(),
+        config.compliance.clone(),
+    ));
+    let clinics = Arc::new(Clinics::new(dyn_store.clone(), clock.clone()));
+    let public_url = config.public_url();
+    let live: Arc<dyn rxbridge_app::payments::PaymentProvider> =
+        match config.payments.provider.as_str() {
+            "stripe" => Arc::new(stripe::StripeProvider::new(
+                &config.stripe.api_base,
+                config.stripe.secret_key.as_deref().unwrap_or_default(),
+            )?),
+            _ => {
+                let mac_intake = intake.clone();
+                Arc::new(rxbridge_app::payments::provider::SandboxProvider::new(
+                    &public_url,
+                    move |v| mac_intake.vault().lookup("sandbox-provider", v),
+                ))
+            }
+        };
+    let notify = notifier(config)?;
+    let payments = Arc::new(rxbridge_app::payments::Payments::new(
+        dyn_store.clone(),
+        clock.clone(),
+        intake.clone(),
+        live,
+        notify.clone(),
+        config.stripe.webhook_secrets.clone(),
+        rxbridge_app::payments::PaymentsConfig {
+            public_url,
+            fees: config.pricing,
+            window: jiff::SignedDuration::from_hours(i64::from(config.payments.window_hours)),
+            reminder_after: jiff::SignedDuration::from_hours(i64::from(
+                config.payments.reminder_after_hours,
+            )),
+            session_lifetime: jiff::SignedDuration::from_hours(24),
+            pharmacy_name: config.pharmacy.name.clone(),
+        },
+    ));
+    let finance = Arc::new(rxbridge_app::finance::Finance::new(
+        dyn_store.clone(),
+        intake.clone(),
+        clock.clone(),
+        rxbridge_app::finance::FinanceConfig {
+            pharmacy_name: config.pharmacy.name.clone(),
+            private_dispensing_code: config.pharmacy.private_dispensing_code.clone(),
+        },
+    ));
+    let outbox = Arc::new(rxbridge_app::outbox::Outbox::new(
+        outbox_store.clone(),
+        Arc::new(webhooks::HttpWebhooks::new(
+            config.webhooks.allow_private_targets,
+        )?),
+        clock.clone(),
+        intake.vault().clone(),
+    ));
+    let fulfilment = Arc::new(rxbridge_app::fulfilment::Fulfilment::new(
+        dyn_store.clone(),
+        registers.clone(),
+        outbox_store,
+        intake.clone(),
+        payments.clone(),
+        notify,
+        clock.clone(),
+        rxbridge_app::fulfilment::FulfilmentConfig {
+            skus: config.warehouse.skus.clone(),
+            inbound_secrets: config.warehouse.inbound_secrets.clone(),
+            pharmacy_name: config.pharmacy.name.clone(),
+        },
+    ));
+    let clinical = Arc::new(rxbridge_app::clinical::ClinicalCheck::new(
+        dyn_store.clone(),
+        clock.clone(),
+        intake.clone(),
+        payments.clone(),
+    ));
+    let staff = Arc::new(rxbridge_app::staff::StaffService::new(
+        staff_store,
+        clock.clone(),
+    ));
+    let originals = Arc::new(rxbridge_app::originals::Originals::new(
+        dyn_store.clone(),
+        documents,
+        intake.clone(),
+        clock.clone(),
+    ));
+    let gauges = outbox.gauges.clone();
+    let extra: rxbridge_http::metrics::ExtraMetrics = Arc::new(move |out: &mut String| {
+        if let Some(m) = &metrics {
+            m(out);
+        }
+        gauges.render(out);
+    });
+    let state = AppState::new(intake, clinics, dyn_store, clock, Some(extra))
+        .with_payments(payments.clone())
+        .with_finance(finance.clone())
+        .with_fulfilment(fulfilment.clone(), outbox.clone(), registers, {
+            let allow = config.webhooks.allow_private_targets;
+            Arc::new(move |u: &str| webhooks::check_url(u, allow).map(|_| ()))
+        })
+        .with_portal(rxbridge_http::portal::Portal {
+            staff: staff.clone(),
+            clinical: clinical.clone(),
+            originals,
+            secure_cookies: config.secure_cookies,
+        });
+    Ok(Wired {
+        state,
+        clinical,
+        staff,
+        payments,
+        finance,
+        fulfilment,
+        outbox,
+    })
+}
+
 impl App {
     /// Open the data directory (creating it) and wire the store, vault and use cases.
     pub fn open(config: Config) -> anyhow::Result<Self> {
@@ -492,130 +647,38 @@ impl App {
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let vault = load_vault(&config)?;
         let store = Arc::new(SqliteStore::open(config.db_path())?);
-        let dyn_store: Arc<dyn Store> = store.clone();
-        let intake = Arc::new(Intake::new(
-            dyn_store.clone(),
-            vault,
-            clock.clone(),
-            config.compliance.clone(),
-        ));
-        let clinics = Arc::new(Clinics::new(dyn_store.clone(), clock.clone()));
-        let public_url = config.public_url();
-        let live: Arc<dyn rxbridge_app::payments::PaymentProvider> =
-            match config.payments.provider.as_str() {
-                "stripe" => Arc::new(stripe::StripeProvider::new(
-                    &config.stripe.api_base,
-                    config.stripe.secret_key.as_deref().unwrap_or_default(),
-                )?),
-                _ => {
-                    let mac_intake = intake.clone();
-                    Arc::new(rxbridge_app::payments::provider::SandboxProvider::new(
-                        &public_url,
-                        move |v| mac_intake.vault().lookup("sandbox-provider", v),
-                    ))
-                }
-            };
-        let notify = notifier(&config)?;
-        let payments = Arc::new(rxbridge_app::payments::Payments::new(
-            dyn_store.clone(),
-            clock.clone(),
-            intake.clone(),
-            live,
-            notify.clone(),
-            config.stripe.webhook_secrets.clone(),
-            rxbridge_app::payments::PaymentsConfig {
-                public_url,
-                fees: config.pricing,
-                window: jiff::SignedDuration::from_hours(i64::from(config.payments.window_hours)),
-                reminder_after: jiff::SignedDuration::from_hours(i64::from(
-                    config.payments.reminder_after_hours,
-                )),
-                session_lifetime: jiff::SignedDuration::from_hours(24),
-                pharmacy_name: config.pharmacy.name.clone(),
-            },
-        ));
-        let finance = Arc::new(rxbridge_app::finance::Finance::new(
-            dyn_store.clone(),
-            intake.clone(),
-            clock.clone(),
-            rxbridge_app::finance::FinanceConfig {
-                pharmacy_name: config.pharmacy.name.clone(),
-                private_dispensing_code: config.pharmacy.private_dispensing_code.clone(),
-            },
-        ));
-        let outbox = Arc::new(rxbridge_app::outbox::Outbox::new(
-            store.clone(),
-            Arc::new(webhooks::HttpWebhooks::new(
-                config.webhooks.allow_private_targets,
-            )?),
-            clock.clone(),
-            intake.vault().clone(),
-        ));
-        let fulfilment = Arc::new(rxbridge_app::fulfilment::Fulfilment::new(
-            dyn_store.clone(),
-            store.clone(),
-            store.clone(),
-            intake.clone(),
-            payments.clone(),
-            notify,
-            clock.clone(),
-            rxbridge_app::fulfilment::FulfilmentConfig {
-                skus: config.warehouse.skus.clone(),
-                inbound_secrets: config.warehouse.inbound_secrets.clone(),
-                pharmacy_name: config.pharmacy.name.clone(),
-            },
-        ));
-        let clinical = Arc::new(rxbridge_app::clinical::ClinicalCheck::new(
-            dyn_store.clone(),
-            clock.clone(),
-            intake.clone(),
-            payments.clone(),
-        ));
-        let staff = Arc::new(rxbridge_app::staff::StaffService::new(
-            store.clone(),
-            clock.clone(),
-        ));
         let documents = Arc::new(
             rxbridge_app::originals::FileDocuments::new(config.data_dir.join("documents"))
                 .with_context(|| {
                     format!("creating {}", config.data_dir.join("documents").display())
                 })?,
         );
-        let originals = Arc::new(rxbridge_app::originals::Originals::new(
-            dyn_store.clone(),
-            documents,
-            intake.clone(),
-            clock.clone(),
-        ));
         let stats_store = store.clone();
-        let gauges = outbox.gauges.clone();
-        let extra: rxbridge_http::metrics::ExtraMetrics = Arc::new(move |out: &mut String| {
-            stats_store.stats().render(out);
-            gauges.render(out);
-        });
-        let state = AppState::new(intake, clinics, dyn_store, clock, Some(extra))
-            .with_payments(payments.clone())
-            .with_finance(finance.clone())
-            .with_fulfilment(fulfilment.clone(), outbox.clone(), store.clone(), {
-                let allow = config.webhooks.allow_private_targets;
-                Arc::new(move |u: &str| webhooks::check_url(u, allow).map(|_| ()))
-            })
-            .with_portal(rxbridge_http::portal::Portal {
-                staff: staff.clone(),
-                clinical: clinical.clone(),
-                originals,
-                secure_cookies: config.secure_cookies,
-            });
+        let wired = wire(
+            &config,
+            Backend {
+                store: store.clone(),
+                staff: store.clone(),
+                outbox: store.clone(),
+                registers: store.clone(),
+                documents,
+                vault,
+                metrics: Some(Arc::new(move |out: &mut String| {
+                    stats_store.stats().render(out)
+                })),
+            },
+            clock,
+        )?;
         Ok(Self {
             config,
             store,
-            state,
-            clinical,
-            staff,
-            payments,
-            finance,
-            fulfilment,
-            outbox,
+            state: wired.state,
+            clinical: wired.clinical,
+            staff: wired.staff,
+            payments: wired.payments,
+            finance: wired.finance,
+            fulfilment: wired.fulfilment,
+            outbox: wired.outbox,
         })
     }
 

@@ -977,6 +977,29 @@ async fn document(
             Err(e) => return internal(e),
         }
     };
+    // Large scans do not pass through a Lambda response: the store's own short-lived link.
+    match portal.originals.documents().download_link(&doc).await {
+        Ok(Some(link)) => {
+            if let Err(r) = audit(
+                &state,
+                &s,
+                "staff.viewed_document",
+                &subject,
+                serde_json::json!({ "document": doc }),
+            )
+            .await
+            {
+                return r;
+            }
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            if let Ok(v) = HeaderValue::from_str(&link) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            return r;
+        }
+        Ok(None) => {}
+        Err(e) => return internal(e),
+    }
     match portal.originals.documents().get(&doc).await {
         Ok(Some((content_type, bytes))) => {
             if let Err(r) = audit(

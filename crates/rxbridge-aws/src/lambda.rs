@@ -1,0 +1,112 @@
+//! The Lambda entries of the one `rxbridge-lambda` binary: `api` (the same axum router, served
+//! by `lambda_http` behind the HTTP API) and `worker` (EventBridge, once a minute: payment
+//! sweep, release/expiry sweep, webhook delivery), chosen by `RXBRIDGE_LAMBDA_ROLE`.
+
+use crate::{AwsSettings, backend, sdk_config};
+use rxbridge::{Config, Wired};
+use rxbridge_app::Clock;
+use rxbridge_store_dynamodb::DynamoStore;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A started instance: the use cases wired on the AWS adapters.
+pub struct Started {
+    pub config: Config,
+    pub wired: Wired,
+    pub store: Arc<DynamoStore>,
+    /// From the start of `start` until ready (the cold start's own share).
+    pub init: Duration,
+}
+
+/// Connect the adapters (unwrapping the data key once) and wire the use cases.
+pub async fn start(
+    config: Config,
+    settings: &AwsSettings,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Started> {
+    let t0 = Instant::now();
+    config.validate()?;
+    let sdk = sdk_config(settings).await;
+    let aws = backend(&config, settings, &sdk).await?;
+    let wired = rxbridge::wire(&config, aws.backend, clock)?;
+    Ok(Started {
+        config,
+        wired,
+        store: aws.store,
+        init: t0.elapsed(),
+    })
+}
+
+impl Started {
+    /// The router API Gateway's events are served by (the embedded server's, unchanged).
+    pub fn router(&self) -> axum::Router {
+        rxbridge_http::router_with_timeout(
+            self.wired.state.clone(),
+            Duration::from_secs(self.config.request_timeout_secs),
+        )
+    }
+}
+
+/// One scheduled run: the payment sweep, the release/expiry sweep, then webhook delivery
+/// until nothing is due or `budget` is spent. Each part's failure is reported, not fatal to
+/// the others (the next run tries again).
+pub async fn worker_run(wired: &Wired, budget: Duration) -> serde_json::Value {
+    let t0 = Instant::now();
+    let payments = match wired.payments.tick().await {
+        Ok(r) => format!("{r:?}"),
+        Err(e) => {
+            tracing::warn!(error = %e, "payments sweep failed");
+            format!("failed: {e}")
+        }
+    };
+    let fulfilment = match wired.fulfilment.sweep().await {
+        Ok(r) => format!("{r:?}"),
+        Err(e) => {
+            tracing::warn!(error = %e, "fulfilment sweep failed");
+            format!("failed: {e}")
+        }
+    };
+    let mut deliveries = Vec::new();
+    while t0.elapsed() < budget {
+        match wired.outbox.run_once().await {
+            Ok(r) => {
+                let idle = r == Default::default();
+                deliveries.push(format!("{r:?}"));
+                if idle {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox run failed");
+                deliveries.push(format!("failed: {e}"));
+                break;
+            }
+        }
+    }
+    serde_json::json!({
+        "payments": payments,
+        "fulfilment": fulfilment,
+        "outbox": deliveries,
+        "elapsed_ms": t0.elapsed().as_millis() as u64,
+    })
+}
+
+/// Serve API Gateway events until the runtime stops.
+pub async fn run_api(started: Started) -> Result<(), lambda_http::Error> {
+    lambda_http::run(started.router()).await
+}
+
+/// Serve scheduled events until the runtime stops.
+pub async fn run_worker(started: Started) -> Result<(), lambda_runtime::Error> {
+    let wired = Arc::new(started.wired);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |_event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let wired = wired.clone();
+            async move {
+                // The function's timeout is 5 minutes; stop delivering well before it.
+                Ok::<_, lambda_runtime::Error>(worker_run(&wired, Duration::from_secs(240)).await)
+            }
+        },
+    ))
+    .await
+}
