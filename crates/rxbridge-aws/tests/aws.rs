@@ -1,0 +1,563 @@
+//! rxbridge on AWS against the local stand-in (moto_server): the router invoked through
+//! `lambda_http` with API Gateway (HTTP API, payload 2.0) events on DynamoDB, S3 and a KMS
+//! envelope key; the scheduled worker; S3 documents; Cognito tokens — real, forged, expired
+//! and for another app.
+
+use lambda_http::request::LambdaRequest;
+use lambda_runtime::{Context, LambdaEvent};
+use rxbridge_app::originals::Documents as _;
+use rxbridge_app::ports::StoreError;
+use rxbridge_app::staff::{Identity, Role, StaffError};
+use rxbridge_aws::cognito::{CognitoIdentity, CognitoVerifier, TokenError};
+use rxbridge_aws::documents::S3Documents;
+use rxbridge_aws::{AwsSettings, lambda, local_sdk_config};
+use rxbridge_store_dynamodb::{DynamoStore, testing};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+struct Env {
+    settings: AwsSettings,
+    sdk: aws_config::SdkConfig,
+}
+
+/// A fresh table, bucket and KMS key in the stand-in.
+async fn env() -> Env {
+    let endpoint = testing::endpoint();
+    let sdk = local_sdk_config(&endpoint);
+    let table = testing::unique_table("rxb-lambda");
+    DynamoStore::with_client(aws_sdk_dynamodb::Client::new(&sdk), &table)
+        .create_table()
+        .await
+        .unwrap();
+    let bucket = table.to_lowercase();
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let key = aws_sdk_kms::Client::new(&sdk)
+        .create_key()
+        .description("rxbridge test")
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    Env {
+        settings: AwsSettings {
+            table,
+            bucket,
+            kms_key_id: Some(key),
+            cognito_pool_id: None,
+            cognito_client_id: None,
+            endpoint_url: Some(endpoint),
+        },
+        sdk,
+    }
+}
+
+fn config(dir: &tempfile::TempDir) -> rxbridge::Config {
+    rxbridge::Config {
+        data_dir: dir.path().to_path_buf(),
+        ..rxbridge::Config::default()
+    }
+}
+
+/// An API Gateway HTTP API (payload format 2.0) event, as Lambda receives it.
+fn apigw_event(method: &str, path: &str, headers: Value, body: Option<&Value>) -> Value {
+    let mut h = json!({
+        "host": "abc123.execute-api.eu-west-2.amazonaws.com",
+        "user-agent": "clinic-integration/1.0",
+        "x-forwarded-for": "203.0.113.9",
+        "x-forwarded-proto": "https",
+    });
+    for (k, v) in headers.as_object().unwrap() {
+        h[k] = v.clone();
+    }
+    let (raw_path, query) = path.split_once('?').unwrap_or((path, ""));
+    json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": raw_path,
+        "rawQueryString": query,
+        "headers": h,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.eu-west-2.amazonaws.com",
+            "domainPrefix": "abc123",
+            "http": {
+                "method": method,
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.9",
+                "userAgent": "clinic-integration/1.0"
+            },
+            "requestId": "req-1",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "27/Nov/2026:04:00:00 +0000",
+            "timeEpoch": 1_795_752_000_000u64
+        },
+        "body": body.map(|b| b.to_string()),
+        "isBase64Encoded": false
+    })
+}
+
+/// Invoke the router exactly as the Lambda runtime does: event JSON → `LambdaRequest` →
+/// `lambda_http::Adapter` → `LambdaResponse` → JSON. Returns (status, body as JSON).
+async fn invoke(router: axum::Router, event: Value) -> (u16, Value) {
+    let req: LambdaRequest = serde_json::from_value(event).unwrap();
+    let adapter = lambda_http::Adapter::from(router);
+    let res = adapter
+        .oneshot(LambdaEvent::new(req, Context::default()))
+        .await
+        .unwrap();
+    let out = serde_json::to_value(&res).unwrap();
+    let status = out["statusCode"].as_u64().unwrap() as u16;
+    let body = out["body"].as_str().unwrap_or_default();
+    let text = if out["isBase64Encoded"].as_bool() == Some(true) {
+        use base64::Engine;
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .unwrap(),
+        )
+        .unwrap()
+    } else {
+        body.to_string()
+    };
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prescription_through_api_gateway_events_on_dynamodb() {
+    let e = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let started = lambda::start(
+        config(&dir),
+        &e.settings,
+        Arc::new(rxbridge_app::SystemClock),
+    )
+    .await
+    .unwrap();
+    let clinic = started
+        .wired
+        .state
+        .clinics
+        .add("Lambda Clinic")
+        .await
+        .unwrap();
+    let today = rxbridge_domain::dates::london_date(jiff::Timestamp::now()).to_string();
+    let body = rxbridge_http::schema::example_submission_on(&today);
+    let auth = json!({
+        "authorization": format!("Bearer {}", clinic.test_key),
+        "content-type": "application/json",
+        "idempotency-key": "lambda-e2e-1",
+    });
+    let (status, created) = invoke(
+        started.router(),
+        apigw_event("POST", "/v1/prescriptions", auth.clone(), Some(&body)),
+    )
+    .await;
+    assert_eq!(status, 201, "{created:#}");
+    let id = created["id"].as_str().unwrap().to_string();
+    // A retry with the same key replays the answer; nothing is written twice.
+    let (again, replay) = invoke(
+        started.router(),
+        apigw_event("POST", "/v1/prescriptions", auth.clone(), Some(&body)),
+    )
+    .await;
+    assert_eq!((again, replay["id"].as_str()), (201, Some(id.as_str())));
+    // Read it back through another event.
+    let (status, got) = invoke(
+        started.router(),
+        apigw_event(
+            "GET",
+            &format!("/v1/prescriptions/{id}"),
+            json!({ "authorization": format!("Bearer {}", clinic.test_key) }),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{got:#}");
+    assert_eq!(got["id"], id.as_str());
+    // Bad input: a clear problem, nothing stored.
+    let (status, problem) = invoke(
+        started.router(),
+        apigw_event(
+            "POST",
+            "/v1/prescriptions",
+            json!({
+                "authorization": format!("Bearer {}", clinic.test_key),
+                "content-type": "application/json",
+                "idempotency-key": "lambda-e2e-2",
+            }),
+            Some(&json!({ "type": "private" })),
+        ),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem:#}");
+    let (_, list) = invoke(
+        started.router(),
+        apigw_event(
+            "GET",
+            "/v1/prescriptions",
+            json!({ "authorization": format!("Bearer {}", clinic.test_key) }),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(1), "{list:#}");
+    // The store is the table: the event chain verifies there.
+    let report = rxbridge_app::audit::verify_chain(&*started.store)
+        .await
+        .unwrap();
+    assert!(report.events >= 2);
+    // A second cold start (another instance) unwraps the same data key.
+    let second = lambda::start(
+        config(&dir),
+        &e.settings,
+        Arc::new(rxbridge_app::SystemClock),
+    )
+    .await
+    .unwrap();
+    let a = started.wired.state.intake.vault().lookup("t", "x");
+    let b = second.wired.state.intake.vault().lookup("t", "x");
+    assert_eq!(a, b, "both instances use the one wrapped data key");
+    assert!(
+        started
+            .store
+            .config_blob("DATAKEY")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // The scheduled worker runs its sweeps and deliveries without failing.
+    let report = lambda::worker_run(&second.wired, std::time::Duration::from_secs(5)).await;
+    assert!(!report.to_string().contains("failed"), "{report:#}");
+    // The health check answers through Lambda too.
+    let (status, _) = invoke(
+        second.router(),
+        apigw_event("GET", "/readyz", json!({}), None),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_on_s3_are_encrypted_typed_and_linked() {
+    let e = env().await;
+    let docs = S3Documents::new(
+        &e.sdk,
+        &e.settings.bucket,
+        e.settings.kms_key_id.clone(),
+        true,
+    );
+    let pdf = b"%PDF-1.4 test scan".to_vec();
+    docs.put("doc_1", "application/pdf", pdf.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        docs.get("doc_1").await.unwrap(),
+        Some(("application/pdf".to_string(), pdf.clone()))
+    );
+    assert_eq!(docs.get("doc_missing").await.unwrap(), None);
+    assert_eq!(docs.get("../etc/passwd").await.unwrap(), None);
+    assert!(matches!(
+        docs.put("../x", "application/pdf", pdf.clone()).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        docs.put(
+            "doc_big",
+            "application/pdf",
+            vec![0; rxbridge_app::originals::MAX_SCAN_BYTES + 1]
+        )
+        .await,
+        Err(StoreError::Rejected(_))
+    ));
+    // Stored with server-side encryption under the stack's key.
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&e.sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let head = s3
+        .head_object()
+        .bucket(&e.settings.bucket)
+        .key("documents/doc_1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.server_side_encryption(),
+        Some(&aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+    );
+    // The portal's link: presigned, short-lived, and it fetches the bytes.
+    let link = docs.download_link("doc_1").await.unwrap().unwrap();
+    assert!(link.contains("X-Amz-Expires=60"), "{link}");
+    let fetched = reqwest::get(&link).await.unwrap();
+    assert!(fetched.status().is_success());
+    assert_eq!(fetched.bytes().await.unwrap().to_vec(), pdf);
+    assert_eq!(docs.download_link("doc_missing").await.unwrap(), None);
+}
+
+/// Cognito through the stand-in's JSON API (test set-up only; the product verifies tokens
+/// with the pool's public keys and never calls Cognito).
+struct Cognito {
+    endpoint: String,
+    http: reqwest::Client,
+}
+
+impl Cognito {
+    async fn call(&self, op: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .post(&self.endpoint)
+            .header("X-Amz-Target", format!("AWSCognitoIdentityProviderService.{op}"))
+            .header("Content-Type", "application/x-amz-json-1.1")
+            .header(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=local/20261127/eu-west-2/cognito-idp/aws4_request, SignedHeaders=host, Signature=0",
+            )
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{op}: {status} {v}");
+        v
+    }
+
+    /// A user in `groups`, signed in: (ID token, access token).
+    async fn user(
+        &self,
+        pool: &str,
+        client: &str,
+        email: &str,
+        groups: &[&str],
+    ) -> (String, String) {
+        self.call(
+            "AdminCreateUser",
+            json!({ "UserPoolId": pool, "Username": email, "MessageAction": "SUPPRESS" }),
+        )
+        .await;
+        self.call(
+            "AdminSetUserPassword",
+            json!({ "UserPoolId": pool, "Username": email, "Password": "Correct-Horse-9", "Permanent": true }),
+        )
+        .await;
+        for g in groups {
+            self.call(
+                "AdminAddUserToGroup",
+                json!({ "UserPoolId": pool, "Username": email, "GroupName": g }),
+            )
+            .await;
+        }
+        let auth = self
+            .call(
+                "InitiateAuth",
+                json!({
+                    "ClientId": client,
+                    "AuthFlow": "USER_PASSWORD_AUTH",
+                    "AuthParameters": { "USERNAME": email, "PASSWORD": "Correct-Horse-9" }
+                }),
+            )
+            .await;
+        let r = &auth["AuthenticationResult"];
+        (
+            r["IdToken"].as_str().unwrap().to_string(),
+            r["AccessToken"].as_str().unwrap().to_string(),
+        )
+    }
+}
+
+fn b64(v: &Value) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+fn unb64(s: &str) -> Value {
+    use base64::Engine;
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cognito_tokens_are_verified_and_mapped_to_staff() {
+    let endpoint = testing::endpoint();
+    let c = Cognito {
+        endpoint: endpoint.clone(),
+        http: reqwest::Client::new(),
+    };
+    let pool = c
+        .call(
+            "CreateUserPool",
+            json!({ "PoolName": testing::unique_table("staff") }),
+        )
+        .await["UserPool"]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let client = c
+        .call(
+            "CreateUserPoolClient",
+            json!({ "UserPoolId": pool, "ClientName": "portal", "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"] }),
+        )
+        .await["UserPoolClient"]["ClientId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for g in ["support", "pharmacist", "finance", "admin", "unrelated"] {
+        c.call("CreateGroup", json!({ "UserPoolId": pool, "GroupName": g }))
+            .await;
+    }
+    let region = pool.split('_').next().unwrap().to_string();
+    let verifier = |client_id: &str| {
+        Arc::new(
+            CognitoVerifier::new(&region, &pool, client_id)
+                .unwrap()
+                .with_jwks_url(&format!("{endpoint}/{pool}/.well-known/jwks.json")),
+        )
+    };
+    let v = verifier(&client);
+    let now = jiff::Timestamp::now();
+    let (id_token, access_token) = c
+        .user(
+            &pool,
+            &client,
+            "finn@pharmacy.example",
+            &["finance", "unrelated"],
+        )
+        .await;
+    let t = v.verify(&id_token, now).await.unwrap();
+    assert_eq!((t.role, t.token_use.as_str()), (Role::Finance, "id"));
+    assert_eq!(t.email.as_deref(), Some("finn@pharmacy.example"));
+    assert_eq!(
+        v.verify(&access_token, now).await.unwrap().token_use,
+        "access"
+    );
+    // Expired: the same token an hour and a bit later.
+    let later = now + jiff::SignedDuration::from_hours(2);
+    assert_eq!(v.verify(&id_token, later).await, Err(TokenError::Expired));
+    // Another app client's verifier refuses it.
+    assert_eq!(
+        verifier("someone-elses-client")
+            .verify(&id_token, now)
+            .await,
+        Err(TokenError::Audience)
+    );
+    // Forged: claims changed (promoted to admin), signature kept.
+    let parts: Vec<&str> = id_token.split('.').collect();
+    let mut claims = unb64(parts[1]);
+    claims["cognito:groups"] = json!(["admin"]);
+    let forged = format!("{}.{}.{}", parts[0], b64(&claims), parts[2]);
+    assert!(matches!(
+        v.verify(&forged, now).await,
+        Err(TokenError::Invalid(_))
+    ));
+    // Unsigned ("alg": "none") and an unknown signing key.
+    let none = format!(
+        "{}.{}.",
+        b64(&json!({ "alg": "none", "typ": "JWT" })),
+        parts[1]
+    );
+    assert!(v.verify(&none, now).await.is_err());
+    let mut header = unb64(parts[0]);
+    header["kid"] = json!("not-a-key-of-this-pool");
+    let unknown = format!("{}.{}.{}", b64(&header), parts[1], parts[2]);
+    assert_eq!(v.verify(&unknown, now).await, Err(TokenError::UnknownKey));
+    assert_eq!(v.verify("garbage", now).await, Err(TokenError::Malformed));
+    // Group membership decides the role: none, or two, is refused.
+    let (nobody, _) = c.user(&pool, &client, "nobody@pharmacy.example", &[]).await;
+    assert_eq!(v.verify(&nobody, now).await, Err(TokenError::NoRole));
+    let (two, _) = c
+        .user(
+            &pool,
+            &client,
+            "two@pharmacy.example",
+            &["support", "admin"],
+        )
+        .await;
+    assert_eq!(v.verify(&two, now).await, Err(TokenError::SeveralRoles));
+
+    // The identity port: a verified ID token opens a staff session.
+    let store = Arc::new(testing::fresh_store().await);
+    let clock: Arc<dyn rxbridge_app::Clock> = Arc::new(rxbridge_app::SystemClock);
+    let staff = Arc::new(rxbridge_app::staff::StaffService::new(
+        store.clone(),
+        clock.clone(),
+    ));
+    let identity = CognitoIdentity {
+        verifier: v.clone(),
+        staff: staff.clone(),
+        clock,
+    };
+    let s = identity.sign_in("", &id_token).await.unwrap();
+    assert_eq!(s.session.staff.role, Role::Finance);
+    assert_eq!(s.session.staff.email, "finn@pharmacy.example");
+    let again = identity
+        .sign_in("FINN@pharmacy.example", &id_token)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.session.staff.id, s.session.staff.id,
+        "one account, found by email"
+    );
+    assert!(staff.session(&again.token).await.unwrap().is_some());
+    assert!(matches!(
+        identity.sign_in("other@pharmacy.example", &id_token).await,
+        Err(StaffError::InvalidCredentials)
+    ));
+    assert!(matches!(
+        identity.sign_in("", &access_token).await,
+        Err(StaffError::InvalidCredentials)
+    ));
+    assert!(matches!(
+        identity.sign_in("", &forged).await,
+        Err(StaffError::InvalidCredentials)
+    ));
+    // A pharmacist needs an account (with a GPhC number) made by an admin first.
+    let (pharm, _) = c
+        .user(&pool, &client, "pat@pharmacy.example", &["pharmacist"])
+        .await;
+    assert!(matches!(
+        identity.sign_in("", &pharm).await,
+        Err(StaffError::Invalid(_))
+    ));
+    staff
+        .add("pat@pharmacy.example", Role::Pharmacist, Some("2012345"))
+        .await
+        .unwrap();
+    assert_eq!(
+        identity
+            .sign_in("", &pharm)
+            .await
+            .unwrap()
+            .session
+            .staff
+            .role,
+        Role::Pharmacist
+    );
+}
