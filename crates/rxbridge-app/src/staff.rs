@@ -161,6 +161,32 @@ pub trait Identity: Send + Sync {
     async fn sign_in(&self, email: &str, secret: &str) -> Result<NewSession, StaffError>;
 }
 
+/// Sign-in on an external provider's own page (OAuth 2.0 authorization code flow with PKCE):
+/// the portal sends the browser to `authorize_url` and gets a code back at its callback.
+#[async_trait]
+pub trait ExternalSignIn: Send + Sync {
+    /// What the sign-in page calls the provider ("your pharmacy account").
+    fn label(&self) -> &str;
+    /// Where to send the browser; `state` comes back with the code, `code_challenge` is the
+    /// PKCE S256 challenge of a verifier the portal keeps.
+    fn authorize_url(&self, state: &str, code_challenge: &str) -> String;
+    /// Exchange the code (with the PKCE verifier) for the provider's tokens, verify them and
+    /// open a session.
+    async fn complete(&self, code: &str, code_verifier: &str) -> Result<NewSession, StaffError>;
+}
+
+/// A fresh PKCE verifier (43 URL-safe characters).
+pub fn pkce_verifier() -> String {
+    random_token()
+}
+
+/// The PKCE S256 challenge of `verifier`: base64url(SHA-256(verifier)), no padding.
+pub fn pkce_challenge(verifier: &str) -> String {
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()))
+}
+
 fn random_token() -> String {
     let mut b = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut b);
@@ -518,6 +544,15 @@ impl StaffService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn pkce_s256_matches_rfc_7636() {
+        // RFC 7636, appendix B.
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        assert_eq!(pkce_verifier().len(), 43);
+    }
     #[test]
     fn lockout_backs_off_and_caps() {
         assert_eq!(lock_for(4), None);

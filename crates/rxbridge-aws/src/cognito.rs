@@ -251,3 +251,73 @@ impl Identity for CognitoIdentity {
             .await
     }
 }
+
+/// The portal's sign-in through Cognito's hosted sign-in pages (where the password and the
+/// MFA code are checked): OAuth 2.0 authorization code flow with PKCE against the user pool
+/// domain, then the ID token through `CognitoIdentity`.
+pub struct CognitoHostedUi {
+    /// `https://{prefix}.auth.{region}.amazoncognito.com` (or a custom domain).
+    pub domain: String,
+    pub client_id: String,
+    /// `{public url}/staff/login/callback`, registered on the app client.
+    pub redirect_uri: String,
+    pub http: reqwest::Client,
+    pub identity: CognitoIdentity,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    id_token: String,
+}
+
+#[async_trait]
+impl rxbridge_app::staff::ExternalSignIn for CognitoHostedUi {
+    fn label(&self) -> &str {
+        "your pharmacy account"
+    }
+
+    fn authorize_url(&self, state: &str, code_challenge: &str) -> String {
+        reqwest::Url::parse_with_params(
+            &format!("{}/oauth2/authorize", self.domain.trim_end_matches('/')),
+            &[
+                ("response_type", "code"),
+                ("client_id", self.client_id.as_str()),
+                ("redirect_uri", self.redirect_uri.as_str()),
+                ("scope", "openid email"),
+                ("state", state),
+                ("code_challenge", code_challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .map(String::from)
+        .unwrap_or_default()
+    }
+
+    async fn complete(&self, code: &str, code_verifier: &str) -> Result<NewSession, StaffError> {
+        let res = self
+            .http
+            .post(format!(
+                "{}/oauth2/token",
+                self.domain.trim_end_matches('/')
+            ))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", self.client_id.as_str()),
+                ("code", code),
+                ("redirect_uri", self.redirect_uri.as_str()),
+                ("code_verifier", code_verifier),
+            ])
+            .send()
+            .await
+            .map_err(|e| StaffError::Invalid(format!("Cognito could not be reached: {e}")))?;
+        if !res.status().is_success() {
+            tracing::info!(status = %res.status(), "Cognito refused the authorization code");
+            return Err(StaffError::InvalidCredentials);
+        }
+        let tokens: TokenResponse = res
+            .json()
+            .await
+            .map_err(|_| StaffError::InvalidCredentials)?;
+        self.identity.sign_in("", &tokens.id_token).await
+    }
+}

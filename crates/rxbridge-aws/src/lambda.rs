@@ -28,13 +28,56 @@ pub async fn start(
     config.validate()?;
     let sdk = sdk_config(settings).await;
     let aws = backend(&config, settings, &sdk).await?;
-    let wired = rxbridge::wire(&config, aws.backend, clock)?;
+    let mut wired = rxbridge::wire(&config, aws.backend, clock.clone())?;
+    if let Some(external) = hosted_sign_in(&config, settings, &wired, clock)?
+        && let Some(portal) = wired.state.portal.as_mut()
+    {
+        portal.external = Some(external);
+    }
     Ok(Started {
         config,
         wired,
         store: aws.store,
         init: t0.elapsed(),
     })
+}
+
+/// Cognito's hosted sign-in for the portal, when the pool, client and domain are configured.
+fn hosted_sign_in(
+    config: &Config,
+    settings: &AwsSettings,
+    wired: &Wired,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Option<Arc<dyn rxbridge_app::staff::ExternalSignIn>>> {
+    let (Some(pool), Some(client)) = (&settings.cognito_pool_id, &settings.cognito_client_id)
+    else {
+        return Ok(None);
+    };
+    let Some(domain) = &settings.cognito_domain else {
+        tracing::warn!(
+            "a Cognito pool is configured without RXBRIDGE_COGNITO_DOMAIN: staff sign in with local passwords"
+        );
+        return Ok(None);
+    };
+    // Pool ids are `{region}_{id}`.
+    let region = pool.split('_').next().unwrap_or_default();
+    let mut verifier = crate::cognito::CognitoVerifier::new(region, pool, client)?;
+    if let Some(url) = &settings.cognito_jwks_url {
+        verifier = verifier.with_jwks_url(url);
+    }
+    Ok(Some(Arc::new(crate::cognito::CognitoHostedUi {
+        domain: domain.clone(),
+        client_id: client.clone(),
+        redirect_uri: format!("{}/staff/login/callback", config.public_url()),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?,
+        identity: crate::cognito::CognitoIdentity {
+            verifier: Arc::new(verifier),
+            staff: wired.staff.clone(),
+            clock,
+        },
+    })))
 }
 
 impl Started {

@@ -27,6 +27,13 @@ pub struct AwsSettings {
     /// `RXBRIDGE_COGNITO_USER_POOL_ID` and `RXBRIDGE_COGNITO_CLIENT_ID`: staff sign-in.
     pub cognito_pool_id: Option<String>,
     pub cognito_client_id: Option<String>,
+    /// `RXBRIDGE_COGNITO_DOMAIN`: the user pool's sign-in domain
+    /// (`https://{prefix}.auth.{region}.amazoncognito.com`). With the pool and client set, the
+    /// portal signs staff in there (password + MFA) and refuses local passwords.
+    pub cognito_domain: Option<String>,
+    /// `RXBRIDGE_COGNITO_JWKS_URL`: where the pool's keys are, when not at the issuer (local
+    /// stand-ins only).
+    pub cognito_jwks_url: Option<String>,
     /// `RXBRIDGE_AWS_ENDPOINT`: a local stand-in (moto_server) instead of AWS.
     pub endpoint_url: Option<String>,
 }
@@ -44,6 +51,8 @@ impl AwsSettings {
             kms_key_id: opt("RXBRIDGE_KMS_KEY_ID"),
             cognito_pool_id: opt("RXBRIDGE_COGNITO_USER_POOL_ID"),
             cognito_client_id: opt("RXBRIDGE_COGNITO_CLIENT_ID"),
+            cognito_domain: opt("RXBRIDGE_COGNITO_DOMAIN"),
+            cognito_jwks_url: opt("RXBRIDGE_COGNITO_JWKS_URL"),
             endpoint_url: opt("RXBRIDGE_AWS_ENDPOINT"),
         })
     }

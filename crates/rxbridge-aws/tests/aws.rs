@@ -62,6 +62,8 @@ async fn env() -> Env {
             kms_key_id: Some(key),
             cognito_pool_id: None,
             cognito_client_id: None,
+            cognito_domain: None,
+            cognito_jwks_url: None,
             endpoint_url: Some(endpoint),
         },
         sdk,
@@ -116,16 +118,21 @@ fn apigw_event(method: &str, path: &str, headers: Value, body: Option<&Value>) -
     })
 }
 
-/// Invoke the router exactly as the Lambda runtime does: event JSON → `LambdaRequest` →
-/// `lambda_http::Adapter` → `LambdaResponse` → JSON. Returns (status, body as JSON).
-async fn invoke(router: axum::Router, event: Value) -> (u16, Value) {
+/// The Lambda response as API Gateway reads it (`statusCode`, `headers`, `cookies`, `body`).
+async fn invoke_raw(router: axum::Router, event: Value) -> Value {
     let req: LambdaRequest = serde_json::from_value(event).unwrap();
     let adapter = lambda_http::Adapter::from(router);
     let res = adapter
         .oneshot(LambdaEvent::new(req, Context::default()))
         .await
         .unwrap();
-    let out = serde_json::to_value(&res).unwrap();
+    serde_json::to_value(&res).unwrap()
+}
+
+/// Invoke the router exactly as the Lambda runtime does: event JSON → `LambdaRequest` →
+/// `lambda_http::Adapter` → `LambdaResponse` → JSON. Returns (status, body as JSON).
+async fn invoke(router: axum::Router, event: Value) -> (u16, Value) {
+    let out = invoke_raw(router, event).await;
     let status = out["statusCode"].as_u64().unwrap() as u16;
     let body = out["body"].as_str().unwrap_or_default();
     let text = if out["isBase64Encoded"].as_bool() == Some(true) {
@@ -404,13 +411,8 @@ fn unb64(s: &str) -> Value {
     .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cognito_tokens_are_verified_and_mapped_to_staff() {
-    let endpoint = testing::endpoint();
-    let c = Cognito {
-        endpoint: endpoint.clone(),
-        http: reqwest::Client::new(),
-    };
+/// A user pool with an app client and a group per role (and one unrelated group).
+async fn pool_and_client(c: &Cognito) -> (String, String) {
     let pool = c
         .call(
             "CreateUserPool",
@@ -433,6 +435,17 @@ async fn cognito_tokens_are_verified_and_mapped_to_staff() {
         c.call("CreateGroup", json!({ "UserPoolId": pool, "GroupName": g }))
             .await;
     }
+    (pool, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cognito_tokens_are_verified_and_mapped_to_staff() {
+    let endpoint = testing::endpoint();
+    let c = Cognito {
+        endpoint: endpoint.clone(),
+        http: reqwest::Client::new(),
+    };
+    let (pool, client) = pool_and_client(&c).await;
     let region = pool.split('_').next().unwrap().to_string();
     let verifier = |client_id: &str| {
         Arc::new(
@@ -560,4 +573,191 @@ async fn cognito_tokens_are_verified_and_mapped_to_staff() {
             .role,
         Role::Pharmacist
     );
+}
+
+/// The value of cookie `name` among a Lambda response's `cookies`.
+fn cookie_from(res: &Value, name: &str) -> Option<String> {
+    res["cookies"].as_array()?.iter().find_map(|c| {
+        let first = c.as_str()?.split(';').next()?;
+        let (k, v) = first.split_once('=')?;
+        (k == name && !v.is_empty()).then(|| first.to_string())
+    })
+}
+
+fn with_cookie(mut event: Value, cookie: &str) -> Value {
+    event["cookies"] = json!([cookie]);
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portal_signs_staff_in_through_cognito_hosted_ui() {
+    use std::collections::HashMap;
+    let mut e = env().await;
+    let endpoint = testing::endpoint();
+    let c = Cognito {
+        endpoint: endpoint.clone(),
+        http: reqwest::Client::new(),
+    };
+    let (pool, client) = pool_and_client(&c).await;
+    let (id_token, _) = c
+        .user(&pool, &client, "sam@pharmacy.example", &["support"])
+        .await;
+    // A stand-in of the pool domain's OAuth token endpoint: one valid code; it keeps the PKCE
+    // verifier it was sent.
+    let verifier_seen: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    let (seen, expected_client) = (verifier_seen.clone(), client.clone());
+    let token_endpoint = axum::Router::new().route(
+        "/oauth2/token",
+        axum::routing::post(
+            move |axum::extract::Form(f): axum::extract::Form<HashMap<String, String>>| {
+                let (seen, expected_client, id_token) =
+                    (seen.clone(), expected_client.clone(), id_token.clone());
+                async move {
+                    let ok = f.get("grant_type").map(String::as_str) == Some("authorization_code")
+                        && f.get("code").map(String::as_str) == Some("code-123")
+                        && f.get("client_id") == Some(&expected_client)
+                        && f.get("redirect_uri").map(String::as_str)
+                            == Some("https://rx.example/staff/login/callback");
+                    *seen.lock().unwrap() = f.get("code_verifier").cloned();
+                    if ok {
+                        (
+                            axum::http::StatusCode::OK,
+                            axum::Json(json!({ "id_token": id_token, "access_token": "a", "token_type": "Bearer", "expires_in": 3600 })),
+                        )
+                    } else {
+                        (
+                            axum::http::StatusCode::BAD_REQUEST,
+                            axum::Json(json!({ "error": "invalid_grant" })),
+                        )
+                    }
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let domain = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, token_endpoint).await });
+    e.settings.cognito_pool_id = Some(pool.clone());
+    e.settings.cognito_client_id = Some(client.clone());
+    e.settings.cognito_domain = Some(domain.clone());
+    e.settings.cognito_jwks_url = Some(format!("{endpoint}/{pool}/.well-known/jwks.json"));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = rxbridge::Config {
+        public_url: Some("https://rx.example".into()),
+        ..config(&dir)
+    };
+    let started = lambda::start(cfg, &e.settings, Arc::new(rxbridge_app::SystemClock))
+        .await
+        .unwrap();
+    // The sign-in page offers only the provider.
+    let page = invoke_raw(
+        started.router(),
+        apigw_event("GET", "/staff/login", json!({}), None),
+    )
+    .await;
+    let html = page["body"].as_str().unwrap();
+    assert!(
+        html.contains("/staff/login/external") && !html.contains("type=\"password\""),
+        "{html}"
+    );
+    // 1. Off to the provider, with state and a PKCE challenge.
+    let start = invoke_raw(
+        started.router(),
+        apigw_event("GET", "/staff/login/external", json!({}), None),
+    )
+    .await;
+    assert_eq!(start["statusCode"], 303);
+    let location = start["headers"]["location"].as_str().unwrap().to_string();
+    assert!(
+        location.starts_with(&format!("{domain}/oauth2/authorize?")),
+        "{location}"
+    );
+    let url = reqwest::Url::parse(&location).unwrap();
+    let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["client_id"], client);
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["redirect_uri"], "https://rx.example/staff/login/callback");
+    let oauth = cookie_from(&start, "rxb_oauth").expect("the state cookie");
+    assert!(
+        start["cookies"][0]
+            .as_str()
+            .unwrap()
+            .contains("SameSite=Lax"),
+        "the callback is a cross-site navigation"
+    );
+    // 2. A callback with someone else's state is refused, and so is a bad code.
+    let forged = invoke_raw(
+        started.router(),
+        with_cookie(
+            apigw_event(
+                "GET",
+                "/staff/login/callback?code=code-123&state=not-ours",
+                json!({}),
+                None,
+            ),
+            &oauth,
+        ),
+    )
+    .await;
+    assert_eq!(forged["statusCode"], 401);
+    assert_eq!(cookie_from(&forged, "rxb_session"), None);
+    let bad_code = invoke_raw(
+        started.router(),
+        with_cookie(
+            apigw_event(
+                "GET",
+                &format!("/staff/login/callback?code=stolen&state={}", q["state"]),
+                json!({}),
+                None,
+            ),
+            &oauth,
+        ),
+    )
+    .await;
+    assert_eq!(bad_code["statusCode"], 401);
+    // 3. The real callback: a session, and the stand-in got the verifier of the challenge.
+    let done = invoke_raw(
+        started.router(),
+        with_cookie(
+            apigw_event(
+                "GET",
+                &format!("/staff/login/callback?code=code-123&state={}", q["state"]),
+                json!({}),
+                None,
+            ),
+            &oauth,
+        ),
+    )
+    .await;
+    assert_eq!(done["statusCode"], 303, "{done:#}");
+    assert_eq!(done["headers"]["location"], "/staff");
+    let session = cookie_from(&done, "rxb_session").expect("a session cookie");
+    let verifier = verifier_seen.lock().unwrap().clone().unwrap();
+    assert_eq!(
+        rxbridge_app::staff::pkce_challenge(&verifier),
+        q["code_challenge"]
+    );
+    // 4. Signed in as the account Cognito named, in the role its group says.
+    let home = invoke_raw(
+        started.router(),
+        with_cookie(apigw_event("GET", "/staff", json!({}), None), &session),
+    )
+    .await;
+    assert_eq!(home["statusCode"], 200, "{home:#}");
+    assert!(
+        home["body"]
+            .as_str()
+            .unwrap()
+            .contains("sam@pharmacy.example")
+    );
+    let account = started
+        .wired
+        .staff
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.email == "sam@pharmacy.example")
+        .unwrap();
+    assert_eq!(account.role, Role::Support);
 }

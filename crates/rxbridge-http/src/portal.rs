@@ -27,4 +27,7 @@ pub struct Portal {
     pub originals: Arc<Originals>,
     /// Add `Secure` to cookies (set when served behind TLS).
     pub secure_cookies: bool,
+    /// Sign-in at an identity provider (Cognito on AWS). When set, it is the only way in:
+    /// local passwords would bypass the provider's MFA.
+    pub external: Option<Arc<dyn rxbridge_app::staff::ExternalSignIn>>,
 }

@@ -623,6 +623,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
             clinical: clinical.clone(),
             originals,
             secure_cookies: config.secure_cookies,
+            external: None,
         });
     Ok(Wired {
         state,

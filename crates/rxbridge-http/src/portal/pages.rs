@@ -73,17 +73,27 @@ pub fn message(title: &str, text: &str) -> Markup {
 }
 
 pub fn login(csrf: &str, error: Option<&str>) -> Markup {
+    login_page(csrf, error, None)
+}
+
+/// The sign-in page; with an external provider (`Some(label)`), a link to it instead of the
+/// password form.
+pub fn login_page(csrf: &str, error: Option<&str>, external: Option<&str>) -> Markup {
     layout(
         "Sign in",
         None,
         Mode::Live,
         html! {
             @if let Some(e) = error { p.error role="alert" { (e) } }
+            @if let Some(label) = external {
+                p { a.button href="/staff/login/external" { "Sign in with " (label) } }
+            } @else {
             form method="post" action="/staff/login" {
                 input type="hidden" name="csrf" value=(csrf);
                 label { "Email " input type="email" name="email" autocomplete="username" required; }
                 label { "Password " input type="password" name="password" autocomplete="current-password" required; }
                 button type="submit" { "Sign in" }
+            }
             }
         },
     )

@@ -26,6 +26,8 @@ pub fn portal_routes() -> Router<AppState> {
         .route("/staff", get(home))
         .route("/staff/style.css", get(style))
         .route("/staff/login", get(login_page).post(login))
+        .route("/staff/login/external", get(external_start))
+        .route("/staff/login/callback", get(external_callback))
         .route("/staff/logout", post(logout))
         .route("/staff/password", get(password_page).post(change_password))
         .route("/staff/search", get(search))
@@ -129,10 +131,21 @@ fn random_csrf() -> String {
     uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string()
 }
 
+fn external_label(state: &AppState) -> Option<String> {
+    state
+        .portal
+        .as_ref()
+        .and_then(|p| p.external.as_ref())
+        .map(|e| e.label().to_string())
+}
+
 async fn login_page(State(state): State<AppState>) -> Response {
     let csrf = random_csrf();
     let secure = state.portal.as_ref().is_some_and(|p| p.secure_cookies);
-    let mut r = html(StatusCode::OK, pages::login(&csrf, None));
+    let mut r = html(
+        StatusCode::OK,
+        pages::login_page(&csrf, None, external_label(&state).as_deref()),
+    );
     if let Ok(v) = HeaderValue::from_str(&set_cookie(LOGIN_CSRF_COOKIE, &csrf, secure, Some(600))) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -151,6 +164,16 @@ async fn login(
     let given = form.get("csrf").cloned().unwrap_or_default();
     if expected.is_empty() || !same(&expected, &given) {
         return forbidden_csrf();
+    }
+    if let Some(label) = external_label(&state) {
+        return html(
+            StatusCode::FORBIDDEN,
+            pages::login_page(
+                &expected,
+                Some("Passwords are not accepted here: sign in with the link below."),
+                Some(&label),
+            ),
+        );
     }
     let (email, password) = (
         form.get("email").cloned().unwrap_or_default(),
@@ -195,6 +218,92 @@ async fn login(
             }
             r
         }
+        Err(e) => internal(e),
+    }
+}
+
+/// The cookie holding the OAuth `state` and the PKCE verifier between the redirect to the
+/// provider and its callback. `SameSite=Lax`: the callback is a top-level navigation from the
+/// provider's site, which a `Strict` cookie would not accompany.
+const OAUTH_COOKIE: &str = "rxb_oauth";
+
+fn oauth_cookie(value: &str, secure: bool, max_age: i64) -> String {
+    set_cookie(OAUTH_COOKIE, value, secure, Some(max_age))
+        .replace("SameSite=Strict", "SameSite=Lax")
+}
+
+async fn external_start(State(state): State<AppState>) -> Response {
+    let Some(portal) = state.portal.clone() else {
+        return internal("portal not configured");
+    };
+    let Some(external) = portal.external.clone() else {
+        return Redirect::to("/staff/login").into_response();
+    };
+    let oauth_state = random_csrf();
+    let verifier = rxbridge_app::staff::pkce_verifier();
+    let url = external.authorize_url(
+        &oauth_state,
+        &rxbridge_app::staff::pkce_challenge(&verifier),
+    );
+    let mut r = Redirect::to(&url).into_response();
+    let c = oauth_cookie(
+        &format!("{oauth_state}.{verifier}"),
+        portal.secure_cookies,
+        600,
+    );
+    if let Ok(v) = HeaderValue::from_str(&c) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn external_callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<Params>,
+) -> Response {
+    let Some(portal) = state.portal.clone() else {
+        return internal("portal not configured");
+    };
+    let Some(external) = portal.external.clone() else {
+        return Redirect::to("/staff/login").into_response();
+    };
+    let refuse = |why: &str| {
+        let mut r = html(
+            StatusCode::UNAUTHORIZED,
+            pages::login_page(&random_csrf(), Some(why), Some(external.label())),
+        );
+        if let Ok(v) = HeaderValue::from_str(&oauth_cookie("", portal.secure_cookies, 0)) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+        r
+    };
+    let kept = cookie(&headers, OAUTH_COOKIE).unwrap_or_default();
+    let (expected_state, verifier) = kept.split_once('.').unwrap_or(("", ""));
+    let given_state = q.get("state").map(String::as_str).unwrap_or_default();
+    if expected_state.is_empty() || !same(expected_state, given_state) {
+        return refuse("The sign-in expired or did not start here. Try again.");
+    }
+    let Some(code) = q.get("code").filter(|c| !c.is_empty()) else {
+        return refuse("The identity provider did not sign you in.");
+    };
+    match external.complete(code, verifier).await {
+        Ok(s) => {
+            let mut r = Redirect::to("/staff").into_response();
+            for c in [
+                set_cookie(SESSION_COOKIE, &s.token, portal.secure_cookies, None),
+                oauth_cookie("", portal.secure_cookies, 0),
+            ] {
+                if let Ok(v) = HeaderValue::from_str(&c) {
+                    r.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+            r
+        }
+        Err(StaffError::InvalidCredentials) => {
+            refuse("The identity provider's answer was refused.")
+        }
+        Err(StaffError::Invalid(why)) => refuse(&why),
         Err(e) => internal(e),
     }
 }
