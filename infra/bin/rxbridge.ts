@@ -7,4 +7,6 @@ import { RxbridgeStack } from '../lib/rxbridge-stack.ts';
 const app = new App();
 const stage: string = app.node.tryGetContext('stage') ?? 'dev';
 const lambdaAsset: string | undefined = app.node.tryGetContext('lambdaAsset');
-new RxbridgeStack(app, `rxbridge-${stage}`, { stage, lambdaAsset });
+const publicUrl: string | undefined = app.node.tryGetContext('publicUrl');
+const cognitoDomainPrefix: string | undefined = app.node.tryGetContext('cognitoDomainPrefix');
+new RxbridgeStack(app, `rxbridge-${stage}`, { stage, lambdaAsset, publicUrl, cognitoDomainPrefix });

@@ -32,6 +32,14 @@ export interface RxbridgeStackProps extends StackProps {
   stage: string;
   /** Directory holding the Lambda `bootstrap` (from `cargo lambda build`). */
   lambdaAsset?: string;
+  /**
+   * Where staff and patients reach the service (a custom domain in front of the HTTP API),
+   * e.g. `https://rx.example.co.uk`. With it, staff sign in through Cognito's hosted pages
+   * (password + MFA) and local passwords are refused; prod requires it.
+   */
+  publicUrl?: string;
+  /** The hosted sign-in pages' domain prefix (globally unique per region). */
+  cognitoDomainPrefix?: string;
 }
 
 /** Staff roles: one Cognito group each (the portal maps the group to the role). */
@@ -47,6 +55,13 @@ export class RxbridgeStack extends Stack {
       );
     }
     const prod = stage === 'prod';
+    const publicUrl = props.publicUrl?.replace(/\/+$/, '');
+    if (prod && !publicUrl) {
+      throw new Error('prod needs -c publicUrl=https://…: staff must sign in through Cognito (MFA)');
+    }
+    if (publicUrl && !/^https:\/\/[a-z0-9.-]+(:[0-9]+)?$/.test(publicUrl)) {
+      throw new Error(`publicUrl must be an https origin, got ${JSON.stringify(publicUrl)}`);
+    }
     const retain = prod ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
     Tags.of(this).add('app', 'rxbridge');
     Tags.of(this).add('stage', stage);
@@ -115,11 +130,25 @@ export class RxbridgeStack extends Stack {
     const client = users.addClient('Portal', {
       generateSecret: false,
       authFlows: { userSrp: true },
+      // The portal's sign-in: authorization code with PKCE at the hosted pages.
+      oAuth: publicUrl
+        ? {
+            flows: { authorizationCodeGrant: true },
+            scopes: [cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL],
+            callbackUrls: [`${publicUrl}/staff/login/callback`],
+            logoutUrls: [`${publicUrl}/staff/login`],
+          }
+        : { flows: { authorizationCodeGrant: false, implicitCodeGrant: false } },
       accessTokenValidity: Duration.minutes(30),
       idTokenValidity: Duration.minutes(30),
       refreshTokenValidity: Duration.hours(12),
       preventUserExistenceErrors: true,
     });
+    const domain = publicUrl
+      ? users.addDomain('SignIn', {
+          cognitoDomain: { domainPrefix: props.cognitoDomainPrefix ?? `rxbridge-${stage}` },
+        })
+      : undefined;
     for (const role of ROLES) {
       new cognito.CfnUserPoolGroup(this, `Group-${role}`, {
         userPoolId: users.userPoolId,
@@ -149,6 +178,9 @@ export class RxbridgeStack extends Stack {
       RXBRIDGE_COGNITO_CLIENT_ID: client.userPoolClientId,
       RXBRIDGE_SECURE_COOKIES: 'true',
       RXBRIDGE_LOG: 'info',
+      ...(publicUrl && domain
+        ? { RXBRIDGE_PUBLIC_URL: publicUrl, RXBRIDGE_COGNITO_DOMAIN: domain.baseUrl() }
+        : {}),
     };
     const fn = (
       name: string,

@@ -5,13 +5,13 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, test } from 'vitest';
 import { ROLES, RxbridgeStack } from '../lib/rxbridge-stack.ts';
 
-function synth(stage: string): Template {
+function synth(stage: string, publicUrl?: string): Template {
   const app = new App();
-  return Template.fromStack(new RxbridgeStack(app, `rxbridge-${stage}`, { stage }));
+  return Template.fromStack(new RxbridgeStack(app, `rxbridge-${stage}`, { stage, publicUrl }));
 }
 
 const dev = synth('alice');
-const prod = synth('prod');
+const prod = synth('prod', 'https://rx.example.co.uk');
 
 describe('data at rest', () => {
   test('the table is on-demand, KMS-encrypted, with point-in-time recovery and three GSIs', () => {
@@ -86,6 +86,28 @@ describe('staff sign-in', () => {
       dev.hasResourceProperties('AWS::Cognito::UserPoolGroup', { GroupName: role });
     }
     dev.resourceCountIs('AWS::Cognito::UserPoolGroup', ROLES.length);
+  });
+
+  test('prod signs staff in at the hosted pages: code flow, its own callback, the domain passed on', () => {
+    prod.hasResourceProperties('AWS::Cognito::UserPoolClient', {
+      AllowedOAuthFlows: ['code'],
+      CallbackURLs: ['https://rx.example.co.uk/staff/login/callback'],
+      AllowedOAuthScopes: Match.arrayWith(['openid', 'email']),
+    });
+    prod.resourceCountIs('AWS::Cognito::UserPoolDomain', 1);
+    prod.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          RXBRIDGE_PUBLIC_URL: 'https://rx.example.co.uk',
+          RXBRIDGE_COGNITO_DOMAIN: Match.anyValue(),
+        }),
+      },
+    });
+  });
+
+  test('prod without a public https URL is refused', () => {
+    expect(() => synth('prod')).toThrow(/publicUrl/);
+    expect(() => synth('bob', 'http://rx.example')).toThrow(/https/);
   });
 
   test('the portal client has no secret and short-lived tokens', () => {
