@@ -505,7 +505,7 @@ pub async fn transition_optimistic(store: Arc<dyn Store>) {
     assert_eq!(kinds, ["prescription.received", "prescription.cancelled"]);
 }
 
-fn payment(
+pub fn payment(
     id: &str,
     rx: &str,
     status: crate::payments::PaymentStatus,
@@ -550,7 +550,7 @@ fn payment(
     }
 }
 
-fn approve_change(
+pub fn approve_change(
     rx: &str,
     version: i64,
     p: crate::payments::PaymentRecord,
@@ -1409,7 +1409,7 @@ pub mod fulfilment {
         };
     }
 
-    fn msg(id: &str, dest: &str, subject: &str, at: Timestamp) -> NewMessage {
+    pub fn msg(id: &str, dest: &str, subject: &str, at: Timestamp) -> NewMessage {
         NewMessage {
             id: id.into(),
             destination: dest.into(),
@@ -1524,7 +1524,7 @@ pub mod fulfilment {
         );
     }
 
-    fn entry(kind: EntryKind, qty: i64) -> NewEntry {
+    pub fn entry(kind: EntryKind, qty: i64) -> NewEntry {
         NewEntry {
             register: Register::Cd,
             section: "CONCERTA-XL-36".into(),

@@ -17,6 +17,7 @@ pub mod payments;
 pub mod ports;
 pub mod registers;
 pub mod staff;
+pub mod transfer;
 pub mod views;
 
 pub use clock::{Clock, FixedClock, SystemClock};

@@ -59,7 +59,7 @@ pub struct Clinic {
     pub created_at: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKeyRecord {
     /// SHA-256 of the whole key, hex. The key itself is never stored.
     pub key_hash: String,
@@ -78,7 +78,7 @@ pub struct Caller {
 }
 
 /// The stored response of a completed idempotent request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdempotencyRecord {
     pub clinic_id: String,
     pub mode: Mode,
@@ -99,7 +99,7 @@ pub struct ItemSummary {
     pub days_supply: u32,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PrescriptionRecord {
     pub id: String,
     pub clinic_id: String,
@@ -116,11 +116,12 @@ pub struct PrescriptionRecord {
     pub items: Vec<ItemSummary>,
     /// The whole validated prescription (patient data included), AES-256-GCM sealed with the
     /// record id as associated data.
+    #[serde(with = "crate::transfer::base64_bytes")]
     pub sealed: Vec<u8>,
 }
 
 /// Keyed hashes of a prescription's patient, for history, identity checks and staff search.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PatientKeys {
     pub nhs: Option<LookupHash>,
     /// Family name + given name + date of birth + postcode.

@@ -105,7 +105,7 @@ pub struct Particulars {
 }
 
 /// An entry to append (inside a `Change`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewEntry {
     pub register: Register,
     /// The formulary product code.
@@ -120,6 +120,7 @@ pub struct NewEntry {
     /// Dosage units; positive.
     pub quantity: i64,
     /// Sealed `Particulars`, bound to `"{register}:{section}:{at}"`.
+    #[serde(with = "crate::transfer::base64_bytes")]
     pub sealed: Vec<u8>,
 }
 
@@ -130,7 +131,7 @@ impl NewEntry {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisterEntry {
     pub seq: i64,
     pub entry: NewEntry,

@@ -31,12 +31,12 @@ fn from_ns(v: i64) -> Result<Timestamp, StoreError> {
     Timestamp::from_nanosecond(i128::from(v)).map_err(unexpected)
 }
 
-fn msg_pk(id: &str) -> String {
+pub(crate) fn msg_pk(id: &str) -> String {
     format!("MSG#{id}")
 }
 
 /// The message item as its state says (indexes included).
-fn message_item(m: &OutboxMessage, leased_until: Option<i64>) -> Item {
+pub(crate) fn message_item(m: &OutboxMessage, leased_until: Option<i64>) -> Item {
     let msg = &m.message;
     let mut attrs = vec![
         ("seq", n(m.seq)),
@@ -86,7 +86,7 @@ fn message_item(m: &OutboxMessage, leased_until: Option<i64>) -> Item {
     items::item(msg_pk(&msg.id), "MSG", attrs)
 }
 
-fn parse_message(i: &Item) -> Result<OutboxMessage, StoreError> {
+pub(crate) fn parse_message(i: &Item) -> Result<OutboxMessage, StoreError> {
     let g = Get(i);
     let status = g.s("status")?;
     Ok(OutboxMessage {
@@ -141,6 +141,102 @@ pub(crate) fn add_messages(
     Ok(())
 }
 
+pub(crate) fn attempt_item(a: &Attempt) -> Item {
+    let mut attrs = vec![
+        ("message_id", s(&a.message_id)),
+        ("n", n(i64::from(a.n))),
+        ("at", s(a.at.to_string())),
+        (
+            "duration_ms",
+            n(i64::try_from(a.duration_ms).unwrap_or(i64::MAX)),
+        ),
+    ];
+    if let Some(e) = &a.endpoint_id {
+        attrs.push(("endpoint_id", s(e)));
+    }
+    if let Some(h) = a.http_status {
+        attrs.push(("http_status", n(i64::from(h))));
+    }
+    if let Some(e) = &a.error {
+        attrs.push(("error", s(e)));
+    }
+    items::item(msg_pk(&a.message_id), format!("ATTEMPT#{:06}", a.n), attrs)
+}
+
+pub(crate) fn parse_attempt(i: &Item) -> Result<Attempt, StoreError> {
+    let g = Get(i);
+    Ok(Attempt {
+        message_id: g.s("message_id")?,
+        n: u32::try_from(g.n("n")?).map_err(unexpected)?,
+        at: g.ts("at")?,
+        endpoint_id: g.opt_s("endpoint_id"),
+        http_status: g.n("http_status").ok().and_then(|h| u16::try_from(h).ok()),
+        error: g.opt_s("error"),
+        duration_ms: u64::try_from(g.n("duration_ms")?).unwrap_or(0),
+    })
+}
+
+/// A register entry's item.
+pub(crate) fn entry_item(e: &RegisterEntry) -> Item {
+    let x = &e.entry;
+    let mut attrs = vec![
+        ("gsi1pk", s(format!("REG#{}", x.register.as_str()))),
+        ("gsi1sk", s(pad(e.seq))),
+        ("seq", n(e.seq)),
+        ("register", s(x.register.as_str())),
+        ("section", s(&x.section)),
+        ("kind", s(x.kind.as_str())),
+        ("entry_date", s(x.entry_date.to_string())),
+        ("at", s(x.at.to_string())),
+        ("author", s(&x.author)),
+        ("quantity", n(x.quantity)),
+        ("balance_after", n(e.balance_after)),
+        ("sealed", b(&x.sealed)),
+        ("prev_hash", s(&e.prev_hash)),
+        ("hash", s(&e.hash)),
+    ];
+    if let Some(sub) = &x.subject {
+        attrs.push(("subject", s(sub)));
+    }
+    items::item(
+        format!("REG#{}#{}", x.register.as_str(), x.section),
+        pad(e.seq),
+        attrs,
+    )
+}
+
+/// A section's balance item.
+pub(crate) fn balance_item(r: Register, section: &str, balance: i64) -> Item {
+    items::item(
+        bal_pk(r, section),
+        "BAL",
+        vec![
+            ("gsi1pk", s(format!("REGSECTIONS#{}", r.as_str()))),
+            ("gsi1sk", s(section)),
+            ("section", s(section)),
+            ("balance", n(balance)),
+        ],
+    )
+}
+
+pub(crate) fn reg_head_item(seq: i64, hashes: &HashMap<Register, String>) -> Item {
+    items::item(
+        "REGHEAD",
+        "HEAD",
+        vec![
+            ("seq", n(seq)),
+            (
+                reg_hash_attr(Register::Cd),
+                s(hashes[&Register::Cd].as_str()),
+            ),
+            (
+                reg_hash_attr(Register::Pom),
+                s(hashes[&Register::Pom].as_str()),
+            ),
+        ],
+    )
+}
+
 fn reg_hash_attr(r: Register) -> &'static str {
     match r {
         Register::Cd => "hash_cd",
@@ -148,7 +244,7 @@ fn reg_hash_attr(r: Register) -> &'static str {
     }
 }
 
-fn bal_pk(r: Register, section: &str) -> String {
+pub(crate) fn bal_pk(r: Register, section: &str) -> String {
     format!("REGBAL#{}#{section}", r.as_str())
 }
 
@@ -205,33 +301,16 @@ pub(crate) async fn add_register_entries(
             .cloned()
             .unwrap_or_else(|| GENESIS.into());
         let hash = entry_hash(&prev, seq, e, after);
-        let mut attrs = vec![
-            ("gsi1pk", s(format!("REG#{}", e.register.as_str()))),
-            ("gsi1sk", s(pad(seq))),
-            ("seq", n(seq)),
-            ("register", s(e.register.as_str())),
-            ("section", s(&e.section)),
-            ("kind", s(e.kind.as_str())),
-            ("entry_date", s(e.entry_date.to_string())),
-            ("at", s(e.at.to_string())),
-            ("author", s(&e.author)),
-            ("quantity", n(e.quantity)),
-            ("balance_after", n(after)),
-            ("sealed", b(&e.sealed)),
-            ("prev_hash", s(&prev)),
-            ("hash", s(&hash)),
-        ];
-        if let Some(sub) = &e.subject {
-            attrs.push(("subject", s(sub)));
-        }
         tx.push(
             items::put(
                 t,
-                items::item(
-                    format!("REG#{}#{}", e.register.as_str(), e.section),
-                    pad(seq),
-                    attrs,
-                ),
+                entry_item(&RegisterEntry {
+                    seq,
+                    entry: e.clone(),
+                    balance_after: after,
+                    prev_hash: prev,
+                    hash: hash.clone(),
+                }),
                 Some("attribute_not_exists(#pk)"),
             )?,
             Role::Recheck,
@@ -240,32 +319,11 @@ pub(crate) async fn add_register_entries(
     }
     for ((r, section), balance) in balances {
         tx.push(
-            items::put(
-                t,
-                items::item(
-                    bal_pk(r, &section),
-                    "BAL",
-                    vec![
-                        ("gsi1pk", s(format!("REGSECTIONS#{}", r.as_str()))),
-                        ("gsi1sk", s(&section)),
-                        ("section", s(&section)),
-                        ("balance", n(balance)),
-                    ],
-                ),
-                None,
-            )?,
+            items::put(t, balance_item(r, &section, balance), None)?,
             Role::Other,
         );
     }
-    let head_item = items::item(
-        "REGHEAD",
-        "HEAD",
-        vec![
-            ("seq", n(seq)),
-            (reg_hash_attr(Register::Cd), s(&hashes[&Register::Cd])),
-            (reg_hash_attr(Register::Pom), s(&hashes[&Register::Pom])),
-        ],
-    );
+    let head_item = reg_head_item(seq, &hashes);
     tx.push(
         if head.is_some() {
             items::put_if(t, head_item, "#seq = :s", [(":s", n(seen_seq))])?
@@ -277,7 +335,7 @@ pub(crate) async fn add_register_entries(
     Ok(())
 }
 
-fn parse_entry(i: &Item) -> Result<RegisterEntry, StoreError> {
+pub(crate) fn parse_entry(i: &Item) -> Result<RegisterEntry, StoreError> {
     let g = Get(i);
     let reg = g.s("register")?;
     let kind = g.s("kind")?;
@@ -302,7 +360,7 @@ fn parse_entry(i: &Item) -> Result<RegisterEntry, StoreError> {
     })
 }
 
-fn endpoint_item(e: &Endpoint) -> Item {
+pub(crate) fn endpoint_item(e: &Endpoint) -> Item {
     let mut attrs = vec![
         ("gsi1pk", s("ENDPOINTS")),
         ("gsi1sk", s(&e.destination)),
@@ -319,7 +377,7 @@ fn endpoint_item(e: &Endpoint) -> Item {
     items::item(format!("EP#{}", e.destination), "EP", attrs)
 }
 
-fn parse_endpoint(i: &Item) -> Result<Endpoint, StoreError> {
+pub(crate) fn parse_endpoint(i: &Item) -> Result<Endpoint, StoreError> {
     let g = Get(i);
     Ok(Endpoint {
         id: g.s("id")?,
@@ -438,32 +496,7 @@ impl OutboxStore for DynamoStore {
             Role::NotFound,
         )];
         if let Some(a) = attempt {
-            let mut attrs = vec![
-                ("message_id", s(&a.message_id)),
-                ("n", n(i64::from(a.n))),
-                ("at", s(a.at.to_string())),
-                (
-                    "duration_ms",
-                    n(i64::try_from(a.duration_ms).unwrap_or(i64::MAX)),
-                ),
-            ];
-            if let Some(e) = &a.endpoint_id {
-                attrs.push(("endpoint_id", s(e)));
-            }
-            if let Some(h) = a.http_status {
-                attrs.push(("http_status", n(i64::from(h))));
-            }
-            if let Some(e) = &a.error {
-                attrs.push(("error", s(e)));
-            }
-            ops.push((
-                items::put(
-                    t,
-                    items::item(msg_pk(&a.message_id), format!("ATTEMPT#{:06}", a.n), attrs),
-                    None,
-                )?,
-                Role::Other,
-            ));
+            ops.push((items::put(t, attempt_item(&a), None)?, Role::Other));
         }
         self.transact_plain(ops).await
     }
@@ -511,18 +544,7 @@ impl OutboxStore for DynamoStore {
                     .opt_s("sk")
                     .is_some_and(|k| k.starts_with("ATTEMPT#"))
             })
-            .map(|i| {
-                let g = Get(i);
-                Ok(Attempt {
-                    message_id: g.s("message_id")?,
-                    n: u32::try_from(g.n("n")?).map_err(unexpected)?,
-                    at: g.ts("at")?,
-                    endpoint_id: g.opt_s("endpoint_id"),
-                    http_status: g.n("http_status").ok().and_then(|h| u16::try_from(h).ok()),
-                    error: g.opt_s("error"),
-                    duration_ms: u64::try_from(g.n("duration_ms")?).unwrap_or(0),
-                })
-            })
+            .map(parse_attempt)
             .collect()
     }
 

@@ -318,7 +318,12 @@ pub fn work_pk(mode: Mode, status: Status) -> String {
 }
 
 /// The prescription item. `hist`: the pks of its history items (whose status follows it).
-pub fn rx_item(r: &PrescriptionRecord, seq: i64, hist: &[String]) -> Result<Item, StoreError> {
+pub fn rx_item(
+    r: &PrescriptionRecord,
+    seq: i64,
+    hist: &[String],
+    patient: &rxbridge_app::ports::PatientKeys,
+) -> Result<Item, StoreError> {
     let m = r.mode.as_str();
     Ok(item(
         rx_pk(&r.id),
@@ -351,6 +356,11 @@ pub fn rx_item(r: &PrescriptionRecord, seq: i64, hist: &[String]) -> Result<Item
             ),
             ("sealed", b(&r.sealed)),
             ("hist", AttributeValue::L(hist.iter().map(s).collect())),
+            // Keyed hashes only (no patient data): kept for export.
+            (
+                "patient",
+                s(serde_json::to_string(patient).map_err(unexpected)?),
+            ),
         ],
     ))
 }

@@ -17,6 +17,7 @@ mod items;
 mod rx;
 mod staff;
 pub mod testing;
+mod transfer;
 
 use anyhow::anyhow;
 use aws_sdk_dynamodb::Client;

@@ -37,7 +37,7 @@ fn needs_attention(p: PaymentStatus, rx: Status) -> bool {
     }
 }
 
-fn pat_pk(mode: Mode, tag: &str, value: &str) -> String {
+pub(crate) fn pat_pk(mode: Mode, tag: &str, value: &str) -> String {
     format!("PAT#{}#{tag}:{value}", mode.as_str())
 }
 
@@ -45,17 +45,21 @@ fn pat_sk(seq: i64, id: &str) -> String {
     format!("{}#{id}", pad(seq))
 }
 
-fn idem_pk(clinic: &str, mode: Mode, key: &str) -> String {
+pub(crate) fn idem_pk(clinic: &str, mode: Mode, key: &str) -> String {
     format!("IDEM#{clinic}#{}#{key}", mode.as_str())
 }
 
-fn pay_pk(id: &str) -> String {
+pub(crate) fn pay_pk(id: &str) -> String {
     format!("PAY#{id}")
 }
 
 /// One lookup item per keyed hash of the patient; the first one or two (NHS, demographic) are
 /// the history items whose status follows the prescription.
-fn patient_items(r: &PrescriptionRecord, seq: i64, p: &PatientKeys) -> (Vec<Item>, Vec<String>) {
+pub(crate) fn patient_items(
+    r: &PrescriptionRecord,
+    seq: i64,
+    p: &PatientKeys,
+) -> (Vec<Item>, Vec<String>) {
     let items_json = serde_json::to_string(&r.items).unwrap_or_default();
     let mut lookups: Vec<(&str, &str)> = Vec::new();
     if let Some(nhs) = &p.nhs {
@@ -96,7 +100,7 @@ fn patient_items(r: &PrescriptionRecord, seq: i64, p: &PatientKeys) -> (Vec<Item
     (out, hist_pks)
 }
 
-fn payment_item(p: &PaymentRecord, rx_status: Status) -> Result<Item, StoreError> {
+pub(crate) fn payment_item(p: &PaymentRecord, rx_status: Status) -> Result<Item, StoreError> {
     let charge = p.charge_date();
     let mut attrs = vec![
         ("doc", s(serde_json::to_string(p).map_err(unexpected)?)),
@@ -130,7 +134,7 @@ fn attention_sk(p: &PaymentRecord) -> String {
     format!("{}#{}", ns_key(p.created_at), p.id)
 }
 
-fn parse_payment(i: &Item) -> Result<PaymentRecord, StoreError> {
+pub(crate) fn parse_payment(i: &Item) -> Result<PaymentRecord, StoreError> {
     Get(i).json("doc")
 }
 
@@ -245,7 +249,15 @@ impl DynamoStore {
             tx.push(
                 items::put(
                     t,
-                    items::item(pk, "SEEN", vec![("at", s(at.to_string()))]),
+                    items::item(
+                        pk,
+                        "SEEN",
+                        vec![
+                            ("source", s(source)),
+                            ("id", s(id)),
+                            ("at", s(at.to_string())),
+                        ],
+                    ),
                     Some("attribute_not_exists(#pk)"),
                 )?,
                 Role::Duplicate,
@@ -469,24 +481,7 @@ impl Store for DynamoStore {
             async move {
                 let mut tx = Tx::default();
                 tx.push(
-                    items::put(
-                        t,
-                        items::item(
-                            format!("CLINIC#{}", clinic.id),
-                            "CLINIC",
-                            vec![
-                                ("gsi1pk", s("CLINICS")),
-                                (
-                                    "gsi1sk",
-                                    s(format!("{}#{}", ns_key(clinic.created_at), clinic.id)),
-                                ),
-                                ("id", s(&clinic.id)),
-                                ("name", s(&clinic.name)),
-                                ("created_at", s(clinic.created_at.to_string())),
-                            ],
-                        ),
-                        Some("attribute_not_exists(#pk)"),
-                    )?,
+                    items::put(t, clinic_item(clinic), Some("attribute_not_exists(#pk)"))?,
                     Role::Duplicate,
                 );
                 for mode in [Mode::Test, Mode::Live] {
@@ -649,6 +644,9 @@ impl Store for DynamoStore {
                                 idem_pk(&i.clinic_id, i.mode, &i.key),
                                 "IDEM",
                                 vec![
+                                    ("clinic_id", s(&i.clinic_id)),
+                                    ("mode", s(i.mode.as_str())),
+                                    ("key", s(&i.key)),
                                     ("request_hash", s(&i.request_hash)),
                                     ("response_status", n(i64::from(i.response_status))),
                                     ("response_body", s(&i.response_body)),
@@ -663,7 +661,7 @@ impl Store for DynamoStore {
                     tx.push(
                         items::put(
                             t,
-                            items::rx_item(&new.record, seq, &hist)?,
+                            items::rx_item(&new.record, seq, &hist, &new.patient)?,
                             Some("attribute_not_exists(#pk)"),
                         )?,
                         Role::Duplicate,
@@ -1137,7 +1135,7 @@ impl DynamoStore {
     }
 }
 
-fn key_item(k: &ApiKeyRecord) -> Item {
+pub(crate) fn key_item(k: &ApiKeyRecord) -> Item {
     items::item(
         format!("KEY#{}", k.key_hash),
         "KEY",
@@ -1150,7 +1148,24 @@ fn key_item(k: &ApiKeyRecord) -> Item {
     )
 }
 
-fn parse_clinic(i: &Item) -> Result<Clinic, StoreError> {
+pub(crate) fn clinic_item(clinic: &Clinic) -> Item {
+    items::item(
+        format!("CLINIC#{}", clinic.id),
+        "CLINIC",
+        vec![
+            ("gsi1pk", s("CLINICS")),
+            (
+                "gsi1sk",
+                s(format!("{}#{}", ns_key(clinic.created_at), clinic.id)),
+            ),
+            ("id", s(&clinic.id)),
+            ("name", s(&clinic.name)),
+            ("created_at", s(clinic.created_at.to_string())),
+        ],
+    )
+}
+
+pub(crate) fn parse_clinic(i: &Item) -> Result<Clinic, StoreError> {
     let g = Get(i);
     Ok(Clinic {
         id: g.s("id")?,

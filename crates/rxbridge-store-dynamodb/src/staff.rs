@@ -14,7 +14,7 @@ use rxbridge_app::ports::StoreError;
 use rxbridge_app::staff::{ABSOLUTE_TIMEOUT, Role, SessionRecord, StaffAccount, StaffStore};
 use rxbridge_domain::ids::GphcNumber;
 
-fn staff_pk(id: &str) -> String {
+pub(crate) fn staff_pk(id: &str) -> String {
     format!("STAFF#{id}")
 }
 
@@ -22,7 +22,7 @@ fn sess_pk(token_hash: &str) -> String {
     format!("SESS#{token_hash}")
 }
 
-fn staff_item(a: &StaffAccount) -> Item {
+pub(crate) fn staff_item(a: &StaffAccount) -> Item {
     let mut attrs = vec![
         ("gsi1pk", s("STAFFALL")),
         ("gsi1sk", s(format!("{}#{}", ns_key(a.created_at), a.id))),
@@ -46,7 +46,7 @@ fn staff_item(a: &StaffAccount) -> Item {
     items::item(staff_pk(&a.id), "STAFF", attrs)
 }
 
-fn parse_staff(i: &Item) -> Result<StaffAccount, StoreError> {
+pub(crate) fn parse_staff(i: &Item) -> Result<StaffAccount, StoreError> {
     let g = Get(i);
     let role = g.s("role")?;
     Ok(StaffAccount {

@@ -80,7 +80,7 @@ fn balance(c: &Connection, register: Register, section: &str) -> Result<i64, Sto
     .map_err(unexpected)
 }
 
-fn entry_row(r: &rusqlite::Row) -> rusqlite::Result<RegisterEntry> {
+pub(crate) fn entry_row(r: &rusqlite::Row) -> rusqlite::Result<RegisterEntry> {
     let reg: String = r.get(1)?;
     let kind: String = r.get(3)?;
     let date: String = r.get(4)?;
@@ -106,10 +106,10 @@ fn entry_row(r: &rusqlite::Row) -> rusqlite::Result<RegisterEntry> {
     })
 }
 
-const ENTRY_COLUMNS: &str = "seq, register, section, kind, entry_date, at, author, subject, quantity, balance_after, sealed, prev_hash, hash";
-const MSG_COLUMNS: &str = "seq, id, destination, event_type, subject, payload, created_at, status, attempts, next_attempt_ns, last_error, delivered_at";
+pub(crate) const ENTRY_COLUMNS: &str = "seq, register, section, kind, entry_date, at, author, subject, quantity, balance_after, sealed, prev_hash, hash";
+pub(crate) const MSG_COLUMNS: &str = "seq, id, destination, event_type, subject, payload, created_at, status, attempts, next_attempt_ns, last_error, delivered_at";
 
-fn msg_row(r: &rusqlite::Row) -> rusqlite::Result<OutboxMessage> {
+pub(crate) fn msg_row(r: &rusqlite::Row) -> rusqlite::Result<OutboxMessage> {
     let payload: String = r.get(5)?;
     let status: String = r.get(7)?;
     Ok(OutboxMessage {
@@ -138,7 +138,7 @@ fn msg_row(r: &rusqlite::Row) -> rusqlite::Result<OutboxMessage> {
     })
 }
 
-fn endpoint_row(r: &rusqlite::Row) -> rusqlite::Result<Endpoint> {
+pub(crate) fn endpoint_row(r: &rusqlite::Row) -> rusqlite::Result<Endpoint> {
     Ok(Endpoint {
         id: r.get(0)?,
         destination: r.get(1)?,

@@ -16,6 +16,7 @@ mod migrations;
 mod payments;
 mod queries;
 mod staff;
+mod transfer;
 
 use anyhow::{Context as _, anyhow};
 use async_trait::async_trait;

@@ -24,7 +24,7 @@ pub(crate) fn ts(s: String) -> rusqlite::Result<jiff::Timestamp> {
     })
 }
 
-fn mode_of(s: &str) -> rusqlite::Result<Mode> {
+pub(crate) fn mode_of(s: &str) -> rusqlite::Result<Mode> {
     Mode::parse(s).ok_or_else(|| {
         rusqlite::Error::InvalidColumnType(0, format!("mode {s}"), rusqlite::types::Type::Text)
     })
@@ -411,7 +411,7 @@ pub fn transition(
     .map_err(unexpected)
 }
 
-fn event_row(r: &Row) -> rusqlite::Result<EventRecord> {
+pub(crate) fn event_row(r: &Row) -> rusqlite::Result<EventRecord> {
     Ok(EventRecord {
         seq: r.get(0)?,
         event: NewEvent {

@@ -15,9 +15,9 @@ fn ts(s: String) -> rusqlite::Result<jiff::Timestamp> {
     })
 }
 
-const STAFF_COLUMNS: &str = "id, email, role, gphc, password_hash, must_change_password, failed_attempts, locked_until, created_at";
+pub(crate) const STAFF_COLUMNS: &str = "id, email, role, gphc, password_hash, must_change_password, failed_attempts, locked_until, created_at";
 
-fn staff_row(r: &Row) -> rusqlite::Result<StaffAccount> {
+pub(crate) fn staff_row(r: &Row) -> rusqlite::Result<StaffAccount> {
     let role: String = r.get(2)?;
     Ok(StaffAccount {
         id: r.get(0)?,

@@ -179,6 +179,13 @@ enum ExportCommand {
     Fp34pcd(ExportArgs),
     /// Payments, refunds and fees, with every difference listed.
     Payments(ExportArgs),
+    /// Everything — every record and event, for moving to another store (`rxbridge-aws
+    /// import`). JSON Lines; patient data stays sealed, keys stay hashed. Sessions excepted.
+    All {
+        /// Write here (refuses to overwrite; default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// The ERP file: every order released to the warehouse on a day, one row per line.
     Orders {
         /// YYYY-MM-DD (London).
@@ -537,6 +544,36 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
             }
         }
         Command::Export {
+            command: ExportCommand::All { out },
+        } => {
+            let store = rxbridge_store_sqlite::SqliteStore::open(config.db_path())?;
+            let counts = match &out {
+                Some(path) => {
+                    let f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    let mut w = std::io::BufWriter::new(f);
+                    let c = rxbridge_app::transfer::export(&store, &mut w).await?;
+                    w.into_inner()
+                        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?
+                        .sync_all()?;
+                    c
+                }
+                None => {
+                    let mut w = std::io::BufWriter::new(std::io::stdout());
+                    rxbridge_app::transfer::export(&store, &mut w).await?
+                }
+            };
+            store.close();
+            eprintln!(
+                "exported {} records: {}",
+                counts.total(),
+                serde_json::to_string(&counts.0)?
+            );
+        }
+        Command::Export {
             command:
                 ExportCommand::Orders {
                     date,
@@ -579,7 +616,9 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Export { command } => {
             let (kind, args) = match command {
-                ExportCommand::Orders { .. } => unreachable!("handled above"),
+                ExportCommand::Orders { .. } | ExportCommand::All { .. } => {
+                    unreachable!("handled above")
+                }
                 ExportCommand::NhsClaim(a) => (rxbridge_app::finance::ExportKind::NhsClaim, a),
                 ExportCommand::Fp34pcd(a) => (rxbridge_app::finance::ExportKind::Fp34pcd, a),
                 ExportCommand::Payments(a) => (rxbridge_app::finance::ExportKind::Payments, a),

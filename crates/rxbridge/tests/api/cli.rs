@@ -219,3 +219,44 @@ async fn serve_logs_json_without_patient_data_and_stops_gracefully_on_sigterm() 
         assert!(!logs.contains(needle), "{needle} reached the log");
     }
 }
+
+#[test]
+fn export_all_writes_every_record_as_json_lines_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let added = rxbridge(
+        dir.path(),
+        &["clinic", "add", "--name", "Acme ADHD", "--json"],
+    );
+    assert!(added.status.success());
+    let file = dir.path().join("export.jsonl");
+    let out = rxbridge(
+        dir.path(),
+        &["export", "all", "--out", file.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exported 4 records"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["format"], "rxbridge-export/1");
+    let kinds: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["clinic", "api_key", "api_key", "event"]);
+    // Keys stay hashed: the key itself is nowhere in the file.
+    let v: Value = serde_json::from_slice(&added.stdout).unwrap();
+    assert!(!text.contains(v["test_key"].as_str().unwrap()));
+    let again = rxbridge(
+        dir.path(),
+        &["export", "all", "--out", file.to_str().unwrap()],
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("creating"));
+}
