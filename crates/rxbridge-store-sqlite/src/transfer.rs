@@ -27,10 +27,13 @@ fn each(
     Ok(true)
 }
 
+/// Rows of one table to records.
+type ToRecord = Box<dyn Fn(&rusqlite::Row) -> rusqlite::Result<Record>>;
+
 fn dump_all(c: &Connection, out: &Sender<Record>) -> Result<(), StoreError> {
     c.execute_batch("BEGIN").map_err(unexpected)?;
     let opt_ts = |v: Option<String>| v.map(ts).transpose();
-    let steps: Vec<(String, Box<dyn Fn(&rusqlite::Row) -> rusqlite::Result<Record>>)> = vec![
+    let steps: Vec<(String, ToRecord)> = vec![
         (
             "SELECT id, name, created_at FROM clinics ORDER BY created_at, id".into(),
             Box::new(|r| {
