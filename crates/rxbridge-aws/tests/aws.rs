@@ -1002,7 +1002,7 @@ async fn the_embedded_store_moves_to_dynamodb_without_loss() {
             .is_ok(),
         "passwords move (as hashes)"
     );
-    sqlite_free_insert(&*ddb, at).await;
+    insert_after_move(&ddb, at).await;
     let chain = rxbridge_app::audit::verify_chain(&*ddb).await.unwrap();
     assert!(chain.events as u64 > exported.0["event"]);
     // A second import into a table that holds data is refused.
@@ -1010,7 +1010,7 @@ async fn the_embedded_store_moves_to_dynamodb_without_loss() {
 }
 
 /// A new prescription after the move: its number and the chain continue from the old ones.
-async fn sqlite_free_insert(store: &DynamoStore, at: jiff::Timestamp) {
+async fn insert_after_move(store: &DynamoStore, at: jiff::Timestamp) {
     use rxbridge_app::ports::*;
     let r = store
         .insert_prescription(NewPrescription {
