@@ -8,6 +8,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use rxbridge_app::originals::{Documents, MAX_SCAN_BYTES};
 use rxbridge_app::ports::StoreError;
+use rxbridge_store_dynamodb::sdk_message as message;
 use std::time::Duration;
 
 /// How long a portal download link works.
@@ -30,19 +31,6 @@ fn object_key(id: &str) -> Result<String, StoreError> {
         return Err(StoreError::NotFound);
     }
     Ok(format!("documents/{id}"))
-}
-
-fn message<E: std::error::Error + 'static, R: std::fmt::Debug>(
-    e: &aws_sdk_s3::error::SdkError<E, R>,
-) -> String {
-    let mut m = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        m.push_str(": ");
-        m.push_str(&s.to_string());
-        src = s.source();
-    }
-    m
 }
 
 impl S3Documents {

@@ -481,7 +481,7 @@ async fn backoff(attempt: u32) {
 }
 
 /// The service's message (or the transport error), never the request (no patient data).
-pub(crate) fn sdk_message<E: std::error::Error + 'static, R: std::fmt::Debug>(
+pub fn sdk_message<E: std::error::Error + 'static, R: std::fmt::Debug>(
     e: &SdkError<E, R>,
 ) -> String {
     match e {

@@ -237,27 +237,19 @@ impl DynamoStore {
     ) -> Result<(Tx, Option<PrescriptionRecord>), StoreError> {
         let t = self.table.as_str();
         let mut tx = Tx::default();
+        // When the change happens: its first event's time.
+        let at = change
+            .events
+            .first()
+            .map_or_else(jiff::Timestamp::now, |e| e.at);
         if let Some((source, id)) = &change.dedupe {
-            let pk = format!("SEEN#{source}#{id}");
-            if self.get(&pk, "SEEN").await?.is_some() {
+            if self.seen(source, id).await? {
                 return Err(StoreError::Duplicate);
             }
-            let at = change
-                .events
-                .first()
-                .map_or_else(jiff::Timestamp::now, |e| e.at);
             tx.push(
                 items::put(
                     t,
-                    items::item(
-                        pk,
-                        "SEEN",
-                        vec![
-                            ("source", s(source)),
-                            ("id", s(id)),
-                            ("at", s(at.to_string())),
-                        ],
-                    ),
+                    seen_item(source, id, at),
                     Some("attribute_not_exists(#pk)"),
                 )?,
                 Role::Duplicate,
@@ -375,10 +367,6 @@ impl DynamoStore {
             if rec.version != tr.expected_version {
                 return Err(StoreError::Conflict);
             }
-            let at = change
-                .events
-                .first()
-                .map_or_else(jiff::Timestamp::now, |e| e.at);
             tx.push(
                 items::update(
                     t,
@@ -638,23 +626,7 @@ impl Store for DynamoStore {
                     let mut tx = Tx::default();
                     let i = &new.idempotency;
                     tx.push(
-                        items::put(
-                            t,
-                            items::item(
-                                idem_pk(&i.clinic_id, i.mode, &i.key),
-                                "IDEM",
-                                vec![
-                                    ("clinic_id", s(&i.clinic_id)),
-                                    ("mode", s(i.mode.as_str())),
-                                    ("key", s(&i.key)),
-                                    ("request_hash", s(&i.request_hash)),
-                                    ("response_status", n(i64::from(i.response_status))),
-                                    ("response_body", s(&i.response_body)),
-                                    ("created_at", s(i.created_at.to_string())),
-                                ],
-                            ),
-                            Some("attribute_not_exists(#pk)"),
-                        )?,
+                        items::put(t, idem_item(i), Some("attribute_not_exists(#pk)"))?,
                         Role::IdempotencyKey,
                     );
                     let (lookups, hist) = patient_items(&new.record, seq, &new.patient);
@@ -1144,6 +1116,34 @@ pub(crate) fn key_item(k: &ApiKeyRecord) -> Item {
             ("clinic_id", s(&k.clinic_id)),
             ("mode", s(k.mode.as_str())),
             ("created_at", s(k.created_at.to_string())),
+        ],
+    )
+}
+
+pub(crate) fn idem_item(i: &IdempotencyRecord) -> Item {
+    items::item(
+        idem_pk(&i.clinic_id, i.mode, &i.key),
+        "IDEM",
+        vec![
+            ("clinic_id", s(&i.clinic_id)),
+            ("mode", s(i.mode.as_str())),
+            ("key", s(&i.key)),
+            ("request_hash", s(&i.request_hash)),
+            ("response_status", n(i64::from(i.response_status))),
+            ("response_body", s(&i.response_body)),
+            ("created_at", s(i.created_at.to_string())),
+        ],
+    )
+}
+
+pub(crate) fn seen_item(source: &str, id: &str, at: jiff::Timestamp) -> Item {
+    items::item(
+        format!("SEEN#{source}#{id}"),
+        "SEEN",
+        vec![
+            ("source", s(source)),
+            ("id", s(id)),
+            ("at", s(at.to_string())),
         ],
     )
 }

@@ -9,7 +9,8 @@ use crate::fulfilment::{
 };
 use crate::items::{self, Get, Item, event_item, parse_event, parse_rx, rx_pk, s};
 use crate::rx::{
-    clinic_item, idem_pk, key_item, parse_clinic, parse_payment, patient_items, payment_item,
+    clinic_item, idem_item, key_item, parse_clinic, parse_payment, patient_items, payment_item,
+    seen_item,
 };
 use crate::staff::{parse_staff, staff_item};
 use crate::{DynamoStore, Query, sdk_message, unexpected};
@@ -90,12 +91,13 @@ fn to_record(prefix: &str, sk: Option<&str>, i: &Item) -> Result<Record, StoreEr
 }
 
 impl DynamoStore {
-    /// Every item whose key starts so (offline use only: a full `Scan`).
-    async fn scan_prefix(
+    /// Send every record of one kind (offline use only: a full `Scan`, page by page, so a
+    /// large table is never held in memory). `false` when the reader went away.
+    async fn scan_kind(
         &self,
         prefix: &str,
         sk: Option<&str>,
-        mut each: impl FnMut(&Item) -> Result<bool, StoreError>,
+        out: &Sender<Record>,
     ) -> Result<bool, StoreError> {
         let mut start: Option<Item> = None;
         let filter = match sk {
@@ -119,7 +121,7 @@ impl DynamoStore {
             }
             let res = req.send().await.map_err(|e| unexpected(sdk_message(&e)))?;
             for i in res.items.unwrap_or_default() {
-                if !each(&i)? {
+                if out.send(to_record(prefix, sk, &i)?).await.is_err() {
                     return Ok(false);
                 }
             }
@@ -175,16 +177,8 @@ impl Dump for DynamoStore {
         // Rank order: clinics, keys, staff, prescriptions, idempotency, payments, seen marks
         // by scanning; then events in order; then endpoints, messages, attempts; registers.
         for (prefix, sk) in &SCANNED[..7] {
-            let mut batch = Vec::new();
-            self.scan_prefix(prefix, *sk, |i| {
-                batch.push(to_record(prefix, *sk, i)?);
-                Ok(true)
-            })
-            .await?;
-            for r in batch {
-                if out.send(r).await.is_err() {
-                    return Ok(());
-                }
+            if !self.scan_kind(prefix, *sk, &out).await? {
+                return Ok(());
             }
         }
         let mut after = 0;
@@ -208,16 +202,8 @@ impl Dump for DynamoStore {
             }
         }
         for (prefix, sk) in &SCANNED[7..] {
-            let mut batch = Vec::new();
-            self.scan_prefix(prefix, *sk, |i| {
-                batch.push(to_record(prefix, *sk, i)?);
-                Ok(true)
-            })
-            .await?;
-            for r in batch {
-                if out.send(r).await.is_err() {
-                    return Ok(());
-                }
+            if !self.scan_kind(prefix, *sk, &out).await? {
+                return Ok(());
             }
         }
         let mut entries = Vec::new();
@@ -303,19 +289,7 @@ impl Load for DynamoStore {
                     puts.push(items::rx_item(record, *seq, &hist, patient)?);
                     puts.extend(lookups);
                 }
-                Record::Idempotency(i) => puts.push(items::item(
-                    idem_pk(&i.clinic_id, i.mode, &i.key),
-                    "IDEM",
-                    vec![
-                        ("clinic_id", s(&i.clinic_id)),
-                        ("mode", s(i.mode.as_str())),
-                        ("key", s(&i.key)),
-                        ("request_hash", s(&i.request_hash)),
-                        ("response_status", items::n(i64::from(i.response_status))),
-                        ("response_body", s(&i.response_body)),
-                        ("created_at", s(i.created_at.to_string())),
-                    ],
-                )),
+                Record::Idempotency(i) => puts.push(idem_item(i)),
                 Record::Payment(p) => {
                     let rx = self
                         .get(&rx_pk(&p.prescription_id), "RX")
@@ -339,15 +313,7 @@ impl Load for DynamoStore {
                         puts.push(pointer("PAYREF", v));
                     }
                 }
-                Record::Seen { source, id, at } => puts.push(items::item(
-                    format!("SEEN#{source}#{id}"),
-                    "SEEN",
-                    vec![
-                        ("source", s(source)),
-                        ("id", s(id)),
-                        ("at", s(at.to_string())),
-                    ],
-                )),
+                Record::Seen { source, id, at } => puts.push(seen_item(source, id, *at)),
                 Record::Event(e) => {
                     puts.push(event_item(e.seq, &e.event, &e.prev_hash, &e.hash));
                     last_event = Some((e.seq, e.hash.clone()));

@@ -131,6 +131,17 @@ fn random_csrf() -> String {
     uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// Off to `to` with the new session's cookie, clearing `spent` (the sign-in's own cookie).
+fn signed_in(to: &str, token: &str, spent: String, secure: bool) -> Response {
+    let mut r = Redirect::to(to).into_response();
+    for c in [set_cookie(SESSION_COOKIE, token, secure, None), spent] {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    r
+}
+
 fn external_label(state: &AppState) -> Option<String> {
     state
         .portal
@@ -186,16 +197,12 @@ async fn login(
             } else {
                 "/staff"
             };
-            let mut r = Redirect::to(to).into_response();
-            for c in [
-                set_cookie(SESSION_COOKIE, &s.token, portal.secure_cookies, None),
+            signed_in(
+                to,
+                &s.token,
                 set_cookie(LOGIN_CSRF_COOKIE, "", portal.secure_cookies, Some(0)),
-            ] {
-                if let Ok(v) = HeaderValue::from_str(&c) {
-                    r.headers_mut().append(header::SET_COOKIE, v);
-                }
-            }
-            r
+                portal.secure_cookies,
+            )
         }
         Err(StaffError::InvalidCredentials) => html(
             StatusCode::UNAUTHORIZED,
@@ -288,18 +295,12 @@ async fn external_callback(
         return refuse("The identity provider did not sign you in.");
     };
     match external.complete(code, verifier).await {
-        Ok(s) => {
-            let mut r = Redirect::to("/staff").into_response();
-            for c in [
-                set_cookie(SESSION_COOKIE, &s.token, portal.secure_cookies, None),
-                oauth_cookie("", portal.secure_cookies, 0),
-            ] {
-                if let Ok(v) = HeaderValue::from_str(&c) {
-                    r.headers_mut().append(header::SET_COOKIE, v);
-                }
-            }
-            r
-        }
+        Ok(s) => signed_in(
+            "/staff",
+            &s.token,
+            oauth_cookie("", portal.secure_cookies, 0),
+            portal.secure_cookies,
+        ),
         Err(StaffError::InvalidCredentials) => {
             refuse("The identity provider's answer was refused.")
         }
