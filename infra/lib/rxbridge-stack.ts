@@ -157,7 +157,7 @@ export class RxbridgeStack extends Stack {
       });
     }
 
-    // The binary: `cargo lambda build --profile lambda --arm64` (docs/deploy-aws.md).
+    // The binary: `cargo lambda build --profile dist --arm64` (docs/deploy-aws.md).
     const here = dirname(fileURLToPath(import.meta.url));
     const asset = props.lambdaAsset ?? join(here, '..', 'lambda-placeholder');
     if (!props.lambdaAsset) {
