@@ -36,16 +36,6 @@ pub use items::Role;
 /// How often one write is tried when other writers keep moving the chain head.
 const MAX_ATTEMPTS: u32 = 30;
 
-/// Where the table is and how to reach it.
-#[derive(Debug, Clone)]
-pub struct DynamoConfig {
-    pub table: String,
-    /// A local stand-in (moto_server) instead of AWS, e.g. `http://127.0.0.1:5000`.
-    pub endpoint_url: Option<String>,
-    /// The region; from the environment (`AWS_REGION`) when `None`.
-    pub region: Option<String>,
-}
-
 #[derive(Clone, Debug)]
 pub(crate) struct Chain {
     pub seq: i64,
@@ -86,23 +76,6 @@ pub(crate) enum Cancelled {
 }
 
 impl DynamoStore {
-    /// Connect with the SDK's default credential chain (environment, Lambda role).
-    pub async fn connect(config: &DynamoConfig) -> anyhow::Result<Self> {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(r) = &config.region {
-            loader = loader.region(aws_config::Region::new(r.clone()));
-        }
-        let shared = loader.load().await;
-        let mut b = aws_sdk_dynamodb::config::Builder::from(&shared);
-        if let Some(url) = &config.endpoint_url {
-            b = b.endpoint_url(url);
-        }
-        Ok(Self::with_client(
-            Client::from_conf(b.build()),
-            &config.table,
-        ))
-    }
-
     /// A client for a local stand-in with static dummy credentials (tests, development).
     pub fn local(endpoint_url: &str, table: &str) -> Self {
         let conf = aws_sdk_dynamodb::config::Builder::new()
