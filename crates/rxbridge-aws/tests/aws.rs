@@ -258,6 +258,65 @@ async fn a_prescription_through_api_gateway_events_on_dynamodb() {
     // The scheduled worker runs its sweeps and deliveries without failing.
     let report = lambda::worker_run(&second.wired, std::time::Duration::from_secs(5)).await;
     assert!(!report.to_string().contains("failed"), "{report:#}");
+    // A scan in S3 reaches the portal as a short-lived link, after the audited read.
+    use rxbridge_app::staff::Identity as _;
+    let docs = S3Documents::new(
+        &e.sdk,
+        &e.settings.bucket,
+        e.settings.kms_key_id.clone(),
+        true,
+    );
+    docs.put("doc_scan1", "application/pdf", b"%PDF-1.4 scan".to_vec())
+        .await
+        .unwrap();
+    let staff = &second.wired.staff;
+    let (_, one_time) = staff
+        .add("pat@pharmacy.example", Role::Pharmacist, Some("2012345"))
+        .await
+        .unwrap();
+    let s = staff
+        .sign_in("pat@pharmacy.example", &one_time)
+        .await
+        .unwrap();
+    staff
+        .change_password(&s.session, &one_time, "a long new passphrase")
+        .await
+        .unwrap();
+    let cookie = format!("rxb_session={}", s.token);
+    let res = invoke_raw(
+        second.router(),
+        with_cookie(
+            apigw_event("GET", "/staff/documents/doc_scan1", json!({}), None),
+            &cookie,
+        ),
+    )
+    .await;
+    assert_eq!(res["statusCode"], 303, "{res:#}");
+    let link = res["headers"]["location"].as_str().unwrap();
+    assert!(link.contains("X-Amz-Expires=60"), "{link}");
+    assert_eq!(
+        reqwest::get(link)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec(),
+        b"%PDF-1.4 scan".to_vec()
+    );
+    let viewed = rxbridge_app::Store::timeline(&*started.store, "doc_scan1")
+        .await
+        .unwrap();
+    assert_eq!(viewed.last().unwrap().event.kind, "staff.viewed_document");
+    let missing = invoke_raw(
+        second.router(),
+        with_cookie(
+            apigw_event("GET", "/staff/documents/doc_none", json!({}), None),
+            &cookie,
+        ),
+    )
+    .await;
+    assert_eq!(missing["statusCode"], 404);
     // The health check answers through Lambda too.
     let (status, _) = invoke(
         second.router(),
