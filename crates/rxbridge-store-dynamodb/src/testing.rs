@@ -1,5 +1,7 @@
-//! A local DynamoDB stand-in for tests: `moto_server` (PyPI `moto[server]`, installed into
-//! the repository's `.venv` by `scripts/test`).
+//! A local AWS stand-in for tests: moto (PyPI `moto[server]`, installed into the repository's
+//! `.venv` by `scripts/test`), started through `scripts/moto_serial.py`, which serves one
+//! request at a time — moto does not isolate concurrent DynamoDB transactions from each other
+//! (a failing one restores a snapshot over another's committed writes); DynamoDB does.
 //!
 //! `RXBRIDGE_TEST_AWS_ENDPOINT` points at a running one; otherwise one is started on a free
 //! port for this test process and stopped when the process ends. No stand-in at all is a
@@ -11,16 +13,12 @@ use std::time::{Duration, Instant};
 
 static ENDPOINT: OnceLock<String> = OnceLock::new();
 
-fn moto_binary() -> Option<PathBuf> {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server");
-    if repo.exists() {
-        return Some(repo);
-    }
-    std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join("moto_server"))
-            .find(|c| c.exists())
-    })
+/// The venv's Python and the launcher (`scripts/moto_serial.py`).
+fn moto_launcher() -> Option<(PathBuf, PathBuf)> {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = repo.join(".venv/bin/python");
+    let script = repo.join("scripts/moto_serial.py");
+    (python.exists() && script.exists()).then_some((python, script))
 }
 
 fn free_port() -> u16 {
@@ -37,18 +35,19 @@ pub fn endpoint() -> String {
             if let Ok(url) = std::env::var("RXBRIDGE_TEST_AWS_ENDPOINT") {
                 return url;
             }
-            let moto = moto_binary().unwrap_or_else(|| {
+            let (python, launcher) = moto_launcher().unwrap_or_else(|| {
                 panic!(
-                    "no local AWS stand-in: run ./scripts/test once (it installs moto_server into .venv), \
+                    "no local AWS stand-in: run ./scripts/test once (it installs moto into .venv), \
                      or set RXBRIDGE_TEST_AWS_ENDPOINT"
                 )
             });
             let port = free_port();
             // A small shell keeps moto alive only as long as this test process.
             let script = format!(
-                "'{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+                "'{}' '{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
                  while kill -0 {} 2>/dev/null; do sleep 1; done; kill $m",
-                moto.display(),
+                python.display(),
+                launcher.display(),
                 std::process::id()
             );
             let mut child = std::process::Command::new("sh")
@@ -60,7 +59,10 @@ pub fn endpoint() -> String {
             std::thread::spawn(move || child.wait());
             let deadline = Instant::now() + Duration::from_secs(30);
             while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
+                assert!(
+                    Instant::now() < deadline,
+                    "moto_server did not start on port {port}"
+                );
                 std::thread::sleep(Duration::from_millis(100));
             }
             format!("http://127.0.0.1:{port}")
