@@ -549,9 +549,12 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
             let store = rxbridge_store_sqlite::SqliteStore::open(config.db_path())?;
             let counts = match &out {
                 Some(path) => {
-                    let f = std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
+                    // Owner-only: the file holds password hashes and keyed lookup hashes.
+                    let mut options = std::fs::OpenOptions::new();
+                    options.write(true).create_new(true);
+                    #[cfg(unix)]
+                    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                    let f = options
                         .open(path)
                         .with_context(|| format!("creating {}", path.display()))?;
                     let mut w = std::io::BufWriter::new(f);

@@ -98,9 +98,12 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         Command::Export { out } => {
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
+            // Owner-only: the file holds password hashes and keyed lookup hashes.
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let f = options
                 .open(&out)
                 .with_context(|| format!("creating {}", out.display()))?;
             let mut w = std::io::BufWriter::new(f);

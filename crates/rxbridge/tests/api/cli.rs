@@ -245,6 +245,16 @@ fn export_all_writes_every_record_as_json_lines_and_never_overwrites() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines[0]["format"], "rxbridge-export/1");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "owner-only: it holds password and lookup hashes"
+        );
+    }
     let kinds: Vec<&str> = lines[1..]
         .iter()
         .map(|l| l["kind"].as_str().unwrap())
