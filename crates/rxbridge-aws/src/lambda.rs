@@ -95,20 +95,8 @@ impl Started {
 /// the others (the next run tries again).
 pub async fn worker_run(wired: &Wired, budget: Duration) -> serde_json::Value {
     let t0 = Instant::now();
-    let payments = match wired.payments.tick().await {
-        Ok(r) => format!("{r:?}"),
-        Err(e) => {
-            tracing::warn!(error = %e, "payments sweep failed");
-            format!("failed: {e}")
-        }
-    };
-    let fulfilment = match wired.fulfilment.sweep().await {
-        Ok(r) => format!("{r:?}"),
-        Err(e) => {
-            tracing::warn!(error = %e, "fulfilment sweep failed");
-            format!("failed: {e}")
-        }
-    };
+    let payments = report("payments sweep", wired.payments.tick().await);
+    let fulfilment = report("fulfilment sweep", wired.fulfilment.sweep().await);
     let mut deliveries = Vec::new();
     while t0.elapsed() < budget {
         match wired.outbox.run_once().await {
@@ -132,6 +120,17 @@ pub async fn worker_run(wired: &Wired, budget: Duration) -> serde_json::Value {
         "outbox": deliveries,
         "elapsed_ms": t0.elapsed().as_millis() as u64,
     })
+}
+
+/// A part's report, or its failure (logged).
+fn report<R: std::fmt::Debug, E: std::fmt::Display>(part: &str, r: Result<R, E>) -> String {
+    match r {
+        Ok(r) => format!("{r:?}"),
+        Err(e) => {
+            tracing::warn!(error = %e, "{part} failed");
+            format!("failed: {e}")
+        }
+    }
 }
 
 /// Serve API Gateway events until the runtime stops.

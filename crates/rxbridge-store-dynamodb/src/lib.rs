@@ -492,18 +492,22 @@ pub(crate) struct Query<'a> {
     pub limit: Option<usize>,
 }
 
+/// The partition and sort key attributes of the table or a GSI, as expression names.
+fn key_names(index: Option<&str>) -> (&'static str, &'static str) {
+    match index {
+        None => ("#pk", "#sk"),
+        Some("gsi1") => ("#gsi1pk", "#gsi1sk"),
+        Some("gsi2") => ("#gsi2pk", "#gsi2sk"),
+        Some(_) => ("#gsi3pk", "#gsi3sk"),
+    }
+}
+
 impl<'a> Query<'a> {
     /// All items of partition `pk` (of the table, or of `gsi`), ascending.
     pub fn partition(index: Option<&'static str>, pk: impl Into<String>) -> Self {
-        let key_condition = match index {
-            None => "#pk = :pk",
-            Some("gsi1") => "#gsi1pk = :pk",
-            Some("gsi2") => "#gsi2pk = :pk",
-            Some(_) => "#gsi3pk = :pk",
-        };
         Query {
             index,
-            key_condition: key_condition.to_string(),
+            key_condition: format!("{} = :pk", key_names(index).0),
             filter: None,
             values: vec![(":pk", s(pk))],
             forward: true,
@@ -512,24 +516,14 @@ impl<'a> Query<'a> {
     }
     /// Only sort keys `op` `:sk` (`<`, `>`, …), e.g. after a cursor.
     pub fn sort(mut self, op: &str, value: impl Into<String>) -> Self {
-        let k = match self.index {
-            None => "#sk",
-            Some("gsi1") => "#gsi1sk",
-            Some("gsi2") => "#gsi2sk",
-            Some(_) => "#gsi3sk",
-        };
+        let k = key_names(self.index).1;
         self.key_condition = format!("{} AND {k} {op} :sk", self.key_condition);
         self.values.push((":sk", s(value)));
         self
     }
     /// Only sort keys between `from` and `to` (inclusive).
     pub fn between(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
-        let k = match self.index {
-            None => "#sk",
-            Some("gsi1") => "#gsi1sk",
-            Some("gsi2") => "#gsi2sk",
-            Some(_) => "#gsi3sk",
-        };
+        let k = key_names(self.index).1;
         self.key_condition = format!("{} AND {k} BETWEEN :from AND :to", self.key_condition);
         self.values.push((":from", s(from)));
         self.values.push((":to", s(to)));

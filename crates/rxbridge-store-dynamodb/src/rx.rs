@@ -13,26 +13,18 @@ use rxbridge_domain::compliance::{HistoryEntry, IdentitySignals};
 use rxbridge_domain::lifecycle::Status;
 use std::collections::{HashMap, HashSet};
 
-/// Statuses before dispatch: the expiry sweep's candidates.
-const UNDISPATCHED: [Status; 7] = [
-    Status::AwaitingOriginal,
-    Status::AwaitingClinicalCheck,
-    Status::OnHold,
-    Status::AwaitingPayment,
-    Status::Paid,
-    Status::ReadyForFulfilment,
-    Status::WithWarehouse,
-];
-
-fn ended_unsupplied(s: Status) -> bool {
-    matches!(s, Status::Cancelled | Status::Expired | Status::Rejected)
+/// Statuses before dispatch (not dispatched, not ended): the expiry sweep's candidates.
+fn undispatched() -> impl Iterator<Item = Status> {
+    rxbridge_domain::lifecycle::ALL_STATUSES
+        .into_iter()
+        .filter(|s| !s.is_terminal() && *s != Status::Dispatched)
 }
 
 /// Whether the payment sweep must look at this payment.
 fn needs_attention(p: PaymentStatus, rx: Status) -> bool {
     match p {
         PaymentStatus::AwaitingPayment | PaymentStatus::RefundPending => true,
-        PaymentStatus::Paid => ended_unsupplied(rx),
+        PaymentStatus::Paid => rx.ended_unsupplied(),
         _ => false,
     }
 }
@@ -396,7 +388,7 @@ impl DynamoStore {
                 );
             }
             // A paid prescription that will not be supplied: its payment joins the sweep's list.
-            if ended_unsupplied(tr.to)
+            if tr.to.ended_unsupplied()
                 && payment_rx != Some(rec.id.as_str())
                 && let Some(ptr) = self.get(&format!("PAYRX#{}", rec.id), "PAYRX").await?
                 && let Some(pi) = self.payment_item_of(&Get(&ptr).s("payment_id")?).await?
@@ -1059,7 +1051,7 @@ impl Store for DynamoStore {
         // of the worklist index, which only ever holds the prescriptions still in flight.
         let mut found: Vec<(Date, i64, PrescriptionRecord)> = Vec::new();
         for mode in [Mode::Test, Mode::Live] {
-            for st in UNDISPATCHED {
+            for st in undispatched() {
                 let rows = self
                     .query(
                         Query::partition(Some("gsi2"), work_pk(mode, st))

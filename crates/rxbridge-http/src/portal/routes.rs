@@ -131,15 +131,21 @@ fn random_csrf() -> String {
     uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// Off to `to` with the new session's cookie, clearing `spent` (the sign-in's own cookie).
-fn signed_in(to: &str, token: &str, spent: String, secure: bool) -> Response {
-    let mut r = Redirect::to(to).into_response();
-    for c in [set_cookie(SESSION_COOKIE, token, secure, None), spent] {
-        if let Ok(v) = HeaderValue::from_str(&c) {
-            r.headers_mut().append(header::SET_COOKIE, v);
-        }
+/// `r` with a `Set-Cookie` header added.
+fn with_cookie(mut r: Response, cookie: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        r.headers_mut().append(header::SET_COOKIE, v);
     }
     r
+}
+
+/// Off to `to` with the new session's cookie, clearing `spent` (the sign-in's own cookie).
+fn signed_in(to: &str, token: &str, spent: String, secure: bool) -> Response {
+    let r = with_cookie(
+        Redirect::to(to).into_response(),
+        &set_cookie(SESSION_COOKIE, token, secure, None),
+    );
+    with_cookie(r, &spent)
 }
 
 fn external_label(state: &AppState) -> Option<String> {
@@ -153,14 +159,13 @@ fn external_label(state: &AppState) -> Option<String> {
 async fn login_page(State(state): State<AppState>) -> Response {
     let csrf = random_csrf();
     let secure = state.portal.as_ref().is_some_and(|p| p.secure_cookies);
-    let mut r = html(
-        StatusCode::OK,
-        pages::login_page(&csrf, None, external_label(&state).as_deref()),
-    );
-    if let Ok(v) = HeaderValue::from_str(&set_cookie(LOGIN_CSRF_COOKIE, &csrf, secure, Some(600))) {
-        r.headers_mut().append(header::SET_COOKIE, v);
-    }
-    r
+    with_cookie(
+        html(
+            StatusCode::OK,
+            pages::login_page(&csrf, None, external_label(&state).as_deref()),
+        ),
+        &set_cookie(LOGIN_CSRF_COOKIE, &csrf, secure, Some(600)),
+    )
 }
 
 async fn login(
@@ -252,16 +257,14 @@ async fn external_start(State(state): State<AppState>) -> Response {
         &oauth_state,
         &rxbridge_app::staff::pkce_challenge(&verifier),
     );
-    let mut r = Redirect::to(&url).into_response();
-    let c = oauth_cookie(
-        &format!("{oauth_state}.{verifier}"),
-        portal.secure_cookies,
-        600,
-    );
-    if let Ok(v) = HeaderValue::from_str(&c) {
-        r.headers_mut().append(header::SET_COOKIE, v);
-    }
-    r
+    with_cookie(
+        Redirect::to(&url).into_response(),
+        &oauth_cookie(
+            &format!("{oauth_state}.{verifier}"),
+            portal.secure_cookies,
+            600,
+        ),
+    )
 }
 
 async fn external_callback(
@@ -276,14 +279,13 @@ async fn external_callback(
         return Redirect::to("/staff/login").into_response();
     };
     let refuse = |why: &str| {
-        let mut r = html(
-            StatusCode::UNAUTHORIZED,
-            pages::login_page(&random_csrf(), Some(why), Some(external.label())),
-        );
-        if let Ok(v) = HeaderValue::from_str(&oauth_cookie("", portal.secure_cookies, 0)) {
-            r.headers_mut().append(header::SET_COOKIE, v);
-        }
-        r
+        with_cookie(
+            html(
+                StatusCode::UNAUTHORIZED,
+                pages::login_page(&random_csrf(), Some(why), Some(external.label())),
+            ),
+            &oauth_cookie("", portal.secure_cookies, 0),
+        )
     };
     let kept = cookie(&headers, OAUTH_COOKIE).unwrap_or_default();
     let (expected_state, verifier) = kept.split_once('.').unwrap_or(("", ""));
@@ -323,16 +325,10 @@ async fn logout(
     if let Err(e) = portal.staff.sign_out(&s).await {
         return internal(e);
     }
-    let mut r = Redirect::to("/staff/login").into_response();
-    if let Ok(v) = HeaderValue::from_str(&set_cookie(
-        SESSION_COOKIE,
-        "",
-        portal.secure_cookies,
-        Some(0),
-    )) {
-        r.headers_mut().append(header::SET_COOKIE, v);
-    }
-    r
+    with_cookie(
+        Redirect::to("/staff/login").into_response(),
+        &set_cookie(SESSION_COOKIE, "", portal.secure_cookies, Some(0)),
+    )
 }
 
 async fn password_page(SignedIn(s): SignedIn) -> Response {
@@ -1087,58 +1083,52 @@ async fn document(
             Err(e) => return internal(e),
         }
     };
-    // Large scans do not pass through a Lambda response: the store's own short-lived link.
-    match portal.originals.documents().download_link(&doc).await {
-        Ok(Some(link)) => {
-            if let Err(r) = audit(
-                &state,
-                &s,
-                "staff.viewed_document",
-                &subject,
-                serde_json::json!({ "document": doc }),
-            )
-            .await
-            {
-                return r;
+    // Large scans do not pass through a Lambda response: the store's own short-lived link
+    // when it has one, else the bytes. Either way the read is audited before it is answered.
+    let documents = portal.originals.documents();
+    let answer = match documents.download_link(&doc).await {
+        Ok(Some(link)) => with_location(StatusCode::SEE_OTHER.into_response(), &link),
+        Ok(None) => match documents.get(&doc).await {
+            Ok(Some((content_type, bytes))) => {
+                let mut r = (StatusCode::OK, bytes).into_response();
+                if let Ok(v) = HeaderValue::from_str(&content_type) {
+                    r.headers_mut().insert(header::CONTENT_TYPE, v);
+                }
+                r.headers_mut().insert(
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_static("attachment"),
+                );
+                r
             }
-            let mut r = StatusCode::SEE_OTHER.into_response();
-            if let Ok(v) = HeaderValue::from_str(&link) {
-                r.headers_mut().insert(header::LOCATION, v);
+            Ok(None) => {
+                return html(
+                    StatusCode::NOT_FOUND,
+                    pages::message("Not found", "There is no such document."),
+                );
             }
-            return r;
-        }
-        Ok(None) => {}
+            Err(e) => return internal(e),
+        },
         Err(e) => return internal(e),
+    };
+    if let Err(r) = audit(
+        &state,
+        &s,
+        "staff.viewed_document",
+        &subject,
+        serde_json::json!({ "document": doc }),
+    )
+    .await
+    {
+        return r;
     }
-    match portal.originals.documents().get(&doc).await {
-        Ok(Some((content_type, bytes))) => {
-            if let Err(r) = audit(
-                &state,
-                &s,
-                "staff.viewed_document",
-                &subject,
-                serde_json::json!({ "document": doc }),
-            )
-            .await
-            {
-                return r;
-            }
-            let mut r = (StatusCode::OK, bytes).into_response();
-            if let Ok(v) = HeaderValue::from_str(&content_type) {
-                r.headers_mut().insert(header::CONTENT_TYPE, v);
-            }
-            r.headers_mut().insert(
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_static("attachment"),
-            );
-            r
-        }
-        Ok(None) => html(
-            StatusCode::NOT_FOUND,
-            pages::message("Not found", "There is no such document."),
-        ),
-        Err(e) => internal(e),
+    answer
+}
+
+fn with_location(mut r: Response, to: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
     }
+    r
 }
 
 async fn staff_page(
