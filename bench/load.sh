@@ -8,6 +8,7 @@
 #   bench/load.sh                      # 10 s, 64 connections, fresh data dir
 #   SEED=1000000 bench/load.sh         # with 1 M prescriptions already stored
 #   DURATION=30s CONNECTIONS=128 bench/load.sh
+#   RXBRIDGE_BIN=/tmp/rxbridge.before bench/load.sh   # an earlier build, for before/after
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
@@ -19,8 +20,8 @@ RATE_DELAY_MS=${RATE_DELAY_MS:-20}   # ~ RATE_CONNECTIONS / (delay + latency) â‰
 PORT=${PORT:-18181}
 
 command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
-cargo build --release -q -p rxbridge
-BIN=target/release/rxbridge
+if [ -n "${RXBRIDGE_BIN:-}" ]; then BIN=$RXBRIDGE_BIN; else   # another build, e.g. to compare
+  cargo build --release -q -p rxbridge; BIN=target/release/rxbridge; fi
 DATA=${DATA_DIR:-$(mktemp -d)}
 export RXBRIDGE_LOG=warn
 

@@ -215,6 +215,7 @@ pub fn insert_prescription(
         return Ok(InsertOutcome::KeyExists(existing));
     }
     let r = &new.record;
+    let items = serde_json::to_string(&r.items).unwrap_or_default();
     c.prepare_cached(
         "INSERT INTO prescriptions (id, clinic_id, mode, clinic_reference, kind, status, version, issued_on, created_at, updated_at, items, findings, sealed)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -223,8 +224,7 @@ pub fn insert_prescription(
         s.execute(params![
             r.id, r.clinic_id, r.mode.as_str(), r.clinic_reference, r.kind.as_str(), r.status.as_str(), r.version,
             r.issued_on.to_string(), r.created_at.to_string(), r.updated_at.to_string(),
-            serde_json::to_string(&r.items).unwrap_or_default(),
-            serde_json::to_string(&r.findings).unwrap_or_default(), r.sealed
+            items, serde_json::to_string(&r.findings).unwrap_or_default(), r.sealed
         ])
     })
     .map_err(|e| if is_unique_violation(&e) { StoreError::Duplicate } else { unexpected(e) })?;
@@ -240,7 +240,6 @@ pub fn insert_prescription(
     })
     .map_err(unexpected)?;
     let seq = prescription_seq;
-    let items = serde_json::to_string(&r.items).unwrap_or_default();
     let mut keys = vec![format!("d:{}", p.demographic)];
     if let Some(n) = &p.nhs {
         keys.push(format!("n:{n}"));
