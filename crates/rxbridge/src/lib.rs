@@ -14,7 +14,7 @@ use rxbridge_app::intake::Intake;
 use rxbridge_app::{Clock, PatientVault, Store, SystemClock};
 use rxbridge_domain::compliance::Thresholds;
 use rxbridge_http::AppState;
-use rxbridge_store_sqlite::SqliteStore;
+use rxbridge_store_sqlite::{SqliteStore, Tuning};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -643,11 +643,21 @@ impl App {
     }
 
     pub fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        Self::open_tuned(config, clock, Tuning::from_env())
+    }
+
+    /// Open for loading many records while nothing else uses the data directory
+    /// (`rxbridge dev seed`): the store gets a large page cache and WAL ([`Tuning::bulk_load`]).
+    pub fn open_for_bulk_load(config: Config) -> anyhow::Result<Self> {
+        Self::open_tuned(config, Arc::new(SystemClock), Tuning::bulk_load())
+    }
+
+    fn open_tuned(config: Config, clock: Arc<dyn Clock>, tuning: Tuning) -> anyhow::Result<Self> {
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let vault = load_vault(&config)?;
-        let store = Arc::new(SqliteStore::open(config.db_path())?);
+        let store = Arc::new(SqliteStore::open_tuned(config.db_path(), tuning)?);
         let documents = Arc::new(
             rxbridge_app::originals::FileDocuments::new(config.data_dir.join("documents"))
                 .with_context(|| {

@@ -481,7 +481,7 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
                     mode,
                 },
         } => {
-            let app = App::open(config)?;
+            let app = App::open_for_bulk_load(config)?;
             let clinic_id = match clinic {
                 Some(c) => c,
                 None => {

@@ -115,7 +115,8 @@ pub async fn seed(
     let mut inserted = 0u64;
     let mut i = 0u64;
     while i < total {
-        let chunk_end = (i + 2000).min(total);
+        // Twice the bulk-load batch in flight, so the writer always has a full batch queued.
+        let chunk_end = (i + 8192).min(total);
         let mut tasks = Vec::with_capacity((chunk_end - i) as usize);
         for n in i..chunk_end {
             let patient = if n < hot_patient_history {

@@ -270,3 +270,35 @@ fn export_all_writes_every_record_as_json_lines_and_never_overwrites() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("creating"));
 }
+
+#[test]
+fn dev_seed_fills_a_data_directory_that_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rxbridge(
+        dir.path(),
+        &[
+            "dev",
+            "seed",
+            "--count",
+            "300",
+            "--patients",
+            "50",
+            "--hot-patient",
+            "5",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("seeded 305 prescriptions"));
+    let out = rxbridge(dir.path(), &["audit", "verify"]);
+    assert!(out.status.success());
+    // The clinic's creation and one event per prescription, chained.
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("ok: 306 events"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
