@@ -12,8 +12,9 @@
 //!
 //! Reads use a small pool of read-only connections; WAL lets them run beside the writer. The
 //! request path's short indexed lookups run on the calling thread; everything else goes to
-//! tokio's blocking pool. Other processes (the CLI) may write to the same file: the writer re-reads the head of the
-//! event chain inside each write transaction, under SQLite's write lock.
+//! tokio's blocking pool. Other processes (the CLI) may write to the same file: the writer
+//! re-reads the head of the event chain inside each write transaction, under SQLite's write
+//! lock.
 
 mod fulfilment;
 mod migrations;
