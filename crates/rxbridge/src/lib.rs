@@ -423,9 +423,8 @@ pub fn load_vault(config: &Config) -> anyhow::Result<PatientVault> {
     PatientVault::from_hex(&hex).with_context(|| format!("the key file {}", path.display()))
 }
 
-/// Write a file readable by its owner only (0600), refusing to overwrite.
-pub fn write_secret_file(path: &Path, contents: &str) -> anyhow::Result<()> {
-    use std::io::Write;
+/// Create a new file readable by its owner only (0600), refusing to overwrite one.
+pub fn create_secret_file(path: &Path) -> anyhow::Result<std::fs::File> {
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create_new(true);
     #[cfg(unix)]
@@ -433,9 +432,14 @@ pub fn write_secret_file(path: &Path, contents: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         o.mode(0o600);
     }
-    let mut f = o
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
+    o.open(path)
+        .with_context(|| format!("creating {}", path.display()))
+}
+
+/// Write a file readable by its owner only (0600), refusing to overwrite.
+pub fn write_secret_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut f = create_secret_file(path)?;
     f.write_all(contents.as_bytes())?;
     f.sync_all()?;
     Ok(())

@@ -550,13 +550,7 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
             let counts = match &out {
                 Some(path) => {
                     // Owner-only: the file holds password hashes and keyed lookup hashes.
-                    let mut options = std::fs::OpenOptions::new();
-                    options.write(true).create_new(true);
-                    #[cfg(unix)]
-                    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                    let f = options
-                        .open(path)
-                        .with_context(|| format!("creating {}", path.display()))?;
+                    let f = rxbridge::create_secret_file(path)?;
                     let mut w = std::io::BufWriter::new(f);
                     let c = rxbridge_app::transfer::export(&store, &mut w).await?;
                     w.into_inner()

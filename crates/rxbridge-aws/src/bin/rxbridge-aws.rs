@@ -99,13 +99,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Export { out } => {
             // Owner-only: the file holds password hashes and keyed lookup hashes.
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let f = options
-                .open(&out)
-                .with_context(|| format!("creating {}", out.display()))?;
+            let f = rxbridge::create_secret_file(&out)?;
             let mut w = std::io::BufWriter::new(f);
             let counts = rxbridge_app::transfer::export(&*store, &mut w).await?;
             w.into_inner()
