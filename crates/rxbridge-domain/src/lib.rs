@@ -6,11 +6,14 @@
 
 pub mod compliance;
 pub mod contact;
+pub mod directions;
 pub mod dates;
 pub mod formulary;
 pub mod ids;
 pub mod lifecycle;
 pub mod money;
+pub mod nhs;
+pub mod normalise;
 pub mod prescription;
 pub mod pricing;
 pub mod quantity;
