@@ -151,10 +151,14 @@ describe('buckets', () => {
     const delivery = statements.filter((s) =>
       JSON.stringify(s.Principal).includes('logging.s3.amazonaws.com'),
     );
-    expect(delivery).toHaveLength(1);
-    expect(delivery[0]).toMatchObject({ Effect: 'Allow', Action: 's3:PutObject' });
-    expect(JSON.stringify(delivery[0].Condition)).toContain('aws:SourceArn');
-    expect(JSON.stringify(delivery[0].Condition)).toContain('aws:SourceAccount');
+    // One delivery grant per logged bucket, each only from that bucket in this account.
+    const logged = resources(prod, 'AWS::S3::Bucket').filter(([, b]) => b.Properties.LoggingConfiguration);
+    expect(delivery).toHaveLength(logged.length);
+    for (const d of delivery) {
+      expect(d).toMatchObject({ Effect: 'Allow', Action: 's3:PutObject' });
+      expect(JSON.stringify(d.Condition)).toContain('aws:SourceArn');
+      expect(JSON.stringify(d.Condition)).toContain('aws:SourceAccount');
+    }
     expect(statements.some((s) => s.Sid === 'LogRecordsAreNotDeleted' && s.Effect === 'Deny')).toBe(true);
     expect(
       statements.some(
