@@ -26,8 +26,8 @@ pub const SECRET_SETTINGS: [&str; 6] = [
 
 /// Apply the secret's settings (`secret_string`, the secret's JSON) to `config`. `in_env` says
 /// whether a name is also set in the environment: a setting in both places is refused, so that
-/// a stale plain copy cannot linger beside the secret. Returns the names applied. Errors name
-/// the setting, never a value.
+/// a stale plain copy cannot linger beside the secret. Returns the names applied; on an error
+/// `config` is left as it was. Errors name the setting, never a value.
 pub fn apply(
     config: &mut Config,
     secret_string: &str,
@@ -42,6 +42,7 @@ pub fn apply(
                 e.column()
             )
         })?;
+    let mut next = config.clone();
     let mut applied = Vec::new();
     for (name, value) in settings {
         if !SECRET_SETTINGS.contains(&name.as_str()) {
@@ -56,17 +57,18 @@ pub fn apply(
             );
         }
         match name.as_str() {
-            "RXBRIDGE_PATIENT_KEY" => config.patient_key = Some(value),
-            "RXBRIDGE_STRIPE_SECRET_KEY" => config.stripe.secret_key = Some(value),
-            "RXBRIDGE_STRIPE_WEBHOOK_SECRETS" => config.stripe.webhook_secrets = list(&value),
-            "RXBRIDGE_SMTP_USERNAME" => config.mail.smtp_username = Some(value),
-            "RXBRIDGE_SMTP_PASSWORD" => config.mail.smtp_password = Some(value),
-            "RXBRIDGE_WAREHOUSE_INBOUND_SECRETS" => config.warehouse.inbound_secrets = list(&value),
+            "RXBRIDGE_PATIENT_KEY" => next.patient_key = Some(value),
+            "RXBRIDGE_STRIPE_SECRET_KEY" => next.stripe.secret_key = Some(value),
+            "RXBRIDGE_STRIPE_WEBHOOK_SECRETS" => next.stripe.webhook_secrets = list(&value),
+            "RXBRIDGE_SMTP_USERNAME" => next.mail.smtp_username = Some(value),
+            "RXBRIDGE_SMTP_PASSWORD" => next.mail.smtp_password = Some(value),
+            "RXBRIDGE_WAREHOUSE_INBOUND_SECRETS" => next.warehouse.inbound_secrets = list(&value),
             // Every name in SECRET_SETTINGS has its arm above (tested).
             _ => bail!("{}", not_a_secret_setting(&name)),
         }
         applied.push(name);
     }
+    *config = next;
     Ok(applied)
 }
 
@@ -273,6 +275,18 @@ mod tests {
             assert!(!e.contains("12345"), "{secret}: the value leaked into {e}");
             assert_eq!(c.stripe.secret_key, None, "{secret}: nothing is applied");
         }
+    }
+
+    #[test]
+    fn a_secret_with_one_bad_setting_applies_none() {
+        let mut c = Config::default();
+        // Keys are applied in name order: the Stripe key comes before the bad one.
+        let secret = serde_json::json!({
+            "RXBRIDGE_STRIPE_SECRET_KEY": STRIPE,
+            "RXBRIDGE_WAREHOUSE_INBOUND_SECRETS": 7,
+        });
+        assert!(apply(&mut c, &secret.to_string(), nowhere).is_err());
+        assert_eq!(c.stripe.secret_key, None);
     }
 
     #[test]
