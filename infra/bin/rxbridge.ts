@@ -9,4 +9,13 @@ const stage: string = app.node.tryGetContext('stage') ?? 'dev';
 const lambdaAsset: string | undefined = app.node.tryGetContext('lambdaAsset');
 const publicUrl: string | undefined = app.node.tryGetContext('publicUrl');
 const cognitoDomainPrefix: string | undefined = app.node.tryGetContext('cognitoDomainPrefix');
-new RxbridgeStack(app, `rxbridge-${stage}`, { stage, lambdaAsset, publicUrl, cognitoDomainPrefix });
+// `-c apiReservedConcurrency=N` (a string on the command line, a number in cdk.json).
+const concurrency: string | number | undefined = app.node.tryGetContext('apiReservedConcurrency');
+const apiReservedConcurrency = concurrency === undefined ? undefined : Number(concurrency);
+new RxbridgeStack(app, `rxbridge-${stage}`, {
+  stage,
+  lambdaAsset,
+  publicUrl,
+  cognitoDomainPrefix,
+  apiReservedConcurrency,
+});
