@@ -1155,6 +1155,9 @@ pub async fn staff_views_span_clinics(store: Arc<dyn Store>) {
     );
 }
 
+/// The prescriber-key port's contract.
+pub mod prescriber_keys;
+
 /// The staff port's contract, driven through `StaffService` with a fixed clock.
 pub mod staff {
     use crate::clock::{Clock, FixedClock};

@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod payments;
 pub mod ports;
 pub mod registers;
+pub mod signatures;
 pub mod staff;
 pub mod transfer;
 pub mod views;

@@ -119,6 +119,7 @@ pub async fn backend(
             staff: store.clone(),
             outbox: store.clone(),
             registers: store.clone(),
+            prescriber_keys: store.clone(),
             documents,
             vault,
             metrics: None,

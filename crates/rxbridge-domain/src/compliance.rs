@@ -130,7 +130,7 @@ pub struct RuleInfo {
     pub applies_to: &'static str,
     pub description: &'static str,
     /// The configuration keys of the thresholds it uses (values in `GET /v1/rules`).
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    #[serde(skip)]
     pub thresholds: &'static [&'static str],
 }
 
@@ -211,16 +211,16 @@ rules! {
     CD_QUANTITY_WORDS_MISMATCH = "cd_quantity_words_mismatch", Block, "MDR 2001 reg 15(1)(f)",
         "https://www.legislation.gov.uk/uksi/2001/3998/regulation/15", "Schedule 2/3 items", [],
         "The quantity in words states another number than the figures: the prescriber must correct it.";
-    CD_DOSE_NOT_EXPLICIT = "cd_dose_not_explicit", Block, "MDR 2001 reg 15(1)(f)",
+    CD_DOSE_NOT_EXPLICIT = "cd_dose_not_explicit", Block, "MDR 2001 reg 15(1)(f); BNF prescription requirements",
         "https://www.legislation.gov.uk/uksi/2001/3998/regulation/15", "Schedule 2/3 items", [],
         "The dose of a Schedule 2/3 item must be explicit: \"as directed\" and its equivalents (as instructed, as advised, MDU, UD) are refused; \"one as directed\" is acceptable.";
-    CD_REPEAT_NOT_ALLOWED = "cd_repeat_not_allowed", Block, "MDR 2001 reg 16(1)(e); HMR 2012 reg 217",
+    CD_REPEAT_NOT_ALLOWED = "cd_repeat_not_allowed", Block, "NHS Digital Medicines guidance; HMR 2012 reg 217",
         "https://www.legislation.gov.uk/uksi/2012/1916/regulation/217", "Schedule 2/3 items", [],
         "Schedule 2/3 items cannot be repeat-dispensed: neither repeats nor repeatable may be given.";
-    PRESCRIBER_ADDRESS_NOT_UK = "prescriber_address_not_uk", Block, "MDR 2001 reg 16(1)(b); Interpretation Act 1978 Sch 1",
+    PRESCRIBER_ADDRESS_NOT_UK = "prescriber_address_not_uk", Block, "MDR 2001 reg 16(1)(b)",
         "https://www.legislation.gov.uk/uksi/2001/3998/regulation/16", "Schedule 2/3 prescriptions", [],
-        "The prescriber's address on a Schedule 2/3 prescription must be in the United Kingdom; Jersey, Guernsey and the Isle of Man are not.";
-    PATIENT_ADDRESS_PO_BOX = "patient_address_po_box", Block, "MDR 2001 reg 15(1)(e)",
+        "The prescriber's address on a Schedule 2/3 prescription must be in the United Kingdom; Jersey, Guernsey and the Isle of Man are not (Interpretation Act 1978 Sch 1).";
+    PATIENT_ADDRESS_PO_BOX = "patient_address_po_box", Block, "MDR 2001 reg 15(1)(e); BNF prescription requirements",
         "https://www.legislation.gov.uk/uksi/2001/3998/regulation/15", "Schedule 2/3 prescriptions", [],
         "The patient's address on a Schedule 2/3 prescription must not be a PO Box, however it is spelt.";
     CD_OVER_30_DAYS = "cd_over_30_days", Flag, "DHSC good practice; NICE NG46",
@@ -538,14 +538,17 @@ pub fn intake_status(rx: &Prescription, findings: &[Finding]) -> Status {
 
 /// The rule list as a Markdown table (README and `rxbridge rules --markdown` print this).
 pub fn rules_markdown(t: &Thresholds) -> String {
-    let mut out =
-        String::from("| code | severity | source | what it checks |\n|---|---|---|---|\n");
+    let mut out = String::from(
+        "| code | severity | applies to | source | what it checks |\n|---|---|---|---|---|\n",
+    );
     for r in RULES {
         out.push_str(&format!(
-            "| `{}` | {} | {} | {} |\n",
+            "| `{}` | {} | {} | [{}]({}) | {} |\n",
             r.code,
             r.severity.as_str(),
+            r.applies_to,
             r.rule,
+            r.source_url,
             r.description
         ));
     }

@@ -234,6 +234,22 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER register_no_delete BEFORE DELETE ON register_entries
         BEGIN SELECT RAISE(ABORT, 'register entries are append-only'); END;
     "#,
+    // Prescribers' public keys for advanced electronic signatures: never deleted, so that
+    // earlier signatures stay verifiable; a revocation is a time.
+    r#"
+    CREATE TABLE prescriber_keys (
+        clinic_id TEXT NOT NULL REFERENCES clinics(id),
+        kid TEXT NOT NULL,
+        registration TEXT NOT NULL,
+        alg TEXT NOT NULL,
+        public_key_pem TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        revoked_at TEXT,
+        PRIMARY KEY (clinic_id, kid)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER prescriber_keys_no_delete BEFORE DELETE ON prescriber_keys
+        BEGIN SELECT RAISE(ABORT, 'prescriber keys are kept'); END;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {

@@ -1,6 +1,8 @@
 //! `rxbridge`: the one binary. `serve` runs the service; the other commands administer the
 //! same data directory (the server may be running).
 
+mod prescriber_key_cli;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use rxbridge::{App, Config};
@@ -91,6 +93,11 @@ enum Command {
     PomRegister {
         #[command(subcommand)]
         command: RegisterCommand,
+    },
+    /// Prescribers' public keys for the signatures on electronic private prescriptions.
+    PrescriberKey {
+        #[command(subcommand)]
+        command: prescriber_key_cli::PrescriberKeyCommand,
     },
 }
 
@@ -398,6 +405,12 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
             }
             tracing::info!(%addr, data_dir = %app.config.data_dir.display(), "rxbridge listening");
             rxbridge::serve(app, listener, shutdown_signal()).await?;
+        }
+        Command::PrescriberKey { command } => {
+            let app = App::open(config)?;
+            let r = prescriber_key_cli::run(&app, command).await;
+            app.store.close();
+            r?;
         }
         Command::Clinic { command } => {
             let app = App::open(config)?;
