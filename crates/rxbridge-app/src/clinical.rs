@@ -67,9 +67,15 @@ pub fn amendment_key(flag: &str, item: Option<usize>) -> String {
 /// Check that `a` states the quantity of the item (words that read as it, or its figures).
 fn amendment_problem(a: &Amendment, quantity: Option<u32>) -> Option<String> {
     let text = a.text.trim();
-    let item = a.item.map(|i| format!(" (item {})", i + 1)).unwrap_or_default();
+    let item = a
+        .item
+        .map(|i| format!(" (item {})", i + 1))
+        .unwrap_or_default();
     if text.is_empty() || text.chars().count() > 200 {
-        return Some(format!("record what you added for {}{item} (1 to 200 characters)", a.flag));
+        return Some(format!(
+            "record what you added for {}{item} (1 to 200 characters)",
+            a.flag
+        ));
     }
     let q = quantity?;
     let states = if a.flag == compliance::CD_QUANTITY_FIGURES_MISSING {

@@ -13,14 +13,14 @@ use crate::ports::{
     Caller, IdempotencyRecord, InsertOutcome, ItemSummary, ListFilter, Mode, NewPrescription,
     PatientKeys, PrescriptionRecord, Store, StoreError,
 };
+use crate::signatures::{PrescriberKeyStore, PrescriberKeys};
 use crate::views::{DryRunView, FindingView, PrescriptionList, PrescriptionView};
 use base64::Engine;
-use crate::signatures::{PrescriberKeyStore, PrescriberKeys};
 use rxbridge_domain::compliance::{self, Context, Finding, SignatureCheck, Thresholds};
-use rxbridge_domain::prescription::AuthorityKind;
 use rxbridge_domain::dates::london_date;
 use rxbridge_domain::formulary::Formulary;
 use rxbridge_domain::lifecycle::Status;
+use rxbridge_domain::prescription::AuthorityKind;
 use rxbridge_domain::prescription::{Patient, Prescription};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

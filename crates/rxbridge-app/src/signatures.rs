@@ -84,8 +84,11 @@ pub trait PrescriberKeyStore: Send + Sync {
     /// # Errors
     /// `Duplicate` when the clinic already has a key with this `kid`; `NotFound` when there is
     /// no such clinic.
-    async fn add_prescriber_key(&self, key: PrescriberKey, event: NewEvent)
-    -> Result<(), StoreError>;
+    async fn add_prescriber_key(
+        &self,
+        key: PrescriberKey,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
     /// The clinic's key with this id, revoked or not.
     async fn prescriber_key(
         &self,
@@ -156,7 +159,9 @@ pub fn parse_detached_jws(s: &str) -> Result<DetachedJws, String> {
         return Err("its signature is not base64url".into());
     }
     if header.get("crit").is_some() || header.get("b64").is_some() {
-        return Err("its protected header uses extensions (crit, b64) that are not accepted".into());
+        return Err(
+            "its protected header uses extensions (crit, b64) that are not accepted".into(),
+        );
     }
     Ok(DetachedJws {
         header_b64: header_b64.to_string(),
@@ -286,10 +291,7 @@ impl PrescriberKeys {
         let kid = match kid {
             Some(k) => {
                 let k = k.trim();
-                if k.is_empty()
-                    || k.len() > 128
-                    || !k.chars().all(|c| c.is_ascii_graphic())
-                {
+                if k.is_empty() || k.len() > 128 || !k.chars().all(|c| c.is_ascii_graphic()) {
                     return Err(KeyError::Invalid(
                         "--kid must be 1 to 128 printable characters without spaces".into(),
                     ));

@@ -391,9 +391,16 @@ pub fn evaluate(rx: &Prescription, ctx: &Context<'_>) -> Vec<Finding> {
         && let Some(claim) = nhs.exemption.row().and_then(|r| r.age_claim)
         && !claim.holds_at(facts.age_today)
     {
-        out.push(finding(NHS_EXEMPTION_CONTRADICTS_AGE, None, format!(
-            "Exemption {} claims the patient is {}, but the date of birth makes them {}.",
-            nhs.exemption.as_code(), claim.describe(), facts.age_today)));
+        out.push(finding(
+            NHS_EXEMPTION_CONTRADICTS_AGE,
+            None,
+            format!(
+                "Exemption {} claims the patient is {}, but the date of birth makes them {}.",
+                nhs.exemption.as_code(),
+                claim.describe(),
+                facts.age_today
+            ),
+        ));
     }
 
     if rx.authority.kind.is_paper() {
@@ -507,8 +514,7 @@ fn private_cd_form(
         out.push(finding(
             PRIVATE_CD_PRESCRIBER_CODE_MISSING,
             None,
-            "The prescriber's 6-digit private prescriber identification number is missing."
-                .into(),
+            "The prescriber's 6-digit private prescriber identification number is missing.".into(),
         ));
     }
 }

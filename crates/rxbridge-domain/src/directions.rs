@@ -188,7 +188,15 @@ const UNIT_NOUNS: &[&str] = &[
     "patch", "patches",
 ];
 const UNIT_QUALIFIERS: &[&str] = &[
-    "mr", "xl", "sr", "modified", "prolonged", "release", "extended", "of", "a",
+    "mr",
+    "xl",
+    "sr",
+    "modified",
+    "prolonged",
+    "release",
+    "extended",
+    "of",
+    "a",
 ];
 const VERBS: &[&str] = &[
     "take",
@@ -368,10 +376,7 @@ mod tests {
             ("one tablet three times daily", sd(Some(1.0), Some(3))),
             ("Take half a tablet at night", sd(Some(0.5), Some(1))),
             ("1/2 tab bd", sd(Some(0.5), Some(2))),
-            (
-                "one and a half tablets once a day",
-                sd(Some(1.5), Some(1)),
-            ),
+            ("one and a half tablets once a day", sd(Some(1.5), Some(1))),
             (
                 "Take one in the morning and one at lunchtime",
                 sd(Some(1.0), Some(2)),
@@ -385,7 +390,10 @@ mod tests {
                 "Take ONE capsule each morning, increasing to TWO after a week",
                 sd(None, Some(1)),
             ),
-            ("one tablet twice daily then three times daily", sd(Some(1.0), None)),
+            (
+                "one tablet twice daily then three times daily",
+                sd(Some(1.0), None),
+            ),
             ("as directed", sd(None, None)),
         ] {
             assert_eq!(stated_dose(text), want, "{text}");

@@ -350,7 +350,9 @@ impl PrescriberKind {
             PrescriberKind::NurseIndependent => "a nurse independent prescriber",
             PrescriberKind::PharmacistIndependent => "a pharmacist independent prescriber",
             PrescriberKind::Supplementary => "a supplementary prescriber",
-            PrescriberKind::PhysiotherapistIndependent => "a physiotherapist independent prescriber",
+            PrescriberKind::PhysiotherapistIndependent => {
+                "a physiotherapist independent prescriber"
+            }
             PrescriberKind::PodiatristIndependent => "a podiatrist independent prescriber",
             PrescriberKind::ParamedicIndependent => "a paramedic independent prescriber",
             PrescriberKind::TherapeuticRadiographerIndependent => {

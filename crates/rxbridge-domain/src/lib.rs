@@ -6,8 +6,8 @@
 
 pub mod compliance;
 pub mod contact;
-pub mod directions;
 pub mod dates;
+pub mod directions;
 pub mod formulary;
 pub mod ids;
 pub mod lifecycle;

@@ -145,12 +145,19 @@ mod tests {
         for c in 9003..=9016 {
             assert!(t.exemption(&c.to_string()).is_some(), "{c}");
         }
-        assert!(t.exemption("0017").is_none(), "0017's meaning is unconfirmed");
+        assert!(
+            t.exemption("0017").is_none(),
+            "0017's meaning is unconfirmed"
+        );
         assert!(t.exemption("0000").is_none());
         let mut codes: Vec<&str> = t.exemptions.iter().map(|e| e.code.as_str()).collect();
         codes.dedup();
         assert_eq!(codes.len(), t.exemptions.len(), "codes are unique");
-        assert!(t.charges.windows(2).all(|w| w[0].valid_from < w[1].valid_from));
+        assert!(
+            t.charges
+                .windows(2)
+                .all(|w| w[0].valid_from < w[1].valid_from)
+        );
         assert_eq!(t.charge_on(date(2024, 4, 30)), Some(965));
         assert_eq!(t.charge_on(date(2024, 5, 1)), Some(990));
         assert_eq!(t.charge_on(date(2023, 3, 31)), None);

@@ -120,7 +120,11 @@ fn word_tokens(input: &str) -> Vec<String> {
         .map(str::to_string)
         .collect();
     // Trailing unit words ("twenty-eight capsules", "fifty-six modified-release tablets only").
-    while tokens.len() > 1 && tokens.last().is_some_and(|t| UNIT_WORDS.contains(&t.as_str())) {
+    while tokens.len() > 1
+        && tokens
+            .last()
+            .is_some_and(|t| UNIT_WORDS.contains(&t.as_str()))
+    {
         tokens.pop();
     }
     tokens
@@ -398,7 +402,10 @@ mod tests {
                 }),
                 "{w}"
             );
-            assert!(parse_quantity_words(w).is_err(), "strict parser accepts {w}");
+            assert!(
+                parse_quantity_words(w).is_err(),
+                "strict parser accepts {w}"
+            );
         }
         assert_eq!(
             read_quantity_words("twenty-eight"),

@@ -10,8 +10,8 @@ use rxbridge_domain::formulary::Formulary;
 use rxbridge_domain::ids::{
     ClinicReference, NhsNumber, PrescriberKind, PrivatePrescriberCode, Registration,
 };
-use rxbridge_domain::prescription::*;
 use rxbridge_domain::nhs::{ExemptionError, NhsTables};
+use rxbridge_domain::prescription::*;
 use rxbridge_domain::quantity::{MAX_QUANTITY, Quantity, read_quantity_words};
 use serde_json::{Map, Value};
 
@@ -607,10 +607,7 @@ fn item(v: &Value, i: usize, formulary: &Formulary, e: &mut Errs) -> Option<Item
     let repeatable_ok = m.get("repeatable").is_none_or(Value::is_null) || repeatable.is_some();
     let (quantity, d) = (quantity?, d?);
     // Days of treatment from the dose, whatever is declared: whole days, rounded up.
-    let days_supply = d
-        .days_of_treatment(quantity.get())
-        .ceil()
-        .clamp(1.0, 366.0) as u32;
+    let days_supply = d.days_of_treatment(quantity.get()).ceil().clamp(1.0, 366.0) as u32;
     if !(words_ok && days_given_ok && repeats_ok && repeatable_ok) {
         return None;
     }

@@ -40,8 +40,7 @@ pub(crate) fn parse_key(i: &Item) -> Result<PrescriberKey, StoreError> {
         clinic_id: g.s("clinic_id")?,
         kid: g.s("kid")?,
         registration: g.s("registration")?,
-        alg: SigningAlg::parse(&alg)
-            .ok_or_else(|| crate::unexpected(format!("bad alg {alg}")))?,
+        alg: SigningAlg::parse(&alg).ok_or_else(|| crate::unexpected(format!("bad alg {alg}")))?,
         public_key_pem: g.s("public_key_pem")?,
         added_at: g.ts("added_at")?,
         revoked_at: g

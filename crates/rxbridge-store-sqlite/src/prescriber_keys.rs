@@ -20,8 +20,9 @@ fn row(r: &Row) -> rusqlite::Result<PrescriberKey> {
         clinic_id: r.get(0)?,
         kid: r.get(1)?,
         registration: r.get(2)?,
-        alg: SigningAlg::parse(&alg)
-            .ok_or_else(|| rusqlite::Error::InvalidColumnType(3, alg, rusqlite::types::Type::Text))?,
+        alg: SigningAlg::parse(&alg).ok_or_else(|| {
+            rusqlite::Error::InvalidColumnType(3, alg, rusqlite::types::Type::Text)
+        })?,
         public_key_pem: r.get(4)?,
         added_at: r.get::<_, String>(5)?.parse().map_err(|e| bad(5, e))?,
         revoked_at: r
@@ -51,8 +52,17 @@ impl PrescriberKeyStore for SqliteStore {
                 return Err(StoreError::NotFound);
             }
             c.execute(
-                &format!("INSERT INTO prescriber_keys ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)"),
-                params![k.clinic_id, k.kid, k.registration, k.alg.as_str(), k.public_key_pem, k.added_at.to_string()],
+                &format!(
+                    "INSERT INTO prescriber_keys ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)"
+                ),
+                params![
+                    k.clinic_id,
+                    k.kid,
+                    k.registration,
+                    k.alg.as_str(),
+                    k.public_key_pem,
+                    k.added_at.to_string()
+                ],
             )
             .map_err(|e| {
                 if crate::queries::is_unique_violation(&e) {

@@ -28,7 +28,7 @@ pub enum PrescriberKeyCommand {
         /// P-384 → ES384, RSA → RS256).
         #[arg(long)]
         alg: Option<String>,
-        /// Print exactly one JSON object: {"kid", "registration", "alg"}.
+        /// Print exactly one JSON object: {"kid", "registration"}.
         #[arg(long)]
         json: bool,
     },
@@ -98,7 +98,7 @@ pub async fn run(app: &App, command: PrescriberKeyCommand) -> anyhow::Result<()>
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({ "kid": k.kid, "registration": k.registration, "alg": k.alg.as_str() })
+                    serde_json::json!({ "kid": k.kid, "registration": k.registration })
                 );
             } else {
                 println!(

@@ -63,7 +63,9 @@ fn why_not(k: PrescriberKind) -> &'static str {
         PrescriberKind::OptometristIndependent => {
             "an optometrist independent prescriber may prescribe no controlled drug"
         }
-        PrescriberKind::Dentist => "a dentist may prescribe controlled drugs for dental treatment only",
+        PrescriberKind::Dentist => {
+            "a dentist may prescribe controlled drugs for dental treatment only"
+        }
         _ => "not within their prescribing rights",
     }
 }
@@ -81,7 +83,9 @@ pub(super) fn signature(rx: &Prescription, ctx: &Context<'_>, out: &mut Vec<Find
         SignatureCheck::Verified { kid, alg } => finding(
             SIGNATURE_VERIFIED,
             None,
-            format!("Signed by the prescriber with key {kid} ({alg}); the signature verifies over the submission as received."),
+            format!(
+                "Signed by the prescriber with key {kid} ({alg}); the signature verifies over the submission as received."
+            ),
         ),
         SignatureCheck::Missing => finding(
             SIGNATURE_MISSING,

@@ -531,7 +531,11 @@ fn every_rule_is_listed_with_a_citation() {
     for r in RULES {
         assert!(r.source_url.starts_with("https://"), "{}", r.code);
         assert!(!r.applies_to.is_empty(), "{}", r.code);
-        assert!(!r.rule.contains(".md"), "{} cites a private document", r.code);
+        assert!(
+            !r.rule.contains(".md"),
+            "{} cites a private document",
+            r.code
+        );
     }
 }
 

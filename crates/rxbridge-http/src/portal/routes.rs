@@ -645,8 +645,14 @@ async fn render_prescription(
                     }
                     _ => "the quantity in words you added",
                 };
-                let item = f.item.map(|i| format!("Item {}: ", i + 1)).unwrap_or_default();
-                (amendment_key(&f.code, f.item), format!("{item}{what} (MDR 2001 reg 16(1A), recorded)"))
+                let item = f
+                    .item
+                    .map(|i| format!("Item {}: ", i + 1))
+                    .unwrap_or_default();
+                (
+                    amendment_key(&f.code, f.item),
+                    format!("{item}{what} (MDR 2001 reg 16(1A), recorded)"),
+                )
             })
             .collect(),
     });

@@ -51,7 +51,8 @@ fn apply(b: &mut Value, set: Option<&Value>, remove: Option<&Value>) {
         let target = if parent.is_empty() {
             &mut *b
         } else {
-            b.pointer_mut(parent).unwrap_or_else(|| panic!("no {parent}"))
+            b.pointer_mut(parent)
+                .unwrap_or_else(|| panic!("no {parent}"))
         };
         target[key] = resolve(v);
     }
@@ -72,13 +73,25 @@ fn sign(b: &mut Value, how: &Value, base: &str) {
         Value::Object(o) => (
             o["kid"].as_str().unwrap().to_string(),
             o["key"].as_str().unwrap().to_string(),
-            o.get("alg").and_then(Value::as_str).unwrap_or("ES256").to_string(),
+            o.get("alg")
+                .and_then(Value::as_str)
+                .unwrap_or("ES256")
+                .to_string(),
         ),
         Value::Null if base != "pom" => return,
-        _ => ("case-es256".into(), "es256-private.pem".into(), "ES256".into()),
+        _ => (
+            "case-es256".into(),
+            "es256-private.pem".into(),
+            "ES256".into(),
+        ),
     };
-    let jws = sign_detached(b, &fixture_key(&key), SigningAlg::parse(&alg).unwrap(), &kid)
-        .unwrap();
+    let jws = sign_detached(
+        b,
+        &fixture_key(&key),
+        SigningAlg::parse(&alg).unwrap(),
+        &kid,
+    )
+    .unwrap();
     b["signature"] = json!({ "jws": jws });
 }
 
@@ -91,9 +104,16 @@ async fn the_public_casebook() {
         ("case-rs256", "rs256-public.pem"),
         ("case-revoked", "other-es256-public.pem"),
     ] {
-        keys.add("test", &app.clinic_id, "gmc:7012345", &fixture_key(public), Some(kid), None)
-            .await
-            .unwrap();
+        keys.add(
+            "test",
+            &app.clinic_id,
+            "gmc:7012345",
+            &fixture_key(public),
+            Some(kid),
+            None,
+        )
+        .await
+        .unwrap();
     }
     keys.revoke(
         "test",
@@ -117,7 +137,10 @@ async fn the_public_casebook() {
     let mut failures = Vec::new();
     for c in cases {
         let name = c["name"].as_str().unwrap();
-        assert!(!c["rule"].as_str().unwrap_or("").is_empty(), "{name}: no rule cited");
+        assert!(
+            !c["rule"].as_str().unwrap_or("").is_empty(),
+            "{name}: no rule cited"
+        );
         let base_name = c["base"].as_str().unwrap();
         let mut b = base(base_name);
         apply(&mut b, c.get("set"), c.get("remove"));
@@ -152,7 +175,10 @@ async fn the_public_casebook() {
             .map(|f| f["code"].as_str().unwrap().to_string())
             .collect();
         if v["would_be_status"] != want["status"] {
-            fail(format!("status {} instead of {}", v["would_be_status"], want["status"]));
+            fail(format!(
+                "status {} instead of {}",
+                v["would_be_status"], want["status"]
+            ));
         }
         for code in want["include"].as_array().into_iter().flatten() {
             if !found.iter().any(|f| f == code.as_str().unwrap()) {

@@ -11,4 +11,5 @@ mod intake;
 mod listing;
 mod ops;
 mod portal;
+mod round_two;
 mod rules;

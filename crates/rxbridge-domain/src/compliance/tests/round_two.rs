@@ -41,7 +41,11 @@ fn prescriber_kinds_decide_what_may_be_prescribed() {
         ),
     ] {
         let rx = with_kind(reg, kind);
-        assert!(codes(&rx, TODAY).is_empty(), "{kind:?}: {:?}", codes(&rx, TODAY));
+        assert!(
+            codes(&rx, TODAY).is_empty(),
+            "{kind:?}: {:?}",
+            codes(&rx, TODAY)
+        );
     }
     // May not.
     for (reg, kind) in [
@@ -59,7 +63,11 @@ fn prescriber_kinds_decide_what_may_be_prescribed() {
         ),
     ] {
         let rx = with_kind(reg.clone(), Some(kind));
-        assert_eq!(codes(&rx, TODAY), vec![PRESCRIBER_NOT_AUTHORISED_FOR_CD], "{kind:?}");
+        assert_eq!(
+            codes(&rx, TODAY),
+            vec![PRESCRIBER_NOT_AUTHORISED_FOR_CD],
+            "{kind:?}"
+        );
         let f = run_with(&rx, TODAY, &[], IdentitySignals::default());
         assert_eq!(f[0].severity, Severity::Block);
         assert_eq!(f[0].item, Some(0));
@@ -68,7 +76,11 @@ fn prescriber_kinds_decide_what_may_be_prescribed() {
         let mut p = pom();
         p.prescriber.registration = reg;
         p.prescriber.kind = Some(kind);
-        assert!(codes(&p, TODAY).is_empty(), "{kind:?}: {:?}", codes(&p, TODAY));
+        assert!(
+            codes(&p, TODAY).is_empty(),
+            "{kind:?}: {:?}",
+            codes(&p, TODAY)
+        );
     }
 }
 
@@ -77,7 +89,10 @@ fn supplementary_prescribers_are_flagged_once_per_prescription() {
     let mut rx = with_kind(nmc(), Some(PrescriberKind::Supplementary));
     rx.items.push(item("CONCERTA-XL-18", 28, 1.0, 1, 28));
     let f = run_with(&rx, TODAY, &[], IdentitySignals::default());
-    let sup: Vec<&Finding> = f.iter().filter(|f| f.code == SUPPLEMENTARY_PRESCRIBER).collect();
+    let sup: Vec<&Finding> = f
+        .iter()
+        .filter(|f| f.code == SUPPLEMENTARY_PRESCRIBER)
+        .collect();
     assert_eq!(sup.len(), 1, "{f:?}");
     assert_eq!((sup[0].severity, sup[0].item), (Severity::Flag, None));
     assert!(sup[0].message.contains("2 item(s)"), "{}", sup[0].message);
@@ -106,7 +121,11 @@ fn crown_dependency_prescriber_addresses_fail_for_cds_only() {
         rx.prescriber.address.postcode = pc.into();
         assert_eq!(codes(&rx, TODAY), vec![PRESCRIBER_ADDRESS_NOT_UK], "{pc}");
         let f = run_with(&rx, TODAY, &[], IdentitySignals::default());
-        assert!(f[0].message.contains("Crown Dependency"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("Crown Dependency"),
+            "{}",
+            f[0].message
+        );
         let mut p = pom();
         p.prescriber.address.postcode = pc.into();
         assert!(codes(&p, TODAY).is_empty(), "POM from {pc}");
@@ -165,14 +184,22 @@ fn directions_that_contradict_the_dose_are_flagged_naming_both() {
     );
     rx.items[0].instructions = "Take ONE tablet twice daily".into();
     let f = run_with(&rx, TODAY, &[], IdentitySignals::default());
-    assert!(f[0].message.contains("2 time(s) a day (the dose says 1)"), "{}", f[0].message);
+    assert!(
+        f[0].message.contains("2 time(s) a day (the dose says 1)"),
+        "{}",
+        f[0].message
+    );
     for fine in [
         "Take ONE tablet each morning",
         "Take one in the morning",
         "Swallow whole with water",
     ] {
         rx.items[0].instructions = fine.into();
-        assert!(codes(&rx, TODAY).is_empty(), "{fine}: {:?}", codes(&rx, TODAY));
+        assert!(
+            codes(&rx, TODAY).is_empty(),
+            "{fine}: {:?}",
+            codes(&rx, TODAY)
+        );
     }
 }
 
@@ -183,8 +210,15 @@ fn quantities_the_pharmacist_may_amend_are_flags_and_a_different_number_blocks()
     rx.items[0].quantity_in_words = None;
     rx.items[0].quantity_in_words_value = None;
     let f = run_with(&rx, TODAY, &[], IdentitySignals::default());
-    assert_eq!((f[0].code.as_str(), f[0].severity), (CD_QUANTITY_WORDS_MISSING, Severity::Flag));
-    assert!(f[0].message.contains("\"twenty-eight\""), "{}", f[0].message);
+    assert_eq!(
+        (f[0].code.as_str(), f[0].severity),
+        (CD_QUANTITY_WORDS_MISSING, Severity::Flag)
+    );
+    assert!(
+        f[0].message.contains("\"twenty-eight\""),
+        "{}",
+        f[0].message
+    );
     assert_eq!(intake_status(&rx, &f), Status::AwaitingOriginal);
     // Words only.
     let mut rx = clean();
@@ -200,7 +234,10 @@ fn quantities_the_pharmacist_may_amend_are_flags_and_a_different_number_blocks()
     rx.items[0].quantity_in_words_value = Some(29);
     rx.items[0].quantity_words_corrected = Some("twenty-nine".into());
     let f = run_with(&rx, TODAY, &[], IdentitySignals::default());
-    assert_eq!((f[0].code.as_str(), f[0].severity), (CD_QUANTITY_WORDS_MISMATCH, Severity::Block));
+    assert_eq!(
+        (f[0].code.as_str(), f[0].severity),
+        (CD_QUANTITY_WORDS_MISMATCH, Severity::Block)
+    );
     // Non-CD items need neither.
     let mut p = pom();
     p.items[0].quantity_in_words = None;
@@ -216,10 +253,17 @@ fn days_of_treatment_are_computed_not_trusted() {
     rx.patient.date_of_birth = date(1990, 1, 1);
     assert_eq!(codes(&rx, TODAY), vec![DAYS_SUPPLY_MISMATCH]);
     let f = run_with(&rx, TODAY, &[], IdentitySignals::default());
-    assert!(f[0].message.contains("28 days") && f[0].message.contains("30 days"), "{}", f[0].message);
+    assert!(
+        f[0].message.contains("28 days") && f[0].message.contains("30 days"),
+        "{}",
+        f[0].message
+    );
     // 62 at 1 x 2 = 31 days, declared 28: over 30 whatever is declared, and the mismatch.
     rx.items = vec![item("CONCERTA-XL-18", 62, 1.0, 2, 28)];
-    assert_eq!(codes(&rx, TODAY), vec![CD_OVER_30_DAYS, DAYS_SUPPLY_MISMATCH]);
+    assert_eq!(
+        codes(&rx, TODAY),
+        vec![CD_OVER_30_DAYS, DAYS_SUPPLY_MISMATCH]
+    );
     // Declared 31 for 62 at two a day: agrees; over 30 still.
     rx.items[0].declared_days_supply = Some(31);
     assert_eq!(codes(&rx, TODAY), vec![CD_OVER_30_DAYS]);
@@ -262,7 +306,10 @@ fn repeatable_poms_without_a_number_may_be_dispensed_twice() {
     p.items[0].repeatable = true;
     let f = run_with(&p, TODAY, &[], IdentitySignals::default());
     assert_eq!(f.len(), 1, "{f:?}");
-    assert_eq!((f[0].code.as_str(), f[0].severity), (POM_REPEATS_UNSTATED, Severity::Info));
+    assert_eq!(
+        (f[0].code.as_str(), f[0].severity),
+        (POM_REPEATS_UNSTATED, Severity::Info)
+    );
     assert!(f[0].message.contains("at most 2 times"), "{}", f[0].message);
     assert_eq!(p.items[0].dispensings_allowed(), 2);
     p.items[0].repeats = 3;
@@ -327,7 +374,10 @@ fn equivalent_bodies_forms_only_from_the_configured_list() {
             signature: SignatureCheck::NotRequired,
         },
     );
-    assert!(f.iter().all(|f| f.code != PRIVATE_CD_FORM_NOT_RECOGNISED), "{f:?}");
+    assert!(
+        f.iter().all(|f| f.code != PRIVATE_CD_FORM_NOT_RECOGNISED),
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -335,8 +385,16 @@ fn signature_outcomes_become_findings() {
     let p = pom();
     for (check, code, sev) in [
         (SignatureCheck::Missing, SIGNATURE_MISSING, Severity::Block),
-        (SignatureCheck::Invalid("bad".into()), SIGNATURE_INVALID, Severity::Block),
-        (SignatureCheck::KeyUnknown("k9".into()), SIGNATURE_KEY_UNKNOWN, Severity::Block),
+        (
+            SignatureCheck::Invalid("bad".into()),
+            SIGNATURE_INVALID,
+            Severity::Block,
+        ),
+        (
+            SignatureCheck::KeyUnknown("k9".into()),
+            SIGNATURE_KEY_UNKNOWN,
+            Severity::Block,
+        ),
         (
             SignatureCheck::KeyRevoked {
                 kid: "k1".into(),
@@ -366,6 +424,10 @@ fn signature_outcomes_become_findings() {
             },
         );
         assert_eq!(f.len(), 1, "{f:?}");
-        assert_eq!((f[0].code.as_str(), f[0].severity), (code, sev), "{check:?}");
+        assert_eq!(
+            (f[0].code.as_str(), f[0].severity),
+            (code, sev),
+            "{check:?}"
+        );
     }
 }
