@@ -23,7 +23,8 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 /// The signature algorithms accepted (RFC 7518).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum SigningAlg {
     Es256,
     Es384,
@@ -63,7 +64,7 @@ impl SigningAlg {
 }
 
 /// A prescriber's public key as registered.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PrescriberKey {
     pub clinic_id: String,
     pub kid: String,

@@ -339,7 +339,7 @@ fn prescriber(v: &Value, e: &mut Errs) -> Option<Prescriber> {
     let kind = if m.get("kind").is_none_or(Value::is_null) {
         Some(None)
     } else {
-        one_of(m, at, "kind", &kind_names, e).map(|k| PrescriberKind::parse(k))
+        one_of(m, at, "kind", &kind_names, e).map(PrescriberKind::parse)
     };
     let registration = field(m, at, "registration", true, e).and_then(|r| {
         let rat = "/prescriber/registration";

@@ -8,13 +8,14 @@ use rxbridge_app::events::NewEvent;
 use rxbridge_app::ports::StoreError;
 use rxbridge_app::signatures::{PrescriberKey, PrescriberKeyStore, SigningAlg};
 
-const COLUMNS: &str = "clinic_id, kid, registration, alg, public_key_pem, added_at, revoked_at";
+pub(crate) const COLUMNS: &str =
+    "clinic_id, kid, registration, alg, public_key_pem, added_at, revoked_at";
 
 fn bad(i: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
 }
 
-fn row(r: &Row) -> rusqlite::Result<PrescriberKey> {
+pub(crate) fn row(r: &Row) -> rusqlite::Result<PrescriberKey> {
     let alg: String = r.get(3)?;
     Ok(PrescriberKey {
         clinic_id: r.get(0)?,

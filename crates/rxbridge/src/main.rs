@@ -294,6 +294,25 @@ enum DevCommand {
         #[arg(long, default_value = "test", value_parser = ["test", "live"])]
         mode: String,
     },
+    /// Sign a prescription as a prescriber's system does (for sandbox testing): reads the JSON
+    /// submission from FILE (or standard input with -), prints it with `signature.jws` set to
+    /// a detached JWS over its RFC 8785 canonical form.
+    ///
+    /// Example: rxbridge dev sign --private-key prescriber.pem --kid dr-shah-1 < rx.json
+    Sign {
+        /// The prescriber's private key (PKCS#8 PEM, EC or RSA). Never the production key.
+        #[arg(long = "private-key", value_name = "FILE")]
+        private_key: PathBuf,
+        /// The key id registered with `rxbridge prescriber-key add`.
+        #[arg(long)]
+        kid: String,
+        /// ES256, ES384, RS256 or PS256.
+        #[arg(long, default_value = "ES256")]
+        alg: String,
+        /// The submission to sign; - for standard input.
+        #[arg(default_value = "-")]
+        file: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -484,6 +503,15 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
             )
             .await?;
         }
+        Command::Dev {
+            command:
+                DevCommand::Sign {
+                    private_key,
+                    kid,
+                    alg,
+                    file,
+                },
+        } => prescriber_key_cli::sign(&private_key, &kid, &alg, &file)?,
         Command::Dev {
             command:
                 DevCommand::Seed {

@@ -144,3 +144,25 @@ pub async fn run(app: &App, command: PrescriberKeyCommand) -> anyhow::Result<()>
     }
     Ok(())
 }
+
+/// `rxbridge dev sign`: the submission in `file` (or standard input) with its signature.
+pub fn sign(private_key: &std::path::Path, kid: &str, alg: &str, file: &str) -> anyhow::Result<()> {
+    use std::io::Read;
+    let alg = rxbridge_app::signatures::SigningAlg::parse(alg)
+        .ok_or_else(|| anyhow::anyhow!("--alg must be ES256, ES384, RS256 or PS256"))?;
+    let pem = std::fs::read_to_string(private_key)
+        .map_err(|e| anyhow::anyhow!("--private-key {}: {e}", private_key.display()))?;
+    let mut text = String::new();
+    if file == "-" {
+        std::io::stdin().read_to_string(&mut text)?;
+    } else {
+        text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+    }
+    let mut body: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{file}: not JSON ({e})"))?;
+    let jws = rxbridge_app::signatures::sign_detached(&body, &pem, alg, kid)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    body["signature"] = serde_json::json!({ "jws": jws });
+    println!("{body}");
+    Ok(())
+}
