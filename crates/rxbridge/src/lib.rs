@@ -282,6 +282,9 @@ impl Config {
                 .parse()
                 .with_context(|| format!("RXBRIDGE_SMTP_PORT must be a port number, got {v:?}"))?;
         }
+        if let Ok(v) = std::env::var("RXBRIDGE_EQUIVALENT_PRIVATE_CD_FORMS") {
+            c.compliance.equivalent_private_cd_forms = list(v);
+        }
         for (name, slot) in [
             (
                 "RXBRIDGE_CD_MAX_DAYS_SUPPLY",
