@@ -5,26 +5,11 @@ use crate::helpers::*;
 use rxbridge_app::signatures::{SigningAlg, sign_detached};
 use serde_json::{Value, json};
 
-fn fixture_key(name: &str) -> String {
-    std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fixtures/keys")
-            .join(name),
-    )
-    .unwrap()
-}
-
 fn base(name: &str) -> Value {
     match name {
         "cd" => valid_body(),
         "nhs" => nhs_body(),
-        "pom" => {
-            let mut b = valid_body();
-            b["authority"] = json!({ "kind": "electronic_private" });
-            b["items"][0]["product_code"] = "STRATTERA-40".into();
-            b["items"][0]["instructions"] = "Take ONE capsule each morning".into();
-            b
-        }
+        "pom" => private_pom_body(),
         other => panic!("unknown base {other}"),
     }
 }

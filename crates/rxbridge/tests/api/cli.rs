@@ -4,7 +4,7 @@ use crate::helpers::*;
 use serde_json::Value;
 use std::process::{Command, Stdio};
 
-fn rxbridge(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+pub(crate) fn rxbridge(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_rxbridge"))
         .arg("--data-dir")
         .arg(dir)

@@ -57,6 +57,25 @@ pub fn valid_body() -> Value {
     rxbridge_http::schema::example_submission_on(&today().to_string())
 }
 
+/// A test-only key from `tests/fixtures/keys`.
+pub fn fixture_key(name: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/keys")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// A valid electronic private atomoxetine (POM) prescription issued today, not yet signed.
+pub fn private_pom_body() -> Value {
+    let mut b = valid_body();
+    b["authority"] = json!({ "kind": "electronic_private" });
+    b["items"][0]["product_code"] = "STRATTERA-40".into();
+    b["items"][0]["instructions"] = "Take ONE capsule each morning".into();
+    b
+}
+
 /// A valid NHS EPS prescription issued today.
 pub fn nhs_body() -> Value {
     let mut b = valid_body();

@@ -1,29 +1,17 @@
 //! The 2026-12 rules end to end: signed electronic private prescriptions, prescriber keys on
 //! the command line, amendments a pharmacist records, identity matching across records.
 
+use crate::cli::rxbridge;
 use crate::helpers::*;
 use crate::portal::{csrf_in, signed_in};
 use reqwest::StatusCode;
 use rxbridge_app::signatures::{SigningAlg, sign_detached};
 use rxbridge_app::staff::Role;
 use serde_json::{Value, json};
-use std::process::Command;
-
-fn fixture_key(name: &str) -> String {
-    std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fixtures/keys")
-            .join(name),
-    )
-    .unwrap()
-}
 
 fn pom(reference: &str) -> Value {
-    let mut b = valid_body();
+    let mut b = private_pom_body();
     b["clinic_reference"] = reference.into();
-    b["authority"] = json!({ "kind": "electronic_private" });
-    b["items"][0]["product_code"] = "STRATTERA-40".into();
-    b["items"][0]["instructions"] = "Take ONE capsule each morning".into();
     b
 }
 
@@ -114,16 +102,6 @@ async fn signed_electronic_private_prescriptions_are_recorded_with_their_signatu
         !codes_of(&v).iter().any(|c| c.starts_with("signature_")),
         "{v:#}"
     );
-}
-
-fn rxbridge(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_rxbridge"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("RXBRIDGE_PATIENT_KEY")
-        .output()
-        .unwrap()
 }
 
 #[test]
