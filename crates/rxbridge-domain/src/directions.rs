@@ -215,10 +215,10 @@ const VERBS: &[&str] = &[
 /// mean as many administrations.
 fn slot_of(w: &str) -> Option<u8> {
     Some(match w {
-        "morning" | "mornings" | "breakfast" | "mane" | "am" => 0,
+        "morning" | "mornings" | "breakfast" | "mane" => 0,
         "lunchtime" | "lunch" | "midday" | "noon" => 1,
         "afternoon" => 2,
-        "evening" | "teatime" | "tea" | "pm" => 3,
+        "evening" | "teatime" | "tea" => 3,
         "night" | "bedtime" | "nocte" => 4,
         _ => return None,
     })
@@ -395,6 +395,8 @@ mod tests {
                 sd(Some(1.0), None),
             ),
             ("as directed", sd(None, None)),
+            // Clock times are not slots: "not after 2pm" is no second dose.
+            ("Take ONE tablet each morning, not after 2pm", sd(Some(1.0), Some(1))),
         ] {
             assert_eq!(stated_dose(text), want, "{text}");
         }
