@@ -282,7 +282,7 @@ async fn a_prescription_through_api_gateway_events_on_dynamodb() {
         .change_password(&s.session, &one_time, "a long new passphrase")
         .await
         .unwrap();
-    let cookie = format!("rxb_session={}", s.token);
+    let cookie = format!("__Host-rxb_session={}", s.token);
     let res = invoke_raw(
         second.router(),
         with_cookie(
@@ -736,7 +736,7 @@ async fn portal_signs_staff_in_through_cognito_hosted_ui() {
     assert_eq!(q["client_id"], client);
     assert_eq!(q["code_challenge_method"], "S256");
     assert_eq!(q["redirect_uri"], "https://rx.example/staff/login/callback");
-    let oauth = cookie_from(&start, "rxb_oauth").expect("the state cookie");
+    let oauth = cookie_from(&start, "__Host-rxb_oauth").expect("the state cookie");
     assert!(
         start["cookies"][0]
             .as_str()
@@ -759,7 +759,7 @@ async fn portal_signs_staff_in_through_cognito_hosted_ui() {
     )
     .await;
     assert_eq!(forged["statusCode"], 401);
-    assert_eq!(cookie_from(&forged, "rxb_session"), None);
+    assert_eq!(cookie_from(&forged, "__Host-rxb_session"), None);
     let bad_code = invoke_raw(
         started.router(),
         with_cookie(
@@ -790,7 +790,7 @@ async fn portal_signs_staff_in_through_cognito_hosted_ui() {
     .await;
     assert_eq!(done["statusCode"], 303, "{done:#}");
     assert_eq!(done["headers"]["location"], "/staff");
-    let session = cookie_from(&done, "rxb_session").expect("a session cookie");
+    let session = cookie_from(&done, "__Host-rxb_session").expect("a session cookie");
     let verifier = verifier_seen.lock().unwrap().clone().unwrap();
     assert_eq!(
         rxbridge_app::staff::pkce_challenge(&verifier),

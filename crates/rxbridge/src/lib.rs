@@ -32,7 +32,8 @@ pub struct Config {
     /// `RXBRIDGE_PATIENT_KEY`: 64 hex characters. When unset, a key file
     /// `<data_dir>/patient-data.key` (mode 0600) is used, created on first run.
     pub patient_key: Option<String>,
-    /// `RXBRIDGE_SECURE_COOKIES`: served behind TLS — staff cookies get `Secure`, responses HSTS.
+    /// `RXBRIDGE_SECURE_COOKIES`: served behind TLS — responses carry HSTS. (Staff cookies are
+    /// `Secure` and `__Host-` whatever this says.)
     pub secure_cookies: bool,
     /// `RXBRIDGE_REQUEST_TIMEOUT_SECS`: a request (body included) taking longer gets 408.
     pub request_timeout_secs: u64,
@@ -626,7 +627,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
             staff: staff.clone(),
             clinical: clinical.clone(),
             originals,
-            secure_cookies: config.secure_cookies,
+            hsts: config.secure_cookies,
             external: None,
         });
     Ok(Wired {

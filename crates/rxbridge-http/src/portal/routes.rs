@@ -140,10 +140,10 @@ fn with_cookie(mut r: Response, cookie: &str) -> Response {
 }
 
 /// Off to `to` with the new session's cookie, clearing `spent` (the sign-in's own cookie).
-fn signed_in(to: &str, token: &str, spent: String, secure: bool) -> Response {
+fn signed_in(to: &str, token: &str, spent: String) -> Response {
     let r = with_cookie(
         Redirect::to(to).into_response(),
-        &set_cookie(SESSION_COOKIE, token, secure, None),
+        &set_cookie(SESSION_COOKIE, token, None),
     );
     with_cookie(r, &spent)
 }
@@ -158,13 +158,12 @@ fn external_label(state: &AppState) -> Option<String> {
 
 async fn login_page(State(state): State<AppState>) -> Response {
     let csrf = random_csrf();
-    let secure = state.portal.as_ref().is_some_and(|p| p.secure_cookies);
     with_cookie(
         html(
             StatusCode::OK,
             pages::login_page(&csrf, None, external_label(&state).as_deref()),
         ),
-        &set_cookie(LOGIN_CSRF_COOKIE, &csrf, secure, Some(600)),
+        &set_cookie(LOGIN_CSRF_COOKIE, &csrf, Some(600)),
     )
 }
 
@@ -205,8 +204,7 @@ async fn login(
             signed_in(
                 to,
                 &s.token,
-                set_cookie(LOGIN_CSRF_COOKIE, "", portal.secure_cookies, Some(0)),
-                portal.secure_cookies,
+                set_cookie(LOGIN_CSRF_COOKIE, "", Some(0)),
             )
         }
         Err(StaffError::InvalidCredentials) => html(
@@ -237,10 +235,10 @@ async fn login(
 /// The cookie holding the OAuth `state` and the PKCE verifier between the redirect to the
 /// provider and its callback. `SameSite=Lax`: the callback is a top-level navigation from the
 /// provider's site, which a `Strict` cookie would not accompany.
-const OAUTH_COOKIE: &str = "rxb_oauth";
+const OAUTH_COOKIE: &str = "__Host-rxb_oauth";
 
-fn oauth_cookie(value: &str, secure: bool, max_age: i64) -> String {
-    set_cookie(OAUTH_COOKIE, value, secure, Some(max_age))
+fn oauth_cookie(value: &str, max_age: i64) -> String {
+    set_cookie(OAUTH_COOKIE, value, Some(max_age))
         .replace("SameSite=Strict", "SameSite=Lax")
 }
 
@@ -261,7 +259,6 @@ async fn external_start(State(state): State<AppState>) -> Response {
         Redirect::to(&url).into_response(),
         &oauth_cookie(
             &format!("{oauth_state}.{verifier}"),
-            portal.secure_cookies,
             600,
         ),
     )
@@ -284,7 +281,7 @@ async fn external_callback(
                 StatusCode::UNAUTHORIZED,
                 pages::login_page(&random_csrf(), Some(why), Some(external.label())),
             ),
-            &oauth_cookie("", portal.secure_cookies, 0),
+            &oauth_cookie("", 0),
         )
     };
     let kept = cookie(&headers, OAUTH_COOKIE).unwrap_or_default();
@@ -300,8 +297,7 @@ async fn external_callback(
         Ok(s) => signed_in(
             "/staff",
             &s.token,
-            oauth_cookie("", portal.secure_cookies, 0),
-            portal.secure_cookies,
+            oauth_cookie("", 0),
         ),
         Err(StaffError::InvalidCredentials) => {
             refuse("The identity provider's answer was refused.")
@@ -327,7 +323,7 @@ async fn logout(
     }
     with_cookie(
         Redirect::to("/staff/login").into_response(),
-        &set_cookie(SESSION_COOKIE, "", portal.secure_cookies, Some(0)),
+        &set_cookie(SESSION_COOKIE, "", Some(0)),
     )
 }
 

@@ -11,3 +11,4 @@ mod listing;
 mod ops;
 mod portal;
 mod rules;
+mod hardening;
