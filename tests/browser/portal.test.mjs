@@ -36,7 +36,7 @@ async function submit(body, key) {
 
 before(async () => {
   server = spawn(bin, ['--data-dir', dataDir, 'serve', '--demo', '--listen', '127.0.0.1:0'], {
-    env: { ...process.env, RXBRIDGE_LOG: 'warn', RXBRIDGE_CONFIG: configFile, RXBRIDGE_DEMO_SIM_URL: `http://127.0.0.1:${simPort}/orders` },
+    env: { ...process.env, RXBRIDGE_LOG: 'warn', RXBRIDGE_METRICS_LISTEN: 'off', RXBRIDGE_CONFIG: configFile, RXBRIDGE_DEMO_SIM_URL: `http://127.0.0.1:${simPort}/orders` },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';

@@ -145,6 +145,16 @@ pub fn router(state: AppState) -> Router {
     router_with_timeout(state, DEFAULT_REQUEST_TIMEOUT)
 }
 
+/// `/metrics` alone, for the separate (by default loopback-only) metrics listener: the public
+/// router answers 404 there, so request counts and store figures never reach the internet.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(handlers::metrics))
+        .fallback(|| async { Problem::for_status(StatusCode::NOT_FOUND) })
+        .with_state(state)
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+}
+
 pub fn router_with_timeout(state: AppState, request_timeout: Duration) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     let behind_tls = state.portal.as_ref().is_some_and(|p| p.hsts);
@@ -159,7 +169,6 @@ pub fn router_with_timeout(state: AppState, request_timeout: Duration) -> Router
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/openapi.json", get(handlers::openapi_json))
-        .route("/metrics", get(handlers::metrics))
         .merge(crate::portal::portal_routes())
         .merge(crate::payments::payment_routes())
         .fallback(|| async { Problem::for_status(StatusCode::NOT_FOUND) })

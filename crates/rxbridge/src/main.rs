@@ -359,6 +359,7 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
             } else {
                 None
             };
+            let metrics = rxbridge::bind_metrics(&config).await?;
             let app = App::open(config)?;
             if app.config.payments.provider == "sandbox" {
                 tracing::warn!(
@@ -397,7 +398,11 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
                 }
             }
             tracing::info!(%addr, data_dir = %app.config.data_dir.display(), "rxbridge listening");
-            rxbridge::serve(app, listener, shutdown_signal()).await?;
+            match metrics.as_ref().map(|l| l.local_addr()).transpose()? {
+                Some(m) => tracing::info!(metrics = %m, "metrics at http://{m}/metrics"),
+                None => tracing::info!("metrics listener off"),
+            }
+            rxbridge::serve(app, listener, metrics, shutdown_signal()).await?;
         }
         Command::Clinic { command } => {
             let app = App::open(config)?;

@@ -87,3 +87,147 @@ async fn secure_cookies_setting_now_governs_hsts_only() {
     );
     assert_host_cookie(&set_cookies(&r)[0]);
 }
+
+#[tokio::test]
+async fn metrics_live_on_their_own_listener_and_the_public_one_answers_404() {
+    let app = spawn_app().await;
+    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(!r.text().await.unwrap().contains("rxbridge_outbox_pending"));
+    let r = app.client.get(app.metrics_url()).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("rxbridge_outbox_pending"));
+    // The metrics listener serves nothing else.
+    let other = app.metrics_url().replace("/metrics", "/v1/formulary");
+    let r = app.client.get(other).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Off: no listener at all.
+    let mut config = Config::default();
+    config.metrics.listen = "off".into();
+    let off = spawn_with(tempfile::tempdir().unwrap(), config).await;
+    assert_eq!(off.running.as_ref().unwrap().metrics_addr, None);
+    // A bad value stops start-up with the setting's name.
+    let mut config = Config::default();
+    config.metrics.listen = "everywhere".into();
+    let e = config.validate().unwrap_err();
+    assert!(format!("{e:#}").contains("RXBRIDGE_METRICS_LISTEN"), "{e:#}");
+    assert_eq!(Config::default().metrics.listen, "127.0.0.1:9464");
+}
+
+/// Connect, send one request on `s` and return the start of the answer.
+async fn roundtrip(s: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 512];
+    let n = s.read(&mut buf).await.unwrap();
+    String::from_utf8_lossy(&buf[..n]).to_string()
+}
+
+/// True once the server has closed `s` (EOF or reset), polling until `deadline`; what arrives
+/// before (an error answer) is read and dropped.
+async fn closed_by_server(s: &mut tokio::net::TcpStream, deadline: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 512];
+    tokio::time::timeout(deadline, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn a_client_that_trickles_its_headers_is_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_with(
+        tempfile::tempdir().unwrap(),
+        Config {
+            header_read_timeout_secs: 1,
+            ..Config::default()
+        },
+    )
+    .await;
+    let addr = app.running.as_ref().unwrap().addr;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
+        .await
+        .unwrap();
+    let (mut rd, mut wr) = s.into_split();
+    // One header byte at a time, never finishing the head, until the server gives up.
+    let trickle = tokio::spawn(async move {
+        for line in 0.. {
+            if wr
+                .write_all(format!("X-Slow-{line}: a\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 512];
+    // The deadline is a safety net for a broken build (hang), not a timing assertion.
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok();
+    trickle.abort();
+    assert!(closed, "the trickling connection is still open");
+    // A normal client is unaffected.
+    let mut ok = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(roundtrip(&mut ok).await.starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn one_client_address_cannot_hold_more_than_its_connections() {
+    let app = spawn_with(
+        tempfile::tempdir().unwrap(),
+        Config {
+            max_connections_per_client: 2,
+            ..Config::default()
+        },
+    )
+    .await;
+    assert!(Config::default().max_connections_per_client >= 256);
+    let addr = app.running.as_ref().unwrap().addr;
+    let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(roundtrip(&mut first).await.starts_with("HTTP/1.1 200"));
+    assert!(roundtrip(&mut second).await.starts_with("HTTP/1.1 200"));
+    let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(
+        closed_by_server(&mut third, std::time::Duration::from_secs(30)).await,
+        "the connection over the cap was kept"
+    );
+    // The first two still work; closing one frees its slot.
+    assert!(roundtrip(&mut first).await.starts_with("HTTP/1.1 200"));
+    drop(first);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let mut again = tokio::net::TcpStream::connect(addr).await.unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let _ = again
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await;
+        let mut buf = [0u8; 64];
+        if matches!(again.read(&mut buf).await, Ok(n) if n > 0) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the slot never came back");
+        tokio::task::yield_now().await;
+    }
+}
