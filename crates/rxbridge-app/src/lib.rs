@@ -13,6 +13,7 @@ pub mod fulfilment;
 pub mod intake;
 pub mod originals;
 pub mod outbox;
+pub mod passwords;
 pub mod payments;
 pub mod ports;
 pub mod registers;

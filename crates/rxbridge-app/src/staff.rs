@@ -26,7 +26,7 @@ pub const MAX_LOCK: SignedDuration = SignedDuration::from_secs(60 * 60);
 pub const IDLE_TIMEOUT: SignedDuration = SignedDuration::from_secs(30 * 60);
 /// ...and after this long in any case.
 pub const ABSOLUTE_TIMEOUT: SignedDuration = SignedDuration::from_secs(12 * 60 * 60);
-pub const MIN_PASSWORD_CHARS: usize = 12;
+pub use crate::passwords::MIN_PASSWORD_CHARS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -193,13 +193,21 @@ fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
-fn one_time_password() -> String {
+/// A random one-time password that passes the policy for `email` (20 characters of a
+/// 56-letter alphabet fail it practically never; a failure is simply drawn again).
+fn one_time_password(email: &str) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
-    let mut b = [0u8; 20];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    b.iter()
-        .map(|x| ALPHABET[*x as usize % ALPHABET.len()] as char)
-        .collect()
+    loop {
+        let mut b = [0u8; 20];
+        rand::rngs::OsRng.fill_bytes(&mut b);
+        let p: String = b
+            .iter()
+            .map(|x| ALPHABET[*x as usize % ALPHABET.len()] as char)
+            .collect();
+        if crate::passwords::check(&p, email).is_ok() {
+            return p;
+        }
+    }
 }
 
 pub fn hash_password(password: &str) -> Result<String, StaffError> {
@@ -293,7 +301,7 @@ impl StaffService {
                 "a pharmacist needs a GPhC number (--gphc)".into(),
             ));
         }
-        let password = one_time_password();
+        let password = one_time_password(&email);
         let account = StaffAccount {
             id: format!("st_{}", uuid::Uuid::now_v7().simple()),
             email: email.clone(),
@@ -365,7 +373,8 @@ impl StaffService {
     }
 
     /// Change the password (required at first sign-in): the current one must be right and the
-    /// new one at least `MIN_PASSWORD_CHARS` characters and different.
+    /// new one different and within the policy (`passwords::check`: length, the shipped list
+    /// of breached passwords, repetition, the account's email).
     pub async fn change_password(
         &self,
         session: &StaffSession,
@@ -375,11 +384,7 @@ impl StaffService {
         if !verify_password(current, &session.staff.password_hash) {
             return Err(StaffError::InvalidCredentials);
         }
-        if new.chars().count() < MIN_PASSWORD_CHARS {
-            return Err(StaffError::Invalid(format!(
-                "the new password needs at least {MIN_PASSWORD_CHARS} characters"
-            )));
-        }
+        crate::passwords::check(new, &session.staff.email).map_err(StaffError::Invalid)?;
         if new == current {
             return Err(StaffError::Invalid(
                 "the new password must differ from the current one".into(),
@@ -568,7 +573,8 @@ mod tests {
         assert!(verify_password("correct horse battery", &h));
         assert!(!verify_password("wrong", &h));
         assert!(!verify_password("x", "not a hash"));
-        let p = one_time_password();
+        let p = one_time_password("someone@example.com");
         assert_eq!(p.len(), 20);
+        assert_eq!(crate::passwords::check(&p, "someone@example.com"), Ok(()));
     }
 }

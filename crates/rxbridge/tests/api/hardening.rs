@@ -231,3 +231,83 @@ async fn one_client_address_cannot_hold_more_than_its_connections() {
         tokio::task::yield_now().await;
     }
 }
+
+#[tokio::test]
+async fn the_password_form_refuses_weak_passwords_and_says_why() {
+    let app = spawn_app().await;
+    let email = "morgan.lee@pharmacy.example";
+    let (_, otp) = app
+        .running
+        .as_ref()
+        .unwrap()
+        .staff
+        .add(email, rxbridge_app::staff::Role::Support, None)
+        .await
+        .unwrap();
+    // The one-time password `staff add` hands out passes the policy itself.
+    assert_eq!(rxbridge_app::passwords::check(&otp, email), Ok(()));
+    let c = browser();
+    let page = c
+        .get(app.url("/staff/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = c
+        .post(app.url("/staff/login"))
+        .form(&[
+            ("csrf", csrf_in(&page).as_str()),
+            ("email", email),
+            ("password", otp.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/staff/password");
+    let page = c
+        .get(app.url("/staff/password"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_in(&page);
+    for (weak, why) in [
+        ("aaaaaaaaaaaa", "repeated"),
+        ("short", "at least 12 characters"),
+        ("morgan.lee rules the pharmacy", "email address"),
+        ("qwertyuiop123", "common or breached"),
+        ("iloveyou2026!", "common or breached"),
+    ] {
+        let r = c
+            .post(app.url("/staff/password"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("current", otp.as_str()),
+                ("new", weak),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{weak}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains(why), "{weak}: {body}");
+    }
+    // Still on the one-time password: nothing was changed.
+    let r = c.get(app.url("/staff")).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/staff/password");
+    let r = c
+        .post(app.url("/staff/password"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("current", otp.as_str()),
+            ("new", "lanterns over seven quiet harbours"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/staff");
+}
