@@ -18,6 +18,7 @@ pub mod payments;
 pub mod ports;
 pub mod registers;
 pub mod staff;
+pub mod throttle;
 pub mod transfer;
 pub mod views;
 

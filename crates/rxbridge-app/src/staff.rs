@@ -1,5 +1,6 @@
 //! Staff identity: accounts with a role, local sign-in with argon2id password hashes, lockout
-//! with back-off, sessions (only a hash of the token is stored) each with its CSRF token.
+//! with back-off (held only where the client address agrees, and a budget per address:
+//! `throttle`), sessions (only a hash of the token is stored) each with its CSRF token.
 //! Sign-in sits behind the `Identity` trait so an external OIDC provider (Cognito, issue #7)
 //! can replace the local one without touching the portal.
 
@@ -16,6 +17,7 @@ use rand::RngCore;
 use rxbridge_domain::contact::Email;
 use rxbridge_domain::ids::GphcNumber;
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Failed sign-ins allowed before the account locks; each further failure doubles the lock.
@@ -241,6 +243,7 @@ pub struct StaffService {
     /// A real argon2id hash of a random password, verified against when the email is unknown,
     /// so a wrong email costs the same time as a wrong password.
     dummy_hash: String,
+    throttle: crate::throttle::SignInThrottle,
 }
 
 impl StaffService {
@@ -250,6 +253,7 @@ impl StaffService {
             store,
             clock,
             dummy_hash,
+            throttle: Default::default(),
         }
     }
 
@@ -408,23 +412,56 @@ impl StaffService {
     }
 }
 
-/// Local sign-in with email and password.
+/// Local sign-in with email and password, from an unknown client address: the account's lock
+/// holds as it is (nothing to weigh it against).
 #[async_trait]
 impl Identity for StaffService {
     async fn sign_in(&self, email: &str, password: &str) -> Result<NewSession, StaffError> {
+        self.sign_in_from(None, email, password).await
+    }
+}
+
+impl StaffService {
+    /// Sign in from `client` (the request's address). Refused without checking the password
+    /// while the address is throttled (`throttle::ADDRESS_FREE_ATTEMPTS` failures on any
+    /// accounts, then back-off); the account's own lock (`FREE_ATTEMPTS` failures, then
+    /// back-off) refuses only addresses that have failed on this account recently, so an
+    /// outsider's guessing cannot lock the member of staff out from their own address. Only
+    /// failed sign-ins count (a wrong password, an unknown email, an attempt the account's lock
+    /// refused); a refusal because the address is throttled does not.
+    pub async fn sign_in_from(
+        &self,
+        client: Option<IpAddr>,
+        email: &str,
+        password: &str,
+    ) -> Result<NewSession, StaffError> {
         let now = self.clock.now();
-        let account = self
-            .store
-            .staff_by_email(&email.trim().to_lowercase())
-            .await?;
+        let email = email.trim().to_lowercase();
+        if let Some(ip) = client
+            && let Some(until) = self.throttle.address_blocked(ip, now)
+        {
+            return Err(StaffError::Locked(until));
+        }
+        let account = self.store.staff_by_email(&email).await?;
         let Some(account) = account else {
             let _ = verify_password(password, &self.dummy_hash);
+            if let Some(ip) = client
+                && let Some(until) = self.throttle.record_failure(ip, None, now)
+            {
+                return Err(StaffError::Locked(until));
+            }
             return Err(StaffError::InvalidCredentials);
+        };
+        let agrees = |t: &crate::throttle::SignInThrottle| {
+            client.is_none_or(|ip| t.agrees_with_lock(ip, &email, now))
         };
         if let Some(until) = account.locked_until
             && until > now
+            && agrees(&self.throttle)
         {
-            return Err(StaffError::Locked(until));
+            // A failed sign-in for the address's budget (not the account's: it is locked).
+            let address_until = client.and_then(|ip| self.throttle.record_failure(ip, None, now));
+            return Err(StaffError::Locked(until.max(address_until.unwrap_or(until))));
         }
         if !verify_password(password, &account.password_hash) {
             let failed = account.failed_attempts + 1;
@@ -438,10 +475,16 @@ impl Identity for StaffService {
             self.store
                 .record_failure(&account.id, failed, locked_until, e)
                 .await?;
-            return Err(match locked_until {
+            let address_until =
+                client.and_then(|ip| self.throttle.record_failure(ip, Some(&email), now));
+            // This address has now failed on the account, so it agrees with the lock.
+            return Err(match locked_until.max(address_until) {
                 Some(u) => StaffError::Locked(u),
                 None => StaffError::InvalidCredentials,
             });
+        }
+        if let Some(ip) = client {
+            self.throttle.record_success(ip, &email);
         }
         self.open_session(account, serde_json::json!({})).await
     }

@@ -170,6 +170,13 @@ async fn a_prescription_through_api_gateway_events_on_dynamodb() {
         .add("Lambda Clinic")
         .await
         .unwrap();
+    // No second listener on Lambda: the public router does not serve /metrics.
+    let (status, _) = invoke(
+        started.router(),
+        apigw_event("GET", "/metrics", json!({}), None),
+    )
+    .await;
+    assert_eq!(status, 404);
     let today = rxbridge_domain::dates::london_date(jiff::Timestamp::now()).to_string();
     let body = rxbridge_http::schema::example_submission_on(&today);
     let auth = json!({
@@ -1160,4 +1167,20 @@ async fn the_operator_tool_imports_verifies_and_adds_clinics() {
     );
     let verified = tool(&["verify"]);
     assert!(String::from_utf8_lossy(&verified.stdout).contains("verifies: 2 events"));
+}
+
+#[tokio::test]
+async fn the_client_address_comes_from_the_request_context_not_the_headers() {
+    let router = lambda::with_client_addr(axum::Router::new().route(
+        "/ip",
+        axum::routing::get(
+            |ip: Option<axum::Extension<rxbridge_http::ClientAddr>>| async move {
+                axum::Json(json!(ip.map(|axum::Extension(a)| a.0.to_string())))
+            },
+        ),
+    ));
+    let mut event = apigw_event("GET", "/ip", json!({ "x-forwarded-for": "198.51.100.7" }), None);
+    event["requestContext"]["http"]["sourceIp"] = json!("192.0.2.44");
+    let (status, body) = invoke(router, event).await;
+    assert_eq!((status, body), (200, json!("192.0.2.44")));
 }

@@ -10,6 +10,7 @@
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use rxbridge_app::throttle::client_key;
 use rxbridge_http::ClientAddr;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -48,20 +49,6 @@ impl Drop for Slot {
                 open.remove(&self.key);
             }
         }
-    }
-}
-
-/// The counting key of `ip`: IPv4 as is, IPv6 by its /64 (IPv4-mapped IPv6 as IPv4).
-pub fn client_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
     }
 }
 

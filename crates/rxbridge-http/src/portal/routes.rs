@@ -15,7 +15,7 @@ use maud::Markup;
 use rxbridge_app::clinical::{Decision, DecisionError};
 use rxbridge_app::events::NewEvent;
 use rxbridge_app::ports::{Mode, PrescriptionRecord};
-use rxbridge_app::staff::{Identity, Role, StaffError, StaffSession};
+use rxbridge_app::staff::{Role, StaffError, StaffSession};
 use rxbridge_domain::compliance::Severity;
 use rxbridge_domain::lifecycle::Status;
 use rxbridge_domain::prescription::Prescription;
@@ -169,6 +169,7 @@ async fn login_page(State(state): State<AppState>) -> Response {
 
 async fn login(
     State(state): State<AppState>,
+    client: Option<axum::Extension<crate::ClientAddr>>,
     headers: HeaderMap,
     Form(form): Form<Params>,
 ) -> Response {
@@ -194,7 +195,8 @@ async fn login(
         form.get("email").cloned().unwrap_or_default(),
         form.get("password").cloned().unwrap_or_default(),
     );
-    match portal.staff.sign_in(&email, &password).await {
+    let client = client.map(|axum::Extension(crate::ClientAddr(ip))| ip);
+    match portal.staff.sign_in_from(client, &email, &password).await {
         Ok(s) => {
             let to = if s.session.staff.must_change_password {
                 "/staff/password"

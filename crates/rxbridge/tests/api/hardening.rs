@@ -311,3 +311,95 @@ async fn the_password_form_refuses_weak_passwords_and_says_why() {
         .unwrap();
     assert_eq!(r.headers()["location"], "/staff");
 }
+
+/// A cookie-holding client whose connections come from `from` (any 127/8 address is this
+/// machine), standing for a browser elsewhere on the internet.
+fn browser_from(from: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(from.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+async fn try_sign_in(app: &TestApp, c: &reqwest::Client, email: &str, password: &str) -> StatusCode {
+    let page = c
+        .get(app.url("/staff/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    c.post(app.url("/staff/login"))
+        .form(&[
+            ("csrf", csrf_in(&page).as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn an_outsider_guessing_cannot_lock_staff_out_but_is_throttled_itself() {
+    use rxbridge_app::staff::Role;
+    let app = spawn_app().await;
+    let staff = &app.running.as_ref().unwrap().staff;
+    let (_, victim_otp) = staff
+        .add("victim@pharmacy.example", Role::Pharmacist, Some("2033467"))
+        .await
+        .unwrap();
+    let (_, other_otp) = staff
+        .add("other@pharmacy.example", Role::Support, None)
+        .await
+        .unwrap();
+    let attacker = browser_from("127.0.0.2");
+    let mut answers = Vec::new();
+    for i in 0..rxbridge_app::throttle::ADDRESS_FREE_ATTEMPTS + 5 {
+        answers.push(
+            try_sign_in(
+                &app,
+                &attacker,
+                "victim@pharmacy.example",
+                &format!("guess number {i}"),
+            )
+            .await,
+        );
+    }
+    assert_eq!(answers[0], StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        answers.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{answers:?}"
+    );
+    // The attacker's address is held off even with the right password, on any account.
+    assert_eq!(
+        try_sign_in(&app, &attacker, "victim@pharmacy.example", &victim_otp).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        try_sign_in(&app, &attacker, "other@pharmacy.example", &other_otp).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The pharmacist, from their own address, signs in.
+    let own = browser_from("127.0.0.1");
+    assert_eq!(
+        try_sign_in(&app, &own, "victim@pharmacy.example", &victim_otp).await,
+        StatusCode::SEE_OTHER
+    );
+    // Every failure was recorded on the account's audit trail; refusals while throttled were
+    // not password checks and were not.
+    let db = rusqlite::Connection::open(app.data_dir.path().join("rxbridge.db")).unwrap();
+    let failed: i64 = db
+        .query_row(
+            "SELECT count(*) FROM events WHERE kind = 'staff.sign_in_failed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(failed >= 5 && (failed as usize) < answers.len(), "{failed}");
+}
