@@ -51,12 +51,13 @@ pub fn check(password: &str, email: &str) -> Result<(), String> {
     if !email.is_empty()
         && (lower.contains(&email) || (local.chars().count() >= 3 && lower.contains(local)))
     {
-        return Err("The new password must not contain your email address or its name part.".into());
+        return Err(
+            "The new password must not contain your email address or its name part.".into(),
+        );
     }
     if COMMON.contains(lower.as_str()) {
         return Err(
-            "The new password is on a list of common or breached passwords: choose another."
-                .into(),
+            "The new password is on a list of common or breached passwords: choose another.".into(),
         );
     }
     // "password123456", "qwerty2024!!": a listed password with digits or symbols appended.
@@ -110,7 +111,11 @@ mod tests {
             let e = check(pw, EMAIL).unwrap_err();
             assert!(e.contains(why), "{pw}: {e}");
         }
-        assert!(check(&"xy".repeat(150), EMAIL).unwrap_err().contains("at most"));
+        assert!(
+            check(&"xy".repeat(150), EMAIL)
+                .unwrap_err()
+                .contains("at most")
+        );
     }
 
     #[test]

@@ -461,7 +461,9 @@ impl StaffService {
         {
             // A failed sign-in for the address's budget (not the account's: it is locked).
             let address_until = client.and_then(|ip| self.throttle.record_failure(ip, None, now));
-            return Err(StaffError::Locked(until.max(address_until.unwrap_or(until))));
+            return Err(StaffError::Locked(
+                until.max(address_until.unwrap_or(until)),
+            ));
         }
         if !verify_password(password, &account.password_hash) {
             let failed = account.failed_attempts + 1;

@@ -76,7 +76,10 @@ impl SignInThrottle {
     /// Until when `ip` is throttled, if it is.
     pub fn address_blocked(&self, ip: IpAddr, now: Timestamp) -> Option<Timestamp> {
         let t = self.tables.lock().unwrap_or_else(|e| e.into_inner());
-        let c = t.by_address.get(&client_key(ip)).filter(|c| fresh(c, now))?;
+        let c = t
+            .by_address
+            .get(&client_key(ip))
+            .filter(|c| fresh(c, now))?;
         let until = c.last.saturating_add(address_block(c.failures)?).ok()?;
         (until > now).then_some(until)
     }
@@ -160,7 +163,10 @@ mod tests {
         assert_eq!(t.address_blocked(ip, at(60)), None);
         assert_eq!(t.record_failure(ip, None, at(61)), Some(at(61 + 120)));
         // Another address is not affected.
-        assert_eq!(t.address_blocked("203.0.113.10".parse().unwrap(), at(62)), None);
+        assert_eq!(
+            t.address_blocked("203.0.113.10".parse().unwrap(), at(62)),
+            None
+        );
         // Forgotten after an hour without failures.
         assert_eq!(t.record_failure(ip, None, at(61 + 3601)), None);
         assert_eq!(address_block(500), Some(MAX_BLOCK));
@@ -179,6 +185,9 @@ mod tests {
         assert!(!t.agrees_with_lock(b, "y@example.com", at(1)));
         t.record_success(a, "x@example.com");
         assert!(!t.agrees_with_lock(b, "x@example.com", at(1)));
-        assert!(t.address_blocked(b, at(1)).is_some(), "a success does not reset the address");
+        assert!(
+            t.address_blocked(b, at(1)).is_some(),
+            "a success does not reset the address"
+        );
     }
 }

@@ -1179,7 +1179,12 @@ async fn the_client_address_comes_from_the_request_context_not_the_headers() {
             },
         ),
     ));
-    let mut event = apigw_event("GET", "/ip", json!({ "x-forwarded-for": "198.51.100.7" }), None);
+    let mut event = apigw_event(
+        "GET",
+        "/ip",
+        json!({ "x-forwarded-for": "198.51.100.7" }),
+        None,
+    );
     event["requestContext"]["http"]["sourceIp"] = json!("192.0.2.44");
     let (status, body) = invoke(router, event).await;
     assert_eq!((status, body), (200, json!("192.0.2.44")));

@@ -23,8 +23,8 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 /// Largest request body accepted (256 KiB): far above any real prescription.
 pub const BODY_LIMIT: usize = 256 * 1024;
 
-/// Checks a webhook URL before it is stored; `Err` says why it is refused.
-pub type UrlGuard = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+/// Checks a webhook URL for a destination before it is stored; `Err` says why it is refused.
+pub type UrlGuard = Arc<dyn Fn(&str, &str) -> Result<(), String> + Send + Sync>;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -71,7 +71,7 @@ impl AppState {
             fulfilment: None,
             outbox: None,
             registers: None,
-            url_guard: Arc::new(|_| Err("webhooks are not enabled".into())),
+            url_guard: Arc::new(|_, _| Err("webhooks are not enabled".into())),
         }
     }
 
@@ -152,7 +152,10 @@ pub fn metrics_router(state: AppState) -> Router {
         .route("/metrics", get(handlers::metrics))
         .fallback(|| async { Problem::for_status(StatusCode::NOT_FOUND) })
         .with_state(state)
-        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
 }
 
 pub fn router_with_timeout(state: AppState, request_timeout: Duration) -> Router {

@@ -100,9 +100,16 @@ impl MetricsSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhookSettings {
-    /// `RXBRIDGE_WEBHOOKS_ALLOW_PRIVATE_TARGETS`: allow `http` and private or loopback
-    /// endpoints — only for local testing (the SSRF guard is off).
+    /// `RXBRIDGE_WEBHOOKS_ALLOW_PRIVATE_TARGETS`: allow `http`, any port and private, loopback
+    /// or link-local endpoints for sandbox (test-mode) destinations — local stand-ins. Never
+    /// for live destinations.
     pub allow_private_targets: bool,
+    /// `RXBRIDGE_WEBHOOKS_ALLOWED_PORTS`, comma-separated: the ports `https` endpoints may use.
+    pub allowed_ports: Vec<u16>,
+    /// Set by `serve --demo` only (never from the file): the warehouse simulator's URL, whose
+    /// origin sandbox deliveries may reach.
+    #[serde(skip)]
+    pub exempt_origin: Option<String>,
     /// How often the outbox worker looks for due messages.
     pub poll_interval_ms: u64,
 }
@@ -111,6 +118,8 @@ impl Default for WebhookSettings {
     fn default() -> Self {
         Self {
             allow_private_targets: false,
+            allowed_ports: vec![443],
+            exempt_origin: None,
             poll_interval_ms: 1000,
         }
     }
@@ -339,6 +348,15 @@ impl Config {
         if let Ok(v) = std::env::var("RXBRIDGE_WEBHOOKS_ALLOW_PRIVATE_TARGETS") {
             c.webhooks.allow_private_targets = matches!(v.as_str(), "1" | "true" | "yes");
         }
+        if let Ok(v) = std::env::var("RXBRIDGE_WEBHOOKS_ALLOWED_PORTS") {
+            c.webhooks.allowed_ports = list(v)
+                .iter()
+                .map(|p| p.parse::<u16>())
+                .collect::<Result<_, _>>()
+                .with_context(
+                    || "RXBRIDGE_WEBHOOKS_ALLOWED_PORTS must be comma-separated port numbers",
+                )?;
+        }
         if let Ok(v) = std::env::var("RXBRIDGE_SMTP_PORT") {
             c.mail.smtp_port = v
                 .parse()
@@ -431,6 +449,11 @@ impl Config {
                 }
             }
             other => bail!("mail.transport must be \"files\" or \"smtp\", got {other:?}"),
+        }
+        if self.webhooks.allowed_ports.is_empty() || self.webhooks.allowed_ports.contains(&0) {
+            bail!(
+                "webhooks.allowed_ports (RXBRIDGE_WEBHOOKS_ALLOWED_PORTS) must list ports 1 to 65535 (443 by default)"
+            );
         }
         if self.webhooks.poll_interval_ms == 0 || self.warehouse.sweep_interval_secs == 0 {
             bail!("webhooks.poll_interval_ms and warehouse.sweep_interval_secs must be at least 1");
@@ -642,7 +665,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
     let outbox = Arc::new(rxbridge_app::outbox::Outbox::new(
         outbox_store.clone(),
         Arc::new(webhooks::HttpWebhooks::new(
-            config.webhooks.allow_private_targets,
+            webhooks::UrlPolicy::from_settings(&config.webhooks),
         )?),
         clock.clone(),
         intake.vault().clone(),
@@ -688,8 +711,10 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
         .with_payments(payments.clone())
         .with_finance(finance.clone())
         .with_fulfilment(fulfilment.clone(), outbox.clone(), registers, {
-            let allow = config.webhooks.allow_private_targets;
-            Arc::new(move |u: &str| webhooks::check_url(u, allow).map(|_| ()))
+            let policy = webhooks::UrlPolicy::from_settings(&config.webhooks);
+            Arc::new(move |d: &str, u: &str| {
+                webhooks::check_url(u, &policy, webhooks::is_sandbox(d)).map(|_| ())
+            })
         })
         .with_portal(rxbridge_http::portal::Portal {
             staff: staff.clone(),

@@ -203,11 +203,7 @@ async fn login(
             } else {
                 "/staff"
             };
-            signed_in(
-                to,
-                &s.token,
-                set_cookie(LOGIN_CSRF_COOKIE, "", Some(0)),
-            )
+            signed_in(to, &s.token, set_cookie(LOGIN_CSRF_COOKIE, "", Some(0)))
         }
         Err(StaffError::InvalidCredentials) => html(
             StatusCode::UNAUTHORIZED,
@@ -240,8 +236,7 @@ async fn login(
 const OAUTH_COOKIE: &str = "__Host-rxb_oauth";
 
 fn oauth_cookie(value: &str, max_age: i64) -> String {
-    set_cookie(OAUTH_COOKIE, value, Some(max_age))
-        .replace("SameSite=Strict", "SameSite=Lax")
+    set_cookie(OAUTH_COOKIE, value, Some(max_age)).replace("SameSite=Strict", "SameSite=Lax")
 }
 
 async fn external_start(State(state): State<AppState>) -> Response {
@@ -259,10 +254,7 @@ async fn external_start(State(state): State<AppState>) -> Response {
     );
     with_cookie(
         Redirect::to(&url).into_response(),
-        &oauth_cookie(
-            &format!("{oauth_state}.{verifier}"),
-            600,
-        ),
+        &oauth_cookie(&format!("{oauth_state}.{verifier}"), 600),
     )
 }
 
@@ -296,11 +288,7 @@ async fn external_callback(
         return refuse("The identity provider did not sign you in.");
     };
     match external.complete(code, verifier).await {
-        Ok(s) => signed_in(
-            "/staff",
-            &s.token,
-            oauth_cookie("", 0),
-        ),
+        Ok(s) => signed_in("/staff", &s.token, oauth_cookie("", 0)),
         Err(StaffError::InvalidCredentials) => {
             refuse("The identity provider's answer was refused.")
         }
@@ -1647,7 +1635,7 @@ async fn webhook_set(
             .get("url")
             .map(|u| u.trim().to_string())
             .unwrap_or_default();
-        if let Err(e) = (state.url_guard)(&url) {
+        if let Err(e) = (state.url_guard)(&destination, &url) {
             return webhooks_view(
                 &state,
                 &s,

@@ -39,7 +39,11 @@ async fn staff_cookies_are_secure_host_cookies_without_any_setting() {
         .as_ref()
         .unwrap()
         .staff
-        .add("cookie@example.com", rxbridge_app::staff::Role::Support, None)
+        .add(
+            "cookie@example.com",
+            rxbridge_app::staff::Role::Support,
+            None,
+        )
         .await
         .unwrap();
     let r = c
@@ -110,7 +114,10 @@ async fn metrics_live_on_their_own_listener_and_the_public_one_answers_404() {
     let mut config = Config::default();
     config.metrics.listen = "everywhere".into();
     let e = config.validate().unwrap_err();
-    assert!(format!("{e:#}").contains("RXBRIDGE_METRICS_LISTEN"), "{e:#}");
+    assert!(
+        format!("{e:#}").contains("RXBRIDGE_METRICS_LISTEN"),
+        "{e:#}"
+    );
     assert_eq!(Config::default().metrics.listen, "127.0.0.1:9464");
 }
 
@@ -227,7 +234,10 @@ async fn one_client_address_cannot_hold_more_than_its_connections() {
         if matches!(again.read(&mut buf).await, Ok(n) if n > 0) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the slot never came back");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slot never came back"
+        );
         tokio::task::yield_now().await;
     }
 }
@@ -323,7 +333,12 @@ fn browser_from(from: &str) -> reqwest::Client {
         .unwrap()
 }
 
-async fn try_sign_in(app: &TestApp, c: &reqwest::Client, email: &str, password: &str) -> StatusCode {
+async fn try_sign_in(
+    app: &TestApp,
+    c: &reqwest::Client,
+    email: &str,
+    password: &str,
+) -> StatusCode {
     let page = c
         .get(app.url("/staff/login"))
         .send()
@@ -402,4 +417,66 @@ async fn an_outsider_guessing_cannot_lock_staff_out_but_is_throttled_itself() {
         )
         .unwrap();
     assert!(failed >= 5 && (failed as usize) < answers.len(), "{failed}");
+}
+
+fn rxbridge_cli(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_rxbridge"));
+    c.arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("RXBRIDGE_PATIENT_KEY")
+        .env_remove("RXBRIDGE_WEBHOOKS_ALLOW_PRIVATE_TARGETS")
+        .env_remove("RXBRIDGE_WEBHOOKS_ALLOWED_PORTS");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn webhook_set_takes_local_targets_only_for_sandbox_destinations_with_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = |env: &[(&str, &str)], dest: &str, url: &str| {
+        rxbridge_cli(
+            dir.path(),
+            env,
+            &["webhook", "set", "--destination", dest, "--url", url],
+        )
+    };
+    let allow = [("RXBRIDGE_WEBHOOKS_ALLOW_PRIVATE_TARGETS", "true")];
+    let local = "http://127.0.0.1:9090/orders";
+    let (ok, out) = set(&[], "warehouse:test", local);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("RXBRIDGE_WEBHOOKS_ALLOW_PRIVATE_TARGETS"),
+        "{out}"
+    );
+    let (ok, out) = set(&allow, "warehouse:test", local);
+    assert!(ok, "{out}");
+    // Never for live destinations, setting or not.
+    let (ok, out) = set(&allow, "warehouse:live", local);
+    assert!(!ok, "{out}");
+    assert!(out.contains("webhooks.allow_private_targets"), "{out}");
+    let (ok, out) = set(&allow, "warehouse:live", "https://169.254.169.254/latest");
+    assert!(!ok, "{out}");
+    // https on 443, or a port on the allow-list.
+    let odd_port = "https://warehouse.example.com:8443/orders";
+    let (ok, out) = set(&[], "warehouse:live", odd_port);
+    assert!(!ok && out.contains("webhooks.allowed_ports"), "{out}");
+    let (ok, out) = set(
+        &[("RXBRIDGE_WEBHOOKS_ALLOWED_PORTS", "443,8443")],
+        "warehouse:live",
+        odd_port,
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = set(
+        &[],
+        "warehouse:live",
+        "https://warehouse.example.com/orders",
+    );
+    assert!(ok, "{out}");
 }

@@ -86,7 +86,12 @@ pub fn new_key() -> String {
 impl TestApp {
     /// `/metrics` on the metrics listener.
     pub fn metrics_url(&self) -> String {
-        let addr = self.running.as_ref().unwrap().metrics_addr.expect("metrics on");
+        let addr = self
+            .running
+            .as_ref()
+            .unwrap()
+            .metrics_addr
+            .expect("metrics on");
         format!("http://{addr}/metrics")
     }
 

@@ -3,6 +3,7 @@
 
 mod access;
 mod cli;
+mod hardening;
 mod helpers;
 mod hostile;
 mod idempotency;
@@ -11,4 +12,3 @@ mod listing;
 mod ops;
 mod portal;
 mod rules;
-mod hardening;
