@@ -76,7 +76,7 @@ fn repeats_a_short_unit(s: &str) -> bool {
     let chars: Vec<char> = s.chars().collect();
     (1..=4).any(|unit| {
         chars.len() > unit
-            && chars.len() % unit == 0
+            && chars.len().is_multiple_of(unit)
             && chars.chunks(unit).all(|c| c == &chars[..unit])
     })
 }
