@@ -44,7 +44,8 @@ while n < 20000:
 PY
 
 t0=$(date +%s%N)
-$BIN --data-dir "$DATA" serve --listen 127.0.0.1:$PORT > "$DATA/serve.out" 2> "$DATA/serve.err" &
+RXBRIDGE_MAX_CONNECTIONS_PER_CLIENT=${RXBRIDGE_MAX_CONNECTIONS_PER_CLIENT:-$(( CONNECTIONS > 200 ? CONNECTIONS * 2 : 256 ))} \
+  RXBRIDGE_METRICS_LISTEN=${RXBRIDGE_METRICS_LISTEN:-127.0.0.1:0} $BIN --data-dir "$DATA" serve --listen 127.0.0.1:$PORT > "$DATA/serve.out" 2> "$DATA/serve.err" &
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
 until curl -sf -o /dev/null http://127.0.0.1:$PORT/readyz; do sleep 0.02; done

@@ -36,7 +36,7 @@ async function submit(body, key) {
 
 before(async () => {
   server = spawn(bin, ['--data-dir', dataDir, 'serve', '--demo', '--listen', '127.0.0.1:0'], {
-    env: { ...process.env, RXBRIDGE_LOG: 'warn', RXBRIDGE_CONFIG: configFile, RXBRIDGE_DEMO_SIM_URL: `http://127.0.0.1:${simPort}/orders` },
+    env: { ...process.env, RXBRIDGE_LOG: 'warn', RXBRIDGE_METRICS_LISTEN: 'off', RXBRIDGE_CONFIG: configFile, RXBRIDGE_DEMO_SIM_URL: `http://127.0.0.1:${simPort}/orders` },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -97,7 +97,7 @@ async function signIn(page, role, screenshot) {
   await page.getByRole('button', { name: 'Sign in' }).click();
   assert.match(page.url(), /\/staff\/password$/);
   await page.getByLabel('Current password').fill(a.one_time_password);
-  await page.getByLabel('New password').fill(`${role} passphrase for the demo`);
+  await page.getByLabel('New password').fill(`the demo passphrase of the ${role.length}-letter role`);
   await page.getByRole('button', { name: 'Change password' }).click();
   assert.match(page.url(), /\/staff$/);
 }
@@ -172,7 +172,7 @@ test('the warehouse simulator dispatches and delivers; the CD register shows the
   await page.goto(`${base}/staff/login`);
   const a = account('pharmacist');
   await page.getByLabel('Email').fill(a.email);
-  await page.getByLabel('Password').fill('pharmacist passphrase for the demo');
+  await page.getByLabel('Password').fill('the demo passphrase of the 10-letter role');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('link', { name: 'Registers' }).click();
   await page.getByRole('link', { name: 'test/CONCERTA-XL-36' }).click();

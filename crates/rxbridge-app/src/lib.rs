@@ -13,11 +13,13 @@ pub mod fulfilment;
 pub mod intake;
 pub mod originals;
 pub mod outbox;
+pub mod passwords;
 pub mod payments;
 pub mod ports;
 pub mod registers;
 pub mod signatures;
 pub mod staff;
+pub mod throttle;
 pub mod transfer;
 pub mod views;
 

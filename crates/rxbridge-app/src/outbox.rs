@@ -313,12 +313,14 @@ pub struct HttpAnswer {
     pub retry_after: Option<SignedDuration>,
 }
 
-/// Posts one webhook. The HTTP adapter refuses private and loopback targets unless configured
-/// to allow them (SSRF guard), at resolution time.
+/// Posts one webhook for `destination` (its mode decides what the SSRF guard allows: private
+/// and loopback targets only for sandbox destinations, and only when configured), checked
+/// again at connect time.
 #[async_trait]
 pub trait WebhookTransport: Send + Sync {
     async fn post(
         &self,
+        destination: &str,
         url: &str,
         headers: &[(&str, String)],
         body: &[u8],
@@ -508,7 +510,10 @@ impl Outbox {
                 ("content-type", "application/json".to_string()),
             ];
             let started = std::time::Instant::now();
-            let answer = self.transport.post(&endpoint.url, &headers, &body).await;
+            let answer = self
+                .transport
+                .post(&m.message.destination, &endpoint.url, &headers, &body)
+                .await;
             let n = m.attempts + 1;
             let mut attempt = Attempt {
                 message_id: m.message.id.clone(),

@@ -1,5 +1,6 @@
 //! Staff identity: accounts with a role, local sign-in with argon2id password hashes, lockout
-//! with back-off, sessions (only a hash of the token is stored) each with its CSRF token.
+//! with back-off (held only where the client address agrees, and a budget per address:
+//! `throttle`), sessions (only a hash of the token is stored) each with its CSRF token.
 //! Sign-in sits behind the `Identity` trait so an external OIDC provider (Cognito, issue #7)
 //! can replace the local one without touching the portal.
 
@@ -16,6 +17,7 @@ use rand::RngCore;
 use rxbridge_domain::contact::Email;
 use rxbridge_domain::ids::GphcNumber;
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Failed sign-ins allowed before the account locks; each further failure doubles the lock.
@@ -26,7 +28,7 @@ pub const MAX_LOCK: SignedDuration = SignedDuration::from_secs(60 * 60);
 pub const IDLE_TIMEOUT: SignedDuration = SignedDuration::from_secs(30 * 60);
 /// ...and after this long in any case.
 pub const ABSOLUTE_TIMEOUT: SignedDuration = SignedDuration::from_secs(12 * 60 * 60);
-pub const MIN_PASSWORD_CHARS: usize = 12;
+pub use crate::passwords::MIN_PASSWORD_CHARS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -193,13 +195,21 @@ fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
-fn one_time_password() -> String {
+/// A random one-time password that passes the policy for `email` (20 characters of a
+/// 56-letter alphabet fail it practically never; a failure is simply drawn again).
+fn one_time_password(email: &str) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
-    let mut b = [0u8; 20];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    b.iter()
-        .map(|x| ALPHABET[*x as usize % ALPHABET.len()] as char)
-        .collect()
+    loop {
+        let mut b = [0u8; 20];
+        rand::rngs::OsRng.fill_bytes(&mut b);
+        let p: String = b
+            .iter()
+            .map(|x| ALPHABET[*x as usize % ALPHABET.len()] as char)
+            .collect();
+        if crate::passwords::check(&p, email).is_ok() {
+            return p;
+        }
+    }
 }
 
 pub fn hash_password(password: &str) -> Result<String, StaffError> {
@@ -233,6 +243,7 @@ pub struct StaffService {
     /// A real argon2id hash of a random password, verified against when the email is unknown,
     /// so a wrong email costs the same time as a wrong password.
     dummy_hash: String,
+    throttle: crate::throttle::SignInThrottle,
 }
 
 impl StaffService {
@@ -242,6 +253,7 @@ impl StaffService {
             store,
             clock,
             dummy_hash,
+            throttle: Default::default(),
         }
     }
 
@@ -293,7 +305,7 @@ impl StaffService {
                 "a pharmacist needs a GPhC number (--gphc)".into(),
             ));
         }
-        let password = one_time_password();
+        let password = one_time_password(&email);
         let account = StaffAccount {
             id: format!("st_{}", uuid::Uuid::now_v7().simple()),
             email: email.clone(),
@@ -365,7 +377,8 @@ impl StaffService {
     }
 
     /// Change the password (required at first sign-in): the current one must be right and the
-    /// new one at least `MIN_PASSWORD_CHARS` characters and different.
+    /// new one different and within the policy (`passwords::check`: length, the shipped list
+    /// of breached passwords, repetition, the account's email).
     pub async fn change_password(
         &self,
         session: &StaffSession,
@@ -375,11 +388,7 @@ impl StaffService {
         if !verify_password(current, &session.staff.password_hash) {
             return Err(StaffError::InvalidCredentials);
         }
-        if new.chars().count() < MIN_PASSWORD_CHARS {
-            return Err(StaffError::Invalid(format!(
-                "the new password needs at least {MIN_PASSWORD_CHARS} characters"
-            )));
-        }
+        crate::passwords::check(new, &session.staff.email).map_err(StaffError::Invalid)?;
         if new == current {
             return Err(StaffError::Invalid(
                 "the new password must differ from the current one".into(),
@@ -403,23 +412,58 @@ impl StaffService {
     }
 }
 
-/// Local sign-in with email and password.
+/// Local sign-in with email and password, from an unknown client address: the account's lock
+/// holds as it is (nothing to weigh it against).
 #[async_trait]
 impl Identity for StaffService {
     async fn sign_in(&self, email: &str, password: &str) -> Result<NewSession, StaffError> {
+        self.sign_in_from(None, email, password).await
+    }
+}
+
+impl StaffService {
+    /// Sign in from `client` (the request's address). Refused without checking the password
+    /// while the address is throttled (`throttle::ADDRESS_FREE_ATTEMPTS` failures on any
+    /// accounts, then back-off); the account's own lock (`FREE_ATTEMPTS` failures, then
+    /// back-off) refuses only addresses that have failed on this account recently, so an
+    /// outsider's guessing cannot lock the member of staff out from their own address. Only
+    /// failed sign-ins count (a wrong password, an unknown email, an attempt the account's lock
+    /// refused); a refusal because the address is throttled does not.
+    pub async fn sign_in_from(
+        &self,
+        client: Option<IpAddr>,
+        email: &str,
+        password: &str,
+    ) -> Result<NewSession, StaffError> {
         let now = self.clock.now();
-        let account = self
-            .store
-            .staff_by_email(&email.trim().to_lowercase())
-            .await?;
+        let email = email.trim().to_lowercase();
+        if let Some(ip) = client
+            && let Some(until) = self.throttle.address_blocked(ip, now)
+        {
+            return Err(StaffError::Locked(until));
+        }
+        let account = self.store.staff_by_email(&email).await?;
         let Some(account) = account else {
             let _ = verify_password(password, &self.dummy_hash);
+            if let Some(ip) = client
+                && let Some(until) = self.throttle.record_failure(ip, None, now)
+            {
+                return Err(StaffError::Locked(until));
+            }
             return Err(StaffError::InvalidCredentials);
+        };
+        let agrees = |t: &crate::throttle::SignInThrottle| {
+            client.is_none_or(|ip| t.agrees_with_lock(ip, &email, now))
         };
         if let Some(until) = account.locked_until
             && until > now
+            && agrees(&self.throttle)
         {
-            return Err(StaffError::Locked(until));
+            // A failed sign-in for the address's budget (not the account's: it is locked).
+            let address_until = client.and_then(|ip| self.throttle.record_failure(ip, None, now));
+            return Err(StaffError::Locked(
+                until.max(address_until.unwrap_or(until)),
+            ));
         }
         if !verify_password(password, &account.password_hash) {
             let failed = account.failed_attempts + 1;
@@ -433,10 +477,16 @@ impl Identity for StaffService {
             self.store
                 .record_failure(&account.id, failed, locked_until, e)
                 .await?;
-            return Err(match locked_until {
+            let address_until =
+                client.and_then(|ip| self.throttle.record_failure(ip, Some(&email), now));
+            // This address has now failed on the account, so it agrees with the lock.
+            return Err(match locked_until.max(address_until) {
                 Some(u) => StaffError::Locked(u),
                 None => StaffError::InvalidCredentials,
             });
+        }
+        if let Some(ip) = client {
+            self.throttle.record_success(ip, &email);
         }
         self.open_session(account, serde_json::json!({})).await
     }
@@ -568,7 +618,8 @@ mod tests {
         assert!(verify_password("correct horse battery", &h));
         assert!(!verify_password("wrong", &h));
         assert!(!verify_password("x", "not a hash"));
-        let p = one_time_password();
+        let p = one_time_password("someone@example.com");
         assert_eq!(p.len(), 20);
+        assert_eq!(crate::passwords::check(&p, "someone@example.com"), Ok(()));
     }
 }

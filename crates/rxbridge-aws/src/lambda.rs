@@ -81,13 +81,38 @@ fn hosted_sign_in(
 }
 
 impl Started {
-    /// The router API Gateway's events are served by (the embedded server's, unchanged).
+    /// The router API Gateway's events are served by: the embedded server's public router
+    /// (so no `/metrics`: there is no second listener here), with the client address taken
+    /// from the event.
     pub fn router(&self) -> axum::Router {
-        rxbridge_http::router_with_timeout(
+        with_client_addr(rxbridge_http::router_with_timeout(
             self.wired.state.clone(),
             Duration::from_secs(self.config.request_timeout_secs),
-        )
+        ))
     }
+}
+
+/// `router` with each request's [`rxbridge_http::ClientAddr`] set from API Gateway's
+/// `requestContext.http.sourceIp` — the peer API Gateway saw, never `X-Forwarded-For`, which
+/// the caller writes — for sign-in throttling.
+pub fn with_client_addr(router: axum::Router) -> axum::Router {
+    router.layer(axum::middleware::from_fn(
+        |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
+            use lambda_http::RequestExt as _;
+            let ip = match req.request_context_ref() {
+                Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => c
+                    .http
+                    .source_ip
+                    .as_deref()
+                    .and_then(|s| s.parse::<std::net::IpAddr>().ok()),
+                _ => None,
+            };
+            if let Some(ip) = ip {
+                req.extensions_mut().insert(rxbridge_http::ClientAddr(ip));
+            }
+            next.run(req).await
+        },
+    ))
 }
 
 /// One scheduled run: the payment sweep, the release/expiry sweep, then webhook delivery

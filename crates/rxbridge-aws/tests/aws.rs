@@ -170,6 +170,13 @@ async fn a_prescription_through_api_gateway_events_on_dynamodb() {
         .add("Lambda Clinic")
         .await
         .unwrap();
+    // No second listener on Lambda: the public router does not serve /metrics.
+    let (status, _) = invoke(
+        started.router(),
+        apigw_event("GET", "/metrics", json!({}), None),
+    )
+    .await;
+    assert_eq!(status, 404);
     let today = rxbridge_domain::dates::london_date(jiff::Timestamp::now()).to_string();
     let body = rxbridge_http::schema::example_submission_on(&today);
     let auth = json!({
@@ -282,7 +289,7 @@ async fn a_prescription_through_api_gateway_events_on_dynamodb() {
         .change_password(&s.session, &one_time, "a long new passphrase")
         .await
         .unwrap();
-    let cookie = format!("rxb_session={}", s.token);
+    let cookie = format!("__Host-rxb_session={}", s.token);
     let res = invoke_raw(
         second.router(),
         with_cookie(
@@ -736,7 +743,7 @@ async fn portal_signs_staff_in_through_cognito_hosted_ui() {
     assert_eq!(q["client_id"], client);
     assert_eq!(q["code_challenge_method"], "S256");
     assert_eq!(q["redirect_uri"], "https://rx.example/staff/login/callback");
-    let oauth = cookie_from(&start, "rxb_oauth").expect("the state cookie");
+    let oauth = cookie_from(&start, "__Host-rxb_oauth").expect("the state cookie");
     assert!(
         start["cookies"][0]
             .as_str()
@@ -759,7 +766,7 @@ async fn portal_signs_staff_in_through_cognito_hosted_ui() {
     )
     .await;
     assert_eq!(forged["statusCode"], 401);
-    assert_eq!(cookie_from(&forged, "rxb_session"), None);
+    assert_eq!(cookie_from(&forged, "__Host-rxb_session"), None);
     let bad_code = invoke_raw(
         started.router(),
         with_cookie(
@@ -790,7 +797,7 @@ async fn portal_signs_staff_in_through_cognito_hosted_ui() {
     .await;
     assert_eq!(done["statusCode"], 303, "{done:#}");
     assert_eq!(done["headers"]["location"], "/staff");
-    let session = cookie_from(&done, "rxb_session").expect("a session cookie");
+    let session = cookie_from(&done, "__Host-rxb_session").expect("a session cookie");
     let verifier = verifier_seen.lock().unwrap().clone().unwrap();
     assert_eq!(
         rxbridge_app::staff::pkce_challenge(&verifier),
@@ -1188,4 +1195,25 @@ async fn the_operator_tool_imports_verifies_and_adds_clinics() {
     );
     let verified = tool(&["verify"]);
     assert!(String::from_utf8_lossy(&verified.stdout).contains("verifies: 2 events"));
+}
+
+#[tokio::test]
+async fn the_client_address_comes_from_the_request_context_not_the_headers() {
+    let router = lambda::with_client_addr(axum::Router::new().route(
+        "/ip",
+        axum::routing::get(
+            |ip: Option<axum::Extension<rxbridge_http::ClientAddr>>| async move {
+                axum::Json(json!(ip.map(|axum::Extension(a)| a.0.to_string())))
+            },
+        ),
+    ));
+    let mut event = apigw_event(
+        "GET",
+        "/ip",
+        json!({ "x-forwarded-for": "198.51.100.7" }),
+        None,
+    );
+    event["requestContext"]["http"]["sourceIp"] = json!("192.0.2.44");
+    let (status, body) = invoke(router, event).await;
+    assert_eq!((status, body), (200, json!("192.0.2.44")));
 }

@@ -16,4 +16,12 @@ pub mod problem;
 mod router;
 pub mod schema;
 
-pub use router::{AppState, BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT, router, router_with_timeout};
+pub use router::{
+    AppState, BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT, metrics_router, router, router_with_timeout,
+};
+
+/// The address the request came from, as the server in front of the router saw it (the TCP
+/// peer on the embedded server, API Gateway's `sourceIp` on Lambda). Sign-in throttling keys on
+/// it; absent, every request counts as one unknown client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientAddr(pub std::net::IpAddr);

@@ -2,7 +2,8 @@
 //! time), usable without JavaScript. Sign-in, forced password change, search, worklist, the
 //! prescription page and the pharmacist's decision.
 //!
-//! Security: session cookie `HttpOnly; SameSite=Strict; Path=/staff` (+ `Secure` behind TLS);
+//! Security: session cookie `__Host-rxb_session` with `Secure; HttpOnly; SameSite=Strict;
+//! Path=/` (always `Secure`: browsers keep it on `http://localhost` and `127.0.0.1` too);
 //! every form carries the session's CSRF token (sign-in uses a double-submit cookie); role
 //! checks are extractor types (`AnyStaff`, `PharmacistOnly`); every page showing patient data
 //! appends an audit event; support staff see masked patient data unless they open the record
@@ -25,8 +26,9 @@ pub struct Portal {
     pub staff: Arc<StaffService>,
     pub clinical: Arc<ClinicalCheck>,
     pub originals: Arc<Originals>,
-    /// Add `Secure` to cookies (set when served behind TLS).
-    pub secure_cookies: bool,
+    /// Served behind TLS: every response carries `Strict-Transport-Security`. (Cookies are
+    /// `Secure` either way.)
+    pub hsts: bool,
     /// Sign-in at an identity provider (Cognito on AWS). When set, it is the only way in:
     /// local passwords would bypass the provider's MFA.
     pub external: Option<Arc<dyn rxbridge_app::staff::ExternalSignIn>>,

@@ -23,8 +23,8 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 /// Largest request body accepted (256 KiB): far above any real prescription.
 pub const BODY_LIMIT: usize = 256 * 1024;
 
-/// Checks a webhook URL before it is stored; `Err` says why it is refused.
-pub type UrlGuard = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+/// Checks a webhook URL for a destination before it is stored; `Err` says why it is refused.
+pub type UrlGuard = Arc<dyn Fn(&str, &str) -> Result<(), String> + Send + Sync>;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -71,7 +71,7 @@ impl AppState {
             fulfilment: None,
             outbox: None,
             registers: None,
-            url_guard: Arc::new(|_| Err("webhooks are not enabled".into())),
+            url_guard: Arc::new(|_, _| Err("webhooks are not enabled".into())),
         }
     }
 
@@ -145,9 +145,22 @@ pub fn router(state: AppState) -> Router {
     router_with_timeout(state, DEFAULT_REQUEST_TIMEOUT)
 }
 
+/// `/metrics` alone, for the separate (by default loopback-only) metrics listener: the public
+/// router answers 404 there, so request counts and store figures never reach the internet.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(handlers::metrics))
+        .fallback(|| async { Problem::for_status(StatusCode::NOT_FOUND) })
+        .with_state(state)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+}
+
 pub fn router_with_timeout(state: AppState, request_timeout: Duration) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
-    let behind_tls = state.portal.as_ref().is_some_and(|p| p.secure_cookies);
+    let behind_tls = state.portal.as_ref().is_some_and(|p| p.hsts);
     let router = Router::new()
         .route("/v1/prescriptions", post(handlers::submit).get(handlers::list))
         .route("/v1/prescriptions/validate", post(handlers::validate))
@@ -159,7 +172,6 @@ pub fn router_with_timeout(state: AppState, request_timeout: Duration) -> Router
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/openapi.json", get(handlers::openapi_json))
-        .route("/metrics", get(handlers::metrics))
         .merge(crate::portal::portal_routes())
         .merge(crate::payments::payment_routes())
         .fallback(|| async { Problem::for_status(StatusCode::NOT_FOUND) })

@@ -4,6 +4,7 @@
 
 pub mod mail;
 pub mod seed;
+pub mod server;
 pub mod stripe;
 pub mod warehouse_sim;
 pub mod webhooks;
@@ -32,10 +33,17 @@ pub struct Config {
     /// `RXBRIDGE_PATIENT_KEY`: 64 hex characters. When unset, a key file
     /// `<data_dir>/patient-data.key` (mode 0600) is used, created on first run.
     pub patient_key: Option<String>,
-    /// `RXBRIDGE_SECURE_COOKIES`: served behind TLS — staff cookies get `Secure`, responses HSTS.
+    /// `RXBRIDGE_SECURE_COOKIES`: served behind TLS — responses carry HSTS. (Staff cookies are
+    /// `Secure` and `__Host-` whatever this says.)
     pub secure_cookies: bool,
     /// `RXBRIDGE_REQUEST_TIMEOUT_SECS`: a request (body included) taking longer gets 408.
     pub request_timeout_secs: u64,
+    /// `RXBRIDGE_HEADER_READ_TIMEOUT_SECS`: a connection whose request line and headers have
+    /// not all arrived this long after it started waiting for them is closed.
+    pub header_read_timeout_secs: u64,
+    /// `RXBRIDGE_MAX_CONNECTIONS_PER_CLIENT`: open connections one client address (IPv6: one
+    /// /64) may hold on the public listener; further ones are closed at once.
+    pub max_connections_per_client: usize,
     /// Compliance thresholds that are guidance rather than law.
     pub compliance: Thresholds,
     /// `RXBRIDGE_PUBLIC_URL`: where patients reach this service (payment links are built on
@@ -49,14 +57,59 @@ pub struct Config {
     pub mail: MailSettings,
     pub webhooks: WebhookSettings,
     pub warehouse: WarehouseSettings,
+    pub metrics: MetricsSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// `RXBRIDGE_METRICS_LISTEN`: where `/metrics` is served, on a listener of its own (the
+    /// public one answers 404 there); `off` serves it nowhere.
+    pub listen: String,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_METRICS_LISTEN.into(),
+        }
+    }
+}
+
+/// Loopback only: a scraper on the same host (or a sidecar) reads it, the internet cannot.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+
+impl MetricsSettings {
+    /// The address to bind, or `None` when switched off.
+    pub fn addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        if self.listen.trim().eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        self.listen
+            .parse::<SocketAddr>()
+            .map(Some)
+            .with_context(|| {
+                format!(
+                    "metrics.listen (RXBRIDGE_METRICS_LISTEN): {:?} is not HOST:PORT or \"off\"",
+                    self.listen
+                )
+            })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhookSettings {
-    /// `RXBRIDGE_WEBHOOKS_ALLOW_PRIVATE_TARGETS`: allow `http` and private or loopback
-    /// endpoints — only for local testing (the SSRF guard is off).
+    /// `RXBRIDGE_WEBHOOKS_ALLOW_PRIVATE_TARGETS`: allow `http`, any port and private, loopback
+    /// or link-local endpoints for sandbox (test-mode) destinations — local stand-ins. Never
+    /// for live destinations.
     pub allow_private_targets: bool,
+    /// `RXBRIDGE_WEBHOOKS_ALLOWED_PORTS`, comma-separated: the ports `https` endpoints may use.
+    pub allowed_ports: Vec<u16>,
+    /// Set by `serve --demo` only (never from the file): the warehouse simulator's URL, whose
+    /// origin sandbox deliveries may reach.
+    #[serde(skip)]
+    pub exempt_origin: Option<String>,
     /// How often the outbox worker looks for due messages.
     pub poll_interval_ms: u64,
 }
@@ -65,6 +118,8 @@ impl Default for WebhookSettings {
     fn default() -> Self {
         Self {
             allow_private_targets: false,
+            allowed_ports: vec![443],
+            exempt_origin: None,
             poll_interval_ms: 1000,
         }
     }
@@ -195,6 +250,8 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             patient_key: None,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            max_connections_per_client: 256,
             secure_cookies: false,
             compliance: Thresholds::default(),
             public_url: None,
@@ -205,6 +262,7 @@ impl Default for Config {
             mail: MailSettings::default(),
             webhooks: WebhookSettings::default(),
             warehouse: WarehouseSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -231,6 +289,19 @@ impl Config {
         }
         if let Ok(v) = std::env::var("RXBRIDGE_SECURE_COOKIES") {
             c.secure_cookies = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_METRICS_LISTEN") {
+            c.metrics.listen = v;
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_HEADER_READ_TIMEOUT_SECS") {
+            c.header_read_timeout_secs = v.parse().with_context(|| {
+                format!("RXBRIDGE_HEADER_READ_TIMEOUT_SECS must be a whole number, got {v:?}")
+            })?;
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_MAX_CONNECTIONS_PER_CLIENT") {
+            c.max_connections_per_client = v.parse().with_context(|| {
+                format!("RXBRIDGE_MAX_CONNECTIONS_PER_CLIENT must be a whole number, got {v:?}")
+            })?;
         }
         if let Ok(v) = std::env::var("RXBRIDGE_REQUEST_TIMEOUT_SECS") {
             c.request_timeout_secs = v.parse().with_context(|| {
@@ -277,6 +348,15 @@ impl Config {
         if let Ok(v) = std::env::var("RXBRIDGE_WEBHOOKS_ALLOW_PRIVATE_TARGETS") {
             c.webhooks.allow_private_targets = matches!(v.as_str(), "1" | "true" | "yes");
         }
+        if let Ok(v) = std::env::var("RXBRIDGE_WEBHOOKS_ALLOWED_PORTS") {
+            c.webhooks.allowed_ports = list(v)
+                .iter()
+                .map(|p| p.parse::<u16>())
+                .collect::<Result<_, _>>()
+                .with_context(
+                    || "RXBRIDGE_WEBHOOKS_ALLOWED_PORTS must be comma-separated port numbers",
+                )?;
+        }
         if let Ok(v) = std::env::var("RXBRIDGE_SMTP_PORT") {
             c.mail.smtp_port = v
                 .parse()
@@ -319,6 +399,13 @@ impl Config {
         if !(1..=600).contains(&self.request_timeout_secs) {
             bail!("request_timeout_secs must be 1 to 600");
         }
+        if !(1..=30).contains(&self.header_read_timeout_secs) {
+            bail!("header_read_timeout_secs must be 1 to 30");
+        }
+        if self.max_connections_per_client == 0 {
+            bail!("max_connections_per_client must be at least 1");
+        }
+        self.metrics.addr()?;
         if t.cd_max_days_supply == 0 || t.address_max_patients == 0 {
             bail!(
                 "compliance.cd_max_days_supply and compliance.address_max_patients must be at least 1"
@@ -365,6 +452,11 @@ impl Config {
                 }
             }
             other => bail!("mail.transport must be \"files\" or \"smtp\", got {other:?}"),
+        }
+        if self.webhooks.allowed_ports.is_empty() || self.webhooks.allowed_ports.contains(&0) {
+            bail!(
+                "webhooks.allowed_ports (RXBRIDGE_WEBHOOKS_ALLOWED_PORTS) must list ports 1 to 65535 (443 by default)"
+            );
         }
         if self.webhooks.poll_interval_ms == 0 || self.warehouse.sweep_interval_secs == 0 {
             bail!("webhooks.poll_interval_ms and warehouse.sweep_interval_secs must be at least 1");
@@ -579,7 +671,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
     let outbox = Arc::new(rxbridge_app::outbox::Outbox::new(
         outbox_store.clone(),
         Arc::new(webhooks::HttpWebhooks::new(
-            config.webhooks.allow_private_targets,
+            webhooks::UrlPolicy::from_settings(&config.webhooks),
         )?),
         clock.clone(),
         intake.vault().clone(),
@@ -625,14 +717,16 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
         .with_payments(payments.clone())
         .with_finance(finance.clone())
         .with_fulfilment(fulfilment.clone(), outbox.clone(), registers, {
-            let allow = config.webhooks.allow_private_targets;
-            Arc::new(move |u: &str| webhooks::check_url(u, allow).map(|_| ()))
+            let policy = webhooks::UrlPolicy::from_settings(&config.webhooks);
+            Arc::new(move |d: &str, u: &str| {
+                webhooks::check_url(u, &policy, webhooks::is_sandbox(d)).map(|_| ())
+            })
         })
         .with_portal(rxbridge_http::portal::Portal {
             staff: staff.clone(),
             clinical: clinical.clone(),
             originals,
-            secure_cookies: config.secure_cookies,
+            hsts: config.secure_cookies,
             external: None,
         });
     Ok(Wired {
@@ -712,13 +806,34 @@ impl App {
     }
 }
 
+/// Bind the metrics listener `config.metrics` asks for (`None` when it is `off`).
+pub async fn bind_metrics(config: &Config) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    let Some(addr) = config.metrics.addr()? else {
+        return Ok(None);
+    };
+    let l = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("binding the metrics listener {addr} (metrics.listen / RXBRIDGE_METRICS_LISTEN; \"off\" disables it)")
+    })?;
+    Ok(Some(l))
+}
+
 /// Serve until `shutdown` resolves, then finish in-flight requests and flush the store.
+/// `metrics` (from [`bind_metrics`]) serves `/metrics` on its own listener.
 pub async fn serve(
     app: App,
     listener: tokio::net::TcpListener,
+    metrics: Option<tokio::net::TcpListener>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let router = app.router();
+    let metrics_task = metrics.map(|l| {
+        let r = rxbridge_http::metrics_router(app.state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(l, r).await {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        })
+    });
     let sweep = spawn_sweep(
         app.payments.clone(),
         std::time::Duration::from_secs(app.config.payments.sweep_interval_secs),
@@ -731,10 +846,12 @@ pub async fn serve(
         app.fulfilment.clone(),
         std::time::Duration::from_secs(app.config.warehouse.sweep_interval_secs),
     );
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    for task in [sweep, worker, releases] {
+    let policy = server::ConnectionPolicy {
+        header_read_timeout: std::time::Duration::from_secs(app.config.header_read_timeout_secs),
+        max_per_client: app.config.max_connections_per_client,
+    };
+    let served = server::serve_public(listener, router, policy, shutdown).await;
+    for task in [sweep, worker, releases].into_iter().chain(metrics_task) {
         task.abort();
         let _ = task.await;
     }
@@ -810,6 +927,8 @@ pub fn spawn_fulfilment_sweep(
 /// A server started on a free port (tests, benchmarks).
 pub struct Running {
     pub addr: SocketAddr,
+    /// The metrics listener's address, unless `metrics.listen` is `off`.
+    pub metrics_addr: Option<SocketAddr>,
     pub clinics: Arc<Clinics>,
     pub staff: Arc<rxbridge_app::staff::StaffService>,
     pub store: Arc<SqliteStore>,
@@ -849,6 +968,8 @@ pub async fn spawn_with_clock(
 ) -> anyhow::Result<Running> {
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
+    let metrics = bind_metrics(&config).await?;
+    let metrics_addr = metrics.as_ref().map(|l| l.local_addr()).transpose()?;
     if config.public_url.is_none() {
         config.public_url = Some(format!("http://{addr}"));
     }
@@ -865,11 +986,12 @@ pub async fn spawn_with_clock(
     let state = app.state.clone();
     let (fulfilment, outbox) = (app.fulfilment.clone(), app.outbox.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(serve(app, listener, async {
+    let task = tokio::spawn(serve(app, listener, metrics, async {
         let _ = rx.await;
     }));
     Ok(Running {
         addr,
+        metrics_addr,
         clinics,
         store,
         staff,

@@ -385,6 +385,7 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
             } else {
                 None
             };
+            let metrics = rxbridge::bind_metrics(&config).await?;
             let app = App::open(config)?;
             if app.config.payments.provider == "sandbox" {
                 tracing::warn!(
@@ -423,7 +424,11 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
                 }
             }
             tracing::info!(%addr, data_dir = %app.config.data_dir.display(), "rxbridge listening");
-            rxbridge::serve(app, listener, shutdown_signal()).await?;
+            match metrics.as_ref().map(|l| l.local_addr()).transpose()? {
+                Some(m) => tracing::info!(metrics = %m, "metrics at http://{m}/metrics"),
+                None => tracing::info!("metrics listener off"),
+            }
+            rxbridge::serve(app, listener, metrics, shutdown_signal()).await?;
         }
         Command::PrescriberKey { command } => {
             let app = App::open(config)?;
@@ -746,8 +751,12 @@ async fn webhook(app: &App, command: WebhookCommand) -> anyhow::Result<()> {
             json,
         } => {
             check_destination(app, &destination).await?;
-            rxbridge::webhooks::check_url(&url, app.config.webhooks.allow_private_targets)
-                .map_err(|e| anyhow::anyhow!("--url: {e}"))?;
+            rxbridge::webhooks::check_url(
+                &url,
+                &rxbridge::webhooks::UrlPolicy::from_settings(&app.config.webhooks),
+                rxbridge::webhooks::is_sandbox(&destination),
+            )
+            .map_err(|e| anyhow::anyhow!("--url: {e}"))?;
             let (e, secret) = app.outbox.set_endpoint(&destination, &url).await?;
             if json {
                 println!(
@@ -911,8 +920,8 @@ fn demo_sim_url() -> String {
 }
 
 /// `--demo`: secrets for the local warehouse simulator, kept in `<data_dir>/demo-warehouse.json`
-/// (0600); the inbound one is added to the config, and private targets are allowed so the
-/// sandbox can deliver to the simulator on this machine.
+/// (0600); the inbound one is added to the config, and the simulator's origin (only it) is
+/// exempt from the SSRF guard for sandbox deliveries.
 fn demo_warehouse(config: &mut Config) -> anyhow::Result<(String, String)> {
     std::fs::create_dir_all(&config.data_dir)?;
     let path = config.data_dir.join("demo-warehouse.json");
@@ -929,10 +938,12 @@ fn demo_warehouse(config: &mut Config) -> anyhow::Result<(String, String)> {
     if !config.warehouse.inbound_secrets.contains(&event) {
         config.warehouse.inbound_secrets.push(event.clone());
     }
-    config.webhooks.allow_private_targets = true;
+    let sim = demo_sim_url();
     tracing::warn!(
-        "--demo: webhooks may target this machine (the SSRF guard is relaxed for the simulator)"
+        simulator = %sim,
+        "--demo: sandbox webhooks may reach the warehouse simulator's address (only it)"
     );
+    config.webhooks.exempt_origin = Some(sim);
     Ok((order, event))
 }
 

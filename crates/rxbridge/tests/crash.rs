@@ -41,6 +41,8 @@ async fn start(dir: &std::path::Path, port: u16) -> Child {
             "--listen",
             &format!("127.0.0.1:{port}"),
         ])
+        // Tests run side by side: no fixed metrics port.
+        .env("RXBRIDGE_METRICS_LISTEN", "off")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

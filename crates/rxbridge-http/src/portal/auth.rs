@@ -8,8 +8,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use rxbridge_app::clinical::Pharmacist;
 use rxbridge_app::staff::{Role, StaffSession};
 
-pub const SESSION_COOKIE: &str = "rxb_session";
-pub const LOGIN_CSRF_COOKIE: &str = "rxb_login_csrf";
+/// `__Host-`: the browser takes it only with `Secure`, `Path=/` and no `Domain`, so neither a
+/// sibling subdomain nor a plain-http page can plant or overwrite it (RFC 6265bis §4.1.3.2).
+pub const SESSION_COOKIE: &str = "__Host-rxb_session";
+pub const LOGIN_CSRF_COOKIE: &str = "__Host-rxb_login_csrf";
 
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
@@ -22,11 +24,11 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-pub fn set_cookie(name: &str, value: &str, secure: bool, max_age: Option<i64>) -> String {
-    let mut c = format!("{name}={value}; Path=/staff; HttpOnly; SameSite=Strict");
-    if secure {
-        c.push_str("; Secure");
-    }
+/// A staff cookie: always `Secure` (browsers accept it on `http://localhost` and
+/// `http://127.0.0.1`, so a local demo works), `Path=/` as the `__Host-` prefix requires — the
+/// cookie then also accompanies API requests, which ignore it — `HttpOnly`, `SameSite=Strict`.
+pub fn set_cookie(name: &str, value: &str, max_age: Option<i64>) -> String {
+    let mut c = format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Strict");
     if let Some(a) = max_age {
         c.push_str(&format!("; Max-Age={a}"));
     }

@@ -15,7 +15,7 @@ use maud::Markup;
 use rxbridge_app::clinical::{AMENDABLE, Amendment, Decision, DecisionError, amendment_key};
 use rxbridge_app::events::NewEvent;
 use rxbridge_app::ports::{Mode, PrescriptionRecord};
-use rxbridge_app::staff::{Identity, Role, StaffError, StaffSession};
+use rxbridge_app::staff::{Role, StaffError, StaffSession};
 use rxbridge_domain::compliance::Severity;
 use rxbridge_domain::lifecycle::Status;
 use rxbridge_domain::prescription::Prescription;
@@ -140,10 +140,10 @@ fn with_cookie(mut r: Response, cookie: &str) -> Response {
 }
 
 /// Off to `to` with the new session's cookie, clearing `spent` (the sign-in's own cookie).
-fn signed_in(to: &str, token: &str, spent: String, secure: bool) -> Response {
+fn signed_in(to: &str, token: &str, spent: String) -> Response {
     let r = with_cookie(
         Redirect::to(to).into_response(),
-        &set_cookie(SESSION_COOKIE, token, secure, None),
+        &set_cookie(SESSION_COOKIE, token, None),
     );
     with_cookie(r, &spent)
 }
@@ -158,18 +158,18 @@ fn external_label(state: &AppState) -> Option<String> {
 
 async fn login_page(State(state): State<AppState>) -> Response {
     let csrf = random_csrf();
-    let secure = state.portal.as_ref().is_some_and(|p| p.secure_cookies);
     with_cookie(
         html(
             StatusCode::OK,
             pages::login_page(&csrf, None, external_label(&state).as_deref()),
         ),
-        &set_cookie(LOGIN_CSRF_COOKIE, &csrf, secure, Some(600)),
+        &set_cookie(LOGIN_CSRF_COOKIE, &csrf, Some(600)),
     )
 }
 
 async fn login(
     State(state): State<AppState>,
+    client: Option<axum::Extension<crate::ClientAddr>>,
     headers: HeaderMap,
     Form(form): Form<Params>,
 ) -> Response {
@@ -195,19 +195,15 @@ async fn login(
         form.get("email").cloned().unwrap_or_default(),
         form.get("password").cloned().unwrap_or_default(),
     );
-    match portal.staff.sign_in(&email, &password).await {
+    let client = client.map(|axum::Extension(crate::ClientAddr(ip))| ip);
+    match portal.staff.sign_in_from(client, &email, &password).await {
         Ok(s) => {
             let to = if s.session.staff.must_change_password {
                 "/staff/password"
             } else {
                 "/staff"
             };
-            signed_in(
-                to,
-                &s.token,
-                set_cookie(LOGIN_CSRF_COOKIE, "", portal.secure_cookies, Some(0)),
-                portal.secure_cookies,
-            )
+            signed_in(to, &s.token, set_cookie(LOGIN_CSRF_COOKIE, "", Some(0)))
         }
         Err(StaffError::InvalidCredentials) => html(
             StatusCode::UNAUTHORIZED,
@@ -237,11 +233,10 @@ async fn login(
 /// The cookie holding the OAuth `state` and the PKCE verifier between the redirect to the
 /// provider and its callback. `SameSite=Lax`: the callback is a top-level navigation from the
 /// provider's site, which a `Strict` cookie would not accompany.
-const OAUTH_COOKIE: &str = "rxb_oauth";
+const OAUTH_COOKIE: &str = "__Host-rxb_oauth";
 
-fn oauth_cookie(value: &str, secure: bool, max_age: i64) -> String {
-    set_cookie(OAUTH_COOKIE, value, secure, Some(max_age))
-        .replace("SameSite=Strict", "SameSite=Lax")
+fn oauth_cookie(value: &str, max_age: i64) -> String {
+    set_cookie(OAUTH_COOKIE, value, Some(max_age)).replace("SameSite=Strict", "SameSite=Lax")
 }
 
 async fn external_start(State(state): State<AppState>) -> Response {
@@ -259,11 +254,7 @@ async fn external_start(State(state): State<AppState>) -> Response {
     );
     with_cookie(
         Redirect::to(&url).into_response(),
-        &oauth_cookie(
-            &format!("{oauth_state}.{verifier}"),
-            portal.secure_cookies,
-            600,
-        ),
+        &oauth_cookie(&format!("{oauth_state}.{verifier}"), 600),
     )
 }
 
@@ -284,7 +275,7 @@ async fn external_callback(
                 StatusCode::UNAUTHORIZED,
                 pages::login_page(&random_csrf(), Some(why), Some(external.label())),
             ),
-            &oauth_cookie("", portal.secure_cookies, 0),
+            &oauth_cookie("", 0),
         )
     };
     let kept = cookie(&headers, OAUTH_COOKIE).unwrap_or_default();
@@ -297,12 +288,7 @@ async fn external_callback(
         return refuse("The identity provider did not sign you in.");
     };
     match external.complete(code, verifier).await {
-        Ok(s) => signed_in(
-            "/staff",
-            &s.token,
-            oauth_cookie("", portal.secure_cookies, 0),
-            portal.secure_cookies,
-        ),
+        Ok(s) => signed_in("/staff", &s.token, oauth_cookie("", 0)),
         Err(StaffError::InvalidCredentials) => {
             refuse("The identity provider's answer was refused.")
         }
@@ -327,7 +313,7 @@ async fn logout(
     }
     with_cookie(
         Redirect::to("/staff/login").into_response(),
-        &set_cookie(SESSION_COOKIE, "", portal.secure_cookies, Some(0)),
+        &set_cookie(SESSION_COOKIE, "", Some(0)),
     )
 }
 
@@ -1689,7 +1675,7 @@ async fn webhook_set(
             .get("url")
             .map(|u| u.trim().to_string())
             .unwrap_or_default();
-        if let Err(e) = (state.url_guard)(&url) {
+        if let Err(e) = (state.url_guard)(&destination, &url) {
             return webhooks_view(
                 &state,
                 &s,

@@ -137,6 +137,8 @@ async fn serve_logs_json_without_patient_data_and_stops_gracefully_on_sigterm() 
             &format!("127.0.0.1:{port}"),
         ])
         .env_remove("RXBRIDGE_PATIENT_KEY")
+        // Tests run side by side: no fixed metrics port.
+        .env("RXBRIDGE_METRICS_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

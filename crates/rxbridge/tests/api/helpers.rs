@@ -24,11 +24,15 @@ pub async fn spawn_in(data_dir: tempfile::TempDir) -> TestApp {
 }
 
 pub async fn spawn_with(data_dir: tempfile::TempDir, base: Config) -> TestApp {
-    let config = Config {
+    let mut config = Config {
         data_dir: data_dir.path().to_path_buf(),
         listen: "127.0.0.1:0".into(),
         ..base
     };
+    // Tests run side by side: the metrics listener on a free port (`metrics_url`).
+    if config.metrics.listen == rxbridge::DEFAULT_METRICS_LISTEN {
+        config.metrics.listen = "127.0.0.1:0".into();
+    }
     let running = rxbridge::spawn(config).await.expect("server starts");
     let c = running.clinics.add("Test Clinic").await.unwrap();
     TestApp {
@@ -99,6 +103,17 @@ pub fn new_key() -> String {
 }
 
 impl TestApp {
+    /// `/metrics` on the metrics listener.
+    pub fn metrics_url(&self) -> String {
+        let addr = self
+            .running
+            .as_ref()
+            .unwrap()
+            .metrics_addr
+            .expect("metrics on");
+        format!("http://{addr}/metrics")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

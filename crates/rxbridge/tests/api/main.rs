@@ -4,6 +4,7 @@
 mod access;
 mod casebook;
 mod cli;
+mod hardening;
 mod helpers;
 mod hostile;
 mod idempotency;

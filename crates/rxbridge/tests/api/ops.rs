@@ -147,7 +147,7 @@ async fn metrics_count_requests_by_route_and_group_commit_batches() {
         .get_json("/v1/prescriptions/rx_nope", &app.test_key)
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    let r = app.client.get(app.metrics_url()).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(
         r.headers()["content-type"]

@@ -36,6 +36,8 @@ pub async fn start(configure: impl FnOnce(&mut Config)) -> Money {
     config.webhooks.poll_interval_ms = 3_600_000;
     config.warehouse.sweep_interval_secs = 3_600;
     config.webhooks.allow_private_targets = true;
+    // Tests run side by side: no fixed metrics port.
+    config.metrics.listen = "off".into();
     configure(&mut config);
     let clock = Arc::new(FixedClock::new(Timestamp::now()));
     let running = rxbridge::spawn_with_clock(config, clock.clone())
