@@ -134,6 +134,7 @@ pub fn record(id: &str, clinic: &str, mode: Mode, reference: &str) -> Prescripti
             days_supply: 28,
         }],
         sealed: vec![1, 2, 3, 4],
+        event_seq: 0,
     }
 }
 
@@ -547,6 +548,7 @@ pub fn payment(
         created_at: now(),
         updated_at: now(),
         version: 1,
+        event_seq: 0,
     }
 }
 

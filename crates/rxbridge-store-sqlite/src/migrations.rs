@@ -234,6 +234,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER register_no_delete BEFORE DELETE ON register_entries
         BEGIN SELECT RAISE(ABORT, 'register entries are append-only'); END;
     "#,
+    // 5: state bound to the chain — each state row names the event that produced it (0 for
+    // rows written before this version: verify reports them, the guard refuses them).
+    r#"
+    ALTER TABLE prescriptions ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE payments ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE register_entries ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {

@@ -5,7 +5,6 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use rxbridge::{App, Config};
 use rxbridge_app::Mode;
-use rxbridge_app::audit::verify_chain;
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -291,7 +290,8 @@ enum DevCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Walk the whole event chain; report the first broken link.
+    /// Walk the event chain and the register chains, then replay the log and compare every
+    /// state table with it; name each difference (exit 2).
     Verify,
 }
 
@@ -644,15 +644,23 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
             command: AuditCommand::Verify,
         } => {
             let app = App::open(config)?;
-            let r = verify_chain(app.state.store.as_ref()).await;
+            let r = rxbridge_app::audit::verify_all(
+                app.state.store.as_ref(),
+                app.store.as_ref(),
+                app.store.as_ref(),
+            )
+            .await;
             app.store.close();
-            match r {
-                Ok(r) => println!(
-                    "ok: {} events, chain intact (head {})",
-                    r.events, r.head_hash
-                ),
-                Err(e) => {
-                    println!("BROKEN: {e}");
+            match r? {
+                Ok(lines) => {
+                    for l in lines {
+                        println!("ok: {l}");
+                    }
+                }
+                Err(lines) => {
+                    for l in lines {
+                        println!("BROKEN: {l}");
+                    }
                     return Ok(std::process::ExitCode::from(2));
                 }
             }

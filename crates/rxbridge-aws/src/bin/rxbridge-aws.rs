@@ -108,8 +108,13 @@ async fn main() -> anyhow::Result<()> {
             println!("exported {} records to {}", counts.total(), out.display());
         }
         Command::Verify => {
-            let r = rxbridge_app::audit::verify_chain(&*store).await?;
-            println!("the event chain verifies: {} events", r.events);
+            match rxbridge_app::audit::verify_all(&*store, &*store, &*store).await? {
+                Ok(lines) => lines.iter().for_each(|l| println!("ok: {l}")),
+                Err(lines) => {
+                    lines.iter().for_each(|l| println!("BROKEN: {l}"));
+                    std::process::exit(2);
+                }
+            }
         }
         Command::Clinic {
             command: ClinicCommand::Add { name },
