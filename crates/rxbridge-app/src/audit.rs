@@ -182,7 +182,7 @@ pub async fn verify_all(
     let mut broken = Vec::new();
     match verify_chain(store).await {
         Ok(r) => ok.push(format!(
-            "event log: {} events, chain intact (head {})",
+            "{} events, chain intact (head {})",
             r.events, r.head_hash
         )),
         Err(VerifyError::Store(e)) => return Err(e),

@@ -795,6 +795,27 @@ mod tests {
     }
     rxbridge_app::fulfilment_store_contract_tests!(fresh_fulfilment());
 
+    async fn fresh_state() -> rxbridge_app::contract::state::StateFixture {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        let tamper: rxbridge_app::contract::state::Tamper = Arc::new(move |id: String| {
+            let path = path.clone();
+            Box::pin(async move {
+                let c = rusqlite::Connection::open(&path).unwrap();
+                let n = c
+                    .execute(
+                        "UPDATE prescriptions SET status = 'ready_for_fulfilment' WHERE id = ?1",
+                        [id],
+                    )
+                    .unwrap();
+                assert_eq!(n, 1);
+            })
+        });
+        (store.clone(), store.clone(), store, tamper, Box::new(dir))
+    }
+    rxbridge_app::state_contract_tests!(fresh_state());
+
     async fn fresh_staff() -> rxbridge_app::contract::staff::StaffFixture {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path().join("rx.db")).unwrap();

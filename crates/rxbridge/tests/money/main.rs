@@ -10,4 +10,5 @@ mod sandbox;
 mod smtp;
 mod stripe;
 mod sweep;
+mod tamper;
 mod webhooks;
