@@ -74,7 +74,10 @@ fn columns_digest(c: &Columns) -> [u8; 32] {
 /// (prescriptions, payments, outbox, register entries), naming each difference. Run it after
 /// `verify_chain`: it trusts the events. Two passes keep memory to a digest per row: the log,
 /// then the tables.
-pub async fn verify_state(store: &dyn Store, dump: &dyn Dump) -> Result<Vec<StateDiff>, StoreError> {
+pub async fn verify_state(
+    store: &dyn Store,
+    dump: &dyn Dump,
+) -> Result<Vec<StateDiff>, StoreError> {
     let mut expected: HashMap<(Table, String), Expected> = HashMap::new();
     let mut after = 0;
     loop {
@@ -105,16 +108,24 @@ pub async fn verify_state(store: &dyn Store, dump: &dyn Dump) -> Result<Vec<Stat
                     record.event_seq,
                     prescription_columns(&record),
                 ),
-                Record::Payment(p) => (Table::Payments, p.id.clone(), p.event_seq, payment_columns(&p)),
+                Record::Payment(p) => (
+                    Table::Payments,
+                    p.id.clone(),
+                    p.event_seq,
+                    payment_columns(&p),
+                ),
                 Record::Message(m) => (
                     Table::Outbox,
                     m.message.id.clone(),
                     m.event_seq,
                     message_columns(&m.message),
                 ),
-                Record::RegisterEntry(e) => {
-                    (Table::RegisterEntries, entry_id(&e), e.event_seq, entry_columns(&e))
-                }
+                Record::RegisterEntry(e) => (
+                    Table::RegisterEntries,
+                    entry_id(&e),
+                    e.event_seq,
+                    entry_columns(&e),
+                ),
                 _ => continue,
             };
             let Some(exp) = expected.remove(&(table, id.clone())) else {
@@ -188,7 +199,10 @@ pub async fn verify_all(
         Err(VerifyError::Store(e)) => return Err(e),
         Err(e) => broken.push(format!("event log: {e}")),
     }
-    for register in [crate::registers::Register::Cd, crate::registers::Register::Pom] {
+    for register in [
+        crate::registers::Register::Cd,
+        crate::registers::Register::Pom,
+    ] {
         let entries = registers.register_entries(register, None).await?;
         match crate::registers::verify(&entries) {
             Ok(n) => ok.push(format!(

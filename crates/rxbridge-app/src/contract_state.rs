@@ -66,10 +66,9 @@ pub async fn rows_are_bound_and_an_edit_is_refused_and_named(
         payload: serde_json::json!({"status": "awaiting_payment"}),
         created_at: now(),
     });
-    change.register.push(fulfilment::entry(
-        crate::registers::EntryKind::Receipt,
-        10,
-    ));
+    change
+        .register
+        .push(fulfilment::entry(crate::registers::EntryKind::Receipt, 10));
     store.commit(change).await.unwrap();
     let rx = store
         .get_prescription_for_staff(Mode::Test, "rx_1")
@@ -87,7 +86,10 @@ pub async fn rows_are_bound_and_an_edit_is_refused_and_named(
     guard.prescription(&rx, "test").await.unwrap();
     guard.payment(&pay, "test").await.unwrap();
     guard.entry(&entry, "test").await.unwrap();
-    assert_eq!(verify_state(store.as_ref(), dump.as_ref()).await.unwrap(), []);
+    assert_eq!(
+        verify_state(store.as_ref(), dump.as_ref()).await.unwrap(),
+        []
+    );
 
     // A payment put back to an older state by hand (same columns, older event) is a roll-back.
     let mut next = pay.next_version(now());
@@ -104,7 +106,9 @@ pub async fn rows_are_bound_and_an_edit_is_refused_and_named(
     assert!(
         matches!(
             r,
-            Err(crate::state::GuardError::Mismatch(Mismatch::RolledBack { .. }))
+            Err(crate::state::GuardError::Mismatch(
+                Mismatch::RolledBack { .. }
+            ))
         ),
         "{r:?}"
     );
@@ -118,10 +122,15 @@ pub async fn rows_are_bound_and_an_edit_is_refused_and_named(
         .unwrap();
     assert_eq!(edited.status, Status::ReadyForFulfilment);
     match guard.prescription(&edited, "release").await {
-        Err(crate::state::GuardError::Mismatch(Mismatch::Columns { table, id, columns, .. })) => {
+        Err(crate::state::GuardError::Mismatch(Mismatch::Columns {
+            table, id, columns, ..
+        })) => {
             assert_eq!((table, id.as_str()), (Table::Prescriptions, "rx_1"));
             assert_eq!(
-                columns.iter().map(|c| c.column.as_str()).collect::<Vec<_>>(),
+                columns
+                    .iter()
+                    .map(|c| c.column.as_str())
+                    .collect::<Vec<_>>(),
                 ["status"]
             );
             assert_eq!(columns[0].expected, "awaiting_payment");

@@ -211,7 +211,11 @@ impl Fulfilment {
         section: &str,
         action: &str,
     ) -> Result<i64, StoreError> {
-        match self.registers.last_register_entry(register, section).await? {
+        match self
+            .registers
+            .last_register_entry(register, section)
+            .await?
+        {
             Some(e) => {
                 StateGuard::new(self.store.as_ref())
                     .entry(&e, action)

@@ -177,10 +177,7 @@ pub trait RegisterStore: Send + Sync {
         register: Register,
         section: &str,
     ) -> Result<Option<RegisterEntry>, StoreError> {
-        Ok(self
-            .register_entries(register, Some(section))
-            .await?
-            .pop())
+        Ok(self.register_entries(register, Some(section)).await?.pop())
     }
     /// The section's current balance (0 when it has no entries).
     async fn register_balance(&self, register: Register, section: &str) -> Result<i64, StoreError>;

@@ -64,7 +64,10 @@ impl std::fmt::Display for Table {
 pub type Columns = Map<String, Value>;
 
 fn digest(v: &Value) -> Value {
-    Value::String(format!("sha256:{}", sha256_hex(canonical_json(v).as_bytes())))
+    Value::String(format!(
+        "sha256:{}",
+        sha256_hex(canonical_json(v).as_bytes())
+    ))
 }
 
 /// Scalars as they are, anything nested by its digest; `hashed` names scalars to digest too
@@ -137,11 +140,8 @@ pub struct Binding {
 
 impl Binding {
     pub fn prescription(&mut self, r: &PrescriptionRecord) {
-        self.rows.push((
-            Table::Prescriptions,
-            r.id.clone(),
-            prescription_columns(r),
-        ));
+        self.rows
+            .push((Table::Prescriptions, r.id.clone(), prescription_columns(r)));
     }
     pub fn payment(&mut self, p: &PaymentRecord) {
         self.rows
@@ -192,7 +192,12 @@ impl Binding {
 
 /// The columns an event binds for one row, if it binds it.
 pub fn bound<'a>(event: &'a NewEvent, table: Table, id: &str) -> Option<&'a Columns> {
-    event.detail.get(KEY)?.get(table.as_str())?.get(id)?.as_object()
+    event
+        .detail
+        .get(KEY)?
+        .get(table.as_str())?
+        .get(id)?
+        .as_object()
 }
 
 /// Every row an event binds.
@@ -328,7 +333,11 @@ impl<'a> StateGuard<'a> {
         Self { store }
     }
 
-    pub async fn prescription(&self, r: &PrescriptionRecord, action: &str) -> Result<(), GuardError> {
+    pub async fn prescription(
+        &self,
+        r: &PrescriptionRecord,
+        action: &str,
+    ) -> Result<(), GuardError> {
         self.check(
             Table::Prescriptions,
             &r.id,
@@ -467,7 +476,8 @@ mod tests {
 
     #[test]
     fn diff_names_each_column() {
-        let a: Columns = serde_json::from_value(json!({"status": "rejected", "version": 3})).unwrap();
+        let a: Columns =
+            serde_json::from_value(json!({"status": "rejected", "version": 3})).unwrap();
         let b: Columns =
             serde_json::from_value(json!({"status": "ready_for_fulfilment", "version": 3}))
                 .unwrap();

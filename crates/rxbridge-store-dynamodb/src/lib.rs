@@ -578,7 +578,10 @@ mod tests {
                     .key("sk", AttributeValue::S("RX".into()))
                     .update_expression("SET #s = :s")
                     .expression_attribute_names("#s", "status")
-                    .expression_attribute_values(":s", AttributeValue::S("ready_for_fulfilment".into()))
+                    .expression_attribute_values(
+                        ":s",
+                        AttributeValue::S("ready_for_fulfilment".into()),
+                    )
                     .send()
                     .await
                     .unwrap();

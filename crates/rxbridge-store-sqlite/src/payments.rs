@@ -2,11 +2,13 @@
 //! and the `commit` unit of work.
 
 use crate::Chain;
-use crate::queries::{RX_COLUMNS, append_event, is_unique_violation, json, transition_row, unexpected};
-use rxbridge_app::state::Binding;
+use crate::queries::{
+    RX_COLUMNS, append_event, is_unique_violation, json, transition_row, unexpected,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 use rxbridge_app::payments::{Change, PaymentRecord, PaymentWrite};
 use rxbridge_app::ports::{Mode, PrescriptionRecord, StoreError};
+use rxbridge_app::state::Binding;
 use rxbridge_domain::lifecycle::Status;
 
 const PAY_COLUMNS: &str = "doc";

@@ -2,6 +2,7 @@
 //! cases and the HTTP server. `main.rs` is the CLI on top; the black-box tests start the real
 //! server through `spawn`.
 
+pub mod anchors;
 pub mod mail;
 pub mod seed;
 pub mod stripe;
@@ -49,6 +50,8 @@ pub struct Config {
     pub mail: MailSettings,
     pub webhooks: WebhookSettings,
     pub warehouse: WarehouseSettings,
+    /// Audit anchors: schedule, witness, trusted public key.
+    pub audit: anchors::AuditSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -205,6 +208,7 @@ impl Default for Config {
             mail: MailSettings::default(),
             webhooks: WebhookSettings::default(),
             warehouse: WarehouseSettings::default(),
+            audit: anchors::AuditSettings::default(),
         }
     }
 }
@@ -274,6 +278,7 @@ impl Config {
         if let Ok(v) = std::env::var("RXBRIDGE_WAREHOUSE_INBOUND_SECRETS") {
             c.warehouse.inbound_secrets = list(v);
         }
+        c.audit.from_env()?;
         if let Ok(v) = std::env::var("RXBRIDGE_WEBHOOKS_ALLOW_PRIVATE_TARGETS") {
             c.webhooks.allow_private_targets = matches!(v.as_str(), "1" | "true" | "yes");
         }
@@ -705,6 +710,41 @@ impl App {
     }
 }
 
+/// Write a signed anchor of every chain's head to the witness directory on the configured
+/// schedule (nothing to do without a witness: the key is still created at start).
+fn spawn_anchoring(app: &App) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let key = anchors::load_or_create_key(&app.config.data_dir)?;
+    let every = std::time::Duration::from_secs(app.config.audit.anchor_interval_secs);
+    let witness = app.config.audit.witness_dir.clone();
+    let (store, registers) = (app.state.store.clone(), app.store.clone());
+    Ok(tokio::spawn(async move {
+        let Some(dir) = witness else { return };
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let r = async {
+                let a = rxbridge_app::anchor::take(
+                    store.as_ref(),
+                    registers.as_ref(),
+                    &key,
+                    jiff::Timestamp::now(),
+                )
+                .await?;
+                anchors::write_to_dir(&dir, &a)
+            }
+            .await;
+            match r {
+                Ok(path) => {
+                    tracing::info!(path = %path.display(), "wrote an audit anchor to the witness")
+                }
+                Err(e) => {
+                    tracing::error!(alert = "anchor_failed", error = %e, "ALERT: could not write the audit anchor to the witness")
+                }
+            }
+        }
+    }))
+}
+
 /// Serve until `shutdown` resolves, then finish in-flight requests and flush the store.
 pub async fn serve(
     app: App,
@@ -724,10 +764,11 @@ pub async fn serve(
         app.fulfilment.clone(),
         std::time::Duration::from_secs(app.config.warehouse.sweep_interval_secs),
     );
+    let anchoring = spawn_anchoring(&app)?;
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await;
-    for task in [sweep, worker, releases] {
+    for task in [sweep, worker, releases, anchoring] {
         task.abort();
         let _ = task.await;
     }

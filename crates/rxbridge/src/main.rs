@@ -291,8 +291,18 @@ enum DevCommand {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Walk the event chain and the register chains, then replay the log and compare every
-    /// state table with it; name each difference (exit 2).
-    Verify,
+    /// state table with it; with anchors, check no chain is shorter than an anchor saw or
+    /// differs at its length. Names each difference (exit 2).
+    Verify {
+        /// A signed anchor (from `audit anchor` or the witness) to check the chains against.
+        #[arg(long)]
+        anchor: Vec<std::path::PathBuf>,
+    },
+    /// Print (or write to FILE) a signed statement of every chain's head.
+    Anchor {
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 fn init_logs() {
@@ -641,32 +651,90 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
             }
         }
         Command::Audit {
-            command: AuditCommand::Verify,
+            command: AuditCommand::Anchor { out },
         } => {
             let app = App::open(config)?;
-            let r = rxbridge_app::audit::verify_all(
+            let key = rxbridge::anchors::load_or_create_key(&app.config.data_dir)?;
+            let r = rxbridge_app::anchor::take(
                 app.state.store.as_ref(),
                 app.store.as_ref(),
-                app.store.as_ref(),
+                &key,
+                jiff::Timestamp::now(),
             )
             .await;
             app.store.close();
-            match r? {
-                Ok(lines) => {
-                    for l in lines {
-                        println!("ok: {l}");
-                    }
+            let text = rxbridge::anchors::to_json(&r?);
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &text)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!("anchor written to {}", path.display());
                 }
-                Err(lines) => {
-                    for l in lines {
-                        println!("BROKEN: {l}");
-                    }
-                    return Ok(std::process::ExitCode::from(2));
+                None => print!("{text}"),
+            }
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { anchor },
+        } => {
+            let app = App::open(config)?;
+            let r = audit_verify(&app, &anchor).await;
+            app.store.close();
+            let (ok, broken) = r?;
+            for l in ok {
+                println!("ok: {l}");
+            }
+            if !broken.is_empty() {
+                for l in broken {
+                    println!("BROKEN: {l}");
                 }
+                return Ok(std::process::ExitCode::from(2));
             }
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Every check of `audit verify`: (intact lines, broken lines).
+async fn audit_verify(
+    app: &App,
+    anchors: &[std::path::PathBuf],
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let (mut ok, mut broken) = match rxbridge_app::audit::verify_all(
+        app.state.store.as_ref(),
+        app.store.as_ref(),
+        app.store.as_ref(),
+    )
+    .await?
+    {
+        Ok(lines) => (lines, vec![]),
+        Err(lines) => (vec![], lines),
+    };
+    if !anchors.is_empty() {
+        let trusted = rxbridge::anchors::trusted_key(&app.config.audit, &app.config.data_dir)?;
+        for path in anchors {
+            let a = rxbridge::anchors::read(path)?;
+            let problems = rxbridge_app::anchor::check(
+                &a,
+                &trusted,
+                app.state.store.as_ref(),
+                app.store.as_ref(),
+            )
+            .await?;
+            if problems.is_empty() {
+                ok.push(format!(
+                    "anchor {}: every chain holds what the anchor of {} saw",
+                    path.display(),
+                    a.at
+                ));
+            }
+            broken.extend(
+                problems
+                    .into_iter()
+                    .map(|p| format!("anchor {}: {p}", path.display())),
+            );
+        }
+    }
+    Ok((ok, broken))
 }
 
 fn write_report(

@@ -879,7 +879,9 @@ impl Payments {
         if owed <= 0 {
             return Ok(());
         }
-        // Money leaves only for a payment (and prescription) the audit chain speaks for.
+        // Money leaves only for a payment (and prescription) the audit chain speaks for: the
+        // stored rows are checked (the caller's copy may predate its own write).
+        let p = self.get(&p.id).await?;
         let guard = crate::state::StateGuard::new(self.store.as_ref());
         guard
             .payment(&p, "refund")

@@ -2,6 +2,7 @@
 //! checkout; Stripe against a local stand-in that checks every request Stripe would receive;
 //! webhook signatures; the sweep; refunds; the month-end exports; SMTP against a stand-in.
 
+mod anchors;
 mod bench;
 mod exports;
 mod fulfilment;

@@ -79,8 +79,5 @@ async fn a_rejected_prescription_set_ready_in_the_database_is_not_released_and_i
     .unwrap()
     .expect_err("verify names the edit");
     let line = format!("prescriptions {id}: status expected rejected, found ready_for_fulfilment");
-    assert!(
-        broken.iter().any(|l| l.trim() == line),
-        "{broken:#?}"
-    );
+    assert!(broken.iter().any(|l| l.trim() == line), "{broken:#?}");
 }

@@ -1,0 +1,164 @@
+//! Anchored heads: truncation and rewriting that the hash chains alone cannot see are caught
+//! against a signed anchor; a forged anchor is refused.
+
+use crate::harness::*;
+use rxbridge_app::anchor::{check, generate_key, take};
+use rxbridge_app::events::{NewEvent, chain_hash};
+use rxbridge_app::payments::Change;
+use rxbridge_app::ports::Store;
+use rxbridge_app::registers::{EntryKind, NewEntry, Register};
+
+fn ev(n: usize) -> NewEvent {
+    NewEvent {
+        at: jiff::Timestamp::now(),
+        kind: "test.note".into(),
+        actor: "test".into(),
+        subject: format!("note:{n}"),
+        detail: serde_json::json!({ "n": n }),
+    }
+}
+
+fn receipt(qty: i64) -> NewEntry {
+    let at = jiff::Timestamp::now();
+    NewEntry {
+        register: Register::Cd,
+        section: "test/CONCERTA-XL-36".into(),
+        kind: EntryKind::Receipt,
+        entry_date: today(),
+        at,
+        author: "warehouse".into(),
+        subject: None,
+        quantity: qty,
+        sealed: vec![1; 40],
+    }
+}
+
+/// A store with 40 more events and two CD register entries.
+async fn filled() -> Money {
+    let m = start(|_| {}).await;
+    let store = &m.running.state.store;
+    for n in 0..40 {
+        store.record_event(ev(n)).await.unwrap();
+    }
+    for q in [10, 5] {
+        store
+            .commit(Change {
+                events: vec![ev(100)],
+                register: vec![receipt(q)],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    m
+}
+
+fn db(m: &Money) -> rusqlite::Connection {
+    rusqlite::Connection::open(m.running.data_dir.join("rxbridge.db")).unwrap()
+}
+
+#[tokio::test]
+async fn truncation_of_events_and_of_the_cd_register_is_caught_with_an_anchor() {
+    let m = filled().await;
+    let (store, regs) = (m.running.state.store.as_ref(), m.running.store.as_ref());
+    let key = generate_key();
+    let anchor = take(store, regs, &key, jiff::Timestamp::now())
+        .await
+        .unwrap();
+    let trusted = key.verifying_key();
+    assert_eq!(
+        check(&anchor, &trusted, store, regs).await.unwrap(),
+        Vec::<String>::new()
+    );
+    let events = anchor.chains[0].length;
+    assert!(events > 40);
+
+    // Delete the last 20 events and the last CD register entry (triggers dropped first: the
+    // attacker owns the file). The chains alone still verify.
+    let c = db(&m);
+    c.execute_batch(&format!(
+        "DROP TRIGGER events_no_delete; DELETE FROM events WHERE seq > {};
+         DROP TRIGGER register_no_delete; DELETE FROM register_entries WHERE seq = (SELECT MAX(seq) FROM register_entries);",
+        events - 20
+    ))
+    .unwrap();
+    drop(c);
+    assert!(rxbridge_app::audit::verify_chain(store).await.is_ok());
+    let entries =
+        rxbridge_app::registers::RegisterStore::register_entries(regs, Register::Cd, None)
+            .await
+            .unwrap();
+    assert_eq!(rxbridge_app::registers::verify(&entries), Ok(1));
+
+    let problems = check(&anchor, &trusted, store, regs).await.unwrap();
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    assert!(problems[0].starts_with(&format!(
+        "events: {} entries, shorter than the {events}",
+        events - 20
+    )));
+    assert!(problems[1].starts_with("cd_register: 1 entries, shorter than the 2"));
+}
+
+#[tokio::test]
+async fn a_rewritten_and_rechained_event_before_the_anchor_is_caught() {
+    let m = filled().await;
+    let (store, regs) = (m.running.state.store.as_ref(), m.running.store.as_ref());
+    let key = generate_key();
+    let anchor = take(store, regs, &key, jiff::Timestamp::now())
+        .await
+        .unwrap();
+    // Rewrite event 5 and recompute every hash after it: the chain verifies again.
+    let all = store.events_after(0, 10_000).await.unwrap();
+    let c = db(&m);
+    c.execute_batch("DROP TRIGGER events_no_update").unwrap();
+    let mut prev = all[3].hash.clone();
+    for (i, e) in all.iter().enumerate().skip(4) {
+        let mut ev = e.event.clone();
+        if i == 4 {
+            ev.actor = "mallory".into();
+        }
+        let hash = chain_hash(&prev, e.seq, &ev);
+        c.execute(
+            "UPDATE events SET actor = ?1, prev_hash = ?2, hash = ?3 WHERE seq = ?4",
+            rusqlite::params![ev.actor, prev, hash, e.seq],
+        )
+        .unwrap();
+        prev = hash;
+    }
+    drop(c);
+    assert!(rxbridge_app::audit::verify_chain(store).await.is_ok());
+    let problems = check(&anchor, &key.verifying_key(), store, regs)
+        .await
+        .unwrap();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(problems[0].contains("(rewritten)"), "{problems:#?}");
+}
+
+#[tokio::test]
+async fn a_forged_anchor_is_refused() {
+    let m = filled().await;
+    let (store, regs) = (m.running.state.store.as_ref(), m.running.store.as_ref());
+    let key = generate_key();
+    let mut anchor = take(store, regs, &key, jiff::Timestamp::now())
+        .await
+        .unwrap();
+    // Altered to cover a truncation, without the key: the signature fails.
+    anchor.chains[0].length = 1;
+    let problems = check(&anchor, &key.verifying_key(), store, regs)
+        .await
+        .unwrap();
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0].contains("signature does not verify"),
+        "{problems:?}"
+    );
+    // Signed with another key: refused too.
+    let other = generate_key();
+    let forged = take(store, regs, &other, jiff::Timestamp::now())
+        .await
+        .unwrap();
+    let problems = check(&forged, &key.verifying_key(), store, regs)
+        .await
+        .unwrap();
+    assert!(problems[0].contains("another key"), "{problems:?}");
+}
