@@ -5,7 +5,6 @@ use crate::harness::*;
 use rxbridge_app::anchor::{check, generate_key, take};
 use rxbridge_app::events::{NewEvent, chain_hash};
 use rxbridge_app::payments::Change;
-use rxbridge_app::ports::Store;
 use rxbridge_app::registers::{EntryKind, NewEntry, Register};
 
 fn ev(n: usize) -> NewEvent {
