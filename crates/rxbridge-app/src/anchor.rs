@@ -223,3 +223,45 @@ pub fn key_from_hex(s: &str) -> anyhow::Result<SigningKey> {
 }
 
 pub use ed25519_dalek::{SigningKey as AnchorKey, VerifyingKey as AnchorPublicKey};
+
+/// Somewhere outside the store that keeps anchors (a directory on another volume, an HTTPS
+/// endpoint, an S3 bucket with Object Lock). `publish` answers where the anchor now is.
+#[async_trait::async_trait]
+pub trait Witness: Send + Sync {
+    fn name(&self) -> String;
+    async fn publish(&self, anchor: &Anchor) -> anyhow::Result<String>;
+}
+
+/// One scheduled step: take an anchor and hand it to every witness. Every witness is tried;
+/// a failure is logged as an alert and returned (the next step tries again with a new anchor).
+pub async fn publish(
+    store: &dyn Store,
+    registers: &dyn RegisterStore,
+    key: &SigningKey,
+    witnesses: &[std::sync::Arc<dyn Witness>],
+    at: Timestamp,
+) -> anyhow::Result<Vec<String>> {
+    let anchor = take(store, registers, key, at).await?;
+    let mut placed = Vec::new();
+    let mut failed = Vec::new();
+    for w in witnesses {
+        match w.publish(&anchor).await {
+            Ok(where_) => {
+                tracing::info!(witness = %w.name(), at = %where_, events = anchor.chains[0].length, "wrote an audit anchor");
+                placed.push(where_);
+            }
+            Err(e) => {
+                tracing::error!(alert = "anchor_failed", witness = %w.name(), error = %e, "ALERT: could not write the audit anchor to a witness");
+                failed.push(format!("{}: {e}", w.name()));
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(placed)
+    } else {
+        Err(anyhow::anyhow!(
+            "anchor not written to {}",
+            failed.join("; ")
+        ))
+    }
+}

@@ -1,12 +1,16 @@
 //! Audit anchors on the embedded deployment: the instance's Ed25519 anchor key (an owner-only
-//! file in the data directory, created at first start), and the scheduled anchor written to a
-//! witness directory — meant to be another volume, ideally write-once, that an attacker holding
-//! the data directory cannot rewrite. See `docs/audit.md`.
+//! file in the data directory, created at first start), and the witnesses scheduled anchors go
+//! to — a directory (meant to be another volume that an attacker holding the data directory
+//! cannot rewrite) and an HTTPS endpoint, signed like every other webhook (Standard Webhooks).
+//! See `docs/audit.md`.
 
 use anyhow::Context;
-use rxbridge_app::anchor::{Anchor, AnchorKey, AnchorPublicKey};
+use async_trait::async_trait;
+use rxbridge_app::anchor::{Anchor, AnchorKey, AnchorPublicKey, Witness};
+use rxbridge_app::outbox::WebhookTransport;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -15,6 +19,12 @@ pub struct AuditSettings {
     pub anchor_interval_secs: u64,
     /// `RXBRIDGE_AUDIT_WITNESS_DIR`: where scheduled anchors are written (off when unset).
     pub witness_dir: Option<PathBuf>,
+    /// `RXBRIDGE_AUDIT_WITNESS_URL`: an `https` endpoint each scheduled anchor is POSTed to
+    /// (off when unset), signed with `witness_secret`.
+    pub witness_url: Option<String>,
+    /// `RXBRIDGE_AUDIT_WITNESS_SECRET`: the `whsec_…` secret the POST is signed with (Standard
+    /// Webhooks); required with `witness_url`.
+    pub witness_secret: Option<String>,
     /// `RXBRIDGE_AUDIT_ANCHOR_PUBLIC_KEY`: the anchor key's public half (64 hex), kept outside
     /// the data directory; `audit verify --anchor` trusts only it when set.
     pub anchor_public_key: Option<String>,
@@ -25,6 +35,8 @@ impl Default for AuditSettings {
         Self {
             anchor_interval_secs: 3600,
             witness_dir: None,
+            witness_url: None,
+            witness_secret: None,
             anchor_public_key: None,
         }
     }
@@ -40,10 +52,105 @@ impl AuditSettings {
         if let Ok(v) = std::env::var("RXBRIDGE_AUDIT_WITNESS_DIR") {
             self.witness_dir = (!v.is_empty()).then(|| PathBuf::from(v));
         }
+        if let Ok(v) = std::env::var("RXBRIDGE_AUDIT_WITNESS_URL") {
+            self.witness_url = (!v.is_empty()).then_some(v);
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_AUDIT_WITNESS_SECRET") {
+            self.witness_secret = (!v.is_empty()).then_some(v);
+        }
         if let Ok(v) = std::env::var("RXBRIDGE_AUDIT_ANCHOR_PUBLIC_KEY") {
             self.anchor_public_key = (!v.is_empty()).then_some(v);
         }
         Ok(())
+    }
+}
+
+impl AuditSettings {
+    pub fn validate(&self, allow_private: bool) -> anyhow::Result<()> {
+        if self.anchor_interval_secs == 0 {
+            anyhow::bail!("audit.anchor_interval_secs must be at least 1");
+        }
+        if let Some(url) = &self.witness_url {
+            crate::webhooks::check_url(url, allow_private)
+                .map_err(|e| anyhow::anyhow!("RXBRIDGE_AUDIT_WITNESS_URL: {e}"))?;
+            let ok = self.witness_secret.as_deref().is_some_and(|s| {
+                rxbridge_app::outbox::sign(&[s.to_string()], "x", 0, b"").starts_with("v1,")
+            });
+            if !ok {
+                anyhow::bail!(
+                    "RXBRIDGE_AUDIT_WITNESS_SECRET must be a whsec_… secret when RXBRIDGE_AUDIT_WITNESS_URL is set (rxbridge webhook new-secret makes one)"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The witnesses configured (none: no scheduled anchors).
+    pub fn witnesses(&self, transport: Arc<dyn WebhookTransport>) -> Vec<Arc<dyn Witness>> {
+        let mut out: Vec<Arc<dyn Witness>> = Vec::new();
+        if let Some(dir) = &self.witness_dir {
+            out.push(Arc::new(DirWitness { dir: dir.clone() }));
+        }
+        if let (Some(url), Some(secret)) = (&self.witness_url, &self.witness_secret) {
+            out.push(Arc::new(HttpsWitness {
+                url: url.clone(),
+                secret: secret.clone(),
+                transport,
+            }));
+        }
+        out
+    }
+}
+
+/// A directory, one new file per anchor.
+pub struct DirWitness {
+    pub dir: PathBuf,
+}
+
+#[async_trait]
+impl Witness for DirWitness {
+    fn name(&self) -> String {
+        format!("directory {}", self.dir.display())
+    }
+    async fn publish(&self, a: &Anchor) -> anyhow::Result<String> {
+        let (dir, a) = (self.dir.clone(), a.clone());
+        tokio::task::spawn_blocking(move || write_to_dir(&dir, &a))
+            .await?
+            .map(|p| p.display().to_string())
+    }
+}
+
+/// An HTTPS endpoint: the anchor's JSON POSTed with Standard Webhooks headers (`webhook-id`
+/// is `anchor_<events length>_<unix seconds>`), accepted on any 2xx.
+pub struct HttpsWitness {
+    pub url: String,
+    pub secret: String,
+    pub transport: Arc<dyn WebhookTransport>,
+}
+
+#[async_trait]
+impl Witness for HttpsWitness {
+    fn name(&self) -> String {
+        "https endpoint".into()
+    }
+    async fn publish(&self, a: &Anchor) -> anyhow::Result<String> {
+        let body = to_json(a).into_bytes();
+        let id = format!("anchor_{}_{}", a.chains[0].length, a.at.as_second());
+        let ts = jiff::Timestamp::now().as_second();
+        let headers = [
+            ("webhook-id", id.clone()),
+            ("webhook-timestamp", ts.to_string()),
+            (
+                "webhook-signature",
+                rxbridge_app::outbox::sign(&[self.secret.clone()], &id, ts, &body),
+            ),
+            ("content-type", "application/json".to_string()),
+        ];
+        match self.transport.post(&self.url, &headers, &body).await {
+            Ok(a) if (200..300).contains(&a.status) => Ok(format!("{} ({id})", self.url)),
+            Ok(a) => Err(anyhow::anyhow!("the witness answered HTTP {}", a.status)),
+            Err(e) => Err(anyhow::anyhow!("{e}")),
+        }
     }
 }
 

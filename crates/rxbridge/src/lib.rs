@@ -331,6 +331,7 @@ impl Config {
         {
             bail!("public_url must start with http:// or https://, got {u:?}");
         }
+        self.audit.validate(self.webhooks.allow_private_targets)?;
         let p = &self.payments;
         if !(1..=24 * 28).contains(&p.window_hours) {
             bail!("payments.window_hours must be 1 to 672 (28 days)");
@@ -710,37 +711,32 @@ impl App {
     }
 }
 
-/// Write a signed anchor of every chain's head to the witness directory on the configured
-/// schedule (nothing to do without a witness: the key is still created at start).
+/// Write a signed anchor of every chain's head to the configured witnesses on the schedule
+/// (nothing to do without one: the key is still created at start).
 fn spawn_anchoring(app: &App) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let key = anchors::load_or_create_key(&app.config.data_dir)?;
     let every = std::time::Duration::from_secs(app.config.audit.anchor_interval_secs);
-    let witness = app.config.audit.witness_dir.clone();
+    let transport: Arc<dyn rxbridge_app::outbox::WebhookTransport> = Arc::new(
+        webhooks::HttpWebhooks::new(app.config.webhooks.allow_private_targets)?,
+    );
+    let witnesses = app.config.audit.witnesses(transport);
     let (store, registers) = (app.state.store.clone(), app.store.clone());
     Ok(tokio::spawn(async move {
-        let Some(dir) = witness else { return };
+        if witnesses.is_empty() {
+            return;
+        }
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            let r = async {
-                let a = rxbridge_app::anchor::take(
-                    store.as_ref(),
-                    registers.as_ref(),
-                    &key,
-                    jiff::Timestamp::now(),
-                )
-                .await?;
-                anchors::write_to_dir(&dir, &a)
-            }
+            // Failures are logged (alert) inside; the next tick tries again.
+            let _ = rxbridge_app::anchor::publish(
+                store.as_ref(),
+                registers.as_ref(),
+                &key,
+                &witnesses,
+                jiff::Timestamp::now(),
+            )
             .await;
-            match r {
-                Ok(path) => {
-                    tracing::info!(path = %path.display(), "wrote an audit anchor to the witness")
-                }
-                Err(e) => {
-                    tracing::error!(alert = "anchor_failed", error = %e, "ALERT: could not write the audit anchor to the witness")
-                }
-            }
         }
     }))
 }

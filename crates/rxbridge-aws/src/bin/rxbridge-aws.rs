@@ -109,7 +109,14 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Verify => {
             match rxbridge_app::audit::verify_all(&*store, &*store, &*store).await? {
-                Ok(lines) => lines.iter().for_each(|l| println!("ok: {l}")),
+                Ok(lines) => {
+                    // The first line is the event chain's: "N events, chain intact (head …)".
+                    let mut lines = lines.iter();
+                    if let Some(first) = lines.next() {
+                        println!("the event chain verifies: {first}");
+                    }
+                    lines.for_each(|l| println!("ok: {l}"));
+                }
                 Err(lines) => {
                     lines.iter().for_each(|l| println!("BROKEN: {l}"));
                     std::process::exit(2);

@@ -161,3 +161,97 @@ async fn a_forged_anchor_is_refused() {
         .unwrap();
     assert!(problems[0].contains("another key"), "{problems:?}");
 }
+
+#[tokio::test]
+async fn scheduled_anchors_reach_a_directory_and_a_signed_https_witness() {
+    use axum::http::HeaderMap;
+    use std::sync::{Arc, Mutex};
+    let m = filled().await;
+    let (store, regs) = (m.running.state.store.as_ref(), m.running.store.as_ref());
+    // A local HTTPS-witness stand-in: checks the Standard Webhooks signature on the raw body.
+    let secret = rxbridge_app::outbox::generate_secret();
+    let got: Arc<Mutex<Vec<(bool, Vec<u8>)>>> = Arc::default();
+    let app = {
+        let (got, secret) = (got.clone(), secret.clone());
+        axum::Router::new().route(
+            "/anchors",
+            axum::routing::post(move |h: HeaderMap, body: axum::body::Bytes| async move {
+                let hv = |k: &str| h.get(k).and_then(|v| v.to_str().ok());
+                let ok = rxbridge_app::outbox::verify(
+                    &[secret],
+                    hv("webhook-id"),
+                    hv("webhook-timestamp"),
+                    hv("webhook-signature"),
+                    &body,
+                    jiff::Timestamp::now().as_second(),
+                )
+                .is_ok();
+                got.lock().unwrap().push((ok, body.to_vec()));
+                if ok {
+                    axum::http::StatusCode::NO_CONTENT
+                } else {
+                    axum::http::StatusCode::UNAUTHORIZED
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let witness_dir = tempfile::tempdir().unwrap();
+    let settings = rxbridge::anchors::AuditSettings {
+        witness_dir: Some(witness_dir.path().to_path_buf()),
+        witness_url: Some(format!("http://{addr}/anchors")),
+        witness_secret: Some(secret.clone()),
+        ..Default::default()
+    };
+    settings.validate(true).unwrap();
+    let witnesses = settings.witnesses(Arc::new(
+        rxbridge::webhooks::HttpWebhooks::new(true).unwrap(),
+    ));
+    assert_eq!(witnesses.len(), 2);
+    let key = rxbridge::anchors::load_or_create_key(&m.running.data_dir).unwrap();
+    let placed =
+        rxbridge_app::anchor::publish(store, regs, &key, &witnesses, jiff::Timestamp::now())
+            .await
+            .unwrap();
+    assert_eq!(placed.len(), 2);
+
+    // The directory holds one anchor file, the endpoint one signed POST; both verify.
+    let files: Vec<_> = std::fs::read_dir(witness_dir.path()).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    let from_dir = rxbridge::anchors::read(&files[0].as_ref().unwrap().path()).unwrap();
+    let posts = got.lock().unwrap().clone();
+    assert_eq!(posts.len(), 1);
+    assert!(posts[0].0, "the POST carried a valid signature");
+    let from_https: rxbridge_app::anchor::Anchor = serde_json::from_slice(&posts[0].1).unwrap();
+    assert_eq!(from_https, from_dir);
+    assert_eq!(
+        check(&from_dir, &key.verifying_key(), store, regs)
+            .await
+            .unwrap(),
+        Vec::<String>::new()
+    );
+    // The key file is owner-only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(rxbridge::anchors::key_path(&m.running.data_dir))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
+    }
+    // A witness that refuses is reported (and logged as an alert), not silently skipped.
+    let wrong = rxbridge::anchors::AuditSettings {
+        witness_url: Some(format!("http://{addr}/anchors")),
+        witness_secret: Some(rxbridge_app::outbox::generate_secret()),
+        ..Default::default()
+    }
+    .witnesses(Arc::new(
+        rxbridge::webhooks::HttpWebhooks::new(true).unwrap(),
+    ));
+    let r = rxbridge_app::anchor::publish(store, regs, &key, &wrong, jiff::Timestamp::now()).await;
+    assert!(r.unwrap_err().to_string().contains("HTTP 401"));
+}
