@@ -2,6 +2,7 @@
 //! directory each, failure paths included.
 
 mod access;
+mod audit;
 mod cli;
 mod helpers;
 mod hostile;
