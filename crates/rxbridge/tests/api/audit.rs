@@ -20,8 +20,15 @@ fn stdout(o: &std::process::Output) -> String {
 
 fn seeded() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let out = rxbridge(dir.path(), &["dev", "seed", "--count", "30", "--patients", "10"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = rxbridge(
+        dir.path(),
+        &["dev", "seed", "--count", "30", "--patients", "10"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     dir
 }
 
@@ -59,7 +66,11 @@ fn an_anchor_catches_the_last_20_events_deleted_and_a_forged_anchor_is_refused()
     let anchor = dir.path().join("anchor.json");
     let a = anchor.to_str().unwrap();
     let out = rxbridge(dir.path(), &["audit", "anchor", "--out", a]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Printed without --out: the same statement of the same heads.
     let printed: serde_json::Value =
         serde_json::from_slice(&rxbridge(dir.path(), &["audit", "anchor"]).stdout).unwrap();
@@ -78,9 +89,16 @@ fn an_anchor_catches_the_last_20_events_deleted_and_a_forged_anchor_is_refused()
     forged["chains"][0]["length"] = 11.into();
     let f = dir.path().join("forged.json");
     std::fs::write(&f, forged.to_string()).unwrap();
-    let out = rxbridge(dir.path(), &["audit", "verify", "--anchor", f.to_str().unwrap()]);
+    let out = rxbridge(
+        dir.path(),
+        &["audit", "verify", "--anchor", f.to_str().unwrap()],
+    );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stdout(&out).contains("signature does not verify"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("signature does not verify"),
+        "{}",
+        stdout(&out)
+    );
 
     sql(
         dir.path(),
