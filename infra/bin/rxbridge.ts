@@ -9,4 +9,12 @@ const stage: string = app.node.tryGetContext('stage') ?? 'dev';
 const lambdaAsset: string | undefined = app.node.tryGetContext('lambdaAsset');
 const publicUrl: string | undefined = app.node.tryGetContext('publicUrl');
 const cognitoDomainPrefix: string | undefined = app.node.tryGetContext('cognitoDomainPrefix');
-new RxbridgeStack(app, `rxbridge-${stage}`, { stage, lambdaAsset, publicUrl, cognitoDomainPrefix });
+const anchorMinutes: string | undefined = app.node.tryGetContext('anchorIntervalMinutes');
+const anchorIntervalMinutes = anchorMinutes === undefined ? undefined : Number(anchorMinutes);
+new RxbridgeStack(app, `rxbridge-${stage}`, {
+  stage,
+  lambdaAsset,
+  publicUrl,
+  cognitoDomainPrefix,
+  anchorIntervalMinutes,
+});

@@ -40,6 +40,8 @@ export interface RxbridgeStackProps extends StackProps {
   publicUrl?: string;
   /** The hosted sign-in pages' domain prefix (globally unique per region). */
   cognitoDomainPrefix?: string;
+  /** How often the worker writes a signed audit anchor to the anchor bucket (default 60). */
+  anchorIntervalMinutes?: number;
 }
 
 /** Staff roles: one Cognito group each (the portal maps the group to the role). */
@@ -106,6 +108,25 @@ export class RxbridgeStack extends Stack {
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       removalPolicy: retain,
       lifecycleRules: [{ noncurrentVersionExpiration: Duration.days(prod ? 3650 : 30) }],
+    });
+
+    // Audit anchors: signed statements of every chain's head, written by the worker. Object
+    // Lock in compliance mode: nobody — the worker, an administrator, the root user — can
+    // overwrite or delete an anchor before its retention ends, so truncating or rewriting the
+    // event log or a register behind an anchor is found by `rxbridge-aws verify --anchor`.
+    const anchors = new s3.Bucket(this, 'Anchors', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: key,
+      bucketKeyEnabled: true,
+      versioned: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      objectLockEnabled: true,
+      // Prod: as long as the CD register must be kept and then some (MDR 2001 reg 23: two
+      // years from the last entry); developer stages one day.
+      objectLockDefaultRetention: s3.ObjectLockRetention.compliance(Duration.days(prod ? 7 * 365 : 1)),
+      removalPolicy: RemovalPolicy.RETAIN,
     });
 
     // Staff sign-in: no self sign-up, MFA required, one group per role.
@@ -226,6 +247,24 @@ export class RxbridgeStack extends Stack {
     new events.Rule(this, 'EveryMinute', {
       schedule: events.Schedule.rate(Duration.minutes(1)),
       targets: [new targets.LambdaFunction(worker, { retryAttempts: 0 })],
+    });
+    // The anchor run: its own schedule and input; the worker may only add anchors.
+    const anchorMinutes = props.anchorIntervalMinutes ?? 60;
+    if (!Number.isInteger(anchorMinutes) || anchorMinutes < 1) {
+      throw new Error(
+        `anchorIntervalMinutes must be a whole number of minutes, at least 1, got ${anchorMinutes}`,
+      );
+    }
+    worker.addEnvironment('RXBRIDGE_ANCHOR_BUCKET', anchors.bucketName);
+    anchors.grantPut(worker);
+    new events.Rule(this, 'Anchor', {
+      schedule: events.Schedule.rate(Duration.minutes(anchorMinutes)),
+      targets: [
+        new targets.LambdaFunction(worker, {
+          event: events.RuleTargetInput.fromObject({ rxbridge: 'anchor' }),
+          retryAttempts: 2,
+        }),
+      ],
     });
 
     const http = new apigw.HttpApi(this, 'HttpApi', {
