@@ -72,7 +72,7 @@ fn ev(kind: &str, subject: &str) -> NewEvent {
     }
 }
 
-async fn clinic(store: &Arc<dyn Store>, id: &str) {
+pub async fn clinic(store: &Arc<dyn Store>, id: &str) {
     store
         .create_clinic(
             Clinic {
@@ -142,7 +142,7 @@ pub fn record(id: &str, clinic: &str, mode: Mode, reference: &str) -> Prescripti
     }
 }
 
-fn new_rx(rec: PrescriptionRecord, idem_key: &str, patient: PatientKeys) -> NewPrescription {
+pub fn new_rx(rec: PrescriptionRecord, idem_key: &str, patient: PatientKeys) -> NewPrescription {
     NewPrescription {
         idempotency: IdempotencyRecord {
             clinic_id: rec.clinic_id.clone(),

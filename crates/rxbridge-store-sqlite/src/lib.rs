@@ -16,6 +16,7 @@
 //! re-reads the head of the event chain inside each write transaction, under SQLite's write
 //! lock.
 
+mod adopt;
 mod fulfilment;
 mod migrations;
 mod payments;

@@ -269,6 +269,16 @@ pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
                 i + 1
             );
         }
+        // Schema 5 binds state rows to events: rows from before it are adopted as found.
+        if i + 1 == 5 {
+            let n = crate::adopt::adopt_unbound(&tx)?;
+            if n > 0 {
+                tracing::warn!(
+                    rows = n,
+                    "bound rows written before state binding to state.adopted events"
+                );
+            }
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
         tracing::info!(version = i + 1, "applied schema migration");
