@@ -89,6 +89,12 @@ async fn truncation_of_events_and_of_the_cd_register_is_caught_with_an_anchor() 
             .unwrap();
     assert_eq!(rxbridge_app::registers::verify(&entries), Ok(1));
 
+    // The state tables no longer agree with what remains of the log either.
+    let diffs = rxbridge_app::audit::verify_state(store, m.running.store.as_ref())
+        .await
+        .unwrap();
+    assert!(!diffs.is_empty());
+
     let problems = check(&anchor, &trusted, store, regs).await.unwrap();
     assert_eq!(problems.len(), 2, "{problems:#?}");
     assert!(problems[0].starts_with(&format!(
@@ -96,6 +102,40 @@ async fn truncation_of_events_and_of_the_cd_register_is_caught_with_an_anchor() 
         events - 20
     )));
     assert!(problems[1].starts_with("cd_register: 1 entries, shorter than the 2"));
+}
+
+#[tokio::test]
+async fn the_last_cd_register_entry_deleted_is_named_by_the_state_replay_even_without_an_anchor() {
+    let m = filled().await;
+    let (store, regs) = (m.running.state.store.as_ref(), m.running.store.as_ref());
+    let last: i64 = db(&m)
+        .query_row("SELECT MAX(seq) FROM register_entries", [], |r| r.get(0))
+        .unwrap();
+    db(&m)
+        .execute_batch(&format!(
+            "DROP TRIGGER register_no_delete; DELETE FROM register_entries WHERE seq = {last};"
+        ))
+        .unwrap();
+    let entries =
+        rxbridge_app::registers::RegisterStore::register_entries(regs, Register::Cd, None)
+            .await
+            .unwrap();
+    assert_eq!(
+        rxbridge_app::registers::verify(&entries),
+        Ok(1),
+        "the register chain alone verifies"
+    );
+    let diffs = rxbridge_app::audit::verify_state(store, m.running.store.as_ref())
+        .await
+        .unwrap();
+    let lines: Vec<String> = diffs.iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "register_entries cd#{last}: (row) expected present (written by event "
+        )) && lines[0].ends_with("found missing"),
+        "{lines:#?}"
+    );
 }
 
 #[tokio::test]
