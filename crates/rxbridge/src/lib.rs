@@ -620,6 +620,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
             m(out);
         }
         gauges.render(out);
+        rxbridge_app::state::render_metrics(out);
     });
     let state = AppState::new(intake, clinics, dyn_store, clock, Some(extra))
         .with_payments(payments.clone())

@@ -54,6 +54,12 @@ async fn a_rejected_prescription_set_ready_in_the_database_is_not_released_and_i
     let rep = m.running.fulfilment.sweep().await.unwrap();
     assert_eq!((rep.released, rep.refused), (0, 1), "{rep:?}");
     assert!(rxbridge_app::state::mismatches_total() > before);
+    // What `/metrics` serves (on whichever listener it is configured).
+    let metrics = m.running.state.metrics.render();
+    assert!(
+        metrics.contains("\nrxbridge_state_mismatch_total "),
+        "{metrics}"
+    );
     let to_warehouse = m
         .running
         .store
