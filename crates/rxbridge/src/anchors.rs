@@ -142,7 +142,7 @@ impl Witness for HttpsWitness {
             ("webhook-timestamp", ts.to_string()),
             (
                 "webhook-signature",
-                rxbridge_app::outbox::sign(&[self.secret.clone()], &id, ts, &body),
+                rxbridge_app::outbox::sign(std::slice::from_ref(&self.secret), &id, ts, &body),
             ),
             ("content-type", "application/json".to_string()),
         ];

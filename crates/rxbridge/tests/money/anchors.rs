@@ -210,7 +210,9 @@ async fn scheduled_anchors_reach_a_directory_and_a_signed_https_witness() {
     let (store, regs) = (m.running.state.store.as_ref(), m.running.store.as_ref());
     // A local HTTPS-witness stand-in: checks the Standard Webhooks signature on the raw body.
     let secret = rxbridge_app::outbox::generate_secret();
-    let got: Arc<Mutex<Vec<(bool, Vec<u8>)>>> = Arc::default();
+    // (signature valid, body) per POST.
+    type Posts = Arc<Mutex<Vec<(bool, Vec<u8>)>>>;
+    let got: Posts = Arc::default();
     let app = {
         let (got, secret) = (got.clone(), secret.clone());
         axum::Router::new().route(
