@@ -12,6 +12,7 @@
 //! (which decide clinical checks) query the base table and are strongly consistent too. GSI
 //! queries (listings, worklist, reference search) are eventually consistent, as GSIs are.
 
+mod adopt;
 mod fulfilment;
 mod items;
 mod rx;

@@ -49,6 +49,9 @@ enum Command {
         #[arg(long, env = "RXBRIDGE_AUDIT_ANCHOR_PUBLIC_KEY")]
         anchor_public_key: Option<String>,
     },
+    /// Once, after upgrading from a version without state binding: bind every item that names
+    /// no event into `state.adopted` events, as found (the guard refuses unbound items).
+    AdoptState,
     /// Print (or write to FILE) a signed anchor of every chain's head (needs KMS Decrypt).
     Anchor {
         #[arg(long)]
@@ -175,6 +178,10 @@ async fn main() -> anyhow::Result<()> {
                 broken.iter().for_each(|l| println!("BROKEN: {l}"));
                 std::process::exit(2);
             }
+        }
+        Command::AdoptState => {
+            let n = store.adopt_unbound().await?;
+            println!("bound {n} item(s) written before state binding");
         }
         Command::Anchor { out, kms_key_id } => {
             let vault = rxbridge_aws::keys::patient_vault(
