@@ -9,6 +9,9 @@ const stage: string = app.node.tryGetContext('stage') ?? 'dev';
 const lambdaAsset: string | undefined = app.node.tryGetContext('lambdaAsset');
 const publicUrl: string | undefined = app.node.tryGetContext('publicUrl');
 const cognitoDomainPrefix: string | undefined = app.node.tryGetContext('cognitoDomainPrefix');
+// `-c apiReservedConcurrency=N` (a string on the command line, a number in cdk.json).
+const concurrency: string | number | undefined = app.node.tryGetContext('apiReservedConcurrency');
+const apiReservedConcurrency = concurrency === undefined ? undefined : Number(concurrency);
 const anchorMinutes: string | undefined = app.node.tryGetContext('anchorIntervalMinutes');
 const anchorIntervalMinutes = anchorMinutes === undefined ? undefined : Number(anchorMinutes);
 new RxbridgeStack(app, `rxbridge-${stage}`, {
@@ -16,5 +19,6 @@ new RxbridgeStack(app, `rxbridge-${stage}`, {
   lambdaAsset,
   publicUrl,
   cognitoDomainPrefix,
+  apiReservedConcurrency,
   anchorIntervalMinutes,
 });

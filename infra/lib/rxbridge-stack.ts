@@ -1,11 +1,14 @@
 // rxbridge on AWS: the same router and use cases as the embedded build, on an HTTP API,
 // Lambda (provided.al2023, arm64), DynamoDB (single table), S3 (documents), Cognito (staff
-// sign-in) and KMS (patient-data key). Environment-agnostic: `cdk synth` needs no account.
+// sign-in), KMS (patient-data key) and Secrets Manager (secret settings, read at start-up).
+// Environment-agnostic: `cdk synth` needs no account. Security building blocks (private buckets,
+// encrypted log groups, Checkov suppressions with their reasons) are in `security.ts`.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   Annotations,
+  aws_apigateway as apigateway,
   aws_apigatewayv2 as apigw,
   CfnOutput,
   aws_cloudwatch as cloudwatch,
@@ -13,6 +16,7 @@ import {
   Duration,
   aws_dynamodb as dynamodb,
   aws_events as events,
+  aws_iam as iam,
   aws_apigatewayv2_integrations as integrations,
   aws_kms as kms,
   aws_lambda as lambda,
@@ -21,11 +25,20 @@ import {
   Stack,
   type StackProps,
   aws_s3 as s3,
+  aws_secretsmanager as secretsmanager,
   aws_sqs as sqs,
   Tags,
   aws_events_targets as targets,
 } from 'aws-cdk-lib';
+import { S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY } from 'aws-cdk-lib/cx-api';
 import type { Construct } from 'constructs';
+import {
+  accessLogBucket,
+  allowCloudWatchLogs,
+  checkovSkip,
+  encryptedLogGroup,
+  privateBucket,
+} from './security.ts';
 
 export interface RxbridgeStackProps extends StackProps {
   /** `dev`, a developer's name, or `prod`. Names, retention and protection follow it. */
@@ -40,6 +53,13 @@ export interface RxbridgeStackProps extends StackProps {
   publicUrl?: string;
   /** The hosted sign-in pages' domain prefix (globally unique per region). */
   cognitoDomainPrefix?: string;
+  /**
+   * The API function's reserved concurrency (`-c apiReservedConcurrency=N`): the most requests
+   * served at once, which bounds the load on DynamoDB, Stripe, SMTP and the warehouse. Default
+   * 50 in prod (about 800 requests a second at 60 ms, above the stage's 500/s throttle), 10
+   * elsewhere.
+   */
+  apiReservedConcurrency?: number;
   /** How often the worker writes a signed audit anchor to the anchor bucket (default 60). */
   anchorIntervalMinutes?: number;
 }
@@ -47,9 +67,32 @@ export interface RxbridgeStackProps extends StackProps {
 /** Staff roles: one Cognito group each (the portal maps the group to the role). */
 export const ROLES = ['support', 'pharmacist', 'finance', 'admin'] as const;
 
+/**
+ * The HTTP API's access-log line (JSON). Request metadata only: no `$context.path` (payment
+ * and checkout links carry their token in it), no query string, no body, no source address.
+ * `integrationRequestId` is the Lambda invocation's id, to find the function's own log lines.
+ */
+export const ACCESS_LOG_FIELDS = {
+  requestId: '$context.requestId',
+  time: '$context.requestTimeEpoch',
+  method: '$context.httpMethod',
+  route: '$context.routeKey',
+  status: '$context.status',
+  latencyMs: '$context.responseLatency',
+  integrationLatencyMs: '$context.integrationLatency',
+  integrationStatus: '$context.integrationStatus',
+  integrationRequestId: '$context.integration.requestId',
+  integrationError: '$context.integrationErrorMessage',
+  responseLength: '$context.responseLength',
+  protocol: '$context.protocol',
+} as const;
+
 export class RxbridgeStack extends Stack {
   constructor(scope: Construct, id: string, props: RxbridgeStackProps) {
     super(scope, id, props);
+    // S3 server access logs are delivered through the log bucket's policy, not an ACL (ACLs
+    // stay disabled on every bucket). Set here so that tests and `cdk synth` agree.
+    this.node.setContext(S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY, true);
     const { stage } = props;
     if (!/^[a-z][a-z0-9-]{1,20}$/.test(stage)) {
       throw new Error(
@@ -64,7 +107,13 @@ export class RxbridgeStack extends Stack {
     if (publicUrl && !/^https:\/\/[a-z0-9.-]+(:[0-9]+)?$/.test(publicUrl)) {
       throw new Error(`publicUrl must be an https origin, got ${JSON.stringify(publicUrl)}`);
     }
+    const apiConcurrency = props.apiReservedConcurrency ?? (prod ? 50 : 10);
+    if (!Number.isInteger(apiConcurrency) || apiConcurrency < 1 || apiConcurrency > 1000) {
+      throw new Error(`apiReservedConcurrency must be a whole number from 1 to 1000, got ${apiConcurrency}`);
+    }
     const retain = prod ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const logRetention = prod ? logs.RetentionDays.TWO_YEARS : logs.RetentionDays.ONE_MONTH;
+    const logGroupPrefix = `/rxbridge/${stage}/`;
     Tags.of(this).add('app', 'rxbridge');
     Tags.of(this).add('stage', stage);
 
@@ -75,6 +124,8 @@ export class RxbridgeStack extends Stack {
       enableKeyRotation: true,
       removalPolicy: retain,
     });
+    // The stage's log groups (function logs, API access logs) are encrypted with it too.
+    allowCloudWatchLogs(key, logGroupPrefix);
 
     // One table; keys and access patterns in docs/dynamodb.md. Lookups go through GSIs.
     const table = new dynamodb.Table(this, 'Table', {
@@ -97,16 +148,16 @@ export class RxbridgeStack extends Stack {
       });
     }
 
-    // Scans of paper originals.
-    const documents = new s3.Bucket(this, 'Documents', {
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      encryption: s3.BucketEncryption.KMS,
-      encryptionKey: key,
-      bucketKeyEnabled: true,
-      versioned: true,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+    // S3 server access logs of every bucket below (who read or wrote which document, when).
+    const accessLogs = accessLogBucket(this, 'AccessLogs', {
+      retention: Duration.days(prod ? 731 : 30),
       removalPolicy: retain,
+      denyDeletes: prod,
+    });
+    const bucketBase = { key, accessLogs, removalPolicy: retain };
+
+    // Scans of paper originals.
+    const documents = privateBucket(this, 'Documents', bucketBase, {
       lifecycleRules: [{ noncurrentVersionExpiration: Duration.days(prod ? 3650 : 30) }],
     });
 
@@ -114,20 +165,28 @@ export class RxbridgeStack extends Stack {
     // Lock in compliance mode: nobody — the worker, an administrator, the root user — can
     // overwrite or delete an anchor before its retention ends, so truncating or rewriting the
     // event log or a register behind an anchor is found by `rxbridge-aws verify --anchor`.
-    const anchors = new s3.Bucket(this, 'Anchors', {
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      encryption: s3.BucketEncryption.KMS,
-      encryptionKey: key,
-      bucketKeyEnabled: true,
-      versioned: true,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+    const anchors = privateBucket(this, 'Anchors', bucketBase, {
       objectLockEnabled: true,
-      // Prod: as long as the CD register must be kept and then some (MDR 2001 reg 23: two
-      // years from the last entry); developer stages one day.
+      // Prod: longer than the CD register must be kept (MDR 2001 reg 23: two years from the
+      // last entry); developer stages one day.
       objectLockDefaultRetention: s3.ObjectLockRetention.compliance(Duration.days(prod ? 7 * 365 : 1)),
+      // Locked objects cannot be deleted: the bucket outlives any stack.
       removalPolicy: RemovalPolicy.RETAIN,
     });
+
+    // Secret settings (Stripe keys, webhook-signing secrets, SMTP credentials, a moved
+    // pharmacy's patient-data key): one JSON object of `RXBRIDGE_*` names, encrypted with the
+    // stage key and read by the functions at start-up, never in their environment. Created
+    // empty; operators fill it (docs/deploy-aws.md).
+    const secrets = new secretsmanager.Secret(this, 'Secrets', {
+      secretName: `rxbridge-${stage}/settings`,
+      description: `rxbridge ${stage}: secret settings (JSON object of RXBRIDGE_* names), read at start-up`,
+      encryptionKey: key,
+      secretObjectValue: {},
+      removalPolicy: retain,
+    });
+    // Not rotated by a function: its values are issued by third parties (Stripe, the SMTP
+    // provider, the warehouse), rolled there and written here (docs/deploy-aws.md).
 
     // Staff sign-in: no self sign-up, MFA required, one group per role.
     const users = new cognito.UserPool(this, 'Staff', {
@@ -199,19 +258,26 @@ export class RxbridgeStack extends Stack {
       RXBRIDGE_COGNITO_CLIENT_ID: client.userPoolClientId,
       RXBRIDGE_SECURE_COOKIES: 'true',
       RXBRIDGE_LOG: 'info',
+      RXBRIDGE_SECRETS_ARN: secrets.secretArn,
       ...(publicUrl && domain
         ? { RXBRIDGE_PUBLIC_URL: publicUrl, RXBRIDGE_COGNITO_DOMAIN: domain.baseUrl() }
         : {}),
     };
+    // Secrets Manager through the AWS Parameters and Secrets extension (a local HTTP endpoint).
+    const paramsAndSecrets = lambda.ParamsAndSecretsLayerVersion.fromVersion(
+      lambda.ParamsAndSecretsVersions.V1_0_103,
+      { logLevel: lambda.ParamsAndSecretsLogLevel.WARN },
+    );
     const fn = (
       name: string,
       role: 'api' | 'worker',
       timeout: Duration,
-      extra: Partial<lambda.FunctionProps> = {},
+      extra: Partial<lambda.FunctionProps> & { reservedConcurrentExecutions: number },
     ) => {
-      const logGroup = new logs.LogGroup(this, `${name}Logs`, {
-        retention: prod ? logs.RetentionDays.TWO_YEARS : logs.RetentionDays.ONE_MONTH,
-        encryptionKey: undefined,
+      const logGroup = encryptedLogGroup(this, `${name}Logs`, {
+        logGroupName: `${logGroupPrefix}${role}`,
+        key,
+        retention: logRetention,
         removalPolicy: retain,
       });
       const f = new lambda.Function(this, name, {
@@ -224,18 +290,35 @@ export class RxbridgeStack extends Stack {
         logGroup,
         tracing: lambda.Tracing.ACTIVE,
         environment: { ...environment, RXBRIDGE_LAMBDA_ROLE: role },
+        environmentEncryption: key,
+        paramsAndSecrets,
         ...extra,
       });
       table.grantReadWriteData(f);
       documents.grantReadWrite(f);
       key.grantEncryptDecrypt(f);
+      secrets.grantRead(f);
+      checkovSkip(f, {
+        id: 'CKV_AWS_117',
+        comment:
+          'Reaches only AWS service endpoints (DynamoDB, S3, KMS, Secrets Manager, Cognito) and public HTTPS services (Stripe, SMTP, clinic webhooks, the warehouse): a VPC would add NAT gateways and no isolation; access is by IAM and TLS.',
+      });
       return f;
     };
 
-    const api = fn('Api', 'api', Duration.seconds(29));
+    const api = fn('Api', 'api', Duration.seconds(29), {
+      reservedConcurrentExecutions: apiConcurrency,
+    });
+    checkovSkip(api, {
+      id: 'CKV_AWS_116',
+      comment:
+        'Invoked only synchronously by the HTTP API: a dead-letter queue applies to asynchronous invocations and would never receive anything; a failed request is answered to the clinic, which retries with its idempotency key.',
+    });
+    // Failed worker invocations, and schedule events EventBridge could not deliver.
     const workerDlq = new sqs.Queue(this, 'WorkerDlq', {
       retentionPeriod: Duration.days(14),
-      encryption: sqs.QueueEncryption.KMS_MANAGED,
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: key,
       enforceSSL: true,
     });
     // The outbox worker, the payment sweep and the fulfilment sweep, once a minute.
@@ -244,10 +327,31 @@ export class RxbridgeStack extends Stack {
       reservedConcurrentExecutions: 1,
       retryAttempts: 0,
     });
+    const everyMinute = `rxbridge-${stage}-every-minute`;
     new events.Rule(this, 'EveryMinute', {
+      ruleName: everyMinute,
       schedule: events.Schedule.rate(Duration.minutes(1)),
-      targets: [new targets.LambdaFunction(worker, { retryAttempts: 0 })],
+      targets: [new targets.LambdaFunction(worker, { retryAttempts: 0, deadLetterQueue: workerDlq })],
     });
+    // EventBridge writes to the (stage-key encrypted) queue on the rule's behalf. The rule's
+    // ARN is built from its name: a reference would make the key depend on the rule.
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'EventBridgeDeadLettersOfTheSchedule',
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: ['*'],
+        conditions: {
+          ArnEquals: {
+            'aws:SourceArn': this.formatArn({
+              service: 'events',
+              resource: 'rule',
+              resourceName: everyMinute,
+            }),
+          },
+        },
+      }),
+    );
     // The anchor run: its own schedule and input; the worker may only add anchors.
     const anchorMinutes = props.anchorIntervalMinutes ?? 60;
     if (!Number.isInteger(anchorMinutes) || anchorMinutes < 1) {
@@ -257,25 +361,62 @@ export class RxbridgeStack extends Stack {
     }
     worker.addEnvironment('RXBRIDGE_ANCHOR_BUCKET', anchors.bucketName);
     anchors.grantPut(worker);
+    const anchorRun = `rxbridge-${stage}-anchor`;
     new events.Rule(this, 'Anchor', {
+      ruleName: anchorRun,
       schedule: events.Schedule.rate(Duration.minutes(anchorMinutes)),
       targets: [
         new targets.LambdaFunction(worker, {
           event: events.RuleTargetInput.fromObject({ rxbridge: 'anchor' }),
           retryAttempts: 2,
+          deadLetterQueue: workerDlq,
         }),
       ],
     });
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'EventBridgeDeadLettersOfTheAnchorRun',
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: ['*'],
+        conditions: {
+          ArnEquals: {
+            'aws:SourceArn': this.formatArn({
+              service: 'events',
+              resource: 'rule',
+              resourceName: anchorRun,
+            }),
+          },
+        },
+      }),
+    );
 
+    // One integration (the router); the routes by area only name the area in the access log.
+    const router = new integrations.HttpLambdaIntegration('Router', api);
     const http = new apigw.HttpApi(this, 'HttpApi', {
       apiName: `rxbridge-${stage}`,
-      defaultIntegration: new integrations.HttpLambdaIntegration('Router', api),
+      defaultIntegration: router,
       createDefaultStage: false,
+    });
+    for (const area of ['v1', 'staff', 'pay', 'sandbox']) {
+      http.addRoutes({ path: `/${area}/{proxy+}`, methods: [apigw.HttpMethod.ANY], integration: router });
+    }
+    // Access logs: who asked what of which area, the answer and how long it took — never the
+    // path itself (payment links carry their token in it), query strings or bodies.
+    const accessLog = encryptedLogGroup(this, 'ApiAccessLogs', {
+      logGroupName: `${logGroupPrefix}api-access`,
+      key,
+      retention: logRetention,
+      removalPolicy: retain,
     });
     http.addStage('Main', {
       stageName: '$default',
       autoDeploy: true,
       throttle: { rateLimit: 500, burstLimit: 1000 },
+      accessLogSettings: {
+        destination: new apigw.LogGroupLogDestination(accessLog),
+        format: apigateway.AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
+      },
     });
 
     // Alarms: errors, throttles, 5xx, and anything in the worker's dead-letter queue.
@@ -337,5 +478,7 @@ export class RxbridgeStack extends Stack {
     new CfnOutput(this, 'UserPoolClientId', { value: client.userPoolClientId });
     new CfnOutput(this, 'TableName', { value: table.tableName });
     new CfnOutput(this, 'DocumentsBucket', { value: documents.bucketName });
+    new CfnOutput(this, 'AccessLogsBucket', { value: accessLogs.bucketName });
+    new CfnOutput(this, 'SecretsArn', { value: secrets.secretArn });
   }
 }

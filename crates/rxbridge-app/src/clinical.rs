@@ -11,7 +11,7 @@ use crate::events::NewEvent;
 use crate::intake::Intake;
 use crate::payments::{Change, LinkMessage, PaymentRecord, PaymentStatus, PaymentWrite, Payments};
 use crate::ports::{Mode, PrescriptionRecord, Store, StoreError};
-use rxbridge_domain::compliance::Severity;
+use rxbridge_domain::compliance::{self, Severity};
 use rxbridge_domain::ids::GphcNumber;
 use rxbridge_domain::lifecycle::{PaymentDue, Status};
 use std::collections::BTreeSet;
@@ -26,12 +26,70 @@ pub struct Pharmacist {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Approve, acknowledging these flag codes (every flag on the prescription must be listed).
+    /// Approve, acknowledging these flag codes (every flag on the prescription must be listed),
+    /// with the pharmacist's amendment for each flag that needs one.
     Approve {
         acknowledged_flags: Vec<String>,
+        amendments: Vec<Amendment>,
     },
     QueryPrescriber,
     Reject,
+}
+
+/// What a pharmacist added to a prescription under MDR 2001 reg 16(1A)-(1B): the quantity in
+/// words or in figures where only one was given, or a minor spelling mistake corrected. The
+/// amendment is recorded, attributable (who, when, GPhC number), on the timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Amendment {
+    /// The finding it answers (`cd_quantity_words_missing`, …).
+    pub flag: String,
+    /// The item the finding concerns.
+    pub item: Option<usize>,
+    /// What the pharmacist added, as written.
+    pub text: String,
+}
+
+/// Findings the pharmacist may clear only by amending the prescription.
+pub const AMENDABLE: [&str; 3] = [
+    compliance::CD_QUANTITY_WORDS_MISSING,
+    compliance::CD_QUANTITY_FIGURES_MISSING,
+    compliance::CD_QUANTITY_WORDS_MISSPELT,
+];
+
+/// The form field of an amendment in the portal (`amend.<flag>.<item>`).
+pub fn amendment_key(flag: &str, item: Option<usize>) -> String {
+    match item {
+        Some(i) => format!("amend.{flag}.{i}"),
+        None => format!("amend.{flag}"),
+    }
+}
+
+/// Check that `a` states the quantity of the item (words that read as it, or its figures).
+fn amendment_problem(a: &Amendment, quantity: Option<u32>) -> Option<String> {
+    let text = a.text.trim();
+    let item = a
+        .item
+        .map(|i| format!(" (item {})", i + 1))
+        .unwrap_or_default();
+    if text.is_empty() || text.chars().count() > 200 {
+        return Some(format!(
+            "record what you added for {}{item} (1 to 200 characters)",
+            a.flag
+        ));
+    }
+    let q = quantity?;
+    let states = if a.flag == compliance::CD_QUANTITY_FIGURES_MISSING {
+        text.parse::<u32>().ok()
+    } else {
+        rxbridge_domain::quantity::parse_quantity_words(text).ok()
+    };
+    (states != Some(q)).then(|| {
+        format!(
+            "the amendment \"{text}\" for {}{item} must state the quantity {q} ({})",
+            a.flag,
+            rxbridge_domain::quantity::to_words(q)
+        )
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +100,9 @@ pub enum DecisionError {
     ReasonRequired,
     #[error("acknowledge every flag before approving; not acknowledged: {}", .0.join(", "))]
     FlagsNotAcknowledged(Vec<String>),
+    /// An amendable flag without a valid amendment (MDR 2001 reg 16(1A)-(1B)).
+    #[error("{}", .0.join("; "))]
+    AmendmentRequired(Vec<String>),
     #[error("{0}")]
     Illegal(String),
     /// Someone else decided (or the record changed) since this pharmacist looked at it.
@@ -101,7 +162,10 @@ impl ClinicalCheck {
         }
         let mut payment: Option<PaymentRecord> = None;
         let (to, kind, detail) = match &decision {
-            Decision::Approve { acknowledged_flags } => {
+            Decision::Approve {
+                acknowledged_flags,
+                amendments,
+            } => {
                 let flags: BTreeSet<&str> = rec
                     .findings
                     .iter()
@@ -113,6 +177,31 @@ impl ClinicalCheck {
                     flags.difference(&acked).map(|s| s.to_string()).collect();
                 if !missing.is_empty() {
                     return Err(DecisionError::FlagsNotAcknowledged(missing));
+                }
+                let problems: Vec<String> = rec
+                    .findings
+                    .iter()
+                    .filter(|f| AMENDABLE.contains(&f.code.as_str()))
+                    .filter_map(|f| {
+                        let quantity = f.item.and_then(|i| rec.items.get(i)).map(|i| i.quantity);
+                        match amendments
+                            .iter()
+                            .find(|a| a.flag == f.code && a.item == f.item)
+                        {
+                            Some(a) => amendment_problem(a, quantity),
+                            None => amendment_problem(
+                                &Amendment {
+                                    flag: f.code.clone(),
+                                    item: f.item,
+                                    text: String::new(),
+                                },
+                                quantity,
+                            ),
+                        }
+                    })
+                    .collect();
+                if !problems.is_empty() {
+                    return Err(DecisionError::AmendmentRequired(problems));
                 }
                 let rx = self
                     .intake
@@ -132,10 +221,17 @@ impl ClinicalCheck {
                     .status
                     .approve(due)
                     .map_err(|e| DecisionError::Illegal(e.to_string()))?;
+                let amended: Vec<serde_json::Value> = rec
+                    .findings
+                    .iter()
+                    .filter(|f| AMENDABLE.contains(&f.code.as_str()))
+                    .filter_map(|f| amendments.iter().find(|a| a.flag == f.code && a.item == f.item))
+                    .map(|a| serde_json::json!({ "flag": a.flag, "item": a.item, "added": a.text.trim() }))
+                    .collect();
                 (
                     to,
                     "prescription.approved",
-                    serde_json::json!({ "acknowledged_flags": flags, "reason": reason }),
+                    serde_json::json!({ "acknowledged_flags": flags, "reason": reason, "amendments": amended }),
                 )
             }
             Decision::QueryPrescriber => {
@@ -172,7 +268,28 @@ impl ClinicalCheck {
             detail,
         };
         let actor = event.actor.clone();
-        let mut events = vec![event];
+        // Each amendment is its own entry on the timeline: who, when, what was added.
+        let mut events: Vec<NewEvent> = event
+            .detail
+            .get("amendments")
+            .and_then(|a| a.as_array())
+            .into_iter()
+            .flatten()
+            .map(|a| NewEvent {
+                at: event.at,
+                kind: "prescription.amended".into(),
+                actor: actor.clone(),
+                subject: id.to_string(),
+                detail: serde_json::json!({
+                    "flag": a["flag"],
+                    "item": a["item"],
+                    "added": a["added"],
+                    "gphc": who.gphc.as_str(),
+                    "rule": "MDR 2001 reg 16(1A)-(1B)",
+                }),
+            })
+            .collect();
+        events.insert(0, event);
         if let Some(p) = &payment {
             events.push(self.payments.planned_event(p, &actor));
         }

@@ -20,7 +20,6 @@ use std::sync::Arc;
 pub type Fixture = (Arc<dyn Store>, Box<dyn std::any::Any + Send>);
 
 /// State bound to the chain, with a store-specific edit outside the application.
-#[path = "contract_state.rs"]
 pub mod state;
 
 #[macro_export]
@@ -1171,6 +1170,9 @@ pub async fn staff_views_span_clinics(store: Arc<dyn Store>) {
             .is_empty()
     );
 }
+
+/// The prescriber-key port's contract.
+pub mod prescriber_keys;
 
 /// The staff port's contract, driven through `StaffService` with a fixed clock.
 pub mod staff {

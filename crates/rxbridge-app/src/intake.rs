@@ -13,12 +13,14 @@ use crate::ports::{
     Caller, IdempotencyRecord, InsertOutcome, ItemSummary, ListFilter, Mode, NewPrescription,
     PatientKeys, PrescriptionRecord, Store, StoreError,
 };
+use crate::signatures::{PrescriberKeyStore, PrescriberKeys};
 use crate::views::{DryRunView, FindingView, PrescriptionList, PrescriptionView};
 use base64::Engine;
-use rxbridge_domain::compliance::{self, Context, Finding, Thresholds};
+use rxbridge_domain::compliance::{self, Context, Finding, SignatureCheck, Thresholds};
 use rxbridge_domain::dates::london_date;
 use rxbridge_domain::formulary::Formulary;
 use rxbridge_domain::lifecycle::Status;
+use rxbridge_domain::prescription::AuthorityKind;
 use rxbridge_domain::prescription::{Patient, Prescription};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -79,23 +81,59 @@ pub struct Intake {
     vault: PatientVault,
     clock: Arc<dyn Clock>,
     thresholds: Thresholds,
+    keys: PrescriberKeys,
     in_flight: Arc<Mutex<HashSet<InFlightKey>>>,
+}
+
+/// What the inbound adapter hands intake besides the parsed prescription: the signed bytes
+/// (RFC 8785 canonical JSON of the body as received, without `signature`) when the body
+/// carried a signature.
+#[derive(Debug, Clone, Default)]
+pub struct Received {
+    pub signed_payload: Option<Vec<u8>>,
 }
 
 impl Intake {
     pub fn new(
         store: Arc<dyn Store>,
+        prescriber_keys: Arc<dyn PrescriberKeyStore>,
         vault: PatientVault,
         clock: Arc<dyn Clock>,
         thresholds: Thresholds,
     ) -> Self {
         Self {
+            keys: PrescriberKeys::new(prescriber_keys, clock.clone()),
             store,
             vault,
             clock,
             thresholds,
             in_flight: Arc::default(),
         }
+    }
+
+    /// The prescriber keys (registered by the operator's `prescriber-key` commands).
+    pub fn prescriber_keys(&self) -> &PrescriberKeys {
+        &self.keys
+    }
+
+    /// The electronic signature's outcome: required of `electronic_private` (HMR 2012 reg
+    /// 219); on other authorities a signature is kept but not required.
+    async fn signature_check(
+        &self,
+        caller: &Caller,
+        rx: &Prescription,
+        received: &Received,
+    ) -> Result<SignatureCheck, IntakeError> {
+        if rx.authority.kind != AuthorityKind::ElectronicPrivate {
+            return Ok(SignatureCheck::NotRequired);
+        }
+        let Some(payload) = received.signed_payload.as_deref() else {
+            return Ok(SignatureCheck::Missing);
+        };
+        Ok(self
+            .keys
+            .check(&caller.clinic_id, rx, payload, self.clock.now())
+            .await?)
     }
 
     /// An event happening now.
@@ -152,18 +190,12 @@ impl Intake {
     /// Keyed hashes of the patient for lookups and history.
     pub fn patient_keys(&self, p: &Patient) -> PatientKeys {
         let v = &self.vault;
-        let postcode = p.address.postcode.replace(' ', "").to_ascii_uppercase();
-        let family: String = p
-            .family_name
-            .chars()
-            .filter(|c| c.is_alphabetic())
-            .flat_map(char::to_lowercase)
-            .collect();
+        let postcode = rxbridge_domain::normalise::postcode_key(&p.address.postcode);
         PatientKeys {
             nhs: p.nhs_number.as_ref().map(|n| v.lookup("nhs", n.as_str())),
             demographic: v.lookup("demographic", &p.demographic_key()),
             name_dob: v.lookup("name_dob", &p.name_dob_key()),
-            family_dob: v.lookup("family_dob", &format!("{family}|{}", p.date_of_birth)),
+            family_dob: v.lookup("family_dob", &p.family_dob_key()),
             email: p.email.as_ref().map(|e| v.lookup("email", &e.lookup_key())),
             postcode: v.lookup("postcode", &postcode),
             address: v.lookup("address", &p.address.match_key()),
@@ -176,7 +208,9 @@ impl Intake {
         caller: &Caller,
         rx: &Prescription,
         keys: &PatientKeys,
+        received: &Received,
     ) -> Result<Vec<Finding>, IntakeError> {
+        let signature = self.signature_check(caller, rx, received).await?;
         let (history, identity) = self
             .store
             .patient_context(caller.mode, keys, &caller.clinic_id, HISTORY_LIMIT)
@@ -189,6 +223,7 @@ impl Intake {
                 thresholds: &self.thresholds,
                 history: &history,
                 identity,
+                signature,
             },
         ))
     }
@@ -198,9 +233,10 @@ impl Intake {
         &self,
         caller: &Caller,
         rx: &Prescription,
+        received: &Received,
     ) -> Result<DryRunView, IntakeError> {
         let keys = self.patient_keys(&rx.patient);
-        let findings = self.findings(caller, rx, &keys).await?;
+        let findings = self.findings(caller, rx, &keys, received).await?;
         Ok(DryRunView {
             would_be_status: compliance::intake_status(rx, &findings).as_str().into(),
             findings: findings.iter().map(FindingView::from).collect(),
@@ -216,9 +252,10 @@ impl Intake {
         key: &str,
         request_hash: &str,
         rx: Prescription,
+        received: &Received,
     ) -> Result<Answer, IntakeError> {
         let keys = self.patient_keys(&rx.patient);
-        let findings = self.findings(caller, &rx, &keys).await?;
+        let findings = self.findings(caller, &rx, &keys, received).await?;
         let status = compliance::intake_status(&rx, &findings);
         let now = self.clock.now();
         let id = format!("rx_{}", uuid::Uuid::now_v7().simple());
@@ -409,18 +446,19 @@ impl Intake {
             "postcode" => {
                 let p = rxbridge_domain::contact::Postcode::parse(q)
                     .map_err(|e| format!("postcode {e}"))?;
-                L::Postcode(self.vault.lookup("postcode", &p.as_str().replace(' ', "")))
+                L::Postcode(self.vault.lookup(
+                    "postcode",
+                    &rxbridge_domain::normalise::postcode_key(p.as_str()),
+                ))
             }
             "family_dob" => {
                 let dob: jiff::civil::Date = dob
                     .and_then(|d| d.parse().ok())
                     .ok_or("a family-name search needs the date of birth (YYYY-MM-DD)")?;
-                let family: String = q
-                    .chars()
-                    .filter(|c| c.is_alphabetic())
-                    .flat_map(char::to_lowercase)
-                    .collect();
-                L::FamilyNameAndDob(self.vault.lookup("family_dob", &format!("{family}|{dob}")))
+                L::FamilyNameAndDob(self.vault.lookup(
+                    "family_dob",
+                    &rxbridge_domain::prescription::family_dob_key(q, dob),
+                ))
             }
             _ => return Err("search by id, reference, nhs, email, postcode or family_dob".into()),
         })

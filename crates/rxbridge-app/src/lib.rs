@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod payments;
 pub mod ports;
 pub mod registers;
+pub mod signatures;
 pub mod staff;
 pub mod state;
 pub mod transfer;

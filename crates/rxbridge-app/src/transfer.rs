@@ -28,6 +28,7 @@ pub enum Record {
         revoked_at: Option<Timestamp>,
     },
     Staff(StaffAccount),
+    PrescriberKey(crate::signatures::PrescriberKey),
     Prescription {
         /// The store's order of arrival (listings, history), kept as it was.
         seq: i64,
@@ -55,15 +56,16 @@ impl Record {
             Record::Clinic(_) => 0,
             Record::ApiKey { .. } => 1,
             Record::Staff(_) => 2,
-            Record::Prescription { .. } => 3,
-            Record::Idempotency(_) => 4,
-            Record::Payment(_) => 5,
-            Record::Seen { .. } => 6,
-            Record::Event(_) => 7,
-            Record::Endpoint(_) => 8,
-            Record::Message(_) => 9,
-            Record::Attempt(_) => 10,
-            Record::RegisterEntry(_) => 11,
+            Record::PrescriberKey(_) => 3,
+            Record::Prescription { .. } => 4,
+            Record::Idempotency(_) => 5,
+            Record::Payment(_) => 6,
+            Record::Seen { .. } => 7,
+            Record::Event(_) => 8,
+            Record::Endpoint(_) => 9,
+            Record::Message(_) => 10,
+            Record::Attempt(_) => 11,
+            Record::RegisterEntry(_) => 12,
         }
     }
 }

@@ -1,13 +1,15 @@
 //! rxbridge on AWS: the same use cases and router as the embedded build, on DynamoDB
 //! (`rxbridge-store-dynamodb`), S3 documents, a KMS envelope key for patient data and Cognito
 //! staff tokens, served by Lambda behind API Gateway (HTTP API), with the background work as a
-//! scheduled Lambda. Configuration comes from the environment only (the CDK stack sets it).
+//! scheduled Lambda. Configuration comes from the environment (the CDK stack sets it) and,
+//! for secret settings, from the stage's Secrets Manager secret read at start-up (`secrets`).
 
 pub mod anchors;
 pub mod cognito;
 pub mod documents;
 pub mod keys;
 pub mod lambda;
+pub mod secrets;
 
 use anyhow::Context as _;
 use rxbridge::{Backend, Config};
@@ -122,6 +124,7 @@ pub async fn backend(
             staff: store.clone(),
             outbox: store.clone(),
             registers: store.clone(),
+            prescriber_keys: store.clone(),
             documents,
             vault,
             metrics: None,

@@ -873,6 +873,33 @@ async fn the_embedded_store_moves_to_dynamodb_without_loss() {
         )
         .await
         .unwrap();
+    {
+        use rxbridge_app::signatures::{PrescriberKey, PrescriberKeyStore, SigningAlg};
+        for (kid, revoked) in [("pk-1", Some(at)), ("pk-2", None)] {
+            sqlite
+                .add_prescriber_key(
+                    PrescriberKey {
+                        clinic_id: "cl_a".into(),
+                        kid: kid.into(),
+                        registration: "gmc:7012345".into(),
+                        alg: SigningAlg::Es256,
+                        public_key_pem:
+                            "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into(),
+                        added_at: at,
+                        revoked_at: None,
+                    },
+                    ev("prescriber_key.added", "cl_a"),
+                )
+                .await
+                .unwrap();
+            if let Some(r) = revoked {
+                sqlite
+                    .revoke_prescriber_key("cl_a", kid, r, ev("prescriber_key.revoked", "cl_a"))
+                    .await
+                    .unwrap();
+            }
+        }
+    }
     let clock: Arc<dyn rxbridge_app::Clock> = Arc::new(rxbridge_app::SystemClock);
     let staff = rxbridge_app::staff::StaffService::new(sqlite.clone(), clock.clone());
     let (_, one_time) = staff
@@ -990,6 +1017,7 @@ async fn the_embedded_store_moves_to_dynamodb_without_loss() {
         "clinic",
         "api_key",
         "staff",
+        "prescriber_key",
         "prescription",
         "idempotency",
         "payment",

@@ -57,6 +57,10 @@ pub struct Thresholds {
     /// Flag when more than this many different patients share one delivery address
     /// (GPhC distance-selling safeguards; households with several patients are common).
     pub address_max_patients: u32,
+    /// Private CD forms of the "equivalent bodies" (MDR 2001 reg 15(1)(aa): a Local Health
+    /// Board in Wales, a Health Board in Scotland, the NI Business Services Organisation)
+    /// accepted besides England's FP10PCD. Empty by default: their names are not verified.
+    pub equivalent_private_cd_forms: Vec<String>,
 }
 
 impl Default for Thresholds {
@@ -65,6 +69,7 @@ impl Default for Thresholds {
             cd_max_days_supply: 30,
             early_supply_elapsed_percent: 75,
             address_max_patients: 2,
+            equivalent_private_cd_forms: Vec::new(),
         }
     }
 }
@@ -109,6 +114,7 @@ pub struct Context<'a> {
     pub thresholds: &'a Thresholds,
     pub history: &'a [HistoryEntry],
     pub identity: IdentitySignals,
+    pub signature: SignatureCheck,
 }
 
 /// A rule as listed by `GET /v1/rules`.
@@ -116,16 +122,24 @@ pub struct Context<'a> {
 pub struct RuleInfo {
     pub code: &'static str,
     pub severity: Severity,
+    /// The public law or guidance it comes from ("MDR 2001 reg 16(1)(e)").
     pub rule: &'static str,
+    /// A page of that law or guidance.
+    pub source_url: &'static str,
+    /// What it is checked on ("Schedule 2/3 items", "every prescription").
+    pub applies_to: &'static str,
     pub description: &'static str,
+    /// The configuration keys of the thresholds it uses (values in `GET /v1/rules`).
+    #[serde(skip)]
+    pub thresholds: &'static [&'static str],
 }
 
 macro_rules! rules {
-    ($($name:ident = $code:literal, $sev:ident, $cite:literal, $desc:literal;)*) => {
+    ($($name:ident = $code:literal, $sev:ident, $cite:literal, $url:literal, $applies:literal, [$($t:literal),*], $desc:literal;)*) => {
         $(pub const $name: &str = $code;)*
         /// Every rule, in evaluation order.
         pub const RULES: &[RuleInfo] = &[
-            $(RuleInfo { code: $code, severity: Severity::$sev, rule: $cite, description: $desc },)*
+            $(RuleInfo { code: $code, severity: Severity::$sev, rule: $cite, source_url: $url, applies_to: $applies, thresholds: &[$($t),*], description: $desc },)*
         ];
         fn cite(code: &str) -> (&'static str, Severity) {
             match code {
@@ -138,54 +152,119 @@ macro_rules! rules {
 
 rules! {
     CD_NOT_YET_VALID = "cd_not_yet_valid", Block, "MDR 2001 reg 16(1)(d)",
+        "https://www.legislation.gov.uk/uksi/2001/3998/regulation/16", "Schedule 2-4 CD prescriptions", [],
         "A Schedule 2-4 CD may not be supplied before the appropriate date (issued_on).";
     CD_EXPIRED = "cd_expired", Block, "MDR 2001 reg 16(1)(e)",
+        "https://www.legislation.gov.uk/uksi/2001/3998/regulation/16", "Schedule 2-4 CD prescriptions", [],
         "A Schedule 2-4 CD may not be supplied more than 28 days after the appropriate date (Europe/London calendar days).";
     POM_DATED_IN_FUTURE = "pom_dated_in_future", Block, "HMR 2012 reg 217",
+        "https://www.legislation.gov.uk/uksi/2012/1916/regulation/217", "prescriptions without a CD item", [],
         "A prescription for a non-CD medicine cannot be dated after today.";
-    POM_EXPIRED = "pom_expired", Block, "HMR 2012 reg 217 (Condition D)",
-        "A non-CD prescription-only medicine may not be supplied more than 6 months after the appropriate date.";
-    PRIVATE_CD_NOT_ON_FP10PCD = "private_cd_not_on_fp10pcd", Block, "MDR 2001 reg 15(2)(aa); HMR 2012 reg 219(4)",
+    POM_EXPIRED = "pom_expired", Block, "HMR 2012 reg 217(5)",
+        "https://www.legislation.gov.uk/uksi/2012/1916/regulation/217", "prescriptions without a CD item", [],
+        "A prescription-only medicine may not be supplied after the end of the six months beginning with the appropriate date: the last valid day is the day before the same date six months on (the month's last day where that month has no such date).";
+    PRIVATE_CD_NOT_ON_FP10PCD = "private_cd_not_on_fp10pcd", Block, "MDR 2001 reg 15(1)(aa); HMR 2012 reg 219(4)",
+        "https://www.legislation.gov.uk/uksi/2001/3998/regulation/15", "private Schedule 2/3 prescriptions", [],
         "A private Schedule 2/3 prescription must be on the NHS-issued private CD form FP10PCD; an electronic private CD prescription is refused.";
-    PRIVATE_CD_SERIAL_MISSING = "private_cd_serial_missing", Block, "MDR 2001 reg 15(2)(aa)",
+    PRIVATE_CD_FORM_NOT_RECOGNISED = "private_cd_form_not_recognised", Block, "MDR 2001 reg 15(1)(aa)",
+        "https://www.legislation.gov.uk/uksi/2001/3998/regulation/15", "private Schedule 2/3 prescriptions", ["equivalent_private_cd_forms"],
+        "The private CD form must be England's FP10PCD (or a variant) or an equivalent body's form on the configured list.";
+    PRIVATE_CD_SERIAL_MISSING = "private_cd_serial_missing", Block, "MDR 2001 reg 15(1)(aa)",
+        "https://www.legislation.gov.uk/uksi/2001/3998/regulation/15", "private Schedule 2/3 prescriptions", [],
         "A private Schedule 2/3 prescription on FP10PCD must carry the form's serial number so the original can be matched.";
-    PRIVATE_CD_PRESCRIBER_CODE_MISSING = "private_cd_prescriber_code_missing", Block, "MDR 2001 reg 15(2)(ab)",
+    PRIVATE_CD_PRESCRIBER_CODE_MISSING = "private_cd_prescriber_code_missing", Block, "MDR 2001 reg 15(1)(ab)",
+        "https://www.legislation.gov.uk/uksi/2001/3998/regulation/15", "private Schedule 2/3 prescriptions", [],
         "A private Schedule 2/3 prescription must show the prescriber's 6-digit private prescriber identification number.";
-    CD_QUANTITY_WORDS_MISSING = "cd_quantity_words_missing", Block, "MDR 2001 reg 15(1)(f)",
-        "A Schedule 2/3 item must state the total quantity in both words and figures.";
+    PRESCRIBER_NOT_AUTHORISED_FOR_CD = "prescriber_not_authorised_for_cd", Block, "MDR 2001 regs 2, 15(1)(d); HMR 2012 reg 214",
+        "https://www.legislation.gov.uk/uksi/2001/3998/regulation/2", "controlled-drug items", [],
+        "The prescriber's kind may not prescribe this controlled drug: no HCPC profession's list holds an ADHD stimulant, optometrists may prescribe no CD, dentists only for dental treatment.";
+    CD_PRESCRIBER_KIND_UNKNOWN = "cd_prescriber_kind_unknown", Flag, "MDR 2001 reg 2; HMR 2012 reg 217(2)(b)",
+        "https://www.legislation.gov.uk/uksi/2012/1916/regulation/217", "controlled-drug prescriptions", [],
+        "The prescription does not say what kind of prescriber signed (prescriber.kind), so whether they may prescribe a controlled drug cannot be checked.";
+    SUPPLEMENTARY_PRESCRIBER = "supplementary_prescriber", Flag, "HMR 2012 reg 215; MDR 2001 reg 2",
+        "https://www.legislation.gov.uk/uksi/2012/1916/regulation/215", "every prescription", [],
+        "A supplementary prescriber may prescribe only within a clinical management plan agreed with a doctor; the plan is not visible here.";
+    SIGNATURE_MISSING = "signature_missing", Block, "HMR 2012 reg 219(2)",
+        "https://www.legislation.gov.uk/uksi/2012/1916/regulation/219", "electronic private prescriptions", [],
+        "An electronic prescription must be signed with the prescriber's advanced electronic signature.";
+    SIGNATURE_INVALID = "signature_invalid", Block, "HMR 2012 reg 219(2)",
+        "https://www.legislation.gov.uk/uksi/2012/1916/regulation/219", "electronic private prescriptions", [],
+        "The advanced electronic signature does not verify against the submission as received (RFC 7515 JWS over its RFC 8785 canonical JSON).";
+    SIGNATURE_KEY_UNKNOWN = "signature_key_unknown", Block, "HMR 2012 reg 219(2)",
+        "https://www.legislation.gov.uk/uksi/2012/1916/regulation/219", "electronic private prescriptions", [],
+        "The signature names a key that is not registered for this clinic and prescriber.";
+    SIGNATURE_KEY_REVOKED = "signature_key_revoked", Block, "HMR 2012 reg 219(2)",
+        "https://www.legislation.gov.uk/uksi/2012/1916/regulation/219", "electronic private prescriptions", [],
+        "The signing key was revoked before the prescription was received.";
+    SIGNATURE_VERIFIED = "signature_verified", Info, "HMR 2012 reg 219(2)",
+        "https://www.legislation.gov.uk/uksi/2012/1916/regulation/219", "electronic private prescriptions", [],
+        "The prescriber's advanced electronic signature verified with a registered key.";
+    CD_QUANTITY_WORDS_MISSING = "cd_quantity_words_missing", Flag, "MDR 2001 reg 15(1)(f), 16(1A)-(1B)",
+        "https://www.legislation.gov.uk/uksi/2001/3998/regulation/16", "Schedule 2/3 items", [],
+        "The quantity is in figures only: the pharmacist may add it in words (MDR 2001 reg 16(1A)), recording the amendment.";
+    CD_QUANTITY_FIGURES_MISSING = "cd_quantity_figures_missing", Flag, "MDR 2001 reg 15(1)(f), 16(1A)-(1B)",
+        "https://www.legislation.gov.uk/uksi/2001/3998/regulation/16", "Schedule 2/3 items", [],
+        "The quantity is in words only: the pharmacist may add it in figures (MDR 2001 reg 16(1A)), recording the amendment.";
+    CD_QUANTITY_WORDS_MISSPELT = "cd_quantity_words_misspelt", Flag, "MDR 2001 reg 16(1A)(a)",
+        "https://www.legislation.gov.uk/uksi/2001/3998/regulation/16", "Schedule 2/3 items", [],
+        "The quantity in words has a minor spelling mistake the pharmacist may amend, recording the amendment.";
     CD_QUANTITY_WORDS_MISMATCH = "cd_quantity_words_mismatch", Block, "MDR 2001 reg 15(1)(f)",
-        "The quantity in words must state the same number as the figures.";
+        "https://www.legislation.gov.uk/uksi/2001/3998/regulation/15", "Schedule 2/3 items", [],
+        "The quantity in words states another number than the figures: the prescriber must correct it.";
     CD_DOSE_NOT_EXPLICIT = "cd_dose_not_explicit", Block, "MDR 2001 reg 15(1)(f); BNF prescription requirements",
-        "The dose of a Schedule 2/3 item must be explicit: \"as directed\" alone is refused (\"one as directed\" is acceptable).";
+        "https://www.legislation.gov.uk/uksi/2001/3998/regulation/15", "Schedule 2/3 items", [],
+        "The dose of a Schedule 2/3 item must be explicit: \"as directed\" and its equivalents (as instructed, as advised, MDU, UD) are refused; \"one as directed\" is acceptable.";
     CD_REPEAT_NOT_ALLOWED = "cd_repeat_not_allowed", Block, "NHS Digital Medicines guidance; HMR 2012 reg 217",
-        "Schedule 2/3 items cannot be repeat-dispensed or issued in instalments through this service.";
+        "https://www.legislation.gov.uk/uksi/2012/1916/regulation/217", "Schedule 2/3 items", [],
+        "Schedule 2/3 items cannot be repeat-dispensed: neither repeats nor repeatable may be given.";
     PRESCRIBER_ADDRESS_NOT_UK = "prescriber_address_not_uk", Block, "MDR 2001 reg 16(1)(b)",
-        "The prescriber's address must be in the United Kingdom.";
+        "https://www.legislation.gov.uk/uksi/2001/3998/regulation/16", "Schedule 2/3 prescriptions", [],
+        "The prescriber's address on a Schedule 2/3 prescription must be in the United Kingdom; Jersey, Guernsey and the Isle of Man are not (Interpretation Act 1978 Sch 1).";
     PATIENT_ADDRESS_PO_BOX = "patient_address_po_box", Block, "MDR 2001 reg 15(1)(e); BNF prescription requirements",
-        "The patient's address on a Schedule 2/3 prescription must not be a PO Box.";
-    CD_OVER_30_DAYS = "cd_over_30_days", Flag, "DHSC good practice guidance (CPE: CD prescription validity); NICE NG46",
-        "A CD quantity above the configured days' treatment (default 30) needs a pharmacist's decision.";
-    DOSE_ABOVE_LICENSED_MAX = "dose_above_licensed_max", Flag, "Product SmPC / BNF (uk-rules.md §1)",
+        "https://www.legislation.gov.uk/uksi/2001/3998/regulation/15", "Schedule 2/3 prescriptions", [],
+        "The patient's address on a Schedule 2/3 prescription must not be a PO Box, however it is spelt.";
+    CD_OVER_30_DAYS = "cd_over_30_days", Flag, "DHSC good practice; NICE NG46",
+        "https://www.nice.org.uk/guidance/ng46", "Schedule 2-4 CD items", ["cd_max_days_supply"],
+        "The days of treatment (quantity / (units x times a day), whatever is declared) exceed the configured maximum (default 30) for a CD: a pharmacist decides.";
+    DAYS_SUPPLY_MISMATCH = "days_supply_mismatch", Flag, "DHSC good practice; NICE NG46",
+        "https://www.nice.org.uk/guidance/ng46", "every item with a declared days_supply", [],
+        "The declared days' supply disagrees with quantity / (units x times a day).";
+    DIRECTIONS_CONTRADICT_DOSE = "directions_contradict_dose", Flag, "MDR 2001 reg 15(1)(f); pharmacist clinical check",
+        "https://www.legislation.gov.uk/uksi/2001/3998/regulation/15", "every item", [],
+        "The directions text states another number of units or times a day than the structured dose.";
+    POM_REPEATS_UNSTATED = "pom_repeats_unstated", Info, "HMR 2012 reg 217(6)",
+        "https://www.legislation.gov.uk/uksi/2012/1916/regulation/217", "repeatable items", [],
+        "A repeatable prescription that does not say how often it may be dispensed may be dispensed at most twice.";
+    DOSE_ABOVE_LICENSED_MAX = "dose_above_licensed_max", Flag, "Product SmPC; BNF",
+        "https://www.medicines.org.uk/emc", "every item", [],
         "The daily dose (units x times per day x strength) is above the product's licensed maximum for the patient's age band.";
-    AGE_OUTSIDE_LICENCE = "age_outside_licence", Flag, "Product SmPC (uk-rules.md §1)",
+    AGE_OUTSIDE_LICENCE = "age_outside_licence", Flag, "Product SmPC",
+        "https://www.medicines.org.uk/emc", "every item", [],
         "The patient's age is outside the product's licensed range (off-label use is lawful; a pharmacist confirms intent).";
-    EARLY_SUPPLY = "early_supply", Flag, "GPhC distance-selling guidance (2019, upd. 2025); pharmacist clinical check",
+    EARLY_SUPPLY = "early_supply", Flag, "GPhC guidance for pharmacies providing services at a distance (2019, updated 2025)",
+        "https://www.pharmacyregulation.org/pharmacies/registration-and-renewal/providing-services-online", "every item", ["early_supply_elapsed_percent"],
         "An earlier supply of the same active ingredient has not mostly run out (less than the configured percentage, default 75 %, of its days elapsed).";
-    DUPLICATE_PRESCRIPTION = "duplicate_prescription", Flag, "GPhC distance-selling guidance (2019, upd. 2025)",
+    DUPLICATE_PRESCRIPTION = "duplicate_prescription", Flag, "GPhC guidance for pharmacies providing services at a distance (2019, updated 2025)",
+        "https://www.pharmacyregulation.org/pharmacies/registration-and-renewal/providing-services-online", "every item", [],
         "The same patient already has the same product for an overlapping period, from this or another clinic.";
     MULTIPLE_STIMULANTS = "multiple_stimulants", Flag, "NICE NG87; pharmacist clinical check",
+        "https://www.nice.org.uk/guidance/ng87", "stimulant items", [],
         "Two different stimulants at once for one patient.";
-    ADDRESS_MULTIPLE_PATIENTS = "address_multiple_patients", Flag, "GPhC distance-selling guidance: multiple orders to one address",
-        "More than the configured number of different patients (default 2) use one delivery address.";
-    IDENTITY_CONFLICT = "identity_conflict", Flag, "GPhC distance-selling guidance: identity checks",
+    ADDRESS_MULTIPLE_PATIENTS = "address_multiple_patients", Flag, "GPhC guidance for pharmacies providing services at a distance: multiple orders to one address",
+        "https://www.pharmacyregulation.org/pharmacies/registration-and-renewal/providing-services-online", "every prescription", ["address_max_patients"],
+        "More than the configured number of different patients (default 2) use one delivery address (every line and the postcode, normalised).";
+    IDENTITY_CONFLICT = "identity_conflict", Flag, "GPhC guidance for pharmacies providing services at a distance: identity checks",
+        "https://www.pharmacyregulation.org/pharmacies/registration-and-renewal/providing-services-online", "every prescription", [],
         "One patient identity appears with conflicting details (an NHS number with another name or date of birth, or the reverse).";
-    NHS_EXEMPTION_CONTRADICTS_AGE = "nhs_exemption_contradicts_age", Flag, "NHS (Charges for Drugs and Appliances) Regulations 2015; NHSBSA exemptions",
+    NHS_EXEMPTION_CONTRADICTS_AGE = "nhs_exemption_contradicts_age", Flag, "NHS (Charges for Drugs and Appliances) Regulations 2015",
+        "https://www.legislation.gov.uk/uksi/2015/570/contents", "NHS prescriptions", [],
         "The NHS exemption claimed contradicts the patient's age (e.g. 0002 under 16 for a 17-year-old).";
-    PAPER_ORIGINAL_REQUIRED = "paper_original_required", Info, "MDR 2001 reg 15; uk-rules.md §0",
+    PAPER_ORIGINAL_REQUIRED = "paper_original_required", Info, "MDR 2001 reg 15(1)(a)",
+        "https://www.legislation.gov.uk/uksi/2001/3998/regulation/15", "paper prescriptions", [],
         "The signed paper original must reach the pharmacy and be matched before anything is released.";
 }
 
-fn finding(code: &'static str, item: Option<usize>, message: String) -> Finding {
+pub(crate) fn finding(code: &'static str, item: Option<usize>, message: String) -> Finding {
     let (rule, severity) = cite(code);
     Finding {
         code: code.to_string(),
@@ -196,42 +275,46 @@ fn finding(code: &'static str, item: Option<usize>, message: String) -> Finding 
     }
 }
 
-/// True when the instructions say no more than "as directed" ("use as directed", "take as
-/// directed", "as dir"): the dose is not explicit.
+/// True when the instructions say no more than "as directed" in one of its forms
+/// (see [`crate::directions::is_only_as_directed`]).
 pub fn is_only_as_directed(instructions: &str) -> bool {
-    let words: Vec<String> = instructions
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect();
-    let filler = [
-        "use",
-        "take",
-        "to",
-        "be",
-        "taken",
-        "used",
-        "give",
-        "given",
-        "as",
-        "directed",
-        "dir",
-        "asd",
-        "per",
-        "instructions",
-        "prescriber",
-        "doctor",
-    ];
-    !words.is_empty()
-        && words.iter().all(|w| filler.contains(&w.as_str()))
-        && (words
-            .iter()
-            .any(|w| w == "directed" || w == "dir" || w == "asd")
-            || words.iter().any(|w| w == "instructions"))
+    crate::directions::is_only_as_directed(instructions)
 }
 
-/// Daily mg of one ingredient across items, the highest applicable maximum, and the item count.
-type IngredientTotal = (f64, Option<(f64, DoseBasis)>, usize);
+/// What the intake found of the prescriber's advanced electronic signature (the keys live in
+/// the store, so the use case checks them and the rules turn the outcome into findings).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SignatureCheck {
+    /// The authority needs none (paper, EPS), or this is a dry run that checks no keys.
+    #[default]
+    NotRequired,
+    Verified {
+        kid: String,
+        alg: String,
+    },
+    Missing,
+    /// Well-formed JWS that does not verify, or names an algorithm that is not accepted.
+    Invalid(String),
+    KeyUnknown(String),
+    KeyRevoked {
+        kid: String,
+        revoked_at: String,
+    },
+}
+
+/// What every part of the evaluation needs to know about the prescription.
+pub(crate) struct Facts<'a> {
+    pub products: Vec<Option<&'a Product>>,
+    pub any_sch23: bool,
+    pub any_cd: bool,
+    pub age_today: i32,
+}
+
+impl Facts<'_> {
+    pub fn sch23(&self, i: usize) -> bool {
+        self.products[i].is_some_and(|p| p.schedule.is_sch2_or_3())
+    }
+}
 
 /// Evaluate every rule against a prescription that passed the contract. Findings come in rule
 /// order, then item order.
@@ -242,301 +325,41 @@ pub fn evaluate(rx: &Prescription, ctx: &Context<'_>) -> Vec<Finding> {
         .iter()
         .map(|i| ctx.formulary.get(&i.product_code))
         .collect();
-    let sch23 = |p: &Option<&Product>| p.is_some_and(|p| p.schedule.is_sch2_or_3());
-    let any_sch23 = products.iter().any(sch23);
-    let any_cd = products
-        .iter()
-        .any(|p| p.is_some_and(|p| p.schedule.has_28_day_validity()));
-    let age_today = age_on(rx.patient.date_of_birth, ctx.today);
-    let days_since_issue = days_between(rx.issued_on, ctx.today);
-
-    // Validity window (uk-rules.md §2).
-    if any_cd {
-        if days_since_issue < 0 {
-            out.push(finding(CD_NOT_YET_VALID, None, format!(
-                "The appropriate date {} is {} day(s) in the future; a controlled drug cannot be supplied before it.",
-                rx.issued_on, -days_since_issue)));
-        } else if days_since_issue > 28 {
-            out.push(finding(CD_EXPIRED, None, format!(
-                "Issued on {}, {} days ago: a controlled-drug prescription is valid for 28 days from the appropriate date (last valid day {}).",
-                rx.issued_on, days_since_issue, rx.issued_on.saturating_add(jiff::Span::new().days(28)))));
-        }
-    } else if days_since_issue < 0 {
-        out.push(finding(
-            POM_DATED_IN_FUTURE,
-            None,
-            format!(
-                "The prescription is dated {}, which is after today ({}).",
-                rx.issued_on, ctx.today
-            ),
-        ));
-    } else {
-        let last_valid = rx.issued_on.saturating_add(jiff::Span::new().months(6));
-        if ctx.today > last_valid {
-            out.push(finding(POM_EXPIRED, None, format!(
-                "Issued on {}: a prescription-only medicine is valid for 6 months (last valid day {}).",
-                rx.issued_on, last_valid)));
-        }
-    }
-
-    // Private Sch2/3 form and prescriber code (uk-rules.md §2 "Private CD prescriptions").
-    if rx.kind == PrescriptionType::Private && any_sch23 {
-        if rx.authority.kind != AuthorityKind::PaperFp10pcd {
-            out.push(finding(PRIVATE_CD_NOT_ON_FP10PCD, None, format!(
-                "The authority is {} but a private Schedule 2/3 prescription must be the signed paper FP10PCD; electronic private CD prescriptions are not lawful authority to supply.",
-                rx.authority.kind.as_str())));
-        } else if rx
-            .authority
-            .serial_number
-            .as_deref()
-            .is_none_or(|s| s.trim().is_empty())
-        {
-            out.push(finding(
-                PRIVATE_CD_SERIAL_MISSING,
-                None,
-                "The FP10PCD serial number is missing, so the paper original cannot be matched."
-                    .into(),
-            ));
-        }
-        if rx.prescriber.private_prescriber_code.is_none() {
-            out.push(finding(
-                PRIVATE_CD_PRESCRIBER_CODE_MISSING,
-                None,
-                "The prescriber's 6-digit private prescriber identification number is missing."
-                    .into(),
-            ));
-        }
-    }
-
-    // Per-item legal requirements for Sch2/3.
-    for (i, (item, p)) in rx.items.iter().zip(&products).enumerate() {
-        if !sch23(p) {
-            continue;
-        }
-        match (item.quantity_in_words.as_deref(), item.quantity_in_words_value) {
-            (None, _) => out.push(finding(CD_QUANTITY_WORDS_MISSING, Some(i), format!(
-                "Quantity {} is given in figures only; a Schedule 2 item needs it in words too (\"{}\").",
-                item.quantity.get(), crate::quantity::to_words(item.quantity.get())))),
-            (Some(w), Some(v)) if v != item.quantity.get() => out.push(finding(CD_QUANTITY_WORDS_MISMATCH, Some(i), format!(
-                "The quantity in words \"{w}\" states {v} but the figures state {}.", item.quantity.get()))),
-            _ => {}
-        }
-        if is_only_as_directed(&item.instructions) {
-            out.push(finding(CD_DOSE_NOT_EXPLICIT, Some(i), format!(
-                "The instructions \"{}\" do not state a dose; write e.g. \"Take ONE capsule each morning\".",
-                item.instructions)));
-        }
-        if item.repeats > 0 {
-            out.push(finding(
-                CD_REPEAT_NOT_ALLOWED,
-                Some(i),
-                format!(
-                    "{} repeat(s) requested; Schedule 2/3 items cannot be repeat-dispensed.",
-                    item.repeats
-                ),
-            ));
-        }
-    }
-
-    if !rx.prescriber.address.is_uk() {
+    let facts = Facts {
+        any_sch23: products
+            .iter()
+            .any(|p| p.is_some_and(|p| p.schedule.is_sch2_or_3())),
+        any_cd: products
+            .iter()
+            .any(|p| p.is_some_and(|p| p.schedule.has_28_day_validity())),
+        age_today: age_on(rx.patient.date_of_birth, ctx.today),
+        products,
+    };
+    validity(rx, ctx, &facts, &mut out);
+    private_cd_form(rx, ctx, &facts, &mut out);
+    prescriber::check(rx, &facts, &mut out);
+    prescriber::signature(rx, ctx, &mut out);
+    items::legal(rx, &facts, &mut out);
+    if !rx.prescriber.address.is_uk() && facts.any_sch23 {
+        let place = rx
+            .prescriber
+            .address
+            .crown_dependency()
+            .map(|d| format!("{d}, a Crown Dependency outside the United Kingdom"))
+            .unwrap_or_else(|| format!("country {}", rx.prescriber.address.country));
         out.push(finding(
             PRESCRIBER_ADDRESS_NOT_UK,
             None,
-            format!(
-                "The prescriber's address is in {} ; it must be in the United Kingdom.",
-                rx.prescriber.address.country
-            ),
+            format!("The prescriber's address is in {place}; on a Schedule 2/3 prescription it must be in the United Kingdom."),
         ));
     }
-    if any_sch23 && rx.patient.address.is_po_box() {
+    if facts.any_sch23 && rx.patient.address.is_po_box() {
         out.push(finding(PATIENT_ADDRESS_PO_BOX, None,
             "The patient's address is a PO Box, which is not acceptable on a controlled-drug prescription.".into()));
     }
+    items::clinical(rx, ctx, &facts, &mut out);
+    history::check(rx, ctx, &facts, &mut out);
 
-    // Clinical checks (flag).
-    for (i, (item, p)) in rx.items.iter().zip(&products).enumerate() {
-        let Some(p) = p else { continue };
-        if p.schedule.has_28_day_validity() && item.days_supply > ctx.thresholds.cd_max_days_supply
-        {
-            out.push(finding(
-                CD_OVER_30_DAYS,
-                Some(i),
-                format!(
-                    "{} days' supply of a controlled drug; good practice is at most {} days.",
-                    item.days_supply, ctx.thresholds.cd_max_days_supply
-                ),
-            ));
-        }
-        let daily = item.dose.units_per_day() * p.strength_mg;
-        if let Some((max, basis)) = p.max_daily_dose_for_age(age_today)
-            && daily > max + 1e-9
-        {
-            out.push(finding(DOSE_ABOVE_LICENSED_MAX, Some(i), format!(
-                "{} x {} a day x {} mg = {} mg a day, above the licensed maximum of {} mg for {} (patient aged {}).",
-                fmt_num(item.dose.units), item.dose.times_per_day, fmt_num(p.strength_mg), fmt_num(daily), fmt_num(max),
-                basis_text(basis), age_today)));
-        }
-        let below = p.licensed_min_age.is_some_and(|m| age_today < m as i32);
-        let above = p.licensed_max_age.is_some_and(|m| age_today > m as i32);
-        if below || above {
-            out.push(finding(
-                AGE_OUTSIDE_LICENCE,
-                Some(i),
-                format!(
-                    "The patient is {} years old; {} is licensed for ages {}.",
-                    age_today,
-                    p.name,
-                    age_range(p.licensed_min_age, p.licensed_max_age)
-                ),
-            ));
-        }
-    }
-    // Same ingredient on several items: check the combined daily dose too.
-    let mut by_ingredient: BTreeMap<&str, IngredientTotal> = BTreeMap::new();
-    for (item, p) in rx.items.iter().zip(&products) {
-        let Some(p) = p else { continue };
-        let e = by_ingredient
-            .entry(&p.active_ingredient)
-            .or_insert((0.0, None, 0));
-        e.0 += item.dose.units_per_day() * p.strength_mg;
-        e.2 += 1;
-        let m = p.max_daily_dose_for_age(age_today);
-        e.1 = match (e.1, m) {
-            (Some(a), Some(b)) => Some(if b.0 > a.0 { b } else { a }),
-            (a, b) => a.or(b),
-        };
-    }
-    for (ing, (total, max, n)) in &by_ingredient {
-        if *n > 1
-            && let Some((max, basis)) = max
-            && *total > max + 1e-9
-        {
-            out.push(finding(DOSE_ABOVE_LICENSED_MAX, None, format!(
-                "The items together give {} mg of {ing} a day, above the licensed maximum of {} mg for {}.",
-                fmt_num(*total), fmt_num(*max), basis_text(*basis))));
-        }
-    }
-
-    // History checks.
-    let stimulants_here: BTreeSet<&str> = products
-        .iter()
-        .flatten()
-        .filter(|p| p.is_stimulant())
-        .map(|p| p.active_ingredient.as_str())
-        .collect();
-    let issued_day = epoch_day(rx.issued_on);
-    // Per history entry once: its start and end as day numbers (cheap integer comparisons).
-    let running: Vec<(&HistoryEntry, i64, i64)> = ctx
-        .history
-        .iter()
-        .filter(|h| h.counts())
-        .map(|h| {
-            let start = epoch_day(h.start);
-            (h, start, start + i64::from(h.days_supply))
-        })
-        .collect();
-    // History is newest first: report the newest conflicting prescription per rule and item,
-    // and how many more there are, so a long history gives one readable finding, not hundreds.
-    for (i, (item, p)) in rx.items.iter().zip(&products).enumerate() {
-        let Some(p) = p else { continue };
-        let (mut duplicate, mut early): (Option<Finding>, Option<Finding>) = (None, None);
-        let (mut more_duplicates, mut more_early) = (0usize, 0usize);
-        for &(h, start, end) in &running {
-            if h.active_ingredient != p.active_ingredient || h.days_supply == 0 {
-                continue;
-            }
-            let elapsed = issued_day - start;
-            // Periods overlap, and less than the threshold of the earlier supply has elapsed
-            // (a new course when the last is nearly used up is the normal monthly repeat).
-            let overlaps = issued_day < end && elapsed > -i64::from(item.days_supply);
-            if !overlaps {
-                continue;
-            }
-            let pct = elapsed * 100 / i64::from(h.days_supply);
-            if pct >= i64::from(ctx.thresholds.early_supply_elapsed_percent) {
-                continue;
-            }
-            let other = if h.same_clinic {
-                "this clinic"
-            } else {
-                "another clinic"
-            };
-            if h.product_code == item.product_code {
-                if duplicate.is_some() {
-                    more_duplicates += 1;
-                    continue;
-                }
-                let ends = h
-                    .start
-                    .saturating_add(jiff::Span::new().days(i64::from(h.days_supply)));
-                duplicate = Some(finding(
-                    DUPLICATE_PRESCRIPTION,
-                    Some(i),
-                    format!(
-                        "Prescription {} from {other} already covers {} from {} for {} days (until {}); this one starts {}.",
-                        h.prescription_id, p.name, h.start, h.days_supply, ends, rx.issued_on
-                    ),
-                ));
-            } else {
-                if early.is_some() {
-                    more_early += 1;
-                    continue;
-                }
-                early = Some(finding(
-                    EARLY_SUPPLY,
-                    Some(i),
-                    format!(
-                        "An earlier supply of {} (prescription {} from {other}, {} days from {}) is only {}% elapsed ({} of {} days) on {}; the threshold is {}%.",
-                        h.active_ingredient,
-                        h.prescription_id,
-                        h.days_supply,
-                        h.start,
-                        pct.max(0),
-                        elapsed.max(0),
-                        h.days_supply,
-                        rx.issued_on,
-                        ctx.thresholds.early_supply_elapsed_percent
-                    ),
-                ));
-            }
-        }
-        for (f, more) in [(duplicate, more_duplicates), (early, more_early)] {
-            if let Some(mut f) = f {
-                if more > 0 {
-                    f.message.push_str(&format!(
-                        " {more} more earlier prescription(s) overlap as well."
-                    ));
-                }
-                out.push(f);
-            }
-        }
-    }
-    let mut stimulants: BTreeSet<&str> = stimulants_here.clone();
-    if !stimulants_here.is_empty() {
-        for &(h, start, end) in &running {
-            if start <= issued_day
-                && issued_day < end
-                && !stimulants.contains(h.active_ingredient.as_str())
-                && ctx
-                    .formulary
-                    .get(&h.product_code)
-                    .is_some_and(Product::is_stimulant)
-            {
-                stimulants.insert(h.active_ingredient.as_str());
-            }
-        }
-    }
-    if stimulants.len() > 1 {
-        out.push(finding(
-            MULTIPLE_STIMULANTS,
-            None,
-            format!(
-                "The patient would have {} stimulants at once: {}.",
-                stimulants.len(),
-                stimulants.iter().copied().collect::<Vec<_>>().join(", ")
-            ),
-        ));
-    }
     let at_address = ctx.identity.other_patients_at_address + 1;
     if at_address > ctx.thresholds.address_max_patients {
         out.push(finding(
@@ -564,29 +387,147 @@ pub fn evaluate(rx: &Prescription, ctx: &Context<'_>) -> Vec<Finding> {
     }
 
     // NHS exemption against age (on the day of checking, as it would be dispensed).
-    if let Some(nhs) = &rx.nhs {
-        let contradiction = match nhs.exemption.0 {
-            2 => (age_today >= 16).then_some("under 16"),
-            3 => {
-                (!(16..=18).contains(&age_today)).then_some("aged 16 to 18 in full-time education")
-            }
-            4 => (age_today < 60).then_some("aged 60 or over"),
-            _ => None,
-        };
-        if let Some(claim) = contradiction {
-            out.push(finding(NHS_EXEMPTION_CONTRADICTS_AGE, None, format!(
-                "Exemption {} claims the patient is {claim}, but the date of birth makes them {}.",
-                nhs.exemption.as_code(), age_today)));
-        }
+    if let Some(nhs) = &rx.nhs
+        && let Some(claim) = nhs.exemption.row().and_then(|r| r.age_claim)
+        && !claim.holds_at(facts.age_today)
+    {
+        out.push(finding(
+            NHS_EXEMPTION_CONTRADICTS_AGE,
+            None,
+            format!(
+                "Exemption {} claims the patient is {}, but the date of birth makes them {}.",
+                nhs.exemption.as_code(),
+                claim.describe(),
+                facts.age_today
+            ),
+        ));
     }
 
     if rx.authority.kind.is_paper() {
-        out.push(finding(PAPER_ORIGINAL_REQUIRED, None, format!(
-            "The signed paper original ({}{}) must reach the pharmacy and be matched before release.",
-            rx.authority.kind.as_str(),
-            rx.authority.serial_number.as_deref().map(|s| format!(", serial {s}")).unwrap_or_default())));
+        // The serial is not repeated here: the pharmacist keys in the serial on the original
+        // they hold, and the match is made blind.
+        out.push(finding(
+            PAPER_ORIGINAL_REQUIRED,
+            None,
+            format!(
+                "The signed paper original ({}) must reach the pharmacy and be matched before release.",
+                rx.authority.kind.as_str()
+            ),
+        ));
     }
     out
+}
+
+/// Validity window (MDR 2001 reg 16(1)(d)-(e) for CDs; HMR 2012 reg 217(5) for other POMs).
+fn validity(rx: &Prescription, ctx: &Context<'_>, facts: &Facts<'_>, out: &mut Vec<Finding>) {
+    let days_since_issue = days_between(rx.issued_on, ctx.today);
+    if facts.any_cd {
+        if days_since_issue < 0 {
+            out.push(finding(CD_NOT_YET_VALID, None, format!(
+                "The appropriate date {} is {} day(s) in the future; a controlled drug cannot be supplied before it.",
+                rx.issued_on, -days_since_issue)));
+        } else if days_since_issue > 28 {
+            out.push(finding(CD_EXPIRED, None, format!(
+                "Issued on {}, {} days ago: a controlled-drug prescription is valid for 28 days from the appropriate date (last valid day {}).",
+                rx.issued_on, days_since_issue, rx.issued_on.saturating_add(jiff::Span::new().days(28)))));
+        }
+    } else if days_since_issue < 0 {
+        out.push(finding(
+            POM_DATED_IN_FUTURE,
+            None,
+            format!(
+                "The prescription is dated {}, which is after today ({}).",
+                rx.issued_on, ctx.today
+            ),
+        ));
+    } else {
+        let last_valid = pom_last_valid_day(rx.issued_on);
+        if ctx.today > last_valid {
+            out.push(finding(POM_EXPIRED, None, format!(
+                "Issued on {}: a prescription-only medicine may be supplied until the end of the six months beginning with that date (last valid day {}).",
+                rx.issued_on, last_valid)));
+        }
+    }
+}
+
+/// The last day of "the period of six months beginning with the appropriate date" (HMR 2012
+/// reg 217(5)): the day before the same date six months on, or — where that month has no such
+/// date — that month's last day (1 June → 30 November; 31 May → 30 November; 31 August →
+/// 28/29 February; 29 February → 28 August).
+pub fn pom_last_valid_day(issued: Date) -> Date {
+    let months = i32::from(issued.month()) - 1 + 6;
+    let year = issued.year() + (months / 12) as i16;
+    let month = (months % 12 + 1) as i8;
+    let first = Date::new(year, month, 1).expect("a valid month");
+    if issued.day() <= first.days_in_month() {
+        Date::new(year, month, issued.day())
+            .expect("a day within the month")
+            .yesterday()
+            .expect("after 0001-01-01")
+    } else {
+        first.last_of_month()
+    }
+}
+
+/// Private Sch2/3 form and prescriber code (MDR 2001 reg 15(1)(aa)-(ab)).
+fn private_cd_form(
+    rx: &Prescription,
+    ctx: &Context<'_>,
+    facts: &Facts<'_>,
+    out: &mut Vec<Finding>,
+) {
+    if rx.kind != PrescriptionType::Private || !facts.any_sch23 {
+        return;
+    }
+    if rx.authority.kind != AuthorityKind::PaperFp10pcd {
+        out.push(finding(PRIVATE_CD_NOT_ON_FP10PCD, None, format!(
+            "The authority is {} but a private Schedule 2/3 prescription must be the signed paper FP10PCD; electronic private CD prescriptions are not lawful authority to supply.",
+            rx.authority.kind.as_str())));
+    } else {
+        if let Some(form) = rx.authority.form.as_deref()
+            && !is_fp10pcd(form)
+            && !ctx
+                .thresholds
+                .equivalent_private_cd_forms
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(form))
+        {
+            out.push(finding(PRIVATE_CD_FORM_NOT_RECOGNISED, None, format!(
+                "The private CD form \"{form}\" is neither FP10PCD nor on the configured list of equivalent bodies' forms (compliance.equivalent_private_cd_forms)."
+            )));
+        }
+        if rx
+            .authority
+            .serial_number
+            .as_deref()
+            .is_none_or(|s| s.trim().is_empty())
+        {
+            out.push(finding(
+                PRIVATE_CD_SERIAL_MISSING,
+                None,
+                "The FP10PCD serial number is missing, so the paper original cannot be matched."
+                    .into(),
+            ));
+        }
+    }
+    if rx.prescriber.private_prescriber_code.is_none() {
+        out.push(finding(
+            PRIVATE_CD_PRESCRIBER_CODE_MISSING,
+            None,
+            "The prescriber's 6-digit private prescriber identification number is missing.".into(),
+        ));
+    }
+}
+
+/// England's private CD form and its variants (FP10PCDSS non-personalised, FP10PCDNC
+/// personalised).
+fn is_fp10pcd(form: &str) -> bool {
+    let f: String = form
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    matches!(f.as_str(), "FP10PCD" | "FP10PCDSS" | "FP10PCDNC")
 }
 
 /// The status a prescription takes after intake: `rejected` when any finding blocks,
@@ -603,39 +544,42 @@ pub fn intake_status(rx: &Prescription, findings: &[Finding]) -> Status {
 
 /// The rule list as a Markdown table (README and `rxbridge rules --markdown` print this).
 pub fn rules_markdown(t: &Thresholds) -> String {
-    let mut out =
-        String::from("| code | severity | source | what it checks |\n|---|---|---|---|\n");
+    let mut out = String::from(
+        "| code | severity | applies to | source | what it checks |\n|---|---|---|---|---|\n",
+    );
     for r in RULES {
         out.push_str(&format!(
-            "| `{}` | {} | {} | {} |\n",
+            "| `{}` | {} | {} | [{}]({}) | {} |\n",
             r.code,
             r.severity.as_str(),
+            r.applies_to,
             r.rule,
+            r.source_url,
             r.description
         ));
     }
     out.push_str(&format!(
-        "\nConfigurable thresholds (defaults): `cd_max_days_supply` = {}, `early_supply_elapsed_percent` = {}, `address_max_patients` = {}.\n",
-        t.cd_max_days_supply, t.early_supply_elapsed_percent, t.address_max_patients
+        "\nConfigurable thresholds (defaults): `cd_max_days_supply` = {}, `early_supply_elapsed_percent` = {}, `address_max_patients` = {}, `equivalent_private_cd_forms` = {:?}.\n",
+        t.cd_max_days_supply, t.early_supply_elapsed_percent, t.address_max_patients, t.equivalent_private_cd_forms
     ));
     out
 }
 
-fn fmt_num(x: f64) -> String {
+pub(crate) fn fmt_num(x: f64) -> String {
     if x.fract() == 0.0 {
         format!("{x:.0}")
     } else {
         format!("{x}")
     }
 }
-fn basis_text(b: DoseBasis) -> String {
+pub(crate) fn basis_text(b: DoseBasis) -> String {
     match b {
         DoseBasis::Band { min_age, max_age } => format!("ages {min_age}-{max_age}"),
         DoseBasis::Child => "children and adolescents".into(),
         DoseBasis::Adult => "adults".into(),
     }
 }
-fn age_range(min: Option<u32>, max: Option<u32>) -> String {
+pub(crate) fn age_range(min: Option<u32>, max: Option<u32>) -> String {
     match (min, max) {
         (Some(a), Some(b)) => format!("{a} to {b}"),
         (Some(a), None) => format!("{a} and over"),
@@ -644,5 +588,8 @@ fn age_range(min: Option<u32>, max: Option<u32>) -> String {
     }
 }
 
+mod history;
+mod items;
+mod prescriber;
 #[cfg(test)]
 pub(crate) mod tests;

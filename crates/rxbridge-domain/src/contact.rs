@@ -202,40 +202,67 @@ pub struct Address {
 }
 
 impl Address {
+    /// In the United Kingdom: country GB and not a Crown Dependency postcode (JE, GY, IM).
     pub fn is_uk(&self) -> bool {
-        self.country == "GB"
+        self.country == "GB" && self.crown_dependency().is_none()
     }
-    /// True when any line names a PO Box ("PO Box 12", "P.O. Box", "POBox"): the BNF says a PO
-    /// Box is not an acceptable patient address for a CD prescription.
+    /// The Crown Dependency the address is in — Jersey, Guernsey or the Isle of Man — by its
+    /// country code (JE, GG, IM) or, for a "GB" address, its postcode area (JE, GY, IM). They
+    /// use UK-looking postcodes but are not the United Kingdom (Interpretation Act 1978 Sch 1:
+    /// Great Britain and Northern Ireland).
+    pub fn crown_dependency(&self) -> Option<&'static str> {
+        let area: String = crate::normalise::postcode_key(&self.postcode)
+            .chars()
+            .take_while(char::is_ascii_alphabetic)
+            .collect();
+        let by_area = match area.as_str() {
+            "JE" => Some("Jersey"),
+            "GY" => Some("Guernsey"),
+            "IM" => Some("the Isle of Man"),
+            _ => None,
+        };
+        let by_country = match self.country.as_str() {
+            "JE" => Some("Jersey"),
+            "GG" => Some("Guernsey"),
+            "IM" => Some("the Isle of Man"),
+            _ => None,
+        };
+        by_country.or(if self.country == "GB" { by_area } else { None })
+    }
+    /// True when any line names a PO Box, however it is spelt: "PO Box 12", "P.O.Box12",
+    /// "POBox 9", "Post Office Box 7", "POB 3" (BNF: a PO Box is not an acceptable patient
+    /// address on a controlled-drug prescription). "Pobbox Lane" or "Hippo Box Road" are not.
     pub fn is_po_box(&self) -> bool {
         self.lines
             .iter()
             .chain(std::iter::once(&self.town))
-            .any(|l| {
-                let words: Vec<String> = l
-                    .split(|c: char| !c.is_ascii_alphanumeric())
-                    .filter(|w| !w.is_empty())
-                    .map(str::to_ascii_lowercase)
-                    .collect();
-                words.iter().any(|w| w.starts_with("pobox"))
-                    || words.windows(2).any(|w| w[0] == "po" && w[1] == "box")
-                    || words
-                        .windows(3)
-                        .any(|w| w[0] == "p" && w[1] == "o" && w[2] == "box")
-            })
+            .any(|l| names_po_box(&crate::normalise::words(l)))
     }
-    /// Normalised form for the "several patients at one address" check: lower-case first line
-    /// and postcode, punctuation and spacing removed.
+    /// The whole normalised address (every line and the postcode) for the "several patients at
+    /// one address" check and the identity rules.
     pub fn match_key(&self) -> String {
-        let first = self.lines.first().map(String::as_str).unwrap_or("");
-        let norm = |s: &str| -> String {
-            s.chars()
-                .filter(|c| c.is_alphanumeric())
-                .flat_map(char::to_lowercase)
-                .collect()
-        };
-        format!("{}|{}", norm(first), norm(&self.postcode))
+        crate::normalise::address_key(self.lines.iter().map(String::as_str), &self.postcode)
     }
+}
+
+/// Whether a run of words, starting at a word boundary, spells a PO Box: the words joined
+/// from some word on begin "pobox", "postofficebox" or "pob", then a number (optionally after
+/// "no"/"number") or nothing more.
+fn names_po_box(words: &[String]) -> bool {
+    (0..words.len()).any(|start| {
+        let joined: String = words[start..].concat();
+        ["postofficebox", "pobox", "pob"].iter().any(|prefix| {
+            joined.strip_prefix(prefix).is_some_and(|rest| {
+                let rest = rest
+                    .strip_prefix("number")
+                    .or_else(|| rest.strip_prefix("no"))
+                    .unwrap_or(rest);
+                // "pob" alone is a word in place names; it needs its number.
+                (rest.is_empty() && *prefix != "pob")
+                    || rest.starts_with(|c: char| c.is_ascii_digit())
+            })
+        })
+    })
 }
 
 impl fmt::Debug for Address {
@@ -351,6 +378,54 @@ mod tests {
         assert!(addr(&["POBox 9"]).is_po_box());
         assert!(!addr(&["10 High Street"]).is_po_box());
         assert!(!addr(&["Flat 2", "Pobbox Lane"]).is_po_box());
+        // Every spelling in the rules sheet, and a few more seen in clinic data.
+        for spelt in [
+            "P.O.Box12",
+            "Post Office Box 7",
+            "POB 3",
+            "pob3",
+            "P O Box No. 4",
+            "PO BOX",
+            "p.o. box",
+            "Post-Office Box 99",
+        ] {
+            assert!(addr(&[spelt]).is_po_box(), "{spelt}");
+        }
+        for not in [
+            "Hippo Box Road",
+            "Pob Lane",
+            "Po Boxer Street",
+            "10 Post Office Road",
+            "Boxhill",
+        ] {
+            assert!(!addr(&[not]).is_po_box(), "{not}");
+        }
+    }
+
+    #[test]
+    fn crown_dependencies_are_not_the_uk() {
+        let mut a = addr(&["1 King Street"]);
+        assert!(a.is_uk());
+        for (pc, place) in [
+            ("JE2 3AB", "Jersey"),
+            ("GY1 1AA", "Guernsey"),
+            ("IM1 1AA", "the Isle of Man"),
+        ] {
+            a.postcode = pc.into();
+            assert!(!a.is_uk(), "{pc}");
+            assert_eq!(a.crown_dependency(), Some(place));
+        }
+        // Areas that merely start alike are British.
+        for pc in ["IG1 1AA", "GU1 1AA", "IP1 1AA"] {
+            a.postcode = pc.into();
+            assert!(a.is_uk(), "{pc}");
+        }
+        a.postcode = "1234".into();
+        a.country = "JE".into();
+        assert!(!a.is_uk());
+        a.country = "FR".into();
+        assert!(!a.is_uk());
+        assert_eq!(a.crown_dependency(), None);
     }
 
     proptest! {

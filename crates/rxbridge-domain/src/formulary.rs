@@ -96,6 +96,14 @@ pub enum DoseBasis {
 }
 
 impl Product {
+    /// The dosage unit in the plural ("tablets", "capsules"), for messages.
+    pub fn dose_unit_plural(&self) -> String {
+        if self.dose_unit.ends_with('s') || self.dose_unit == "ml" {
+            self.dose_unit.clone()
+        } else {
+            format!("{}s", self.dose_unit)
+        }
+    }
     pub fn is_stimulant(&self) -> bool {
         matches!(
             self.active_ingredient.as_str(),

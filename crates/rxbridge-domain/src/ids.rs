@@ -188,6 +188,30 @@ string_id!(
 );
 
 string_id!(
+    /// GDC registration number of a dentist: up to 6 digits (e.g. 123456). Format *unsure*: the
+    /// GDC register shows plain numbers of up to six digits.
+    GdcNumber,
+    |s| {
+        if s.is_empty() || s.len() > 6 || !s.chars().all(|c| c.is_ascii_digit()) {
+            return Err(IdError::Format("up to 6 digits, e.g. 123456"));
+        }
+        Ok(s.to_string())
+    }
+);
+
+string_id!(
+    /// GOC registration number of an optometrist: "01-" and up to 6 digits (e.g. 01-23456).
+    /// Format *unsure*: taken from the GOC register's published numbers.
+    GocNumber,
+    |s| {
+        let ok = s
+            .strip_prefix("01-")
+            .is_some_and(|d| (1..=6).contains(&d.len()) && d.chars().all(|c| c.is_ascii_digit()));
+        if ok { Ok(s.to_string()) } else { Err(IdError::Format("01- and up to 6 digits, e.g. 01-23456")) }
+    }
+);
+
+string_id!(
     /// Private prescriber identification number: 6 digits (MDR 2001 reg 15(2)(ab)).
     PrivatePrescriberCode,
     |s| n_digits(s, 6)
@@ -216,6 +240,8 @@ pub enum Registration {
     Nmc(NmcPin),
     Gphc(GphcNumber),
     Hcpc(HcpcNumber),
+    Gdc(GdcNumber),
+    Goc(GocNumber),
 }
 
 impl Registration {
@@ -225,6 +251,8 @@ impl Registration {
             Registration::Nmc(_) => "nmc",
             Registration::Gphc(_) => "gphc",
             Registration::Hcpc(_) => "hcpc",
+            Registration::Gdc(_) => "gdc",
+            Registration::Goc(_) => "goc",
         }
     }
     pub fn number(&self) -> &str {
@@ -233,6 +261,8 @@ impl Registration {
             Registration::Nmc(n) => n.as_str(),
             Registration::Gphc(n) => n.as_str(),
             Registration::Hcpc(n) => n.as_str(),
+            Registration::Gdc(n) => n.as_str(),
+            Registration::Goc(n) => n.as_str(),
         }
     }
     /// Parse a (body, number) pair as it arrives on the wire.
@@ -243,14 +273,130 @@ impl Registration {
             "nmc" => Registration::Nmc(NmcPin::parse(number).map_err(e)?),
             "gphc" => Registration::Gphc(GphcNumber::parse(number).map_err(e)?),
             "hcpc" => Registration::Hcpc(HcpcNumber::parse(number).map_err(e)?),
+            "gdc" => Registration::Gdc(GdcNumber::parse(number).map_err(e)?),
+            "goc" => Registration::Goc(GocNumber::parse(number).map_err(e)?),
             _ => return Err(RegistrationError::UnknownBody),
         })
     }
 }
 
+impl Registration {
+    /// The wire form `body:number` (e.g. `gmc:7012345`), as prescriber keys are registered.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.body(), self.number())
+    }
+    /// The kind of prescriber a registration implies when the submission names none: the GMC
+    /// registers only doctors; every other body registers several kinds.
+    pub fn implied_kind(&self) -> Option<PrescriberKind> {
+        matches!(self, Registration::Gmc(_)).then_some(PrescriberKind::Doctor)
+    }
+}
+
+/// The kind of prescriber who signed (clinic contract `prescriber.kind`). What a prescriber may
+/// prescribe depends on the kind, not on the registration body alone (MDR 2001 regs 2 and 15,
+/// SI 2012/973, HMR 2012 regs 214-215).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrescriberKind {
+    Doctor,
+    NurseIndependent,
+    PharmacistIndependent,
+    /// Any profession, prescribing under a clinical management plan agreed with a doctor.
+    Supplementary,
+    PhysiotherapistIndependent,
+    PodiatristIndependent,
+    ParamedicIndependent,
+    TherapeuticRadiographerIndependent,
+    OptometristIndependent,
+    Dentist,
+}
+
+impl PrescriberKind {
+    pub const ALL: [PrescriberKind; 10] = [
+        PrescriberKind::Doctor,
+        PrescriberKind::NurseIndependent,
+        PrescriberKind::PharmacistIndependent,
+        PrescriberKind::Supplementary,
+        PrescriberKind::PhysiotherapistIndependent,
+        PrescriberKind::PodiatristIndependent,
+        PrescriberKind::ParamedicIndependent,
+        PrescriberKind::TherapeuticRadiographerIndependent,
+        PrescriberKind::OptometristIndependent,
+        PrescriberKind::Dentist,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrescriberKind::Doctor => "doctor",
+            PrescriberKind::NurseIndependent => "nurse_independent",
+            PrescriberKind::PharmacistIndependent => "pharmacist_independent",
+            PrescriberKind::Supplementary => "supplementary",
+            PrescriberKind::PhysiotherapistIndependent => "physiotherapist_independent",
+            PrescriberKind::PodiatristIndependent => "podiatrist_independent",
+            PrescriberKind::ParamedicIndependent => "paramedic_independent",
+            PrescriberKind::TherapeuticRadiographerIndependent => {
+                "therapeutic_radiographer_independent"
+            }
+            PrescriberKind::OptometristIndependent => "optometrist_independent",
+            PrescriberKind::Dentist => "dentist",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+    /// Plain words for messages ("a dentist").
+    pub fn describe(self) -> &'static str {
+        match self {
+            PrescriberKind::Doctor => "a doctor",
+            PrescriberKind::NurseIndependent => "a nurse independent prescriber",
+            PrescriberKind::PharmacistIndependent => "a pharmacist independent prescriber",
+            PrescriberKind::Supplementary => "a supplementary prescriber",
+            PrescriberKind::PhysiotherapistIndependent => {
+                "a physiotherapist independent prescriber"
+            }
+            PrescriberKind::PodiatristIndependent => "a podiatrist independent prescriber",
+            PrescriberKind::ParamedicIndependent => "a paramedic independent prescriber",
+            PrescriberKind::TherapeuticRadiographerIndependent => {
+                "a therapeutic radiographer independent prescriber"
+            }
+            PrescriberKind::OptometristIndependent => "an optometrist independent prescriber",
+            PrescriberKind::Dentist => "a dentist",
+        }
+    }
+    /// The registration bodies that register this kind (clinic contract, 2026-12 revision).
+    pub fn bodies(self) -> &'static [&'static str] {
+        match self {
+            PrescriberKind::Doctor => &["gmc"],
+            PrescriberKind::NurseIndependent => &["nmc"],
+            PrescriberKind::PharmacistIndependent => &["gphc"],
+            PrescriberKind::Supplementary => &["nmc", "gphc", "hcpc", "goc"],
+            PrescriberKind::PhysiotherapistIndependent
+            | PrescriberKind::PodiatristIndependent
+            | PrescriberKind::ParamedicIndependent
+            | PrescriberKind::TherapeuticRadiographerIndependent => &["hcpc"],
+            PrescriberKind::OptometristIndependent => &["goc"],
+            PrescriberKind::Dentist => &["gdc"],
+        }
+    }
+    /// May this kind prescribe a Schedule 2-5 controlled drug for ADHD? Doctors, nurse and
+    /// pharmacist independent prescribers may (SI 2012/973; the exceptions — diamorphine,
+    /// dipipanone, cocaine for addiction — are not ADHD medicines). The HCPC professions' lists
+    /// hold no stimulant (HCPC "Controlled drugs"); optometrists may prescribe no CD (HMR 2012
+    /// reg 214(5)); dentists only for dental treatment (MDR 2001 reg 15(1)(d)). Supplementary
+    /// prescribers may, under a clinical management plan the software cannot see (flagged).
+    pub fn may_prescribe_adhd_cd(self) -> bool {
+        matches!(
+            self,
+            PrescriberKind::Doctor
+                | PrescriberKind::NurseIndependent
+                | PrescriberKind::PharmacistIndependent
+                | PrescriberKind::Supplementary
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistrationError {
-    #[error("must be one of gmc, nmc, gphc, hcpc")]
+    #[error("must be one of gmc, nmc, gphc, hcpc, gdc, goc")]
     UnknownBody,
     #[error("{0}")]
     Number(IdError),

@@ -7,10 +7,13 @@
 pub mod compliance;
 pub mod contact;
 pub mod dates;
+pub mod directions;
 pub mod formulary;
 pub mod ids;
 pub mod lifecycle;
 pub mod money;
+pub mod nhs;
+pub mod normalise;
 pub mod prescription;
 pub mod pricing;
 pub mod quantity;

@@ -3,7 +3,7 @@
 //! compliance rules then decide what the law and clinical safety make of it.
 
 use crate::contact::{Address, Email, UkPhone};
-use crate::ids::{ClinicReference, NhsNumber, PrivatePrescriberCode, Registration};
+use crate::ids::{ClinicReference, NhsNumber, PrescriberKind, PrivatePrescriberCode, Registration};
 use crate::quantity::Quantity;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
@@ -55,6 +55,10 @@ impl AuthorityKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Authority {
     pub kind: AuthorityKind,
+    /// The private CD form's name where it is not England's FP10PCD (an equivalent body's
+    /// form, MDR 2001 reg 15(1)(aa)); `None` means FP10PCD.
+    #[serde(default)]
+    pub form: Option<String>,
     pub serial_number: Option<String>,
     pub eps_prescription_id: Option<String>,
 }
@@ -64,8 +68,19 @@ pub struct Prescriber {
     pub given_name: String,
     pub family_name: String,
     pub registration: Registration,
+    /// As the clinic stated it (`None` when omitted); see [`Prescriber::kind`].
+    #[serde(default)]
+    pub kind: Option<PrescriberKind>,
     pub private_prescriber_code: Option<PrivatePrescriberCode>,
     pub address: Address,
+}
+
+impl Prescriber {
+    /// The kind of prescriber: as stated, or a doctor for a GMC registration (the GMC registers
+    /// only doctors); `None` when it is not known.
+    pub fn kind(&self) -> Option<PrescriberKind> {
+        self.kind.or_else(|| self.registration.implied_kind())
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,35 +106,34 @@ impl Patient {
     /// given name, date of birth and postcode (`uk-rules.md` §5: detect one person under two
     /// identities). Lower-case letters only.
     pub fn demographic_key(&self) -> String {
-        let norm = |s: &str| -> String {
-            s.chars()
-                .filter(|c| c.is_alphabetic())
-                .flat_map(char::to_lowercase)
-                .collect()
-        };
         format!(
             "{}|{}|{}|{}",
-            norm(&self.family_name),
-            norm(&self.given_name),
+            name_key(&self.family_name),
+            name_key(&self.given_name),
             self.date_of_birth,
-            self.address.postcode.replace(' ', "").to_ascii_uppercase()
+            crate::normalise::postcode_key(&self.address.postcode)
         )
     }
     /// Name + date of birth (without postcode), to notice one person whose details disagree.
     pub fn name_dob_key(&self) -> String {
-        let norm = |s: &str| -> String {
-            s.chars()
-                .filter(|c| c.is_alphabetic())
-                .flat_map(char::to_lowercase)
-                .collect()
-        };
         format!(
             "{}|{}|{}",
-            norm(&self.family_name),
-            norm(&self.given_name),
+            name_key(&self.family_name),
+            name_key(&self.given_name),
             self.date_of_birth
         )
     }
+    /// Family name + date of birth, as a staff search keys it.
+    pub fn family_dob_key(&self) -> String {
+        family_dob_key(&self.family_name, self.date_of_birth)
+    }
+}
+
+use crate::normalise::name_key;
+
+/// The key of a family-name + date-of-birth search, normalised as intake normalises it.
+pub fn family_dob_key(family_name: &str, date_of_birth: Date) -> String {
+    format!("{}|{date_of_birth}", name_key(family_name))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -133,58 +147,86 @@ impl Dose {
     pub fn units_per_day(&self) -> f64 {
         self.units * f64::from(self.times_per_day)
     }
+    /// Days of treatment a quantity gives at this dose: quantity ÷ (units × times a day).
+    pub fn days_of_treatment(&self, quantity: u32) -> f64 {
+        f64::from(quantity) / self.units_per_day()
+    }
+}
+
+/// Fn for serde defaults of fields added after records were first stored.
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Item {
     pub product_code: String,
+    /// The total quantity: the figures, or the number the words state when the figures were
+    /// left out (`quantity_figures_given` false).
     pub quantity: Quantity,
+    /// False when the prescription gave the quantity in words only.
+    #[serde(default = "yes")]
+    pub quantity_figures_given: bool,
     /// As written by the prescriber; the number it states is `quantity_in_words_value`.
     pub quantity_in_words: Option<String>,
     pub quantity_in_words_value: Option<u32>,
+    /// The words as they should be spelt, when they state their number only after a minor
+    /// spelling slip is corrected.
+    #[serde(default)]
+    pub quantity_words_corrected: Option<String>,
     pub dose: Dose,
     pub instructions: String,
-    /// Days of treatment the quantity covers; derived from the dose when the clinic omits it.
+    /// Days of treatment the quantity gives at the dose (quantity ÷ daily units, rounded up),
+    /// whatever the clinic declared.
     pub days_supply: u32,
+    /// The days' supply the clinic declared, if it did.
+    #[serde(default)]
+    pub declared_days_supply: Option<u32>,
     /// Repeat issues requested (Sch2/3 may not be repeat-dispensed).
     pub repeats: u32,
+    /// Marked repeatable (with or without a number of repeats).
+    #[serde(default)]
+    pub repeatable: bool,
 }
 
-/// NHS charge exemption code (EPS code list, `uk-rules.md` §6).
+impl Item {
+    /// How many times the item may be dispensed in all: once, plus its repeats; a repeatable
+    /// prescription that does not say how often, at most twice (HMR 2012 reg 217(6)).
+    pub fn dispensings_allowed(&self) -> u32 {
+        if self.repeats > 0 {
+            1 + self.repeats
+        } else if self.repeatable {
+            2
+        } else {
+            1
+        }
+    }
+}
+
+/// NHS charge exemption code (EPS code list, effective-dated in `data/nhs.json`): 0001-0016 and
+/// the 9xxx codes of the real-time exemption checking service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExemptionCode(pub u16);
 
 impl ExemptionCode {
     pub const PAID: ExemptionCode = ExemptionCode(1);
-    /// Codes known to the EPS vocabulary: 0001–0017 (0014, 0016, 0017 meanings unsure).
+    /// A code in the exemption table (in force or not: see [`crate::nhs::NhsTables::exemption_on`]).
     pub fn parse(s: &str) -> Option<Self> {
         if s.len() != 4 || !s.chars().all(|c| c.is_ascii_digit()) {
             return None;
         }
-        let n: u16 = s.parse().ok()?;
-        (1..=17).contains(&n).then_some(ExemptionCode(n))
+        crate::nhs::NhsTables::builtin().exemption(s)?;
+        s.parse().ok().map(ExemptionCode)
     }
     pub fn as_code(self) -> String {
         format!("{:04}", self.0)
     }
+    /// The table's row for this code.
+    pub fn row(self) -> Option<&'static crate::nhs::Exemption> {
+        crate::nhs::NhsTables::builtin().exemption(&self.as_code())
+    }
     pub fn meaning(self) -> &'static str {
-        match self.0 {
-            1 => "paid",
-            2 => "under 16",
-            3 => "16 to 18 in full-time education",
-            4 => "60 or over",
-            5 => "maternity exemption certificate",
-            6 => "medical exemption certificate",
-            7 => "prescription prepayment certificate",
-            8 => "war pension exemption certificate",
-            9 => "HC2 certificate",
-            10 => "free-of-charge contraceptives",
-            11 => "Income Support",
-            12 => "income-based Jobseeker's Allowance",
-            13 => "tax credit exemption certificate",
-            15 => "exempt, reason not stated",
-            _ => "income-based category (meaning unsure)",
-        }
+        self.row().map_or("unknown code", |r| r.meaning.as_str())
     }
 }
 
@@ -205,6 +247,10 @@ pub struct Prescription {
     pub patient: Patient,
     pub items: Vec<Item>,
     pub nhs: Option<NhsDetails>,
+    /// The prescriber's advanced electronic signature as sent: a compact JWS with a detached
+    /// payload (required of `electronic_private`, kept but not required of other authorities).
+    #[serde(default)]
+    pub signature: Option<String>,
 }
 
 #[cfg(test)]
@@ -215,7 +261,10 @@ mod tests {
         assert_eq!(ExemptionCode::parse("0001"), Some(ExemptionCode::PAID));
         assert_eq!(ExemptionCode::parse("0015").unwrap().as_code(), "0015");
         assert_eq!(ExemptionCode::parse("0000"), None);
+        assert_eq!(ExemptionCode::parse("0017"), None);
         assert_eq!(ExemptionCode::parse("0018"), None);
+        assert_eq!(ExemptionCode::parse("9005").unwrap().as_code(), "9005");
+        assert_eq!(ExemptionCode::parse("9002"), None);
         assert_eq!(ExemptionCode::parse("1"), None);
         assert_eq!(ExemptionCode::parse("00a1"), None);
     }

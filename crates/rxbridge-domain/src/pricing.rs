@@ -11,21 +11,16 @@
 use crate::formulary::{Formulary, Schedule};
 use crate::money::Money;
 use crate::prescription::{ExemptionCode, Prescription, PrescriptionType};
-use jiff::civil::{Date, date};
+use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
-/// The NHS prescription charge in England per item, effective from each date (uk-rules.md §6,
-/// "certain" rows). The 2026/27 freeze at £9.90 is only "likely" and needs no row: the last
-/// rate stays in force until a new row is added here.
-pub const NHS_CHARGES: &[(Date, i64)] = &[(date(2023, 4, 1), 965), (date(2024, 5, 1), 990)];
-
-/// The NHS charge per item on `on`, or `None` before the first row of the table.
+/// The NHS charge per item on `on` (the effective-dated table in `data/nhs.json`, each row with
+/// its source), or `None` before the first row. The last rate stays in force until a new row is
+/// added.
 pub fn nhs_charge_per_item(on: Date) -> Option<Money> {
-    NHS_CHARGES
-        .iter()
-        .rev()
-        .find(|(from, _)| *from <= on)
-        .map(|(_, p)| Money::pence(*p))
+    crate::nhs::NhsTables::builtin()
+        .charge_on(on)
+        .map(Money::pence)
 }
 
 /// Fees added to a private prescription (configuration).
@@ -234,6 +229,7 @@ pub fn has_sch2_or_3(rx: &Prescription, formulary: &Formulary) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiff::civil::date;
 
     #[test]
     fn nhs_charge_is_effective_dated() {

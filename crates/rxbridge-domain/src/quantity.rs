@@ -79,22 +79,74 @@ fn tens_value(w: &str) -> Option<u32> {
         .map(|p| p as u32 * 10)
 }
 
-/// Parse a whole number written in British English words: "twenty-eight", "twenty eight",
-/// "one hundred and twelve", "one thousand two hundred", "a hundred". Case and extra spaces are
-/// ignored; hyphens and spaces are interchangeable; "and" is allowed only where English puts it
-/// (after "hundred" or "thousand"). Anything else — digits, misspellings, "twenty twenty",
-/// trailing unit words — is refused, because on a CD prescription the words are a legal record
-/// that must state one number unambiguously.
-pub fn parse_quantity_words(input: &str) -> Result<u32, QuantityError> {
+/// Words that name the dosage unit and may follow the number: MDR 2001 reg 15(1)(f) asks for
+/// "the total quantity ... or the number of dosage units", so "twenty-eight capsules" is
+/// lawful. "Only" is the customary guard against additions ("twenty-eight only").
+const UNIT_WORDS: &[&str] = &[
+    "tablet",
+    "tablets",
+    "tab",
+    "tabs",
+    "capsule",
+    "capsules",
+    "cap",
+    "caps",
+    "sachet",
+    "sachets",
+    "patch",
+    "patches",
+    "dosage",
+    "dose",
+    "doses",
+    "unit",
+    "units",
+    "modified",
+    "prolonged",
+    "extended",
+    "release",
+    "mr",
+    "xl",
+    "ml",
+    "millilitres",
+    "milliliters",
+    "only",
+];
+
+fn word_tokens(input: &str) -> Vec<String> {
     let lower = input.to_lowercase();
-    let tokens: Vec<&str> = lower
+    let mut tokens: Vec<String> = lower
         .split(|c: char| c.is_whitespace() || c == '-')
         .filter(|t| !t.is_empty())
+        .map(str::to_string)
         .collect();
+    // Trailing unit words ("twenty-eight capsules", "fifty-six modified-release tablets only").
+    while tokens.len() > 1
+        && tokens
+            .last()
+            .is_some_and(|t| UNIT_WORDS.contains(&t.as_str()))
+    {
+        tokens.pop();
+    }
+    tokens
+}
+
+/// Parse a whole number written in British English words: "twenty-eight", "twenty eight",
+/// "one hundred and twelve", "one thousand two hundred", "a hundred", optionally followed by
+/// the dosage unit ("twenty-eight capsules"). Case and extra spaces are ignored; hyphens and
+/// spaces are interchangeable; "and" is allowed only where English puts it (after "hundred"
+/// or "thousand"). Anything else — digits, misspellings, "twenty twenty" — is refused, because
+/// on a CD prescription the words are a legal record that must state one number
+/// unambiguously. [`read_quantity_words`] also recognises a spelling slip.
+pub fn parse_quantity_words(input: &str) -> Result<u32, QuantityError> {
+    let tokens = word_tokens(input);
+    parse_tokens(&tokens.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn parse_tokens(tokens: &[&str]) -> Result<u32, QuantityError> {
     if tokens.is_empty() {
         return Err(QuantityError::Words("it is empty".into()));
     }
-    let mut p = WordParser { t: &tokens, i: 0 };
+    let mut p = WordParser { t: tokens, i: 0 };
     let n = p.number()?;
     if p.i != tokens.len() {
         return Err(QuantityError::Words(format!(
@@ -103,6 +155,80 @@ pub fn parse_quantity_words(input: &str) -> Result<u32, QuantityError> {
         )));
     }
     Ok(n)
+}
+
+/// What the words on a prescription state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WordsReading {
+    pub value: u32,
+    /// The words as they should have been spelt, when they state the number only after a
+    /// minor spelling slip is corrected ("twenty-eigth" → "twenty-eight"). MDR 2001 reg
+    /// 16(1A)(a): a pharmacist may amend a minor spelling mistake.
+    pub corrected: Option<String>,
+}
+
+fn vocabulary() -> impl Iterator<Item = &'static str> {
+    UNITS
+        .iter()
+        .chain(TENS.iter().filter(|t| !t.is_empty()))
+        .copied()
+        .chain(["hundred", "thousand", "and", "a"])
+}
+
+/// The one number word within a slip of `w` (one edit for short words, two for words of six
+/// letters or more; a swap of two neighbouring letters is one edit), if exactly one is
+/// nearest.
+fn correct(w: &str) -> Option<&'static str> {
+    if w.len() < 3 || !w.chars().all(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let limit = if w.len() >= 6 { 2 } else { 1 };
+    let mut best: Vec<(&'static str, usize)> = vocabulary()
+        .filter(|v| v.len() >= 3)
+        .map(|v| (v, strsim::osa_distance(w, v)))
+        .filter(|(_, d)| *d <= limit)
+        .collect();
+    best.sort_by_key(|(_, d)| *d);
+    match best.as_slice() {
+        [(v, _)] => Some(*v),
+        [(v, d1), (_, d2), ..] if d1 < d2 => Some(*v),
+        _ => None,
+    }
+}
+
+/// Read the quantity in words as a pharmacist would: exactly as [`parse_quantity_words`],
+/// or, failing that, after correcting minor spelling slips word by word. Words that cannot be
+/// read either way are refused with the strict parser's reason.
+pub fn read_quantity_words(input: &str) -> Result<WordsReading, QuantityError> {
+    let tokens = word_tokens(input);
+    let strict: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    let err = match parse_tokens(&strict) {
+        Ok(value) => {
+            return Ok(WordsReading {
+                value,
+                corrected: None,
+            });
+        }
+        Err(e) => e,
+    };
+    let vocab: Vec<&str> = vocabulary().collect();
+    let fixed: Option<Vec<&str>> = strict
+        .iter()
+        .map(|t| {
+            if vocab.contains(t) {
+                Some(*t)
+            } else {
+                correct(t)
+            }
+        })
+        .collect();
+    match fixed.map(|f| parse_tokens(&f)) {
+        Some(Ok(value)) => Ok(WordsReading {
+            value,
+            corrected: Some(to_words(value)),
+        }),
+        _ => Err(err),
+    }
 }
 
 struct WordParser<'a> {
@@ -249,8 +375,47 @@ mod tests {
             ("two thousand three hundred and forty-five", 2345),
             ("nineteen", 19),
             ("seven", 7),
+            ("twenty-eight tablets", 28),
+            ("twenty-eight capsules", 28),
+            ("Fifty-six modified-release tablets only", 56),
+            ("thirty caps", 30),
         ] {
             assert_eq!(parse_quantity_words(w), Ok(n), "{w}");
+        }
+    }
+
+    #[test]
+    fn spelling_slips_are_read_and_named() {
+        for (w, n, fixed) in [
+            ("twenty-eigth", 28, "twenty-eight"),
+            ("twenty eihgt capsules", 28, "twenty-eight"),
+            ("fourty-two", 42, "forty-two"),
+            ("thirtey", 30, "thirty"),
+            ("fifty-sixx", 56, "fifty-six"),
+            ("ninty", 90, "ninety"),
+        ] {
+            assert_eq!(
+                read_quantity_words(w),
+                Ok(WordsReading {
+                    value: n,
+                    corrected: Some(fixed.into())
+                }),
+                "{w}"
+            );
+            assert!(
+                parse_quantity_words(w).is_err(),
+                "strict parser accepts {w}"
+            );
+        }
+        assert_eq!(
+            read_quantity_words("twenty-eight"),
+            Ok(WordsReading {
+                value: 28,
+                corrected: None
+            })
+        );
+        for w in ["lots", "twenty blah", "28", "tweeeeenty", ""] {
+            assert!(read_quantity_words(w).is_err(), "{w}");
         }
     }
 
@@ -264,7 +429,6 @@ mod tests {
             "eight twenty",
             "one hundred and",
             "and twenty",
-            "twenty-eight tablets",
             "hundred",
             "one one",
             "ten nine",
@@ -295,6 +459,7 @@ mod tests {
         #[test]
         fn never_panics(s in "\\PC{0,60}") {
             let _ = parse_quantity_words(&s);
+            let _ = read_quantity_words(&s);
         }
 
         #[test]

@@ -33,6 +33,7 @@ fn bench(c: &mut Criterion) {
                     thresholds: &t,
                     history: &[],
                     identity: IdentitySignals::default(),
+                    signature: Default::default(),
                 },
             )
         })

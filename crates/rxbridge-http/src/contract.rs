@@ -7,9 +7,12 @@ use jiff::civil::Date;
 use rxbridge_domain::contact::{Address, Email, Postcode, UkPhone};
 use rxbridge_domain::dates::age_on;
 use rxbridge_domain::formulary::Formulary;
-use rxbridge_domain::ids::{ClinicReference, NhsNumber, PrivatePrescriberCode, Registration};
+use rxbridge_domain::ids::{
+    ClinicReference, NhsNumber, PrescriberKind, PrivatePrescriberCode, Registration,
+};
+use rxbridge_domain::nhs::{ExemptionError, NhsTables};
 use rxbridge_domain::prescription::*;
-use rxbridge_domain::quantity::{MAX_QUANTITY, Quantity, parse_quantity_words};
+use rxbridge_domain::quantity::{MAX_QUANTITY, Quantity, read_quantity_words};
 use serde_json::{Map, Value};
 
 /// The most items one prescription may carry (clinic contract).
@@ -324,6 +327,7 @@ fn prescriber(v: &Value, e: &mut Errs) -> Option<Prescriber> {
             "given_name",
             "family_name",
             "registration",
+            "kind",
             "private_prescriber_code",
             "address",
         ],
@@ -331,10 +335,22 @@ fn prescriber(v: &Value, e: &mut Errs) -> Option<Prescriber> {
     )?;
     let given = text(m, at, "given_name", true, 100, e);
     let family = text(m, at, "family_name", true, 100, e);
+    let kind_names: Vec<&str> = PrescriberKind::ALL.iter().map(|k| k.as_str()).collect();
+    let kind = if m.get("kind").is_none_or(Value::is_null) {
+        Some(None)
+    } else {
+        one_of(m, at, "kind", &kind_names, e).map(PrescriberKind::parse)
+    };
     let registration = field(m, at, "registration", true, e).and_then(|r| {
         let rat = "/prescriber/registration";
         let rm = object(r, rat, &["body", "number"], e)?;
-        let body = one_of(rm, rat, "body", &["gmc", "nmc", "gphc", "hcpc"], e)?;
+        let body = one_of(
+            rm,
+            rat,
+            "body",
+            &["gmc", "nmc", "gphc", "hcpc", "gdc", "goc"],
+            e,
+        )?;
         let number = text(rm, rat, "number", true, 16, e)?;
         match Registration::parse(body, &number) {
             Ok(r) => Some(r),
@@ -368,10 +384,32 @@ fn prescriber(v: &Value, e: &mut Errs) -> Option<Prescriber> {
     };
     let addr =
         field(m, at, "address", true, e).and_then(|a| address(a, "/prescriber/address", false, e));
+    // The kind must be one the registration body registers (clinic contract, 2026-12).
+    if let (Some(Some(k)), Some(r)) = (kind, &registration)
+        && !k.bodies().contains(&r.body())
+    {
+        let fits: Vec<&str> = PrescriberKind::ALL
+            .iter()
+            .filter(|k| k.bodies().contains(&r.body()))
+            .map(|k| k.as_str())
+            .collect();
+        e.push(
+            "/prescriber/kind",
+            "kind_not_registered_by_body",
+            format!(
+                "a {} registration cannot be {}; with {} use one of: {}",
+                r.body(),
+                k.as_str(),
+                r.body(),
+                fits.join(", ")
+            ),
+        );
+    }
     Some(Prescriber {
         given_name: given?,
         family_name: family?,
         registration: registration?,
+        kind: kind?,
         private_prescriber_code: code?,
         address: addr?,
     })
@@ -505,6 +543,7 @@ fn item(v: &Value, i: usize, formulary: &Formulary, e: &mut Errs) -> Option<Item
             "instructions",
             "days_supply",
             "repeats",
+            "repeatable",
         ],
         e,
     )?;
@@ -520,12 +559,12 @@ fn item(v: &Value, i: usize, formulary: &Formulary, e: &mut Errs) -> Option<Item
             None
         }
     });
-    let quantity = integer(m, &at, "quantity", true, 1, u64::from(MAX_QUANTITY), e)
-        .and_then(|q| Quantity::new(q as u32).ok());
     let words = text(m, &at, "quantity_in_words", false, 200, e);
-    let words_value = match &words {
-        Some(w) => match parse_quantity_words(w) {
-            Ok(n) => Some(Some(n)),
+    // The words as a pharmacist reads them: a minor spelling slip is read (and flagged for
+    // amendment by the rules); words that state no number are a contract error.
+    let reading = match &words {
+        Some(w) => match read_quantity_words(w) {
+            Ok(r) => Some(Some(r)),
             Err(err) => {
                 e.push(
                     &ptr(&at, "quantity_in_words"),
@@ -538,32 +577,54 @@ fn item(v: &Value, i: usize, formulary: &Formulary, e: &mut Errs) -> Option<Item
         None => Some(None),
     };
     let words_ok = m.get("quantity_in_words").is_none_or(Value::is_null) || words.is_some();
+    let figures_given = !m.get("quantity").is_none_or(Value::is_null);
+    // The figures may be left out when the words state the quantity (MDR 2001 reg 16(1A): the
+    // pharmacist may add them); one of the two is required.
+    let quantity = if figures_given || !words_ok || words.is_none() {
+        integer(m, &at, "quantity", true, 1, u64::from(MAX_QUANTITY), e)
+            .and_then(|q| Quantity::new(q as u32).ok())
+    } else {
+        match reading.clone().flatten().map(|r| Quantity::new(r.value)) {
+            Some(Ok(q)) => Some(q),
+            Some(Err(err)) => {
+                e.push(
+                    &ptr(&at, "quantity_in_words"),
+                    "out_of_range",
+                    format!("states a quantity that {err}"),
+                );
+                None
+            }
+            None => None,
+        }
+    };
     let d = field(m, &at, "dose", true, e).and_then(|d| dose(d, &format!("{at}/dose"), e));
     let instructions = text(m, &at, "instructions", true, 500, e);
     let days = integer(m, &at, "days_supply", false, 1, 366, e);
     let days_given_ok = m.get("days_supply").is_none_or(Value::is_null) || days.is_some();
     let repeats = integer(m, &at, "repeats", false, 0, 12, e);
     let repeats_ok = m.get("repeats").is_none_or(Value::is_null) || repeats.is_some();
+    let repeatable = boolean(m, &at, "repeatable", false, e);
+    let repeatable_ok = m.get("repeatable").is_none_or(Value::is_null) || repeatable.is_some();
     let (quantity, d) = (quantity?, d?);
-    let days_supply = match days {
-        Some(n) => n as u32,
-        // Derived from the dose: whole days the quantity lasts, rounded up.
-        None => (f64::from(quantity.get()) / d.units_per_day())
-            .ceil()
-            .clamp(1.0, 366.0) as u32,
-    };
-    if !(words_ok && days_given_ok && repeats_ok) {
+    // Days of treatment from the dose, whatever is declared: whole days, rounded up.
+    let days_supply = d.days_of_treatment(quantity.get()).ceil().clamp(1.0, 366.0) as u32;
+    if !(words_ok && days_given_ok && repeats_ok && repeatable_ok) {
         return None;
     }
+    let reading = reading?;
     Some(Item {
         product_code: code?,
         quantity,
+        quantity_figures_given: figures_given,
         quantity_in_words: words,
-        quantity_in_words_value: words_value?,
+        quantity_in_words_value: reading.as_ref().map(|r| r.value),
+        quantity_words_corrected: reading.and_then(|r| r.corrected),
         dose: d,
         instructions: instructions?,
         days_supply,
+        declared_days_supply: days.map(|n| n as u32),
         repeats: repeats.unwrap_or(0) as u32,
+        repeatable: repeatable.unwrap_or(false) || repeats.is_some_and(|r| r > 0),
     })
 }
 
@@ -605,6 +666,7 @@ fn parse_inner(
             "patient",
             "items",
             "nhs",
+            "signature",
         ],
         e,
     )?;
@@ -634,7 +696,7 @@ fn parse_inner(
         let am = object(
             a,
             "/authority",
-            &["kind", "serial_number", "eps_prescription_id"],
+            &["kind", "form", "serial_number", "eps_prescription_id"],
             e,
         )?;
         let k = one_of(
@@ -663,7 +725,15 @@ fn parse_inner(
             }
         });
         let eps_id = text(am, "/authority", "eps_prescription_id", false, 64, e);
+        let form = text(am, "/authority", "form", false, 32, e);
         if let Some(k) = k {
+            if form.is_some() && k != AuthorityKind::PaperFp10pcd {
+                e.push(
+                    "/authority/form",
+                    "not_allowed",
+                    "only paper_fp10pcd names its form (an equivalent body's private CD form)",
+                );
+            }
             if serial.is_some() && !k.is_paper() {
                 e.push(
                     "/authority/serial_number",
@@ -696,6 +766,7 @@ fn parse_inner(
         }
         Some(Authority {
             kind: k?,
+            form,
             serial_number: serial,
             eps_prescription_id: eps_id,
         })
@@ -765,20 +836,24 @@ fn parse_inner(
         }
         Some(PrescriptionType::Nhs) => field(m, "", "nhs", true, e).and_then(|n| {
             let nm = object(n, "/nhs", &["exemption", "evidence_seen"], e)?;
-            let ex =
-                text(nm, "/nhs", "exemption", true, 4, e).and_then(|c| match ExemptionCode::parse(
-                    &c,
-                ) {
-                    Some(x) => Some(x),
-                    None => {
+            // Judged on the dispensing date: today, as it would be dispensed.
+            let ex = text(nm, "/nhs", "exemption", true, 4, e).and_then(|c| {
+                match NhsTables::builtin().exemption_on(&c, today) {
+                    Ok(_) => ExemptionCode::parse(&c),
+                    Err(ExemptionError::Unknown) => {
                         e.push(
                             "/nhs/exemption",
                             "invalid_exemption",
-                            "must be an EPS exemption code from 0001 to 0017 (0001 = paid)",
+                            "must be an NHS charge exemption code: 0001 (paid), 0002-0016, or the 9003-9016 code the real-time exemption checking service returned",
                         );
                         None
                     }
-                });
+                    Err(err @ ExemptionError::NotInForce { .. }) => {
+                        e.push("/nhs/exemption", "exemption_not_in_force", err.to_string());
+                        None
+                    }
+                }
+            });
             let ev = boolean(nm, "/nhs", "evidence_seen", true, e);
             Some(NhsDetails {
                 exemption: ex?,
@@ -800,6 +875,19 @@ fn parse_inner(
         Some(PrescriptionType::Nhs) => Some(nhs?),
         _ => None,
     };
+    let signature = match field(m, "", "signature", false, e) {
+        None => Some(None),
+        Some(v) => object(v, "/signature", &["jws"], e).and_then(|sm| {
+            let jws = text(sm, "/signature", "jws", true, 16_384, e)?;
+            match rxbridge_app::signatures::parse_detached_jws(&jws) {
+                Ok(_) => Some(Some(jws)),
+                Err(why) => {
+                    e.push("/signature/jws", "invalid_signature", why);
+                    None
+                }
+            }
+        }),
+    };
     Some(Prescription {
         clinic_reference: reference?,
         kind: kind?,
@@ -809,6 +897,7 @@ fn parse_inner(
         patient: patient?,
         items: items?,
         nhs,
+        signature: signature?,
     })
 }
 

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use rxbridge_app::crypto::sha256_hex;
 use rxbridge_app::events::canonical_json;
-use rxbridge_app::intake::{Begin, IntakeError};
+use rxbridge_app::intake::{Begin, IntakeError, Received};
 use rxbridge_app::ports::{Caller, ListFilter};
 use rxbridge_app::views::{DryRunView, PrescriptionList, PrescriptionView};
 use rxbridge_domain::compliance::{RULES, RuleInfo, Thresholds};
@@ -156,9 +156,19 @@ fn json_response(status: StatusCode, body: String) -> Response {
 fn parse_submission(
     state: &AppState,
     v: &serde_json::Value,
-) -> Result<rxbridge_domain::prescription::Prescription, Problem> {
-    parse_prescription(v, london_date(state.clock.now()), Formulary::builtin())
-        .map_err(Problem::validation)
+) -> Result<(rxbridge_domain::prescription::Prescription, Received), Problem> {
+    let rx = parse_prescription(v, london_date(state.clock.now()), Formulary::builtin())
+        .map_err(Problem::validation)?;
+    // The signed bytes are those of the body as received (RFC 8785), computed only when there
+    // is a signature to check.
+    let signed_payload = match &rx.signature {
+        Some(_) => Some(
+            rxbridge_app::signatures::signed_payload(v)
+                .map_err(|e| Problem::new("malformed_json", e))?,
+        ),
+        None => None,
+    };
+    Ok((rx, Received { signed_payload }))
 }
 
 /// Submit a prescription.
@@ -218,10 +228,10 @@ pub async fn submit(
         Begin::Replay { status, body } => return Ok(replayed(status, body)),
         Begin::Proceed(g) => g,
     };
-    let rx = parse_submission(&state, &value)?;
+    let (rx, received) = parse_submission(&state, &value)?;
     let answer = state
         .intake
-        .submit(guard, &caller, &key, &request_hash, rx)
+        .submit(guard, &caller, &key, &request_hash, rx, &received)
         .await
         .map_err(intake_problem)?;
     if answer.replayed {
@@ -276,10 +286,10 @@ pub async fn validate(
 ) -> Result<Json<DryRunView>, Problem> {
     require_json(&headers)?;
     let value = parse_json(&body)?;
-    let rx = parse_submission(&state, &value)?;
+    let (rx, received) = parse_submission(&state, &value)?;
     state
         .intake
-        .dry_run(&caller, &rx)
+        .dry_run(&caller, &rx, &received)
         .await
         .map(Json)
         .map_err(intake_problem)
@@ -538,19 +548,46 @@ pub async fn formulary() -> Json<FormularyView> {
 
 #[derive(Serialize, ToSchema)]
 pub struct RulesView {
+    /// Each rule: `code`, `severity`, `rule` (the public law or guidance it comes from),
+    /// `source_url`, `applies_to`, `description`, and `thresholds` (the values in force) where
+    /// it uses any.
     #[schema(value_type = Vec<Object>)]
-    pub rules: Vec<RuleInfo>,
+    pub rules: Vec<serde_json::Value>,
     #[schema(value_type = Object)]
     pub thresholds: Thresholds,
 }
 
-/// Every compliance rule with its code, severity and citation, and the thresholds in force.
+/// One rule as listed, with the values of the thresholds it uses.
+fn rule_view(r: &RuleInfo, t: &serde_json::Value) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "code": r.code,
+        "severity": r.severity,
+        "rule": r.rule,
+        "source_url": r.source_url,
+        "applies_to": r.applies_to,
+        "description": r.description,
+    });
+    if !r.thresholds.is_empty() {
+        v["thresholds"] = r
+            .thresholds
+            .iter()
+            .map(|k| (k.to_string(), t.get(*k).cloned().unwrap_or_default()))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
+    v
+}
+
+/// Every compliance rule with its code, severity, citation and source, and the thresholds in
+/// force.
 #[utoipa::path(get, path = "/v1/rules", tag = "reference",
     responses((status = 200, description = "The rules", body = RulesView)))]
 pub async fn rules(State(state): State<AppState>) -> Json<RulesView> {
+    let thresholds = state.intake.thresholds().clone();
+    let t = serde_json::to_value(&thresholds).unwrap_or_default();
     Json(RulesView {
-        rules: RULES.to_vec(),
-        thresholds: state.intake.thresholds().clone(),
+        rules: RULES.iter().map(|r| rule_view(r, &t)).collect(),
+        thresholds,
     })
 }
 

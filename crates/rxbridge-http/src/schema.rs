@@ -25,7 +25,7 @@ pub struct AddressIn {
 pub struct RegistrationIn {
     #[schema(example = "gmc")]
     pub body: RegistrationBody,
-    /// GMC: 7 digits (or L + 6); NMC: NNANNNNA; GPhC: 7 digits starting 2; HCPC: 2 letters + up to 6 digits.
+    /// GMC: 7 digits (or L + 6); NMC: NNANNNNA; GPhC: 7 digits starting 2; HCPC: 2 letters + up to 6 digits; GDC: up to 6 digits; GOC: 01- and up to 6 digits.
     #[schema(example = "7012345")]
     pub number: String,
 }
@@ -37,6 +37,28 @@ pub enum RegistrationBody {
     Nmc,
     Gphc,
     Hcpc,
+    Gdc,
+    Goc,
+}
+
+/// The kind of prescriber who signed. It must be one the registration body registers (gmc:
+/// doctor; nmc: nurse_independent or supplementary; gphc: pharmacist_independent or
+/// supplementary; hcpc: an HCPC profession or supplementary; gdc: dentist; goc:
+/// optometrist_independent or supplementary). Omitted: a doctor for gmc, unknown otherwise (a
+/// controlled-drug item is then flagged).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PrescriberKindIn {
+    Doctor,
+    NurseIndependent,
+    PharmacistIndependent,
+    Supplementary,
+    PhysiotherapistIndependent,
+    PodiatristIndependent,
+    ParamedicIndependent,
+    TherapeuticRadiographerIndependent,
+    OptometristIndependent,
+    Dentist,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -45,6 +67,7 @@ pub struct PrescriberIn {
     pub given_name: String,
     pub family_name: String,
     pub registration: RegistrationIn,
+    pub kind: Option<PrescriberKindIn>,
     /// 6 digits; required by law on a private Schedule 2/3 prescription.
     pub private_prescriber_code: Option<String>,
     pub address: AddressIn,
@@ -77,6 +100,10 @@ pub enum AuthorityKindIn {
 #[serde(deny_unknown_fields)]
 pub struct AuthorityIn {
     pub kind: AuthorityKindIn,
+    /// paper_fp10pcd only: the form, when it is not England's FP10PCD (an equivalent body's
+    /// private CD form, accepted only when configured).
+    #[schema(example = "FP10PCD")]
+    pub form: Option<String>,
     /// The paper form's serial number (paper authorities only).
     pub serial_number: Option<String>,
     /// EPS short-form prescription id (eps only).
@@ -98,24 +125,46 @@ pub struct DoseIn {
 pub struct ItemIn {
     /// A code from `GET /v1/formulary`.
     pub product_code: String,
+    /// The total quantity in figures. May be omitted when `quantity_in_words` states it (the
+    /// pharmacist may add the figures, MDR 2001 reg 16(1A)); one of the two is required.
     #[schema(minimum = 1, maximum = 9999)]
-    pub quantity: u32,
-    /// The same number in English words; required by law for Schedule 2/3 items.
+    pub quantity: Option<u32>,
+    /// The same number in English words, optionally with the dosage unit ("twenty-eight
+    /// capsules"); required by law for Schedule 2/3 items (figures only is a flag the
+    /// pharmacist may amend).
     pub quantity_in_words: Option<String>,
     pub dose: DoseIn,
     pub instructions: String,
-    /// Days of treatment; derived from the dose when omitted.
+    /// Days of treatment as the clinic states them. The rules compute quantity ÷ (units ×
+    /// times a day) whatever is declared, and flag a declared value that disagrees.
     #[schema(minimum = 1, maximum = 366)]
     pub days_supply: Option<u32>,
-    /// Repeats requested; Schedule 2/3 items may not be repeated.
+    /// How many times the item may be dispensed again after the first supply; Schedule 2/3
+    /// items may not be repeated.
     #[schema(minimum = 0, maximum = 12)]
     pub repeats: Option<u32>,
+    /// Marked repeatable; without `repeats`, at most two dispensings in all (HMR 2012 reg
+    /// 217(6)). Not allowed on Schedule 2/3 items.
+    pub repeatable: Option<bool>,
+}
+
+/// The prescriber's advanced electronic signature (required of `electronic_private`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureIn {
+    /// A compact JWS with a detached payload (`header..signature`, RFC 7515 appendix F). The
+    /// signed payload is the RFC 8785 canonical JSON of the whole submission as sent, without
+    /// its `signature` member. The protected header names `alg` (ES256, ES384, RS256 or PS256)
+    /// and `kid`, a key registered for this clinic and prescriber.
+    #[schema(example = "eyJhbGciOiJFUzI1NiIsImtpZCI6InByZXNjcmliZXIta2V5LTEifQ..MEUCIQ")]
+    pub jws: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NhsIn {
-    /// EPS exemption code, `0001` = paid.
+    /// NHS charge exemption code, `0001` = paid; 0002-0016, or the 9003-9016 code the real-time
+    /// exemption checking service returned. Judged on the dispensing date.
     #[schema(example = "0001")]
     pub exemption: String,
     pub evidence_seen: bool,
@@ -147,6 +196,7 @@ pub struct PrescriptionIn {
     pub items: Vec<ItemIn>,
     /// Required for `nhs`, forbidden for `private`.
     pub nhs: Option<NhsIn>,
+    pub signature: Option<SignatureIn>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -220,7 +270,7 @@ pub fn example_validation_problem() -> serde_json::Value {
         "errors": [
             { "pointer": "/patient/nhs_number", "code": "invalid_nhs_number", "detail": "fails the Modulus 11 check digit" },
             { "pointer": "/patient/address/postcode", "code": "invalid_postcode", "detail": "is not a valid UK postcode (e.g. M1 1AE)" },
-            { "pointer": "/items/0/colour", "code": "unknown_field", "detail": "unknown field; expected one of: product_code, quantity, quantity_in_words, dose, instructions, days_supply, repeats" }
+            { "pointer": "/items/0/colour", "code": "unknown_field", "detail": "unknown field; expected one of: product_code, quantity, quantity_in_words, dose, instructions, days_supply, repeats, repeatable" }
         ]
     })
 }

@@ -15,6 +15,7 @@
 mod adopt;
 mod fulfilment;
 mod items;
+mod prescriber_keys;
 mod rx;
 mod staff;
 pub mod testing;
@@ -599,6 +600,16 @@ mod tests {
         )
     }
     rxbridge_app::staff_store_contract_tests!(fresh_staff());
+
+    async fn fresh_keys() -> rxbridge_app::contract::prescriber_keys::KeyFixture {
+        let store = Arc::new(testing::fresh_store().await);
+        (
+            store.clone() as Arc<dyn Store>,
+            store as Arc<dyn rxbridge_app::signatures::PrescriberKeyStore>,
+            Box::new(()),
+        )
+    }
+    rxbridge_app::prescriber_key_store_contract_tests!(fresh_keys());
 }
 
 #[cfg(test)]

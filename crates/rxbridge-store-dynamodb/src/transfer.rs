@@ -24,10 +24,11 @@ use tokio::sync::mpsc::Sender;
 
 /// The kinds read by scanning, with the key prefix (and sort key, when one partition holds
 /// several kinds) they are found by.
-const SCANNED: [(&str, Option<&str>); 10] = [
+const SCANNED: [(&str, Option<&str>); 11] = [
     ("CLINIC#", Some("CLINIC")),
     ("KEY#", None),
     ("STAFF#", None),
+    ("CLINIC#", Some("PKEY#")),
     ("RX#", None),
     ("IDEM#", None),
     ("PAY#", None),
@@ -40,6 +41,7 @@ const SCANNED: [(&str, Option<&str>); 10] = [
 fn to_record(prefix: &str, sk: Option<&str>, i: &Item) -> Result<Record, StoreError> {
     let g = Get(i);
     Ok(match (prefix, sk) {
+        ("CLINIC#", Some("PKEY#")) => Record::PrescriberKey(crate::prescriber_keys::parse_key(i)?),
         ("CLINIC#", _) => Record::Clinic(parse_clinic(i)?),
         ("KEY#", _) => {
             let mode = g.s("mode")?;
@@ -174,9 +176,10 @@ impl DynamoStore {
 #[async_trait]
 impl Dump for DynamoStore {
     async fn dump(&self, out: Sender<Record>) -> Result<(), StoreError> {
-        // Rank order: clinics, keys, staff, prescriptions, idempotency, payments, seen marks
+        // Rank order: clinics, keys, staff, prescriber keys, prescriptions, idempotency,
+        // payments, seen marks
         // by scanning; then events in order; then endpoints, messages, attempts; registers.
-        for (prefix, sk) in &SCANNED[..7] {
+        for (prefix, sk) in &SCANNED[..8] {
             if !self.scan_kind(prefix, *sk, &out).await? {
                 return Ok(());
             }
@@ -201,7 +204,7 @@ impl Dump for DynamoStore {
                 }
             }
         }
-        for (prefix, sk) in &SCANNED[7..] {
+        for (prefix, sk) in &SCANNED[8..] {
             if !self.scan_kind(prefix, *sk, &out).await? {
                 return Ok(());
             }
@@ -289,6 +292,7 @@ impl Load for DynamoStore {
                     puts.push(items::rx_item(record, *seq, &hist, patient)?);
                     puts.extend(lookups);
                 }
+                Record::PrescriberKey(k) => puts.push(crate::prescriber_keys::key_item(k)),
                 Record::Idempotency(i) => puts.push(idem_item(i)),
                 Record::Payment(p) => {
                     let rx = self

@@ -1,4 +1,4 @@
-//! Rows written before schema 5 named no event (`event_seq` 0), so the state guard would refuse
+//! Rows written before schema 6 named no event (`event_seq` 0), so the state guard would refuse
 //! every in-flight order after an upgrade. The upgrade adopts them once, as found: each batch of
 //! up to 200 rows is bound into a `state.adopted` event (the same binding a write makes) and the
 //! rows name it. From then on an edit is caught as for any other row; what was edited *before*
@@ -162,7 +162,7 @@ mod tests {
     use std::sync::Arc;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn rows_from_before_schema_5_are_adopted_once_and_then_guarded() {
+    async fn rows_from_before_schema_6_are_adopted_once_and_then_guarded() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rx.db");
         {
@@ -187,14 +187,14 @@ mod tests {
             s.commit(change).await.unwrap();
             store.close();
         }
-        // The same rows as a schema-4 database holds them: no event_seq.
+        // The same rows as a schema-5 database holds them: no event_seq.
         let c = rusqlite::Connection::open(&path).unwrap();
         c.execute_batch(
             "ALTER TABLE prescriptions DROP COLUMN event_seq;
              ALTER TABLE payments DROP COLUMN event_seq;
              ALTER TABLE outbox DROP COLUMN event_seq;
              ALTER TABLE register_entries DROP COLUMN event_seq;
-             PRAGMA user_version = 4;",
+             PRAGMA user_version = 5;",
         )
         .unwrap();
         let payment_doc: String = c

@@ -20,6 +20,7 @@ mod adopt;
 mod fulfilment;
 mod migrations;
 mod payments;
+mod prescriber_keys;
 mod queries;
 mod staff;
 mod transfer;
@@ -827,6 +828,18 @@ mod tests {
     }
 
     rxbridge_app::staff_store_contract_tests!(fresh_staff());
+
+    async fn fresh_keys() -> rxbridge_app::contract::prescriber_keys::KeyFixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path().join("rx.db")).unwrap());
+        (
+            store.clone() as Arc<dyn Store>,
+            store as Arc<dyn rxbridge_app::signatures::PrescriberKeyStore>,
+            Box::new(dir),
+        )
+    }
+
+    rxbridge_app::prescriber_key_store_contract_tests!(fresh_keys());
 
     #[tokio::test]
     async fn survives_reopen_and_batches_writes() {

@@ -234,8 +234,24 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER register_no_delete BEFORE DELETE ON register_entries
         BEGIN SELECT RAISE(ABORT, 'register entries are append-only'); END;
     "#,
-    // 5: state bound to the chain — each state row names the event that produced it (0 for
-    // rows written before this version: verify reports them, the guard refuses them).
+    // Prescribers' public keys for advanced electronic signatures: never deleted, so that
+    // earlier signatures stay verifiable; a revocation is a time.
+    r#"
+    CREATE TABLE prescriber_keys (
+        clinic_id TEXT NOT NULL REFERENCES clinics(id),
+        kid TEXT NOT NULL,
+        registration TEXT NOT NULL,
+        alg TEXT NOT NULL,
+        public_key_pem TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        revoked_at TEXT,
+        PRIMARY KEY (clinic_id, kid)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER prescriber_keys_no_delete BEFORE DELETE ON prescriber_keys
+        BEGIN SELECT RAISE(ABORT, 'prescriber keys are kept'); END;
+"#,
+    // 6: state bound to the chain — each state row names the event that produced it (rows
+    // written before this version are adopted as found, `crate::adopt`).
     r#"
     ALTER TABLE prescriptions ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE payments ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
@@ -269,8 +285,8 @@ pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
                 i + 1
             );
         }
-        // Schema 5 binds state rows to events: rows from before it are adopted as found.
-        if i + 1 == 5 {
+        // Schema 6 binds state rows to events: rows from before it are adopted as found.
+        if i + 1 == 6 {
             let n = crate::adopt::adopt_unbound(&tx)?;
             if n > 0 {
                 tracing::warn!(

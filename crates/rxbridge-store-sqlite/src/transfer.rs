@@ -65,6 +65,13 @@ fn dump_all(c: &Connection, out: &Sender<Record>) -> Result<(), StoreError> {
         ),
         (
             format!(
+                "SELECT {} FROM prescriber_keys ORDER BY clinic_id, added_at, kid",
+                crate::prescriber_keys::COLUMNS
+            ),
+            Box::new(|r| crate::prescriber_keys::row(r).map(Record::PrescriberKey)),
+        ),
+        (
+            format!(
                 "SELECT {}, p.nhs, p.demographic, p.name_dob, p.family_dob, p.email, p.postcode, p.address
                  FROM prescriptions r JOIN rx_patient p ON p.prescription_id = r.id ORDER BY r.seq",
                 RX_COLUMNS.split(", ").map(|c| format!("r.{c}")).collect::<Vec<_>>().join(", ")

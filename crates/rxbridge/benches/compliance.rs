@@ -79,7 +79,11 @@ async fn main() -> anyhow::Result<()> {
         let mut n_findings = 0;
         for _ in 0..iterations {
             let t = Instant::now();
-            let f = app.state.intake.findings(&caller, &rx, &keys).await?;
+            let f = app
+                .state
+                .intake
+                .findings(&caller, &rx, &keys, &Default::default())
+                .await?;
             samples.push(t.elapsed().as_secs_f64() * 1e6);
             n_findings = f.len();
         }

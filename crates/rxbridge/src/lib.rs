@@ -498,6 +498,7 @@ pub struct Backend {
     pub staff: Arc<dyn rxbridge_app::staff::StaffStore>,
     pub outbox: Arc<dyn rxbridge_app::outbox::OutboxStore>,
     pub registers: Arc<dyn rxbridge_app::registers::RegisterStore>,
+    pub prescriber_keys: Arc<dyn rxbridge_app::signatures::PrescriberKeyStore>,
     pub documents: Arc<dyn rxbridge_app::originals::Documents>,
     pub vault: PatientVault,
     /// Store-specific lines for `/metrics`.
@@ -522,12 +523,14 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
         staff: staff_store,
         outbox: outbox_store,
         registers,
+        prescriber_keys,
         documents,
         vault,
         metrics,
     } = backend;
     let intake = Arc::new(Intake::new(
         dyn_store.clone(),
+        prescriber_keys,
         vault,
         clock.clone(),
         config.compliance.clone(),
@@ -683,6 +686,7 @@ impl App {
                 staff: store.clone(),
                 outbox: store.clone(),
                 registers: store.clone(),
+                prescriber_keys: store.clone(),
                 documents,
                 vault,
                 metrics: Some(Arc::new(move |out: &mut String| {

@@ -1,6 +1,8 @@
 //! `rxbridge`: the one binary. `serve` runs the service; the other commands administer the
 //! same data directory (the server may be running).
 
+mod prescriber_key_cli;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use rxbridge::{App, Config};
@@ -90,6 +92,11 @@ enum Command {
     PomRegister {
         #[command(subcommand)]
         command: RegisterCommand,
+    },
+    /// Prescribers' public keys for the signatures on electronic private prescriptions.
+    PrescriberKey {
+        #[command(subcommand)]
+        command: prescriber_key_cli::PrescriberKeyCommand,
     },
 }
 
@@ -286,6 +293,25 @@ enum DevCommand {
         #[arg(long, default_value = "test", value_parser = ["test", "live"])]
         mode: String,
     },
+    /// Sign a prescription as a prescriber's system does (for sandbox testing): reads the JSON
+    /// submission from FILE (or standard input with -), prints it with `signature.jws` set to
+    /// a detached JWS over its RFC 8785 canonical form.
+    ///
+    /// Example: rxbridge dev sign --private-key prescriber.pem --kid dr-shah-1 < rx.json
+    Sign {
+        /// The prescriber's private key (PKCS#8 PEM, EC or RSA). Never the production key.
+        #[arg(long = "private-key", value_name = "FILE")]
+        private_key: PathBuf,
+        /// The key id registered with `rxbridge prescriber-key add`.
+        #[arg(long)]
+        kid: String,
+        /// ES256, ES384, RS256 or PS256.
+        #[arg(long, default_value = "ES256")]
+        alg: String,
+        /// The submission to sign; - for standard input.
+        #[arg(default_value = "-")]
+        file: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -409,6 +435,12 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
             tracing::info!(%addr, data_dir = %app.config.data_dir.display(), "rxbridge listening");
             rxbridge::serve(app, listener, shutdown_signal()).await?;
         }
+        Command::PrescriberKey { command } => {
+            let app = App::open(config)?;
+            let r = prescriber_key_cli::run(&app, command).await;
+            app.store.close();
+            r?;
+        }
         Command::Clinic { command } => {
             let app = App::open(config)?;
             let clinics = &app.state.clinics;
@@ -481,6 +513,15 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
             )
             .await?;
         }
+        Command::Dev {
+            command:
+                DevCommand::Sign {
+                    private_key,
+                    kid,
+                    alg,
+                    file,
+                },
+        } => prescriber_key_cli::sign(&private_key, &kid, &alg, &file)?,
         Command::Dev {
             command:
                 DevCommand::Seed {

@@ -57,6 +57,7 @@ pub fn synthetic(patient: u64, product: usize, issued_on: Date) -> Prescription 
         issued_on,
         authority: Authority {
             kind: AuthorityKind::PaperFp10pcd,
+            form: None,
             serial_number: Some(format!("PCD{patient:07}")),
             eps_prescription_id: None,
         },
@@ -64,6 +65,7 @@ pub fn synthetic(patient: u64, product: usize, issued_on: Date) -> Prescription 
             given_name: "Priya".into(),
             family_name: "Shah".into(),
             registration: Registration::Gmc(GmcNumber::parse("7012345").expect("valid")),
+            kind: None,
             private_prescriber_code: Some(PrivatePrescriberCode::parse("123456").expect("valid")),
             address: addr("1 Harley Street".into(), "W1G 9QD"),
         },
@@ -83,17 +85,22 @@ pub fn synthetic(patient: u64, product: usize, issued_on: Date) -> Prescription 
         items: vec![Item {
             product_code: code.into(),
             quantity: Quantity::new(28).expect("valid"),
+            quantity_figures_given: true,
             quantity_in_words: Some(to_words(28)),
             quantity_in_words_value: Some(28),
+            quantity_words_corrected: None,
             dose: Dose {
                 units: 1.0,
                 times_per_day: 1,
             },
             instructions: "Take ONE each morning".into(),
             days_supply: 28,
+            declared_days_supply: Some(28),
             repeats: 0,
+            repeatable: false,
         }],
         nhs: None,
+        signature: None,
     }
 }
 

@@ -47,6 +47,7 @@ async fn nhs_rx(f: &Fixture, patient: u64, exemption: &str, days: u32) -> (Strin
     rx.kind = PrescriptionType::Nhs;
     rx.authority = Authority {
         kind: AuthorityKind::Eps,
+        form: None,
         serial_number: None,
         eps_prescription_id: Some("24F5DA-A83008-7EFE6Z".into()),
     };
@@ -55,7 +56,13 @@ async fn nhs_rx(f: &Fixture, patient: u64, exemption: &str, days: u32) -> (Strin
         exemption: ExemptionCode::parse(exemption).unwrap(),
         evidence_seen: true,
     });
-    rx.items[0].days_supply = days;
+    // `days` capsules at one a day: that many days' treatment.
+    let item = &mut rx.items[0];
+    item.quantity = rxbridge_domain::quantity::Quantity::new(days).unwrap();
+    item.quantity_in_words = Some(rxbridge_domain::quantity::to_words(days));
+    item.quantity_in_words_value = Some(days);
+    item.days_supply = days;
+    item.declared_days_supply = Some(days);
     let key = format!("k-{patient}-{exemption}-{days}");
     let Begin::Proceed(guard) = f
         .app
@@ -71,7 +78,7 @@ async fn nhs_rx(f: &Fixture, patient: u64, exemption: &str, days: u32) -> (Strin
         .app
         .state
         .intake
-        .submit(guard, &f.caller, &key, &key, rx)
+        .submit(guard, &f.caller, &key, &key, rx, &Default::default())
         .await
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&a.body).unwrap();
@@ -94,6 +101,7 @@ async fn approving_requires_every_flag_acknowledged_and_follows_the_nhs_charge()
             v,
             Decision::Approve {
                 acknowledged_flags: vec![],
+                amendments: vec![],
             },
             "ok",
         )
@@ -112,6 +120,7 @@ async fn approving_requires_every_flag_acknowledged_and_follows_the_nhs_charge()
             v,
             Decision::Approve {
                 acknowledged_flags: vec!["cd_over_30_days".into()],
+                amendments: vec![],
             },
             "  ",
         )
@@ -127,6 +136,7 @@ async fn approving_requires_every_flag_acknowledged_and_follows_the_nhs_charge()
             v,
             Decision::Approve {
                 acknowledged_flags: vec!["cd_over_30_days".into()],
+                amendments: vec![],
             },
             "Titration agreed with prescriber",
         )
@@ -148,6 +158,7 @@ async fn approving_requires_every_flag_acknowledged_and_follows_the_nhs_charge()
             v2,
             Decision::Approve {
                 acknowledged_flags: vec![],
+                amendments: vec![],
             },
             "Clinically appropriate",
         )
@@ -197,7 +208,8 @@ async fn two_pharmacists_deciding_at_once_one_wins() {
                 &id,
                 v,
                 Decision::Approve {
-                    acknowledged_flags: vec![]
+                    acknowledged_flags: vec![],
+                    amendments: vec![]
                 },
                 "approve"
             ),
@@ -265,6 +277,7 @@ async fn query_then_reject_and_illegal_moves() {
             r.version,
             Decision::Approve {
                 acknowledged_flags: vec![],
+                amendments: vec![],
             },
             "x",
         )

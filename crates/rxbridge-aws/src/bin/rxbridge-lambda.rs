@@ -1,6 +1,7 @@
 //! The Lambda binary (`bootstrap`): `RXBRIDGE_LAMBDA_ROLE=api` serves API Gateway (HTTP API)
 //! events with the same router as the embedded server; `worker` runs the scheduled background
-//! work. Configuration from the environment only (`docs/deploy-aws.md`).
+//! work. Configuration from the environment, secret settings from the stage's Secrets Manager
+//! secret (`RXBRIDGE_SECRETS_ARN`, read once here; `docs/deploy-aws.md`).
 
 use rxbridge_aws::{AwsSettings, lambda};
 
@@ -21,6 +22,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if std::env::var_os("RXBRIDGE_DATA_DIR").is_none() {
         config.data_dir = "/tmp/rxbridge".into();
     }
+    // Stripe keys, webhook-signing secrets, SMTP credentials: never in the environment.
+    rxbridge_aws::secrets::load(&mut config).await?;
     let settings = AwsSettings::from_env()?;
     let role = std::env::var("RXBRIDGE_LAMBDA_ROLE").unwrap_or_else(|_| "api".into());
     let started = lambda::start(

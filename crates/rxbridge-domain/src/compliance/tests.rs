@@ -28,6 +28,7 @@ pub(crate) fn clean() -> Prescription {
         issued_on: date(2026, 11, 20),
         authority: Authority {
             kind: AuthorityKind::PaperFp10pcd,
+            form: None,
             serial_number: Some("PCD1234567".into()),
             eps_prescription_id: None,
         },
@@ -35,6 +36,7 @@ pub(crate) fn clean() -> Prescription {
             given_name: "Priya".into(),
             family_name: "Shah".into(),
             registration: Registration::Gmc(GmcNumber::parse("7012345").unwrap()),
+            kind: None,
             private_prescriber_code: Some(PrivatePrescriberCode::parse("123456").unwrap()),
             address: address("1 Harley Street", "W1G 9QD"),
         },
@@ -49,26 +51,41 @@ pub(crate) fn clean() -> Prescription {
         },
         items: vec![item("CONCERTA-XL-36", 28, 1.0, 1, 28)],
         nhs: None,
+        signature: None,
     }
+}
+
+/// Directions that state the structured dose ("Take 2 twice a day").
+pub(crate) fn directions(units: f64, times: u32) -> String {
+    let how_often = match times {
+        1 => "once a day".to_string(),
+        2 => "twice a day".to_string(),
+        n => format!("{n} times a day"),
+    };
+    format!("Take {} {how_often}", fmt_num(units))
 }
 
 pub(crate) fn item(code: &str, qty: u32, units: f64, times: u32, days: u32) -> Item {
     Item {
         product_code: code.into(),
         quantity: Quantity::new(qty).unwrap(),
+        quantity_figures_given: true,
         quantity_in_words: Some(crate::quantity::to_words(qty)),
         quantity_in_words_value: Some(qty),
+        quantity_words_corrected: None,
         dose: Dose {
             units,
             times_per_day: times,
         },
-        instructions: "Take ONE each morning".into(),
+        instructions: directions(units, times),
         days_supply: days,
+        declared_days_supply: Some(days),
         repeats: 0,
+        repeatable: false,
     }
 }
 
-fn run_with(
+pub(crate) fn run_with(
     rx: &Prescription,
     today: Date,
     history: &[HistoryEntry],
@@ -82,11 +99,12 @@ fn run_with(
             thresholds: &Thresholds::default(),
             history,
             identity,
+            signature: SignatureCheck::NotRequired,
         },
     )
 }
 
-fn codes(rx: &Prescription, today: Date) -> Vec<String> {
+pub(crate) fn codes(rx: &Prescription, today: Date) -> Vec<String> {
     codes_h(rx, today, &[])
 }
 fn codes_h(rx: &Prescription, today: Date, h: &[HistoryEntry]) -> Vec<String> {
@@ -133,9 +151,11 @@ fn pom_six_months() {
     let mut rx = clean();
     rx.authority.kind = AuthorityKind::ElectronicPrivate;
     rx.items = vec![item("STRATTERA-40", 28, 1.0, 1, 28)];
-    rx.issued_on = date(2026, 5, 26); // exactly six months
+    // HMR 2012 reg 217(5): six months *beginning with* the appropriate date. Issued 27 May,
+    // the last valid day is 26 November (TODAY); issued 26 May, it was 25 November.
+    rx.issued_on = date(2026, 5, 27);
     assert!(codes(&rx, TODAY).is_empty(), "{:?}", codes(&rx, TODAY));
-    rx.issued_on = date(2026, 5, 25);
+    rx.issued_on = date(2026, 5, 26);
     assert_eq!(codes(&rx, TODAY), vec![POM_EXPIRED]);
     rx.issued_on = date(2026, 11, 27);
     assert_eq!(codes(&rx, TODAY), vec![POM_DATED_IN_FUTURE]);
@@ -166,6 +186,7 @@ fn private_cd_serial_and_prescriber_code() {
     rx.kind = PrescriptionType::Nhs;
     rx.authority = Authority {
         kind: AuthorityKind::Eps,
+        form: None,
         serial_number: None,
         eps_prescription_id: Some("24F5DA-A83008-7EFE6Z".into()),
     };
@@ -242,12 +263,11 @@ fn prescriber_address_uk_and_po_box() {
 #[test]
 fn thirty_days_supply() {
     let mut rx = clean();
-    rx.items[0].days_supply = 30;
-    rx.items[0].quantity = Quantity::new(30).unwrap();
-    rx.items[0].quantity_in_words = Some("thirty".into());
-    rx.items[0].quantity_in_words_value = Some(30);
+    rx.items[0] = item("CONCERTA-XL-36", 30, 1.0, 1, 30);
     assert!(codes(&rx, TODAY).is_empty());
-    rx.items[0].days_supply = 31;
+    // 31 capsules at one a day is 31 days' treatment, whatever is declared.
+    rx.items[0] = item("CONCERTA-XL-36", 31, 1.0, 1, 31);
+    rx.items[0].declared_days_supply = None;
     assert_eq!(codes(&rx, TODAY), vec![CD_OVER_30_DAYS]);
     let f = run_with(&rx, TODAY, &[], IdentitySignals::default());
     assert_eq!(f[0].severity, Severity::Flag);
@@ -472,6 +492,7 @@ fn exemption_against_age() {
     rx.kind = PrescriptionType::Nhs;
     rx.authority = Authority {
         kind: AuthorityKind::Eps,
+        form: None,
         serial_number: None,
         eps_prescription_id: Some("x".into()),
     };
@@ -507,6 +528,15 @@ fn every_rule_is_listed_with_a_citation() {
         assert!(!r.rule.is_empty() && !r.description.is_empty());
     }
     assert!(RULES.len() >= 22);
+    for r in RULES {
+        assert!(r.source_url.starts_with("https://"), "{}", r.code);
+        assert!(!r.applies_to.is_empty(), "{}", r.code);
+        assert!(
+            !r.rule.contains(".md"),
+            "{} cites a private document",
+            r.code
+        );
+    }
 }
 
 proptest! {
@@ -522,7 +552,7 @@ proptest! {
         rx.items = vec![item(code, qty, 1.0, 1, qty)];
         if nhs {
             rx.kind = PrescriptionType::Nhs;
-            rx.authority = Authority { kind: AuthorityKind::Eps, serial_number: None, eps_prescription_id: Some("x".into()) };
+            rx.authority = Authority { kind: AuthorityKind::Eps, form: None, serial_number: None, eps_prescription_id: Some("x".into()) };
             rx.nhs = Some(NhsDetails { exemption: ExemptionCode::PAID, evidence_seen: false });
         }
         let f: Vec<Finding> = run_with(&rx, TODAY, &[], IdentitySignals::default())
@@ -530,3 +560,5 @@ proptest! {
         prop_assert!(f.is_empty(), "{:?}", f);
     }
 }
+
+mod round_two;

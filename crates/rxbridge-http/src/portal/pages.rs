@@ -180,6 +180,8 @@ pub struct DecisionForm<'a> {
     pub csrf: &'a str,
     pub version: i64,
     pub flags: Vec<String>,
+    /// (form field, label) for each finding the pharmacist clears by amending the prescription.
+    pub amendments: Vec<(String, String)>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -246,6 +248,11 @@ pub fn prescription(
                     @if !d.flags.is_empty() {
                         fieldset { legend { "Acknowledge each flag to approve" }
                             @for f in &d.flags { label { input type="checkbox" name="ack" value=(f); " " (f) } }
+                        }
+                    }
+                    @if !d.amendments.is_empty() {
+                        fieldset { legend { "Amendments (MDR 2001 reg 16(1A)-(1B): indelible, attributable)" }
+                            @for (name, label) in &d.amendments { label { (label) " " input type="text" name=(name) maxlength="200" autocomplete="off"; } }
                         }
                     }
                     label { "Reason for the decision (recorded) " textarea name="reason" required maxlength="1000" {} }

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::Markup;
-use rxbridge_app::clinical::{Decision, DecisionError};
+use rxbridge_app::clinical::{AMENDABLE, Amendment, Decision, DecisionError, amendment_key};
 use rxbridge_app::events::NewEvent;
 use rxbridge_app::ports::{Mode, PrescriptionRecord};
 use rxbridge_app::staff::{Identity, Role, StaffError, StaffSession};
@@ -631,6 +631,30 @@ async fn render_prescription(
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect(),
+        amendments: rec
+            .findings
+            .iter()
+            .filter(|f| AMENDABLE.contains(&f.code.as_str()))
+            .map(|f| {
+                let what = match f.code.as_str() {
+                    rxbridge_domain::compliance::CD_QUANTITY_FIGURES_MISSING => {
+                        "the quantity in figures you added"
+                    }
+                    rxbridge_domain::compliance::CD_QUANTITY_WORDS_MISSPELT => {
+                        "the quantity in words as you corrected it"
+                    }
+                    _ => "the quantity in words you added",
+                };
+                let item = f
+                    .item
+                    .map(|i| format!("Item {}: ", i + 1))
+                    .unwrap_or_default();
+                (
+                    amendment_key(&f.code, f.item),
+                    format!("{item}{what} (MDR 2001 reg 16(1A), recorded)"),
+                )
+            })
+            .collect(),
     });
     let payment = match &state.payments {
         Some(pay) => match pay.for_prescription(id).await {
@@ -709,6 +733,21 @@ async fn decide(
                 .filter(|(n, _)| n == "ack")
                 .map(|(_, v)| v.clone())
                 .collect(),
+            amendments: form
+                .iter()
+                .filter_map(|(n, v)| {
+                    let rest = n.strip_prefix("amend.")?;
+                    let (flag, item) = match rest.rsplit_once('.') {
+                        Some((f, i)) => (f, Some(i.parse::<usize>().ok()?)),
+                        None => (rest, None),
+                    };
+                    Some(Amendment {
+                        flag: flag.to_string(),
+                        item,
+                        text: v.clone(),
+                    })
+                })
+                .collect(),
         },
         Some("query") => Decision::QueryPrescriber,
         Some("reject") => Decision::Reject,
@@ -771,6 +810,7 @@ async fn decide(
         Err(
             e @ (DecisionError::ReasonRequired
             | DecisionError::FlagsNotAcknowledged(_)
+            | DecisionError::AmendmentRequired(_)
             | DecisionError::Illegal(_)),
         ) => {
             render_prescription(

@@ -3,6 +3,7 @@
 
 mod access;
 mod audit;
+mod casebook;
 mod cli;
 mod helpers;
 mod hostile;
@@ -11,4 +12,5 @@ mod intake;
 mod listing;
 mod ops;
 mod portal;
+mod round_two;
 mod rules;

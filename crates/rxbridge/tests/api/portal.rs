@@ -6,7 +6,7 @@ use rxbridge_app::Store;
 use rxbridge_app::staff::Role;
 use serde_json::Value;
 
-fn browser() -> Client {
+pub(crate) fn browser() -> Client {
     Client::builder()
         .cookie_store(true)
         .redirect(Policy::none())
@@ -14,14 +14,14 @@ fn browser() -> Client {
         .unwrap()
 }
 
-fn csrf_in(page: &str) -> String {
+pub(crate) fn csrf_in(page: &str) -> String {
     let i =
         page.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
     page[i..i + page[i..].find('"').unwrap()].to_string()
 }
 
 /// Sign in (changing the one-time password) and return a client holding the session.
-async fn signed_in(app: &TestApp, role: Role, email: &str) -> Client {
+pub(crate) async fn signed_in(app: &TestApp, role: Role, email: &str) -> Client {
     let gphc = (role == Role::Pharmacist).then_some("2033467");
     let (_, otp) = app
         .running

@@ -37,7 +37,7 @@ async fn legal_blocks_record_the_prescription_as_rejected_with_citations() {
         (
             "private_cd_not_on_fp10pcd",
             Box::new(|b| b["authority"] = json!({"kind": "electronic_private"})),
-            "MDR 2001 reg 15(2)(aa); HMR 2012 reg 219(4)",
+            "MDR 2001 reg 15(1)(aa); HMR 2012 reg 219(4)",
         ),
         (
             "private_cd_serial_missing",
@@ -47,7 +47,7 @@ async fn legal_blocks_record_the_prescription_as_rejected_with_citations() {
                     .unwrap()
                     .remove("serial_number");
             }),
-            "MDR 2001 reg 15(2)(aa)",
+            "MDR 2001 reg 15(1)(aa)",
         ),
         (
             "private_cd_prescriber_code_missing",
@@ -57,17 +57,7 @@ async fn legal_blocks_record_the_prescription_as_rejected_with_citations() {
                     .unwrap()
                     .remove("private_prescriber_code");
             }),
-            "MDR 2001 reg 15(2)(ab)",
-        ),
-        (
-            "cd_quantity_words_missing",
-            Box::new(|b| {
-                b["items"][0]
-                    .as_object_mut()
-                    .unwrap()
-                    .remove("quantity_in_words");
-            }),
-            "MDR 2001 reg 15(1)(f)",
+            "MDR 2001 reg 15(1)(ab)",
         ),
         (
             "cd_quantity_words_mismatch",
@@ -130,6 +120,18 @@ async fn clinical_flags_go_to_the_pharmacist() {
     let v = app.submit_ok(&b).await;
     assert_eq!(v["status"], "awaiting_original");
     assert_eq!(finding(&v, "cd_over_30_days").await["severity"], "flag");
+    // Figures only on a CD: the pharmacist may add the words (MDR 2001 reg 16(1A)-(1B)).
+    let mut b = valid_body();
+    b["items"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("quantity_in_words");
+    b["clinic_reference"] = "FLAG-WORDS".into();
+    let v = app.submit_ok(&b).await;
+    assert_eq!(v["status"], "awaiting_original", "{v:#}");
+    let f = finding(&v, "cd_quantity_words_missing").await;
+    assert_eq!(f["severity"], "flag");
+    assert_eq!(f["rule"], "MDR 2001 reg 15(1)(f), 16(1A)-(1B)");
     // Above the licensed maximum (Concerta XL adult 72 mg): 3 x 36 mg.
     let mut b = nhs_body();
     b["patient"]["nhs_number"] = "4010232137".into();

@@ -42,6 +42,21 @@ pub async fn start(configure: impl FnOnce(&mut Config)) -> Money {
         .await
         .expect("server starts");
     let c = running.clinics.add("Money Clinic").await.unwrap();
+    // The example prescriber signs electronic private prescriptions with the test key.
+    running
+        .state
+        .intake
+        .prescriber_keys()
+        .add(
+            "test",
+            &c.clinic_id,
+            "gmc:7012345",
+            &fixture_key("es256-public.pem"),
+            Some(TEST_KID),
+            None,
+        )
+        .await
+        .unwrap();
     Money {
         base: format!("http://{}", running.addr),
         client: Client::builder()
@@ -61,13 +76,40 @@ pub fn today() -> jiff::civil::Date {
     rxbridge_domain::dates::london_date(Timestamp::now())
 }
 
-/// A private atomoxetine (POM) prescription: electronic, no paper original.
+/// The key id the test prescriber's key is registered under.
+pub const TEST_KID: &str = "test-es256";
+
+/// A test-only key from `tests/fixtures/keys`.
+pub fn fixture_key(name: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/keys")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// Sign `b` with the test prescriber's key (HMR 2012 reg 219: an electronic prescription
+/// carries the prescriber's advanced electronic signature).
+pub fn signed(mut b: Value) -> Value {
+    let jws = rxbridge_app::signatures::sign_detached(
+        &b,
+        &fixture_key("es256-private.pem"),
+        rxbridge_app::signatures::SigningAlg::Es256,
+        TEST_KID,
+    )
+    .unwrap();
+    b["signature"] = json!({ "jws": jws });
+    b
+}
+
+/// A private atomoxetine (POM) prescription: electronic, signed, no paper original.
 pub fn private_pom(reference: &str) -> Value {
     let mut b = rxbridge_http::schema::example_submission_on(&today().to_string());
     b["clinic_reference"] = reference.into();
     b["authority"] = json!({ "kind": "electronic_private" });
     b["items"][0]["product_code"] = "STRATTERA-40".into();
-    b
+    signed(b)
 }
 
 /// The example private Schedule 2 prescription (paper FP10PCD).
@@ -173,6 +215,7 @@ impl Money {
                 rec.version,
                 Decision::Approve {
                     acknowledged_flags: flags,
+                    amendments: vec![],
                 },
                 "Clinically appropriate",
             )

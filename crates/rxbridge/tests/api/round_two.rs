@@ -1,0 +1,427 @@
+//! The 2026-12 rules end to end: signed electronic private prescriptions, prescriber keys on
+//! the command line, amendments a pharmacist records, identity matching across records.
+
+use crate::helpers::*;
+use crate::portal::{csrf_in, signed_in};
+use reqwest::StatusCode;
+use rxbridge_app::signatures::{SigningAlg, sign_detached};
+use rxbridge_app::staff::Role;
+use serde_json::{Value, json};
+use std::process::Command;
+
+fn fixture_key(name: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/keys")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn pom(reference: &str) -> Value {
+    let mut b = valid_body();
+    b["clinic_reference"] = reference.into();
+    b["authority"] = json!({ "kind": "electronic_private" });
+    b["items"][0]["product_code"] = "STRATTERA-40".into();
+    b["items"][0]["instructions"] = "Take ONE capsule each morning".into();
+    b
+}
+
+fn signed(mut b: Value, kid: &str) -> Value {
+    let jws = sign_detached(
+        &b,
+        &fixture_key("es256-private.pem"),
+        SigningAlg::Es256,
+        kid,
+    )
+    .unwrap();
+    b["signature"] = json!({ "jws": jws });
+    b
+}
+
+fn codes_of(v: &Value) -> Vec<String> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn signed_electronic_private_prescriptions_are_recorded_with_their_signature_check() {
+    let app = spawn_app().await;
+    let keys = app.running.as_ref().unwrap().state.intake.prescriber_keys();
+    keys.add(
+        "test",
+        &app.clinic_id,
+        "gmc:7012345",
+        &fixture_key("es256-public.pem"),
+        Some("dr-shah-1"),
+        None,
+    )
+    .await
+    .unwrap();
+    // Signed: recorded for the pharmacist, the key named in the finding.
+    let v = app.submit_ok(&signed(pom("SIG-1"), "dr-shah-1")).await;
+    assert_eq!(v["status"], "awaiting_clinical_check", "{v:#}");
+    let f = &v["findings"][0];
+    assert_eq!(f["code"], "signature_verified");
+    assert!(f["message"].as_str().unwrap().contains("dr-shah-1"));
+    // Changed after signing (another patient name): recorded as rejected, with the reason.
+    let mut tampered = signed(pom("SIG-2"), "dr-shah-1");
+    tampered["patient"]["given_name"] = "Samuel".into();
+    let v = app.submit_ok(&tampered).await;
+    assert_eq!(v["status"], "rejected");
+    assert!(
+        codes_of(&v).contains(&"signature_invalid".to_string()),
+        "{v:#}"
+    );
+    // Unsigned.
+    let v = app.submit_ok(&pom("SIG-3")).await;
+    assert_eq!(v["status"], "rejected");
+    assert!(
+        codes_of(&v).contains(&"signature_missing".to_string()),
+        "{v:#}"
+    );
+    // Not a JWS at all: 422, nothing stored.
+    let before = app.count(&app.test_key).await;
+    let mut junk = pom("SIG-4");
+    junk["signature"] = json!({ "jws": "Dr P Shah" });
+    let r = app.submit(&junk).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        error_pointers(&body)
+            .iter()
+            .any(|(p, c)| p == "/signature/jws" && c == "invalid_signature"),
+        "{body:#}"
+    );
+    assert_eq!(app.count(&app.test_key).await, before);
+    // Revoked now: a prescription received from now on is blocked.
+    keys.revoke("test", &app.clinic_id, "dr-shah-1", None)
+        .await
+        .unwrap();
+    let v = app.submit_ok(&signed(pom("SIG-5"), "dr-shah-1")).await;
+    assert_eq!(v["status"], "rejected");
+    assert!(
+        codes_of(&v).contains(&"signature_key_revoked".to_string()),
+        "{v:#}"
+    );
+    // A paper or EPS authority needs no signature.
+    let v = app.submit_ok(&nhs_body()).await;
+    assert!(
+        !codes_of(&v).iter().any(|c| c.starts_with("signature_")),
+        "{v:#}"
+    );
+}
+
+fn rxbridge(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rxbridge"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("RXBRIDGE_PATIENT_KEY")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn prescriber_keys_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rxbridge(dir.path(), &["clinic", "add", "--name", "Keys", "--json"]);
+    let clinic: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let clinic = clinic["clinic_id"].as_str().unwrap();
+    let pem = dir.path().join("key.pem");
+    std::fs::write(&pem, fixture_key("es256-public.pem")).unwrap();
+    let pem = pem.to_str().unwrap();
+    let out = rxbridge(
+        dir.path(),
+        &[
+            "prescriber-key",
+            "add",
+            "--clinic",
+            clinic,
+            "--registration",
+            "gmc:7012345",
+            "--public-key",
+            pem,
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.trim().lines().count(), 1);
+    let v: Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(v.as_object().unwrap().len(), 2, "{v}");
+    assert_eq!(v["registration"], "gmc:7012345");
+    let kid = v["kid"].as_str().unwrap().to_string();
+    assert!(kid.starts_with("pk_"), "{kid}");
+    // Rotation: a second key with its own id beside the first.
+    let out = rxbridge(
+        dir.path(),
+        &[
+            "prescriber-key",
+            "add",
+            "--clinic",
+            clinic,
+            "--registration",
+            "gmc:7012345",
+            "--public-key",
+            pem,
+            "--kid",
+            "dr-shah-2026",
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Refusals name what is wrong and change nothing.
+    for (args, says) in [
+        (vec!["--registration", "gmc:12"], "--registration"),
+        (vec!["--registration", "7012345"], "body:number"),
+        (
+            vec!["--registration", "gmc:7012345", "--alg", "RS256"],
+            "cannot sign RS256",
+        ),
+        (
+            vec!["--registration", "gmc:7012345", "--kid", "dr-shah-2026"],
+            "already has a key",
+        ),
+    ] {
+        let mut a = vec![
+            "prescriber-key",
+            "add",
+            "--clinic",
+            clinic,
+            "--public-key",
+            pem,
+        ];
+        a.extend(args);
+        let out = rxbridge(dir.path(), &a);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{says}: {err}");
+    }
+    let out = rxbridge(
+        dir.path(),
+        &[
+            "prescriber-key",
+            "revoke",
+            "--clinic",
+            clinic,
+            "--kid",
+            &kid,
+            "--at",
+            "2026-12-01T09:00:00Z",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = rxbridge(
+        dir.path(),
+        &[
+            "prescriber-key",
+            "revoke",
+            "--clinic",
+            clinic,
+            "--kid",
+            &kid,
+        ],
+    );
+    assert!(!out.status.success(), "revoked twice");
+    let out = rxbridge(
+        dir.path(),
+        &["prescriber-key", "list", "--clinic", clinic, "--json"],
+    );
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    let first = list.iter().find(|k| k["kid"] == kid.as_str()).unwrap();
+    assert_eq!(first["revoked_at"], "2026-12-01T09:00:00Z");
+    assert_eq!(first["alg"], "ES256");
+    let out = rxbridge(
+        dir.path(),
+        &["prescriber-key", "list", "--clinic", "cl_nope", "--json"],
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        json!([])
+    );
+    let out = rxbridge(
+        dir.path(),
+        &[
+            "prescriber-key",
+            "add",
+            "--clinic",
+            "cl_nope",
+            "--registration",
+            "gmc:7012345",
+            "--public-key",
+            pem,
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no clinic cl_nope"));
+}
+
+#[tokio::test]
+async fn a_pharmacist_records_the_quantity_in_words_before_approving() {
+    let app = spawn_app().await;
+    // An NHS EPS CD with the quantity in figures only.
+    let mut b = nhs_body();
+    b["items"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("quantity_in_words");
+    let v = app.submit_ok(&b).await;
+    assert_eq!(v["status"], "awaiting_clinical_check", "{v:#}");
+    assert_eq!(codes_of(&v), ["cd_quantity_words_missing"]);
+    let id = v["id"].as_str().unwrap();
+    let c = signed_in(&app, Role::Pharmacist, "amend@example.com").await;
+    let page = c
+        .get(app.url(&format!("/staff/prescriptions/{id}?mode=test")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("name=\"amend.cd_quantity_words_missing.0\""),
+        "the form asks for it"
+    );
+    let csrf = csrf_in(&page);
+    let url = app.url(&format!("/staff/prescriptions/{id}/decision?mode=test"));
+    let post = |amend: Option<&'static str>| {
+        let mut form = vec![
+            ("csrf", csrf.clone()),
+            ("version", "1".to_string()),
+            ("decision", "approve".into()),
+            ("ack", "cd_quantity_words_missing".into()),
+            ("reason", "Confirmed with the prescriber".into()),
+        ];
+        if let Some(a) = amend {
+            form.push(("amend.cd_quantity_words_missing.0", a.into()));
+        }
+        c.post(&url).form(&form).send()
+    };
+    // Acknowledged but not amended; amended with another number: refused, nothing changes.
+    let r = post(None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("record what you added"));
+    let r = post(Some("thirty")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("must state the quantity 28")
+    );
+    let r = post(Some("twenty-eight")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, v) = app
+        .get_json(&format!("/v1/prescriptions/{id}"), &app.test_key)
+        .await;
+    let amended = v["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "prescription.amended")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(amended["detail"]["added"], "twenty-eight");
+    assert_eq!(amended["detail"]["gphc"], "2033467");
+    assert!(amended["actor"].as_str().unwrap().starts_with("staff:"));
+}
+
+/// A valid NHS number from nine digits.
+fn nhs(first9: u32) -> String {
+    let d: Vec<u32> = format!("{first9:09}")
+        .chars()
+        .map(|c| c.to_digit(10).unwrap())
+        .collect();
+    match rxbridge_domain::ids::nhs_check_digit(&d) {
+        Some(c) => format!("{first9:09}{c}"),
+        None => nhs(first9 + 1),
+    }
+}
+
+#[tokio::test]
+async fn one_person_one_identity_however_the_clinic_types_it() {
+    let app = spawn_app().await;
+    let person = |given: &str, family: &str, n: u32, lines: Value, reference: &str| {
+        let mut b = nhs_body();
+        b["clinic_reference"] = reference.into();
+        b["patient"]["given_name"] = given.into();
+        b["patient"]["family_name"] = family.into();
+        b["patient"]["nhs_number"] = nhs(n).into();
+        b["patient"]["address"]["lines"] = lines;
+        b
+    };
+    let numbers: std::collections::BTreeSet<String> =
+        [401_000_000, 402_000_000, 403_000_000, 404_000_000]
+            .map(nhs)
+            .into();
+    assert_eq!(numbers.len(), 4, "four different NHS numbers");
+    let v = app
+        .submit_ok(&person(
+            "Siân",
+            "O'Brien",
+            401_000_000,
+            json!(["Flat 2", "10 High St."]),
+            "ID-1",
+        ))
+        .await;
+    assert!(!codes_of(&v).contains(&"identity_conflict".to_string()));
+    // The same name and birth date, typed another way, under another NHS number.
+    let v = app
+        .submit_ok(&person(
+            "SIAN",
+            "OBRIEN",
+            402_000_000,
+            json!(["FLAT 2, 10 HIGH STREET"]),
+            "ID-2",
+        ))
+        .await;
+    assert!(
+        codes_of(&v).contains(&"identity_conflict".to_string()),
+        "{v:#}"
+    );
+    // A third person at the same flat (spelt a third way) makes three patients at one address.
+    let v = app
+        .submit_ok(&person(
+            "Alex",
+            "Jones",
+            403_000_000,
+            json!(["flat 2", "10, High Street"]),
+            "ID-3",
+        ))
+        .await;
+    assert!(
+        codes_of(&v).contains(&"address_multiple_patients".to_string()),
+        "{v:#}"
+    );
+    // Another flat in the same building is another address: every line counts.
+    let v = app
+        .submit_ok(&person(
+            "Kim",
+            "Lee",
+            404_000_000,
+            json!(["Flat 3", "10 High Street"]),
+            "ID-4",
+        ))
+        .await;
+    assert!(
+        !codes_of(&v).contains(&"address_multiple_patients".to_string()),
+        "{v:#}"
+    );
+}
