@@ -12,10 +12,13 @@ const cognitoDomainPrefix: string | undefined = app.node.tryGetContext('cognitoD
 // `-c apiReservedConcurrency=N` (a string on the command line, a number in cdk.json).
 const concurrency: string | number | undefined = app.node.tryGetContext('apiReservedConcurrency');
 const apiReservedConcurrency = concurrency === undefined ? undefined : Number(concurrency);
+const anchorMinutes: string | undefined = app.node.tryGetContext('anchorIntervalMinutes');
+const anchorIntervalMinutes = anchorMinutes === undefined ? undefined : Number(anchorMinutes);
 new RxbridgeStack(app, `rxbridge-${stage}`, {
   stage,
   lambdaAsset,
   publicUrl,
   cognitoDomainPrefix,
   apiReservedConcurrency,
+  anchorIntervalMinutes,
 });

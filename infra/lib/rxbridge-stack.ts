@@ -24,6 +24,7 @@ import {
   RemovalPolicy,
   Stack,
   type StackProps,
+  aws_s3 as s3,
   aws_secretsmanager as secretsmanager,
   aws_sqs as sqs,
   Tags,
@@ -59,6 +60,8 @@ export interface RxbridgeStackProps extends StackProps {
    * elsewhere.
    */
   apiReservedConcurrency?: number;
+  /** How often the worker writes a signed audit anchor to the anchor bucket (default 60). */
+  anchorIntervalMinutes?: number;
 }
 
 /** Staff roles: one Cognito group each (the portal maps the group to the role). */
@@ -156,6 +159,19 @@ export class RxbridgeStack extends Stack {
     // Scans of paper originals.
     const documents = privateBucket(this, 'Documents', bucketBase, {
       lifecycleRules: [{ noncurrentVersionExpiration: Duration.days(prod ? 3650 : 30) }],
+    });
+
+    // Audit anchors: signed statements of every chain's head, written by the worker. Object
+    // Lock in compliance mode: nobody — the worker, an administrator, the root user — can
+    // overwrite or delete an anchor before its retention ends, so truncating or rewriting the
+    // event log or a register behind an anchor is found by `rxbridge-aws verify --anchor`.
+    const anchors = privateBucket(this, 'Anchors', bucketBase, {
+      objectLockEnabled: true,
+      // Prod: longer than the CD register must be kept (MDR 2001 reg 23: two years from the
+      // last entry); developer stages one day.
+      objectLockDefaultRetention: s3.ObjectLockRetention.compliance(Duration.days(prod ? 7 * 365 : 1)),
+      // Locked objects cannot be deleted: the bucket outlives any stack.
+      removalPolicy: RemovalPolicy.RETAIN,
     });
 
     // Secret settings (Stripe keys, webhook-signing secrets, SMTP credentials, a moved
@@ -331,6 +347,44 @@ export class RxbridgeStack extends Stack {
               service: 'events',
               resource: 'rule',
               resourceName: everyMinute,
+            }),
+          },
+        },
+      }),
+    );
+    // The anchor run: its own schedule and input; the worker may only add anchors.
+    const anchorMinutes = props.anchorIntervalMinutes ?? 60;
+    if (!Number.isInteger(anchorMinutes) || anchorMinutes < 1) {
+      throw new Error(
+        `anchorIntervalMinutes must be a whole number of minutes, at least 1, got ${anchorMinutes}`,
+      );
+    }
+    worker.addEnvironment('RXBRIDGE_ANCHOR_BUCKET', anchors.bucketName);
+    anchors.grantPut(worker);
+    const anchorRun = `rxbridge-${stage}-anchor`;
+    new events.Rule(this, 'Anchor', {
+      ruleName: anchorRun,
+      schedule: events.Schedule.rate(Duration.minutes(anchorMinutes)),
+      targets: [
+        new targets.LambdaFunction(worker, {
+          event: events.RuleTargetInput.fromObject({ rxbridge: 'anchor' }),
+          retryAttempts: 2,
+          deadLetterQueue: workerDlq,
+        }),
+      ],
+    });
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'EventBridgeDeadLettersOfTheAnchorRun',
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: ['*'],
+        conditions: {
+          ArnEquals: {
+            'aws:SourceArn': this.formatArn({
+              service: 'events',
+              resource: 'rule',
+              resourceName: anchorRun,
             }),
           },
         },

@@ -140,6 +140,47 @@ describe('compute', () => {
     });
   });
 
+  test('anchors go to an Object Lock bucket (compliance mode), hourly, and the worker may only add them', () => {
+    dev.hasResourceProperties('AWS::S3::Bucket', {
+      ObjectLockEnabled: true,
+      ObjectLockConfiguration: {
+        ObjectLockEnabled: 'Enabled',
+        Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 1 } },
+      },
+      VersioningConfiguration: { Status: 'Enabled' },
+    });
+    prod.hasResourceProperties('AWS::S3::Bucket', {
+      ObjectLockConfiguration: { Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 2555 } } },
+    });
+    dev.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 hour)',
+      Targets: [Match.objectLike({ Input: JSON.stringify({ rxbridge: 'anchor' }) })],
+    });
+    const buckets = dev.findResources('AWS::S3::Bucket', {
+      Properties: { ObjectLockEnabled: true },
+    });
+    const [anchorBucket] = Object.keys(buckets);
+    expect(anchorBucket).toBeDefined();
+    const workers = Object.values(dev.findResources('AWS::Lambda::Function')).filter(
+      (f) => f.Properties.Environment?.Variables?.RXBRIDGE_LAMBDA_ROLE === 'worker',
+    );
+    expect(workers).toHaveLength(1);
+    expect(workers[0].Properties.Environment.Variables.RXBRIDGE_ANCHOR_BUCKET).toEqual({ Ref: anchorBucket });
+    // On the anchor bucket the worker may put objects; never delete them or change the lock.
+    const onAnchors = Object.values(dev.findResources('AWS::IAM::Policy'))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement)
+      .filter((s) => JSON.stringify(s.Resource).includes(anchorBucket));
+    expect(onAnchors.length).toBeGreaterThan(0);
+    for (const s of onAnchors) {
+      for (const a of [s.Action].flat()) {
+        expect(a).toMatch(
+          /^s3:(PutObject|PutObjectLegalHold|PutObjectRetention|PutObjectTagging|PutObjectVersionTagging|Abort\*)$/,
+        );
+        expect(a).not.toMatch(/Delete|BypassGovernance|PutBucket/);
+      }
+    }
+  });
+
   test('the HTTP API throttles its stage', () => {
     dev.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: '$default',

@@ -19,6 +19,9 @@ use std::sync::Arc;
 
 pub type Fixture = (Arc<dyn Store>, Box<dyn std::any::Any + Send>);
 
+/// State bound to the chain, with a store-specific edit outside the application.
+pub mod state;
+
 #[macro_export]
 macro_rules! store_contract_tests {
     ($make:expr) => {
@@ -68,7 +71,7 @@ fn ev(kind: &str, subject: &str) -> NewEvent {
     }
 }
 
-async fn clinic(store: &Arc<dyn Store>, id: &str) {
+pub async fn clinic(store: &Arc<dyn Store>, id: &str) {
     store
         .create_clinic(
             Clinic {
@@ -134,10 +137,11 @@ pub fn record(id: &str, clinic: &str, mode: Mode, reference: &str) -> Prescripti
             days_supply: 28,
         }],
         sealed: vec![1, 2, 3, 4],
+        event_seq: 0,
     }
 }
 
-fn new_rx(rec: PrescriptionRecord, idem_key: &str, patient: PatientKeys) -> NewPrescription {
+pub fn new_rx(rec: PrescriptionRecord, idem_key: &str, patient: PatientKeys) -> NewPrescription {
     NewPrescription {
         idempotency: IdempotencyRecord {
             clinic_id: rec.clinic_id.clone(),
@@ -242,7 +246,15 @@ pub async fn insert_get_scoped(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(got, rec);
+    // The row names the event written with it.
+    assert!(got.event_seq > 0);
+    assert_eq!(
+        got,
+        PrescriptionRecord {
+            event_seq: got.event_seq,
+            ..rec.clone()
+        }
+    );
     assert!(
         store
             .get_prescription("cl_b", Mode::Test, "rx_1")
@@ -547,6 +559,7 @@ pub fn payment(
         created_at: now(),
         updated_at: now(),
         version: 1,
+        event_seq: 0,
     }
 }
 
@@ -849,9 +862,12 @@ pub async fn events_chain_and_timeline(store: Arc<dyn Store>) {
     assert_eq!(store.events_after(2, 1).await.unwrap()[0].seq, 3);
     let t = store.timeline("rx_1").await.unwrap();
     assert_eq!(t.len(), 3);
-    assert_eq!(
-        t[0].event.detail,
-        serde_json::json!({"k": "prescription.received"})
+    assert_eq!(t[0].event.detail["k"], "prescription.received");
+    // The event that wrote the row binds it (`crate::state`).
+    assert!(
+        crate::state::bound(&t[0].event, crate::state::Table::Prescriptions, "rx_1").is_some(),
+        "{:?}",
+        t[0].event.detail
     );
 }
 
@@ -1513,6 +1529,7 @@ pub mod fulfilment {
         let soon = later + jiff::SignedDuration::from_millis(500);
         store
             .commit(Change {
+                events: vec![ev("y", "rx_c")],
                 outbox: vec![msg("m4", "warehouse:test", "rx_c", soon)],
                 ..Default::default()
             })

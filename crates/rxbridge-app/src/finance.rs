@@ -165,6 +165,18 @@ impl Finance {
             .store
             .payments_charged_between(mode, month.first, month.last())
             .await?;
+        // A claim is made only from rows the audit chain speaks for.
+        let guard = crate::state::StateGuard::new(self.store.as_ref());
+        for (p, rec) in &rows {
+            guard
+                .payment(p, "claims export")
+                .await
+                .map_err(StoreError::from)?;
+            guard
+                .prescription(rec, "claims export")
+                .await
+                .map_err(StoreError::from)?;
+        }
         let mut report = Report {
             kind,
             month: month.to_string(),

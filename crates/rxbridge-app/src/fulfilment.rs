@@ -13,6 +13,7 @@ use crate::outbox::{self, NewMessage, OutboxStore};
 use crate::payments::{Change, Notifier, OutgoingEmail, Payments};
 use crate::ports::{Mode, PrescriptionRecord, Store, StoreError};
 use crate::registers::{EntryKind, NewEntry, Particulars, Register, RegisterStore};
+use crate::state::StateGuard;
 use jiff::civil::Date;
 use rxbridge_domain::dates::london_date;
 use rxbridge_domain::formulary::{Formulary, Product, Schedule};
@@ -56,6 +57,8 @@ pub struct SweepReport {
     pub released: u32,
     pub held: u32,
     pub expired: u32,
+    /// Not released: the stored row does not match the audit chain (`crate::state`).
+    pub refused: u32,
 }
 
 /// The register section for a product in a mode.
@@ -186,6 +189,8 @@ impl Fulfilment {
                         Ok(true) => report.released += 1,
                         Ok(false) => report.held += 1,
                         Err(StoreError::Conflict) => {}
+                        // Logged and counted by the guard; the others still go.
+                        Err(StoreError::Rejected(_)) => report.refused += 1,
                         Err(e) => return Err(e),
                     }
                 }
@@ -196,6 +201,40 @@ impl Fulfilment {
             }
         }
         Ok(report)
+    }
+
+    /// A section's balance, read from its last entry once that entry is checked against the
+    /// event that recorded it.
+    async fn checked_balance(
+        &self,
+        register: Register,
+        section: &str,
+        action: &str,
+    ) -> Result<i64, StoreError> {
+        match self
+            .registers
+            .last_register_entry(register, section)
+            .await?
+        {
+            Some(e) => {
+                StateGuard::new(self.store.as_ref())
+                    .entry(&e, action)
+                    .await?;
+                Ok(e.balance_after)
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// Check the last entry of every register section `change` appends to.
+    async fn guard_sections(&self, change: &Change, action: &str) -> Result<(), StoreError> {
+        let mut seen = std::collections::HashSet::new();
+        for e in &change.register {
+            if seen.insert((e.register, e.section.as_str())) {
+                self.checked_balance(e.register, &e.section, action).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Schedule 2 units committed to orders the warehouse holds but has not dispatched.
@@ -235,6 +274,13 @@ impl Fulfilment {
         rec: &PrescriptionRecord,
         committed: &mut HashMap<String, i64>,
     ) -> Result<bool, StoreError> {
+        // The warehouse is sent only what the audit chain says is ready: the row, its payment
+        // and the register entries its balance comes from must match their events.
+        let guard = StateGuard::new(self.store.as_ref());
+        guard.prescription(rec, "release").await?;
+        if let Some(p) = self.store.payment_for_prescription(&rec.id).await? {
+            guard.payment(&p, "release").await?;
+        }
         let f = Formulary::builtin();
         let mut short = Vec::new();
         let mut need: HashMap<&str, i64> = HashMap::new();
@@ -247,8 +293,7 @@ impl Fulfilment {
         }
         for (code, qty) in &need {
             let balance = self
-                .registers
-                .register_balance(Register::Cd, &section(rec.mode, code))
+                .checked_balance(Register::Cd, &section(rec.mode, code), "release")
                 .await?;
             let available = balance - committed.get(*code).copied().unwrap_or(0);
             if available < *qty {
@@ -503,6 +548,9 @@ impl Fulfilment {
                 quantity: qty,
             });
         }
+        self.guard_sections(&change, "register entry")
+            .await
+            .map_err(WarehouseError::Store)?;
         self.store
             .commit(change)
             .await
@@ -668,6 +716,15 @@ impl Fulfilment {
                 )));
             }
         };
+        // What the warehouse reports is applied only to a row the audit chain speaks for, and
+        // register entries only after the entries they continue.
+        StateGuard::new(self.store.as_ref())
+            .prescription(&rec, "warehouse event")
+            .await
+            .map_err(|e| WarehouseError::Store(e.into()))?;
+        self.guard_sections(&change, "register entry")
+            .await
+            .map_err(WarehouseError::Store)?;
         self.store
             .commit(change)
             .await
@@ -889,6 +946,7 @@ impl Fulfilment {
             }],
             ..Change::default()
         };
+        self.guard_sections(&change, "register entry").await?;
         self.store.commit(change).await.map(|_| ())
     }
 

@@ -287,6 +287,7 @@ impl Intake {
             updated_at: now,
             findings,
             items,
+            event_seq: 0,
         };
         let body = serde_json::to_string(&PrescriptionView::from_record(&record, None))
             .map_err(|e| StoreError::Unexpected(e.into()))?;

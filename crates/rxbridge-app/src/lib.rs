@@ -1,6 +1,7 @@
 //! rxbridge application layer: the use cases (intake, clinics, audit) and the ports they talk
 //! to the world through. Owns transactions and ordering; holds no HTTP or SQL.
 
+pub mod anchor;
 pub mod audit;
 pub mod clinical;
 pub mod clinics;
@@ -19,6 +20,7 @@ pub mod ports;
 pub mod registers;
 pub mod signatures;
 pub mod staff;
+pub mod state;
 pub mod throttle;
 pub mod transfer;
 pub mod views;

@@ -72,6 +72,9 @@ pub struct OutboxMessage {
     pub next_attempt_at: Timestamp,
     pub last_error: Option<String>,
     pub delivered_at: Option<Timestamp>,
+    /// The event that wrote this message (`crate::state`).
+    #[serde(default)]
+    pub event_seq: i64,
 }
 
 /// One delivery attempt, as recorded.

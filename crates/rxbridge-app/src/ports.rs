@@ -118,6 +118,9 @@ pub struct PrescriptionRecord {
     /// record id as associated data.
     #[serde(with = "crate::transfer::base64_bytes")]
     pub sealed: Vec<u8>,
+    /// The event that produced this state (`crate::state`); 0 before the store writes it.
+    #[serde(default)]
+    pub event_seq: i64,
 }
 
 /// Keyed hashes of a prescription's patient, for history, identity checks and staff search.

@@ -139,6 +139,9 @@ pub struct RegisterEntry {
     pub balance_after: i64,
     pub prev_hash: String,
     pub hash: String,
+    /// The event that recorded this entry (`crate::state`).
+    #[serde(default)]
+    pub event_seq: i64,
 }
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -168,6 +171,14 @@ pub trait RegisterStore: Send + Sync {
         register: Register,
         section: Option<&str>,
     ) -> Result<Vec<RegisterEntry>, StoreError>;
+    /// The section's last entry (the one its balance is read from).
+    async fn last_register_entry(
+        &self,
+        register: Register,
+        section: &str,
+    ) -> Result<Option<RegisterEntry>, StoreError> {
+        Ok(self.register_entries(register, Some(section)).await?.pop())
+    }
     /// The section's current balance (0 when it has no entries).
     async fn register_balance(&self, register: Register, section: &str) -> Result<i64, StoreError>;
     /// Sections with entries.

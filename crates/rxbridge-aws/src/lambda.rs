@@ -14,8 +14,16 @@ pub struct Started {
     pub config: Config,
     pub wired: Wired,
     pub store: Arc<DynamoStore>,
+    /// The anchor key and witnesses, when `RXBRIDGE_ANCHOR_BUCKET` is set.
+    pub anchoring: Option<Anchoring>,
     /// From the start of `start` until ready (the cold start's own share).
     pub init: Duration,
+}
+
+/// What the worker's anchor run needs.
+pub struct Anchoring {
+    pub key: rxbridge_app::anchor::AnchorKey,
+    pub witnesses: Vec<Arc<dyn rxbridge_app::anchor::Witness>>,
 }
 
 /// Connect the adapters (unwrapping the data key once) and wire the use cases.
@@ -28,6 +36,23 @@ pub async fn start(
     config.validate()?;
     let sdk = sdk_config(settings).await;
     let aws = backend(&config, settings, &sdk).await?;
+    let anchoring = match &settings.anchor_bucket {
+        Some(bucket) => {
+            let key = crate::anchors::anchor_key(&aws.store, &aws.backend.vault).await?;
+            let transport: Arc<dyn rxbridge_app::outbox::WebhookTransport> =
+                Arc::new(rxbridge::webhooks::HttpWebhooks::new(
+                    rxbridge::webhooks::UrlPolicy::from_settings(&config.webhooks),
+                )?);
+            let mut witnesses = config.audit.witnesses(transport);
+            witnesses.push(Arc::new(crate::anchors::S3Witness::new(
+                &sdk,
+                bucket,
+                settings.endpoint_url.is_some(),
+            )));
+            Some(Anchoring { key, witnesses })
+        }
+        None => None,
+    };
     let mut wired = rxbridge::wire(&config, aws.backend, clock.clone())?;
     if let Some(external) = hosted_sign_in(&config, settings, &wired, clock)?
         && let Some(portal) = wired.state.portal.as_mut()
@@ -38,6 +63,7 @@ pub async fn start(
         config,
         wired,
         store: aws.store,
+        anchoring,
         init: t0.elapsed(),
     })
 }
@@ -147,6 +173,24 @@ pub async fn worker_run(wired: &Wired, budget: Duration) -> serde_json::Value {
     })
 }
 
+/// The scheduled anchor run (its own, hourly, EventBridge rule: `{"rxbridge": "anchor"}`): a
+/// signed anchor of every chain's head to every witness.
+pub async fn anchor_run(started: &Started) -> serde_json::Value {
+    let Some(a) = &started.anchoring else {
+        tracing::warn!("an anchor run without RXBRIDGE_ANCHOR_BUCKET: nothing written");
+        return serde_json::json!({ "anchor": "not configured" });
+    };
+    let r = rxbridge_app::anchor::publish(
+        started.store.as_ref(),
+        started.store.as_ref(),
+        &a.key,
+        &a.witnesses,
+        jiff::Timestamp::now(),
+    )
+    .await;
+    serde_json::json!({ "anchor": report("anchor", r) })
+}
+
 /// A part's report, or its failure (logged).
 fn report<R: std::fmt::Debug, E: std::fmt::Display>(part: &str, r: Result<R, E>) -> String {
     match r {
@@ -165,13 +209,18 @@ pub async fn run_api(started: Started) -> Result<(), lambda_http::Error> {
 
 /// Serve scheduled events until the runtime stops.
 pub async fn run_worker(started: Started) -> Result<(), lambda_runtime::Error> {
-    let wired = Arc::new(started.wired);
+    let started = Arc::new(started);
     lambda_runtime::run(lambda_runtime::service_fn(
-        move |_event: lambda_runtime::LambdaEvent<serde_json::Value>| {
-            let wired = wired.clone();
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let started = started.clone();
             async move {
+                if event.payload["rxbridge"] == "anchor" {
+                    return Ok::<_, lambda_runtime::Error>(anchor_run(&started).await);
+                }
                 // The function's timeout is 5 minutes; stop delivering well before it.
-                Ok::<_, lambda_runtime::Error>(worker_run(&wired, Duration::from_secs(240)).await)
+                Ok::<_, lambda_runtime::Error>(
+                    worker_run(&started.wired, Duration::from_secs(240)).await,
+                )
             }
         },
     ))

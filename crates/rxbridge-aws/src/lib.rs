@@ -4,6 +4,7 @@
 //! scheduled Lambda. Configuration comes from the environment (the CDK stack sets it) and,
 //! for secret settings, from the stage's Secrets Manager secret read at start-up (`secrets`).
 
+pub mod anchors;
 pub mod cognito;
 pub mod documents;
 pub mod keys;
@@ -38,6 +39,9 @@ pub struct AwsSettings {
     pub cognito_jwks_url: Option<String>,
     /// `RXBRIDGE_AWS_ENDPOINT`: a local stand-in (moto_server) instead of AWS.
     pub endpoint_url: Option<String>,
+    /// `RXBRIDGE_ANCHOR_BUCKET`: the S3 bucket (Object Lock) the worker writes audit anchors
+    /// to; no anchors on AWS when unset.
+    pub anchor_bucket: Option<String>,
 }
 
 impl AwsSettings {
@@ -56,6 +60,7 @@ impl AwsSettings {
             cognito_domain: opt("RXBRIDGE_COGNITO_DOMAIN"),
             cognito_jwks_url: opt("RXBRIDGE_COGNITO_JWKS_URL"),
             endpoint_url: opt("RXBRIDGE_AWS_ENDPOINT"),
+            anchor_bucket: opt("RXBRIDGE_ANCHOR_BUCKET"),
         })
     }
 }

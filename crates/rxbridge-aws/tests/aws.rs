@@ -65,6 +65,7 @@ async fn env() -> Env {
             cognito_domain: None,
             cognito_jwks_url: None,
             endpoint_url: Some(endpoint),
+            anchor_bucket: None,
         },
         sdk,
     }

@@ -396,7 +396,10 @@ mod tests {
             ),
             ("as directed", sd(None, None)),
             // Clock times are not slots: "not after 2pm" is no second dose.
-            ("Take ONE tablet each morning, not after 2pm", sd(Some(1.0), Some(1))),
+            (
+                "Take ONE tablet each morning, not after 2pm",
+                sd(Some(1.0), Some(1)),
+            ),
         ] {
             assert_eq!(stated_dose(text), want, "{text}");
         }

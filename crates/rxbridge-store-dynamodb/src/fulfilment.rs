@@ -50,6 +50,7 @@ pub(crate) fn message_item(m: &OutboxMessage, leased_until: Option<i64>) -> Item
         ("status", s(m.status.as_str())),
         ("attempts", n(i64::from(m.attempts))),
         ("next_ns", n(ns(m.next_attempt_at))),
+        ("event_seq", n(m.event_seq)),
         (
             "gsi3pk",
             s(format!("TYPE#{}#{}", msg.event_type, msg.destination)),
@@ -108,6 +109,7 @@ pub(crate) fn parse_message(i: &Item) -> Result<OutboxMessage, StoreError> {
             .opt_s("delivered_at")
             .map(|d| d.parse().map_err(unexpected))
             .transpose()?,
+        event_seq: g.opt_n("event_seq").unwrap_or(0),
     })
 }
 
@@ -128,6 +130,7 @@ pub(crate) fn add_messages(
             next_attempt_at: m.created_at,
             last_error: None,
             delivered_at: None,
+            event_seq: first_seq,
         };
         tx.push(
             items::put(
@@ -194,6 +197,7 @@ pub(crate) fn entry_item(e: &RegisterEntry) -> Item {
         ("sealed", b(&x.sealed)),
         ("prev_hash", s(&e.prev_hash)),
         ("hash", s(&e.hash)),
+        ("event_seq", n(e.event_seq)),
     ];
     if let Some(sub) = &x.subject {
         attrs.push(("subject", s(sub)));
@@ -249,15 +253,18 @@ pub(crate) fn bal_pk(r: Register, section: &str) -> String {
 }
 
 /// Register entries of a commit: numbered, chained and balanced from the head read now; the
-/// head's condition makes a concurrent append retry the whole commit.
+/// head's condition makes a concurrent append retry the whole commit. Returns them as they
+/// will be written (recorded by event `event_seq`).
 pub(crate) async fn add_register_entries(
     store: &DynamoStore,
     tx: &mut Tx,
     entries: &[NewEntry],
-) -> Result<(), StoreError> {
+    event_seq: i64,
+) -> Result<Vec<RegisterEntry>, StoreError> {
     if entries.is_empty() {
-        return Ok(());
+        return Ok(vec![]);
     }
+    let mut written = Vec::with_capacity(entries.len());
     let t = store.table.as_str();
     let head = store.get("REGHEAD", "HEAD").await?;
     let (mut seq, mut hashes) = match &head {
@@ -301,20 +308,19 @@ pub(crate) async fn add_register_entries(
             .cloned()
             .unwrap_or_else(|| GENESIS.into());
         let hash = entry_hash(&prev, seq, e, after);
+        let entry = RegisterEntry {
+            seq,
+            entry: e.clone(),
+            balance_after: after,
+            prev_hash: prev,
+            hash: hash.clone(),
+            event_seq,
+        };
         tx.push(
-            items::put(
-                t,
-                entry_item(&RegisterEntry {
-                    seq,
-                    entry: e.clone(),
-                    balance_after: after,
-                    prev_hash: prev,
-                    hash: hash.clone(),
-                }),
-                Some("attribute_not_exists(#pk)"),
-            )?,
+            items::put(t, entry_item(&entry), Some("attribute_not_exists(#pk)"))?,
             Role::Recheck,
         );
+        written.push(entry);
         hashes.insert(e.register, hash);
     }
     for ((r, section), balance) in balances {
@@ -332,7 +338,7 @@ pub(crate) async fn add_register_entries(
         },
         Role::Recheck,
     );
-    Ok(())
+    Ok(written)
 }
 
 pub(crate) fn parse_entry(i: &Item) -> Result<RegisterEntry, StoreError> {
@@ -357,6 +363,7 @@ pub(crate) fn parse_entry(i: &Item) -> Result<RegisterEntry, StoreError> {
         balance_after: g.n("balance_after")?,
         prev_hash: g.s("prev_hash")?,
         hash: g.s("hash")?,
+        event_seq: g.opt_n("event_seq").unwrap_or(0),
     })
 }
 

@@ -88,6 +88,12 @@ impl Get<'_> {
             _ => None,
         }
     }
+    pub fn opt_n(&self, k: &str) -> Option<i64> {
+        match self.0.get(k) {
+            Some(AttributeValue::N(v)) => v.parse().ok(),
+            _ => None,
+        }
+    }
     pub fn n(&self, k: &str) -> Result<i64, StoreError> {
         match self.0.get(k) {
             Some(AttributeValue::N(v)) => v
@@ -355,6 +361,7 @@ pub fn rx_item(
                 s(serde_json::to_string(&r.findings).map_err(unexpected)?),
             ),
             ("sealed", b(&r.sealed)),
+            ("event_seq", n(r.event_seq)),
             ("hist", AttributeValue::L(hist.iter().map(s).collect())),
             // Keyed hashes only (no patient data): kept for export.
             (
@@ -393,6 +400,7 @@ pub fn parse_rx(i: &Item) -> Result<(i64, PrescriptionRecord), StoreError> {
             items: g.json("items")?,
             findings: g.json("findings")?,
             sealed: g.b("sealed")?,
+            event_seq: g.opt_n("event_seq").unwrap_or(0),
         },
     ))
 }

@@ -12,6 +12,7 @@
 //! (which decide clinical checks) query the base table and are strongly consistent too. GSI
 //! queries (listings, worklist, reference search) are eventually consistent, as GSIs are.
 
+mod adopt;
 mod fulfilment;
 mod items;
 mod prescriber_keys;
@@ -564,6 +565,33 @@ mod tests {
         (store.clone(), store.clone(), store, Box::new(()))
     }
     rxbridge_app::fulfilment_store_contract_tests!(fresh_fulfilment());
+
+    async fn fresh_state() -> rxbridge_app::contract::state::StateFixture {
+        let store = Arc::new(testing::fresh_store().await);
+        let (client, table) = (store.client.clone(), store.table().to_string());
+        let tamper: rxbridge_app::contract::state::Tamper = Arc::new(move |id: String| {
+            let (client, table) = (client.clone(), table.clone());
+            Box::pin(async move {
+                // The edit outside the application: one attribute of the item.
+                client
+                    .update_item()
+                    .table_name(table)
+                    .key("pk", AttributeValue::S(items::rx_pk(&id)))
+                    .key("sk", AttributeValue::S("RX".into()))
+                    .update_expression("SET #s = :s")
+                    .expression_attribute_names("#s", "status")
+                    .expression_attribute_values(
+                        ":s",
+                        AttributeValue::S("ready_for_fulfilment".into()),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+            })
+        });
+        (store.clone(), store.clone(), store, tamper, Box::new(()))
+    }
+    rxbridge_app::state_contract_tests!(fresh_state());
 
     async fn fresh_staff() -> rxbridge_app::contract::staff::StaffFixture {
         (

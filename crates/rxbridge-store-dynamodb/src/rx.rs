@@ -9,6 +9,7 @@ use jiff::civil::Date;
 use rxbridge_app::events::{EventRecord, NewEvent};
 use rxbridge_app::payments::{Change, PaymentRecord, PaymentStatus, PaymentWrite};
 use rxbridge_app::ports::*;
+use rxbridge_app::state::Binding;
 use rxbridge_domain::compliance::{HistoryEntry, IdentitySignals};
 use rxbridge_domain::lifecycle::Status;
 use std::collections::{HashMap, HashSet};
@@ -252,12 +253,18 @@ impl DynamoStore {
             Some(tr) => Some((tr, self.rx_item(&tr.id).await?.ok_or(StoreError::NotFound)?)),
             None => None,
         };
+        // Every row this change writes names its first event, and that event binds them all.
+        let mut binding = Binding::default();
         let mut payment_rx: Option<&str> = None;
         if let Some(w) = &change.payment {
             let p = match w {
                 PaymentWrite::Insert(p) | PaymentWrite::Update(p) => p,
             };
             payment_rx = Some(&p.prescription_id);
+            let mut bound = p.clone();
+            bound.event_seq = first_seq;
+            binding.payment(&bound);
+            let p = &bound;
             // The prescription's status after this change decides whether the sweep sees it.
             let rx_status = match &moving {
                 Some((tr, _)) if tr.id == p.prescription_id => tr.to,
@@ -280,7 +287,7 @@ impl DynamoStore {
                 }
             };
             let (old_session, old_ref) = match w {
-                PaymentWrite::Insert(p) => {
+                PaymentWrite::Insert(_) => {
                     let ptr = format!("PAYRX#{}", p.prescription_id);
                     if self.get(&ptr, "PAYRX").await?.is_some() {
                         return Err(StoreError::Duplicate);
@@ -303,7 +310,7 @@ impl DynamoStore {
                     );
                     (None, None)
                 }
-                PaymentWrite::Update(p) => {
+                PaymentWrite::Update(_) => {
                     let cur = self
                         .payment_item_of(&p.id)
                         .await?
@@ -363,7 +370,7 @@ impl DynamoStore {
                 items::update(
                     t,
                     key(rx_pk(&rec.id), "RX"),
-                    "SET #status = :to, #version = :nv, #updated_at = :at, #gsi2pk = :w",
+                    "SET #status = :to, #version = :nv, #updated_at = :at, #gsi2pk = :w, #event_seq = :es",
                     Some("#version = :v"),
                     [
                         (":to", s(tr.to.as_str())),
@@ -371,6 +378,7 @@ impl DynamoStore {
                         (":at", s(at.to_string())),
                         (":w", s(work_pk(rec.mode, tr.to))),
                         (":v", n(rec.version)),
+                        (":es", n(first_seq)),
                     ],
                 )?,
                 Role::Conflict,
@@ -414,11 +422,29 @@ impl DynamoStore {
             rec.status = tr.to;
             rec.version += 1;
             rec.updated_at = at;
+            rec.event_seq = first_seq;
+            binding.prescription(&rec);
             out = Some(rec);
         }
         crate::fulfilment::add_messages(t, &mut tx, &change.outbox, first_seq)?;
-        crate::fulfilment::add_register_entries(self, &mut tx, &change.register).await?;
+        for m in &change.outbox {
+            binding.message(m);
+        }
+        for e in crate::fulfilment::add_register_entries(self, &mut tx, &change.register, first_seq)
+            .await?
+        {
+            binding.entry(&e);
+        }
         tx.events = change.events.clone();
+        match tx.events.first_mut() {
+            Some(first) => binding.apply(first),
+            None if binding.is_empty() => {}
+            None => {
+                return Err(unexpected(
+                    "a change that writes state needs an event to bind it",
+                ));
+            }
+        }
         Ok((tx, out))
     }
 
@@ -621,11 +647,18 @@ impl Store for DynamoStore {
                         items::put(t, idem_item(i), Some("attribute_not_exists(#pk)"))?,
                         Role::IdempotencyKey,
                     );
-                    let (lookups, hist) = patient_items(&new.record, seq, &new.patient);
+                    // The row names the event written with it, and that event binds the row.
+                    let mut record = new.record.clone();
+                    record.event_seq = seq;
+                    let mut event = new.event.clone();
+                    let mut binding = Binding::default();
+                    binding.prescription(&record);
+                    binding.apply(&mut event);
+                    let (lookups, hist) = patient_items(&record, seq, &new.patient);
                     tx.push(
                         items::put(
                             t,
-                            items::rx_item(&new.record, seq, &hist, &new.patient)?,
+                            items::rx_item(&record, seq, &hist, &new.patient)?,
                             Some("attribute_not_exists(#pk)"),
                         )?,
                         Role::Duplicate,
@@ -633,7 +666,7 @@ impl Store for DynamoStore {
                     for l in lookups {
                         tx.push(items::put(t, l, None)?, Role::Other);
                     }
-                    tx.events.push(new.event.clone());
+                    tx.events.push(event);
                     Ok((tx, ()))
                 }
             })

@@ -20,19 +20,24 @@ fn from_ns(n: i64) -> rusqlite::Result<Timestamp> {
     })
 }
 
-pub fn insert_message(c: &Connection, m: &NewMessage) -> Result<(), StoreError> {
+pub fn insert_message(c: &Connection, m: &NewMessage, event_seq: i64) -> Result<(), StoreError> {
     c.prepare_cached(
-        "INSERT INTO outbox (id, destination, event_type, subject, payload, created_at, created_ns, status, next_attempt_ns)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?7)",
+        "INSERT INTO outbox (id, destination, event_type, subject, payload, created_at, created_ns, status, next_attempt_ns, event_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?7, ?8)",
     )
     .and_then(|mut s| {
-        s.execute(params![m.id, m.destination, m.event_type, m.subject, m.payload.to_string(), m.created_at.to_string(), ns(m.created_at)])
+        s.execute(params![m.id, m.destination, m.event_type, m.subject, m.payload.to_string(), m.created_at.to_string(), ns(m.created_at), event_seq])
     })
     .map_err(unexpected)?;
     Ok(())
 }
 
-pub fn append_entry(c: &Connection, e: &NewEntry) -> Result<(), StoreError> {
+/// Append `e` (recorded by event `event_seq`) and return it as written.
+pub fn append_entry(
+    c: &Connection,
+    e: &NewEntry,
+    event_seq: i64,
+) -> Result<RegisterEntry, StoreError> {
     let (prev_seq, prev_hash): (i64, String) = c
         .query_row(
             "SELECT seq, hash FROM register_entries WHERE register = ?1 ORDER BY seq DESC LIMIT 1",
@@ -61,14 +66,21 @@ pub fn append_entry(c: &Connection, e: &NewEntry) -> Result<(), StoreError> {
     debug_assert!(seq > prev_seq);
     let hash = entry_hash(&prev_hash, seq, e, after);
     c.prepare_cached(
-        "INSERT INTO register_entries (seq, register, section, kind, entry_date, at, author, subject, quantity, balance_after, sealed, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "INSERT INTO register_entries (seq, register, section, kind, entry_date, at, author, subject, quantity, balance_after, sealed, prev_hash, hash, event_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )
     .and_then(|mut s| {
-        s.execute(params![seq, e.register.as_str(), e.section, e.kind.as_str(), e.entry_date.to_string(), e.at.to_string(), e.author, e.subject, e.quantity, after, e.sealed, prev_hash, hash])
+        s.execute(params![seq, e.register.as_str(), e.section, e.kind.as_str(), e.entry_date.to_string(), e.at.to_string(), e.author, e.subject, e.quantity, after, e.sealed, prev_hash, hash, event_seq])
     })
     .map_err(unexpected)?;
-    Ok(())
+    Ok(RegisterEntry {
+        seq,
+        entry: e.clone(),
+        balance_after: after,
+        prev_hash,
+        hash,
+        event_seq,
+    })
 }
 
 fn balance(c: &Connection, register: Register, section: &str) -> Result<i64, StoreError> {
@@ -103,11 +115,12 @@ pub(crate) fn entry_row(r: &rusqlite::Row) -> rusqlite::Result<RegisterEntry> {
         balance_after: r.get(9)?,
         prev_hash: r.get(11)?,
         hash: r.get(12)?,
+        event_seq: r.get(13)?,
     })
 }
 
-pub(crate) const ENTRY_COLUMNS: &str = "seq, register, section, kind, entry_date, at, author, subject, quantity, balance_after, sealed, prev_hash, hash";
-pub(crate) const MSG_COLUMNS: &str = "seq, id, destination, event_type, subject, payload, created_at, status, attempts, next_attempt_ns, last_error, delivered_at";
+pub(crate) const ENTRY_COLUMNS: &str = "seq, register, section, kind, entry_date, at, author, subject, quantity, balance_after, sealed, prev_hash, hash, event_seq";
+pub(crate) const MSG_COLUMNS: &str = "seq, id, destination, event_type, subject, payload, created_at, status, attempts, next_attempt_ns, last_error, delivered_at, event_seq";
 
 pub(crate) fn msg_row(r: &rusqlite::Row) -> rusqlite::Result<OutboxMessage> {
     let payload: String = r.get(5)?;
@@ -135,6 +148,7 @@ pub(crate) fn msg_row(r: &rusqlite::Row) -> rusqlite::Result<OutboxMessage> {
         next_attempt_at: from_ns(r.get(9)?)?,
         last_error: r.get(10)?,
         delivered_at: r.get::<_, Option<String>>(11)?.map(ts).transpose()?,
+        event_seq: r.get(12)?,
     })
 }
 
@@ -395,6 +409,22 @@ impl RegisterStore for SqliteStore {
                 "SELECT {ENTRY_COLUMNS} FROM register_entries WHERE register = ?1 AND (?2 IS NULL OR section = ?2) ORDER BY seq"
             ))
             .and_then(|mut s| s.query_map(params![register.as_str(), section], entry_row)?.collect())
+            .map_err(unexpected)
+        })
+        .await
+    }
+
+    async fn last_register_entry(
+        &self,
+        register: Register,
+        section: &str,
+    ) -> Result<Option<RegisterEntry>, StoreError> {
+        let section = section.to_string();
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM register_entries WHERE register = ?1 AND section = ?2 ORDER BY seq DESC LIMIT 1"
+            ))
+            .and_then(|mut s| s.query_row(params![register.as_str(), section], entry_row).optional())
             .map_err(unexpected)
         })
         .await

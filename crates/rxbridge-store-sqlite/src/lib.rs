@@ -16,6 +16,7 @@
 //! re-reads the head of the event chain inside each write transaction, under SQLite's write
 //! lock.
 
+mod adopt;
 mod fulfilment;
 mod migrations;
 mod payments;
@@ -795,6 +796,27 @@ mod tests {
         (store.clone(), store.clone(), store, Box::new(dir))
     }
     rxbridge_app::fulfilment_store_contract_tests!(fresh_fulfilment());
+
+    async fn fresh_state() -> rxbridge_app::contract::state::StateFixture {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        let tamper: rxbridge_app::contract::state::Tamper = Arc::new(move |id: String| {
+            let path = path.clone();
+            Box::pin(async move {
+                let c = rusqlite::Connection::open(&path).unwrap();
+                let n = c
+                    .execute(
+                        "UPDATE prescriptions SET status = 'ready_for_fulfilment' WHERE id = ?1",
+                        [id],
+                    )
+                    .unwrap();
+                assert_eq!(n, 1);
+            })
+        });
+        (store.clone(), store.clone(), store, tamper, Box::new(dir))
+    }
+    rxbridge_app::state_contract_tests!(fresh_state());
 
     async fn fresh_staff() -> rxbridge_app::contract::staff::StaffFixture {
         let dir = tempfile::tempdir().unwrap();

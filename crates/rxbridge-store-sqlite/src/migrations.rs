@@ -250,6 +250,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER prescriber_keys_no_delete BEFORE DELETE ON prescriber_keys
         BEGIN SELECT RAISE(ABORT, 'prescriber keys are kept'); END;
 "#,
+    // 6: state bound to the chain — each state row names the event that produced it (rows
+    // written before this version are adopted as found, `crate::adopt`).
+    r#"
+    ALTER TABLE prescriptions ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE payments ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE register_entries ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
@@ -276,6 +284,16 @@ pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
                 "migration {} would break {broken} foreign-key reference(s)",
                 i + 1
             );
+        }
+        // Schema 6 binds state rows to events: rows from before it are adopted as found.
+        if i + 1 == 6 {
+            let n = crate::adopt::adopt_unbound(&tx)?;
+            if n > 0 {
+                tracing::warn!(
+                    rows = n,
+                    "bound rows written before state binding to state.adopted events"
+                );
+            }
         }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;

@@ -2,10 +2,13 @@
 //! and the `commit` unit of work.
 
 use crate::Chain;
-use crate::queries::{RX_COLUMNS, append_event, is_unique_violation, json, transition, unexpected};
+use crate::queries::{
+    RX_COLUMNS, append_event, is_unique_violation, json, transition_row, unexpected,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 use rxbridge_app::payments::{Change, PaymentRecord, PaymentWrite};
 use rxbridge_app::ports::{Mode, PrescriptionRecord, StoreError};
+use rxbridge_app::state::Binding;
 use rxbridge_domain::lifecycle::Status;
 
 const PAY_COLUMNS: &str = "doc";
@@ -37,15 +40,20 @@ pub fn commit(
             }
         })?;
     }
+    // Every row this change writes names its first event, and that event binds them all.
+    let first_seq = chain.seq + 1;
+    let mut binding = Binding::default();
     match &change.payment {
         Some(PaymentWrite::Insert(p)) => {
-            let doc = serde_json::to_string(p).map_err(unexpected)?;
+            let mut p = p.clone();
+            p.event_seq = first_seq;
+            let doc = serde_json::to_string(&p).map_err(unexpected)?;
             c.prepare_cached(
-                "INSERT INTO payments (id, prescription_id, mode, status, session_id, payment_ref, charge_date, created_at, version, doc)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO payments (id, prescription_id, mode, status, session_id, payment_ref, charge_date, created_at, version, doc, event_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )
             .and_then(|mut s| {
-                s.execute(params![p.id, p.prescription_id, p.mode.as_str(), p.status.as_str(), p.session_id, p.payment_ref, p.charge_date().to_string(), p.created_at.to_string(), p.version, doc])
+                s.execute(params![p.id, p.prescription_id, p.mode.as_str(), p.status.as_str(), p.session_id, p.payment_ref, p.charge_date().to_string(), p.created_at.to_string(), p.version, doc, first_seq])
             })
             .map_err(|e| {
                 if is_unique_violation(&e) {
@@ -54,16 +62,19 @@ pub fn commit(
                     unexpected(e)
                 }
             })?;
+            binding.payment(&p);
         }
         Some(PaymentWrite::Update(p)) => {
-            let doc = serde_json::to_string(p).map_err(unexpected)?;
+            let mut p = p.clone();
+            p.event_seq = first_seq;
+            let doc = serde_json::to_string(&p).map_err(unexpected)?;
             let n = c
                 .prepare_cached(
-                    "UPDATE payments SET status = ?1, session_id = ?2, payment_ref = ?3, version = ?4, doc = ?5
+                    "UPDATE payments SET status = ?1, session_id = ?2, payment_ref = ?3, version = ?4, doc = ?5, event_seq = ?8
                      WHERE id = ?6 AND version = ?7",
                 )
                 .and_then(|mut s| {
-                    s.execute(params![p.status.as_str(), p.session_id, p.payment_ref, p.version, doc, p.id, p.version - 1])
+                    s.execute(params![p.status.as_str(), p.session_id, p.payment_ref, p.version, doc, p.id, p.version - 1, first_seq])
                 })
                 .map_err(unexpected)?;
             if n == 0 {
@@ -80,35 +91,41 @@ pub fn commit(
                     StoreError::NotFound
                 });
             }
+            binding.payment(&p);
         }
         None => {}
     }
-    let mut events = change.events.iter();
     let rec = match &change.transition {
         Some(t) => {
-            // The transition appends the first event itself.
-            let first = events.next().ok_or_else(|| {
+            let at = change.events.first().map(|e| e.at).ok_or_else(|| {
                 StoreError::Unexpected(anyhow::anyhow!("a transition needs an event"))
             })?;
-            Some(transition(
-                c,
-                chain,
-                &t.id,
-                t.expected_version,
-                t.to,
-                first,
-            )?)
+            let rec = transition_row(c, &t.id, t.expected_version, t.to, at, first_seq)?;
+            binding.prescription(&rec);
+            Some(rec)
         }
         None => None,
     };
-    for e in events {
-        append_event(c, chain, e)?;
-    }
     for m in &change.outbox {
-        crate::fulfilment::insert_message(c, m)?;
+        crate::fulfilment::insert_message(c, m, first_seq)?;
+        binding.message(m);
     }
     for e in &change.register {
-        crate::fulfilment::append_entry(c, e)?;
+        let written = crate::fulfilment::append_entry(c, e, first_seq)?;
+        binding.entry(&written);
+    }
+    let mut events = change.events.clone();
+    match events.first_mut() {
+        Some(first) => binding.apply(first),
+        None if binding.is_empty() => {}
+        None => {
+            return Err(StoreError::Unexpected(anyhow::anyhow!(
+                "a change that writes state needs an event to bind it"
+            )));
+        }
+    }
+    for e in &events {
+        append_event(c, chain, e)?;
     }
     Ok(rec)
 }

@@ -6,6 +6,7 @@ use anyhow::anyhow;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use rxbridge_app::events::{EventRecord, GENESIS_HASH, NewEvent, chain_hash};
 use rxbridge_app::ports::*;
+use rxbridge_app::state::Binding;
 use rxbridge_domain::compliance::{HistoryEntry, IdentitySignals};
 use rxbridge_domain::lifecycle::Status;
 use rxbridge_domain::prescription::PrescriptionType;
@@ -214,17 +215,24 @@ pub fn insert_prescription(
             .ok_or_else(|| unexpected("idempotency row vanished inside its transaction"))?;
         return Ok(InsertOutcome::KeyExists(existing));
     }
-    let r = &new.record;
+    // The row names the event written with it, and that event binds the row.
+    let mut record = new.record.clone();
+    record.event_seq = chain.seq + 1;
+    let mut event = new.event.clone();
+    let mut binding = Binding::default();
+    binding.prescription(&record);
+    binding.apply(&mut event);
+    let r = &record;
     let items = serde_json::to_string(&r.items).unwrap_or_default();
     c.prepare_cached(
-        "INSERT INTO prescriptions (id, clinic_id, mode, clinic_reference, kind, status, version, issued_on, created_at, updated_at, items, findings, sealed)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "INSERT INTO prescriptions (id, clinic_id, mode, clinic_reference, kind, status, version, issued_on, created_at, updated_at, items, findings, sealed, event_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )
     .and_then(|mut s| {
         s.execute(params![
             r.id, r.clinic_id, r.mode.as_str(), r.clinic_reference, r.kind.as_str(), r.status.as_str(), r.version,
             r.issued_on.to_string(), r.created_at.to_string(), r.updated_at.to_string(),
-            items, serde_json::to_string(&r.findings).unwrap_or_default(), r.sealed
+            items, serde_json::to_string(&r.findings).unwrap_or_default(), r.sealed, r.event_seq
         ])
     })
     .map_err(|e| if is_unique_violation(&e) { StoreError::Duplicate } else { unexpected(e) })?;
@@ -254,11 +262,11 @@ pub fn insert_prescription(
         })
         .map_err(unexpected)?;
     }
-    append_event(c, chain, &new.event)?;
+    append_event(c, chain, &event)?;
     Ok(InsertOutcome::Inserted)
 }
 
-pub(crate) const RX_COLUMNS: &str = "seq, id, clinic_id, mode, clinic_reference, kind, status, version, issued_on, created_at, updated_at, items, findings, sealed";
+pub(crate) const RX_COLUMNS: &str = "seq, id, clinic_id, mode, clinic_reference, kind, status, version, issued_on, created_at, updated_at, items, findings, sealed, event_seq";
 
 pub(crate) fn rx_row(r: &Row) -> rusqlite::Result<(i64, PrescriptionRecord)> {
     rx_row_at(r, 0)
@@ -301,6 +309,7 @@ pub(crate) fn rx_row_at(r: &Row, o: usize) -> rusqlite::Result<(i64, Prescriptio
             items: json(r.get(o + 11)?)?,
             findings: json(r.get(o + 12)?)?,
             sealed: r.get(o + 13)?,
+            event_seq: r.get(o + 14)?,
         },
     ))
 }
@@ -377,10 +386,29 @@ pub fn transition(
     to: Status,
     event: &NewEvent,
 ) -> Result<PrescriptionRecord, StoreError> {
+    let rec = transition_row(c, id, expected, to, event.at, chain.seq + 1)?;
+    let mut event = event.clone();
+    let mut binding = Binding::default();
+    binding.prescription(&rec);
+    binding.apply(&mut event);
+    append_event(c, chain, &event)?;
+    Ok(rec)
+}
+
+/// Move the row (naming `event_seq`, the event the caller appends next) and return it as
+/// written; the caller binds it into that event.
+pub fn transition_row(
+    c: &Connection,
+    id: &str,
+    expected: i64,
+    to: Status,
+    at: jiff::Timestamp,
+    event_seq: i64,
+) -> Result<PrescriptionRecord, StoreError> {
     let n = c
         .execute(
-            "UPDATE prescriptions SET status = ?1, version = version + 1, updated_at = ?2 WHERE id = ?3 AND version = ?4",
-            params![to.as_str(), event.at.to_string(), id, expected],
+            "UPDATE prescriptions SET status = ?1, version = version + 1, updated_at = ?2, event_seq = ?5 WHERE id = ?3 AND version = ?4",
+            params![to.as_str(), at.to_string(), id, expected, event_seq],
         )
         .map_err(unexpected)?;
     if n == 0 {
@@ -400,7 +428,6 @@ pub fn transition(
     c.prepare_cached("UPDATE rx_history SET status = ?1 WHERE prescription_id = ?2")
         .and_then(|mut s| s.execute(params![to.as_str(), id]))
         .map_err(unexpected)?;
-    append_event(c, chain, event)?;
     c.query_row(
         &format!("SELECT {RX_COLUMNS} FROM prescriptions WHERE id = ?1"),
         [id],

@@ -2,6 +2,7 @@
 //! cases and the HTTP server. `main.rs` is the CLI on top; the black-box tests start the real
 //! server through `spawn`.
 
+pub mod anchors;
 pub mod mail;
 pub mod seed;
 pub mod server;
@@ -58,6 +59,8 @@ pub struct Config {
     pub webhooks: WebhookSettings,
     pub warehouse: WarehouseSettings,
     pub metrics: MetricsSettings,
+    /// Audit anchors: schedule, witness, trusted public key.
+    pub audit: anchors::AuditSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -263,6 +266,7 @@ impl Default for Config {
             webhooks: WebhookSettings::default(),
             warehouse: WarehouseSettings::default(),
             metrics: MetricsSettings::default(),
+            audit: anchors::AuditSettings::default(),
         }
     }
 }
@@ -345,6 +349,7 @@ impl Config {
         if let Ok(v) = std::env::var("RXBRIDGE_WAREHOUSE_INBOUND_SECRETS") {
             c.warehouse.inbound_secrets = list(v);
         }
+        c.audit.from_env()?;
         if let Ok(v) = std::env::var("RXBRIDGE_WEBHOOKS_ALLOW_PRIVATE_TARGETS") {
             c.webhooks.allow_private_targets = matches!(v.as_str(), "1" | "true" | "yes");
         }
@@ -416,6 +421,8 @@ impl Config {
         {
             bail!("public_url must start with http:// or https://, got {u:?}");
         }
+        self.audit
+            .validate(&webhooks::UrlPolicy::from_settings(&self.webhooks))?;
         let p = &self.payments;
         if !(1..=24 * 28).contains(&p.window_hours) {
             bail!("payments.window_hours must be 1 to 672 (28 days)");
@@ -712,6 +719,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
             m(out);
         }
         gauges.render(out);
+        rxbridge_app::state::render_metrics(out);
     });
     let state = AppState::new(intake, clinics, dyn_store, clock, Some(extra))
         .with_payments(payments.clone())
@@ -817,6 +825,36 @@ pub async fn bind_metrics(config: &Config) -> anyhow::Result<Option<tokio::net::
     Ok(Some(l))
 }
 
+/// Write a signed anchor of every chain's head to the configured witnesses on the schedule
+/// (nothing to do without one: the key is still created at start).
+fn spawn_anchoring(app: &App) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let key = anchors::load_or_create_key(&app.config.data_dir)?;
+    let every = std::time::Duration::from_secs(app.config.audit.anchor_interval_secs);
+    let transport: Arc<dyn rxbridge_app::outbox::WebhookTransport> = Arc::new(
+        webhooks::HttpWebhooks::new(webhooks::UrlPolicy::from_settings(&app.config.webhooks))?,
+    );
+    let witnesses = app.config.audit.witnesses(transport);
+    let (store, registers) = (app.state.store.clone(), app.store.clone());
+    Ok(tokio::spawn(async move {
+        if witnesses.is_empty() {
+            return;
+        }
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            // Failures are logged (alert) inside; the next tick tries again.
+            let _ = rxbridge_app::anchor::publish(
+                store.as_ref(),
+                registers.as_ref(),
+                &key,
+                &witnesses,
+                jiff::Timestamp::now(),
+            )
+            .await;
+        }
+    }))
+}
+
 /// Serve until `shutdown` resolves, then finish in-flight requests and flush the store.
 /// `metrics` (from [`bind_metrics`]) serves `/metrics` on its own listener.
 pub async fn serve(
@@ -846,12 +884,16 @@ pub async fn serve(
         app.fulfilment.clone(),
         std::time::Duration::from_secs(app.config.warehouse.sweep_interval_secs),
     );
+    let anchoring = spawn_anchoring(&app)?;
     let policy = server::ConnectionPolicy {
         header_read_timeout: std::time::Duration::from_secs(app.config.header_read_timeout_secs),
         max_per_client: app.config.max_connections_per_client,
     };
     let served = server::serve_public(listener, router, policy, shutdown).await;
-    for task in [sweep, worker, releases].into_iter().chain(metrics_task) {
+    for task in [sweep, worker, releases, anchoring]
+        .into_iter()
+        .chain(metrics_task)
+    {
         task.abort();
         let _ = task.await;
     }

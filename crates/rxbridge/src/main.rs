@@ -7,7 +7,6 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use rxbridge::{App, Config};
 use rxbridge_app::Mode;
-use rxbridge_app::audit::verify_chain;
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -317,8 +316,19 @@ enum DevCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Walk the whole event chain; report the first broken link.
-    Verify,
+    /// Walk the event chain and the register chains, then replay the log and compare every
+    /// state table with it; with anchors, check no chain is shorter than an anchor saw or
+    /// differs at its length. Names each difference (exit 2).
+    Verify {
+        /// A signed anchor (from `audit anchor` or the witness) to check the chains against.
+        #[arg(long)]
+        anchor: Vec<std::path::PathBuf>,
+    },
+    /// Print (or write to FILE) a signed statement of every chain's head.
+    Anchor {
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 fn init_logs() {
@@ -687,24 +697,90 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
             }
         }
         Command::Audit {
-            command: AuditCommand::Verify,
+            command: AuditCommand::Anchor { out },
         } => {
             let app = App::open(config)?;
-            let r = verify_chain(app.state.store.as_ref()).await;
+            let key = rxbridge::anchors::load_or_create_key(&app.config.data_dir)?;
+            let r = rxbridge_app::anchor::take(
+                app.state.store.as_ref(),
+                app.store.as_ref(),
+                &key,
+                jiff::Timestamp::now(),
+            )
+            .await;
             app.store.close();
-            match r {
-                Ok(r) => println!(
-                    "ok: {} events, chain intact (head {})",
-                    r.events, r.head_hash
-                ),
-                Err(e) => {
-                    println!("BROKEN: {e}");
-                    return Ok(std::process::ExitCode::from(2));
+            let text = rxbridge::anchors::to_json(&r?);
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &text)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!("anchor written to {}", path.display());
                 }
+                None => print!("{text}"),
+            }
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { anchor },
+        } => {
+            let app = App::open(config)?;
+            let r = audit_verify(&app, &anchor).await;
+            app.store.close();
+            let (ok, broken) = r?;
+            for l in ok {
+                println!("ok: {l}");
+            }
+            if !broken.is_empty() {
+                for l in broken {
+                    println!("BROKEN: {l}");
+                }
+                return Ok(std::process::ExitCode::from(2));
             }
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Every check of `audit verify`: (intact lines, broken lines).
+async fn audit_verify(
+    app: &App,
+    anchors: &[std::path::PathBuf],
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let (mut ok, mut broken) = match rxbridge_app::audit::verify_all(
+        app.state.store.as_ref(),
+        app.store.as_ref(),
+        app.store.as_ref(),
+    )
+    .await?
+    {
+        Ok(lines) => (lines, vec![]),
+        Err(lines) => (vec![], lines),
+    };
+    if !anchors.is_empty() {
+        let trusted = rxbridge::anchors::trusted_key(&app.config.audit, &app.config.data_dir)?;
+        for path in anchors {
+            let a = rxbridge::anchors::read(path)?;
+            let problems = rxbridge_app::anchor::check(
+                &a,
+                &trusted,
+                app.state.store.as_ref(),
+                app.store.as_ref(),
+            )
+            .await?;
+            if problems.is_empty() {
+                ok.push(format!(
+                    "anchor {}: every chain holds what the anchor of {} saw",
+                    path.display(),
+                    a.at
+                ));
+            }
+            broken.extend(
+                problems
+                    .into_iter()
+                    .map(|p| format!("anchor {}: {p}", path.display())),
+            );
+        }
+    }
+    Ok((ok, broken))
 }
 
 fn write_report(

@@ -158,6 +158,7 @@ pub async fn seed(
                     quantity: 28,
                     days_supply: 28,
                 }],
+                event_seq: 0,
             };
             let new = NewPrescription {
                 idempotency: IdempotencyRecord {

@@ -85,6 +85,9 @@ pub struct PaymentRecord {
     pub updated_at: Timestamp,
     /// Optimistic-concurrency token, incremented by every update.
     pub version: i64,
+    /// The event that produced this state (`crate::state`); the store sets it on every write.
+    #[serde(default)]
+    pub event_seq: i64,
 }
 
 impl PaymentRecord {

@@ -292,6 +292,7 @@ impl Payments {
             created_at: now,
             updated_at: now,
             version: 1,
+            event_seq: 0,
         })
     }
 
@@ -878,6 +879,19 @@ impl Payments {
         if owed <= 0 {
             return Ok(());
         }
+        // Money leaves only for a payment (and prescription) the audit chain speaks for: the
+        // stored rows are checked (the caller's copy may predate its own write).
+        let p = self.get(&p.id).await?;
+        let guard = crate::state::StateGuard::new(self.store.as_ref());
+        guard
+            .payment(&p, "refund")
+            .await
+            .map_err(StoreError::from)?;
+        let rec = self.prescription(&p).await?;
+        guard
+            .prescription(&rec, "refund")
+            .await
+            .map_err(StoreError::from)?;
         let Some(payment_ref) = p.payment_ref.clone() else {
             return Err(
                 anyhow::anyhow!("payment {} has no provider reference to refund", p.id).into(),

@@ -1,6 +1,6 @@
 //! The operator's tool for a deployed stage, run with AWS credentials from a workstation:
 //! move data in from the embedded store, export it back out, add clinics and staff, verify the
-//! event chain. `--endpoint` (or `RXBRIDGE_AWS_ENDPOINT`) targets a local stand-in instead.
+//! chains and state tables (against anchors too) and take an anchor. `--endpoint` (or `RXBRIDGE_AWS_ENDPOINT`) targets a local stand-in instead.
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -37,8 +37,29 @@ enum Command {
     },
     /// Create the table (local stand-ins only; on AWS the CDK stack owns it).
     CreateTable,
-    /// Walk the event chain and report.
-    Verify,
+    /// Walk the event and register chains, compare every state table with the event log and,
+    /// with anchors, check no chain is shorter than an anchor saw or differs at its length.
+    /// Exit 2 naming each difference.
+    Verify {
+        /// A signed anchor (from the anchor bucket or `rxbridge-aws anchor`).
+        #[arg(long)]
+        anchor: Vec<PathBuf>,
+        /// The anchor key's public half (64 hex) kept outside AWS; default: the one the stage
+        /// recorded with its key.
+        #[arg(long, env = "RXBRIDGE_AUDIT_ANCHOR_PUBLIC_KEY")]
+        anchor_public_key: Option<String>,
+    },
+    /// Once, after upgrading from a version without state binding: bind every item that names
+    /// no event into `state.adopted` events, as found (the guard refuses unbound items).
+    AdoptState,
+    /// Print (or write to FILE) a signed anchor of every chain's head (needs KMS Decrypt).
+    Anchor {
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The key that wraps the patient-data key (the stack's `KmsKeyId` output).
+        #[arg(long, env = "RXBRIDGE_KMS_KEY_ID")]
+        kms_key_id: String,
+    },
     /// Clinics: `clinic add NAME` prints its sandbox and live keys, once.
     Clinic {
         #[command(subcommand)]
@@ -107,9 +128,80 @@ async fn main() -> anyhow::Result<()> {
                 .sync_all()?;
             println!("exported {} records to {}", counts.total(), out.display());
         }
-        Command::Verify => {
-            let r = rxbridge_app::audit::verify_chain(&*store).await?;
-            println!("the event chain verifies: {} events", r.events);
+        Command::Verify {
+            anchor,
+            anchor_public_key,
+        } => {
+            let (mut ok, mut broken) =
+                match rxbridge_app::audit::verify_all(&*store, &*store, &*store).await? {
+                    Ok(lines) => (lines, vec![]),
+                    Err(lines) => (vec![], lines),
+                };
+            if !anchor.is_empty() {
+                let trusted = match anchor_public_key {
+                    Some(h) => {
+                        let b: [u8; 32] = hex::decode(h.trim())
+                            .ok()
+                            .and_then(|b| b.try_into().ok())
+                            .context("the anchor public key must be 64 hex characters")?;
+                        rxbridge_app::anchor::AnchorPublicKey::from_bytes(&b)?
+                    }
+                    None => rxbridge_aws::anchors::recorded_public_key(&store)
+                        .await?
+                        .context("the stage has no anchor key yet; pass --anchor-public-key")?,
+                };
+                for path in &anchor {
+                    let a = rxbridge::anchors::read(path)?;
+                    let problems =
+                        rxbridge_app::anchor::check(&a, &trusted, &*store, &*store).await?;
+                    if problems.is_empty() {
+                        ok.push(format!(
+                            "anchor {}: every chain holds what the anchor of {} saw",
+                            path.display(),
+                            a.at
+                        ));
+                    }
+                    broken.extend(
+                        problems
+                            .into_iter()
+                            .map(|p| format!("anchor {}: {p}", path.display())),
+                    );
+                }
+            }
+            // The first line is the event chain's: "N events, chain intact (head …)".
+            let mut lines = ok.iter();
+            if let Some(first) = lines.next() {
+                println!("the event chain verifies: {first}");
+            }
+            lines.for_each(|l| println!("ok: {l}"));
+            if !broken.is_empty() {
+                broken.iter().for_each(|l| println!("BROKEN: {l}"));
+                std::process::exit(2);
+            }
+        }
+        Command::AdoptState => {
+            let n = store.adopt_unbound().await?;
+            println!("bound {n} item(s) written before state binding");
+        }
+        Command::Anchor { out, kms_key_id } => {
+            let vault = rxbridge_aws::keys::patient_vault(
+                &aws_sdk_kms::Client::new(&sdk),
+                &store,
+                &kms_key_id,
+            )
+            .await?;
+            let key = rxbridge_aws::anchors::anchor_key(&store, &vault).await?;
+            let a =
+                rxbridge_app::anchor::take(&*store, &*store, &key, jiff::Timestamp::now()).await?;
+            let text = rxbridge::anchors::to_json(&a);
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &text)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!("anchor written to {}", path.display());
+                }
+                None => print!("{text}"),
+            }
         }
         Command::Clinic {
             command: ClinicCommand::Add { name },

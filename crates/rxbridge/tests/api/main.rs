@@ -2,6 +2,7 @@
 //! directory each, failure paths included.
 
 mod access;
+mod audit;
 mod casebook;
 mod cli;
 mod hardening;

@@ -2,6 +2,7 @@
 //! checkout; Stripe against a local stand-in that checks every request Stripe would receive;
 //! webhook signatures; the sweep; refunds; the month-end exports; SMTP against a stand-in.
 
+mod anchors;
 mod bench;
 mod exports;
 mod fulfilment;
@@ -10,4 +11,5 @@ mod sandbox;
 mod smtp;
 mod stripe;
 mod sweep;
+mod tamper;
 mod webhooks;
