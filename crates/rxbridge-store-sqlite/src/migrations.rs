@@ -234,7 +234,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER register_no_delete BEFORE DELETE ON register_entries
         BEGIN SELECT RAISE(ABORT, 'register entries are append-only'); END;
     "#,
-    // Prescribers' public keys for advanced electronic signatures: never deleted, so that
+    // 5: prescribers' public keys for advanced electronic signatures — never deleted, so that
     // earlier signatures stay verifiable; a revocation is a time.
     r#"
     CREATE TABLE prescriber_keys (
