@@ -1404,6 +1404,7 @@ pub mod fulfilment {
                     };
                 }
                 case!(outbox_order_lease_and_replay);
+                case!(sealed_bodies_and_sealing_old_rows);
                 case!(register_balance_chain_and_refusal);
             }
         };
@@ -1415,9 +1416,94 @@ pub mod fulfilment {
             destination: dest.into(),
             event_type: "prescription.status_changed".into(),
             subject: subject.into(),
-            payload: serde_json::json!({ "n": id }),
+            payload: crate::outbox::Body::Clear(serde_json::json!({ "n": id })),
             created_at: at,
         }
+    }
+
+    /// A sealed body is stored and read back as it was (binary, never JSON); a clear body of a
+    /// patient-data type (written before sealing) is found by `unsealed` and sealed in place.
+    pub async fn sealed_bodies_and_sealing_old_rows(
+        store: Arc<dyn Store>,
+        outbox: Arc<dyn OutboxStore>,
+        _: Arc<dyn RegisterStore>,
+    ) {
+        use crate::outbox::Body;
+        let t = now();
+        let vault = crate::PatientVault::new(&[9; 32]).unwrap();
+        let order = serde_json::json!({ "data": { "deliver_to": { "name": "Sam Taylor" } } });
+        let mut sealed = msg("s1", "warehouse:test", "rx_s", t);
+        sealed.event_type = "fulfilment.requested".into();
+        sealed.payload = crate::sealed::seal_body(&vault, &sealed, &order);
+        let mut old = msg("s2", "warehouse:test", "rx_t", t);
+        old.event_type = "fulfilment.requested".into();
+        old.payload = Body::Clear(order.clone());
+        let mut live = old.clone();
+        live.id = "s3".into();
+        live.destination = "warehouse:live".into();
+        store
+            .commit(Change {
+                events: vec![ev("x", "rx_s")],
+                outbox: vec![
+                    sealed.clone(),
+                    old.clone(),
+                    live,
+                    msg("s4", "clinic:c:test", "rx_s", t),
+                ],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let got = outbox.message("s1").await.unwrap().unwrap();
+        assert_eq!(
+            got.message, sealed,
+            "a sealed body reads back as it was written"
+        );
+        assert_eq!(
+            crate::sealed::open_body(&vault, &got.message).unwrap(),
+            order
+        );
+        let ids = |v: Vec<crate::outbox::OutboxMessage>| {
+            v.into_iter().map(|m| m.message.id).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(outbox
+                .unsealed("fulfilment.requested", "warehouse:test", 10)
+                .await
+                .unwrap()),
+            ["s2"]
+        );
+        assert_eq!(
+            crate::sealed::seal_stored_bodies(outbox.as_ref(), &vault, 1)
+                .await
+                .unwrap(),
+            2
+        );
+        for id in ["s2", "s3"] {
+            let m = outbox.message(id).await.unwrap().unwrap();
+            assert!(m.message.payload.is_sealed(), "{id}");
+            assert_eq!(crate::sealed::open_body(&vault, &m.message).unwrap(), order);
+        }
+        assert!(
+            outbox
+                .unsealed("fulfilment.requested", "warehouse:test", 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            crate::sealed::seal_stored_bodies(outbox.as_ref(), &vault, 10)
+                .await
+                .unwrap(),
+            0,
+            "idempotent"
+        );
+        // Notices stay clear.
+        let n = outbox.message("s4").await.unwrap().unwrap();
+        assert_eq!(
+            n.message.payload.clear(),
+            Some(&serde_json::json!({ "n": "s4" }))
+        );
     }
 
     /// Messages commit with their change; per destination and subject only the oldest pending

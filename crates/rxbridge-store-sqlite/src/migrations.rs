@@ -234,6 +234,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER register_no_delete BEFORE DELETE ON register_entries
         BEGIN SELECT RAISE(ABORT, 'register entries are append-only'); END;
     "#,
+    // 5: sealed outbox bodies. A body with patient data is now a BLOB sealed by the
+    // application; rows written before are still JSON text. This partial index finds those
+    // (`OutboxStore::unsealed`) without reading the whole outbox at each start; sealed rows
+    // leave it as they are rewritten.
+    r#"
+    CREATE INDEX outbox_unsealed ON outbox(event_type, destination, seq) WHERE typeof(payload) = 'text';
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {

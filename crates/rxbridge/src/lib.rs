@@ -658,15 +658,17 @@ impl App {
 
     fn open_tuned(config: Config, clock: Arc<dyn Clock>, tuning: Tuning) -> anyhow::Result<Self> {
         config.validate()?;
-        std::fs::create_dir_all(&config.data_dir)
+        // Owner-only: the directory, the database and its WAL, the key file, documents, mail.
+        rxbridge_app::files::private_dir(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let vault = load_vault(&config)?;
         let store = Arc::new(SqliteStore::open_tuned(config.db_path(), tuning)?);
         let documents = Arc::new(
-            rxbridge_app::originals::FileDocuments::new(config.data_dir.join("documents"))
-                .with_context(|| {
-                    format!("creating {}", config.data_dir.join("documents").display())
-                })?,
+            rxbridge_app::originals::FileDocuments::new(
+                config.data_dir.join("documents"),
+                vault.clone(),
+            )
+            .with_context(|| format!("creating {}", config.data_dir.join("documents").display()))?,
         );
         let stats_store = store.clone();
         let wired = wire(
@@ -711,6 +713,14 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Bodies an earlier version stored in the clear are sealed before anything is delivered.
+    let sealed = app.outbox.seal_stored_bodies().await?;
+    if sealed > 0 {
+        tracing::info!(
+            sealed,
+            "sealed outbox bodies that an earlier version stored in the clear"
+        );
+    }
     let router = app.router();
     let sweep = spawn_sweep(
         app.payments.clone(),

@@ -35,7 +35,7 @@ async fn bench_outbox_delivery_and_webhook_intake() {
                 destination: "warehouse:test".into(),
                 event_type: "fulfilment.requested".into(),
                 subject: format!("rx_{chunk}_{i}"),
-                payload: json!({ "type": "fulfilment.requested", "data": { "order_id": format!("rx_{chunk}_{i}") } }),
+                payload: rxbridge_app::outbox::Body::Clear(json!({ "type": "fulfilment.requested", "data": { "order_id": format!("rx_{chunk}_{i}") } })),
                 created_at: t,
             })
             .collect();
