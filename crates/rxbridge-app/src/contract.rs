@@ -46,6 +46,7 @@ macro_rules! store_contract_tests {
             case!(events_chain_and_timeline);
             case!(history_by_identity);
             case!(identity_signals_counts);
+            case!(identity_signals_on_hot_keys);
             case!(staff_views_span_clinics);
             case!(payment_commit_is_atomic);
             case!(payment_lookups_and_dedupe);
@@ -68,7 +69,7 @@ fn ev(kind: &str, subject: &str) -> NewEvent {
     }
 }
 
-async fn clinic(store: &Arc<dyn Store>, id: &str) {
+pub async fn clinic(store: &Arc<dyn Store>, id: &str) {
     store
         .create_clinic(
             Clinic {
@@ -137,7 +138,7 @@ pub fn record(id: &str, clinic: &str, mode: Mode, reference: &str) -> Prescripti
     }
 }
 
-fn new_rx(rec: PrescriptionRecord, idem_key: &str, patient: PatientKeys) -> NewPrescription {
+pub fn new_rx(rec: PrescriptionRecord, idem_key: &str, patient: PatientKeys) -> NewPrescription {
     NewPrescription {
         idempotency: IdempotencyRecord {
             clinic_id: rec.clinic_id.clone(),
@@ -936,6 +937,62 @@ pub async fn history_by_identity(store: Arc<dyn Store>) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// Keys shared by many records: other patients at an address are counted up to the cap; one
+/// patient's many records at an address count once; a conflict is found on either side of
+/// this patient's own value in the pair indexes.
+pub async fn identity_signals_on_hot_keys(store: Arc<dyn Store>) {
+    use rxbridge_domain::compliance::MAX_COUNTED_AT_ADDRESS;
+    clinic(&store, "cl_a").await;
+    let at = |nhs: &str, name_dob: &str, address: &str| {
+        let mut k = keys(Some(nhs), "same-demographics");
+        k.address = address.into();
+        k.name_dob = name_dob.into();
+        k
+    };
+    let n = MAX_COUNTED_AT_ADDRESS + 5;
+    for i in 0..n {
+        let k = at(&format!("n{i:04}"), "sam", "one-address");
+        let rec = record(&format!("rx_h{i}"), "cl_a", Mode::Test, "R");
+        insert(&store, rec, &format!("kh{i}"), k).await;
+    }
+    // One patient with five records at another address.
+    for i in 0..5 {
+        let k = at("n5000", "lee", "two-address");
+        let rec = record(&format!("rx_l{i}"), "cl_a", Mode::Test, "R");
+        insert(&store, rec, &format!("kl{i}"), k).await;
+    }
+    let signals = |k: PatientKeys| {
+        let store = store.clone();
+        async move { store.identity_signals(Mode::Test, &k).await.unwrap() }
+    };
+    let s = signals(at("n9999", "kim", "one-address")).await;
+    assert_eq!(
+        s.other_patients_at_address, MAX_COUNTED_AT_ADDRESS,
+        "capped"
+    );
+    assert!(!s.nhs_number_with_other_details && !s.details_with_other_nhs_number);
+    let s = signals(at("n0000", "sam", "one-address")).await;
+    assert_eq!(s.other_patients_at_address, MAX_COUNTED_AT_ADDRESS);
+    assert!(
+        !s.nhs_number_with_other_details,
+        "the same details as before"
+    );
+    assert!(s.details_with_other_nhs_number, "higher numbers");
+    let last = format!("n{:04}", n - 1);
+    let s = signals(at(&last, "sam", "one-address")).await;
+    assert!(s.details_with_other_nhs_number, "lower numbers");
+    assert!(!s.nhs_number_with_other_details);
+    for nd in ["aaa", "zzz"] {
+        let s = signals(at("n0003", nd, "elsewhere")).await;
+        assert!(s.nhs_number_with_other_details, "{nd}");
+        assert!(!s.details_with_other_nhs_number, "{nd}");
+    }
+    let s = signals(at("n6000", "kim", "two-address")).await;
+    assert_eq!(s.other_patients_at_address, 1, "five records, one patient");
+    let s = signals(at("n5000", "lee", "two-address")).await;
+    assert_eq!(s.other_patients_at_address, 0);
 }
 
 pub async fn identity_signals_counts(store: Arc<dyn Store>) {

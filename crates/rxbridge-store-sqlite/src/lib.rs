@@ -17,6 +17,8 @@
 //! lock.
 
 mod fulfilment;
+#[cfg(test)]
+mod hot_keys;
 mod migrations;
 mod payments;
 mod queries;

@@ -321,6 +321,11 @@ impl Config {
                 "compliance.cd_max_days_supply and compliance.address_max_patients must be at least 1"
             );
         }
+        let most = rxbridge_domain::compliance::MAX_COUNTED_AT_ADDRESS;
+        if t.address_max_patients > most {
+            // Stores stop counting there (a bounded read): a higher threshold would never flag.
+            bail!("compliance.address_max_patients must be at most {most}");
+        }
         if let Some(u) = &self.public_url
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {
