@@ -49,6 +49,7 @@ macro_rules! store_contract_tests {
             case!(events_chain_and_timeline);
             case!(history_by_identity);
             case!(identity_signals_counts);
+            case!(identity_signals_on_hot_keys);
             case!(staff_views_span_clinics);
             case!(payment_commit_is_atomic);
             case!(payment_lookups_and_dedupe);
@@ -954,6 +955,62 @@ pub async fn history_by_identity(store: Arc<dyn Store>) {
     );
 }
 
+/// Keys shared by many records: other patients at an address are counted up to the cap; one
+/// patient's many records at an address count once; a conflict is found on either side of
+/// this patient's own value in the pair indexes.
+pub async fn identity_signals_on_hot_keys(store: Arc<dyn Store>) {
+    use rxbridge_domain::compliance::MAX_COUNTED_AT_ADDRESS;
+    clinic(&store, "cl_a").await;
+    let at = |nhs: &str, name_dob: &str, address: &str| {
+        let mut k = keys(Some(nhs), "same-demographics");
+        k.address = address.into();
+        k.name_dob = name_dob.into();
+        k
+    };
+    let n = MAX_COUNTED_AT_ADDRESS + 5;
+    for i in 0..n {
+        let k = at(&format!("n{i:04}"), "sam", "one-address");
+        let rec = record(&format!("rx_h{i}"), "cl_a", Mode::Test, "R");
+        insert(&store, rec, &format!("kh{i}"), k).await;
+    }
+    // One patient with five records at another address.
+    for i in 0..5 {
+        let k = at("n5000", "lee", "two-address");
+        let rec = record(&format!("rx_l{i}"), "cl_a", Mode::Test, "R");
+        insert(&store, rec, &format!("kl{i}"), k).await;
+    }
+    let signals = |k: PatientKeys| {
+        let store = store.clone();
+        async move { store.identity_signals(Mode::Test, &k).await.unwrap() }
+    };
+    let s = signals(at("n9999", "kim", "one-address")).await;
+    assert_eq!(
+        s.other_patients_at_address, MAX_COUNTED_AT_ADDRESS,
+        "capped"
+    );
+    assert!(!s.nhs_number_with_other_details && !s.details_with_other_nhs_number);
+    let s = signals(at("n0000", "sam", "one-address")).await;
+    assert_eq!(s.other_patients_at_address, MAX_COUNTED_AT_ADDRESS);
+    assert!(
+        !s.nhs_number_with_other_details,
+        "the same details as before"
+    );
+    assert!(s.details_with_other_nhs_number, "higher numbers");
+    let last = format!("n{:04}", n - 1);
+    let s = signals(at(&last, "sam", "one-address")).await;
+    assert!(s.details_with_other_nhs_number, "lower numbers");
+    assert!(!s.nhs_number_with_other_details);
+    for nd in ["aaa", "zzz"] {
+        let s = signals(at("n0003", nd, "elsewhere")).await;
+        assert!(s.nhs_number_with_other_details, "{nd}");
+        assert!(!s.details_with_other_nhs_number, "{nd}");
+    }
+    let s = signals(at("n6000", "kim", "two-address")).await;
+    assert_eq!(s.other_patients_at_address, 1, "five records, one patient");
+    let s = signals(at("n5000", "lee", "two-address")).await;
+    assert_eq!(s.other_patients_at_address, 0);
+}
+
 pub async fn identity_signals_counts(store: Arc<dyn Store>) {
     clinic(&store, "cl_a").await;
     let at = |nhs: Option<&str>, demo: &str, address: &str, name_dob: &str| {
@@ -1423,6 +1480,7 @@ pub mod fulfilment {
                     };
                 }
                 case!(outbox_order_lease_and_replay);
+                case!(sealed_bodies_and_sealing_old_rows);
                 case!(register_balance_chain_and_refusal);
             }
         };
@@ -1434,9 +1492,94 @@ pub mod fulfilment {
             destination: dest.into(),
             event_type: "prescription.status_changed".into(),
             subject: subject.into(),
-            payload: serde_json::json!({ "n": id }),
+            payload: crate::outbox::Body::Clear(serde_json::json!({ "n": id })),
             created_at: at,
         }
+    }
+
+    /// A sealed body is stored and read back as it was (binary, never JSON); a clear body of a
+    /// patient-data type (written before sealing) is found by `unsealed` and sealed in place.
+    pub async fn sealed_bodies_and_sealing_old_rows(
+        store: Arc<dyn Store>,
+        outbox: Arc<dyn OutboxStore>,
+        _: Arc<dyn RegisterStore>,
+    ) {
+        use crate::outbox::Body;
+        let t = now();
+        let vault = crate::PatientVault::new(&[9; 32]).unwrap();
+        let order = serde_json::json!({ "data": { "deliver_to": { "name": "Sam Taylor" } } });
+        let mut sealed = msg("s1", "warehouse:test", "rx_s", t);
+        sealed.event_type = "fulfilment.requested".into();
+        sealed.payload = crate::sealed::seal_body(&vault, &sealed, &order);
+        let mut old = msg("s2", "warehouse:test", "rx_t", t);
+        old.event_type = "fulfilment.requested".into();
+        old.payload = Body::Clear(order.clone());
+        let mut live = old.clone();
+        live.id = "s3".into();
+        live.destination = "warehouse:live".into();
+        store
+            .commit(Change {
+                events: vec![ev("x", "rx_s")],
+                outbox: vec![
+                    sealed.clone(),
+                    old.clone(),
+                    live,
+                    msg("s4", "clinic:c:test", "rx_s", t),
+                ],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let got = outbox.message("s1").await.unwrap().unwrap();
+        assert_eq!(
+            got.message, sealed,
+            "a sealed body reads back as it was written"
+        );
+        assert_eq!(
+            crate::sealed::open_body(&vault, &got.message).unwrap(),
+            order
+        );
+        let ids = |v: Vec<crate::outbox::OutboxMessage>| {
+            v.into_iter().map(|m| m.message.id).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(outbox
+                .unsealed("fulfilment.requested", "warehouse:test", 10)
+                .await
+                .unwrap()),
+            ["s2"]
+        );
+        assert_eq!(
+            crate::sealed::seal_stored_bodies(outbox.as_ref(), &vault, 1)
+                .await
+                .unwrap(),
+            2
+        );
+        for id in ["s2", "s3"] {
+            let m = outbox.message(id).await.unwrap().unwrap();
+            assert!(m.message.payload.is_sealed(), "{id}");
+            assert_eq!(crate::sealed::open_body(&vault, &m.message).unwrap(), order);
+        }
+        assert!(
+            outbox
+                .unsealed("fulfilment.requested", "warehouse:test", 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            crate::sealed::seal_stored_bodies(outbox.as_ref(), &vault, 10)
+                .await
+                .unwrap(),
+            0,
+            "idempotent"
+        );
+        // Notices stay clear.
+        let n = outbox.message("s4").await.unwrap().unwrap();
+        assert_eq!(
+            n.message.payload.clear(),
+            Some(&serde_json::json!({ "n": "s4" }))
+        );
     }
 
     /// Messages commit with their change; per destination and subject only the oldest pending

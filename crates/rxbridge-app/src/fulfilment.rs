@@ -341,34 +341,37 @@ impl Fulfilment {
                 .is_some_and(|p| p.schedule.has_28_day_validity())
         });
         let pt = &rx.patient;
-        let message = NewMessage {
+        let mut message = NewMessage {
             id: outbox::new_message_id(),
             destination: outbox::warehouse_destination(rec.mode),
             event_type: "fulfilment.requested".into(),
             subject: rec.id.clone(),
-            payload: json!({
-                "type": "fulfilment.requested",
-                "timestamp": now.to_string(),
-                "data": {
-                    "order_id": rec.id,
-                    "mode": rec.mode.as_str(),
-                    "service": "tracked_signed",
-                    "controlled_drug": cd,
-                    "signature_required": true,
-                    "id_check_on_delivery": cd,
-                    "lines": lines,
-                    "deliver_to": {
-                        "name": format!("{} {}", pt.given_name, pt.family_name),
-                        "address_lines": pt.address.lines,
-                        "town": pt.address.town,
-                        "postcode": pt.address.postcode,
-                        "country": pt.address.country,
-                        "phone": pt.phone.as_ref().map(|p| p.as_str().to_string()),
-                    },
-                },
-            }),
+            payload: outbox::Body::Clear(Value::Null),
             created_at: now,
         };
+        // The order names the patient and where they live: sealed before it is stored.
+        let payload = json!({
+            "type": "fulfilment.requested",
+            "timestamp": now.to_string(),
+            "data": {
+                "order_id": rec.id,
+                "mode": rec.mode.as_str(),
+                "service": "tracked_signed",
+                "controlled_drug": cd,
+                "signature_required": true,
+                "id_check_on_delivery": cd,
+                "lines": lines,
+                "deliver_to": {
+                    "name": format!("{} {}", pt.given_name, pt.family_name),
+                    "address_lines": pt.address.lines,
+                    "town": pt.address.town,
+                    "postcode": pt.address.postcode,
+                    "country": pt.address.country,
+                    "phone": pt.phone.as_ref().map(|p| p.as_str().to_string()),
+                },
+            },
+        });
+        message.payload = crate::sealed::seal_body(self.intake.vault(), &message, &payload);
         let mut change = Change::move_to(
             rec,
             Status::WithWarehouse,
@@ -1087,7 +1090,10 @@ impl Fulfilment {
             .await?;
         let mut rows = Vec::new();
         for m in &messages {
-            let d = &m.message.payload["data"];
+            // Opened as the file is rendered; the file goes to the caller, not to disk.
+            let payload = crate::sealed::open_body(self.intake.vault(), &m.message)
+                .map_err(|e| StoreError::Unexpected(e.into()))?;
+            let d = &payload["data"];
             let to = &d["deliver_to"];
             for l in d["lines"].as_array().into_iter().flatten() {
                 rows.push(vec![

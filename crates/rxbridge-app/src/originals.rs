@@ -197,17 +197,59 @@ impl Originals {
     }
 }
 
-/// Documents as files: `<dir>/<id>` plus `<dir>/<id>.type`, written to a temporary name,
-/// fsynced and renamed into place. Ids are generated (`doc_` + hex), never user input.
+/// Documents as files: `<dir>/<id>.sealed` (the scan, sealed with the patient vault and bound
+/// to its id: a scan shows the patient's name and address) plus `<dir>/<id>.type`, written to
+/// a temporary name, fsynced and renamed into place; owner-only. Ids are generated (`doc_` +
+/// hex), never user input. Scans an earlier version stored in the clear (`<dir>/<id>`) are
+/// sealed when the store is opened.
+#[derive(Clone)]
 pub struct FileDocuments {
     dir: std::path::PathBuf,
+    vault: crate::PatientVault,
+}
+
+fn document_context(id: &str) -> String {
+    format!("document/v1|{id}")
 }
 
 impl FileDocuments {
-    pub fn new(dir: impl Into<std::path::PathBuf>) -> std::io::Result<Self> {
+    pub fn new(
+        dir: impl Into<std::path::PathBuf>,
+        vault: crate::PatientVault,
+    ) -> std::io::Result<Self> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir)?;
-        Ok(Self { dir })
+        crate::files::private_dir(&dir)?;
+        let d = Self { dir, vault };
+        d.seal_clear_files()?;
+        Ok(d)
+    }
+
+    /// Seal every document stored in the clear by an earlier version (`<id>`, no extension),
+    /// then remove the clear copy. Idempotent.
+    fn seal_clear_files(&self) -> std::io::Result<()> {
+        for e in std::fs::read_dir(&self.dir)? {
+            let p = e?.path();
+            let Some(id) = p.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if p.extension().is_some() || !p.is_file() || self.path(id).is_err() {
+                continue;
+            }
+            let bytes = std::fs::read(&p)?;
+            self.write_sealed(id, &bytes)?;
+            std::fs::remove_file(&p)?;
+        }
+        Ok(())
+    }
+
+    fn write_sealed(&self, id: &str, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        let tmp = self.dir.join(format!("{id}.partial"));
+        let mut f = crate::files::private_file(&tmp)?;
+        f.write_all(&self.vault.seal(&document_context(id), bytes))?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, self.dir.join(format!("{id}.sealed")))?;
+        std::fs::File::open(&self.dir)?.sync_all()
     }
 
     fn path(&self, id: &str) -> Result<std::path::PathBuf, StoreError> {
@@ -222,19 +264,13 @@ impl FileDocuments {
 impl Documents for FileDocuments {
     async fn put(&self, id: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
         let path = self.path(id)?;
-        let ct = content_type.to_string();
+        let (id, ct, this) = (id.to_string(), content_type.to_string(), self.clone());
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             use std::io::Write;
-            let tmp = path.with_extension("partial");
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            std::fs::write(path.with_extension("type"), ct.as_bytes())?;
-            std::fs::rename(&tmp, &path)?;
-            if let Some(parent) = path.parent() {
-                std::fs::File::open(parent)?.sync_all()?;
-            }
-            Ok(())
+            let mut t = crate::files::private_file(&path.with_extension("type"))?;
+            t.write_all(ct.as_bytes())?;
+            t.sync_all()?;
+            this.write_sealed(&id, &bytes)
         })
         .await
         .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("document write task: {e}")))?
@@ -246,8 +282,14 @@ impl Documents for FileDocuments {
             Ok(p) => p,
             Err(_) => return Ok(None),
         };
-        tokio::task::spawn_blocking(move || match std::fs::read(&path) {
-            Ok(bytes) => {
+        let (id, this) = (id.to_string(), self.clone());
+        tokio::task::spawn_blocking(move || match std::fs::read(path.with_extension("sealed")) {
+            Ok(sealed) => {
+                // Opened only to be shown to the member of staff who asked (and audited there).
+                let bytes = this
+                    .vault
+                    .open(&document_context(&id), &sealed)
+                    .map_err(|e| StoreError::Unexpected(e.into()))?;
                 let ct = std::fs::read_to_string(path.with_extension("type"))
                     .unwrap_or_else(|_| "application/octet-stream".into());
                 Ok(Some((ct, bytes)))
@@ -289,7 +331,26 @@ mod tests {
     #[tokio::test]
     async fn file_documents_roundtrip_and_refuse_paths() {
         let dir = tempfile_dir();
-        let d = FileDocuments::new(&dir).unwrap();
+        let vault = crate::PatientVault::new(&[3; 32]).unwrap();
+        // A scan an earlier version stored in the clear is sealed at open.
+        std::fs::write(dir.join("doc_0"), b"%PDF-1.4 Sam Taylor").unwrap();
+        std::fs::write(dir.join("doc_0.type"), b"application/pdf").unwrap();
+        let d = FileDocuments::new(&dir, vault.clone()).unwrap();
+        assert!(!dir.join("doc_0").exists());
+        assert_eq!(
+            d.get("doc_0").await.unwrap().unwrap().1,
+            b"%PDF-1.4 Sam Taylor"
+        );
+        d.put("doc_1", "application/pdf", b"%PDF-1.4".to_vec())
+            .await
+            .unwrap();
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let bytes = std::fs::read(f.unwrap().path()).unwrap();
+            assert!(!bytes.windows(4).any(|w| w == b"%PDF" || w == b"Sam "));
+        }
+        // Bound to its id: a scan copied over another document's does not open.
+        std::fs::copy(dir.join("doc_0.sealed"), dir.join("doc_1.sealed")).unwrap();
+        assert!(d.get("doc_1").await.is_err());
         d.put("doc_1", "application/pdf", b"%PDF-1.4".to_vec())
             .await
             .unwrap();

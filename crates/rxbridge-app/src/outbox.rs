@@ -11,6 +11,7 @@
 use crate::clock::Clock;
 use crate::crypto::PatientVault;
 use crate::ports::{Mode, PrescriptionRecord, StoreError};
+pub use crate::sealed::Body;
 use async_trait::async_trait;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -32,7 +33,8 @@ pub struct NewMessage {
     pub event_type: String,
     /// The prescription it concerns (ordering key).
     pub subject: String,
-    pub payload: serde_json::Value,
+    /// Sealed when it carries patient data (`crate::sealed`).
+    pub payload: Body,
     pub created_at: Timestamp,
 }
 
@@ -142,6 +144,16 @@ pub trait OutboxStore: Send + Sync {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// Up to `limit` messages of `event_type` to `destination` whose body is still clear
+    /// (written before bodies were sealed), oldest first.
+    async fn unsealed(
+        &self,
+        event_type: &str,
+        destination: &str,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// Replace message `id`'s clear body by `sealed` (nothing else changes).
+    async fn seal_body(&self, id: &str, sealed: Vec<u8>) -> Result<(), StoreError>;
 }
 
 // ----- destinations and messages --------------------------------------------------------------
@@ -178,11 +190,11 @@ pub fn status_changed(rec: &PrescriptionRecord, to: Status, at: Timestamp) -> Ne
         destination: clinic_destination(&rec.clinic_id, rec.mode),
         event_type: "prescription.status_changed".into(),
         subject: rec.id.clone(),
-        payload: serde_json::json!({
+        payload: Body::Clear(serde_json::json!({
             "type": "prescription.status_changed",
             "timestamp": at.to_string(),
             "data": { "id": rec.id, "clinic_reference": rec.clinic_reference, "status": to.as_str() },
-        }),
+        })),
         created_at: at,
     }
 }
@@ -197,11 +209,11 @@ pub fn messages_for(rec: &PrescriptionRecord, to: Status, at: Timestamp) -> Vec<
             destination: warehouse_destination(rec.mode),
             event_type: "fulfilment.cancelled".into(),
             subject: rec.id.clone(),
-            payload: serde_json::json!({
+            payload: Body::Clear(serde_json::json!({
                 "type": "fulfilment.cancelled",
                 "timestamp": at.to_string(),
                 "data": { "order_id": rec.id, "reason": to.as_str() },
-            }),
+            })),
             created_at: at,
         });
     }
@@ -501,7 +513,16 @@ impl Outbox {
             let secrets = self
                 .open_secrets(&endpoint)
                 .map_err(StoreError::Unexpected)?;
-            let body = serde_json::to_vec(&m.message.payload).expect("JSON values serialise");
+            // Opened here, just before it is signed and sent; never written back opened.
+            let body = match crate::sealed::open_body(&self.vault, &m.message) {
+                Ok(v) => serde_json::to_vec(&v).expect("JSON values serialise"),
+                Err(e) => {
+                    // Wrong key or a tampered row: retried on the normal schedule (a key
+                    // fixed in time still delivers), then dead-lettered.
+                    self.fail(&mut m, now, e.to_string(), report).await?;
+                    continue;
+                }
+            };
             let ts = self.clock.now().as_second();
             let headers = [
                 ("webhook-id", m.message.id.clone()),
@@ -581,6 +602,48 @@ impl Outbox {
             self.store.record_attempt(&m, Some(attempt)).await?;
         }
         Ok(claimed)
+    }
+
+    /// A message that could not be attempted: counted as a failed attempt, retried on the
+    /// schedule, dead when exhausted.
+    async fn fail(
+        &self,
+        m: &mut OutboxMessage,
+        now: Timestamp,
+        why: String,
+        report: &mut RunReport,
+    ) -> Result<(), StoreError> {
+        let n = m.attempts + 1;
+        m.attempts = n;
+        m.last_error = Some(why.clone());
+        self.gauges
+            .failed_attempts_total
+            .fetch_add(1, Ordering::Relaxed);
+        match backoff(n, 0.0) {
+            Some(wait) => {
+                m.next_attempt_at = now + wait;
+                report.retried += 1;
+            }
+            None => {
+                m.status = MessageStatus::Dead;
+                report.dead += 1;
+            }
+        }
+        let attempt = Attempt {
+            message_id: m.message.id.clone(),
+            n,
+            at: now,
+            endpoint_id: None,
+            http_status: None,
+            error: Some(why),
+            duration_ms: 0,
+        };
+        self.store.record_attempt(m, Some(attempt)).await
+    }
+
+    /// Seal the bodies stored in the clear before sealing was introduced (run at start).
+    pub async fn seal_stored_bodies(&self) -> Result<u64, StoreError> {
+        crate::sealed::seal_stored_bodies(self.store.as_ref(), &self.vault, 500).await
     }
 
     pub async fn refresh_gauges(&self) -> Result<(), StoreError> {

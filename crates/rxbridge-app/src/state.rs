@@ -103,7 +103,9 @@ pub fn payment_columns(p: &PaymentRecord) -> Columns {
 }
 
 /// An outbox message's content (delivery bookkeeping — attempts, next try — is not state the
-/// chain speaks for). The payload is digested.
+/// chain speaks for). The payload is digested as stored: the clear notice's canonical JSON, or
+/// the sealed bytes (which the seal itself binds to the message's id, destination, type and
+/// subject).
 pub fn message_columns(m: &NewMessage) -> Columns {
     let mut c = Columns::new();
     c.insert("id".into(), json!(m.id));
@@ -111,7 +113,15 @@ pub fn message_columns(m: &NewMessage) -> Columns {
     c.insert("event_type".into(), json!(m.event_type));
     c.insert("subject".into(), json!(m.subject));
     c.insert("created_at".into(), json!(m.created_at.to_string()));
-    c.insert("payload".into(), digest(&m.payload));
+    c.insert(
+        "payload".into(),
+        match &m.payload {
+            crate::sealed::Body::Clear(v) => digest(v),
+            crate::sealed::Body::Sealed { sealed } => {
+                Value::String(format!("sha256:{}", sha256_hex(sealed)))
+            }
+        },
+    );
     c
 }
 

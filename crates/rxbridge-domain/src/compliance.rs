@@ -97,10 +97,16 @@ impl HistoryEntry {
     }
 }
 
+/// Stores count other patients at an address up to this many and stop: the count decides a
+/// flag against a threshold of at most this, and an address on thousands of records must not
+/// make every submission to it read them all.
+pub const MAX_COUNTED_AT_ADDRESS: u32 = 100;
+
 /// What the store knows about other identities that touch this patient's details.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IdentitySignals {
-    /// Distinct other patients (identity keys) already delivered to the same address.
+    /// Distinct other patients (identity keys) already delivered to the same address, counted
+    /// up to [`MAX_COUNTED_AT_ADDRESS`].
     pub other_patients_at_address: u32,
     /// The same NHS number was seen with a different name or date of birth.
     pub nhs_number_with_other_details: bool,
@@ -366,8 +372,14 @@ pub fn evaluate(rx: &Prescription, ctx: &Context<'_>) -> Vec<Finding> {
             ADDRESS_MULTIPLE_PATIENTS,
             None,
             format!(
-                "{} different patients use this delivery address; the threshold is {}.",
-                at_address, ctx.thresholds.address_max_patients
+                "{}{} different patients use this delivery address; the threshold is {}.",
+                if ctx.identity.other_patients_at_address >= MAX_COUNTED_AT_ADDRESS {
+                    "At least "
+                } else {
+                    ""
+                },
+                at_address,
+                ctx.thresholds.address_max_patients
             ),
         ));
     }

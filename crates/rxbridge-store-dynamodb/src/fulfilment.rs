@@ -44,7 +44,14 @@ pub(crate) fn message_item(m: &OutboxMessage, leased_until: Option<i64>) -> Item
         ("destination", s(&msg.destination)),
         ("event_type", s(&msg.event_type)),
         ("subject", s(&msg.subject)),
-        ("payload", s(msg.payload.to_string())),
+        (
+            "payload",
+            // Sealed bodies are binary, clear notices JSON strings (see `unsealed`).
+            match &msg.payload {
+                Body::Sealed { sealed } => b(sealed),
+                Body::Clear(v) => s(v.to_string()),
+            },
+        ),
         ("created_at", s(msg.created_at.to_string())),
         ("created_ns", n(ns(msg.created_at))),
         ("status", s(m.status.as_str())),
@@ -97,7 +104,12 @@ pub(crate) fn parse_message(i: &Item) -> Result<OutboxMessage, StoreError> {
             destination: g.s("destination")?,
             event_type: g.s("event_type")?,
             subject: g.s("subject")?,
-            payload: g.json("payload")?,
+            payload: match i.get("payload") {
+                Some(AttributeValue::B(v)) => Body::Sealed {
+                    sealed: v.as_ref().to_vec(),
+                },
+                _ => Body::Clear(g.json("payload")?),
+            },
             created_at: g.ts("created_at")?,
         },
         status: MessageStatus::parse(&status)
@@ -641,6 +653,43 @@ impl OutboxStore for DynamoStore {
             .collect::<Result<Vec<_>, _>>()?;
         v.sort_by_key(|m| m.seq);
         Ok(v)
+    }
+
+    async fn unsealed(
+        &self,
+        event_type: &str,
+        destination: &str,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        // A filtered read of the type's partition: it reads sealed items too, so it is a
+        // one-off migration step, not something to run at every cold start.
+        self.query(
+            Query::partition(Some("gsi3"), format!("TYPE#{event_type}#{destination}"))
+                .filter("attribute_type(#payload, :str)", vec![(":str", s("S"))])
+                .limit(limit as usize),
+        )
+        .await?
+        .iter()
+        .map(parse_message)
+        .collect()
+    }
+
+    async fn seal_body(&self, id: &str, sealed: Vec<u8>) -> Result<(), StoreError> {
+        let op = items::update(
+            &self.table,
+            items::key(msg_pk(id), "MSG"),
+            "SET #payload = :sealed",
+            Some("attribute_type(#payload, :str)"),
+            [(":sealed", b(&sealed)), (":str", s("S"))],
+        )?;
+        match self.transact_plain(vec![(op, Role::Other)]).await {
+            Err(e) => match self.message(id).await? {
+                // Already sealed (a concurrent start), or gone: nothing to do.
+                Some(m) if !m.message.payload.is_sealed() => Err(e),
+                _ => Ok(()),
+            },
+            ok => ok,
+        }
     }
 }
 

@@ -14,6 +14,8 @@
 
 mod adopt;
 mod fulfilment;
+#[cfg(test)]
+mod hot_keys;
 mod items;
 mod prescriber_keys;
 mod rx;
@@ -49,6 +51,9 @@ pub struct DynamoStore {
     pub(crate) table: String,
     /// The chain head as last written by this process (`None`: read it from the table).
     chain: tokio::sync::Mutex<Option<Chain>>,
+    /// Items DynamoDB evaluated for this process's queries (`ScannedCount`, before filters):
+    /// the read cost, which tests compare (never timings).
+    items_read: std::sync::atomic::AtomicU64,
 }
 
 pub(crate) fn unexpected(e: impl std::fmt::Display) -> StoreError {
@@ -96,11 +101,17 @@ impl DynamoStore {
             client,
             table: table.to_string(),
             chain: tokio::sync::Mutex::new(None),
+            items_read: Default::default(),
         }
     }
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// Items evaluated by this store's queries so far (DynamoDB's `ScannedCount`).
+    pub fn items_read(&self) -> u64 {
+        self.items_read.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A binary setting of the deployment (`CONFIG` / `{name}`), e.g. the wrapped data key.
@@ -275,6 +286,10 @@ impl DynamoStore {
                 req = req.expression_attribute_names(k, v);
             }
             let res = req.send().await.map_err(|e| unexpected(sdk_message(&e)))?;
+            self.items_read.fetch_add(
+                u64::try_from(res.scanned_count).unwrap_or(0),
+                std::sync::atomic::Ordering::Relaxed,
+            );
             out.extend(res.items.unwrap_or_default());
             if let Some(l) = q.limit
                 && out.len() >= l

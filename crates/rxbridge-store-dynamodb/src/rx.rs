@@ -10,9 +10,9 @@ use rxbridge_app::events::{EventRecord, NewEvent};
 use rxbridge_app::payments::{Change, PaymentRecord, PaymentStatus, PaymentWrite};
 use rxbridge_app::ports::*;
 use rxbridge_app::state::Binding;
-use rxbridge_domain::compliance::{HistoryEntry, IdentitySignals};
+use rxbridge_domain::compliance::{HistoryEntry, IdentitySignals, MAX_COUNTED_AT_ADDRESS};
 use rxbridge_domain::lifecycle::Status;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Statuses before dispatch (not dispatched, not ended): the expiry sweep's candidates.
 fn undispatched() -> impl Iterator<Item = Status> {
@@ -59,6 +59,12 @@ pub(crate) fn patient_items(
         lookups.push(("n", nhs));
     }
     lookups.push(("d", &p.demographic));
+    if p.nhs.is_none() {
+        // Records without an NHS number also under their own demographic partition: the
+        // history of a patient who has one reads these, never the (possibly huge) partition of
+        // everyone sharing the demographics under other NHS numbers.
+        lookups.push(("d0", &p.demographic));
+    }
     let hist = lookups.len();
     lookups.push(("nd", &p.name_dob));
     lookups.push(("f", &p.family_dob));
@@ -89,6 +95,26 @@ pub(crate) fn patient_items(
             attrs.push(("nhs", s(nhs)));
         }
         out.push(items::item(pk, pat_sk(seq, &r.id), attrs));
+    }
+    // One item per distinct value (the sort key is the value, rewritten by every record that
+    // has it): the identity checks read at most a fixed number of them, however many records
+    // share the address, the NHS number or the name and date of birth.
+    out.push(items::item(
+        pat_pk(r.mode, "ai", &p.address),
+        p.identity(),
+        vec![],
+    ));
+    if let Some(nhs) = &p.nhs {
+        out.push(items::item(
+            pat_pk(r.mode, "nn", nhs),
+            p.name_dob.as_str(),
+            vec![],
+        ));
+        out.push(items::item(
+            pat_pk(r.mode, "dn", &p.name_dob),
+            nhs.as_str(),
+            vec![],
+        ));
     }
     (out, hist_pks)
 }
@@ -449,17 +475,23 @@ impl DynamoStore {
     }
 
     /// Ordered history rows of one lookup partition: (seq, item), newest first.
-    async fn history_rows(
-        &self,
-        pk: String,
-        only_without_nhs: bool,
-        limit: u32,
-    ) -> Result<Vec<Item>, StoreError> {
-        let mut q = Query::partition(None, pk).newest_first();
-        if only_without_nhs {
-            q = q.filter("#has_nhs = :f", vec![(":f", AttributeValue::Bool(false))]);
-        }
-        self.query(q.limit(limit as usize)).await
+    async fn history_rows(&self, pk: String, limit: u32) -> Result<Vec<Item>, StoreError> {
+        self.query(
+            Query::partition(None, pk)
+                .newest_first()
+                .limit(limit as usize),
+        )
+        .await
+    }
+
+    /// The sort keys (distinct values) of the first `limit` items of a distinct-value partition.
+    async fn distinct(&self, pk: String, limit: usize) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .query(Query::partition(None, pk).limit(limit))
+            .await?
+            .iter()
+            .filter_map(|i| Get(i).opt_s("sk"))
+            .collect())
     }
 }
 
@@ -819,15 +851,15 @@ impl Store for DynamoStore {
         let mut rows = match &keys.nhs {
             Some(nhs) => {
                 let (a, b) = tokio::try_join!(
-                    self.history_rows(pat_pk(mode, "n", nhs), false, limit),
-                    self.history_rows(pat_pk(mode, "d", &keys.demographic), true, limit),
+                    self.history_rows(pat_pk(mode, "n", nhs), limit),
+                    self.history_rows(pat_pk(mode, "d0", &keys.demographic), limit),
                 )?;
                 let mut v = a;
                 v.extend(b);
                 v
             }
             None => {
-                self.history_rows(pat_pk(mode, "d", &keys.demographic), false, limit)
+                self.history_rows(pat_pk(mode, "d", &keys.demographic), limit)
                     .await?
             }
         };
@@ -865,46 +897,36 @@ impl Store for DynamoStore {
         mode: Mode,
         keys: &PatientKeys,
     ) -> Result<IdentitySignals, StoreError> {
-        let at_address = self.query(Query::partition(None, pat_pk(mode, "a", &keys.address)));
+        // Distinct-value partitions, each read up to a fixed count (see `patient_items`).
+        let me = keys.identity();
+        let cap = MAX_COUNTED_AT_ADDRESS as usize;
+        let at_address = self.distinct(pat_pk(mode, "ai", &keys.address), cap + 1);
         let nhs_other = async {
             match &keys.nhs {
-                Some(nhs) => self
-                    .query(
-                        Query::partition(None, pat_pk(mode, "n", nhs))
-                            .filter("#name_dob <> :nd", vec![(":nd", s(&keys.name_dob))])
-                            .limit(1),
-                    )
-                    .await
-                    .map(|v| !v.is_empty()),
+                // At most one item is this patient's own value: two tell whether another exists.
+                Some(nhs) => Ok(self
+                    .distinct(pat_pk(mode, "nn", nhs), 2)
+                    .await?
+                    .iter()
+                    .any(|nd| *nd != keys.name_dob)),
                 None => Ok(false),
             }
         };
         let details_other = async {
             match &keys.nhs {
-                Some(nhs) => self
-                    .query(
-                        Query::partition(None, pat_pk(mode, "nd", &keys.name_dob))
-                            .filter(
-                                "attribute_exists(#nhs) AND #nhs <> :n",
-                                vec![(":n", s(nhs))],
-                            )
-                            .limit(1),
-                    )
-                    .await
-                    .map(|v| !v.is_empty()),
+                Some(nhs) => Ok(self
+                    .distinct(pat_pk(mode, "dn", &keys.name_dob), 2)
+                    .await?
+                    .iter()
+                    .any(|n| n != nhs)),
                 None => Ok(false),
             }
         };
         let (at_address, nhs_number_with_other_details, details_with_other_nhs_number) =
             tokio::try_join!(at_address, nhs_other, details_other)?;
-        let me = keys.identity();
-        let others: HashSet<String> = at_address
-            .iter()
-            .filter_map(|i| Get(i).opt_s("identity"))
-            .filter(|id| id != me)
-            .collect();
+        let others = at_address.iter().filter(|id| *id != me).take(cap).count();
         Ok(IdentitySignals {
-            other_patients_at_address: u32::try_from(others.len()).unwrap_or(u32::MAX),
+            other_patients_at_address: u32::try_from(others).unwrap_or(u32::MAX),
             nhs_number_with_other_details,
             details_with_other_nhs_number,
         })

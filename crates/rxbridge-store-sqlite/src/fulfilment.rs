@@ -26,10 +26,34 @@ pub fn insert_message(c: &Connection, m: &NewMessage, event_seq: i64) -> Result<
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?7, ?8)",
     )
     .and_then(|mut s| {
-        s.execute(params![m.id, m.destination, m.event_type, m.subject, m.payload.to_string(), m.created_at.to_string(), ns(m.created_at), event_seq])
+        s.execute(params![m.id, m.destination, m.event_type, m.subject, body_value(&m.payload), m.created_at.to_string(), ns(m.created_at), event_seq])
     })
     .map_err(unexpected)?;
     Ok(())
+}
+
+/// A body as stored in `outbox.payload`: a sealed body is a BLOB, a clear notice JSON text
+/// (so `typeof(payload)` tells them apart, and old clear rows can be found and sealed).
+fn body_value(b: &Body) -> rusqlite::types::Value {
+    match b {
+        Body::Sealed { sealed } => rusqlite::types::Value::Blob(sealed.clone()),
+        Body::Clear(v) => rusqlite::types::Value::Text(v.to_string()),
+    }
+}
+
+fn body_from(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Body> {
+    use rusqlite::types::ValueRef;
+    match r.get_ref(i)? {
+        ValueRef::Blob(b) => Ok(Body::Sealed { sealed: b.to_vec() }),
+        ValueRef::Text(t) => serde_json::from_slice(t).map(Body::Clear).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+        }),
+        other => Err(rusqlite::Error::InvalidColumnType(
+            i,
+            "payload".into(),
+            other.data_type(),
+        )),
+    }
 }
 
 /// Append `e` (recorded by event `event_seq`) and return it as written.
@@ -123,7 +147,6 @@ pub(crate) const ENTRY_COLUMNS: &str = "seq, register, section, kind, entry_date
 pub(crate) const MSG_COLUMNS: &str = "seq, id, destination, event_type, subject, payload, created_at, status, attempts, next_attempt_ns, last_error, delivered_at, event_seq";
 
 pub(crate) fn msg_row(r: &rusqlite::Row) -> rusqlite::Result<OutboxMessage> {
-    let payload: String = r.get(5)?;
     let status: String = r.get(7)?;
     Ok(OutboxMessage {
         seq: r.get(0)?,
@@ -132,13 +155,7 @@ pub(crate) fn msg_row(r: &rusqlite::Row) -> rusqlite::Result<OutboxMessage> {
             destination: r.get(2)?,
             event_type: r.get(3)?,
             subject: r.get(4)?,
-            payload: serde_json::from_str(&payload).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    5,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                )
-            })?,
+            payload: body_from(r, 5)?,
             created_at: ts(r.get(6)?)?,
         },
         status: MessageStatus::parse(&status).ok_or_else(|| {
@@ -390,6 +407,38 @@ impl OutboxStore for SqliteStore {
                 "SELECT {MSG_COLUMNS} FROM outbox WHERE event_type = ?1 AND destination = ?2 AND created_ns >= ?3 AND created_ns < ?4 ORDER BY seq"
             ))
             .and_then(|mut s| s.query_map(params![t, d, from, to], msg_row)?.collect())
+            .map_err(unexpected)
+        })
+        .await
+    }
+
+    async fn unsealed(
+        &self,
+        event_type: &str,
+        destination: &str,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        let (t, d) = (event_type.to_string(), destination.to_string());
+        // `outbox_unsealed` (a partial index of exactly these rows) keeps this a read of the
+        // rows still to seal, not of the whole outbox, at every start.
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {MSG_COLUMNS} FROM outbox WHERE typeof(payload) = 'text' AND event_type = ?1 AND destination = ?2 ORDER BY seq LIMIT ?3"
+            ))
+            .and_then(|mut s| s.query_map(params![t, d, limit], msg_row)?.collect())
+            .map_err(unexpected)
+        })
+        .await
+    }
+
+    async fn seal_body(&self, id: &str, sealed: Vec<u8>) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.write(move |c, _| {
+            c.prepare_cached(
+                "UPDATE outbox SET payload = ?2 WHERE id = ?1 AND typeof(payload) = 'text'",
+            )
+            .and_then(|mut s| s.execute(params![id, sealed]))
+            .map(|_| ())
             .map_err(unexpected)
         })
         .await

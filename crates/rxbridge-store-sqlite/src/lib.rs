@@ -18,6 +18,8 @@
 
 mod adopt;
 mod fulfilment;
+#[cfg(test)]
+mod hot_keys;
 mod migrations;
 mod payments;
 mod prescriber_keys;
@@ -210,6 +212,12 @@ fn open_conn(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     // synchronous=FULL: in WAL mode a commit is fsynced before it returns — a 201 means the
     // prescription is on disk.
     c.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;")?;
+    if !read_only {
+        // Content a write removes (an outbox body sealed in place, an expired session) is
+        // zeroed in its page rather than left readable in free space, where that costs no
+        // extra I/O (SQLite's FAST mode).
+        c.execute_batch("PRAGMA secure_delete=FAST;")?;
+    }
     if read_only {
         // 1 MiB per reader (SQLite's default is 2 MiB): a reader's cache is emptied whenever it
         // starts a read after a commit, so under write load it never holds more than one read's
@@ -217,6 +225,36 @@ fn open_conn(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
         c.pragma_update(None, "cache_size", -1024)?;
     }
     Ok(c)
+}
+
+/// Make the database readable by its owner only before SQLite opens it: SQLite creates a new
+/// database 0644 (less the umask) and gives its `-wal` and `-shm` files the database file's
+/// mode, so creating the file 0600 first makes all three owner-only. An existing database (and
+/// its WAL and shared-memory files) created looser by an earlier version is tightened.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            match std::fs::metadata(&p) {
+                Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?
+                }
+                _ => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 impl SqliteStore {
@@ -228,6 +266,7 @@ impl SqliteStore {
     /// [`Self::open`] with explicit writer settings.
     pub fn open_tuned(path: impl AsRef<Path>, tuning: Tuning) -> anyhow::Result<Self> {
         let path = path.as_ref().to_path_buf();
+        owner_only(&path).with_context(|| format!("securing {}", path.display()))?;
         let mut conn = open_conn(&path, false)
             .with_context(|| format!("opening the database {}", path.display()))?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;

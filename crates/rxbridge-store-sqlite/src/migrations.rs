@@ -258,6 +258,25 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE outbox ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE register_entries ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 7: sealed outbox bodies. A body with patient data is now a BLOB sealed by the
+    // application; rows written before are still JSON text. This partial index finds those
+    // (`OutboxStore::unsealed`) without reading the whole outbox at each start; sealed rows
+    // leave it as they are rewritten.
+    r#"
+    CREATE INDEX outbox_unsealed ON outbox(event_type, destination, seq) WHERE typeof(payload) = 'text';
+    "#,
+    // 8: hot patient keys. Identity and history reads are index seeks bounded by a limit,
+    // never a walk over every record sharing a key (one address or one set of demographics on
+    // thousands of records): records without an NHS number under a demographic key get their
+    // own index; the identity checks seek (NHS number, name+DOB) and (name+DOB, NHS number)
+    // pairs instead of filtering each row.
+    r#"
+    CREATE INDEX rx_history_without_nhs ON rx_history(mode, key, seq) WHERE has_nhs = 0;
+    DROP INDEX rxp_nhs;
+    CREATE INDEX rxp_nhs ON rx_patient(mode, nhs, name_dob) WHERE nhs IS NOT NULL;
+    DROP INDEX rxp_name_dob;
+    CREATE INDEX rxp_name_dob ON rx_patient(mode, name_dob, nhs);
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {

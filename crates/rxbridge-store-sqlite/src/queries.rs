@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use rxbridge_app::events::{EventRecord, GENESIS_HASH, NewEvent, chain_hash};
 use rxbridge_app::ports::*;
 use rxbridge_app::state::Binding;
-use rxbridge_domain::compliance::{HistoryEntry, IdentitySignals};
+use rxbridge_domain::compliance::{HistoryEntry, IdentitySignals, MAX_COUNTED_AT_ADDRESS};
 use rxbridge_domain::lifecycle::Status;
 use rxbridge_domain::prescription::PrescriptionType;
 
@@ -468,6 +468,22 @@ pub fn events_after(
         .map_err(unexpected)
 }
 
+/// History with an NHS number: the patient's NHS key, plus records under their demographics
+/// that carry none. Each branch is a range of at most `limit` rows, newest first.
+const HISTORY_WITH_NHS: &str = "SELECT prescription_id, clinic_id, status, issued_on, items, seq FROM (
+        SELECT * FROM (SELECT prescription_id, clinic_id, status, issued_on, items, seq FROM rx_history
+                       WHERE mode = ?1 AND key = ?2 ORDER BY seq DESC LIMIT ?4)
+        UNION ALL
+        SELECT * FROM (SELECT prescription_id, clinic_id, status, issued_on, items, seq
+                       FROM rx_history INDEXED BY rx_history_without_nhs
+                       WHERE mode = ?1 AND key = ?3 AND has_nhs = 0 ORDER BY seq DESC LIMIT ?4)
+    ) ORDER BY seq DESC LIMIT ?4";
+
+/// History without an NHS number: every record under the demographics.
+const HISTORY_WITHOUT_NHS: &str =
+    "SELECT prescription_id, clinic_id, status, issued_on, items, seq FROM rx_history
+    WHERE mode = ?1 AND key = ?2 ORDER BY seq DESC LIMIT ?3";
+
 pub fn patient_history(
     c: &Connection,
     mode: Mode,
@@ -478,31 +494,34 @@ pub fn patient_history(
     // The patient is their NHS number when they have one; the demographic key matches only
     // records without an NHS number (or every record when this one has none). A record with
     // another NHS number but the same demographics is someone else, or an identity conflict,
-    // which `identity_signals` reports. Both are range reads of the clustered history table.
-    // UNION ALL is exact: with an NHS number the second branch only yields records without
-    // one (never under an 'n:' key); without one, the first branch yields nothing.
-    let sql = "SELECT prescription_id, clinic_id, status, issued_on, items, seq FROM (
-                   SELECT prescription_id, clinic_id, status, issued_on, items, seq FROM rx_history
-                   WHERE mode = ?1 AND key = ?2
-                   UNION ALL
-                   SELECT prescription_id, clinic_id, status, issued_on, items, seq FROM rx_history
-                   WHERE mode = ?1 AND key = ?3 AND (has_nhs = 0 OR ?2 IS NULL)
-               ) ORDER BY seq DESC LIMIT ?4";
-    let nhs_key = k.nhs.as_ref().map(|n| format!("n:{n}"));
+    // which `identity_signals` reports. Both are range reads of the clustered history table
+    // (records without an NHS number through the partial index `rx_history_without_nhs`), each
+    // bounded by `limit`: thousands of records sharing the demographics under other NHS
+    // numbers are never read.
     let demo_key = format!("d:{}", k.demographic);
-    let mut s = c.prepare_cached(sql).map_err(unexpected)?;
-    let rows = s
-        .query_map(params![mode.as_str(), nhs_key, demo_key, limit], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                json::<Vec<ItemSummary>>(r.get(4)?)?,
-            ))
-        })
-        .and_then(|r| r.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(unexpected)?;
+    let row = |r: &rusqlite::Row| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            json::<Vec<ItemSummary>>(r.get(4)?)?,
+        ))
+    };
+    let rows = match &k.nhs {
+        Some(n) => c.prepare_cached(HISTORY_WITH_NHS).and_then(|mut s| {
+            s.query_map(
+                params![mode.as_str(), format!("n:{n}"), demo_key, limit],
+                row,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        }),
+        None => c.prepare_cached(HISTORY_WITHOUT_NHS).and_then(|mut s| {
+            s.query_map(params![mode.as_str(), demo_key, limit], row)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        }),
+    }
+    .map_err(unexpected)?;
     let mut out = Vec::new();
     for (id, clinic, status, issued, items) in rows {
         let status =
@@ -523,29 +542,58 @@ pub fn patient_history(
     Ok(out)
 }
 
+/// The next identity at an address after `after` (a seek in `rxp_address`).
+const NEXT_IDENTITY_AT_ADDRESS: &str = "SELECT identity FROM rx_patient WHERE mode = ?1 AND address = ?2 AND identity > ?3 ORDER BY identity LIMIT 1";
+
+/// The NHS number seen with other name + date of birth: a row of the pair index on either
+/// side of this one (NULL never compares, so records without a number are not matched).
+const NHS_WITH_OTHER_DETAILS: &str =
+    "SELECT EXISTS (SELECT 1 FROM rx_patient WHERE mode = ?1 AND nhs = ?2 AND name_dob < ?3)
+    OR EXISTS (SELECT 1 FROM rx_patient WHERE mode = ?1 AND nhs = ?2 AND name_dob > ?3)";
+
+/// The name + date of birth seen with another NHS number.
+const DETAILS_WITH_OTHER_NHS: &str =
+    "SELECT EXISTS (SELECT 1 FROM rx_patient WHERE mode = ?1 AND name_dob = ?2 AND nhs < ?3)
+    OR EXISTS (SELECT 1 FROM rx_patient WHERE mode = ?1 AND name_dob = ?2 AND nhs > ?3)";
+
 pub fn identity_signals(
     c: &Connection,
     mode: Mode,
     k: &PatientKeys,
 ) -> Result<IdentitySignals, StoreError> {
     let m = mode.as_str();
-    let other_patients_at_address: u32 = c
-        .prepare_cached("SELECT count(DISTINCT identity) FROM rx_patient WHERE mode = ?1 AND address = ?2 AND identity != ?3")
-        .and_then(|mut s| s.query_row(params![m, k.address, k.identity()], |r| r.get(0)))
+    // Distinct other identities at the address, one index seek each, counted up to the cap:
+    // one patient with a thousand records there costs one seek, as do a thousand patients
+    // beyond the cap.
+    let me = k.identity();
+    let mut other_patients_at_address = 0;
+    let mut after = String::new();
+    let mut next = c
+        .prepare_cached(NEXT_IDENTITY_AT_ADDRESS)
         .map_err(unexpected)?;
-    let nhs_number_with_other_details = match &k.nhs {
-        Some(nhs) => c
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM rx_patient WHERE mode = ?1 AND nhs = ?2 AND name_dob != ?3)")
-            .and_then(|mut s| s.query_row(params![m, nhs, k.name_dob], |r| r.get(0)))
-            .map_err(unexpected)?,
-        None => false,
-    };
-    let details_with_other_nhs_number = match &k.nhs {
-        Some(nhs) => c
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM rx_patient WHERE mode = ?1 AND name_dob = ?2 AND nhs IS NOT NULL AND nhs != ?3)")
-            .and_then(|mut s| s.query_row(params![m, k.name_dob, nhs], |r| r.get(0)))
-            .map_err(unexpected)?,
-        None => false,
+    while other_patients_at_address < MAX_COUNTED_AT_ADDRESS {
+        let Some(id) = next
+            .query_row(params![m, k.address, after], |r| r.get::<_, String>(0))
+            .optional()
+            .map_err(unexpected)?
+        else {
+            break;
+        };
+        if id != me {
+            other_patients_at_address += 1;
+        }
+        after = id;
+    }
+    let (nhs_number_with_other_details, details_with_other_nhs_number) = match &k.nhs {
+        Some(nhs) => (
+            c.prepare_cached(NHS_WITH_OTHER_DETAILS)
+                .and_then(|mut s| s.query_row(params![m, nhs, k.name_dob], |r| r.get(0)))
+                .map_err(unexpected)?,
+            c.prepare_cached(DETAILS_WITH_OTHER_NHS)
+                .and_then(|mut s| s.query_row(params![m, k.name_dob, nhs], |r| r.get(0)))
+                .map_err(unexpected)?,
+        ),
+        None => (false, false),
     };
     Ok(IdentitySignals {
         other_patients_at_address,
@@ -553,6 +601,16 @@ pub fn identity_signals(
         details_with_other_nhs_number,
     })
 }
+
+/// The statements of a submission's history and identity reads, for plan checks in tests.
+#[cfg(test)]
+pub(crate) const PATIENT_CONTEXT_SQL: [&str; 5] = [
+    HISTORY_WITH_NHS,
+    HISTORY_WITHOUT_NHS,
+    NEXT_IDENTITY_AT_ADDRESS,
+    NHS_WITH_OTHER_DETAILS,
+    DETAILS_WITH_OTHER_NHS,
+];
 
 pub fn get_prescription_for_staff(
     c: &Connection,

@@ -416,6 +416,11 @@ impl Config {
                 "compliance.cd_max_days_supply and compliance.address_max_patients must be at least 1"
             );
         }
+        let most = rxbridge_domain::compliance::MAX_COUNTED_AT_ADDRESS;
+        if t.address_max_patients > most {
+            // Stores stop counting there (a bounded read): a higher threshold would never flag.
+            bail!("compliance.address_max_patients must be at most {most}");
+        }
         if let Some(u) = &self.public_url
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {
@@ -766,15 +771,17 @@ impl App {
 
     fn open_tuned(config: Config, clock: Arc<dyn Clock>, tuning: Tuning) -> anyhow::Result<Self> {
         config.validate()?;
-        std::fs::create_dir_all(&config.data_dir)
+        // Owner-only: the directory, the database and its WAL, the key file, documents, mail.
+        rxbridge_app::files::private_dir(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let vault = load_vault(&config)?;
         let store = Arc::new(SqliteStore::open_tuned(config.db_path(), tuning)?);
         let documents = Arc::new(
-            rxbridge_app::originals::FileDocuments::new(config.data_dir.join("documents"))
-                .with_context(|| {
-                    format!("creating {}", config.data_dir.join("documents").display())
-                })?,
+            rxbridge_app::originals::FileDocuments::new(
+                config.data_dir.join("documents"),
+                vault.clone(),
+            )
+            .with_context(|| format!("creating {}", config.data_dir.join("documents").display()))?,
         );
         let stats_store = store.clone();
         let wired = wire(
@@ -863,6 +870,14 @@ pub async fn serve(
     metrics: Option<tokio::net::TcpListener>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Bodies an earlier version stored in the clear are sealed before anything is delivered.
+    let sealed = app.outbox.seal_stored_bodies().await?;
+    if sealed > 0 {
+        tracing::info!(
+            sealed,
+            "sealed outbox bodies that an earlier version stored in the clear"
+        );
+    }
     let router = app.router();
     let metrics_task = metrics.map(|l| {
         let r = rxbridge_http::metrics_router(app.state.clone());

@@ -38,7 +38,7 @@ pub struct EmlDirectory {
 
 impl EmlDirectory {
     pub fn new(dir: PathBuf, from: &str) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&dir)?;
+        rxbridge_app::files::private_dir(&dir)?;
         Ok(Self {
             dir,
             from: from.to_string(),
@@ -65,7 +65,8 @@ impl Notifier for EmlDirectory {
         let tmp = self.dir.join(format!(".{name}.eml.tmp"));
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
+            // The message names the patient: owner-only, like everything in the data dir.
+            let mut f = rxbridge_app::files::private_file(&tmp)?;
             f.write_all(&bytes)?;
             f.sync_all()?;
             std::fs::rename(&tmp, &path)?;

@@ -796,7 +796,13 @@ fn write_report(
     match out {
         Some(path) => {
             let tmp = path.with_extension("partial");
-            std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
+            // Reports can name patients (the orders file): owner-only.
+            rxbridge_app::files::private_file(&tmp)
+                .and_then(|mut f| {
+                    f.write_all(&bytes)?;
+                    f.sync_all()
+                })
+                .with_context(|| format!("writing {}", tmp.display()))?;
             std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
             eprintln!(
                 "{}: {} rows written to {}",

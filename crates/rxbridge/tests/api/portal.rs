@@ -643,9 +643,9 @@ async fn paper_original_is_matched_by_serial_with_a_sniffed_scan() {
         matched["detail"]["document"]["content_type"],
         "application/pdf"
     );
-    // Stored under its generated id inside the documents directory, nowhere else.
+    // Stored sealed under its generated id inside the documents directory, nowhere else.
     let docs = app.data_dir.path().join("documents");
-    assert!(docs.join(&doc).exists());
+    assert!(docs.join(format!("{doc}.sealed")).exists() && !docs.join(&doc).exists());
     assert!(
         !app.data_dir.path().join("etc").exists()
             && !std::path::Path::new("/etc/passwd.pdf").exists()

@@ -35,7 +35,7 @@ async fn bench_outbox_delivery_and_webhook_intake() {
                 destination: "warehouse:test".into(),
                 event_type: "fulfilment.requested".into(),
                 subject: format!("rx_{chunk}_{i}"),
-                payload: json!({ "type": "fulfilment.requested", "data": { "order_id": format!("rx_{chunk}_{i}") } }),
+                payload: rxbridge_app::outbox::Body::Clear(json!({ "type": "fulfilment.requested", "data": { "order_id": format!("rx_{chunk}_{i}") } })),
                 created_at: t,
             })
             .collect();
@@ -101,4 +101,54 @@ async fn bench_outbox_delivery_and_webhook_intake() {
         lat[100],
         lat[197]
     );
+}
+
+/// NHS numbers with a valid Modulus 11 check digit, from `start` on.
+fn nhs_numbers(start: u64) -> impl Iterator<Item = String> {
+    (start..).filter_map(|p| {
+        let digits = format!("{p:09}");
+        let sum: u32 = digits
+            .chars()
+            .zip((2..=10).rev())
+            .map(|(d, w)| d.to_digit(10).unwrap() * w)
+            .sum();
+        match 11 - sum % 11 {
+            10 => None,
+            11 => Some(format!("{digits}0")),
+            c => Some(format!("{digits}{c}")),
+        }
+    })
+}
+
+/// Hot keys: 5 000 submissions, one after another, with identical demographics (name, date of
+/// birth, address, phone, email) and distinct NHS numbers. Prints the p50 of the first 100 and
+/// of the last 100 (the target: the last no slower than 1.5× the first). Assertions in
+/// `rxbridge-store-sqlite`'s `hot_keys` test count the reads instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_hot_keys_5000_submissions_sharing_demographics() {
+    let m = start(|_| {}).await;
+    let n: usize = std::env::var("BENCH_HOT_KEYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
+    let mut lat = Vec::with_capacity(n);
+    for (i, nhs) in nhs_numbers(100_000_000).take(n).enumerate() {
+        let mut body = private_pom(&format!("HOT-{i}"));
+        body["patient"]["nhs_number"] = nhs.into();
+        let started = Instant::now();
+        m.submit(Mode::Test, &body).await;
+        lat.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let p50 = |s: &[f64]| {
+        let mut v = s.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (first, last) = (p50(&lat[..100]), p50(&lat[n - 100..]));
+    println!(
+        "hot keys: {n} submissions with identical demographics; p50 first 100 {first:.2} ms, last 100 {last:.2} ms, ratio {:.2}",
+        last / first
+    );
+    assert_eq!(lat.len(), n);
 }

@@ -82,9 +82,9 @@ pub async fn receiver() -> (String, Arc<Receiver>) {
     (format!("http://{addr}"), r)
 }
 
-const INBOUND: &str = "whsec_aW5ib3VuZC13YXJlaG91c2Utc2VjcmV0LTEyMzQ=";
+pub const INBOUND: &str = "whsec_aW5ib3VuZC13YXJlaG91c2Utc2VjcmV0LTEyMzQ=";
 
-async fn wh_event(m: &Money, id: &str, kind: &str, data: Value) -> (Rs, Value) {
+pub async fn wh_event(m: &Money, id: &str, kind: &str, data: Value) -> (Rs, Value) {
     let body = json!({ "type": kind, "data": data }).to_string();
     use rxbridge_app::Clock;
     let ts = m.clock.now().as_second();

@@ -8,6 +8,7 @@ mod exports;
 mod fulfilment;
 mod harness;
 mod sandbox;
+mod sealed;
 mod smtp;
 mod stripe;
 mod sweep;
