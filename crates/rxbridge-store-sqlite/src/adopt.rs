@@ -194,6 +194,8 @@ mod tests {
              ALTER TABLE payments DROP COLUMN event_seq;
              ALTER TABLE outbox DROP COLUMN event_seq;
              ALTER TABLE register_entries DROP COLUMN event_seq;
+             DROP INDEX outbox_unsealed;
+             DROP INDEX rx_history_without_nhs;
              PRAGMA user_version = 5;",
         )
         .unwrap();

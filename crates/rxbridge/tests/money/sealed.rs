@@ -115,6 +115,8 @@ async fn no_patient_detail_in_any_file_of_the_data_directory_after_a_full_run() 
     // Submit, approve, pay on the sandbox checkout.
     let mut body = private_pom("SEAL-1");
     body["patient"] = patient();
+    // Signed again: the prescriber signs the prescription as it is sent.
+    let body = crate::harness::signed(body);
     let id = m.submit(Mode::Test, &body).await;
     assert_eq!(
         m.approve(Mode::Test, &id).await.status.as_str(),
