@@ -81,6 +81,23 @@ fn address_line(a: &rxbridge_domain::contact::Address) -> String {
     parts.join(", ")
 }
 
+/// Every event type the warehouse may send (docs/fulfilment.md).
+pub const WAREHOUSE_EVENT_TYPES: [&str; 6] = [
+    "picked",
+    "dispatched",
+    "delivered",
+    "delivery_failed",
+    "returned",
+    "stock_received",
+];
+
+fn unknown_type(kind: &str) -> WarehouseError {
+    WarehouseError::BadEvent(format!(
+        "unknown event type {kind:?}: type must be one of {}",
+        WAREHOUSE_EVENT_TYPES.join(", ")
+    ))
+}
+
 /// A required text field of a warehouse event's `data`, 1 to 200 characters.
 fn required_text(d: &Value, k: &str) -> Result<String, WarehouseError> {
     d[k].as_str()
@@ -459,6 +476,11 @@ impl Fulfilment {
             .as_str()
             .ok_or_else(|| WarehouseError::BadEvent("type is required".into()))?
             .to_string();
+        // The type is checked first: an event we do not know is answered as such, not with
+        // whatever field the known kinds would have needed.
+        if !WAREHOUSE_EVENT_TYPES.contains(&kind.as_str()) {
+            return Err(unknown_type(&kind));
+        }
         let data = &v["data"];
         if !data.is_object() {
             return Err(WarehouseError::BadEvent("data must be an object".into()));
@@ -713,11 +735,7 @@ impl Fulfilment {
                 );
                 (change, "return recorded", None)
             }
-            other => {
-                return Err(WarehouseError::BadEvent(format!(
-                    "type {other:?} is not one of picked, dispatched, delivered, delivery_failed, returned, stock_received"
-                )));
-            }
+            other => return Err(unknown_type(other)),
         };
         // What the warehouse reports is applied only to a row the audit chain speaks for, and
         // register entries only after the entries they continue.

@@ -48,6 +48,14 @@ pub enum IntakeError {
 
 type InFlightKey = (String, Mode, String);
 
+/// The answer to a cancel: the prescription as it now is, and whether it was already cancelled
+/// (nothing was recorded this time).
+#[derive(Debug, Clone)]
+pub struct Cancelled {
+    pub view: PrescriptionView,
+    pub already: bool,
+}
+
 /// Held while a submission with an idempotency key is processed; dropping it frees the key.
 pub struct InFlightGuard {
     set: Arc<Mutex<HashSet<InFlightKey>>>,
@@ -376,13 +384,14 @@ impl Intake {
     }
 
     /// Cancel at the clinic's request (allowed until dispatch). Cancelling a cancelled
-    /// prescription answers its current state and records nothing new.
+    /// prescription answers its current state and records nothing new; the answer says it was
+    /// already cancelled (`Cancelled::already`) so the caller can tell the clinic.
     pub async fn cancel(
         &self,
         caller: &Caller,
         id: &str,
         reason: &str,
-    ) -> Result<PrescriptionView, IntakeError> {
+    ) -> Result<Cancelled, IntakeError> {
         // One retry covers a concurrent change between our read and our write.
         for _ in 0..2 {
             let rec = self
@@ -391,7 +400,10 @@ impl Intake {
                 .await?
                 .ok_or(IntakeError::NotFound)?;
             if rec.status == Status::Cancelled {
-                return self.get(caller, id).await;
+                return Ok(Cancelled {
+                    view: self.get(caller, id).await?,
+                    already: true,
+                });
             }
             let to = rec
                 .status
@@ -408,7 +420,12 @@ impl Intake {
                 .commit(crate::payments::Change::move_to(&rec, to, vec![event]))
                 .await
             {
-                Ok(_) => return self.get(caller, id).await,
+                Ok(_) => {
+                    return Ok(Cancelled {
+                        view: self.get(caller, id).await?,
+                        already: false,
+                    });
+                }
                 Err(StoreError::Conflict) => continue,
                 Err(StoreError::NotFound) => return Err(IntakeError::NotFound),
                 Err(e) => return Err(e.into()),

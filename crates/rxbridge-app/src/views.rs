@@ -58,7 +58,9 @@ impl From<&ItemSummary> for ItemView {
 pub struct Links {
     #[serde(rename = "self")]
     pub self_: String,
-    pub cancel: String,
+    /// Present only while a cancel would take effect (until dispatch, and not once cancelled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
@@ -117,7 +119,7 @@ impl PrescriptionView {
             created_at: r.created_at.to_string(),
             updated_at: r.updated_at.to_string(),
             links: Links {
-                cancel: format!("{base}/cancel"),
+                cancel: (r.status.cancel().is_ok()).then(|| format!("{base}/cancel")),
                 self_: base,
             },
             timeline: timeline.map(|t| t.iter().map(TimelineEntry::from).collect()),

@@ -410,7 +410,7 @@ pub async fn list(
     params(("id" = String, Path, description = "The prescription id")),
     request_body(content = CancelIn, content_type = "application/json"),
     responses(
-        (status = 200, description = "Cancelled", body = PrescriptionView),
+        (status = 200, description = "Cancelled (already cancelled: nothing recorded, `Idempotent-Replayed: true`)", body = PrescriptionView),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such prescription for this key", body = Problem, content_type = "application/problem+json"),
@@ -426,10 +426,10 @@ pub async fn cancel(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<PrescriptionView>, Problem> {
+) -> Result<Response, Problem> {
     require_json(&headers)?;
     let reason = one_text_field(&body, "reason", 500)?;
-    let view = state
+    let done = state
         .intake
         .cancel(&caller, &id, &reason)
         .await
@@ -439,7 +439,12 @@ pub async fn cancel(
         p.prescription_changed(&id, &format!("clinic:{}", caller.clinic_id))
             .await;
     }
-    Ok(Json(view))
+    if done.already {
+        // Already cancelled: the same 200 and body as the first cancel, marked as a replay the
+        // way an idempotency-key replay is, so a client can tell nothing new was recorded.
+        return Ok(([("idempotent-replayed", "true")], Json(done.view)).into_response());
+    }
+    Ok(Json(done.view).into_response())
 }
 
 /// Read `{ "<field>": "..." }`: exactly one required text field, 1..=max characters.

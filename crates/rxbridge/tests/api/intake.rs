@@ -244,6 +244,9 @@ async fn cancel_with_reason_until_dispatch() {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(c["status"], "cancelled");
+    // Once cancelled, the record no longer offers a cancel.
+    assert!(c["links"].get("cancel").is_none(), "{}", c["links"]);
+    assert!(c["links"]["self"].is_string());
     let t = c["timeline"].as_array().unwrap();
     assert_eq!(t.last().unwrap()["event"], "prescription.cancelled");
     assert_eq!(
@@ -256,11 +259,38 @@ async fn cancel_with_reason_until_dispatch() {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(c2["timeline"].as_array().unwrap().len(), t.len());
+    // ... and the answer says it was already cancelled: the first cancel is not marked, the
+    // second is.
+    let r = app
+        .client
+        .post(app.url(&path))
+        .bearer_auth(&app.test_key)
+        .json(&json!({ "reason": "a third time" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
+    let fresh = app.submit_ok(&valid_body()).await;
+    let r = app
+        .client
+        .post(app.url(&format!(
+            "/v1/prescriptions/{}/cancel",
+            fresh["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&app.test_key)
+        .json(&json!({ "reason": "first" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().get("idempotent-replayed").is_none());
     // A rejected prescription cannot be cancelled.
     let mut b = valid_body();
     b["issued_on"] = days_ago(60).into();
     let rej = app.submit_ok(&b).await;
     assert_eq!(rej["status"], "rejected");
+    assert!(rej["links"].get("cancel").is_none(), "{}", rej["links"]);
     let (s, p) = app
         .post_json(
             &format!("/v1/prescriptions/{}/cancel", rej["id"].as_str().unwrap()),

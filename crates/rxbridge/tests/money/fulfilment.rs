@@ -262,6 +262,24 @@ async fn approval_to_delivery_with_the_warehouse_down_for_hours() {
         (s, v["code"].as_str()),
         (Rs::BAD_REQUEST, Some("invalid_event"))
     );
+    // An unknown type is named as such, even when the body lacks what a known type would need.
+    for (wid, data) in [
+        ("wh_x_2", json!({})),
+        ("wh_x_3", json!({ "order_id": "rx_nope" })),
+    ] {
+        let (s, v) = wh_event(&m, wid, "shipped", data).await;
+        let detail = v["detail"].as_str().unwrap_or_default();
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (Rs::BAD_REQUEST, Some("invalid_event"))
+        );
+        assert!(
+            detail.contains("unknown event type \"shipped\"")
+                && detail.contains("picked, dispatched, delivered")
+                && !detail.contains("order_id"),
+            "{v}"
+        );
+    }
     let r2 = m
         .client
         .post(m.url("/v1/warehouse/events"))
