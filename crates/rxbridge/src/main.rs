@@ -10,7 +10,6 @@ use cli::*;
 use rxbridge::{App, Config};
 use rxbridge_app::Mode;
 
-
 fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RXBRIDGE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
@@ -207,6 +206,9 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
                     file,
                 },
         } => prescriber_key_cli::sign(&private_key, &kid, &alg, &file)?,
+        Command::Dev {
+            command: DevCommand::CliReference,
+        } => print!("{}", cli::reference_markdown()),
         Command::Dev {
             command:
                 DevCommand::Seed {

@@ -8,8 +8,9 @@ use rxbridge_app::signatures::{KeyError, PrescriberKey};
 #[derive(Subcommand)]
 pub enum PrescriberKeyCommand {
     /// Register a prescriber's public key (EC P-256/P-384 or RSA, PEM) for one clinic.
-    ///
-    /// Example: rxbridge prescriber-key add --clinic cl_… --registration gmc:7012345 --public-key key.pem
+    #[command(
+        after_help = "Example:\n  rxbridge prescriber-key add --clinic cl_… --registration gmc:7012345 --public-key key.pem"
+    )]
     Add {
         /// The clinic id (cl_…).
         #[arg(long)]
@@ -33,6 +34,7 @@ pub enum PrescriberKeyCommand {
         json: bool,
     },
     /// List a clinic's keys, revoked ones included.
+    #[command(after_help = "Example:\n  rxbridge prescriber-key list --clinic cl_… --json")]
     List {
         /// The clinic id (cl_…).
         #[arg(long)]
@@ -43,13 +45,14 @@ pub enum PrescriberKeyCommand {
     },
     /// Revoke a key from a time (default now). Prescriptions received before it keep a valid
     /// signature; those received after are blocked. The key is kept.
-    ///
-    /// Example: rxbridge prescriber-key revoke --clinic cl_… --kid K --at 2026-12-01T00:00:00Z
+    #[command(
+        after_help = "Example:\n  rxbridge prescriber-key revoke --clinic cl_… --kid K --at 2026-12-01T00:00:00Z"
+    )]
     Revoke {
         /// The clinic id (cl_…).
         #[arg(long)]
         clinic: String,
-        /// The key id.
+        /// The key id (`kid`) to revoke.
         #[arg(long)]
         kid: String,
         /// When the revocation takes effect, RFC 3339 (e.g. 2026-12-01T09:00:00Z).

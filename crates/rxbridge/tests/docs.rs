@@ -168,3 +168,23 @@ fn the_checker_catches_each_kind_of_bad_link() {
         );
     }
 }
+
+#[test]
+fn the_cli_reference_is_generated_from_the_help() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rxbridge"))
+        .args(["dev", "cli-reference"])
+        .env_remove("RXBRIDGE_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = std::fs::read_to_string(repo_root().join("docs/cli.md")).unwrap();
+    assert_eq!(
+        doc,
+        String::from_utf8(out.stdout).unwrap(),
+        "docs/cli.md is stale: run `cargo run -q -- dev cli-reference > docs/cli.md`"
+    );
+}

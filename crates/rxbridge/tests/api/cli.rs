@@ -63,7 +63,17 @@ fn clinic_add_json_prints_exactly_one_object_and_rotate_key_works() {
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(r["key"].as_str().unwrap().starts_with("rxb_test_"));
     assert_ne!(r["key"], v["test_key"]);
-    let out = rxbridge(dir.path(), &["clinic", "rotate-key", "--clinic", "cl_nope"]);
+    let out = rxbridge(
+        dir.path(),
+        &[
+            "clinic",
+            "rotate-key",
+            "--clinic",
+            "cl_nope",
+            "--mode",
+            "test",
+        ],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no clinic"));
     let out = rxbridge(dir.path(), &["audit", "verify"]);
