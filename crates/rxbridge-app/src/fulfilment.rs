@@ -30,6 +30,8 @@ pub struct FulfilmentConfig {
     /// Secrets the warehouse signs its events with (Standard Webhooks), newest first.
     pub inbound_secrets: Vec<String>,
     pub pharmacy_name: String,
+    /// The closing line of patient emails (`payments::contact_line`).
+    pub contact_line: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -872,8 +874,8 @@ impl Fulfilment {
             to: email.as_str().to_string(),
             subject: format!("Your order {} is on its way", rec.id),
             text: format!(
-                "Hello {},\n\nYour order {} has been dispatched with {carrier}.\nTracking number: {tracking}\n\nSomeone will need to sign for it on delivery.\n\n{}\n",
-                rx.patient.given_name, rec.id, self.cfg.pharmacy_name
+                "Hello {},\n\nYour order {} has been dispatched with {carrier}.\nTracking number: {tracking}\n\nSomeone will need to sign for it on delivery.\n\n{}\n\n{}\n",
+                rx.patient.given_name, rec.id, self.cfg.contact_line, self.cfg.pharmacy_name
             ),
             reference: format!("dispatched-{}", rec.id),
         };

@@ -223,7 +223,13 @@ pub struct MailSettings {
     /// `RXBRIDGE_MAIL_TRANSPORT`: `files` (each message an `.eml` in `<data_dir>/mail`) or
     /// `smtp`.
     pub transport: String,
+    /// `RXBRIDGE_MAIL_FROM`: the sender of patient emails (`Name <address>`).
     pub from: String,
+    /// `RXBRIDGE_MAIL_REPLY_TO`: where patients' replies go, when not to `from`.
+    pub reply_to: Option<String>,
+    /// `RXBRIDGE_MAIL_CONTACT`: how a patient reaches a person when replies are not read (a
+    /// no-reply `from` and no `reply_to`), completing "please …": `call 0161 496 0000`.
+    pub contact: Option<String>,
     /// `RXBRIDGE_SMTP_HOST` / `_PORT` / `_USERNAME` / `_PASSWORD`.
     pub smtp_host: Option<String>,
     pub smtp_port: u16,
@@ -237,6 +243,8 @@ impl Default for MailSettings {
         Self {
             transport: "files".into(),
             from: "rxbridge pharmacy <no-reply@rxbridge.invalid>".into(),
+            reply_to: None,
+            contact: None,
             smtp_host: None,
             smtp_port: 587,
             smtp_security: mail::SmtpSecurity::Starttls,
@@ -312,7 +320,9 @@ impl Config {
                 format!("RXBRIDGE_REQUEST_TIMEOUT_SECS must be a whole number, got {v:?}")
             })?;
         }
-        let text_vars: [(&str, &mut Option<String>); 6] = [
+        let text_vars: [(&str, &mut Option<String>); 8] = [
+            ("RXBRIDGE_MAIL_REPLY_TO", &mut c.mail.reply_to),
+            ("RXBRIDGE_MAIL_CONTACT", &mut c.mail.contact),
             ("RXBRIDGE_PUBLIC_URL", &mut c.public_url),
             ("RXBRIDGE_STRIPE_SECRET_KEY", &mut c.stripe.secret_key),
             ("RXBRIDGE_SMTP_HOST", &mut c.mail.smtp_host),
@@ -336,6 +346,9 @@ impl Config {
         }
         if let Ok(v) = std::env::var("RXBRIDGE_MAIL_TRANSPORT") {
             c.mail.transport = v;
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_MAIL_FROM") {
+            c.mail.from = v;
         }
         let list = |v: String| -> Vec<String> {
             v.split(',')
@@ -465,6 +478,19 @@ impl Config {
             }
             other => bail!("mail.transport must be \"files\" or \"smtp\", got {other:?}"),
         }
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            bail!(
+                "mail.from (RXBRIDGE_MAIL_FROM) must be an address, `Name <a@b.example>`, got {:?}",
+                self.mail.from
+            );
+        }
+        if let Some(r) = &self.mail.reply_to
+            && r.parse::<lettre::message::Mailbox>().is_err()
+        {
+            bail!(
+                "mail.reply_to (RXBRIDGE_MAIL_REPLY_TO) must be an address, `Name <a@b.example>`, got {r:?}"
+            );
+        }
         if self.webhooks.allowed_ports.is_empty() || self.webhooks.allowed_ports.contains(&0) {
             bail!(
                 "webhooks.allowed_ports (RXBRIDGE_WEBHOOKS_ALLOWED_PORTS) must list ports 1 to 65535 (443 by default)"
@@ -571,23 +597,35 @@ pub struct App {
     pub outbox: Arc<rxbridge_app::outbox::Outbox>,
 }
 
+/// The closing line of patient emails, from the mail settings (sender, reply-to, contact).
+pub fn contact_line(config: &Config) -> String {
+    let m = &config.mail;
+    rxbridge_app::payments::contact_line(
+        mail::replies_read(&m.from, m.reply_to.as_deref()),
+        m.contact.as_deref(),
+    )
+}
+
 /// The notifier the config asks for.
 pub fn notifier(config: &Config) -> anyhow::Result<Arc<dyn rxbridge_app::payments::Notifier>> {
     let m = &config.mail;
     Ok(match m.transport.as_str() {
-        "smtp" => Arc::new(mail::Smtp::new(
-            m.smtp_host.as_deref().unwrap_or_default(),
-            m.smtp_port,
-            m.smtp_security,
-            m.smtp_username
-                .clone()
-                .map(|u| (u, m.smtp_password.clone().unwrap_or_default())),
-            &m.from,
-        )?),
-        _ => Arc::new(mail::EmlDirectory::new(
-            config.data_dir.join("mail"),
-            &m.from,
-        )?),
+        "smtp" => Arc::new(
+            mail::Smtp::new(
+                m.smtp_host.as_deref().unwrap_or_default(),
+                m.smtp_port,
+                m.smtp_security,
+                m.smtp_username
+                    .clone()
+                    .map(|u| (u, m.smtp_password.clone().unwrap_or_default())),
+                &m.from,
+            )?
+            .reply_to(m.reply_to.as_deref()),
+        ),
+        _ => Arc::new(
+            mail::EmlDirectory::new(config.data_dir.join("mail"), &m.from)?
+                .reply_to(m.reply_to.as_deref()),
+        ),
     })
 }
 
@@ -669,6 +707,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
             )),
             session_lifetime: jiff::SignedDuration::from_hours(24),
             pharmacy_name: config.pharmacy.name.clone(),
+            contact_line: contact_line(config),
         },
     ));
     let finance = Arc::new(rxbridge_app::finance::Finance::new(
@@ -700,6 +739,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
             skus: config.warehouse.skus.clone(),
             inbound_secrets: config.warehouse.inbound_secrets.clone(),
             pharmacy_name: config.pharmacy.name.clone(),
+            contact_line: contact_line(config),
         },
     ));
     let clinical = Arc::new(rxbridge_app::clinical::ClinicalCheck::new(

@@ -12,15 +12,38 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-fn build(from: &str, m: &OutgoingEmail) -> anyhow::Result<Message> {
+/// Whether a patient's reply reaches a person: a `Reply-To` is set, or the sender is not a
+/// no-reply address (`no-reply@`, `noreply@`, `donotreply@`, `do-not-reply@`). The emails'
+/// closing line follows it (`rxbridge_app::payments::contact_line`).
+pub fn replies_read(from: &str, reply_to: Option<&str>) -> bool {
+    if reply_to.is_some_and(|r| !r.trim().is_empty()) {
+        return true;
+    }
+    let address = from
+        .rsplit_once('<')
+        .map_or(from, |(_, a)| a.trim_end_matches('>'));
+    let local: String = address
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    !matches!(local.as_str(), "noreply" | "donotreply")
+}
+
+fn build(from: &str, reply_to: Option<&str>, m: &OutgoingEmail) -> anyhow::Result<Message> {
     let id = m
         .reference
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         .collect::<String>();
-    Ok(Message::builder()
-        .from(from.parse()?)
-        .to(m.to.parse()?)
+    let mut b = Message::builder().from(from.parse()?);
+    if let Some(r) = reply_to {
+        b = b.reply_to(r.parse()?);
+    }
+    Ok(b.to(m.to.parse()?)
         .subject(m.subject.clone())
         .message_id(Some(format!("<{id}@rxbridge>")))
         .header(ContentType::TEXT_PLAIN)
@@ -34,6 +57,7 @@ fn build(from: &str, m: &OutgoingEmail) -> anyhow::Result<Message> {
 pub struct EmlDirectory {
     dir: PathBuf,
     from: String,
+    reply_to: Option<String>,
 }
 
 impl EmlDirectory {
@@ -42,14 +66,21 @@ impl EmlDirectory {
         Ok(Self {
             dir,
             from: from.to_string(),
+            reply_to: None,
         })
+    }
+
+    /// Where patients' replies go (`mail.reply_to`), when not to the sender.
+    pub fn reply_to(mut self, address: Option<&str>) -> Self {
+        self.reply_to = address.map(str::to_string);
+        self
     }
 }
 
 #[async_trait]
 impl Notifier for EmlDirectory {
     async fn send(&self, m: &OutgoingEmail) -> anyhow::Result<()> {
-        let bytes = build(&self.from, m)?.formatted();
+        let bytes = build(&self.from, self.reply_to.as_deref(), m)?.formatted();
         let name: String = m
             .reference
             .chars()
@@ -92,6 +123,7 @@ pub enum SmtpSecurity {
 pub struct Smtp {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: String,
+    reply_to: Option<String>,
 }
 
 impl Smtp {
@@ -114,18 +146,74 @@ impl Smtp {
         Ok(Self {
             transport: b.build(),
             from: from.to_string(),
+            reply_to: None,
         })
+    }
+
+    /// Where patients' replies go (`mail.reply_to`), when not to the sender.
+    pub fn reply_to(mut self, address: Option<&str>) -> Self {
+        self.reply_to = address.map(str::to_string);
+        self
     }
 }
 
 #[async_trait]
 impl Notifier for Smtp {
     async fn send(&self, m: &OutgoingEmail) -> anyhow::Result<()> {
-        let msg = build(&self.from, m)?;
+        let msg = build(&self.from, self.reply_to.as_deref(), m)?;
         self.transport
             .send(msg)
             .await
             .map_err(|e| anyhow::anyhow!("SMTP: {e}"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email() -> OutgoingEmail {
+        OutgoingEmail {
+            to: "sam@example.com".into(),
+            subject: "s".into(),
+            text: "t".into(),
+            reference: "r-1".into(),
+        }
+    }
+
+    #[test]
+    fn reply_to_is_a_header_only_when_set() {
+        let with = build(
+            "P <no-reply@p.example>",
+            Some("Help <help@p.example>"),
+            &email(),
+        )
+        .unwrap()
+        .formatted();
+        let with = String::from_utf8(with).unwrap();
+        assert!(with.contains("Reply-To: Help <help@p.example>"), "{with}");
+        let without = String::from_utf8(
+            build("P <orders@p.example>", None, &email())
+                .unwrap()
+                .formatted(),
+        )
+        .unwrap();
+        assert!(!without.contains("Reply-To"), "{without}");
+    }
+
+    #[test]
+    fn no_reply_senders_are_recognised() {
+        for from in [
+            "rxbridge pharmacy <no-reply@rxbridge.invalid>",
+            "noreply@p.example",
+            "X <Do-Not-Reply@p.example>",
+            "donotreply@p.example",
+        ] {
+            assert!(!replies_read(from, None), "{from}");
+            assert!(replies_read(from, Some("help@p.example")), "{from}");
+        }
+        assert!(replies_read("Orders <orders@p.example>", None));
+        assert!(!replies_read("no-reply@p.example", Some(" ")));
     }
 }

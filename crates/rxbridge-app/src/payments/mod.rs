@@ -8,7 +8,7 @@ pub mod service;
 pub mod signature;
 
 pub use model::{Change, PaymentRecord, PaymentStatus, PaymentWrite, TransitionTo};
-pub use notify::{Notifier, OutgoingEmail};
+pub use notify::{Notifier, OutgoingEmail, contact_line};
 pub use provider::{
     CheckoutRequest, CheckoutSession, PaymentProvider, ProviderError, RefundRequest, RefundResult,
 };

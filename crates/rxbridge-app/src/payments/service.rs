@@ -37,6 +37,8 @@ pub struct PaymentsConfig {
     pub session_lifetime: SignedDuration,
     /// Shown in emails.
     pub pharmacy_name: String,
+    /// The closing line of patient emails (`notify::contact_line`).
+    pub contact_line: String,
 }
 
 impl Default for PaymentsConfig {
@@ -48,6 +50,7 @@ impl Default for PaymentsConfig {
             reminder_after: SignedDuration::from_hours(24),
             session_lifetime: SignedDuration::from_hours(24),
             pharmacy_name: "rxbridge pharmacy".into(),
+            contact_line: super::notify::contact_line(false, None),
         }
     }
 }
@@ -403,12 +406,13 @@ impl Payments {
             _ => "Our pharmacist has checked your prescription and it is ready for payment.",
         };
         let text = format!(
-            "Hello {name},\n\n{opening}\n\nOrder reference: {rx_id}\nAmount to pay: {amount} ({what})\n\nPay securely here:\n{link}\n\nPlease pay by {due} (UK time). If payment has not reached us by then, the order will be cancelled.\n\nIf you did not expect this message, please reply to let us know.\n\n{pharmacy}\n",
+            "Hello {name},\n\n{opening}\n\nOrder reference: {rx_id}\nAmount to pay: {amount} ({what})\n\nPay securely here:\n{link}\n\nPlease pay by {due} (UK time). If payment has not reached us by then, the order will be cancelled.\n\n{contact}\n\n{pharmacy}\n",
             name = rx.patient.given_name,
             rx_id = p.prescription_id,
             amount = p.quote.total(),
             link = self.link_for(&p.id),
             pharmacy = self.cfg.pharmacy_name,
+            contact = self.cfg.contact_line,
         );
         OutgoingEmail {
             to: to.to_string(),

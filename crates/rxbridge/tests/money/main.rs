@@ -4,6 +4,7 @@
 
 mod anchors;
 mod bench;
+mod emails;
 mod exports;
 mod fulfilment;
 mod harness;
