@@ -40,6 +40,11 @@ pub enum WarehouseError {
     Signature(#[from] outbox::VerifyError),
     #[error("{0}")]
     BadEvent(String),
+    /// No secret to verify warehouse events with: nothing can be accepted until one is set.
+    #[error(
+        "no warehouse signing secret is configured: set warehouse.inbound_secrets (RXBRIDGE_WAREHOUSE_INBOUND_SECRETS)"
+    )]
+    NoInboundSecret,
     #[error("no order {0}")]
     UnknownOrder(String),
     #[error("{0}")]
@@ -458,6 +463,9 @@ impl Fulfilment {
         timestamp: Option<&str>,
         signature: Option<&str>,
     ) -> Result<WarehouseOutcome, WarehouseError> {
+        if self.cfg.inbound_secrets.is_empty() {
+            return Err(WarehouseError::NoInboundSecret);
+        }
         outbox::verify(
             &self.cfg.inbound_secrets,
             webhook_id,

@@ -62,6 +62,11 @@ async fn warehouse_event(
             Problem::new("invalid_signature", e.to_string()).into_response()
         }
         Err(WarehouseError::BadEvent(d)) => Problem::new("invalid_event", d).into_response(),
+        Err(e @ WarehouseError::NoInboundSecret) => {
+            // 503: the warehouse retries, so nothing is lost once the secret is set.
+            tracing::error!(error = %e, "refused a warehouse event");
+            Problem::new("unavailable", e.to_string()).into_response()
+        }
         Err(e @ WarehouseError::UnknownOrder(_)) => {
             tracing::warn!(error = %e, "a warehouse event for an unknown order");
             Problem::new("unknown_order", e.to_string()).into_response()

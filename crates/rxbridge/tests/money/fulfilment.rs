@@ -105,6 +105,22 @@ pub async fn wh_event(m: &Money, id: &str, kind: &str, data: Value) -> (Rs, Valu
     (s, r.json().await.unwrap_or(Value::Null))
 }
 
+#[tokio::test]
+async fn without_an_inbound_secret_events_are_refused_naming_the_setting() {
+    let m = start(|c| c.warehouse.inbound_secrets.clear()).await;
+    let (s, v) = wh_event(&m, "wh_n_1", "picked", json!({ "order_id": "rx_x" })).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (Rs::SERVICE_UNAVAILABLE, Some("unavailable")),
+        "{v}"
+    );
+    let detail = v["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("warehouse.inbound_secrets (RXBRIDGE_WAREHOUSE_INBOUND_SECRETS)"),
+        "{v}"
+    );
+}
+
 async fn setup() -> (Money, Arc<Receiver>) {
     let m = start(|c| c.warehouse.inbound_secrets = vec![INBOUND.into()]).await;
     let (base, r) = receiver().await;
