@@ -1,5 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations and the schema types,
-//! with `servers` naming where this deployment answers.
+//! with `servers` naming where this deployment answers and `webhooks` listing what it sends.
+
+pub mod webhooks;
 
 use crate::handlers;
 use crate::problem::{FieldError, Problem};
@@ -59,17 +61,22 @@ impl Modify for PublicOperations {
     ),
     paths(
         handlers::submit, handlers::validate, handlers::get_one, handlers::list, handlers::cancel, handlers::query_response,
-        handlers::formulary, handlers::rules, handlers::healthz, handlers::readyz
+        handlers::formulary, handlers::rules, handlers::healthz, handlers::readyz,
+        crate::payments::warehouse_event, crate::payments::webhook
     ),
     components(schemas(
         PrescriptionIn, CancelIn, QueryResponseIn, Problem, FieldError, PrescriptionView, DryRunView, PrescriptionList,
-        FindingView, ItemView, Links, TimelineEntry, PrescriptionStatus, FindingSeverity, PrescriptionKind, handlers::FormularyView, handlers::RulesView, handlers::Health
+        FindingView, ItemView, Links, TimelineEntry, PrescriptionStatus, FindingSeverity, PrescriptionKind,
+        webhooks::PrescriptionStatusChangedEvent, webhooks::FulfilmentRequestedEvent, webhooks::FulfilmentCancelledEvent, handlers::FormularyView, handlers::RulesView, handlers::Health
     )),
     modifiers(&BearerAuth, &PublicOperations),
     tags(
         (name = "prescriptions", description = "Submit, validate, read, list and cancel prescriptions"),
         (name = "reference", description = "The formulary and the compliance rules"),
-        (name = "operations", description = "Health checks")
+        (name = "operations", description = "Health checks"),
+        (name = "webhooks", description = "What rxbridge sends: Standard Webhooks, signed with the endpoint's secret, delivered at least once, in order per prescription"),
+        (name = "warehouse", description = "For the warehouse only: the events it sends back (signed Standard Webhooks)"),
+        (name = "payments", description = "For the payment provider only: its signed event notifications")
     )
 )]
 pub struct ApiDoc;
@@ -87,5 +94,8 @@ pub fn document_for(public_url: &str) -> String {
     let mut server = Server::new(public_url);
     server.description = Some("This rxbridge deployment".into());
     doc.servers = Some(vec![server]);
-    doc.to_pretty_json().unwrap_or_else(|_| "{}".into())
+    // utoipa 5 has no `webhooks` map: it is added to the rendered JSON here, in one place.
+    let mut json = serde_json::to_value(&doc).unwrap_or_default();
+    json["webhooks"] = webhooks::webhooks();
+    serde_json::to_string_pretty(&json).unwrap_or_else(|_| "{}".into())
 }

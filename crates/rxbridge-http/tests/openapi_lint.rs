@@ -66,6 +66,8 @@ fn operation_ids_are_the_documented_unique_names() {
             "post /v1/prescriptions/{id}/query-response",
             "answerPrescriptionQuery",
         ),
+        ("post /v1/warehouse/events", "receiveWarehouseEvent"),
+        ("post /v1/payments/stripe/webhook", "receiveStripeEvent"),
     ];
     for (op, id) in expected {
         assert!(
@@ -86,7 +88,16 @@ fn every_operation_states_its_security_and_a_client_error() {
         let security = op["security"]
             .as_array()
             .unwrap_or_else(|| panic!("{m} {p} has no security"));
-        let public = ["/healthz", "/readyz", "/v1/formulary", "/v1/rules"].contains(&p.as_str());
+        // Public, or authenticated by a signature over the body rather than an API key.
+        let public = [
+            "/healthz",
+            "/readyz",
+            "/v1/formulary",
+            "/v1/rules",
+            "/v1/warehouse/events",
+            "/v1/payments/stripe/webhook",
+        ]
+        .contains(&p.as_str());
         if public {
             assert!(security.is_empty(), "{m} {p} is public: security: []");
         } else {
@@ -143,4 +154,71 @@ fn closed_sets_are_enums_with_exactly_the_domain_values() {
         ["paper_fp10pcd", "paper_fp10", "eps", "electronic_private"]
     );
     assert!(enum_of(&d, "PrescriberKindIn").contains(&"nurse_independent".to_string()));
+}
+
+#[test]
+fn webhooks_and_inbound_event_endpoints_are_documented_with_their_signatures() {
+    let d = doc();
+    for event in [
+        "prescription.status_changed",
+        "fulfilment.requested",
+        "fulfilment.cancelled",
+    ] {
+        let op = &d["webhooks"][event]["post"];
+        assert_eq!(op["tags"][0], "webhooks", "{event}");
+        let names: Vec<&str> = op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["webhook-id", "webhook-timestamp", "webhook-signature"],
+            "{event}"
+        );
+        let schema = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .unwrap();
+        assert!(
+            d.pointer(schema.trim_start_matches('#')).is_some(),
+            "{event}: {schema}"
+        );
+    }
+    let headers = |path: &str| -> Vec<String> {
+        d["paths"][path]["post"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["in"] == "header" && p["required"] == true)
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let wh = &d["paths"]["/v1/warehouse/events"]["post"];
+    assert_eq!(wh["tags"][0], "warehouse");
+    assert!(
+        wh["description"]
+            .as_str()
+            .unwrap()
+            .contains("not for clinics")
+    );
+    assert_eq!(
+        headers("/v1/warehouse/events"),
+        ["webhook-id", "webhook-timestamp", "webhook-signature"]
+    );
+    let stripe = &d["paths"]["/v1/payments/stripe/webhook"]["post"];
+    assert_eq!(stripe["tags"][0], "payments");
+    assert_eq!(headers("/v1/payments/stripe/webhook"), ["Stripe-Signature"]);
+    assert_eq!(
+        enum_of(&d, "WarehouseEventType"),
+        [
+            "stock_received",
+            "picked",
+            "dispatched",
+            "delivered",
+            "delivery_failed",
+            "returned"
+        ]
+    );
+    assert_eq!(enum_of(&d, "Mode"), ["test", "live"]);
 }
