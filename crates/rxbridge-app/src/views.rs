@@ -5,15 +5,20 @@
 use crate::events::EventRecord;
 use crate::ports::{ItemSummary, PrescriptionRecord};
 use rxbridge_domain::compliance::Finding;
+use rxbridge_domain::compliance::Severity;
+use rxbridge_domain::lifecycle::ALL_STATUSES;
+use rxbridge_domain::prescription::PrescriptionType as Kind;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct FindingView {
     /// Stable rule code, e.g. `cd_expired`.
     pub code: String,
     /// `block` (the law forbids supply), `flag` (a pharmacist decides) or `info`.
-    #[schema(example = "block")]
+    #[schema(value_type = FindingSeverity, example = "block")]
     pub severity: String,
     /// Index of the item concerned, or null for the whole prescription.
     pub item: Option<usize>,
@@ -88,11 +93,11 @@ impl From<&EventRecord> for TimelineEntry {
 pub struct PrescriptionView {
     #[schema(example = "rx_0192f0c2a1b27d3e8f00112233445566")]
     pub id: String,
-    #[schema(example = "awaiting_original")]
+    #[schema(value_type = PrescriptionStatus, example = "awaiting_original")]
     pub status: String,
     pub clinic_reference: String,
     #[serde(rename = "type")]
-    #[schema(example = "private")]
+    #[schema(value_type = PrescriptionKind, example = "private")]
     pub kind: String,
     #[schema(example = "2026-11-20")]
     pub issued_on: String,
@@ -131,7 +136,7 @@ impl PrescriptionView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct DryRunView {
     pub findings: Vec<FindingView>,
-    #[schema(example = "awaiting_original")]
+    #[schema(value_type = PrescriptionStatus, example = "awaiting_original")]
     pub would_be_status: String,
 }
 
@@ -140,3 +145,52 @@ pub struct PrescriptionList {
     pub data: Vec<PrescriptionView>,
     pub next_cursor: Option<String>,
 }
+
+/// A closed set of strings, as the OpenAPI document states it: the values come from the domain
+/// enum itself, so the document cannot drift from what the server enforces.
+fn string_enum(description: &str, values: impl IntoIterator<Item = &'static str>) -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .enum_values(Some(values))
+        .into()
+}
+
+/// The schema of a prescription's `status` (the list filter accepts exactly these).
+pub struct PrescriptionStatus;
+impl PartialSchema for PrescriptionStatus {
+    fn schema() -> RefOr<Schema> {
+        string_enum(
+            "Where the prescription is in its lifecycle.",
+            ALL_STATUSES.iter().map(|s| s.as_str()),
+        )
+        .into()
+    }
+}
+impl ToSchema for PrescriptionStatus {}
+
+/// The schema of a finding's `severity`.
+pub struct FindingSeverity;
+impl PartialSchema for FindingSeverity {
+    fn schema() -> RefOr<Schema> {
+        string_enum(
+            "`block`: the law forbids supply; `flag`: a pharmacist decides; `info`: for the record.",
+            [Severity::Block, Severity::Flag, Severity::Info].map(Severity::as_str),
+        )
+        .into()
+    }
+}
+impl ToSchema for FindingSeverity {}
+
+/// The schema of a prescription's `type`.
+pub struct PrescriptionKind;
+impl PartialSchema for PrescriptionKind {
+    fn schema() -> RefOr<Schema> {
+        string_enum(
+            "A private or an NHS prescription.",
+            [Kind::Private, Kind::Nhs].map(Kind::as_str),
+        )
+        .into()
+    }
+}
+impl ToSchema for PrescriptionKind {}

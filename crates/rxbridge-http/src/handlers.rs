@@ -177,7 +177,7 @@ fn parse_submission(
 /// compliance rules, and records it durably before answering 201. A prescription the law
 /// forbids is still recorded, with status `rejected` and its blocking findings.
 #[utoipa::path(
-    post, path = "/v1/prescriptions", tag = "prescriptions",
+    post, path = "/v1/prescriptions", tag = "prescriptions", operation_id = "submitPrescription",
     request_body(content = PrescriptionIn, content_type = "application/json"),
     params(("Idempotency-Key" = String, Header, description = "1 to 255 printable ASCII characters; the same key and body replays the first answer")),
     responses(
@@ -266,7 +266,7 @@ fn replayed(status: u16, body: String) -> Response {
 
 /// Dry run: the same validation and compliance findings, nothing stored.
 #[utoipa::path(
-    post, path = "/v1/prescriptions/validate", tag = "prescriptions",
+    post, path = "/v1/prescriptions/validate", tag = "prescriptions", operation_id = "validatePrescription",
     request_body(content = PrescriptionIn, content_type = "application/json"),
     responses(
         (status = 200, description = "The findings and the status the prescription would take", body = DryRunView),
@@ -297,7 +297,7 @@ pub async fn validate(
 
 /// One prescription: status, findings and the timeline of what happened.
 #[utoipa::path(
-    get, path = "/v1/prescriptions/{id}", tag = "prescriptions",
+    get, path = "/v1/prescriptions/{id}", tag = "prescriptions", operation_id = "getPrescription",
     params(("id" = String, Path, description = "The prescription id from the 201 answer")),
     responses(
         (status = 200, description = "The prescription with its timeline", body = PrescriptionView),
@@ -323,7 +323,8 @@ pub async fn get_one(
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct ListParams {
-    /// Only prescriptions in this status.
+    /// Only prescriptions in this status (any other value answers 400).
+    #[param(value_type = Option<rxbridge_app::views::PrescriptionStatus>)]
     status: Option<String>,
     /// Only prescriptions with this clinic reference.
     clinic_reference: Option<String>,
@@ -336,7 +337,7 @@ pub struct ListParams {
 
 /// List prescriptions, newest first, a page at a time.
 #[utoipa::path(
-    get, path = "/v1/prescriptions", tag = "prescriptions",
+    get, path = "/v1/prescriptions", tag = "prescriptions", operation_id = "listPrescriptions",
     params(ListParams),
     responses(
         (status = 200, description = "A page of prescriptions", body = PrescriptionList),
@@ -406,7 +407,7 @@ pub async fn list(
 
 /// Cancel a prescription (allowed until dispatch). Cancelling twice answers the same.
 #[utoipa::path(
-    post, path = "/v1/prescriptions/{id}/cancel", tag = "prescriptions",
+    post, path = "/v1/prescriptions/{id}/cancel", tag = "prescriptions", operation_id = "cancelPrescription",
     params(("id" = String, Path, description = "The prescription id")),
     request_body(content = CancelIn, content_type = "application/json"),
     responses(
@@ -501,7 +502,7 @@ fn one_text_field(body: &[u8], field: &str, max: usize) -> Result<String, Proble
 /// Answer a pharmacist's query about a prescription (status `on_hold`): the answer is
 /// recorded and the prescription returns to the clinical check.
 #[utoipa::path(
-    post, path = "/v1/prescriptions/{id}/query-response", tag = "prescriptions",
+    post, path = "/v1/prescriptions/{id}/query-response", tag = "prescriptions", operation_id = "answerPrescriptionQuery",
     params(("id" = String, Path, description = "The prescription id")),
     request_body(content = crate::schema::QueryResponseIn, content_type = "application/json"),
     responses(
@@ -541,8 +542,9 @@ pub struct FormularyView {
 
 /// The products a prescription may name, with schedule, form, strength, licensed ages and
 /// licensed maximum daily doses, each with its source.
-#[utoipa::path(get, path = "/v1/formulary", tag = "reference",
-    responses((status = 200, description = "The formulary", body = FormularyView)))]
+#[utoipa::path(get, path = "/v1/formulary", tag = "reference", operation_id = "getFormulary",
+    responses((status = 200, description = "The formulary", body = FormularyView),
+    (status = "4XX", description = "A request the server refuses before the handler (for example 408 when it is not received within 30 s)", body = Problem, content_type = "application/problem+json")))]
 pub async fn formulary() -> Json<FormularyView> {
     let f = Formulary::builtin();
     Json(FormularyView {
@@ -585,8 +587,9 @@ fn rule_view(r: &RuleInfo, t: &serde_json::Value) -> serde_json::Value {
 
 /// Every compliance rule with its code, severity, citation and source, and the thresholds in
 /// force.
-#[utoipa::path(get, path = "/v1/rules", tag = "reference",
-    responses((status = 200, description = "The rules", body = RulesView)))]
+#[utoipa::path(get, path = "/v1/rules", tag = "reference", operation_id = "listRules",
+    responses((status = 200, description = "The rules", body = RulesView),
+    (status = "4XX", description = "A request the server refuses before the handler (for example 408 when it is not received within 30 s)", body = Problem, content_type = "application/problem+json")))]
 pub async fn rules(State(state): State<AppState>) -> Json<RulesView> {
     let thresholds = state.intake.thresholds().clone();
     let t = serde_json::to_value(&thresholds).unwrap_or_default();
@@ -603,7 +606,9 @@ pub struct Health {
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "checkLiveness", responses(
+    (status = 200, description = "The process answers", body = Health),
+    (status = "4XX", description = "A request the server refuses before the handler (for example 408 when it is not received within 30 s)", body = Problem, content_type = "application/problem+json")))]
 pub async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
@@ -611,8 +616,9 @@ pub async fn healthz() -> Json<Health> {
 }
 
 /// Readiness: the store answers.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
-    (status = 200, body = Health),
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "checkReadiness", responses(
+    (status = 200, description = "The store answers", body = Health),
+    (status = "4XX", description = "A request the server refuses before the handler (for example 408 when it is not received within 30 s)", body = Problem, content_type = "application/problem+json"),
     (status = 503, description = "The store is not reachable", body = Problem, content_type = "application/problem+json")))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, Problem> {
     match state.store.ping().await {

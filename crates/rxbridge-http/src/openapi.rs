@@ -1,10 +1,14 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations and the schema types.
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and the schema types,
+//! with `servers` naming where this deployment answers and `webhooks` listing what it sends.
+
+pub mod webhooks;
 
 use crate::handlers;
 use crate::problem::{FieldError, Problem};
 use crate::schema::*;
 use rxbridge_app::views::*;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::server::Server;
 use utoipa::{Modify, OpenApi};
 
 struct BearerAuth;
@@ -23,6 +27,31 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Every operation that declares no security requirement is public: say so with
+/// `security: []` (an explicit "no authentication"), so no reader or linter has to guess.
+struct PublicOperations;
+impl Modify for PublicOperations {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.security.get_or_insert_with(Vec::new);
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -32,24 +61,41 @@ impl Modify for BearerAuth {
     ),
     paths(
         handlers::submit, handlers::validate, handlers::get_one, handlers::list, handlers::cancel, handlers::query_response,
-        handlers::formulary, handlers::rules, handlers::healthz, handlers::readyz
+        handlers::formulary, handlers::rules, handlers::healthz, handlers::readyz,
+        crate::payments::warehouse_event, crate::payments::webhook
     ),
     components(schemas(
         PrescriptionIn, CancelIn, QueryResponseIn, Problem, FieldError, PrescriptionView, DryRunView, PrescriptionList,
-        FindingView, ItemView, Links, TimelineEntry, handlers::FormularyView, handlers::RulesView, handlers::Health
+        FindingView, ItemView, Links, TimelineEntry, PrescriptionStatus, FindingSeverity, PrescriptionKind,
+        webhooks::PrescriptionStatusChangedEvent, webhooks::FulfilmentRequestedEvent, webhooks::FulfilmentCancelledEvent, handlers::FormularyView, handlers::RulesView, handlers::Health
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &PublicOperations),
     tags(
         (name = "prescriptions", description = "Submit, validate, read, list and cancel prescriptions"),
         (name = "reference", description = "The formulary and the compliance rules"),
-        (name = "operations", description = "Health checks")
+        (name = "operations", description = "Health checks"),
+        (name = "webhooks", description = "What rxbridge sends: Standard Webhooks, signed with the endpoint's secret, delivered at least once, in order per prescription"),
+        (name = "warehouse", description = "For the warehouse only: the events it sends back (signed Standard Webhooks)"),
+        (name = "payments", description = "For the payment provider only: its signed event notifications")
     )
 )]
 pub struct ApiDoc;
 
-/// The document as JSON text (rendered once at start-up).
+/// The document as JSON text with a relative server (`/`: wherever it was fetched from). The
+/// same bytes on every machine, for tests and for a copy checked outside a deployment.
 pub fn document() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|_| "{}".into())
+    document_for("/")
+}
+
+/// The document as a deployment serves it (rendered once at start-up): `servers` names its
+/// public URL, so generated clients and API consoles call the right host.
+pub fn document_for(public_url: &str) -> String {
+    let mut doc = ApiDoc::openapi();
+    let mut server = Server::new(public_url);
+    server.description = Some("This rxbridge deployment".into());
+    doc.servers = Some(vec![server]);
+    // utoipa 5 has no `webhooks` map: it is added to the rendered JSON here, in one place.
+    let mut json = serde_json::to_value(&doc).unwrap_or_default();
+    json["webhooks"] = webhooks::webhooks();
+    serde_json::to_string_pretty(&json).unwrap_or_else(|_| "{}".into())
 }

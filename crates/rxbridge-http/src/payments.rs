@@ -36,7 +36,24 @@ pub fn payment_routes() -> Router<AppState> {
 
 /// The warehouse's events (Standard Webhooks): 200 applied or duplicate; 400 bad signature or
 /// event; 404 unknown order; 409 an event the order's state does not allow; 503 retry later.
-async fn warehouse_event(
+#[utoipa::path(
+    post, path = "/v1/warehouse/events", tag = "warehouse", operation_id = "receiveWarehouseEvent",
+    description = "For the warehouse, not for clinics. Authenticated by its Standard Webhooks signature (one of `warehouse.inbound_secrets`), not by an API key; a `webhook-id` seen before is acknowledged as `duplicate` and changes nothing.",
+    params(
+        ("webhook-id" = String, Header, description = "The event's unique id: the de-duplication key"),
+        ("webhook-timestamp" = String, Header, description = "Unix seconds; refused more than five minutes away from now"),
+        ("webhook-signature" = String, Header, description = "`v1,<base64 HMAC-SHA256>` over `{webhook-id}.{webhook-timestamp}.{raw body}` with a `whsec_…` inbound secret (space-separated while rotating)"),
+    ),
+    request_body(content = crate::openapi::webhooks::WarehouseEvent, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Applied, or a duplicate of an event already applied", body = crate::openapi::webhooks::EventReceived),
+        (status = 400, description = "Missing, stale or wrong signature, or an event that is not understood", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order (or no warehouse wired)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An event the order's state does not allow", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not recorded now: send it again later", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn warehouse_event(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
@@ -265,7 +282,21 @@ async fn sandbox_decline(State(state): State<AppState>, Path(session): Path<Stri
 /// Stripe's webhook: 2xx once applied (or a duplicate, or deliberately ignored) so Stripe stops
 /// retrying; 400 for a bad signature or payload; 503 when we could not record it, so Stripe
 /// retries later.
-async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+/// Stripe's events, verified on the raw body with `Stripe-Signature` against every configured
+/// `stripe.webhook_secrets` entry; an event id seen before changes nothing.
+#[utoipa::path(
+    post, path = "/v1/payments/stripe/webhook", tag = "payments", operation_id = "receiveStripeEvent",
+    description = "For the payment provider (Stripe), not for clinics. Authenticated by the `Stripe-Signature` header, not by an API key.",
+    params(("Stripe-Signature" = String, Header, description = "`t=<unix seconds>,v1=<hex HMAC-SHA256 of {t}.{raw body}>` with the endpoint's `whsec_…` signing secret")),
+    request_body(content = crate::openapi::webhooks::StripeEvent, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Applied, a duplicate, or an event type that needs nothing", body = crate::openapi::webhooks::EventReceived),
+        (status = 400, description = "Missing, stale or wrong signature, or an event that is not understood", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Payments are not wired", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not recorded now: Stripe retries", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(pay) = payments(&state) else {
         return Problem::for_status(StatusCode::NOT_FOUND).into_response();
     };

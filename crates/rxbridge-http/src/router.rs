@@ -99,6 +99,12 @@ impl AppState {
         self
     }
 
+    /// Serve the OpenAPI document with `servers` naming this deployment's public URL.
+    pub fn with_public_url(mut self, public_url: &str) -> Self {
+        self.openapi = Arc::new(crate::openapi::document_for(public_url));
+        self
+    }
+
     pub fn with_portal(mut self, portal: crate::portal::Portal) -> Self {
         self.portal = Some(portal);
         self

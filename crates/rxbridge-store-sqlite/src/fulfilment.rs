@@ -5,6 +5,7 @@ use crate::queries::{RX_COLUMNS, rx_row, ts, unexpected};
 use async_trait::async_trait;
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
+use rxbridge_app::events::NewEvent;
 use rxbridge_app::outbox::*;
 use rxbridge_app::ports::{PrescriptionRecord, StoreError};
 use rxbridge_app::registers::*;
@@ -433,13 +434,36 @@ impl OutboxStore for SqliteStore {
 
     async fn seal_body(&self, id: &str, sealed: Vec<u8>) -> Result<(), StoreError> {
         let id = id.to_string();
-        self.write(move |c, _| {
-            c.prepare_cached(
-                "UPDATE outbox SET payload = ?2 WHERE id = ?1 AND typeof(payload) = 'text'",
-            )
-            .and_then(|mut s| s.execute(params![id, sealed]))
-            .map(|_| ())
-            .map_err(unexpected)
+        self.write(move |c, chain| {
+            // Sealing a stored clear body changes the row the chain speaks for: the new body is
+            // bound into an `outbox.sealed` event and the row names it, as any state write does.
+            let row = c
+                .prepare_cached(&format!(
+                    "SELECT {MSG_COLUMNS} FROM outbox WHERE id = ?1 AND typeof(payload) = 'text'"
+                ))
+                .and_then(|mut s| s.query_row([&id], msg_row).optional())
+                .map_err(unexpected)?;
+            let Some(mut row) = row else {
+                return Ok(()); // already sealed, or gone
+            };
+            row.message.payload = Body::Sealed {
+                sealed: sealed.clone(),
+            };
+            let mut event = NewEvent {
+                at: jiff::Timestamp::now(),
+                kind: "outbox.sealed".into(),
+                actor: "system".into(),
+                subject: id.clone(),
+                detail: serde_json::json!({ "reason": "a body stored in the clear before sealing, sealed at start" }),
+            };
+            let mut binding = rxbridge_app::state::Binding::default();
+            binding.message(&row.message);
+            binding.apply(&mut event);
+            crate::queries::append_event(c, chain, &event)?;
+            c.prepare_cached("UPDATE outbox SET payload = ?2, event_seq = ?3 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![id, sealed, chain.seq]))
+                .map(|_| ())
+                .map_err(unexpected)
         })
         .await
     }

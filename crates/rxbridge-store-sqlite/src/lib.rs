@@ -880,6 +880,59 @@ mod tests {
 
     rxbridge_app::prescriber_key_store_contract_tests!(fresh_keys());
 
+    /// A warehouse order stored in the clear before sealing existed, sealed at start: the
+    /// change is bound on the chain, so the state replay still finds every row as the log says.
+    #[tokio::test]
+    async fn sealing_an_old_clear_order_is_bound_on_the_chain() {
+        use rxbridge_app::outbox::{Body, NewMessage, OutboxStore};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path().join("rx.db")).unwrap());
+        let at: jiff::Timestamp = "2026-11-26T10:00:00Z".parse().unwrap();
+        let order = NewMessage {
+            id: "msg_old".into(),
+            destination: "warehouse:test".into(),
+            event_type: "fulfilment.requested".into(),
+            subject: "rx_1".into(),
+            payload: Body::Clear(
+                serde_json::json!({ "data": { "deliver_to": { "name": "Sam Taylor" } } }),
+            ),
+            created_at: at,
+        };
+        store
+            .commit(rxbridge_app::payments::Change {
+                events: vec![NewEvent {
+                    at,
+                    kind: "prescription.released".into(),
+                    actor: "test".into(),
+                    subject: "rx_1".into(),
+                    detail: serde_json::json!({}),
+                }],
+                outbox: vec![order],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let vault = rxbridge_app::PatientVault::new(&[9; 32]).unwrap();
+        let n = rxbridge_app::sealed::seal_stored_bodies(store.as_ref(), &vault, 10)
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        let m = store.message("msg_old").await.unwrap().unwrap();
+        assert!(m.message.payload.is_sealed());
+        let diffs = rxbridge_app::audit::verify_state(store.as_ref(), store.as_ref())
+            .await
+            .unwrap();
+        assert!(diffs.is_empty(), "{diffs:?}");
+        let kinds: Vec<String> = store
+            .timeline("msg_old")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event.kind)
+            .collect();
+        assert_eq!(kinds, ["outbox.sealed"]);
+    }
+
     #[tokio::test]
     async fn survives_reopen_and_batches_writes() {
         let dir = tempfile::tempdir().unwrap();

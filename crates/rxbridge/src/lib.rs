@@ -767,6 +767,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
         rxbridge_app::state::render_metrics(out);
     });
     let state = AppState::new(intake, clinics, dyn_store, clock, Some(extra))
+        .with_public_url(&config.public_url())
         .with_payments(payments.clone())
         .with_finance(finance.clone())
         .with_fulfilment(fulfilment.clone(), outbox.clone(), registers, {

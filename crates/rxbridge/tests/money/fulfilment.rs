@@ -210,6 +210,11 @@ async fn approval_to_delivery_with_the_warehouse_down_for_hours() {
     );
     assert_eq!(d["lines"][0]["quantity"], 28);
     assert_eq!(d["deliver_to"]["postcode"], "M1 1AE");
+    // Every message received, clinic's and warehouse's, is what the OpenAPI `webhooks` say.
+    let doc = crate::webhook_schemas::document();
+    for (_, _, v) in r.got.lock().unwrap().iter() {
+        crate::webhook_schemas::assert_conforms(&doc, v);
+    }
     assert_eq!(
         r.bad_signatures.load(Ordering::Relaxed),
         0,

@@ -14,4 +14,5 @@ mod smtp;
 mod stripe;
 mod sweep;
 mod tamper;
+mod webhook_schemas;
 mod webhooks;

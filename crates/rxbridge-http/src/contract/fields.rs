@@ -1,0 +1,244 @@
+//! Reading the JSON of a submission field by field: each reader reports every problem it finds
+//! (with its JSON pointer) and gives back a value only when the field is valid.
+
+use crate::problem::FieldError;
+use jiff::civil::Date;
+use serde_json::{Map, Value};
+
+pub(super) struct Errs(pub(super) Vec<FieldError>);
+
+impl Errs {
+    pub(super) fn push(&mut self, pointer: &str, code: &str, detail: impl Into<String>) {
+        self.0.push(FieldError {
+            pointer: pointer.to_string(),
+            code: code.to_string(),
+            detail: detail.into(),
+        });
+    }
+}
+
+/// RFC 6901: `~` → `~0`, `/` → `~1`.
+pub(super) fn ptr(base: &str, key: &str) -> String {
+    format!("{base}/{}", key.replace('~', "~0").replace('/', "~1"))
+}
+
+pub(super) fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// An object whose keys are all in `allowed` (each unknown key is reported).
+pub(super) fn object<'a>(
+    v: &'a Value,
+    at: &str,
+    allowed: &[&str],
+    e: &mut Errs,
+) -> Option<&'a Map<String, Value>> {
+    match v {
+        Value::Object(m) => {
+            for k in m.keys() {
+                if !allowed.contains(&k.as_str()) {
+                    e.push(
+                        &ptr(at, k),
+                        "unknown_field",
+                        format!("unknown field; expected one of: {}", allowed.join(", ")),
+                    );
+                }
+            }
+            Some(m)
+        }
+        other => {
+            e.push(
+                at,
+                "wrong_type",
+                format!("must be an object, not {}", type_name(other)),
+            );
+            None
+        }
+    }
+}
+
+/// A field of `m`: `None` (and a `required` error when `required`) if absent or null.
+pub(super) fn field<'a>(
+    m: &'a Map<String, Value>,
+    at: &str,
+    key: &str,
+    required: bool,
+    e: &mut Errs,
+) -> Option<&'a Value> {
+    match m.get(key) {
+        None | Some(Value::Null) => {
+            if required {
+                e.push(&ptr(at, key), "required", "is required");
+            }
+            None
+        }
+        Some(v) => Some(v),
+    }
+}
+
+/// Printable text of 1..=max characters, without control characters.
+pub(super) fn text(
+    m: &Map<String, Value>,
+    at: &str,
+    key: &str,
+    required: bool,
+    max: usize,
+    e: &mut Errs,
+) -> Option<String> {
+    let p = ptr(at, key);
+    match field(m, at, key, required, e)? {
+        Value::String(s) => {
+            let t = s.trim();
+            if t.is_empty() {
+                e.push(&p, "empty", "must not be empty");
+                None
+            } else if t.chars().count() > max {
+                e.push(&p, "too_long", format!("must be at most {max} characters"));
+                None
+            } else if t.chars().any(char::is_control) {
+                e.push(
+                    &p,
+                    "invalid_characters",
+                    "must not contain control characters",
+                );
+                None
+            } else {
+                Some(t.to_string())
+            }
+        }
+        other => {
+            e.push(
+                &p,
+                "wrong_type",
+                format!("must be a string, not {}", type_name(other)),
+            );
+            None
+        }
+    }
+}
+
+/// A whole number in `min..=max`; `28.0` counts as 28 (JSON Schema's integer does).
+pub(super) fn integer(
+    m: &Map<String, Value>,
+    at: &str,
+    key: &str,
+    required: bool,
+    min: u64,
+    max: u64,
+    e: &mut Errs,
+) -> Option<u64> {
+    let p = ptr(at, key);
+    let v = field(m, at, key, required, e)?;
+    let n = match v {
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 1e15)
+                .map(|f| f as u64)
+        }),
+        other => {
+            e.push(
+                &p,
+                "wrong_type",
+                format!("must be a whole number, not {}", type_name(other)),
+            );
+            return None;
+        }
+    };
+    match n {
+        Some(n) if (min..=max).contains(&n) => Some(n),
+        _ => {
+            e.push(
+                &p,
+                "out_of_range",
+                format!("must be a whole number from {min} to {max}"),
+            );
+            None
+        }
+    }
+}
+
+pub(super) fn boolean(
+    m: &Map<String, Value>,
+    at: &str,
+    key: &str,
+    required: bool,
+    e: &mut Errs,
+) -> Option<bool> {
+    match field(m, at, key, required, e)? {
+        Value::Bool(b) => Some(*b),
+        other => {
+            e.push(
+                &ptr(at, key),
+                "wrong_type",
+                format!("must be true or false, not {}", type_name(other)),
+            );
+            None
+        }
+    }
+}
+
+pub(super) fn date(m: &Map<String, Value>, at: &str, key: &str, e: &mut Errs) -> Option<Date> {
+    let s = text(m, at, key, true, 10, e)?;
+    let ok = s.len() == 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-';
+    match s.parse::<Date>() {
+        Ok(d) if ok => Some(d),
+        _ => {
+            e.push(
+                &ptr(at, key),
+                "invalid_date",
+                "must be a calendar date written YYYY-MM-DD",
+            );
+            None
+        }
+    }
+}
+
+pub(super) fn one_of<'a>(
+    m: &Map<String, Value>,
+    at: &str,
+    key: &str,
+    options: &[&'a str],
+    e: &mut Errs,
+) -> Option<&'a str> {
+    let s = text(m, at, key, true, 64, e)?;
+    match options.iter().find(|o| **o == s) {
+        Some(o) => Some(o),
+        None => {
+            e.push(
+                &ptr(at, key),
+                "invalid_value",
+                format!("must be one of: {}", options.join(", ")),
+            );
+            None
+        }
+    }
+}
+
+pub(super) fn optional_parsed<T, E: std::fmt::Display>(
+    m: &Map<String, Value>,
+    at: &str,
+    key: &str,
+    max: usize,
+    code: &str,
+    parse: impl Fn(&str) -> Result<T, E>,
+    e: &mut Errs,
+) -> Option<Option<T>> {
+    if m.get(key).is_none_or(Value::is_null) {
+        return Some(None);
+    }
+    let s = text(m, at, key, false, max, e)?;
+    match parse(&s) {
+        Ok(v) => Some(Some(v)),
+        Err(err) => {
+            e.push(&ptr(at, key), code, err.to_string());
+            None
+        }
+    }
+}
