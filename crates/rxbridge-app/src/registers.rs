@@ -1,4 +1,4 @@
-//! The Controlled Drugs register (uk-rules.md §3) and the POM register (§4).
+//! The Controlled Drugs register (MDR 2001 regs 19-20) and the POM register (HMR 2012 reg 253).
 //!
 //! - One section per drug, strength and form: the formulary product code.
 //! - Entries are append-only (the store refuses UPDATE and DELETE) and hash-chained per register;

@@ -1,7 +1,7 @@
 //! UK compliance rules: controlled-drug law (block) and clinical / distance-selling safeguards
 //! (flag for a pharmacist). Each rule has a stable code, a severity, a citation and a
 //! plain-English message carrying the numbers that triggered it. Source of truth:
-//! `uk-rules.md` §0 and the sections it points to.
+//! the law and guidance each rule cites (`docs/compliance.md`).
 //!
 //! `evaluate` is pure: the caller supplies today's London date, the formulary, the thresholds
 //! and the patient's history (already fetched through indexed lookups).

@@ -1,7 +1,7 @@
 //! The formulary: the ADHD products a prescription may name, with their legal schedule,
 //! licensed ages and licensed maximum daily doses. The data is `data/formulary.json`, compiled
 //! into the binary; each entry cites its source and a confidence (`certain` / `likely` /
-//! `unsure`, as in `uk-rules.md`).
+//! `unsure`, as their sources allow).
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -183,7 +183,7 @@ mod tests {
             assert!(["certain", "likely", "unsure"].contains(&p.confidence.as_str()));
             assert!(p.strength_mg > 0.0);
             assert!(p.unit_price_pence > 0);
-            // uk-rules.md §1.1: the stimulants are Schedule 2; atomoxetine and guanfacine are POM.
+            // MDR 2001 Sch 2: the stimulants are Schedule 2; atomoxetine and guanfacine are POM.
             if p.is_stimulant() {
                 assert_eq!(p.schedule, Schedule::Cd2, "{}", p.code);
             } else {

@@ -1,6 +1,6 @@
 //! Identifiers of people and registrations: NHS number, GMC / NMC / GPhC / HCPC registration
 //! numbers, private prescriber code, clinic reference. Each parses from text and can only hold
-//! a valid value. Sources: `uk-rules.md` §7.
+//! a valid value. Sources: the NHS Data Dictionary and the UK Core FHIR guide.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -22,7 +22,7 @@ fn digits_only(s: &str) -> Option<Vec<u32>> {
     s.chars().map(|c| c.to_digit(10)).collect()
 }
 
-/// NHS number: 10 digits, the 10th a Modulus 11 check digit (NHS Data Dictionary; `uk-rules.md`
+/// NHS number: 10 digits, the 10th a Modulus 11 check digit (NHS Data Dictionary;
 /// §7). Spaces and hyphens in the input are ignored ("943 476 5919").
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -1,7 +1,7 @@
 //! The one normaliser for names and addresses. Every rule and every store key that compares a
 //! patient's name or address goes through here, so "Siân O'Brien, Flat 2, 10 High St." and
 //! "SIAN OBRIEN / flat 2 10 high street" are the same person at the same address
-//! (uk-rules: one person, one identity — fold case and accents, ignore punctuation and spacing,
+//! (one person, one identity — fold case and accents, ignore punctuation and spacing,
 //! expand common street abbreviations, compare every line and the postcode).
 
 use deunicode::deunicode;

@@ -103,7 +103,7 @@ impl fmt::Debug for Patient {
 
 impl Patient {
     /// The identity key for history checks when there is no NHS number: normalised family name,
-    /// given name, date of birth and postcode (`uk-rules.md` §5: detect one person under two
+    /// given name, date of birth and postcode (GPhC distance-selling guidance: detect one person under two
     /// identities). Lower-case letters only.
     pub fn demographic_key(&self) -> String {
         format!(

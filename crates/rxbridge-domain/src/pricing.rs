@@ -3,7 +3,7 @@
 //! - A **private** prescription pays the formulary's unit price per dosage unit for each item,
 //!   plus a dispensing fee and a tracked-delivery fee from configuration.
 //! - An **NHS** prescription pays the NHS charge per item when the exemption code is `0001`
-//!   ("paid"); any other code is an exemption and nothing is due (uk-rules.md §6).
+//!   ("paid"); any other code is an exemption and nothing is due (NHS (Charges for Drugs and Appliances) Regulations 2015).
 //!
 //! The quote is computed once, when the pharmacist approves, and stored with the prescription:
 //! later price or charge changes never alter it.
@@ -207,7 +207,7 @@ pub fn quote(
 }
 
 /// The last day a prescription with a Schedule 2–4 item may be supplied (28 days from the
-/// appropriate date, uk-rules.md §2), or `None` when it has no such item.
+/// appropriate date, MDR 2001 reg 16(1)(e)), or `None` when it has no such item.
 pub fn cd_last_valid_day(rx: &Prescription, formulary: &Formulary) -> Option<Date> {
     let any_cd = rx.items.iter().any(|i| {
         formulary

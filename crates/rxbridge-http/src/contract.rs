@@ -294,7 +294,7 @@ fn parse_inner(
 }
 
 /// EPS short-form prescription id: 6 hex, prescriber ODS code padded to 6, 5 hex and a check
-/// character (uk-rules.md §9); the check character is not verified here.
+/// character (NHS EPS prescription id format); the check character is not verified here.
 fn is_short_form_id(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() == 3
