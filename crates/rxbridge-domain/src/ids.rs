@@ -22,8 +22,8 @@ fn digits_only(s: &str) -> Option<Vec<u32>> {
     s.chars().map(|c| c.to_digit(10)).collect()
 }
 
-/// NHS number: 10 digits, the 10th a Modulus 11 check digit (NHS Data Dictionary;
-/// §7). Spaces and hyphens in the input are ignored ("943 476 5919").
+/// NHS number: 10 digits, the 10th a Modulus 11 check digit (NHS Data Dictionary, NHS
+/// NUMBER). Spaces and hyphens in the input are ignored ("943 476 5919").
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct NhsNumber(String);
