@@ -175,6 +175,41 @@ pub async fn ping_answers(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
 }
 
+/// The same patient details under NHS number `i`: every other key is shared (the hot-key
+/// tests of each store).
+pub fn shared_keys(i: u32) -> PatientKeys {
+    PatientKeys {
+        nhs: Some(format!("nhs-{i:05}")),
+        demographic: "demo".into(),
+        name_dob: "name-dob".into(),
+        family_dob: "family-dob".into(),
+        email: Some("email".into()),
+        postcode: "postcode".into(),
+        address: "address".into(),
+    }
+}
+
+/// Insert prescriptions `from..to` of clinic `cl_a` under [`shared_keys`], `parallel` at a time.
+pub async fn insert_sharing_keys(store: &Arc<dyn Store>, from: u32, to: u32, parallel: usize) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in from..to {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let rec = record(&format!("rx_{i}"), "cl_a", Mode::Test, "R");
+            store
+                .insert_prescription(new_rx(rec, &format!("k{i}"), shared_keys(i)))
+                .await
+                .unwrap();
+        });
+        if tasks.len() >= parallel {
+            tasks.join_next().await.unwrap().unwrap();
+        }
+    }
+    while let Some(t) = tasks.join_next().await {
+        t.unwrap();
+    }
+}
+
 pub async fn clinics_and_keys(store: Arc<dyn Store>) {
     clinic(&store, "cl_a").await;
     assert_eq!(

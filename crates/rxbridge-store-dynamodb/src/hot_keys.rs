@@ -3,40 +3,12 @@
 //! patient's demographics and address under other NHS numbers. Never timings.
 
 use crate::testing;
-use rxbridge_app::contract::{clinic, new_rx, record};
-use rxbridge_app::ports::{Mode, PatientKeys, Store};
+use rxbridge_app::contract::{clinic, insert_sharing_keys, shared_keys as keys};
+use rxbridge_app::ports::{Mode, Store};
 use std::sync::Arc;
 
-fn keys(i: u32) -> PatientKeys {
-    PatientKeys {
-        nhs: Some(format!("nhs-{i:05}")),
-        demographic: "demo".into(),
-        name_dob: "name-dob".into(),
-        family_dob: "family-dob".into(),
-        email: Some("email".into()),
-        postcode: "postcode".into(),
-        address: "address".into(),
-    }
-}
-
 async fn insert(store: &Arc<dyn Store>, from: u32, to: u32) {
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in from..to {
-        let store = store.clone();
-        tasks.spawn(async move {
-            let rec = record(&format!("rx_{i}"), "cl_a", Mode::Test, "R");
-            store
-                .insert_prescription(new_rx(rec, &format!("k{i}"), keys(i)))
-                .await
-                .unwrap();
-        });
-        if tasks.len() >= 8 {
-            tasks.join_next().await.unwrap().unwrap();
-        }
-    }
-    while let Some(t) = tasks.join_next().await {
-        t.unwrap();
-    }
+    insert_sharing_keys(store, from, to, 8).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,43 +5,14 @@
 //! key but the NHS number, and every statement is an index search, never a table scan.
 
 use crate::{SqliteStore, open_conn, queries};
-use rxbridge_app::contract::{clinic, new_rx, record};
+use rxbridge_app::contract::{clinic, insert_sharing_keys, shared_keys as keys};
 use rxbridge_app::ports::{Mode, PatientKeys, Store};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The same patient details under NHS number `i`: every other key is shared.
-fn keys(i: u32) -> PatientKeys {
-    PatientKeys {
-        nhs: Some(format!("nhs-{i:05}")),
-        demographic: "demo".into(),
-        name_dob: "name-dob".into(),
-        family_dob: "family-dob".into(),
-        email: Some("email".into()),
-        postcode: "postcode".into(),
-        address: "address".into(),
-    }
-}
-
 async fn insert(store: &Arc<dyn Store>, from: u32, to: u32) {
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in from..to {
-        let store = store.clone();
-        tasks.spawn(async move {
-            let rec = record(&format!("rx_{i}"), "cl_a", Mode::Test, "R");
-            store
-                .insert_prescription(new_rx(rec, &format!("k{i}"), keys(i)))
-                .await
-                .unwrap();
-        });
-        if tasks.len() >= 64 {
-            tasks.join_next().await.unwrap().unwrap();
-        }
-    }
-    while let Some(t) = tasks.join_next().await {
-        t.unwrap();
-    }
+    insert_sharing_keys(store, from, to, 64).await
 }
 
 /// Virtual-machine steps of a submission's history and identity reads for `k`.
