@@ -2,7 +2,7 @@
 //! sign-in throttling, the password policy and the separate metrics listener.
 
 use crate::helpers::*;
-use crate::portal::{browser, csrf_in};
+use crate::portal::{browser, csrf_in, first_sign_in};
 use reqwest::StatusCode;
 use rxbridge::Config;
 
@@ -256,26 +256,7 @@ async fn the_password_form_refuses_weak_passwords_and_says_why() {
         .unwrap();
     // The one-time password `staff add` hands out passes the policy itself.
     assert_eq!(rxbridge_app::passwords::check(&otp, email), Ok(()));
-    let c = browser();
-    let page = c
-        .get(app.url("/staff/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = c
-        .post(app.url("/staff/login"))
-        .form(&[
-            ("csrf", csrf_in(&page).as_str()),
-            ("email", email),
-            ("password", otp.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers()["location"], "/staff/password");
+    let c = first_sign_in(&app, email, &otp).await;
     let page = c
         .get(app.url("/staff/password"))
         .send()

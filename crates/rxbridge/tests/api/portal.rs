@@ -20,17 +20,8 @@ pub(crate) fn csrf_in(page: &str) -> String {
     page[i..i + page[i..].find('"').unwrap()].to_string()
 }
 
-/// Sign in (changing the one-time password) and return a client holding the session.
-pub(crate) async fn signed_in(app: &TestApp, role: Role, email: &str) -> Client {
-    let gphc = (role == Role::Pharmacist).then_some("2033467");
-    let (_, otp) = app
-        .running
-        .as_ref()
-        .unwrap()
-        .staff
-        .add(email, role, gphc)
-        .await
-        .unwrap();
+/// Sign in with a one-time password: a new client holding the session, sent on to change it.
+pub(crate) async fn first_sign_in(app: &TestApp, email: &str, otp: &str) -> Client {
     let c = browser();
     let page = c
         .get(app.url("/staff/login"))
@@ -45,13 +36,28 @@ pub(crate) async fn signed_in(app: &TestApp, role: Role, email: &str) -> Client 
         .form(&[
             ("csrf", csrf_in(&page).as_str()),
             ("email", email),
-            ("password", otp.as_str()),
+            ("password", otp),
         ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "/staff/password");
+    c
+}
+
+/// Sign in (changing the one-time password) and return a client holding the session.
+pub(crate) async fn signed_in(app: &TestApp, role: Role, email: &str) -> Client {
+    let gphc = (role == Role::Pharmacist).then_some("2033467");
+    let (_, otp) = app
+        .running
+        .as_ref()
+        .unwrap()
+        .staff
+        .add(email, role, gphc)
+        .await
+        .unwrap();
+    let c = first_sign_in(app, email, &otp).await;
     // Nothing else opens before the password is changed.
     let r = c.get(app.url("/staff")).send().await.unwrap();
     assert_eq!(r.headers()["location"], "/staff/password");
