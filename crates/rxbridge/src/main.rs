@@ -8,7 +8,7 @@ mod signal;
 use clap::Parser as _;
 use cli::{Cli, Command};
 use commands::*;
-use rxbridge::{App, Config};
+use rxbridge::Config;
 use rxbridge_app::registers::Register;
 use std::process::ExitCode;
 
@@ -44,10 +44,7 @@ async fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { listen, demo } => serve::run(config, listen, demo).await?,
         Command::PrescriberKey { command } => {
-            let app = App::open(config)?;
-            let r = prescriber_key::run(&app, command).await;
-            app.store.close();
-            r?;
+            with_app(config, async |app| prescriber_key::run(app, command).await).await?
         }
         Command::Clinic { command } => clinic::run(config, command).await?,
         Command::Dev { command } => dev::run(config, command).await?,

@@ -53,11 +53,7 @@ pub async fn run(config: Config, command: ExportCommand) -> anyhow::Result<()> {
         ExportCommand::Fp34pcd(a) => (rxbridge_app::finance::ExportKind::Fp34pcd, a),
         ExportCommand::Payments(a) => (rxbridge_app::finance::ExportKind::Payments, a),
     };
-    let app = App::open(config)?;
-    let r = export(&app, kind, &args).await;
-    app.store.close();
-    r?;
-    Ok(())
+    super::with_app(config, async |app| export(app, kind, &args).await).await
 }
 
 pub fn write_report(

@@ -13,3 +13,16 @@ pub mod rules;
 pub mod serve;
 pub mod staff;
 pub mod webhook;
+
+use rxbridge::{App, Config};
+
+/// Open the data directory, run `f` on it, then flush the store whatever `f` returned.
+pub async fn with_app<T>(
+    config: Config,
+    f: impl AsyncFnOnce(&App) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let app = App::open(config)?;
+    let r = f(&app).await;
+    app.store.close();
+    r
+}

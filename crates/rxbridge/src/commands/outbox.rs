@@ -4,11 +4,7 @@ use crate::cli::OutboxCommand;
 use rxbridge::{App, Config};
 
 pub async fn run(config: Config, command: OutboxCommand) -> anyhow::Result<()> {
-    let app = App::open(config)?;
-    let r = outbox_cmd(&app, command).await;
-    app.store.close();
-    r?;
-    Ok(())
+    super::with_app(config, async |app| outbox_cmd(app, command).await).await
 }
 
 async fn outbox_cmd(app: &App, command: OutboxCommand) -> anyhow::Result<()> {

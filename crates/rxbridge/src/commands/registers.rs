@@ -11,10 +11,10 @@ pub async fn run(
     register: Register,
     command: RegisterCommand,
 ) -> anyhow::Result<ExitCode> {
-    let app = App::open(config)?;
-    let r = register_cmd(&app, register, command).await;
-    app.store.close();
-    r
+    super::with_app(config, async |app| {
+        register_cmd(app, register, command).await
+    })
+    .await
 }
 
 async fn register_cmd(

@@ -5,11 +5,7 @@ use crate::cli::WebhookCommand;
 use rxbridge::{App, Config};
 
 pub async fn run(config: Config, command: WebhookCommand) -> anyhow::Result<()> {
-    let app = App::open(config)?;
-    let r = webhook(&app, command).await;
-    app.store.close();
-    r?;
-    Ok(())
+    super::with_app(config, async |app| webhook(app, command).await).await
 }
 
 async fn webhook(app: &App, command: WebhookCommand) -> anyhow::Result<()> {
