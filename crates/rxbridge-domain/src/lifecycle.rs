@@ -355,11 +355,8 @@ mod tests {
     #[test]
     fn the_warehouse_moves_only_what_it_holds() {
         use Status::*;
-        let moves: [(
-            fn(Status) -> Result<Status, TransitionError>,
-            Status,
-            Status,
-        ); 6] = [
+        type Step = fn(Status) -> Result<Status, TransitionError>;
+        let moves: [(Step, Status, Status); 6] = [
             (Status::hand_to_warehouse, ReadyForFulfilment, WithWarehouse),
             (Status::picked, WithWarehouse, WithWarehouse),
             (Status::dispatch, WithWarehouse, Dispatched),
