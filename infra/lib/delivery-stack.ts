@@ -67,6 +67,10 @@ export function applyPermissionsBoundary(stack: Stack, boundaryName: string): vo
   );
 }
 
+/** Adds statements to a role's policy. */
+const grantTo = (role: iam.Role) => (statement: iam.PolicyStatementProps) =>
+  role.addToPolicy(new iam.PolicyStatement(statement));
+
 export class DeliveryStack extends Stack {
   constructor(scope: Construct, id: string, props: DeliveryStackProps) {
     super(scope, id, props);
@@ -172,8 +176,7 @@ export class DeliveryStack extends Stack {
       description: `rxbridge ${env}: CloudFormation creates the ${env} stages' resources as this role`,
       assumedBy: new iam.ServicePrincipal('cloudformation.amazonaws.com'),
     });
-    const exec = (statement: iam.PolicyStatementProps) =>
-      execution.addToPolicy(new iam.PolicyStatement(statement));
+    const exec = grantTo(execution);
     exec({
       sid: 'StageResources',
       actions: [
@@ -309,8 +312,7 @@ export class DeliveryStack extends Stack {
       ),
     });
     const stackArns = (list: string[]) => list.map((s) => arn('cloudformation', `stack/${stack(s)}/*`));
-    const dep = (statement: iam.PolicyStatementProps) =>
-      deploy.addToPolicy(new iam.PolicyStatement(statement));
+    const dep = grantTo(deploy);
     dep({
       sid: 'TheEnvironmentsStacks',
       actions: [
