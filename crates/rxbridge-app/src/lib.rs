@@ -19,7 +19,6 @@ pub mod passwords;
 pub mod payments;
 pub mod ports;
 pub mod registers;
-pub mod sealed;
 pub mod signatures;
 pub mod staff;
 pub mod state;

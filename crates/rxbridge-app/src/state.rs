@@ -116,8 +116,8 @@ pub fn message_columns(m: &NewMessage) -> Columns {
     c.insert(
         "payload".into(),
         match &m.payload {
-            crate::sealed::Body::Clear(v) => digest(v),
-            crate::sealed::Body::Sealed { sealed } => {
+            crate::outbox::sealed::Body::Clear(v) => digest(v),
+            crate::outbox::sealed::Body::Sealed { sealed } => {
                 Value::String(format!("sha256:{}", sha256_hex(sealed)))
             }
         },

@@ -2,8 +2,8 @@
 
 use crate::contract::parse_prescription;
 use crate::problem::{FieldError, Problem};
-use crate::router::AppState;
 use crate::schema::{CancelIn, PrescriptionIn};
+use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, Query, State};

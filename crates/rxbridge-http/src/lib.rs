@@ -15,10 +15,12 @@ pub mod portal;
 pub mod problem;
 mod router;
 pub mod schema;
+mod state;
 
 pub use router::{
-    AppState, BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT, metrics_router, router, router_with_timeout,
+    BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT, metrics_router, router, router_with_timeout,
 };
+pub use state::AppState;
 
 /// The address the request came from, as the server in front of the router saw it (the TCP
 /// peer on the embedded server, API Gateway's `sourceIp` on Lambda). Sign-in throttling keys on

@@ -9,7 +9,7 @@
 //! - `POST /v1/payments/stripe/webhook` — Stripe events, verified on the raw body.
 
 use crate::problem::Problem;
-use crate::router::AppState;
+use crate::state::AppState;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};

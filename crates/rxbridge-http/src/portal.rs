@@ -9,9 +9,19 @@
 //! appends an audit event; support staff see masked patient data unless they open the record
 //! with a stated reason.
 
+mod admin;
 mod auth;
+mod decisions;
+mod finance;
+mod originals;
 mod pages;
+mod prescription;
+mod registers;
+mod respond;
 mod routes;
+mod search;
+mod sign_in;
+mod subject_access;
 
 pub use routes::portal_routes;
 

@@ -100,7 +100,7 @@ async fn sealing_an_old_clear_order_is_bound_on_the_chain() {
         .await
         .unwrap();
     let vault = rxbridge_app::PatientVault::new(&[9; 32]).unwrap();
-    let n = rxbridge_app::sealed::seal_stored_bodies(store.as_ref(), &vault, 10)
+    let n = rxbridge_app::outbox::sealed::seal_stored_bodies(store.as_ref(), &vault, 10)
         .await
         .unwrap();
     assert_eq!(n, 1);

@@ -61,7 +61,7 @@ pub async fn sealed_bodies_and_sealing_old_rows(
     let order = serde_json::json!({ "data": { "deliver_to": { "name": "Sam Taylor" } } });
     let mut sealed = msg("s1", "warehouse:test", "rx_s", t);
     sealed.event_type = "fulfilment.requested".into();
-    sealed.payload = crate::sealed::seal_body(&vault, &sealed, &order);
+    sealed.payload = crate::outbox::sealed::seal_body(&vault, &sealed, &order);
     let mut old = msg("s2", "warehouse:test", "rx_t", t);
     old.event_type = "fulfilment.requested".into();
     old.payload = Body::Clear(order.clone());
@@ -87,7 +87,7 @@ pub async fn sealed_bodies_and_sealing_old_rows(
         "a sealed body reads back as it was written"
     );
     assert_eq!(
-        crate::sealed::open_body(&vault, &got.message).unwrap(),
+        crate::outbox::sealed::open_body(&vault, &got.message).unwrap(),
         order
     );
     let ids = |v: Vec<crate::outbox::OutboxMessage>| {
@@ -101,7 +101,7 @@ pub async fn sealed_bodies_and_sealing_old_rows(
         ["s2"]
     );
     assert_eq!(
-        crate::sealed::seal_stored_bodies(outbox.as_ref(), &vault, 1)
+        crate::outbox::sealed::seal_stored_bodies(outbox.as_ref(), &vault, 1)
             .await
             .unwrap(),
         2
@@ -109,7 +109,10 @@ pub async fn sealed_bodies_and_sealing_old_rows(
     for id in ["s2", "s3"] {
         let m = outbox.message(id).await.unwrap().unwrap();
         assert!(m.message.payload.is_sealed(), "{id}");
-        assert_eq!(crate::sealed::open_body(&vault, &m.message).unwrap(), order);
+        assert_eq!(
+            crate::outbox::sealed::open_body(&vault, &m.message).unwrap(),
+            order
+        );
     }
     assert!(
         outbox
@@ -119,7 +122,7 @@ pub async fn sealed_bodies_and_sealing_old_rows(
             .is_empty()
     );
     assert_eq!(
-        crate::sealed::seal_stored_bodies(outbox.as_ref(), &vault, 10)
+        crate::outbox::sealed::seal_stored_bodies(outbox.as_ref(), &vault, 10)
             .await
             .unwrap(),
         0,

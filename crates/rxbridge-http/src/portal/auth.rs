@@ -1,7 +1,7 @@
 //! Sessions from cookies, CSRF checks, and role extractors.
 
 use super::pages;
-use crate::router::AppState;
+use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};

@@ -12,8 +12,8 @@
 //! Thin notices (a status change, a cancellation: ids and a status, no patient data) stay clear
 //! JSON so operators can query them.
 
+use super::message::{NewMessage, OutboxStore, warehouse_destination};
 use crate::crypto::{PatientVault, VaultError};
-use crate::outbox::{NewMessage, OutboxStore};
 use crate::ports::{Mode, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -84,9 +84,9 @@ pub async fn seal_stored_bodies(
     batch: u32,
 ) -> Result<u64, StoreError> {
     let mut n = 0;
-    let kinds = PATIENT_DATA_EVENT_TYPES.iter().flat_map(|t| {
-        [Mode::Test, Mode::Live].map(|mode| (*t, crate::outbox::warehouse_destination(mode)))
-    });
+    let kinds = PATIENT_DATA_EVENT_TYPES
+        .iter()
+        .flat_map(|t| [Mode::Test, Mode::Live].map(|mode| (*t, warehouse_destination(mode))));
     for (event_type, destination) in kinds {
         loop {
             let clear = store

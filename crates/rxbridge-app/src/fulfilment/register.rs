@@ -1,0 +1,295 @@
+//! The register entries fulfilment makes (supplies, annotations), staff corrections to a
+//! section, and a section as a printable report.
+
+use super::model::{address_line, product_heading, section};
+use super::service::Fulfilment;
+use crate::finance::Report;
+use crate::payments::Change;
+use crate::ports::{PrescriptionRecord, StoreError};
+use crate::registers::{EntryKind, NewEntry, Particulars, Register};
+use rxbridge_domain::dates::london_date;
+use rxbridge_domain::formulary::{Formulary, Schedule};
+use rxbridge_domain::prescription::{Prescription, PrescriptionType};
+use serde_json::json;
+
+impl Fulfilment {
+    /// CD register supply entries (Schedule 2 lines) and POM register entries (private
+    /// prescriptions' other lines; NHS supplies are exempt, HMR 2012 reg 253).
+    pub(super) fn supply_entries(
+        &self,
+        rec: &PrescriptionRecord,
+        rx: &Prescription,
+        carrier: &str,
+        tracking: &str,
+        now: jiff::Timestamp,
+    ) -> Vec<NewEntry> {
+        let f = Formulary::builtin();
+        let pr = &rx.prescriber;
+        let mut out = Vec::new();
+        for item in &rx.items {
+            let Some(p) = f.get(&item.product_code) else {
+                continue;
+            };
+            let register = if p.schedule == Schedule::Cd2 {
+                Register::Cd
+            } else if rx.kind == PrescriptionType::Private {
+                Register::Pom
+            } else {
+                continue;
+            };
+            let sec = section(rec.mode, &p.code);
+            let particulars = Particulars {
+                product: product_heading(p),
+                supplied_to: Some(format!(
+                    "{} {}",
+                    rx.patient.given_name, rx.patient.family_name
+                )),
+                supplied_to_address: Some(address_line(&rx.patient.address)),
+                prescriber: Some(format!(
+                    "{} {} ({} {})",
+                    pr.given_name,
+                    pr.family_name,
+                    pr.registration.body().to_uppercase(),
+                    pr.registration.number()
+                )),
+                prescriber_address: Some(address_line(&pr.address)),
+                prescription_date: Some(rx.issued_on),
+                collector: Some(format!(
+                    "Delivery to the patient's address by {carrier} (tracking {tracking}), signature on delivery"
+                )),
+                id_requested: (register == Register::Cd).then_some(true),
+                id_provided: None,
+                reference: Some(rec.id.clone()),
+                ..Particulars::default()
+            };
+            out.push(NewEntry {
+                register,
+                sealed: self.seal(register, &sec, now, &particulars),
+                section: sec,
+                kind: EntryKind::Supply,
+                entry_date: london_date(now),
+                at: now,
+                author: "warehouse".into(),
+                subject: Some(rec.id.clone()),
+                quantity: i64::from(item.quantity.get()),
+            });
+        }
+        out
+    }
+
+    pub(super) fn annotations(
+        &self,
+        rec: &PrescriptionRecord,
+        now: jiff::Timestamp,
+        note: &str,
+        collector: Option<String>,
+        id_provided: Option<bool>,
+    ) -> Vec<NewEntry> {
+        let f = Formulary::builtin();
+        rec.items
+            .iter()
+            .filter_map(|i| f.get(&i.product_code))
+            .filter(|p| p.schedule == Schedule::Cd2)
+            .map(|p| {
+                let sec = section(rec.mode, &p.code);
+                let particulars = Particulars {
+                    product: product_heading(p),
+                    note: Some(note.to_string()),
+                    collector: collector.clone(),
+                    id_provided,
+                    reference: Some(rec.id.clone()),
+                    ..Particulars::default()
+                };
+                NewEntry {
+                    register: Register::Cd,
+                    sealed: self.seal(Register::Cd, &sec, now, &particulars),
+                    section: sec,
+                    kind: EntryKind::Annotation,
+                    entry_date: london_date(now),
+                    at: now,
+                    author: "warehouse".into(),
+                    subject: Some(rec.id.clone()),
+                    quantity: 0,
+                }
+            })
+            .collect()
+    }
+
+    /// A dated correction or note on a register section (MDR 2001 reg 20: never an edit).
+    pub async fn annotate(
+        &self,
+        register: Register,
+        section_name: &str,
+        corrects_seq: Option<i64>,
+        note: &str,
+        author: &str,
+    ) -> Result<(), StoreError> {
+        let note = note.trim();
+        if note.is_empty() || note.chars().count() > 500 {
+            return Err(StoreError::Rejected(
+                "a note of 1 to 500 characters is required".into(),
+            ));
+        }
+        let entries = self
+            .registers
+            .register_entries(register, Some(section_name))
+            .await?;
+        if entries.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        if let Some(seq) = corrects_seq
+            && !entries.iter().any(|e| e.seq == seq)
+        {
+            return Err(StoreError::Rejected(format!(
+                "entry {seq} is not in this section"
+            )));
+        }
+        let now = self.clock.now();
+        let code = section_name.trim_start_matches("test/");
+        let particulars = Particulars {
+            product: Formulary::builtin()
+                .get(code)
+                .map(product_heading)
+                .unwrap_or_else(|| code.to_string()),
+            note: Some(match corrects_seq {
+                Some(seq) => format!(
+                    "Correction to entry {seq}, made {}: {note}",
+                    london_date(now)
+                ),
+                None => format!("Note made {}: {note}", london_date(now)),
+            }),
+            corrects_seq,
+            ..Particulars::default()
+        };
+        let change = Change {
+            events: vec![self.event(
+                "register.annotated",
+                author,
+                &format!("register:{}:{section_name}", register.as_str()),
+                json!({ "corrects": corrects_seq }),
+            )],
+            register: vec![NewEntry {
+                register,
+                sealed: self.seal(register, section_name, now, &particulars),
+                section: section_name.to_string(),
+                kind: EntryKind::Annotation,
+                entry_date: london_date(now),
+                at: now,
+                author: author.to_string(),
+                subject: None,
+                quantity: 0,
+            }],
+            ..Change::default()
+        };
+        self.guard_sections(&change, "register entry").await?;
+        self.store.commit(change).await.map(|_| ())
+    }
+
+    /// One register section as a printable report (patient particulars opened; the read is
+    /// audited).
+    pub async fn register_report(
+        &self,
+        register: Register,
+        section_name: &str,
+        actor: &str,
+    ) -> Result<Report, StoreError> {
+        let entries = self
+            .registers
+            .register_entries(register, Some(section_name))
+            .await?;
+        self.store
+            .record_event(self.event(
+                "register.viewed",
+                actor,
+                &format!("register:{}:{section_name}", register.as_str()),
+                json!({ "entries": entries.len() }),
+            ))
+            .await?;
+        let code = section_name.trim_start_matches("test/");
+        let heading = Formulary::builtin()
+            .get(code)
+            .map(product_heading)
+            .unwrap_or_else(|| code.to_string());
+        let mut rows = Vec::new();
+        for e in &entries {
+            let p = self
+                .open_particulars(&e.entry)
+                .map_err(StoreError::Unexpected)?;
+            let yn = |b: Option<bool>| match b {
+                Some(true) => "Y",
+                Some(false) => "N",
+                None => "",
+            };
+            rows.push(vec![
+                e.seq.to_string(),
+                e.entry.entry_date.to_string(),
+                e.entry.kind.as_str().to_string(),
+                p.supplied_to
+                    .map(|n| format!("{n}, {}", p.supplied_to_address.unwrap_or_default()))
+                    .or(p.received_from)
+                    .unwrap_or_default(),
+                p.prescriber
+                    .map(|n| format!("{n}, {}", p.prescriber_address.unwrap_or_default()))
+                    .unwrap_or_default(),
+                match e.entry.kind {
+                    EntryKind::Receipt => format!("+{}", e.entry.quantity),
+                    EntryKind::Supply => format!("-{}", e.entry.quantity),
+                    EntryKind::Annotation => String::new(),
+                },
+                p.collector.unwrap_or_default(),
+                yn(p.id_requested).into(),
+                yn(p.id_provided).into(),
+                p.invoice_ref.or(p.note).or(p.reference).unwrap_or_default(),
+                if register == Register::Cd {
+                    e.balance_after.to_string()
+                } else {
+                    String::new()
+                },
+                e.entry.author.clone(),
+            ]);
+        }
+        let balance = entries.last().map_or(0, |e| e.balance_after);
+        Ok(Report {
+            kind: crate::finance::ExportKind::Payments,
+            month: section_name.to_string(),
+            title: match register {
+                Register::Cd => format!("Controlled Drugs register: {heading}"),
+                Register::Pom => format!("POM register: {heading}"),
+            },
+            header: vec![
+                ("Pharmacy".into(), self.cfg.pharmacy_name.clone()),
+                ("Section".into(), section_name.to_string()),
+                (
+                    "Printed".into(),
+                    self.clock.now().strftime("%Y-%m-%d %H:%M UTC").to_string(),
+                ),
+            ],
+            columns: [
+                "entry",
+                "date",
+                "kind",
+                "supplied to / received from",
+                "prescriber",
+                "quantity",
+                "collected by",
+                "ID requested",
+                "ID provided",
+                "invoice / note / order",
+                "balance",
+                "author",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows,
+            totals: if register == Register::Cd {
+                vec![
+                    ("Running balance".into(), balance.to_string()),
+                    ("Entries".into(), entries.len().to_string()),
+                ]
+            } else {
+                vec![("Entries".into(), entries.len().to_string())]
+            },
+            differences: Vec::new(),
+        })
+    }
+}
