@@ -40,12 +40,16 @@ export interface DeliveryStackProps extends StackProps {
   bootstrapQualifier?: string;
 }
 
-/** Names of one environment's IAM pieces (scripts/deploy and the workflows use the same). */
+/**
+ * Names of one environment's IAM pieces (the workflows' variables name the same). They are
+ * under `rxbridge-delivery-`, outside every stage's `rxbridge-<stage>-` names, so that no
+ * execution role can change its own role, a deploy role or a boundary.
+ */
 export function roleNames(env: Environment) {
   return {
-    deploy: `rxbridge-${env}-github-deploy`,
-    execution: `rxbridge-${env}-cfn-exec`,
-    boundary: `rxbridge-${env}-boundary`,
+    deploy: `rxbridge-delivery-${env}-github-deploy`,
+    execution: `rxbridge-delivery-${env}-cfn-exec`,
+    boundary: `rxbridge-delivery-${env}-boundary`,
   };
 }
 
