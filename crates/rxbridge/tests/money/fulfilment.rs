@@ -546,7 +546,7 @@ async fn dead_letters_are_replayed_and_410_disables_the_endpoint() {
 async fn the_warehouse_simulator_runs_the_demo_end_to_end() {
     let event_secret = outbox::generate_secret();
     let es = event_secret.clone();
-    let m = start(move |c| c.warehouse.inbound_secrets = vec![es]).await;
+    let m = start(move |c| c.warehouse.inbound_secrets = vec![es.into()]).await;
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim_url = format!("http://{}/orders", l.local_addr().unwrap());
     let (_, order_secret) = m
