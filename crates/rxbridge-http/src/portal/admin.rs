@@ -67,30 +67,15 @@ pub(super) async fn staff_add(
     let gphc = form.get("gphc").map(|g| g.trim()).filter(|g| !g.is_empty());
     let email = form.get("email").map(String::as_str).unwrap_or("");
     let actor = format!("staff:{}", s.staff.id);
-    match state.portal.staff.add_by(&actor, email, role, gphc).await {
-        Ok((a, password)) => {
-            staff_page(
-                &state,
-                &s,
-                Some((a.email, password)),
-                None,
-                StatusCode::CREATED,
-            )
-            .await
-        }
+    let added = state.portal.staff.add_by(&actor, email, role, gphc).await;
+    let (created, why, status) = match added {
+        Ok((a, password)) => (Some((a.email, password)), None, StatusCode::CREATED),
         Err(e @ (StaffError::Invalid(_) | StaffError::EmailTaken)) => {
-            let why = e.to_string();
-            staff_page(
-                &state,
-                &s,
-                None,
-                Some(&why),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
+            (None, Some(e.to_string()), StatusCode::UNPROCESSABLE_ENTITY)
         }
-        Err(e) => Err(internal(e)),
-    }
+        Err(e) => return Err(internal(e)),
+    };
+    staff_page(&state, &s, created, why.as_deref(), status).await
 }
 
 /// The webhooks page; `new_secret` shows a destination's new signing secret once.
@@ -201,25 +186,17 @@ pub(super) async fn webhook_set(
     let (destination, url) = (field("destination"), field("url"));
     let action = form.get("action").map(String::as_str);
     let admin = &state.portal.webhooks;
-    let (error, status) = match admin
+    let changed = admin
         .change(&s, &destination, action, &url, &*state.url_guard)
-        .await
-    {
-        Ok(secret) => {
-            return webhooks_view(
-                &state,
-                &s,
-                Some((destination, secret)),
-                None,
-                StatusCode::OK,
-            )
-            .await;
-        }
-        Err(e @ WebhookAdminError::NoEndpoint) => (e, StatusCode::NOT_FOUND),
+        .await;
+    let (shown, error, status) = match changed {
+        Ok(secret) => (Some((destination, secret)), None, StatusCode::OK),
+        Err(e @ WebhookAdminError::NoEndpoint) => (None, Some(e), StatusCode::NOT_FOUND),
         Err(WebhookAdminError::Store(e)) => return Err(internal(e)),
-        Err(e) => (e, StatusCode::UNPROCESSABLE_ENTITY),
+        Err(e) => (None, Some(e), StatusCode::UNPROCESSABLE_ENTITY),
     };
-    webhooks_view(&state, &s, None, Some(&error.to_string()), status).await
+    let error = error.map(|e| e.to_string());
+    webhooks_view(&state, &s, shown, error.as_deref(), status).await
 }
 
 /// Replay one dead letter (`id`) or all of them (`all`).

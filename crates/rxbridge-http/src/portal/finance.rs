@@ -14,6 +14,8 @@ use rxbridge_app::payments::{LinkMessage, PaymentError};
 
 type Page = Result<Response, PortalError>;
 
+const NO_SUCH_PAYMENT: &str = "There is no such payment in this data set.";
+
 /// Email the payment link again (any staff member who can see the record unmasked).
 pub(super) async fn resend_link(
     State(state): State<AppState>,
@@ -26,30 +28,18 @@ pub(super) async fn resend_link(
     let pay = &state.payments;
     let p = match pay.get(&id).await {
         Ok(p) if p.mode == mode => p,
-        Ok(_) | Err(PaymentError::NotFound) => {
-            return Err(PortalError::NotFound(
-                "There is no such payment in this data set.",
-            ));
-        }
+        Ok(_) | Err(PaymentError::NotFound) => return Err(PortalError::NotFound(NO_SUCH_PAYMENT)),
         Err(e) => return Err(internal(e)),
     };
-    if let Err(e) = pay
-        .send_link(&p.id, LinkMessage::Resend, &format!("staff:{}", s.staff.id))
-        .await
-    {
+    let actor = format!("staff:{}", s.staff.id);
+    if let Err(e) = pay.send_link(&p.id, LinkMessage::Resend, &actor).await {
         tracing::warn!(error = %e, "resending a payment link failed");
         let why = "The email could not be sent just now; try again in a few minutes.";
-        return Err(PortalError::Message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Not sent",
-            why.into(),
-        ));
+        let status = StatusCode::SERVICE_UNAVAILABLE;
+        return Err(PortalError::Message(status, "Not sent", why.into()));
     }
-    Ok(redirect(&format!(
-        "/staff/prescriptions/{}?mode={}",
-        p.prescription_id,
-        mode.as_str()
-    )))
+    let (rx, mode) = (&p.prescription_id, mode.as_str());
+    Ok(redirect(&format!("/staff/prescriptions/{rx}?mode={mode}")))
 }
 
 /// The `month` parameter, or the current month in London.

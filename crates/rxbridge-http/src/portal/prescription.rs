@@ -50,11 +50,9 @@ pub(super) async fn cancel(
 ) -> Response {
     let mode = mode_of(&q);
     let Some(reason) = form.get("reason").and_then(|r| staff_text(r, 500)) else {
-        let why = PortalError::Again(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Cancelling needs a reason.".into(),
-        );
-        return after(&state, &s, mode, &id, Err(why)).await;
+        let why = "Cancelling needs a reason.".to_string();
+        let refused = Err(PortalError::Again(StatusCode::UNPROCESSABLE_ENTITY, why));
+        return after(&state, &s, mode, &id, refused).await;
     };
     let done = match state
         .intake

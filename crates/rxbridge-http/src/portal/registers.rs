@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::Markup;
+use rxbridge_app::StoreError;
 use rxbridge_app::finance::Report;
 use rxbridge_app::ports::Mode;
 use rxbridge_app::registers::Register;
@@ -22,52 +23,52 @@ pub(super) async fn registers_page(
     RegisterReader(s): RegisterReader,
     Query(q): Query<Params>,
 ) -> Page {
-    let register = q
-        .get("register")
-        .and_then(|r| Register::parse(r))
-        .unwrap_or(Register::Cd);
-    let regs = &state.registers;
-    let sections = regs.register_sections(register).await.map_err(internal)?;
-    let mut balances = Vec::new();
-    for sec in &sections {
-        balances.push((
-            sec.clone(),
-            regs.register_balance(register, sec)
-                .await
-                .map_err(internal)?,
-        ));
-    }
+    let register = q.get("register").and_then(|r| Register::parse(r));
+    let register = register.unwrap_or(Register::Cd);
+    let balances = balances(&state, register).await?;
     let chosen = q
         .get("section")
-        .filter(|sec| sections.contains(sec))
-        .cloned();
-    let report = match &chosen {
-        Some(sec) => {
-            let actor = format!("staff:{}", s.staff.id);
-            Some(
-                state
-                    .fulfilment
-                    .register_report(register, sec, &actor)
-                    .await
-                    .map_err(internal)?,
-            )
-        }
+        .filter(|sec| balances.iter().any(|(b, _)| b == *sec));
+    let report = match chosen {
+        Some(sec) => Some(section_report(&state, &s, register, sec).await?),
         None => None,
     };
     let title = match register {
         Register::Cd => "Controlled Drugs register",
         Register::Pom => "POM register",
     };
-    let body = register_markup(
-        &s,
-        register,
-        &balances,
-        chosen.as_ref().zip(report.as_ref()),
-    );
-    Ok(html(
-        StatusCode::OK,
-        pages::layout(title, Some(&s), Mode::Live, body),
-    ))
+    let body = register_markup(&s, register, &balances, chosen.zip(report.as_ref()));
+    let page = pages::layout(title, Some(&s), Mode::Live, body);
+    Ok(html(StatusCode::OK, page))
+}
+
+/// Every section of `register` with its running balance.
+async fn balances(state: &AppState, register: Register) -> Result<Vec<(String, i64)>, PortalError> {
+    let regs = &state.registers;
+    let mut out = Vec::new();
+    for sec in regs.register_sections(register).await.map_err(internal)? {
+        let balance = regs
+            .register_balance(register, &sec)
+            .await
+            .map_err(internal)?;
+        out.push((sec, balance));
+    }
+    Ok(out)
+}
+
+/// One section's entries, read by `s` (the read is recorded by the use case).
+async fn section_report(
+    state: &AppState,
+    s: &StaffSession,
+    register: Register,
+    section: &str,
+) -> Result<Report, PortalError> {
+    let actor = format!("staff:{}", s.staff.id);
+    let report = state
+        .fulfilment
+        .register_report(register, section, &actor)
+        .await;
+    report.map_err(internal)
 }
 
 fn register_markup(
@@ -115,39 +116,45 @@ pub(super) async fn register_annotate(
     Path(register): Path<String>,
     CsrfForm(form): CsrfForm,
 ) -> Page {
-    let not_found = PortalError::NotFound("No such register section.");
     let (Some(register), Some(section)) = (Register::parse(&register), form.get("section")) else {
-        return Err(not_found);
+        return Err(PortalError::NotFound(NO_SUCH_SECTION));
     };
-    let corrects = match form
+    let corrects = corrects(&form)?;
+    let note = form.get("note").map(String::as_str).unwrap_or("");
+    let actor = format!("staff:{}", s.staff.id);
+    let added = state
+        .fulfilment
+        .annotate(register, section, corrects, note, &actor)
+        .await;
+    added.map_err(|e| match e {
+        StoreError::Rejected(why) => not_added(why),
+        StoreError::NotFound => PortalError::NotFound(NO_SUCH_SECTION),
+        e => internal(e),
+    })?;
+    let reg = register.as_str();
+    Ok(redirect(&format!(
+        "/staff/registers?register={reg}&section={section}"
+    )))
+}
+
+const NO_SUCH_SECTION: &str = "No such register section.";
+
+fn not_added(why: String) -> PortalError {
+    PortalError::Message(StatusCode::UNPROCESSABLE_ENTITY, "Not added", why)
+}
+
+/// The entry a correction names, if any.
+fn corrects(form: &Params) -> Result<Option<i64>, PortalError> {
+    match form
         .get("corrects")
         .map(|c| c.trim())
         .filter(|c| !c.is_empty())
     {
-        None => None,
-        Some(c) => Some(c.parse::<i64>().map_err(|_| {
-            let why = "The entry to correct must be a number.".to_string();
-            PortalError::Message(StatusCode::UNPROCESSABLE_ENTITY, "Not added", why)
-        })?),
-    };
-    let note = form.get("note").map(String::as_str).unwrap_or("");
-    let actor = format!("staff:{}", s.staff.id);
-    match state
-        .fulfilment
-        .annotate(register, section, corrects, note, &actor)
-        .await
-    {
-        Ok(()) => Ok(redirect(&format!(
-            "/staff/registers?register={}&section={section}",
-            register.as_str()
-        ))),
-        Err(rxbridge_app::StoreError::Rejected(why)) => Err(PortalError::Message(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Not added",
-            why,
-        )),
-        Err(rxbridge_app::StoreError::NotFound) => Err(not_found),
-        Err(e) => Err(internal(e)),
+        None => Ok(None),
+        Some(c) => c
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| not_added("The entry to correct must be a number.".into())),
     }
 }
 
@@ -164,12 +171,7 @@ pub(super) async fn register_export(
     if !matches!(file.as_str(), "register.pdf" | "register.csv") {
         return Err(PortalError::NotFound("No such export."));
     }
-    let actor = format!("staff:{}", s.staff.id);
-    let report = state
-        .fulfilment
-        .register_report(register, section, &actor)
-        .await
-        .map_err(internal)?;
+    let report = section_report(&state, &s, register, section).await?;
     let name: String = section
         .chars()
         .map(|c| {

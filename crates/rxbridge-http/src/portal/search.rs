@@ -10,13 +10,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use rxbridge_app::staff_view::ViewError;
 
+const SEARCH: &str = "Search prescriptions";
+
 pub(super) async fn home(AnyStaff(s): AnyStaff, Query(q): Query<Params>) -> Response {
     let mode = mode_of(&q);
     let body = pages::search_form(mode);
-    html(
-        StatusCode::OK,
-        pages::layout("Search prescriptions", Some(&s), mode, body),
-    )
+    html(StatusCode::OK, pages::layout(SEARCH, Some(&s), mode, body))
 }
 
 pub(super) async fn search(
@@ -25,14 +24,12 @@ pub(super) async fn search(
     Query(q): Query<Params>,
 ) -> Result<Response, PortalError> {
     let mode = mode_of(&q);
-    let (by, value) = (
-        q.get("by").map(String::as_str).unwrap_or("id"),
-        q.get("q").map(String::as_str).unwrap_or(""),
-    );
+    let arg = |k: &str| q.get(k).map(String::as_str);
+    let (by, value) = (arg("by").unwrap_or("id"), arg("q").unwrap_or(""));
     let found = state
         .portal
         .views
-        .search(&s, mode, by, value, q.get("dob").map(String::as_str))
+        .search(&s, mode, by, value, arg("dob"))
         .await;
     let body = match found {
         Ok(rows) => {
@@ -40,15 +37,13 @@ pub(super) async fn search(
         }
         Err(ViewError::Invalid(msg)) => {
             let body = maud::html! { p.error role="alert" { (msg) } (pages::search_form(mode)) };
-            let page = pages::layout("Search prescriptions", Some(&s), mode, body);
+            let page = pages::layout(SEARCH, Some(&s), mode, body);
             return Err(PortalError::Page(StatusCode::UNPROCESSABLE_ENTITY, page));
         }
         Err(e) => return Err(internal(e)),
     };
-    Ok(html(
-        StatusCode::OK,
-        pages::layout("Search prescriptions", Some(&s), mode, body),
-    ))
+    let page = pages::layout(SEARCH, Some(&s), mode, body);
+    Ok(html(StatusCode::OK, page))
 }
 
 pub(super) async fn worklist(

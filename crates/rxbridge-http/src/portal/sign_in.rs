@@ -68,25 +68,15 @@ pub(super) async fn login(
     }
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
     let client = client.map(|axum::Extension(crate::ClientAddr(ip))| ip);
-    let s = match state
-        .portal
-        .staff
+    let staff = &state.portal.staff;
+    let signed = staff
         .sign_in_from(client, field("email"), field("password"))
-        .await
-    {
-        Ok(s) => s,
-        Err(e) => return Err(login_error(&state, &expected, e)),
-    };
-    let to = if s.session.staff.must_change_password {
-        "/staff/password"
-    } else {
-        "/staff"
-    };
-    Ok(signed_in(
-        to,
-        &s.token,
-        set_cookie(LOGIN_CSRF_COOKIE, "", Some(0)),
-    ))
+        .await;
+    let s = signed.map_err(|e| login_error(&state, &expected, e))?;
+    let first = s.session.staff.must_change_password;
+    let to = if first { "/staff/password" } else { "/staff" };
+    let spent = set_cookie(LOGIN_CSRF_COOKIE, "", Some(0));
+    Ok(signed_in(to, &s.token, spent))
 }
 
 fn login_error(state: &AppState, csrf: &str, e: StaffError) -> PortalError {

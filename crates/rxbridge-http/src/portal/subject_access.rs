@@ -24,44 +24,38 @@ pub(super) async fn subject_access(
     Query(q): Query<Params>,
 ) -> Result<Response, PortalError> {
     let mode = mode_of(&q);
-    let page = |status, body| PortalError::Page(status, pages::layout(TITLE, Some(&s), mode, body));
     let Some(value) = q.get("q") else {
-        return Ok(html(
-            StatusCode::OK,
-            pages::layout(TITLE, Some(&s), mode, form(mode)),
-        ));
+        let page = pages::layout(TITLE, Some(&s), mode, form(mode));
+        return Ok(html(StatusCode::OK, page));
     };
-    let (by, dob) = (
-        q.get("by").map(String::as_str).unwrap_or("nhs"),
-        q.get("dob").map(String::as_str),
-    );
-    let format = if q.get("format").is_some_and(|f| f == "csv") {
+    let by = q.get("by").map(String::as_str).unwrap_or("nhs");
+    let dob = q.get("dob").map(String::as_str);
+    let csv_asked = q.get("format").is_some_and(|f| f == "csv");
+    let format = if csv_asked {
         ReportFormat::Csv
     } else {
         ReportFormat::Html
     };
-    let report = match state
-        .portal
-        .views
-        .subject_access(&s, mode, by, value, dob, format)
-        .await
-    {
-        Ok(r) => r,
-        Err(SubjectAccessError::UnknownLookup) => {
-            return Err(page(StatusCode::UNPROCESSABLE_ENTITY, form(mode)));
-        }
-        Err(SubjectAccessError::View(ViewError::Invalid(m))) => {
-            return Err(page(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                maud::html! { p.error role="alert" { (m) } (form(mode)) },
-            ));
-        }
-        Err(SubjectAccessError::View(e)) => return Err(view_error(e)),
-    };
+    let views = &state.portal.views;
+    let found = views.subject_access(&s, mode, by, value, dob, format).await;
+    let report = found.map_err(|e| refused(&s, mode, e))?;
     Ok(match format {
         ReportFormat::Csv => csv(&report),
         ReportFormat::Html => html(StatusCode::OK, report_page(&s, mode, &q, &report)),
     })
+}
+
+/// The form again (422), with the reason when the value itself was refused.
+fn refused(s: &StaffSession, mode: Mode, e: SubjectAccessError) -> PortalError {
+    let body = match e {
+        SubjectAccessError::UnknownLookup => form(mode),
+        SubjectAccessError::View(ViewError::Invalid(m)) => {
+            maud::html! { p.error role="alert" { (m) } (form(mode)) }
+        }
+        SubjectAccessError::View(e) => return view_error(e),
+    };
+    let page = pages::layout(TITLE, Some(s), mode, body);
+    PortalError::Page(StatusCode::UNPROCESSABLE_ENTITY, page)
 }
 
 fn form(mode: Mode) -> Markup {
