@@ -1,4 +1,4 @@
-//! Money (issue #5): the payment record and its unit of work, the provider and notifier ports,
+//! Money: the payment record and its unit of work, the provider and notifier ports,
 //! Stripe's webhook signature, and the payments use case.
 
 pub mod model;

@@ -1,0 +1,240 @@
+//! The payments use case: price at approval, a payment link by email, checkout sessions opened
+//! from the link, fulfilment only from the provider's signed webhooks, refunds when a paid
+//! prescription ends unsupplied, reminders and automatic cancellation by a sweep.
+//!
+//! Crash safety: every decision is written (with its events) before the outside is called, and
+//! the sweep (`tick`) finds whatever an interrupted step left behind — an unsent link, an
+//! owed refund — and finishes it. Provider calls carry idempotency keys derived from the
+//! payment id, so a repeat never charges or refunds twice.
+
+mod approval;
+mod links;
+mod sandbox;
+mod settle;
+mod sweep;
+mod webhooks;
+
+use super::model::*;
+use super::notify::{Notifier, OutgoingEmail};
+use super::provider::*;
+use super::signature::{self, SignatureError};
+use crate::clock::Clock;
+use crate::events::NewEvent;
+use crate::intake::Intake;
+use crate::ports::{Mode, PrescriptionRecord, Store, StoreError};
+use jiff::SignedDuration;
+use rxbridge_domain::dates::london;
+use rxbridge_domain::formulary::Formulary;
+use rxbridge_domain::lifecycle::Status;
+use rxbridge_domain::prescription::Prescription;
+use rxbridge_domain::pricing::{self, Fees, PricingError, QuoteKind};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct PaymentsConfig {
+    /// Where patients reach this service (`https://pharmacy.example`): links are built on it.
+    pub public_url: String,
+    pub fees: Fees,
+    /// Unpaid this long after approval, the prescription is cancelled.
+    pub window: SignedDuration,
+    /// One reminder this long after the link, while still unpaid.
+    pub reminder_after: SignedDuration,
+    /// A checkout session's life (Stripe allows 30 minutes to 24 hours).
+    pub session_lifetime: SignedDuration,
+    /// Shown in emails.
+    pub pharmacy_name: String,
+    /// The closing line of patient emails (`notify::contact_line`).
+    pub contact_line: String,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".into(),
+            fees: Fees::default(),
+            window: SignedDuration::from_hours(72),
+            reminder_after: SignedDuration::from_hours(24),
+            session_lifetime: SignedDuration::from_hours(24),
+            pharmacy_name: "rxbridge pharmacy".into(),
+            contact_line: super::notify::contact_line(false, None),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    #[error("no such payment")]
+    NotFound,
+    #[error("this payment link is not valid")]
+    BadLink,
+    #[error(transparent)]
+    Pricing(#[from] PricingError),
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Unexpected(#[from] anyhow::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error("the event is not a Stripe event object: {0}")]
+    BadPayload(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    Applied(&'static str),
+    /// This event id was processed before.
+    Duplicate,
+    /// Understood and deliberately not acted on (unknown type, unknown payment, stale).
+    Ignored(&'static str),
+}
+
+/// What the patient's link leads to.
+#[derive(Debug, Clone)]
+pub enum LinkView {
+    /// Off to the provider's checkout page.
+    Redirect(String),
+    /// Nothing to pay now: say why.
+    Status(Box<PaymentRecord>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkMessage {
+    First,
+    Reminder,
+    /// A member of staff asked for it to be sent again.
+    Resend,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TickReport {
+    pub links_sent: u32,
+    pub reminders_sent: u32,
+    pub cancelled: u32,
+    pub expired: u32,
+    pub refunded: u32,
+    pub failures: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxOutcome {
+    Pay,
+    Decline,
+}
+
+pub struct Payments {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    intake: Arc<Intake>,
+    /// Live-mode payments go here; test-mode ones always to the sandbox.
+    live: Arc<dyn PaymentProvider>,
+    sandbox: Arc<dyn PaymentProvider>,
+    notifier: Arc<dyn Notifier>,
+    /// The provider's endpoint secrets (several while one is rolled).
+    webhook_secrets: Vec<String>,
+    /// Signs the sandbox checkout page's events; never leaves the process.
+    sandbox_secret: String,
+    cfg: PaymentsConfig,
+}
+
+const MAX_RETRIES: usize = 3;
+
+/// A payment update caused by provider event `event_id`, applied once.
+fn provider_update(next: PaymentRecord, event_id: &str, ev: NewEvent) -> Change {
+    Change {
+        payment: Some(PaymentWrite::Update(next)),
+        dedupe: Some(("stripe".into(), event_id.into())),
+        events: vec![ev],
+        ..Change::default()
+    }
+}
+
+impl Payments {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        intake: Arc<Intake>,
+        live: Arc<dyn PaymentProvider>,
+        notifier: Arc<dyn Notifier>,
+        webhook_secrets: Vec<String>,
+        mut cfg: PaymentsConfig,
+    ) -> Self {
+        cfg.public_url = cfg.public_url.trim_end_matches('/').to_string();
+        let sandbox_secret = format!("whsec_sandbox_{}", crate::PatientVault::generate_key_hex());
+        let mac_intake = intake.clone();
+        let sandbox: Arc<dyn PaymentProvider> =
+            Arc::new(SandboxProvider::new(&cfg.public_url, move |v| {
+                mac_intake.vault().lookup("sandbox-provider", v)
+            }));
+        Self {
+            store,
+            clock,
+            intake,
+            live,
+            sandbox,
+            notifier,
+            webhook_secrets,
+            sandbox_secret,
+            cfg,
+        }
+    }
+
+    pub fn config(&self) -> &PaymentsConfig {
+        &self.cfg
+    }
+
+    fn provider_for_mode(&self, mode: Mode) -> &Arc<dyn PaymentProvider> {
+        match mode {
+            Mode::Test => &self.sandbox,
+            Mode::Live => &self.live,
+        }
+    }
+
+    fn provider_named(&self, name: &str) -> &Arc<dyn PaymentProvider> {
+        if name == self.sandbox.name() {
+            &self.sandbox
+        } else {
+            &self.live
+        }
+    }
+
+    fn event(&self, kind: &str, actor: &str, subject: &str, detail: Value) -> NewEvent {
+        NewEvent {
+            at: self.clock.now(),
+            kind: kind.into(),
+            actor: actor.into(),
+            subject: subject.into(),
+            detail,
+        }
+    }
+
+    pub async fn get(&self, id: &str) -> Result<PaymentRecord, PaymentError> {
+        self.store
+            .get_payment(id)
+            .await?
+            .ok_or(PaymentError::NotFound)
+    }
+
+    pub async fn for_prescription(
+        &self,
+        prescription_id: &str,
+    ) -> Result<Option<PaymentRecord>, PaymentError> {
+        Ok(self.store.payment_for_prescription(prescription_id).await?)
+    }
+
+    async fn prescription(&self, p: &PaymentRecord) -> Result<PrescriptionRecord, PaymentError> {
+        self.store
+            .get_prescription_for_staff(p.mode, &p.prescription_id)
+            .await?
+            .ok_or(PaymentError::NotFound)
+    }
+}
