@@ -79,10 +79,45 @@ pub struct PrescriptionPage {
     pub payment: Option<PaymentShown>,
 }
 
+/// Appends staff members' events to the log (the actor is `staff:<id>`).
+#[derive(Clone)]
+pub(crate) struct StaffAudit {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl StaffAudit {
+    pub(crate) async fn record(
+        &self,
+        s: &StaffSession,
+        kind: &str,
+        subject: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let event = NewEvent {
+            at: self.clock.now(),
+            kind: kind.into(),
+            actor: format!("staff:{}", s.staff.id),
+            subject: subject.into(),
+            detail,
+        };
+        self.store.record_event(event).await
+    }
+}
+
+/// How staff look a patient up: `by` one of `id`, `reference`, `nhs`, `email`, `postcode`,
+/// `family_dob` (which needs `dob`, YYYY-MM-DD), and the value.
+#[derive(Debug, Clone, Copy)]
+pub struct PatientQuery<'a> {
+    pub by: &'a str,
+    pub value: &'a str,
+    pub dob: Option<&'a str>,
+}
+
 pub struct StaffViews {
     store: Arc<dyn Store>,
+    pub(crate) audit: StaffAudit,
     vault: PatientVault,
-    clock: Arc<dyn Clock>,
     payments: Arc<Payments>,
 }
 
@@ -94,23 +129,14 @@ impl StaffViews {
         payments: Arc<Payments>,
     ) -> Self {
         Self {
+            audit: StaffAudit {
+                store: store.clone(),
+                clock,
+            },
             store,
             vault,
-            clock,
             payments,
         }
-    }
-
-    /// Append an event by `s` (the actor is `staff:<id>`).
-    pub(crate) async fn record(
-        &self,
-        s: &StaffSession,
-        kind: &str,
-        subject: &str,
-        detail: serde_json::Value,
-    ) -> Result<(), StoreError> {
-        let event = staff_event(self.clock.now(), s, kind, subject, detail);
-        self.store.record_event(event).await
     }
 
     pub(crate) fn store(&self) -> &dyn Store {
@@ -123,19 +149,19 @@ impl StaffViews {
         &self,
         s: &StaffSession,
         mode: Mode,
-        by: &str,
-        q: &str,
-        dob: Option<&str>,
+        query: PatientQuery<'_>,
     ) -> Result<Vec<Listed>, ViewError> {
-        let lookup = self.lookup(by, q, dob).map_err(ViewError::Invalid)?;
+        let by = query.by;
+        let lookup = self.lookup(query).map_err(ViewError::Invalid)?;
         let found = self.store.search(mode, &lookup, 50).await?;
-        self.record(
-            s,
-            "staff.searched",
-            &s.staff.id,
-            serde_json::json!({ "by": by, "mode": mode.as_str(), "results": found.len() }),
-        )
-        .await?;
+        self.audit
+            .record(
+                s,
+                "staff.searched",
+                &s.staff.id,
+                serde_json::json!({ "by": by, "mode": mode.as_str(), "results": found.len() }),
+            )
+            .await?;
         Ok(self.listed(found))
     }
 
@@ -155,13 +181,14 @@ impl StaffViews {
             .into_iter()
             .filter(|r| !only_flagged || r.findings.iter().any(|f| f.severity == Severity::Flag))
             .collect();
-        self.record(
-            s,
-            "staff.viewed_worklist",
-            &s.staff.id,
-            serde_json::json!({ "mode": mode.as_str(), "shown": items.len() }),
-        )
-        .await?;
+        self.audit
+            .record(
+                s,
+                "staff.viewed_worklist",
+                &s.staff.id,
+                serde_json::json!({ "mode": mode.as_str(), "shown": items.len() }),
+            )
+            .await?;
         Ok(self.listed(items))
     }
 
@@ -185,13 +212,14 @@ impl StaffViews {
             .filter(|r| !r.is_empty())
             .map(|r| r.chars().take(200).collect::<String>());
         let masked = matches!(s.staff.role, Role::Support | Role::Finance) && reason.is_none();
-        self.record(
-            s,
-            "staff.viewed_prescription",
-            id,
-            serde_json::json!({ "masked": masked, "reason": reason, "mode": mode.as_str() }),
-        )
-        .await?;
+        self.audit
+            .record(
+                s,
+                "staff.viewed_prescription",
+                id,
+                serde_json::json!({ "masked": masked, "reason": reason, "mode": mode.as_str() }),
+            )
+            .await?;
         let timeline = self.store.timeline(id).await?;
         let payment = self.payments.for_prescription(id).await?.map(|p| {
             let link = (p.status == PaymentStatus::AwaitingPayment && !masked)
@@ -229,7 +257,8 @@ impl StaffViews {
                 "A note needs 1 to {NOTE_MAX} characters."
             )));
         };
-        self.record(s, "staff.note", id, serde_json::json!({ "note": note }))
+        self.audit
+            .record(s, "staff.note", id, serde_json::json!({ "note": note }))
             .await?;
         Ok(())
     }
@@ -260,14 +289,10 @@ impl StaffViews {
 
     /// The lookup for a staff search: the value normalised exactly as intake normalises it,
     /// then keyed-hashed. `dob` goes with a family name.
-    pub(crate) fn lookup(
-        &self,
-        by: &str,
-        q: &str,
-        dob: Option<&str>,
-    ) -> Result<StaffLookup, String> {
+    pub(crate) fn lookup(&self, query: PatientQuery<'_>) -> Result<StaffLookup, String> {
         use StaffLookup as L;
-        let q = q.trim();
+        let PatientQuery { by, value, dob } = query;
+        let q = value.trim();
         if q.is_empty() || q.len() > 200 {
             return Err("enter a value to search for".into());
         }
@@ -303,23 +328,6 @@ impl StaffViews {
             }
             _ => return Err("search by id, reference, nhs, email, postcode or family_dob".into()),
         })
-    }
-}
-
-/// An event by `s`: the actor is `staff:<id>`.
-pub(crate) fn staff_event(
-    at: jiff::Timestamp,
-    s: &StaffSession,
-    kind: &str,
-    subject: &str,
-    detail: serde_json::Value,
-) -> NewEvent {
-    NewEvent {
-        at,
-        kind: kind.into(),
-        actor: format!("staff:{}", s.staff.id),
-        subject: subject.into(),
-        detail,
     }
 }
 

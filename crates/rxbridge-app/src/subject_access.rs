@@ -4,7 +4,7 @@
 use crate::events::EventRecord;
 use crate::ports::Mode;
 use crate::staff::StaffSession;
-use crate::staff_view::{StaffViews, ViewError};
+use crate::staff_view::{PatientQuery, StaffViews, ViewError};
 
 /// How a patient is found for a subject-access report.
 pub const SUBJECT_LOOKUPS: [&str; 3] = ["nhs", "email", "family_dob"];
@@ -43,20 +43,19 @@ pub enum SubjectAccessError {
 }
 
 impl StaffViews {
-    /// The report for the patient found `by` the value `q` (at most 200 prescriptions).
+    /// The report for the patient `query` finds (at most 200 prescriptions).
     pub async fn subject_access(
         &self,
         s: &StaffSession,
         mode: Mode,
-        by: &str,
-        q: &str,
-        dob: Option<&str>,
+        query: PatientQuery<'_>,
         format: ReportFormat,
     ) -> Result<SubjectAccessReport, SubjectAccessError> {
+        let by = query.by;
         if !SUBJECT_LOOKUPS.contains(&by) {
             return Err(SubjectAccessError::UnknownLookup);
         }
-        let lookup = self.lookup(by, q, dob).map_err(ViewError::Invalid)?;
+        let lookup = self.lookup(query).map_err(ViewError::Invalid)?;
         let store = self.store();
         let found = store
             .search(mode, &lookup, 200)
@@ -68,7 +67,7 @@ impl StaffViews {
             events.extend(timeline.into_iter().map(|e| (rec.id.clone(), e)));
         }
         events.sort_by_key(|(_, e)| e.seq);
-        self.record(
+        self.audit.record(
             s,
             "staff.subject_access",
             &s.staff.id,

@@ -6,7 +6,7 @@ use crate::clock::Clock;
 use crate::outbox::{Endpoint, MessageStatus, Outbox, OutboxMessage, parse_destination};
 use crate::ports::{Store, StoreError};
 use crate::staff::StaffSession;
-use crate::staff_view::staff_event;
+use crate::staff_view::StaffAudit;
 use std::sync::Arc;
 
 /// How many dead letters the overview lists at most.
@@ -36,15 +36,18 @@ pub struct WebhooksOverview {
 pub struct WebhookAdmin {
     outbox: Arc<Outbox>,
     store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
+    audit: StaffAudit,
 }
 
 impl WebhookAdmin {
     pub fn new(outbox: Arc<Outbox>, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
         Self {
             outbox,
+            audit: StaffAudit {
+                store: store.clone(),
+                clock,
+            },
             store,
-            clock,
         }
     }
 
@@ -92,14 +95,15 @@ impl WebhookAdmin {
             e => WebhookAdminError::Store(e),
         })?;
         let subject = format!("endpoint:{destination}");
-        self.record(
-            s,
-            "webhook.endpoint_changed",
-            &subject,
-            serde_json::json!({ "action": action }),
-        )
-        .await
-        .map_err(WebhookAdminError::Store)?;
+        self.audit
+            .record(
+                s,
+                "webhook.endpoint_changed",
+                &subject,
+                serde_json::json!({ "action": action }),
+            )
+            .await
+            .map_err(WebhookAdminError::Store)?;
         Ok(secret)
     }
 
@@ -110,24 +114,14 @@ impl WebhookAdmin {
         ids: Option<Vec<String>>,
     ) -> Result<u64, StoreError> {
         let n = self.outbox.replay(ids).await?;
-        self.record(
-            s,
-            "webhook.replayed",
-            "outbox",
-            serde_json::json!({ "messages": n }),
-        )
-        .await?;
+        self.audit
+            .record(
+                s,
+                "webhook.replayed",
+                "outbox",
+                serde_json::json!({ "messages": n }),
+            )
+            .await?;
         Ok(n)
-    }
-
-    async fn record(
-        &self,
-        s: &StaffSession,
-        kind: &str,
-        subject: &str,
-        detail: serde_json::Value,
-    ) -> Result<(), StoreError> {
-        let event = staff_event(self.clock.now(), s, kind, subject, detail);
-        self.store.record_event(event).await
     }
 }

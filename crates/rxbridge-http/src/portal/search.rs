@@ -8,7 +8,7 @@ use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use rxbridge_app::staff_view::ViewError;
+use rxbridge_app::staff_view::{PatientQuery, ViewError};
 
 const SEARCH: &str = "Search prescriptions";
 
@@ -26,11 +26,12 @@ pub(super) async fn search(
     let mode = mode_of(&q);
     let arg = |k: &str| q.get(k).map(String::as_str);
     let (by, value) = (arg("by").unwrap_or("id"), arg("q").unwrap_or(""));
-    let found = state
-        .portal
-        .views
-        .search(&s, mode, by, value, arg("dob"))
-        .await;
+    let query = PatientQuery {
+        by,
+        value,
+        dob: arg("dob"),
+    };
+    let found = state.portal.views.search(&s, mode, query).await;
     let body = match found {
         Ok(rows) => {
             maud::html! { (pages::search_form(mode)) h2 { "Results" } (pages::list(mode, &rows, "No prescriptions match.")) }

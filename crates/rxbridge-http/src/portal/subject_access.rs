@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use maud::Markup;
 use rxbridge_app::ports::Mode;
 use rxbridge_app::staff::StaffSession;
-use rxbridge_app::staff_view::ViewError;
+use rxbridge_app::staff_view::{PatientQuery, ViewError};
 use rxbridge_app::subject_access::{ReportFormat, SubjectAccessError, SubjectAccessReport};
 
 const TITLE: &str = "Audit trail for a patient";
@@ -29,7 +29,11 @@ pub(super) async fn subject_access(
         return Ok(html(StatusCode::OK, page));
     };
     let by = q.get("by").map(String::as_str).unwrap_or("nhs");
-    let dob = q.get("dob").map(String::as_str);
+    let query = PatientQuery {
+        by,
+        value,
+        dob: q.get("dob").map(String::as_str),
+    };
     let csv_asked = q.get("format").is_some_and(|f| f == "csv");
     let format = if csv_asked {
         ReportFormat::Csv
@@ -37,7 +41,7 @@ pub(super) async fn subject_access(
         ReportFormat::Html
     };
     let views = &state.portal.views;
-    let found = views.subject_access(&s, mode, by, value, dob, format).await;
+    let found = views.subject_access(&s, mode, query, format).await;
     let report = found.map_err(|e| refused(&s, mode, e))?;
     Ok(match format {
         ReportFormat::Csv => csv(&report),
