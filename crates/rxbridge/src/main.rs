@@ -472,8 +472,8 @@ fn write_report(
 ) -> anyhow::Result<()> {
     use std::io::Write;
     let bytes = match format {
-        "pdf" => rxbridge_app::finance::to_pdf(report),
-        _ => rxbridge_app::finance::to_csv(report),
+        "pdf" => rxbridge_export::to_pdf(report),
+        _ => rxbridge_export::to_csv(report),
     };
     match out {
         Some(path) => {
