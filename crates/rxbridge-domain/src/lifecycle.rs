@@ -1,5 +1,6 @@
 //! The prescription lifecycle (ARCHITECTURE.md, "The prescription's way through the house").
-//! Transitions are methods that refuse illegal moves.
+//! Every transition, the warehouse's included, is a method that returns the new status or
+//! refuses the move; the status sets stores query by are derived from them.
 
 use serde::{Deserialize, Serialize};
 
@@ -89,7 +90,7 @@ impl Status {
     }
 }
 
-/// What approval leads to (the money rules of issue #5 decide the rest).
+/// What approval leads to (the money rules decide the rest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaymentDue {
     /// Private prescription, or NHS with the charge to pay (exemption 0001).
@@ -199,6 +200,64 @@ impl Status {
     }
 }
 
+/// The warehouse's part: the order handed over, picked, dispatched, delivered or not.
+impl Status {
+    /// Ready (paid, or nothing to pay): the order goes to the warehouse.
+    pub fn hand_to_warehouse(self) -> Result<Status, TransitionError> {
+        self.only_from(
+            Status::ReadyForFulfilment,
+            Status::WithWarehouse,
+            "sent to the warehouse",
+        )
+    }
+    /// The warehouse picked the order: it stays with the warehouse.
+    pub fn picked(self) -> Result<Status, TransitionError> {
+        self.only_from(Status::WithWarehouse, Status::WithWarehouse, "picked")
+    }
+    /// The warehouse handed the parcel to the carrier.
+    pub fn dispatch(self) -> Result<Status, TransitionError> {
+        self.only_from(Status::WithWarehouse, Status::Dispatched, "dispatched")
+    }
+    /// The carrier delivered it.
+    pub fn deliver(self) -> Result<Status, TransitionError> {
+        self.only_from(Status::Dispatched, Status::Delivered, "delivered")
+    }
+    /// A delivery attempt failed: the parcel is still with the carrier.
+    pub fn delivery_failed(self) -> Result<Status, TransitionError> {
+        self.only_from(Status::Dispatched, Status::Dispatched, "marked failed")
+    }
+    /// The parcel came back undelivered: it stays dispatched, quarantined for the pharmacist.
+    pub fn returned(self) -> Result<Status, TransitionError> {
+        self.only_from(Status::Dispatched, Status::Dispatched, "returned")
+    }
+
+    fn only_from(
+        self,
+        from: Status,
+        to: Status,
+        action: &'static str,
+    ) -> Result<Status, TransitionError> {
+        if self == from {
+            Ok(to)
+        } else {
+            Err(TransitionError::Illegal {
+                from: self.as_str(),
+                action,
+            })
+        }
+    }
+
+    /// The statuses a prescription can still expire from (not dispatched, not ended): the
+    /// expiry sweep's candidates.
+    pub fn expirable() -> impl Iterator<Item = Status> {
+        ALL_STATUSES.into_iter().filter(|s| s.expire().is_ok())
+    }
+    /// The statuses that end a prescription without a supply (money taken goes back).
+    pub fn unsupplied_ends() -> impl Iterator<Item = Status> {
+        ALL_STATUSES.into_iter().filter(|s| s.ended_unsupplied())
+    }
+}
+
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -291,6 +350,50 @@ mod tests {
         for s in ALL_STATUSES.into_iter().filter(|s| *s != Status::OnHold) {
             assert!(s.answer_query().is_err(), "{s}");
         }
+    }
+
+    #[test]
+    fn the_warehouse_moves_only_what_it_holds() {
+        use Status::*;
+        type Step = fn(Status) -> Result<Status, TransitionError>;
+        let moves: [(Step, Status, Status); 6] = [
+            (Status::hand_to_warehouse, ReadyForFulfilment, WithWarehouse),
+            (Status::picked, WithWarehouse, WithWarehouse),
+            (Status::dispatch, WithWarehouse, Dispatched),
+            (Status::deliver, Dispatched, Delivered),
+            (Status::delivery_failed, Dispatched, Dispatched),
+            (Status::returned, Dispatched, Dispatched),
+        ];
+        for (step, from, to) in moves {
+            for s in ALL_STATUSES {
+                assert_eq!(step(s).ok(), (s == from).then_some(to), "{s}");
+            }
+        }
+        assert_eq!(
+            Delivered.dispatch().unwrap_err().to_string(),
+            "a prescription that is delivered cannot be dispatched"
+        );
+    }
+
+    #[test]
+    fn status_sets_follow_the_transitions() {
+        use Status::*;
+        assert_eq!(
+            Status::expirable().collect::<Vec<_>>(),
+            [
+                AwaitingOriginal,
+                AwaitingClinicalCheck,
+                OnHold,
+                AwaitingPayment,
+                Paid,
+                ReadyForFulfilment,
+                WithWarehouse
+            ]
+        );
+        assert_eq!(
+            Status::unsupplied_ends().collect::<Vec<_>>(),
+            [Rejected, Cancelled, Expired]
+        );
     }
 
     #[test]

@@ -68,7 +68,7 @@ impl DynamoStore {
                             binding.payment(&p);
                             let doc = serde_json::to_string(&p).map_err(crate::unexpected)?;
                             (
-                                key(crate::rx::pay_pk(&p.id), "PAY"),
+                                key(crate::rx_items::pay_pk(&p.id), "PAY"),
                                 "SET #event_seq = :es, #doc = :doc",
                                 Some(doc),
                             )

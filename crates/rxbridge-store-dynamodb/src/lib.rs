@@ -13,12 +13,15 @@
 //! queries (listings, worklist, reference search) are eventually consistent, as GSIs are.
 
 mod adopt;
+mod commit;
 mod fulfilment;
 #[cfg(test)]
 mod hot_keys;
 mod items;
 mod prescriber_keys;
 mod rx;
+mod rx_items;
+mod rx_reads;
 mod staff;
 pub mod testing;
 mod transfer;

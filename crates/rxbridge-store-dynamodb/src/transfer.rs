@@ -8,7 +8,7 @@ use crate::fulfilment::{
     parse_endpoint, parse_entry, parse_message, reg_head_item,
 };
 use crate::items::{self, Get, Item, event_item, parse_event, parse_rx, rx_pk, s};
-use crate::rx::{
+use crate::rx_items::{
     clinic_item, idem_item, key_item, parse_clinic, parse_payment, patient_items, payment_item,
     seen_item,
 };

@@ -34,7 +34,7 @@ pub fn adopt_unbound(c: &Connection) -> anyhow::Result<u64> {
     let bind = |table: &str,
                 binding: Binding,
                 rows: usize,
-                chain: &mut crate::Chain|
+                chain: &mut crate::writer::Chain|
      -> anyhow::Result<i64> {
         let seq = chain.seq + 1;
         let mut e = event(table, rows);

@@ -4,7 +4,8 @@
 //! in time: the reads for a new patient cost the same with 200 or 5 000 records sharing every
 //! key but the NHS number, and every statement is an index search, never a table scan.
 
-use crate::{SqliteStore, open_conn, queries};
+use crate::conn::open_conn;
+use crate::{SqliteStore, queries};
 use rxbridge_app::contract::{clinic, insert_sharing_keys, shared_keys as keys};
 use rxbridge_app::ports::{Mode, PatientKeys, Store};
 use std::path::Path;

@@ -1,10 +1,10 @@
 //! Money on SQLite: the payment record as a JSON document beside the columns it is found by,
 //! and the `commit` unit of work.
 
-use crate::Chain;
 use crate::queries::{
     RX_COLUMNS, append_event, is_unique_violation, json, transition_row, unexpected,
 };
+use crate::writer::Chain;
 use rusqlite::{Connection, OptionalExtension, params};
 use rxbridge_app::payments::{Change, PaymentRecord, PaymentWrite};
 use rxbridge_app::ports::{Mode, PrescriptionRecord, StoreError};

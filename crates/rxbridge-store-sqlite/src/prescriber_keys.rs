@@ -1,7 +1,8 @@
 //! The prescriber-key port on SQLite: one row per (clinic, kid), never deleted.
 
+use crate::SqliteStore;
 use crate::queries::{append_event, unexpected};
-use crate::{Chain, SqliteStore};
+use crate::writer::Chain;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use rxbridge_app::events::NewEvent;

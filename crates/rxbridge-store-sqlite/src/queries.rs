@@ -1,7 +1,7 @@
 //! SQL for every store operation. Write functions run inside the writer's transaction and
 //! savepoint; read functions on a read-only connection.
 
-use crate::Chain;
+use crate::writer::Chain;
 use anyhow::anyhow;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use rxbridge_app::events::{EventRecord, GENESIS_HASH, NewEvent, chain_hash};

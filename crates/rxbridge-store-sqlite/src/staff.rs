@@ -1,7 +1,8 @@
 //! The staff port on SQLite.
 
+use crate::SqliteStore;
 use crate::queries::unexpected;
-use crate::{Chain, SqliteStore};
+use crate::writer::Chain;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use rxbridge_app::events::NewEvent;

@@ -7,7 +7,7 @@
 //! synthetic data or stand in for the warehouse (`dev seed`, `dev warehouse-sim`) default to
 //! `test`, the sandbox, which is the only safe default.
 
-use crate::prescriber_key_cli;
+use crate::commands::prescriber_key;
 use clap::{CommandFactory as _, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -115,7 +115,7 @@ pub enum Command {
     /// Prescribers' public keys for the signatures on electronic private prescriptions.
     PrescriberKey {
         #[command(subcommand)]
-        command: prescriber_key_cli::PrescriberKeyCommand,
+        command: prescriber_key::PrescriberKeyCommand,
     },
 }
 

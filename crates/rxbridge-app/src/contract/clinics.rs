@@ -1,0 +1,62 @@
+//! Contract: clinics and their API keys.
+
+use super::*;
+
+pub async fn clinics_and_keys(store: Arc<dyn Store>) {
+    clinic(&store, "cl_a").await;
+    assert_eq!(
+        store.get_clinic("cl_a").await.unwrap().unwrap().name,
+        "Clinic cl_a"
+    );
+    assert!(store.get_clinic("cl_zz").await.unwrap().is_none());
+    let c = store.find_api_key("cl_a-test").await.unwrap().unwrap();
+    assert_eq!((c.clinic_id.as_str(), c.mode), ("cl_a", Mode::Test));
+    let c = store.find_api_key("cl_a-live").await.unwrap().unwrap();
+    assert_eq!(c.mode, Mode::Live);
+    assert!(store.find_api_key("nope").await.unwrap().is_none());
+    // Same id again: Duplicate, nothing written.
+    let dup = store
+        .create_clinic(
+            Clinic {
+                id: "cl_a".into(),
+                name: "x".into(),
+                created_at: now(),
+            },
+            vec![key("cl_a", Mode::Test, "other")],
+            ev("clinic.created", "cl_a"),
+        )
+        .await;
+    assert!(matches!(dup, Err(StoreError::Duplicate)), "{dup:?}");
+    assert!(store.find_api_key("other").await.unwrap().is_none());
+    assert_eq!(store.list_clinics().await.unwrap().len(), 1);
+}
+
+pub async fn rotate_key_revokes_old(store: Arc<dyn Store>) {
+    clinic(&store, "cl_a").await;
+    store
+        .rotate_key(
+            key("cl_a", Mode::Test, "new-test"),
+            ev("clinic.key_rotated", "cl_a"),
+        )
+        .await
+        .unwrap();
+    assert!(store.find_api_key("cl_a-test").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .find_api_key("new-test")
+            .await
+            .unwrap()
+            .unwrap()
+            .clinic_id,
+        "cl_a"
+    );
+    // The live key is untouched.
+    assert!(store.find_api_key("cl_a-live").await.unwrap().is_some());
+    let r = store
+        .rotate_key(
+            key("cl_nope", Mode::Test, "x"),
+            ev("clinic.key_rotated", "cl_nope"),
+        )
+        .await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+}

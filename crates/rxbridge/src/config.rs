@@ -1,0 +1,528 @@
+//! Settings: the typed configuration, its defaults, the TOML file and `RXBRIDGE_*` environment
+//! variables it is loaded from, and the checks a value must pass before anything starts.
+
+use crate::{anchors, mail, webhooks};
+use anyhow::{Context as _, bail};
+use rxbridge_domain::compliance::Thresholds;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Settings, layered: built-in defaults, then the optional TOML file, then `RXBRIDGE_*`
+/// environment variables, then command-line flags. A bad value fails at start with its name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `RXBRIDGE_DATA_DIR`: where the database, key file and documents live.
+    pub data_dir: PathBuf,
+    /// `RXBRIDGE_LISTEN`: address to serve on.
+    pub listen: String,
+    /// `RXBRIDGE_PATIENT_KEY`: 64 hex characters. When unset, a key file
+    /// `<data_dir>/patient-data.key` (mode 0600) is used, created on first run.
+    pub patient_key: Option<String>,
+    /// `RXBRIDGE_SECURE_COOKIES`: served behind TLS — responses carry HSTS. (Staff cookies are
+    /// `Secure` and `__Host-` whatever this says.)
+    pub secure_cookies: bool,
+    /// `RXBRIDGE_REQUEST_TIMEOUT_SECS`: a request (body included) taking longer gets 408.
+    pub request_timeout_secs: u64,
+    /// `RXBRIDGE_HEADER_READ_TIMEOUT_SECS`: a connection whose request line and headers have
+    /// not all arrived this long after it started waiting for them is closed.
+    pub header_read_timeout_secs: u64,
+    /// `RXBRIDGE_MAX_CONNECTIONS_PER_CLIENT`: open connections one client address (IPv6: one
+    /// /64) may hold on the public listener; further ones are closed at once.
+    pub max_connections_per_client: usize,
+    /// Compliance thresholds that are guidance rather than law.
+    pub compliance: Thresholds,
+    /// `RXBRIDGE_PUBLIC_URL`: where patients reach this service (payment links are built on
+    /// it). Default `http://<listen>`.
+    pub public_url: Option<String>,
+    pub pharmacy: PharmacyConfig,
+    /// Private prescriptions' fees, in pence.
+    pub pricing: rxbridge_domain::pricing::Fees,
+    pub payments: PaymentsSettings,
+    pub stripe: StripeSettings,
+    pub mail: MailSettings,
+    pub webhooks: WebhookSettings,
+    pub warehouse: WarehouseSettings,
+    pub metrics: MetricsSettings,
+    /// Audit anchors: schedule, witness, trusted public key.
+    pub audit: anchors::AuditSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// `RXBRIDGE_METRICS_LISTEN`: where `/metrics` is served, on a listener of its own (the
+    /// public one answers 404 there); `off` serves it nowhere.
+    pub listen: String,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_METRICS_LISTEN.into(),
+        }
+    }
+}
+
+/// Loopback only: a scraper on the same host (or a sidecar) reads it, the internet cannot.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+
+impl MetricsSettings {
+    /// The address to bind, or `None` when switched off.
+    pub fn addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        if self.listen.trim().eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        self.listen
+            .parse::<SocketAddr>()
+            .map(Some)
+            .with_context(|| {
+                format!(
+                    "metrics.listen (RXBRIDGE_METRICS_LISTEN): {:?} is not HOST:PORT or \"off\"",
+                    self.listen
+                )
+            })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// `RXBRIDGE_WEBHOOKS_ALLOW_PRIVATE_TARGETS`: allow `http`, any port and private, loopback
+    /// or link-local endpoints for sandbox (test-mode) destinations — local stand-ins. Never
+    /// for live destinations.
+    pub allow_private_targets: bool,
+    /// `RXBRIDGE_WEBHOOKS_ALLOWED_PORTS`, comma-separated: the ports `https` endpoints may use.
+    pub allowed_ports: Vec<u16>,
+    /// Set by `serve --demo` only (never from the file): the warehouse simulator's URL, whose
+    /// origin sandbox deliveries may reach.
+    #[serde(skip)]
+    pub exempt_origin: Option<String>,
+    /// How often the outbox worker looks for due messages.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            allow_private_targets: false,
+            allowed_ports: vec![443],
+            exempt_origin: None,
+            poll_interval_ms: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WarehouseSettings {
+    /// `RXBRIDGE_WAREHOUSE_INBOUND_SECRETS`, comma-separated: the `whsec_…` secrets the
+    /// warehouse signs its events with.
+    pub inbound_secrets: Vec<String>,
+    /// Formulary product code → warehouse SKU (the product code when absent).
+    pub skus: std::collections::HashMap<String, String>,
+    /// How often ready prescriptions are released and overdue ones expired.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for WarehouseSettings {
+    fn default() -> Self {
+        Self {
+            inbound_secrets: Vec::new(),
+            skus: Default::default(),
+            sweep_interval_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PharmacyConfig {
+    /// Shown in patient emails and printed on exports.
+    pub name: String,
+    /// `RXBRIDGE_PRIVATE_DISPENSING_CODE`: the code the ICB issued for private CD submissions
+    /// (FP34PCD); it differs from the ODS code.
+    pub private_dispensing_code: Option<String>,
+}
+
+impl Default for PharmacyConfig {
+    fn default() -> Self {
+        Self {
+            name: "rxbridge pharmacy".into(),
+            private_dispensing_code: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentsSettings {
+    /// `RXBRIDGE_PAYMENTS_PROVIDER`: `sandbox` (built-in checkout page, no money moves) or
+    /// `stripe`, for live-mode payments. Test-mode (sandbox-key) payments always use the sandbox.
+    pub provider: String,
+    /// Unpaid this many hours after approval, a prescription is cancelled (and never later than
+    /// its 28-day controlled-drug window).
+    pub window_hours: u32,
+    /// One reminder this many hours after the link.
+    pub reminder_after_hours: u32,
+    /// How often the sweep runs (links, reminders, cancellations, refunds).
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for PaymentsSettings {
+    fn default() -> Self {
+        Self {
+            provider: "sandbox".into(),
+            window_hours: 72,
+            reminder_after_hours: 24,
+            sweep_interval_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StripeSettings {
+    /// `RXBRIDGE_STRIPE_API_BASE`.
+    pub api_base: String,
+    /// `RXBRIDGE_STRIPE_SECRET_KEY` (`sk_live_…` / `sk_test_…` or a restricted `rk_…` key).
+    pub secret_key: Option<String>,
+    /// `RXBRIDGE_STRIPE_WEBHOOK_SECRETS`, comma-separated: every `whsec_…` currently valid
+    /// (two while one is rolled).
+    pub webhook_secrets: Vec<String>,
+}
+
+impl Default for StripeSettings {
+    fn default() -> Self {
+        Self {
+            api_base: "https://api.stripe.com".into(),
+            secret_key: None,
+            webhook_secrets: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailSettings {
+    /// `RXBRIDGE_MAIL_TRANSPORT`: `files` (each message an `.eml` in `<data_dir>/mail`) or
+    /// `smtp`.
+    pub transport: String,
+    /// `RXBRIDGE_MAIL_FROM`: the sender of patient emails (`Name <address>`).
+    pub from: String,
+    /// `RXBRIDGE_MAIL_REPLY_TO`: where patients' replies go, when not to `from`.
+    pub reply_to: Option<String>,
+    /// `RXBRIDGE_MAIL_CONTACT`: how a patient reaches a person when replies are not read (a
+    /// no-reply `from` and no `reply_to`), completing "please …": `call 0161 496 0000`.
+    pub contact: Option<String>,
+    /// `RXBRIDGE_SMTP_HOST` / `_PORT` / `_USERNAME` / `_PASSWORD`.
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub smtp_security: mail::SmtpSecurity,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            transport: "files".into(),
+            from: "rxbridge pharmacy <no-reply@rxbridge.invalid>".into(),
+            reply_to: None,
+            contact: None,
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_security: mail::SmtpSecurity::Starttls,
+            smtp_username: None,
+            smtp_password: None,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./rxbridge-data"),
+            listen: "127.0.0.1:8080".into(),
+            patient_key: None,
+            request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            max_connections_per_client: 256,
+            secure_cookies: false,
+            compliance: Thresholds::default(),
+            public_url: None,
+            pharmacy: PharmacyConfig::default(),
+            pricing: rxbridge_domain::pricing::Fees::default(),
+            payments: PaymentsSettings::default(),
+            stripe: StripeSettings::default(),
+            mail: MailSettings::default(),
+            webhooks: WebhookSettings::default(),
+            warehouse: WarehouseSettings::default(),
+            metrics: MetricsSettings::default(),
+            audit: anchors::AuditSettings::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` (if given), then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut c = match file {
+            Some(f) => {
+                let text = std::fs::read_to_string(f)
+                    .with_context(|| format!("reading config file {}", f.display()))?;
+                toml::from_str(&text).with_context(|| format!("config file {}", f.display()))?
+            }
+            None => Config::default(),
+        };
+        if let Ok(v) = std::env::var("RXBRIDGE_DATA_DIR") {
+            c.data_dir = v.into();
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_LISTEN") {
+            c.listen = v;
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_PATIENT_KEY") {
+            c.patient_key = Some(v);
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_SECURE_COOKIES") {
+            c.secure_cookies = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_METRICS_LISTEN") {
+            c.metrics.listen = v;
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_HEADER_READ_TIMEOUT_SECS") {
+            c.header_read_timeout_secs = v.parse().with_context(|| {
+                format!("RXBRIDGE_HEADER_READ_TIMEOUT_SECS must be a whole number, got {v:?}")
+            })?;
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_MAX_CONNECTIONS_PER_CLIENT") {
+            c.max_connections_per_client = v.parse().with_context(|| {
+                format!("RXBRIDGE_MAX_CONNECTIONS_PER_CLIENT must be a whole number, got {v:?}")
+            })?;
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_REQUEST_TIMEOUT_SECS") {
+            c.request_timeout_secs = v.parse().with_context(|| {
+                format!("RXBRIDGE_REQUEST_TIMEOUT_SECS must be a whole number, got {v:?}")
+            })?;
+        }
+        let text_vars: [(&str, &mut Option<String>); 8] = [
+            ("RXBRIDGE_MAIL_REPLY_TO", &mut c.mail.reply_to),
+            ("RXBRIDGE_MAIL_CONTACT", &mut c.mail.contact),
+            ("RXBRIDGE_PUBLIC_URL", &mut c.public_url),
+            ("RXBRIDGE_STRIPE_SECRET_KEY", &mut c.stripe.secret_key),
+            ("RXBRIDGE_SMTP_HOST", &mut c.mail.smtp_host),
+            ("RXBRIDGE_SMTP_USERNAME", &mut c.mail.smtp_username),
+            ("RXBRIDGE_SMTP_PASSWORD", &mut c.mail.smtp_password),
+            (
+                "RXBRIDGE_PRIVATE_DISPENSING_CODE",
+                &mut c.pharmacy.private_dispensing_code,
+            ),
+        ];
+        for (name, slot) in text_vars {
+            if let Ok(v) = std::env::var(name) {
+                *slot = Some(v);
+            }
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_STRIPE_API_BASE") {
+            c.stripe.api_base = v;
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_PAYMENTS_PROVIDER") {
+            c.payments.provider = v;
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_MAIL_TRANSPORT") {
+            c.mail.transport = v;
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_MAIL_FROM") {
+            c.mail.from = v;
+        }
+        let list = |v: String| -> Vec<String> {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        if let Ok(v) = std::env::var("RXBRIDGE_STRIPE_WEBHOOK_SECRETS") {
+            c.stripe.webhook_secrets = list(v);
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_WAREHOUSE_INBOUND_SECRETS") {
+            c.warehouse.inbound_secrets = list(v);
+        }
+        c.audit.from_env()?;
+        if let Ok(v) = std::env::var("RXBRIDGE_WEBHOOKS_ALLOW_PRIVATE_TARGETS") {
+            c.webhooks.allow_private_targets = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_WEBHOOKS_ALLOWED_PORTS") {
+            c.webhooks.allowed_ports = list(v)
+                .iter()
+                .map(|p| p.parse::<u16>())
+                .collect::<Result<_, _>>()
+                .with_context(
+                    || "RXBRIDGE_WEBHOOKS_ALLOWED_PORTS must be comma-separated port numbers",
+                )?;
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_SMTP_PORT") {
+            c.mail.smtp_port = v
+                .parse()
+                .with_context(|| format!("RXBRIDGE_SMTP_PORT must be a port number, got {v:?}"))?;
+        }
+        if let Ok(v) = std::env::var("RXBRIDGE_EQUIVALENT_PRIVATE_CD_FORMS") {
+            c.compliance.equivalent_private_cd_forms = list(v);
+        }
+        for (name, slot) in [
+            (
+                "RXBRIDGE_CD_MAX_DAYS_SUPPLY",
+                &mut c.compliance.cd_max_days_supply,
+            ),
+            (
+                "RXBRIDGE_EARLY_SUPPLY_ELAPSED_PERCENT",
+                &mut c.compliance.early_supply_elapsed_percent,
+            ),
+            (
+                "RXBRIDGE_ADDRESS_MAX_PATIENTS",
+                &mut c.compliance.address_max_patients,
+            ),
+        ] {
+            if let Ok(v) = std::env::var(name) {
+                *slot = v
+                    .parse()
+                    .with_context(|| format!("{name} must be a whole number, got {v:?}"))?;
+            }
+        }
+        Ok(c)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.listen
+            .parse::<SocketAddr>()
+            .with_context(|| format!("listen: {:?} is not HOST:PORT", self.listen))?;
+        let t = &self.compliance;
+        if t.early_supply_elapsed_percent > 100 {
+            bail!("compliance.early_supply_elapsed_percent must be 0 to 100");
+        }
+        if !(1..=600).contains(&self.request_timeout_secs) {
+            bail!("request_timeout_secs must be 1 to 600");
+        }
+        if !(1..=30).contains(&self.header_read_timeout_secs) {
+            bail!("header_read_timeout_secs must be 1 to 30");
+        }
+        if self.max_connections_per_client == 0 {
+            bail!("max_connections_per_client must be at least 1");
+        }
+        self.metrics.addr()?;
+        if t.cd_max_days_supply == 0 || t.address_max_patients == 0 {
+            bail!(
+                "compliance.cd_max_days_supply and compliance.address_max_patients must be at least 1"
+            );
+        }
+        let most = rxbridge_domain::compliance::MAX_COUNTED_AT_ADDRESS;
+        if t.address_max_patients > most {
+            // Stores stop counting there (a bounded read): a higher threshold would never flag.
+            bail!("compliance.address_max_patients must be at most {most}");
+        }
+        if let Some(u) = &self.public_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            bail!("public_url must start with http:// or https://, got {u:?}");
+        }
+        self.audit
+            .validate(&webhooks::UrlPolicy::from_settings(&self.webhooks))?;
+        let p = &self.payments;
+        if !(1..=24 * 28).contains(&p.window_hours) {
+            bail!("payments.window_hours must be 1 to 672 (28 days)");
+        }
+        if p.reminder_after_hours == 0 || p.sweep_interval_secs == 0 {
+            bail!(
+                "payments.reminder_after_hours and payments.sweep_interval_secs must be at least 1"
+            );
+        }
+        match p.provider.as_str() {
+            "sandbox" => {}
+            "stripe" => {
+                if self.stripe.secret_key.as_deref().is_none_or(str::is_empty) {
+                    bail!(
+                        "payments.provider = \"stripe\" needs stripe.secret_key (RXBRIDGE_STRIPE_SECRET_KEY)"
+                    );
+                }
+                if self.stripe.webhook_secrets.is_empty() {
+                    bail!(
+                        "payments.provider = \"stripe\" needs at least one stripe.webhook_secrets entry (RXBRIDGE_STRIPE_WEBHOOK_SECRETS)"
+                    );
+                }
+            }
+            other => bail!("payments.provider must be \"sandbox\" or \"stripe\", got {other:?}"),
+        }
+        if self.pricing.dispensing_fee_pence < 0 || self.pricing.delivery_fee_pence < 0 {
+            bail!("pricing fees must not be negative");
+        }
+        match self.mail.transport.as_str() {
+            "files" => {}
+            "smtp" => {
+                if self.mail.smtp_host.as_deref().is_none_or(str::is_empty) {
+                    bail!("mail.transport = \"smtp\" needs mail.smtp_host (RXBRIDGE_SMTP_HOST)");
+                }
+            }
+            other => bail!("mail.transport must be \"files\" or \"smtp\", got {other:?}"),
+        }
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            bail!(
+                "mail.from (RXBRIDGE_MAIL_FROM) must be an address, `Name <a@b.example>`, got {:?}",
+                self.mail.from
+            );
+        }
+        if let Some(r) = &self.mail.reply_to
+            && r.parse::<lettre::message::Mailbox>().is_err()
+        {
+            bail!(
+                "mail.reply_to (RXBRIDGE_MAIL_REPLY_TO) must be an address, `Name <a@b.example>`, got {r:?}"
+            );
+        }
+        if self.webhooks.allowed_ports.is_empty() || self.webhooks.allowed_ports.contains(&0) {
+            bail!(
+                "webhooks.allowed_ports (RXBRIDGE_WEBHOOKS_ALLOWED_PORTS) must list ports 1 to 65535 (443 by default)"
+            );
+        }
+        if self.webhooks.poll_interval_ms == 0 || self.warehouse.sweep_interval_secs == 0 {
+            bail!("webhooks.poll_interval_ms and warehouse.sweep_interval_secs must be at least 1");
+        }
+        if let Some(s) = self
+            .warehouse
+            .inbound_secrets
+            .iter()
+            .find(|s| !s.starts_with("whsec_") || s.len() < 20)
+        {
+            bail!(
+                "warehouse.inbound_secrets: {:?}… is not a whsec_ secret (rxbridge webhook new-secret makes one)",
+                &s[..s.len().min(8)]
+            );
+        }
+        if let Some(code) = &self.pharmacy.private_dispensing_code
+            && (code.is_empty()
+                || code.len() > 20
+                || !code.chars().all(|c| c.is_ascii_alphanumeric()))
+        {
+            bail!("pharmacy.private_dispensing_code must be 1 to 20 letters or digits");
+        }
+        Ok(())
+    }
+
+    /// Where patients reach this service.
+    pub fn public_url(&self) -> String {
+        let default = || match self.listen.parse::<SocketAddr>() {
+            Ok(mut a) if a.ip().is_unspecified() => {
+                a.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                format!("http://{a}")
+            }
+            _ => format!("http://{}", self.listen),
+        };
+        self.public_url
+            .clone()
+            .unwrap_or_else(default)
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("rxbridge.db")
+    }
+}
