@@ -10,7 +10,6 @@ pub mod mail;
 pub mod seed;
 mod serve;
 pub mod server;
-pub mod stripe;
 pub mod warehouse_sim;
 pub mod webhooks;
 mod wire;

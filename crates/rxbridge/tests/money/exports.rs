@@ -4,8 +4,8 @@
 use crate::harness::*;
 use rxbridge_app::finance::{ExportKind, Month, Report};
 use rxbridge_app::payments::PaymentStatus;
-use rxbridge_app::payments::signature::sign;
 use rxbridge_app::ports::Mode;
+use rxbridge_stripe::signature::sign;
 use serde_json::json;
 
 fn total<'a>(r: &'a Report, label: &str) -> &'a str {
