@@ -5,6 +5,7 @@
 pub mod anchors;
 mod app;
 mod config;
+mod documents;
 mod files;
 pub mod mail;
 pub mod seed;
@@ -17,6 +18,6 @@ mod wire;
 
 pub use app::App;
 pub use config::*;
-pub use files::{create_secret_file, load_vault, write_secret_file};
+pub use files::{create_secret_file, load_vault, private_file, write_secret_file};
 pub use serve::*;
 pub use wire::*;
