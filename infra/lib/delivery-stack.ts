@@ -40,12 +40,16 @@ export interface DeliveryStackProps extends StackProps {
   bootstrapQualifier?: string;
 }
 
-/** Names of one environment's IAM pieces (scripts/deploy and the workflows use the same). */
+/**
+ * Names of one environment's IAM pieces (the workflows' variables name the same). They are
+ * under `rxbridge-delivery-`, outside every stage's `rxbridge-<stage>-` names, so that no
+ * execution role can change its own role, a deploy role or a boundary.
+ */
 export function roleNames(env: Environment) {
   return {
-    deploy: `rxbridge-${env}-github-deploy`,
-    execution: `rxbridge-${env}-cfn-exec`,
-    boundary: `rxbridge-${env}-boundary`,
+    deploy: `rxbridge-delivery-${env}-github-deploy`,
+    execution: `rxbridge-delivery-${env}-cfn-exec`,
+    boundary: `rxbridge-delivery-${env}-boundary`,
   };
 }
 
@@ -326,6 +330,11 @@ export class DeliveryStack extends Stack {
         'cloudformation:GetTemplate',
         'cloudformation:GetTemplateSummary',
         'cloudformation:ListStackResources',
+        'cloudformation:ListChangeSets',
+        'cloudformation:DescribeStackResource',
+        'cloudformation:DescribeStackResources',
+        'cloudformation:RollbackStack',
+        'cloudformation:ContinueUpdateRollback',
       ],
       resources: stackArns(stages.allow),
     });
@@ -340,7 +349,13 @@ export class DeliveryStack extends Stack {
     });
     dep({
       sid: 'PublishAssets',
-      actions: ['s3:GetObject', 's3:PutObject', 's3:GetBucketLocation', 's3:ListBucket'],
+      actions: [
+        's3:GetObject',
+        's3:PutObject',
+        's3:GetBucketLocation',
+        's3:ListBucket',
+        's3:GetEncryptionConfiguration',
+      ],
       resources: [s3(assets), s3(`${assets}/*`)],
     });
     dep({

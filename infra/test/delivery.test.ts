@@ -243,6 +243,41 @@ describe('execution roles and boundaries', () => {
     }
   });
 
+  test.each(ENVIRONMENTS)('%s: no execution role can change the pipeline roles or boundaries', (env) => {
+    // IAM's wildcards: `*` any run of characters, `?` one.
+    const glob = (pattern: string) =>
+      new RegExp(
+        `^${pattern
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '.*')
+          .replace(/\?/g, '.')}$`,
+      );
+    const own = ENVIRONMENTS.flatMap((e) => {
+      const n = roleNames(e);
+      return [
+        `arn:aws:iam::111111111111:role/${n.deploy}`,
+        `arn:aws:iam::111111111111:role/${n.execution}`,
+        `arn:aws:iam::111111111111:policy/${n.boundary}`,
+      ];
+    });
+    const statements = statementsOf(roleNames(env).execution);
+    const reaching = (effect: string, arn: string) =>
+      statements.filter(
+        (s) =>
+          s.Effect === effect &&
+          actionsOf(s).some((a) => a === '*' || a.startsWith('iam:')) &&
+          resourcesOf(s).some((r) => glob(r).test(arn)),
+      );
+    for (const arn of own) {
+      if (reaching('Allow', arn).length > 0) {
+        expect(reaching('Deny', arn), `${env} reaches ${arn}`).not.toEqual([]);
+      }
+    }
+    // The check itself sees a stage's own roles.
+    const stageRole = `arn:aws:iam::111111111111:role/rxbridge-${env === 'preview' ? 'alice' : env}-ApiServiceRole-X1`;
+    expect(reaching('Allow', stageRole)).not.toEqual([]);
+  });
+
   test('preview excludes the reserved stages by name and by tag', () => {
     const statements = statementsOf(roleNames('preview').execution);
     const denied = statements.filter((s) => s.Effect === 'Deny').flatMap(resourcesOf);

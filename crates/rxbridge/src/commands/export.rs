@@ -70,7 +70,7 @@ pub fn write_report(
         Some(path) => {
             let tmp = path.with_extension("partial");
             // Reports can name patients (the orders file): owner-only.
-            rxbridge_app::files::private_file(&tmp)
+            rxbridge::private_file(&tmp)
                 .and_then(|mut f| {
                     f.write_all(&bytes)?;
                     f.sync_all()
