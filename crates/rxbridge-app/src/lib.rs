@@ -9,7 +9,6 @@ pub mod clock;
 pub mod contract;
 pub mod crypto;
 pub mod events;
-pub mod files;
 pub mod finance;
 pub mod fulfilment;
 pub mod intake;

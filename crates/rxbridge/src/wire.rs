@@ -1,7 +1,7 @@
 //! Wiring: every use case and the HTTP state built on a [`Backend`] (the embedded store or
 //! AWS), with the notifier and payment provider the config asks for.
 
-use crate::{Config, mail, stripe, webhooks};
+use crate::{Config, mail, webhooks};
 use rxbridge_app::clinics::Clinics;
 use rxbridge_app::intake::Intake;
 use rxbridge_app::{Clock, PatientVault, Store};
@@ -89,13 +89,13 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
     let public_url = config.public_url();
     let live: Arc<dyn rxbridge_app::payments::PaymentProvider> =
         match config.payments.provider.as_str() {
-            "stripe" => Arc::new(stripe::StripeProvider::new(
+            "stripe" => Arc::new(rxbridge_stripe::StripeProvider::new(
                 &config.stripe.api_base,
                 config.stripe.secret_key.as_deref().unwrap_or_default(),
             )?),
             _ => {
                 let mac_intake = intake.clone();
-                Arc::new(rxbridge_app::payments::provider::SandboxProvider::new(
+                Arc::new(rxbridge_app::payments::SandboxProvider::new(
                     &public_url,
                     move |v| mac_intake.vault().lookup("sandbox-provider", v),
                 ))
@@ -107,8 +107,10 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
         clock.clone(),
         intake.clone(),
         live,
+        Arc::new(rxbridge_stripe::StripeEvents::new(
+            config.stripe.webhook_secrets.clone(),
+        )),
         notify.clone(),
-        config.stripe.webhook_secrets.clone(),
         rxbridge_app::payments::PaymentsConfig {
             public_url,
             fees: config.pricing,

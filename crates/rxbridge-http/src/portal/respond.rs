@@ -146,14 +146,10 @@ pub(super) fn report_download(
     stem: &str,
 ) -> Response {
     let (bytes, ctype, ext) = if pdf {
-        (
-            rxbridge_app::finance::to_pdf(report),
-            "application/pdf",
-            "pdf",
-        )
+        (rxbridge_export::to_pdf(report), "application/pdf", "pdf")
     } else {
         (
-            rxbridge_app::finance::to_csv(report),
+            rxbridge_export::to_csv(report),
             "text/csv; charset=utf-8",
             "csv",
         )
