@@ -330,6 +330,11 @@ export class DeliveryStack extends Stack {
         'cloudformation:GetTemplate',
         'cloudformation:GetTemplateSummary',
         'cloudformation:ListStackResources',
+        'cloudformation:ListChangeSets',
+        'cloudformation:DescribeStackResource',
+        'cloudformation:DescribeStackResources',
+        'cloudformation:RollbackStack',
+        'cloudformation:ContinueUpdateRollback',
       ],
       resources: stackArns(stages.allow),
     });
@@ -344,7 +349,13 @@ export class DeliveryStack extends Stack {
     });
     dep({
       sid: 'PublishAssets',
-      actions: ['s3:GetObject', 's3:PutObject', 's3:GetBucketLocation', 's3:ListBucket'],
+      actions: [
+        's3:GetObject',
+        's3:PutObject',
+        's3:GetBucketLocation',
+        's3:ListBucket',
+        's3:GetEncryptionConfiguration',
+      ],
       resources: [s3(assets), s3(`${assets}/*`)],
     });
     dep({

@@ -1,7 +1,7 @@
 //! Wiring: every use case and the HTTP state built on a [`Backend`] (the embedded store or
 //! AWS), with the notifier and payment provider the config asks for.
 
-use crate::{Config, mail, stripe, webhooks};
+use crate::{Config, mail, webhooks};
 use rxbridge_app::clinics::Clinics;
 use rxbridge_app::intake::Intake;
 use rxbridge_app::{Clock, PatientVault, Store};
@@ -104,7 +104,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
     let public_url = config.public_url();
     let live: Arc<dyn rxbridge_app::payments::PaymentProvider> =
         match config.payments.provider.as_str() {
-            "stripe" => Arc::new(stripe::StripeProvider::new(
+            "stripe" => Arc::new(rxbridge_stripe::StripeProvider::new(
                 &config.stripe.api_base,
                 config
                     .stripe
@@ -115,7 +115,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
             )?),
             _ => {
                 let mac_intake = intake.clone();
-                Arc::new(rxbridge_app::payments::provider::SandboxProvider::new(
+                Arc::new(rxbridge_app::payments::SandboxProvider::new(
                     &public_url,
                     move |v| mac_intake.vault().lookup("sandbox-provider", v),
                 ))
@@ -127,8 +127,10 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
         clock.clone(),
         intake.clone(),
         live,
+        Arc::new(rxbridge_stripe::StripeEvents::new(exposed(
+            &config.stripe.webhook_secrets,
+        ))),
         notify.clone(),
-        exposed(&config.stripe.webhook_secrets),
         rxbridge_app::payments::PaymentsConfig {
             public_url,
             fees: config.pricing,
@@ -176,7 +178,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
     let clinical = Arc::new(rxbridge_app::clinical::ClinicalCheck::new(
         dyn_store.clone(),
         clock.clone(),
-        intake.clone(),
+        intake.vault().clone(),
         payments.clone(),
     ));
     let staff = Arc::new(rxbridge_app::staff::StaffService::new(
@@ -186,7 +188,18 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
     let originals = Arc::new(rxbridge_app::originals::Originals::new(
         dyn_store.clone(),
         documents,
-        intake.clone(),
+        intake.vault().clone(),
+        clock.clone(),
+    ));
+    let views = Arc::new(rxbridge_app::staff_view::StaffViews::new(
+        dyn_store.clone(),
+        intake.vault().clone(),
+        clock.clone(),
+        payments.clone(),
+    ));
+    let webhook_admin = Arc::new(rxbridge_app::webhook_admin::WebhookAdmin::new(
+        outbox.clone(),
+        dyn_store.clone(),
         clock.clone(),
     ));
     let gauges = outbox.gauges.clone();
@@ -197,23 +210,37 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
         gauges.render(out);
         rxbridge_app::state::render_metrics(out);
     });
-    let state = AppState::new(intake, clinics, dyn_store, clock, Some(extra))
-        .with_public_url(&config.public_url())
-        .with_payments(payments.clone())
-        .with_finance(finance.clone())
-        .with_fulfilment(fulfilment.clone(), outbox.clone(), registers, {
-            let policy = webhooks::UrlPolicy::from_settings(&config.webhooks);
-            Arc::new(move |d: &str, u: &str| {
-                webhooks::check_url(u, &policy, webhooks::is_sandbox(d)).map(|_| ())
-            })
-        })
-        .with_portal(rxbridge_http::portal::Portal {
-            staff: staff.clone(),
-            clinical: clinical.clone(),
-            originals,
-            hsts: config.secure_cookies,
-            external: None,
-        });
+    let services = rxbridge_http::Services {
+        intake,
+        clinics,
+        store: dyn_store,
+        clock,
+        payments: payments.clone(),
+        finance: finance.clone(),
+        fulfilment: fulfilment.clone(),
+        outbox: outbox.clone(),
+        registers,
+    };
+    let portal = rxbridge_http::portal::Portal {
+        staff: staff.clone(),
+        views,
+        clinical: clinical.clone(),
+        originals,
+        webhooks: webhook_admin,
+        hsts: config.secure_cookies,
+        external: None,
+    };
+    let policy = webhooks::UrlPolicy::from_settings(&config.webhooks);
+    let url_guard: rxbridge_http::UrlGuard = Arc::new(move |d: &str, u: &str| {
+        webhooks::check_url(u, &policy, webhooks::is_sandbox(d)).map(|_| ())
+    });
+    let state = AppState::new(
+        services,
+        portal,
+        url_guard,
+        &config.public_url(),
+        Some(extra),
+    );
     Ok(Wired {
         state,
         clinical,

@@ -59,14 +59,14 @@ pub fn write_report(
 ) -> anyhow::Result<()> {
     use std::io::Write;
     let bytes = match format {
-        "pdf" => rxbridge_app::finance::to_pdf(report),
-        _ => rxbridge_app::finance::to_csv(report),
+        "pdf" => rxbridge_export::to_pdf(report),
+        _ => rxbridge_export::to_csv(report),
     };
     match out {
         Some(path) => {
             let tmp = path.with_extension("partial");
             // Reports can name patients (the orders file): owner-only.
-            rxbridge_app::files::private_file(&tmp)
+            rxbridge::private_file(&tmp)
                 .and_then(|mut f| {
                     f.write_all(&bytes)?;
                     f.sync_all()

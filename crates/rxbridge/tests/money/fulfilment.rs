@@ -407,14 +407,14 @@ async fn approval_to_delivery_with_the_warehouse_down_for_hours() {
         use rxbridge_app::Clock;
         m.clock.now()
     });
-    let a = rxbridge_app::finance::to_csv(
+    let a = rxbridge_export::to_csv(
         &m.running
             .fulfilment
             .orders_file(Mode::Test, today, "test")
             .await
             .unwrap(),
     );
-    let b = rxbridge_app::finance::to_csv(
+    let b = rxbridge_export::to_csv(
         &m.running
             .fulfilment
             .orders_file(Mode::Test, today, "test")
