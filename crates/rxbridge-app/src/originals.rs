@@ -130,9 +130,10 @@ impl Originals {
             .get_prescription_for_staff(mode, id)
             .await?
             .ok_or(OriginalError::NotFound)?;
-        if rec.status != Status::AwaitingOriginal {
-            return Err(OriginalError::NotAwaitingOriginal(rec.status));
-        }
+        let to = rec
+            .status
+            .original_matched()
+            .map_err(|_| OriginalError::NotAwaitingOriginal(rec.status))?;
         let document = match scan {
             Some(scan) if !scan.bytes.is_empty() => {
                 if scan.bytes.len() > MAX_SCAN_BYTES {
@@ -173,10 +174,6 @@ impl Originals {
                 keyed: keyed.to_string(),
             });
         }
-        let to = rec
-            .status
-            .original_matched()
-            .map_err(|_| OriginalError::NotAwaitingOriginal(rec.status))?;
         let event = NewEvent {
             at: self.clock.now(),
             kind: "prescription.original_matched".into(),

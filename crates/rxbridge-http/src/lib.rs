@@ -16,6 +16,7 @@ pub mod problem;
 mod router;
 pub mod schema;
 mod state;
+pub mod warehouse;
 
 pub use router::{
     BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT, metrics_router, router, router_with_timeout,

@@ -62,7 +62,7 @@ impl Modify for PublicOperations {
     paths(
         handlers::submit, handlers::validate, handlers::get_one, handlers::list, handlers::cancel, handlers::query_response,
         handlers::formulary, handlers::rules, handlers::healthz, handlers::readyz,
-        crate::payments::warehouse_event, crate::payments::webhook
+        crate::warehouse::warehouse_event, crate::payments::webhook
     ),
     components(schemas(
         PrescriptionIn, CancelIn, QueryResponseIn, Problem, FieldError, PrescriptionView, DryRunView, PrescriptionList,

@@ -5,15 +5,16 @@
 //! Sandbox (test-mode) data keeps its own register sections, prefixed `test/`, so a demo never
 //! touches the live register.
 
+pub mod event;
 pub mod model;
 mod orders_file;
 mod register;
 mod release;
 pub mod service;
-pub mod warehouse;
+mod warehouse;
 
+pub use event::{OrderEvent, Recipient, StockReceipt, WarehouseEvent};
 pub use model::{
     FulfilmentConfig, SweepReport, WarehouseError, WarehouseOutcome, last_valid_day, section,
 };
 pub use service::Fulfilment;
-pub use warehouse::WAREHOUSE_EVENT_TYPES;

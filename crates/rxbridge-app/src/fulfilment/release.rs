@@ -89,6 +89,11 @@ impl Fulfilment {
         rec: &PrescriptionRecord,
         committed: &mut HashMap<String, i64>,
     ) -> Result<bool, StoreError> {
+        // Only a ready order goes: one that moved on since it was listed is left alone.
+        let to = rec
+            .status
+            .hand_to_warehouse()
+            .map_err(|_| StoreError::Conflict)?;
         // The warehouse is sent only what the audit chain says is ready: the row, its payment
         // and the register entries its balance comes from must match their events.
         let guard = StateGuard::new(self.store.as_ref());
@@ -189,7 +194,7 @@ impl Fulfilment {
         message.payload = crate::outbox::sealed::seal_body(self.intake.vault(), &message, &payload);
         let mut change = Change::move_to(
             rec,
-            Status::WithWarehouse,
+            to,
             vec![self.event(
                 "prescription.released",
                 "system",

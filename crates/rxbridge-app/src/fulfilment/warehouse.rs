@@ -1,6 +1,8 @@
-//! The warehouse's events: verified, applied once, each moving the order on and making the
-//! register entries it calls for; the patient emailed on dispatch.
+//! The warehouse's events: deliveries verified and applied once, each event moving the order on
+//! (the domain's transitions decide what is allowed) and making the register entries it calls
+//! for; the patient emailed on dispatch. The wire format is the HTTP adapter's.
 
+use super::event::{OrderEvent, StockReceipt, WarehouseEvent};
 use super::model::{WarehouseError, WarehouseOutcome, product_heading, section};
 use super::service::Fulfilment;
 use crate::outbox;
@@ -10,48 +12,20 @@ use crate::registers::{EntryKind, NewEntry, Particulars, Register};
 use crate::state::StateGuard;
 use rxbridge_domain::dates::london_date;
 use rxbridge_domain::formulary::{Formulary, Schedule};
-use rxbridge_domain::lifecycle::Status;
+use rxbridge_domain::lifecycle::TransitionError;
 use rxbridge_domain::prescription::Prescription;
 use serde_json::{Value, json};
 
-/// Every event type the warehouse may send (docs/fulfilment.md).
-pub const WAREHOUSE_EVENT_TYPES: [&str; 6] = [
-    "picked",
-    "dispatched",
-    "delivered",
-    "delivery_failed",
-    "returned",
-    "stock_received",
-];
-
-fn unknown_type(kind: &str) -> WarehouseError {
-    WarehouseError::BadEvent(format!(
-        "unknown event type {kind:?}: type must be one of {}",
-        WAREHOUSE_EVENT_TYPES.join(", ")
-    ))
-}
-
-/// A required text field of a warehouse event's `data`, 1 to 200 characters.
-fn required_text(d: &Value, k: &str) -> Result<String, WarehouseError> {
-    d[k].as_str()
-        .map(str::trim)
-        .filter(|s| !s.is_empty() && s.len() <= 200)
-        .map(String::from)
-        .ok_or_else(|| {
-            WarehouseError::BadEvent(format!("data.{k} is required (1 to 200 characters)"))
-        })
-}
-
 impl Fulfilment {
-    /// `POST /v1/warehouse/events`: Standard Webhooks headers verified on the raw body, the
-    /// `webhook-id` applied once.
-    pub async fn warehouse_event(
+    /// A delivery's Standard Webhooks headers, verified on the raw body against the inbound
+    /// secrets: the `webhook-id` to apply the event under once.
+    pub fn verify_warehouse_delivery(
         &self,
         raw: &[u8],
         webhook_id: Option<&str>,
         timestamp: Option<&str>,
         signature: Option<&str>,
-    ) -> Result<WarehouseOutcome, WarehouseError> {
+    ) -> Result<String, WarehouseError> {
         if self.cfg.inbound_secrets.is_empty() {
             return Err(WarehouseError::NoInboundSecret);
         }
@@ -69,35 +43,32 @@ impl Fulfilment {
                 "webhook-id must be 1 to 255 characters".into(),
             ));
         }
-        let v: Value = serde_json::from_slice(raw)
-            .map_err(|e| WarehouseError::BadEvent(format!("the body is not JSON: {e}")))?;
-        let kind = v["type"]
-            .as_str()
-            .ok_or_else(|| WarehouseError::BadEvent("type is required".into()))?
-            .to_string();
-        // The type is checked first: an event we do not know is answered as such, not with
-        // whatever field the known kinds would have needed.
-        if !WAREHOUSE_EVENT_TYPES.contains(&kind.as_str()) {
-            return Err(unknown_type(&kind));
-        }
-        let data = &v["data"];
-        if !data.is_object() {
-            return Err(WarehouseError::BadEvent("data must be an object".into()));
-        }
+        Ok(id)
+    }
+
+    /// Apply a verified delivery's event once: a `webhook_id` seen before is a duplicate.
+    pub async fn warehouse_event(
+        &self,
+        webhook_id: &str,
+        event: WarehouseEvent,
+    ) -> Result<WarehouseOutcome, WarehouseError> {
         // A redelivery is answered as such before anything else is checked: the order has
         // usually moved on since the first delivery.
         if self
             .store
-            .seen("warehouse", &id)
+            .seen("warehouse", webhook_id)
             .await
             .map_err(WarehouseError::Store)?
         {
             return Ok(WarehouseOutcome::Duplicate);
         }
-        let result = if kind == "stock_received" {
-            self.stock_received(&id, data).await
-        } else {
-            self.order_event(&id, &kind, data).await
+        let result = match event {
+            WarehouseEvent::StockReceived(receipt) => {
+                self.stock_received(webhook_id, receipt).await
+            }
+            WarehouseEvent::Order { order_id, event } => {
+                self.order_event(webhook_id, &order_id, event).await
+            }
         };
         match result {
             Err(WarehouseError::Store(StoreError::Duplicate)) => Ok(WarehouseOutcome::Duplicate),
@@ -111,27 +82,16 @@ impl Fulfilment {
     async fn stock_received(
         &self,
         id: &str,
-        d: &Value,
+        receipt: StockReceipt,
     ) -> Result<WarehouseOutcome, WarehouseError> {
-        let text = |k: &str| required_text(d, k);
-        let code = text("product_code")?;
-        let supplier = text("supplier")?;
-        let invoice = text("invoice_ref")?;
-        let qty = d["quantity"]
-            .as_i64()
-            .filter(|q| (1..=1_000_000).contains(q))
-            .ok_or_else(|| {
-                WarehouseError::BadEvent("data.quantity must be a whole number 1 to 1000000".into())
-            })?;
-        let mode = match d["mode"].as_str() {
-            None | Some("live") => Mode::Live,
-            Some("test") => Mode::Test,
-            Some(_) => {
-                return Err(WarehouseError::BadEvent(
-                    "data.mode must be live or test".into(),
-                ));
-            }
-        };
+        let StockReceipt {
+            product_code: code,
+            supplier,
+            supplier_address,
+            invoice_ref: invoice,
+            quantity: qty,
+            mode,
+        } = receipt;
         let p = Formulary::builtin().get(&code).ok_or_else(|| {
             WarehouseError::BadEvent(format!("data.product_code {code} is not in the formulary"))
         })?;
@@ -152,8 +112,7 @@ impl Fulfilment {
                 product: product_heading(p),
                 received_from: Some(format!(
                     "{supplier}{}",
-                    d["supplier_address"]
-                        .as_str()
+                    supplier_address
                         .map(|a| format!(", {a}"))
                         .unwrap_or_default()
                 )),
@@ -172,47 +131,36 @@ impl Fulfilment {
                 quantity: qty,
             });
         }
-        self.guard_sections(&change, "register entry")
-            .await
-            .map_err(WarehouseError::Store)?;
-        self.store
-            .commit(change)
-            .await
-            .map_err(WarehouseError::Store)?;
+        self.commit_checked(None, change).await?;
         Ok(WarehouseOutcome::Applied("stock recorded"))
+    }
+
+    /// The order, live or sandbox.
+    async fn order(&self, order_id: &str) -> Result<PrescriptionRecord, WarehouseError> {
+        for mode in [Mode::Live, Mode::Test] {
+            if let Some(r) = self
+                .store
+                .get_prescription_for_staff(mode, order_id)
+                .await
+                .map_err(WarehouseError::Store)?
+            {
+                return Ok(r);
+            }
+        }
+        Err(WarehouseError::UnknownOrder(order_id.to_string()))
     }
 
     async fn order_event(
         &self,
         id: &str,
-        kind: &str,
-        d: &Value,
+        order_id: &str,
+        event: OrderEvent,
     ) -> Result<WarehouseOutcome, WarehouseError> {
-        let order = d["order_id"]
-            .as_str()
-            .ok_or_else(|| WarehouseError::BadEvent("data.order_id is required".into()))?
-            .to_string();
-        let mut rec = None;
-        for mode in [Mode::Live, Mode::Test] {
-            if let Some(r) = self
-                .store
-                .get_prescription_for_staff(mode, &order)
-                .await
-                .map_err(WarehouseError::Store)?
-            {
-                rec = Some(r);
-                break;
-            }
-        }
-        let rec = rec.ok_or_else(|| WarehouseError::UnknownOrder(order.clone()))?;
-        let illegal = |what: &str| {
-            WarehouseError::Illegal(format!(
-                "order {} is {}: it cannot be {what}",
-                rec.id,
-                rec.status.as_str()
-            ))
-        };
-        let text = |k: &str| required_text(d, k);
+        let rec = self.order(order_id).await?;
+        let to = event.next_status(rec.status).map_err(|e| {
+            let TransitionError::Illegal { from, action } = e;
+            WarehouseError::Illegal(format!("order {} is {from}: it cannot be {action}", rec.id))
+        })?;
         let now = self.clock.now();
         let dedupe = Some(("warehouse".to_string(), id.to_string()));
         let event_only = |kind: &str, detail: Value| Change {
@@ -220,30 +168,23 @@ impl Fulfilment {
             events: vec![self.event(kind, "warehouse", &rec.id, detail)],
             ..Change::default()
         };
-        let (change, what, notify) = match kind {
-            "picked" => {
-                if rec.status != Status::WithWarehouse {
-                    return Err(illegal("picked"));
-                }
-                (
-                    event_only("fulfilment.picked", json!({ "webhook_id": id })),
-                    "picked",
-                    None,
-                )
-            }
-            "dispatched" => {
-                if rec.status != Status::WithWarehouse {
-                    return Err(illegal("dispatched"));
-                }
-                let carrier = text("carrier")?;
-                let tracking = text("tracking_number")?;
+        let (change, what, notify) = match event {
+            OrderEvent::Picked => (
+                event_only("fulfilment.picked", json!({ "webhook_id": id })),
+                "picked",
+                None,
+            ),
+            OrderEvent::Dispatched {
+                carrier,
+                tracking_number: tracking,
+            } => {
                 let rx = self
                     .intake
                     .open(&rec)
                     .map_err(|e| WarehouseError::Store(StoreError::Unexpected(e)))?;
                 let mut change = Change::move_to(
                     &rec,
-                    Status::Dispatched,
+                    to,
                     vec![self.event(
                         "prescription.dispatched",
                         "warehouse",
@@ -255,25 +196,15 @@ impl Fulfilment {
                 change.register = self.supply_entries(&rec, &rx, &carrier, &tracking, now);
                 (change, "dispatched", Some((rx, carrier, tracking)))
             }
-            "delivered" => {
-                if rec.status != Status::Dispatched {
-                    return Err(illegal("delivered"));
-                }
-                let received_by = text("received_by")?;
-                let recipient = d["recipient"].as_str().unwrap_or("patient");
-                if !matches!(
-                    recipient,
-                    "patient" | "representative" | "healthcare_professional"
-                ) {
-                    return Err(WarehouseError::BadEvent(
-                        "data.recipient must be patient, representative or healthcare_professional"
-                            .into(),
-                    ));
-                }
-                let id_checked = d["id_checked"].as_bool();
+            OrderEvent::Delivered {
+                received_by,
+                recipient,
+                id_checked,
+            } => {
+                let recipient = recipient.as_str();
                 let mut change = Change::move_to(
                     &rec,
-                    Status::Delivered,
+                    to,
                     vec![self.event(
                         "prescription.delivered",
                         "warehouse",
@@ -299,25 +230,15 @@ impl Fulfilment {
                 );
                 (change, "delivered", None)
             }
-            "delivery_failed" => {
-                if rec.status != Status::Dispatched {
-                    return Err(illegal("marked failed"));
-                }
-                let reason = text("reason")?;
-                (
-                    event_only(
-                        "fulfilment.delivery_failed",
-                        json!({ "reason": reason, "webhook_id": id }),
-                    ),
-                    "delivery failure recorded",
-                    None,
-                )
-            }
-            "returned" => {
-                if rec.status != Status::Dispatched {
-                    return Err(illegal("returned"));
-                }
-                let reason = text("reason")?;
+            OrderEvent::DeliveryFailed { reason } => (
+                event_only(
+                    "fulfilment.delivery_failed",
+                    json!({ "reason": reason, "webhook_id": id }),
+                ),
+                "delivery failure recorded",
+                None,
+            ),
+            OrderEvent::Returned { reason } => {
                 let mut change = event_only(
                     "fulfilment.returned",
                     json!({ "reason": reason, "webhook_id": id, "action": "quarantine for the pharmacist; not added back to stock" }),
@@ -334,14 +255,27 @@ impl Fulfilment {
                 );
                 (change, "return recorded", None)
             }
-            other => return Err(unknown_type(other)),
         };
-        // What the warehouse reports is applied only to a row the audit chain speaks for, and
-        // register entries only after the entries they continue.
-        StateGuard::new(self.store.as_ref())
-            .prescription(&rec, "warehouse event")
-            .await
-            .map_err(|e| WarehouseError::Store(e.into()))?;
+        self.commit_checked(Some(&rec), change).await?;
+        if let Some((rx, carrier, tracking)) = notify {
+            self.dispatch_email(&rec, &rx, &carrier, &tracking).await;
+        }
+        Ok(WarehouseOutcome::Applied(what))
+    }
+
+    /// What the warehouse reports is applied only to a row the audit chain speaks for, and
+    /// register entries only after the entries they continue.
+    async fn commit_checked(
+        &self,
+        rec: Option<&PrescriptionRecord>,
+        change: Change,
+    ) -> Result<(), WarehouseError> {
+        if let Some(rec) = rec {
+            StateGuard::new(self.store.as_ref())
+                .prescription(rec, "warehouse event")
+                .await
+                .map_err(|e| WarehouseError::Store(e.into()))?;
+        }
         self.guard_sections(&change, "register entry")
             .await
             .map_err(WarehouseError::Store)?;
@@ -349,10 +283,7 @@ impl Fulfilment {
             .commit(change)
             .await
             .map_err(WarehouseError::Store)?;
-        if let Some((rx, carrier, tracking)) = notify {
-            self.dispatch_email(&rec, &rx, &carrier, &tracking).await;
-        }
-        Ok(WarehouseOutcome::Applied(what))
+        Ok(())
     }
 
     async fn dispatch_email(
