@@ -12,13 +12,6 @@ use rxbridge_app::ports::*;
 use rxbridge_app::state::Binding;
 use rxbridge_domain::lifecycle::Status;
 
-/// Statuses before dispatch (not dispatched, not ended): the expiry sweep's candidates.
-fn undispatched() -> impl Iterator<Item = Status> {
-    rxbridge_domain::lifecycle::ALL_STATUSES
-        .into_iter()
-        .filter(|s| !s.is_terminal() && *s != Status::Dispatched)
-}
-
 #[async_trait]
 impl PrescriptionStore for DynamoStore {
     async fn find_idempotency(
@@ -189,7 +182,7 @@ impl PrescriptionStore for DynamoStore {
         // of the worklist index, which only ever holds the prescriptions still in flight.
         let mut found: Vec<(Date, i64, PrescriptionRecord)> = Vec::new();
         for mode in [Mode::Test, Mode::Live] {
-            for st in undispatched() {
+            for st in Status::expirable() {
                 let rows = self
                     .query(
                         Query::partition(Some("gsi2"), work_pk(mode, st))
