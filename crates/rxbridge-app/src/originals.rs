@@ -2,14 +2,14 @@
 //! serial number, and may attach a scan. A serial that matches the one the clinic sent moves
 //! the prescription on to the clinical check; a mismatch is recorded and blocks it there.
 //!
-//! Scans go through the `Documents` port (files on disk by default, S3 later): PDF, JPEG or
+//! Scans go through the `Documents` port (files on disk in the embedded build, S3 on AWS): PDF, JPEG or
 //! PNG only — decided by the bytes, not the name — and at most `MAX_SCAN_BYTES`. The name a
 //! user gives is kept as metadata only; storage uses a generated id, so no path is ever built
 //! from user input.
 
 use crate::clock::Clock;
+use crate::crypto::PatientVault;
 use crate::events::NewEvent;
-use crate::intake::Intake;
 use crate::ports::{Mode, PrescriptionRecord, Store, StoreError};
 use async_trait::async_trait;
 use rxbridge_domain::lifecycle::Status;
@@ -88,27 +88,87 @@ pub struct Scan {
 pub struct Originals {
     store: Arc<dyn Store>,
     documents: Arc<dyn Documents>,
-    intake: Arc<Intake>,
+    vault: PatientVault,
     clock: Arc<dyn Clock>,
+}
+
+/// A stored document as answered to staff.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Download {
+    /// The store's own short-lived link.
+    Link(String),
+    Bytes {
+        content_type: String,
+        bytes: Vec<u8>,
+    },
 }
 
 impl Originals {
     pub fn new(
         store: Arc<dyn Store>,
         documents: Arc<dyn Documents>,
-        intake: Arc<Intake>,
+        vault: PatientVault,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             store,
             documents,
-            intake,
+            vault,
             clock,
         }
     }
 
     pub fn documents(&self) -> &Arc<dyn Documents> {
         &self.documents
+    }
+
+    /// A stored scan for `staff_id`, audited before it is answered: the store's short-lived
+    /// link when it has one (large scans do not pass through a Lambda response), else the
+    /// bytes; `None` when there is no such document. The audit subject is `claimed` (a
+    /// prescription id) only when that prescription's own timeline references the document,
+    /// so a query parameter cannot put a view on an unrelated record.
+    pub async fn download(
+        &self,
+        staff_id: &str,
+        doc: &str,
+        claimed: Option<&str>,
+    ) -> Result<Option<Download>, StoreError> {
+        let subject = match claimed.filter(|c| !c.is_empty()) {
+            Some(c) if self.references(c, doc).await? => c.to_string(),
+            _ => doc.to_string(),
+        };
+        let answer = match self.documents.download_link(doc).await? {
+            Some(link) => Download::Link(link),
+            None => match self.documents.get(doc).await? {
+                Some((content_type, bytes)) => Download::Bytes {
+                    content_type,
+                    bytes,
+                },
+                None => return Ok(None),
+            },
+        };
+        self.store
+            .record_event(NewEvent {
+                at: self.clock.now(),
+                kind: "staff.viewed_document".into(),
+                actor: format!("staff:{staff_id}"),
+                subject,
+                detail: serde_json::json!({ "document": doc }),
+            })
+            .await?;
+        Ok(Some(answer))
+    }
+
+    /// Whether `prescription`'s timeline names the document `doc`.
+    async fn references(&self, prescription: &str, doc: &str) -> Result<bool, StoreError> {
+        Ok(self.store.timeline(prescription).await?.iter().any(|e| {
+            e.event
+                .detail
+                .get("document")
+                .and_then(|d| d.get("id"))
+                .and_then(|d| d.as_str())
+                == Some(doc)
+        }))
     }
 
     /// Record the arrival of the signed original with the serial keyed in (or scanned) by
@@ -157,7 +217,10 @@ impl Originals {
             }
             _ => None,
         };
-        let rx = self.intake.open(&rec).map_err(StoreError::Unexpected)?;
+        let rx = self
+            .vault
+            .open_prescription(&rec)
+            .map_err(StoreError::Unexpected)?;
         let expected = rx.authority.serial_number.unwrap_or_default();
         let actor = format!("staff:{staff_id}");
         if !same_serial(keyed, &expected) {
@@ -194,113 +257,6 @@ impl Originals {
     }
 }
 
-/// Documents as files: `<dir>/<id>.sealed` (the scan, sealed with the patient vault and bound
-/// to its id: a scan shows the patient's name and address) plus `<dir>/<id>.type`, written to
-/// a temporary name, fsynced and renamed into place; owner-only. Ids are generated (`doc_` +
-/// hex), never user input. Scans an earlier version stored in the clear (`<dir>/<id>`) are
-/// sealed when the store is opened.
-#[derive(Clone)]
-pub struct FileDocuments {
-    dir: std::path::PathBuf,
-    vault: crate::PatientVault,
-}
-
-fn document_context(id: &str) -> String {
-    format!("document/v1|{id}")
-}
-
-impl FileDocuments {
-    pub fn new(
-        dir: impl Into<std::path::PathBuf>,
-        vault: crate::PatientVault,
-    ) -> std::io::Result<Self> {
-        let dir = dir.into();
-        crate::files::private_dir(&dir)?;
-        let d = Self { dir, vault };
-        d.seal_clear_files()?;
-        Ok(d)
-    }
-
-    /// Seal every document stored in the clear by an earlier version (`<id>`, no extension),
-    /// then remove the clear copy. Idempotent.
-    fn seal_clear_files(&self) -> std::io::Result<()> {
-        for e in std::fs::read_dir(&self.dir)? {
-            let p = e?.path();
-            let Some(id) = p.file_name().and_then(|n| n.to_str()) else {
-                continue;
-            };
-            if p.extension().is_some() || !p.is_file() || self.path(id).is_err() {
-                continue;
-            }
-            let bytes = std::fs::read(&p)?;
-            self.write_sealed(id, &bytes)?;
-            std::fs::remove_file(&p)?;
-        }
-        Ok(())
-    }
-
-    fn write_sealed(&self, id: &str, bytes: &[u8]) -> std::io::Result<()> {
-        use std::io::Write;
-        let tmp = self.dir.join(format!("{id}.partial"));
-        let mut f = crate::files::private_file(&tmp)?;
-        f.write_all(&self.vault.seal(&document_context(id), bytes))?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, self.dir.join(format!("{id}.sealed")))?;
-        std::fs::File::open(&self.dir)?.sync_all()
-    }
-
-    fn path(&self, id: &str) -> Result<std::path::PathBuf, StoreError> {
-        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(StoreError::NotFound);
-        }
-        Ok(self.dir.join(id))
-    }
-}
-
-#[async_trait]
-impl Documents for FileDocuments {
-    async fn put(&self, id: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
-        let path = self.path(id)?;
-        let (id, ct, this) = (id.to_string(), content_type.to_string(), self.clone());
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut t = crate::files::private_file(&path.with_extension("type"))?;
-            t.write_all(ct.as_bytes())?;
-            t.sync_all()?;
-            this.write_sealed(&id, &bytes)
-        })
-        .await
-        .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("document write task: {e}")))?
-        .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("writing a document: {e}")))
-    }
-
-    async fn get(&self, id: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
-        let path = match self.path(id) {
-            Ok(p) => p,
-            Err(_) => return Ok(None),
-        };
-        let (id, this) = (id.to_string(), self.clone());
-        tokio::task::spawn_blocking(move || match std::fs::read(path.with_extension("sealed")) {
-            Ok(sealed) => {
-                // Opened only to be shown to the member of staff who asked (and audited there).
-                let bytes = this
-                    .vault
-                    .open(&document_context(&id), &sealed)
-                    .map_err(|e| StoreError::Unexpected(e.into()))?;
-                let ct = std::fs::read_to_string(path.with_extension("type"))
-                    .unwrap_or_else(|_| "application/octet-stream".into());
-                Ok(Some((ct, bytes)))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::Unexpected(anyhow::anyhow!(
-                "reading a document: {e}"
-            ))),
-        })
-        .await
-        .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("document read task: {e}")))?
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,49 +279,5 @@ mod tests {
         assert!(same_serial("PCD 123-4567", "pcd1234567"));
         assert!(!same_serial("PCD1234568", "PCD1234567"));
         assert!(!same_serial("", ""));
-    }
-
-    #[tokio::test]
-    async fn file_documents_roundtrip_and_refuse_paths() {
-        let dir = tempfile_dir();
-        let vault = crate::PatientVault::new(&[3; 32]).unwrap();
-        // A scan an earlier version stored in the clear is sealed at open.
-        std::fs::write(dir.join("doc_0"), b"%PDF-1.4 Sam Taylor").unwrap();
-        std::fs::write(dir.join("doc_0.type"), b"application/pdf").unwrap();
-        let d = FileDocuments::new(&dir, vault.clone()).unwrap();
-        assert!(!dir.join("doc_0").exists());
-        assert_eq!(
-            d.get("doc_0").await.unwrap().unwrap().1,
-            b"%PDF-1.4 Sam Taylor"
-        );
-        d.put("doc_1", "application/pdf", b"%PDF-1.4".to_vec())
-            .await
-            .unwrap();
-        for f in std::fs::read_dir(&dir).unwrap() {
-            let bytes = std::fs::read(f.unwrap().path()).unwrap();
-            assert!(!bytes.windows(4).any(|w| w == b"%PDF" || w == b"Sam "));
-        }
-        // Bound to its id: a scan copied over another document's does not open.
-        std::fs::copy(dir.join("doc_0.sealed"), dir.join("doc_1.sealed")).unwrap();
-        assert!(d.get("doc_1").await.is_err());
-        d.put("doc_1", "application/pdf", b"%PDF-1.4".to_vec())
-            .await
-            .unwrap();
-        assert_eq!(
-            d.get("doc_1").await.unwrap().unwrap(),
-            ("application/pdf".to_string(), b"%PDF-1.4".to_vec())
-        );
-        assert!(d.get("doc_2").await.unwrap().is_none());
-        for evil in ["../etc/passwd", "doc_1/../../x", "", "a b", "..", "/abs"] {
-            assert!(d.get(evil).await.unwrap().is_none(), "{evil}");
-            assert!(d.put(evil, "x", vec![]).await.is_err(), "{evil}");
-        }
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    fn tempfile_dir() -> std::path::PathBuf {
-        let p = std::env::temp_dir().join(format!("rxb-docs-{}", uuid::Uuid::now_v7().simple()));
-        std::fs::create_dir_all(&p).unwrap();
-        p
     }
 }

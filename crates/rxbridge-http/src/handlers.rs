@@ -436,10 +436,10 @@ pub async fn cancel(
         .await
         .map_err(intake_problem)?;
     // A paid prescription is refunded now (and by the sweep, should this fail).
-    if let Some(p) = &state.payments {
-        p.prescription_changed(&id, &format!("clinic:{}", caller.clinic_id))
-            .await;
-    }
+    state
+        .payments
+        .prescription_changed(&id, &format!("clinic:{}", caller.clinic_id))
+        .await;
     if done.already {
         // Already cancelled: the same 200 and body as the first cancel, marked as a replay the
         // way an idempotency-key replay is, so a client can tell nothing new was recorded.

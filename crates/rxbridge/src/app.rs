@@ -46,16 +46,15 @@ impl App {
     fn open_tuned(config: Config, clock: Arc<dyn Clock>, tuning: Tuning) -> anyhow::Result<Self> {
         config.validate()?;
         // Owner-only: the directory, the database and its WAL, the key file, documents, mail.
-        rxbridge_app::files::private_dir(&config.data_dir)
+        crate::files::private_dir(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let vault = load_vault(&config)?;
         let store = Arc::new(SqliteStore::open_tuned(config.db_path(), tuning)?);
         let documents = Arc::new(
-            rxbridge_app::originals::FileDocuments::new(
-                config.data_dir.join("documents"),
-                vault.clone(),
-            )
-            .with_context(|| format!("creating {}", config.data_dir.join("documents").display()))?,
+            crate::documents::FileDocuments::new(config.data_dir.join("documents"), vault.clone())
+                .with_context(|| {
+                    format!("creating {}", config.data_dir.join("documents").display())
+                })?,
         );
         let stats_store = store.clone();
         let wired = wire(

@@ -10,6 +10,8 @@ pub mod anchors;
 #[cfg(feature = "sqlite")]
 mod app;
 mod config;
+#[cfg(feature = "sqlite")]
+mod documents;
 mod files;
 pub mod mail;
 #[cfg(feature = "sqlite")]
@@ -17,7 +19,6 @@ pub mod seed;
 #[cfg(feature = "sqlite")]
 mod serve;
 pub mod server;
-pub mod stripe;
 pub mod warehouse_sim;
 pub mod webhooks;
 mod wire;
@@ -25,7 +26,7 @@ mod wire;
 #[cfg(feature = "sqlite")]
 pub use app::App;
 pub use config::*;
-pub use files::{create_secret_file, load_vault, write_secret_file};
+pub use files::{create_secret_file, load_vault, private_file, write_secret_file};
 #[cfg(feature = "sqlite")]
 pub use serve::*;
 pub use wire::*;

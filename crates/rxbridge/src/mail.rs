@@ -62,7 +62,7 @@ pub struct EmlDirectory {
 
 impl EmlDirectory {
     pub fn new(dir: PathBuf, from: &str) -> anyhow::Result<Self> {
-        rxbridge_app::files::private_dir(&dir)?;
+        crate::files::private_dir(&dir)?;
         Ok(Self {
             dir,
             from: from.to_string(),
@@ -97,7 +97,7 @@ impl Notifier for EmlDirectory {
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             use std::io::Write;
             // The message names the patient: owner-only, like everything in the data dir.
-            let mut f = rxbridge_app::files::private_file(&tmp)?;
+            let mut f = crate::files::private_file(&tmp)?;
             f.write_all(&bytes)?;
             f.sync_all()?;
             std::fs::rename(&tmp, &path)?;
