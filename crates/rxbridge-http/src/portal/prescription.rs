@@ -229,19 +229,18 @@ pub(super) async fn cancel(
         )
         .await;
     };
-    match state
-        .intake
+    let Some(payments) = &state.payments else {
+        return html(
+            StatusCode::SERVICE_UNAVAILABLE,
+            pages::message("Unavailable", "Payments are not wired."),
+        );
+    };
+    match payments
         .cancel_by_staff(&s.staff.id, mode, &id, &reason)
         .await
     {
-        Ok(_) => {
-            if let Some(p) = &state.payments {
-                p.prescription_changed(&id, &format!("staff:{}", s.staff.id))
-                    .await;
-            }
-            Redirect::to(&format!("/staff/prescriptions/{id}?mode={}", mode.as_str()))
-                .into_response()
-        }
+        Ok(_) => Redirect::to(&format!("/staff/prescriptions/{id}?mode={}", mode.as_str()))
+            .into_response(),
         Err(rxbridge_app::intake::IntakeError::NotFound) => html(
             StatusCode::NOT_FOUND,
             pages::message(
