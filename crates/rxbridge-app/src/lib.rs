@@ -20,10 +20,13 @@ pub mod ports;
 pub mod registers;
 pub mod signatures;
 pub mod staff;
+pub mod staff_view;
 pub mod state;
+pub mod subject_access;
 pub mod throttle;
 pub mod transfer;
 pub mod views;
+pub mod webhook_admin;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use crypto::PatientVault;

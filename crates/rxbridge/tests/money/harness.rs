@@ -187,7 +187,7 @@ impl Money {
 
     /// The signed original arrives (private Schedule 2/3).
     pub async fn original(&self, mode: Mode, id: &str, serial: &str) {
-        let portal = self.running.state.portal.as_ref().unwrap();
+        let portal = &self.running.state.portal;
         portal
             .originals
             .record("st_test", mode, id, serial, None)
@@ -211,7 +211,6 @@ impl Money {
                     staff_id: "st_pharm".into(),
                     gphc: GphcNumber::parse("2033467").unwrap(),
                 },
-                &self.clinic_id,
                 mode,
                 id,
                 rec.version,
