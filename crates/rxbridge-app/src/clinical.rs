@@ -3,12 +3,12 @@
 //! flag code. Two pharmacists cannot decide the same prescription: the decision carries the
 //! version the pharmacist looked at, and the store refuses it if the record has moved on.
 //!
-//! Only a `Pharmacist` can call these; the staff portal (issue #4) constructs one from a
+//! Only a `Pharmacist` can call these; the staff portal constructs one from a
 //! signed-in account with the pharmacist role and a GPhC number.
 
 use crate::clock::Clock;
+use crate::crypto::PatientVault;
 use crate::events::NewEvent;
-use crate::intake::Intake;
 use crate::payments::{Change, LinkMessage, PaymentRecord, PaymentStatus, PaymentWrite, Payments};
 use crate::ports::{Mode, PrescriptionRecord, Store, StoreError};
 use rxbridge_domain::compliance::{self, Severity};
@@ -116,7 +116,7 @@ pub struct ClinicalCheck {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     /// Opens the sealed document (the NHS exemption lives there).
-    intake: Arc<Intake>,
+    vault: PatientVault,
     /// Prices an approved prescription and sends the payment link.
     payments: Arc<Payments>,
 }
@@ -125,38 +125,36 @@ impl ClinicalCheck {
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        intake: Arc<Intake>,
+        vault: PatientVault,
         payments: Arc<Payments>,
     ) -> Self {
         Self {
             store,
             clock,
-            intake,
+            vault,
             payments,
         }
     }
 
-    /// Decide on `id` as seen at `seen_version`, for the clinic and mode it belongs to.
-    #[allow(clippy::too_many_arguments)]
+    /// Decide on `id` (in `mode`, whichever clinic sent it) as seen at `seen_version`.
     pub async fn decide(
         &self,
         who: &Pharmacist,
-        clinic_id: &str,
         mode: Mode,
         id: &str,
         seen_version: i64,
         decision: Decision,
         reason: &str,
     ) -> Result<PrescriptionRecord, DecisionError> {
+        let rec = self
+            .store
+            .get_prescription_for_staff(mode, id)
+            .await?
+            .ok_or(DecisionError::NotFound)?;
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > 1000 {
             return Err(DecisionError::ReasonRequired);
         }
-        let rec = self
-            .store
-            .get_prescription(clinic_id, mode, id)
-            .await?
-            .ok_or(DecisionError::NotFound)?;
         if rec.version != seen_version {
             return Err(DecisionError::AlreadyDecided(rec.status));
         }
@@ -204,8 +202,8 @@ impl ClinicalCheck {
                     return Err(DecisionError::AmendmentRequired(problems));
                 }
                 let rx = self
-                    .intake
-                    .open(&rec)
+                    .vault
+                    .open_prescription(&rec)
                     .map_err(|e| DecisionError::Store(StoreError::Unexpected(e)))?;
                 let planned = self
                     .payments
@@ -312,7 +310,7 @@ impl ClinicalCheck {
             Err(StoreError::Conflict) => {
                 let now = self
                     .store
-                    .get_prescription(clinic_id, mode, id)
+                    .get_prescription_for_staff(mode, id)
                     .await?
                     .map(|r| r.status)
                     .unwrap_or(rec.status);

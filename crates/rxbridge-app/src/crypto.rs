@@ -62,6 +62,15 @@ impl PatientVault {
         Self::new(&bytes)
     }
 
+    /// Open a stored prescription's sealed document.
+    pub fn open_prescription(
+        &self,
+        rec: &crate::ports::PrescriptionRecord,
+    ) -> anyhow::Result<rxbridge_domain::prescription::Prescription> {
+        let bytes = self.open(&rec.id, &rec.sealed)?;
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+
     /// A fresh random master key, hex encoded.
     pub fn generate_key_hex() -> String {
         let mut k = [0u8; 32];

@@ -427,53 +427,6 @@ impl Intake {
         Err(StoreError::Conflict.into())
     }
 
-    /// The lookup for a staff search: the value normalised exactly as intake normalises it,
-    /// then keyed-hashed. `dob` goes with a family name.
-    pub fn staff_lookup(
-        &self,
-        by: &str,
-        q: &str,
-        dob: Option<&str>,
-    ) -> Result<crate::ports::StaffLookup, String> {
-        use crate::ports::StaffLookup as L;
-        let q = q.trim();
-        if q.is_empty() || q.len() > 200 {
-            return Err("enter a value to search for".into());
-        }
-        Ok(match by {
-            "id" => L::PrescriptionId(q.to_string()),
-            "reference" => L::ClinicReference(q.to_string()),
-            "nhs" => {
-                let n = rxbridge_domain::ids::NhsNumber::parse(q)
-                    .map_err(|e| format!("NHS number {e}"))?;
-                L::NhsNumber(self.vault.lookup("nhs", n.as_str()))
-            }
-            "email" => {
-                let e =
-                    rxbridge_domain::contact::Email::parse(q).map_err(|e| format!("email {e}"))?;
-                L::Email(self.vault.lookup("email", &e.lookup_key()))
-            }
-            "postcode" => {
-                let p = rxbridge_domain::contact::Postcode::parse(q)
-                    .map_err(|e| format!("postcode {e}"))?;
-                L::Postcode(self.vault.lookup(
-                    "postcode",
-                    &rxbridge_domain::normalise::postcode_key(p.as_str()),
-                ))
-            }
-            "family_dob" => {
-                let dob: jiff::civil::Date = dob
-                    .and_then(|d| d.parse().ok())
-                    .ok_or("a family-name search needs the date of birth (YYYY-MM-DD)")?;
-                L::FamilyNameAndDob(self.vault.lookup(
-                    "family_dob",
-                    &rxbridge_domain::prescription::family_dob_key(q, dob),
-                ))
-            }
-            _ => return Err("search by id, reference, nhs, email, postcode or family_dob".into()),
-        })
-    }
-
     /// Seal a prescription document for storage under `id`.
     pub fn seal(&self, id: &str, rx: &Prescription) -> anyhow::Result<Vec<u8>> {
         Ok(self.vault.seal(id, &serde_json::to_vec(rx)?))
@@ -549,8 +502,7 @@ impl Intake {
 
     /// Open a stored prescription's sealed document (staff views, exports).
     pub fn open(&self, rec: &PrescriptionRecord) -> anyhow::Result<Prescription> {
-        let bytes = self.vault.open(&rec.id, &rec.sealed)?;
-        Ok(serde_json::from_slice(&bytes)?)
+        self.vault.open_prescription(rec)
     }
 }
 

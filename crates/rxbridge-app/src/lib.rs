@@ -6,6 +6,7 @@ pub mod audit;
 pub mod clinical;
 pub mod clinics;
 pub mod clock;
+#[cfg(feature = "contract-tests")]
 pub mod contract;
 pub mod crypto;
 pub mod events;
@@ -20,10 +21,13 @@ pub mod ports;
 pub mod registers;
 pub mod signatures;
 pub mod staff;
+pub mod staff_view;
 pub mod state;
+pub mod subject_access;
 pub mod throttle;
 pub mod transfer;
 pub mod views;
+pub mod webhook_admin;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use crypto::PatientVault;

@@ -8,8 +8,8 @@
 //! from user input.
 
 use crate::clock::Clock;
+use crate::crypto::PatientVault;
 use crate::events::NewEvent;
-use crate::intake::Intake;
 use crate::ports::{Mode, PrescriptionRecord, Store, StoreError};
 use async_trait::async_trait;
 use rxbridge_domain::lifecycle::Status;
@@ -88,27 +88,87 @@ pub struct Scan {
 pub struct Originals {
     store: Arc<dyn Store>,
     documents: Arc<dyn Documents>,
-    intake: Arc<Intake>,
+    vault: PatientVault,
     clock: Arc<dyn Clock>,
+}
+
+/// A stored document as answered to staff.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Download {
+    /// The store's own short-lived link.
+    Link(String),
+    Bytes {
+        content_type: String,
+        bytes: Vec<u8>,
+    },
 }
 
 impl Originals {
     pub fn new(
         store: Arc<dyn Store>,
         documents: Arc<dyn Documents>,
-        intake: Arc<Intake>,
+        vault: PatientVault,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             store,
             documents,
-            intake,
+            vault,
             clock,
         }
     }
 
     pub fn documents(&self) -> &Arc<dyn Documents> {
         &self.documents
+    }
+
+    /// A stored scan for `staff_id`, audited before it is answered: the store's short-lived
+    /// link when it has one (large scans do not pass through a Lambda response), else the
+    /// bytes; `None` when there is no such document. The audit subject is `claimed` (a
+    /// prescription id) only when that prescription's own timeline references the document,
+    /// so a query parameter cannot put a view on an unrelated record.
+    pub async fn download(
+        &self,
+        staff_id: &str,
+        doc: &str,
+        claimed: Option<&str>,
+    ) -> Result<Option<Download>, StoreError> {
+        let subject = match claimed.filter(|c| !c.is_empty()) {
+            Some(c) if self.references(c, doc).await? => c.to_string(),
+            _ => doc.to_string(),
+        };
+        let answer = match self.documents.download_link(doc).await? {
+            Some(link) => Download::Link(link),
+            None => match self.documents.get(doc).await? {
+                Some((content_type, bytes)) => Download::Bytes {
+                    content_type,
+                    bytes,
+                },
+                None => return Ok(None),
+            },
+        };
+        self.store
+            .record_event(NewEvent {
+                at: self.clock.now(),
+                kind: "staff.viewed_document".into(),
+                actor: format!("staff:{staff_id}"),
+                subject,
+                detail: serde_json::json!({ "document": doc }),
+            })
+            .await?;
+        Ok(Some(answer))
+    }
+
+    /// Whether `prescription`'s timeline names the document `doc`.
+    async fn references(&self, prescription: &str, doc: &str) -> Result<bool, StoreError> {
+        Ok(self.store.timeline(prescription).await?.iter().any(|e| {
+            e.event
+                .detail
+                .get("document")
+                .and_then(|d| d.get("id"))
+                .and_then(|d| d.as_str())
+                == Some(doc)
+        }))
     }
 
     /// Record the arrival of the signed original with the serial keyed in (or scanned) by
@@ -157,7 +217,10 @@ impl Originals {
             }
             _ => None,
         };
-        let rx = self.intake.open(&rec).map_err(StoreError::Unexpected)?;
+        let rx = self
+            .vault
+            .open_prescription(&rec)
+            .map_err(StoreError::Unexpected)?;
         let expected = rx.authority.serial_number.unwrap_or_default();
         let actor = format!("staff:{staff_id}");
         if !same_serial(keyed, &expected) {

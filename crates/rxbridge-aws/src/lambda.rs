@@ -54,10 +54,8 @@ pub async fn start(
         None => None,
     };
     let mut wired = rxbridge::wire(&config, aws.backend, clock.clone())?;
-    if let Some(external) = hosted_sign_in(&config, settings, &wired, clock)?
-        && let Some(portal) = wired.state.portal.as_mut()
-    {
-        portal.external = Some(external);
+    if let Some(external) = hosted_sign_in(&config, settings, &wired, clock)? {
+        wired.state.portal.external = Some(external);
     }
     Ok(Started {
         config,

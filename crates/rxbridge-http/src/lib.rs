@@ -21,7 +21,7 @@ pub mod warehouse;
 pub use router::{
     BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT, metrics_router, router, router_with_timeout,
 };
-pub use state::AppState;
+pub use state::{AppState, Services, UrlGuard};
 
 /// The address the request came from, as the server in front of the router saw it (the TCP
 /// peer on the embedded server, API Gateway's `sourceIp` on Lambda). Sign-in throttling keys on

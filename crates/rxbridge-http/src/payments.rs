@@ -18,10 +18,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, html};
 use rxbridge_app::payments::{
-    LinkView, PaymentError, PaymentRecord, PaymentStatus, Payments, SandboxOutcome, WebhookError,
+    LinkView, PaymentError, PaymentRecord, PaymentStatus, SandboxOutcome, WebhookError,
     WebhookOutcome,
 };
-use std::sync::Arc;
 
 pub fn payment_routes() -> Router<AppState> {
     Router::new()
@@ -76,10 +75,6 @@ fn unavailable() -> Response {
     )
 }
 
-fn payments(state: &AppState) -> Option<&Arc<Payments>> {
-    state.payments.as_ref()
-}
-
 fn status_page(p: &PaymentRecord) -> Response {
     let (title, text) = match p.status {
         PaymentStatus::Paid => (
@@ -108,9 +103,7 @@ fn status_page(p: &PaymentRecord) -> Response {
 }
 
 async fn open_link(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let Some(pay) = payments(&state) else {
-        return not_found();
-    };
+    let pay = &state.payments;
     match pay.open_link(&token).await {
         Ok(LinkView::Redirect(url)) => Redirect::to(&url).into_response(),
         Ok(LinkView::Status(p)) => status_page(&p),
@@ -123,9 +116,7 @@ async fn open_link(State(state): State<AppState>, Path(token): Path<String>) -> 
 }
 
 async fn complete(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let Some(pay) = payments(&state) else {
-        return not_found();
-    };
+    let pay = &state.payments;
     let Some(id) = pay.payment_id_from_token(&token) else {
         return not_found();
     };
@@ -149,9 +140,7 @@ async fn complete(State(state): State<AppState>, Path(token): Path<String>) -> R
 }
 
 async fn sandbox_page(State(state): State<AppState>, Path(session): Path<String>) -> Response {
-    let Some(pay) = payments(&state) else {
-        return not_found();
-    };
+    let pay = &state.payments;
     match pay.sandbox_session(&session).await {
         Ok(p) => page(
             StatusCode::OK,
@@ -177,9 +166,7 @@ async fn sandbox_page(State(state): State<AppState>, Path(session): Path<String>
 }
 
 async fn sandbox_finish(state: &AppState, session: &str, outcome: SandboxOutcome) -> Response {
-    let Some(pay) = payments(state) else {
-        return not_found();
-    };
+    let pay = &state.payments;
     match pay.sandbox_complete(session, outcome).await {
         Ok((p, _)) => {
             let token = pay.token_for(&p.id);
@@ -231,9 +218,7 @@ async fn sandbox_decline(State(state): State<AppState>, Path(session): Path<Stri
     )
 )]
 pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(pay) = payments(&state) else {
-        return Problem::for_status(StatusCode::NOT_FOUND).into_response();
-    };
+    let pay = &state.payments;
     let sig = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());

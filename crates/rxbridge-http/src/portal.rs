@@ -28,14 +28,20 @@ pub use routes::portal_routes;
 use rxbridge_app::clinical::ClinicalCheck;
 use rxbridge_app::originals::Originals;
 use rxbridge_app::staff::StaffService;
+use rxbridge_app::staff_view::StaffViews;
+use rxbridge_app::webhook_admin::WebhookAdmin;
 use std::sync::Arc;
 
 /// What the portal needs beyond the clinic API's state.
 #[derive(Clone)]
 pub struct Portal {
     pub staff: Arc<StaffService>,
+    /// What staff see of prescriptions, audited.
+    pub views: Arc<StaffViews>,
     pub clinical: Arc<ClinicalCheck>,
     pub originals: Arc<Originals>,
+    /// Webhook endpoints and dead letters (administrators).
+    pub webhooks: Arc<WebhookAdmin>,
     /// Served behind TLS: every response carries `Strict-Transport-Security`. (Cookies are
     /// `Secure` either way.)
     pub hsts: bool,

@@ -75,7 +75,7 @@ pub fn metrics_router(state: AppState) -> Router {
 
 pub fn router_with_timeout(state: AppState, request_timeout: Duration) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
-    let behind_tls = state.portal.as_ref().is_some_and(|p| p.hsts);
+    let behind_tls = state.portal.hsts;
     let router = Router::new()
         .route("/v1/prescriptions", post(handlers::submit).get(handlers::list))
         .route("/v1/prescriptions/validate", post(handlers::validate))

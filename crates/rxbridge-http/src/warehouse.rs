@@ -8,7 +8,7 @@ use crate::state::AppState;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use rxbridge_app::Mode;
@@ -45,9 +45,7 @@ pub async fn warehouse_event(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(f) = state.fulfilment.as_ref() else {
-        return Problem::for_status(StatusCode::NOT_FOUND).into_response();
-    };
+    let f = &state.fulfilment;
     let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     let outcome = match f.verify_warehouse_delivery(
         &body,

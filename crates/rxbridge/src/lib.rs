@@ -19,7 +19,6 @@ pub mod seed;
 #[cfg(feature = "sqlite")]
 mod serve;
 pub mod server;
-pub mod stripe;
 pub mod warehouse_sim;
 pub mod webhooks;
 mod wire;

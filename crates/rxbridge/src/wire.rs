@@ -1,12 +1,21 @@
 //! Wiring: every use case and the HTTP state built on a [`Backend`] (the embedded store or
 //! AWS), with the notifier and payment provider the config asks for.
 
-use crate::{Config, mail, stripe, webhooks};
+use crate::{Config, mail, webhooks};
 use rxbridge_app::clinics::Clinics;
 use rxbridge_app::intake::Intake;
 use rxbridge_app::{Clock, PatientVault, Store};
 use rxbridge_http::AppState;
+use secrecy::{ExposeSecret as _, SecretString};
 use std::sync::Arc;
+
+/// The secrets as the use cases take them (they verify signatures with every one).
+fn exposed(secrets: &[SecretString]) -> Vec<String> {
+    secrets
+        .iter()
+        .map(|s| s.expose_secret().to_string())
+        .collect()
+}
 
 /// The closing line of patient emails, from the mail settings (sender, reply-to, contact).
 pub fn contact_line(config: &Config) -> String {
@@ -26,9 +35,15 @@ pub fn notifier(config: &Config) -> anyhow::Result<Arc<dyn rxbridge_app::payment
                 m.smtp_host.as_deref().unwrap_or_default(),
                 m.smtp_port,
                 m.smtp_security,
-                m.smtp_username
-                    .clone()
-                    .map(|u| (u, m.smtp_password.clone().unwrap_or_default())),
+                m.smtp_username.clone().map(|u| {
+                    (
+                        u,
+                        m.smtp_password
+                            .as_ref()
+                            .map(|p| p.expose_secret().to_string())
+                            .unwrap_or_default(),
+                    )
+                }),
                 &m.from,
             )?
             .reply_to(m.reply_to.as_deref()),
@@ -89,13 +104,18 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
     let public_url = config.public_url();
     let live: Arc<dyn rxbridge_app::payments::PaymentProvider> =
         match config.payments.provider.as_str() {
-            "stripe" => Arc::new(stripe::StripeProvider::new(
+            "stripe" => Arc::new(rxbridge_stripe::StripeProvider::new(
                 &config.stripe.api_base,
-                config.stripe.secret_key.as_deref().unwrap_or_default(),
+                config
+                    .stripe
+                    .secret_key
+                    .as_ref()
+                    .map(|k| k.expose_secret())
+                    .unwrap_or_default(),
             )?),
             _ => {
                 let mac_intake = intake.clone();
-                Arc::new(rxbridge_app::payments::provider::SandboxProvider::new(
+                Arc::new(rxbridge_app::payments::SandboxProvider::new(
                     &public_url,
                     move |v| mac_intake.vault().lookup("sandbox-provider", v),
                 ))
@@ -107,8 +127,10 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
         clock.clone(),
         intake.clone(),
         live,
+        Arc::new(rxbridge_stripe::StripeEvents::new(exposed(
+            &config.stripe.webhook_secrets,
+        ))),
         notify.clone(),
-        config.stripe.webhook_secrets.clone(),
         rxbridge_app::payments::PaymentsConfig {
             public_url,
             fees: config.pricing,
@@ -148,7 +170,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
         clock.clone(),
         rxbridge_app::fulfilment::FulfilmentConfig {
             skus: config.warehouse.skus.clone(),
-            inbound_secrets: config.warehouse.inbound_secrets.clone(),
+            inbound_secrets: exposed(&config.warehouse.inbound_secrets),
             pharmacy_name: config.pharmacy.name.clone(),
             contact_line: contact_line(config),
         },
@@ -156,7 +178,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
     let clinical = Arc::new(rxbridge_app::clinical::ClinicalCheck::new(
         dyn_store.clone(),
         clock.clone(),
-        intake.clone(),
+        intake.vault().clone(),
         payments.clone(),
     ));
     let staff = Arc::new(rxbridge_app::staff::StaffService::new(
@@ -166,7 +188,18 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
     let originals = Arc::new(rxbridge_app::originals::Originals::new(
         dyn_store.clone(),
         documents,
-        intake.clone(),
+        intake.vault().clone(),
+        clock.clone(),
+    ));
+    let views = Arc::new(rxbridge_app::staff_view::StaffViews::new(
+        dyn_store.clone(),
+        intake.vault().clone(),
+        clock.clone(),
+        payments.clone(),
+    ));
+    let webhook_admin = Arc::new(rxbridge_app::webhook_admin::WebhookAdmin::new(
+        outbox.clone(),
+        dyn_store.clone(),
         clock.clone(),
     ));
     let gauges = outbox.gauges.clone();
@@ -177,23 +210,37 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
         gauges.render(out);
         rxbridge_app::state::render_metrics(out);
     });
-    let state = AppState::new(intake, clinics, dyn_store, clock, Some(extra))
-        .with_public_url(&config.public_url())
-        .with_payments(payments.clone())
-        .with_finance(finance.clone())
-        .with_fulfilment(fulfilment.clone(), outbox.clone(), registers, {
-            let policy = webhooks::UrlPolicy::from_settings(&config.webhooks);
-            Arc::new(move |d: &str, u: &str| {
-                webhooks::check_url(u, &policy, webhooks::is_sandbox(d)).map(|_| ())
-            })
-        })
-        .with_portal(rxbridge_http::portal::Portal {
-            staff: staff.clone(),
-            clinical: clinical.clone(),
-            originals,
-            hsts: config.secure_cookies,
-            external: None,
-        });
+    let services = rxbridge_http::Services {
+        intake,
+        clinics,
+        store: dyn_store,
+        clock,
+        payments: payments.clone(),
+        finance: finance.clone(),
+        fulfilment: fulfilment.clone(),
+        outbox: outbox.clone(),
+        registers,
+    };
+    let portal = rxbridge_http::portal::Portal {
+        staff: staff.clone(),
+        views,
+        clinical: clinical.clone(),
+        originals,
+        webhooks: webhook_admin,
+        hsts: config.secure_cookies,
+        external: None,
+    };
+    let policy = webhooks::UrlPolicy::from_settings(&config.webhooks);
+    let url_guard: rxbridge_http::UrlGuard = Arc::new(move |d: &str, u: &str| {
+        webhooks::check_url(u, &policy, webhooks::is_sandbox(d)).map(|_| ())
+    });
+    let state = AppState::new(
+        services,
+        portal,
+        url_guard,
+        &config.public_url(),
+        Some(extra),
+    );
     Ok(Wired {
         state,
         clinical,

@@ -95,7 +95,6 @@ async fn approving_requires_every_flag_acknowledged_and_follows_the_nhs_charge()
     let err = c
         .decide(
             &p,
-            &f.caller.clinic_id,
             Mode::Test,
             &id,
             v,
@@ -114,7 +113,6 @@ async fn approving_requires_every_flag_acknowledged_and_follows_the_nhs_charge()
     let err = c
         .decide(
             &p,
-            &f.caller.clinic_id,
             Mode::Test,
             &id,
             v,
@@ -130,7 +128,6 @@ async fn approving_requires_every_flag_acknowledged_and_follows_the_nhs_charge()
     let r = c
         .decide(
             &p,
-            &f.caller.clinic_id,
             Mode::Test,
             &id,
             v,
@@ -152,7 +149,6 @@ async fn approving_requires_every_flag_acknowledged_and_follows_the_nhs_charge()
     let r = c
         .decide(
             &p,
-            &f.caller.clinic_id,
             Mode::Test,
             &id2,
             v2,
@@ -203,7 +199,6 @@ async fn two_pharmacists_deciding_at_once_one_wins() {
         let (ra, rb) = tokio::join!(
             f.app.clinical.decide(
                 &a,
-                &f.caller.clinic_id,
                 Mode::Test,
                 &id,
                 v,
@@ -213,15 +208,9 @@ async fn two_pharmacists_deciding_at_once_one_wins() {
                 },
                 "approve"
             ),
-            f.app.clinical.decide(
-                &b,
-                &f.caller.clinic_id,
-                Mode::Test,
-                &id,
-                v,
-                Decision::Reject,
-                "reject"
-            ),
+            f.app
+                .clinical
+                .decide(&b, Mode::Test, &id, v, Decision::Reject, "reject"),
         );
         let oks = [ra.is_ok(), rb.is_ok()].iter().filter(|x| **x).count();
         assert_eq!(oks, 1, "round {round}: {ra:?} / {rb:?}");
@@ -258,7 +247,6 @@ async fn query_then_reject_and_illegal_moves() {
     let r = c
         .decide(
             &p,
-            &f.caller.clinic_id,
             Mode::Test,
             &id,
             v,
@@ -271,7 +259,6 @@ async fn query_then_reject_and_illegal_moves() {
     let err = c
         .decide(
             &p,
-            &f.caller.clinic_id,
             Mode::Test,
             &id,
             r.version,
@@ -287,7 +274,6 @@ async fn query_then_reject_and_illegal_moves() {
     let r = c
         .decide(
             &p,
-            &f.caller.clinic_id,
             Mode::Test,
             &id,
             r.version,
@@ -297,13 +283,12 @@ async fn query_then_reject_and_illegal_moves() {
         .await
         .unwrap();
     assert_eq!(r.status, Status::Rejected);
-    // Another clinic's id, or a stale version, never decides.
+    // An id not in this data set, or a stale version, never decides.
     let err = c
         .decide(
             &p,
-            "cl_other",
             Mode::Test,
-            &id,
+            "rx_not_here",
             r.version,
             Decision::Reject,
             "x",
@@ -312,15 +297,7 @@ async fn query_then_reject_and_illegal_moves() {
         .unwrap_err();
     assert!(matches!(err, DecisionError::NotFound));
     let err = c
-        .decide(
-            &p,
-            &f.caller.clinic_id,
-            Mode::Test,
-            &id,
-            1,
-            Decision::Reject,
-            "x",
-        )
+        .decide(&p, Mode::Test, &id, 1, Decision::Reject, "x")
         .await
         .unwrap_err();
     assert!(matches!(

@@ -1,15 +1,12 @@
 //! Month-end exports: the NHS claim (FP34C figures), the FP34PCD batch of private
-//! Schedule 2/3 prescriptions, and the payments reconciliation — each as CSV and as a PDF a
-//! person can print.
+//! Schedule 2/3 prescriptions, and the payments reconciliation — each a typed `Report`, which
+//! the export adapter renders as CSV or as a PDF a person can print.
 //!
 //! A payment belongs to the month of its charge date (the pharmacist's approval, London
 //! calendar). The exports show the current state: a prescription cancelled after the month
 //! closed drops out of a re-run claim. Generating an export is an audited event.
 
-mod render;
 mod rows;
-
-pub use render::{to_csv, to_pdf};
 
 use crate::clock::Clock;
 use crate::events::NewEvent;

@@ -1,5 +1,6 @@
-//! The payment-provider port, and the sandbox provider (the embedded default): checkout pages
-//! served by rxbridge itself, whose buttons drive the same signed-webhook path as Stripe's.
+//! The payment-provider ports: what the core asks of a provider (checkout sessions, their
+//! expiry, refunds) and what it accepts from one (`ProviderEvents`: a signed event, verified
+//! and read by the provider's adapter into a typed `ProviderEvent`).
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -64,47 +65,65 @@ pub trait PaymentProvider: Send + Sync {
     async fn refund(&self, req: &RefundRequest) -> Result<RefundResult, ProviderError>;
 }
 
-/// Checkout pages served by rxbridge at `{public_url}/sandbox/checkout/{session}`. Session ids
-/// are keyed hashes of the idempotency key: unguessable, and the same for a retried create.
-pub struct SandboxProvider {
-    public_url: String,
-    mac: Box<dyn Fn(&str) -> String + Send + Sync>,
+/// A provider's event, verified and read by its adapter: what the core acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderEvent {
+    /// The provider's event id: each is applied once.
+    pub id: String,
+    pub kind: ProviderEventKind,
 }
 
-impl SandboxProvider {
-    pub fn new(public_url: &str, mac: impl Fn(&str) -> String + Send + Sync + 'static) -> Self {
-        Self {
-            public_url: public_url.trim_end_matches('/').to_string(),
-            mac: Box::new(mac),
-        }
-    }
+/// The checkout session an event is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutRef {
+    /// The payment id the session was opened with (`CheckoutRequest::payment_id`), when the
+    /// event carries it.
+    pub payment_id: Option<String>,
+    pub session_id: Option<String>,
 }
 
-#[async_trait]
-impl PaymentProvider for SandboxProvider {
-    fn name(&self) -> &'static str {
-        "sandbox"
-    }
-    async fn create_checkout(
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderEventKind {
+    /// A checkout completed. Not `paid` for a delayed method (e.g. bank debit): the money is not
+    /// there yet, and a later event says whether it arrived.
+    CheckoutCompleted {
+        checkout: CheckoutRef,
+        paid: bool,
+        /// The amount the provider took, as it reports it.
+        amount_pence: Option<i64>,
+        currency: String,
+        /// The provider's payment reference (what a refund names).
+        payment_ref: Option<String>,
+    },
+    /// A checkout closed unpaid: its payment `failed`, or the session expired.
+    CheckoutClosed { checkout: CheckoutRef, failed: bool },
+    /// A charge was refunded at the provider; `refunded_pence` is its total refunded so far.
+    Refunded {
+        payment_ref: Option<String>,
+        refunded_pence: i64,
+    },
+    /// An event type the core does not act on.
+    Unused,
+}
+
+/// Why an incoming event was refused; nothing was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventRejection {
+    /// Missing, malformed, stale, or matching no configured secret.
+    #[error("{0}")]
+    Signature(String),
+    /// Genuine, but not an event the adapter can read.
+    #[error("{0}")]
+    BadPayload(String),
+}
+
+/// The provider's incoming events: its adapter checks the signature on the raw body and reads
+/// its wire format. Pure (no I/O): the same input at the same `now` gives the same answer.
+pub trait ProviderEvents: Send + Sync {
+    fn parse_event(
         &self,
-        req: &CheckoutRequest,
-    ) -> Result<CheckoutSession, ProviderError> {
-        let tag = (self.mac)(&req.idempotency_key);
-        let id = format!("cs_sandbox_{}", &tag[..32]);
-        Ok(CheckoutSession {
-            url: format!("{}/sandbox/checkout/{id}", self.public_url),
-            id,
-            expires_at: req.expires_at,
-        })
-    }
-    async fn expire_checkout(&self, _session_id: &str) -> Result<(), ProviderError> {
-        Ok(())
-    }
-    async fn refund(&self, req: &RefundRequest) -> Result<RefundResult, ProviderError> {
-        let tag = (self.mac)(&req.idempotency_key);
-        Ok(RefundResult {
-            id: format!("re_sandbox_{}", &tag[..24]),
-            status: "succeeded".into(),
-        })
-    }
+        signature_header: Option<&str>,
+        raw: &[u8],
+        now: Timestamp,
+    ) -> Result<ProviderEvent, EventRejection>;
 }

@@ -69,11 +69,14 @@ impl IntoResponse for Refusal {
     }
 }
 
-async fn session_from(parts: &Parts, state: &AppState) -> Result<StaffSession, Refusal> {
-    let portal = state.portal.as_ref().ok_or(Refusal::Internal)?;
+/// The signed-in session, also kept in the request's extensions for `CsrfForm`.
+async fn session_from(parts: &mut Parts, state: &AppState) -> Result<StaffSession, Refusal> {
     let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(Refusal::SignIn)?;
-    match portal.staff.session(&token).await {
-        Ok(Some(s)) => Ok(s),
+    match state.portal.staff.session(&token).await {
+        Ok(Some(s)) => {
+            parts.extensions.insert(s.clone());
+            Ok(s)
+        }
         Ok(None) => Err(Refusal::SignIn),
         Err(e) => {
             tracing::error!(error = ?e, "reading a staff session");
@@ -154,6 +157,23 @@ impl FromRequestParts<AppState> for FinanceOnly {
             Ok(FinanceOnly(s))
         } else {
             Err(Refusal::Forbidden("Only finance staff can do this."))
+        }
+    }
+}
+
+/// Who may read the CD and POM registers: pharmacists and administrators.
+pub struct RegisterReader(pub StaffSession);
+
+impl FromRequestParts<AppState> for RegisterReader {
+    type Rejection = Refusal;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Refusal> {
+        let AnyStaff(s) = AnyStaff::from_request_parts(parts, state).await?;
+        if matches!(s.staff.role, Role::Pharmacist | Role::Admin) {
+            Ok(RegisterReader(s))
+        } else {
+            Err(Refusal::Forbidden(
+                "The registers are for pharmacists and administrators.",
+            ))
         }
     }
 }

@@ -1,142 +1,93 @@
-//! The pharmacist's clinical decision: approve (with acknowledged flags and recorded
-//! amendments), query the prescriber, or reject.
+//! The pharmacist's clinical decision from the form: approve (with acknowledged flags and
+//! recorded amendments), query the prescriber, or reject. The rules are `ClinicalCheck`'s.
 
-use super::auth::{PharmacistOnly, same};
-use super::pages;
-use super::prescription::render_prescription;
-use super::respond::{Params, forbidden_csrf, html, internal, mode_of};
+use super::auth::PharmacistOnly;
+use super::prescription::after;
+use super::respond::{CsrfForm, NO_SUCH_PRESCRIPTION, Params, PortalError, internal, mode_of};
 use crate::state::AppState;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use rxbridge_app::clinical::{Amendment, Decision, DecisionError};
+
+type Fields = Vec<(String, String)>;
 
 pub(super) async fn decide(
     State(state): State<AppState>,
     PharmacistOnly(s, pharmacist): PharmacistOnly,
     Path(id): Path<String>,
     Query(q): Query<Params>,
-    Form(form): Form<Vec<(String, String)>>,
+    CsrfForm(form): CsrfForm<Fields>,
 ) -> Response {
     let mode = mode_of(&q);
-    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    if !get("csrf").is_some_and(|t| same(t, &s.csrf_token)) {
-        return forbidden_csrf();
-    }
-    let Some(version) = get("version").and_then(|v| v.parse::<i64>().ok()) else {
-        return render_prescription(
-            &state,
-            &s,
-            mode,
-            &id,
-            None,
-            Some("The form is incomplete; reload the page."),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+    let done = match parse(&form) {
+        Ok((version, decision)) => {
+            let reason = field(&form, "reason").unwrap_or("");
+            let clinical = &state.portal.clinical;
+            let decided = clinical
+                .decide(&pharmacist, mode, &id, version, decision, reason)
+                .await;
+            decided.map(|_| ()).map_err(decision_error)
+        }
+        Err(e) => Err(e),
     };
-    let decision = match get("decision") {
+    after(&state, &s, mode, &id, done).await
+}
+
+fn field<'a>(form: &'a Fields, name: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The version the pharmacist looked at and the decision: acknowledged flags are `ack` fields,
+/// amendments `amend.<flag>[.<item>]` fields.
+fn parse(form: &Fields) -> Result<(i64, Decision), PortalError> {
+    let again = |why: &str| PortalError::Again(StatusCode::UNPROCESSABLE_ENTITY, why.into());
+    let Some(version) = field(form, "version").and_then(|v| v.parse::<i64>().ok()) else {
+        return Err(again("The form is incomplete; reload the page."));
+    };
+    let decision = match field(form, "decision") {
         Some("approve") => Decision::Approve {
             acknowledged_flags: form
                 .iter()
                 .filter(|(n, _)| n == "ack")
                 .map(|(_, v)| v.clone())
                 .collect(),
-            amendments: form
-                .iter()
-                .filter_map(|(n, v)| {
-                    let rest = n.strip_prefix("amend.")?;
-                    let (flag, item) = match rest.rsplit_once('.') {
-                        Some((f, i)) => (f, Some(i.parse::<usize>().ok()?)),
-                        None => (rest, None),
-                    };
-                    Some(Amendment {
-                        flag: flag.to_string(),
-                        item,
-                        text: v.clone(),
-                    })
-                })
-                .collect(),
+            amendments: form.iter().filter_map(amendment).collect(),
         },
         Some("query") => Decision::QueryPrescriber,
         Some("reject") => Decision::Reject,
-        _ => {
-            return render_prescription(
-                &state,
-                &s,
-                mode,
-                &id,
-                None,
-                Some("Choose approve, query or reject."),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await;
-        }
+        _ => return Err(again("Choose approve, query or reject.")),
     };
-    let rec = match state.store.get_prescription_for_staff(mode, &id).await {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            return html(
-                StatusCode::NOT_FOUND,
-                pages::message(
-                    "Not found",
-                    "There is no prescription with this id in this data set.",
-                ),
-            );
-        }
-        Err(e) => return internal(e),
+    Ok((version, decision))
+}
+
+fn amendment((name, text): &(String, String)) -> Option<Amendment> {
+    let rest = name.strip_prefix("amend.")?;
+    let (flag, item) = match rest.rsplit_once('.') {
+        Some((f, i)) => (f, Some(i.parse::<usize>().ok()?)),
+        None => (rest, None),
     };
-    let Some(portal) = state.portal.clone() else {
-        return internal("portal not configured");
-    };
-    match portal
-        .clinical
-        .decide(
-            &pharmacist,
-            &rec.clinic_id,
-            mode,
-            &id,
-            version,
-            decision,
-            get("reason").unwrap_or(""),
-        )
-        .await
-    {
-        Ok(_) => Redirect::to(&format!("/staff/prescriptions/{id}?mode={}", mode.as_str()))
-            .into_response(),
-        Err(e @ DecisionError::AlreadyDecided(_)) => {
-            render_prescription(
-                &state,
-                &s,
-                mode,
-                &id,
-                None,
-                Some(&e.to_string()),
-                StatusCode::CONFLICT,
-            )
-            .await
+    Some(Amendment {
+        flag: flag.to_string(),
+        item,
+        text: text.clone(),
+    })
+}
+
+fn decision_error(e: DecisionError) -> PortalError {
+    match e {
+        e @ DecisionError::AlreadyDecided(_) => {
+            PortalError::Again(StatusCode::CONFLICT, e.to_string())
         }
-        Err(
-            e @ (DecisionError::ReasonRequired
-            | DecisionError::FlagsNotAcknowledged(_)
-            | DecisionError::AmendmentRequired(_)
-            | DecisionError::Illegal(_)),
-        ) => {
-            render_prescription(
-                &state,
-                &s,
-                mode,
-                &id,
-                None,
-                Some(&e.to_string()),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
+        e @ (DecisionError::ReasonRequired
+        | DecisionError::FlagsNotAcknowledged(_)
+        | DecisionError::AmendmentRequired(_)
+        | DecisionError::Illegal(_)) => {
+            PortalError::Again(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
         }
-        Err(DecisionError::NotFound) => html(
-            StatusCode::NOT_FOUND,
-            pages::message("Not found", "There is no prescription with this id."),
-        ),
-        Err(e) => internal(e),
+        DecisionError::NotFound => PortalError::NotFound(NO_SUCH_PRESCRIPTION),
+        e => internal(e),
     }
 }

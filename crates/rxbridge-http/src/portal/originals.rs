@@ -1,13 +1,14 @@
-//! Signed paper originals: recording the serial and scan, and serving a stored scan (audited).
+//! Signed paper originals: the multipart form that records the serial and scan, and a stored
+//! scan served to staff (the audit is the `Originals` use case's).
 
 use super::auth::{AnyStaff, same};
-use super::pages;
-use super::prescription::render_prescription;
-use super::respond::{Params, audit, forbidden_csrf, html, internal, mode_of};
+use super::prescription::after;
+use super::respond::{NO_SUCH_PRESCRIPTION, Params, PortalError, internal, mode_of, with_location};
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
+use rxbridge_app::originals::{Download, OriginalError, Scan};
 
 /// Staff record the signed paper original: serial keyed in, optional scan (multipart form).
 pub(super) async fn record_original(
@@ -15,204 +16,110 @@ pub(super) async fn record_original(
     AnyStaff(s): AnyStaff,
     Path(id): Path<String>,
     Query(q): Query<Params>,
-    mut multipart: axum::extract::Multipart,
+    multipart: Multipart,
 ) -> Response {
-    use rxbridge_app::originals::{OriginalError, Scan};
     let mode = mode_of(&q);
-    let (mut csrf, mut serial, mut scan) = (String::new(), String::new(), None);
-    loop {
-        match multipart.next_field().await {
-            Ok(Some(field)) => {
-                let name = field.name().unwrap_or("").to_string();
-                let file_name = field.file_name().unwrap_or("").to_string();
-                let Ok(bytes) = field.bytes().await else {
-                    return render_prescription(
-                        &state,
-                        &s,
-                        mode,
-                        &id,
-                        None,
-                        Some("The upload could not be read (too large or interrupted)."),
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                    )
-                    .await;
-                };
-                match name.as_str() {
-                    "csrf" => csrf = String::from_utf8_lossy(&bytes).to_string(),
-                    "serial" => serial = String::from_utf8_lossy(&bytes).to_string(),
-                    "scan" => {
-                        scan = Some(Scan {
-                            file_name,
-                            bytes: bytes.to_vec(),
-                        })
-                    }
-                    _ => {}
-                }
-            }
-            Ok(None) => break,
-            Err(_) => {
-                return render_prescription(
-                    &state,
-                    &s,
-                    mode,
-                    &id,
-                    None,
-                    Some("The upload could not be read (too large or malformed)."),
-                    StatusCode::BAD_REQUEST,
-                )
+    let done = match read_upload(multipart).await {
+        Ok(up) if !same(&up.csrf, &s.csrf_token) => Err(PortalError::Csrf),
+        Ok(up) => {
+            let originals = &state.portal.originals;
+            let recorded = originals
+                .record(&s.staff.id, mode, &id, &up.serial, up.scan)
                 .await;
-            }
+            recorded.map(|_| ()).map_err(original_error)
         }
-    }
-    if !same(&csrf, &s.csrf_token) {
-        return forbidden_csrf();
-    }
-    let Some(portal) = state.portal.clone() else {
-        return internal("portal not configured");
+        Err(e) => Err(e),
     };
-    match portal
-        .originals
-        .record(&s.staff.id, mode, &id, &serial, scan)
-        .await
-    {
-        Ok(_) => Redirect::to(&format!("/staff/prescriptions/{id}?mode={}", mode.as_str()))
-            .into_response(),
-        Err(OriginalError::NotFound) => html(
-            StatusCode::NOT_FOUND,
-            pages::message(
-                "Not found",
-                "There is no prescription with this id in this data set.",
-            ),
-        ),
-        Err(e @ OriginalError::Mismatch { .. }) => {
-            render_prescription(
-                &state,
-                &s,
-                mode,
-                &id,
-                None,
-                Some(&e.to_string()),
-                StatusCode::CONFLICT,
-            )
-            .await
-        }
-        Err(e @ (OriginalError::NotAwaitingOriginal(_) | OriginalError::Conflict)) => {
-            render_prescription(
-                &state,
-                &s,
-                mode,
-                &id,
-                None,
-                Some(&e.to_string()),
-                StatusCode::CONFLICT,
-            )
-            .await
-        }
-        Err(e @ OriginalError::ScanTooLarge) => {
-            render_prescription(
-                &state,
-                &s,
-                mode,
-                &id,
-                None,
-                Some(&e.to_string()),
-                StatusCode::PAYLOAD_TOO_LARGE,
-            )
-            .await
-        }
-        Err(e @ (OriginalError::SerialRequired | OriginalError::UnsupportedScan)) => {
-            render_prescription(
-                &state,
-                &s,
-                mode,
-                &id,
-                None,
-                Some(&e.to_string()),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-        Err(OriginalError::Store(e)) => internal(e),
-    }
+    after(&state, &s, mode, &id, done).await
 }
 
-/// A stored scan, for staff: audited, served as an attachment with its sniffed type.
+/// The form's fields: `csrf`, `serial` and the optional `scan` file.
+struct Upload {
+    csrf: String,
+    serial: String,
+    scan: Option<Scan>,
+}
+
+async fn read_upload(mut multipart: Multipart) -> Result<Upload, PortalError> {
+    let unreadable = |status, why: &str| PortalError::Again(status, why.into());
+    let mut up = Upload {
+        csrf: String::new(),
+        serial: String::new(),
+        scan: None,
+    };
+    while let Some(field) = multipart.next_field().await.map_err(|_| {
+        unreadable(
+            StatusCode::BAD_REQUEST,
+            "The upload could not be read (too large or malformed).",
+        )
+    })? {
+        let name = field.name().unwrap_or("").to_string();
+        let file_name = field.file_name().unwrap_or("").to_string();
+        let bytes = field.bytes().await.map_err(|_| {
+            unreadable(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The upload could not be read (too large or interrupted).",
+            )
+        })?;
+        match name.as_str() {
+            "csrf" => up.csrf = String::from_utf8_lossy(&bytes).to_string(),
+            "serial" => up.serial = String::from_utf8_lossy(&bytes).to_string(),
+            "scan" => {
+                up.scan = Some(Scan {
+                    file_name,
+                    bytes: bytes.to_vec(),
+                })
+            }
+            _ => {}
+        }
+    }
+    Ok(up)
+}
+
+fn original_error(e: OriginalError) -> PortalError {
+    let status = match &e {
+        OriginalError::NotFound => return PortalError::NotFound(NO_SUCH_PRESCRIPTION),
+        OriginalError::Store(e) => return internal(e),
+        OriginalError::Mismatch { .. }
+        | OriginalError::NotAwaitingOriginal(_)
+        | OriginalError::Conflict => StatusCode::CONFLICT,
+        OriginalError::ScanTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        OriginalError::SerialRequired | OriginalError::UnsupportedScan => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+    };
+    PortalError::Again(status, e.to_string())
+}
+
+/// A stored scan, for staff: audited, served as an attachment with its sniffed type, or a
+/// redirect to the store's own short-lived link.
 pub(super) async fn document(
     State(state): State<AppState>,
     AnyStaff(s): AnyStaff,
     Path(doc): Path<String>,
     Query(q): Query<Params>,
-) -> Response {
-    let Some(portal) = state.portal.clone() else {
-        return internal("portal not configured");
-    };
-    // The audit subject is the prescription only when its own timeline references this
-    // document (the query parameter alone could put a view on an unrelated record).
-    let claimed = q.get("prescription").cloned().unwrap_or_default();
-    let subject = if claimed.is_empty() {
-        doc.clone()
-    } else {
-        match state.store.timeline(&claimed).await {
-            Ok(t)
-                if t.iter().any(|e| {
-                    e.event
-                        .detail
-                        .get("document")
-                        .and_then(|d| d.get("id"))
-                        .and_then(|d| d.as_str())
-                        == Some(doc.as_str())
-                }) =>
-            {
-                claimed
+) -> Result<Response, PortalError> {
+    let claimed = q.get("prescription").map(String::as_str);
+    let found = state
+        .portal
+        .originals
+        .download(&s.staff.id, &doc, claimed)
+        .await;
+    Ok(match found.map_err(internal)? {
+        Some(Download::Link(link)) => with_location(StatusCode::SEE_OTHER.into_response(), &link),
+        Some(Download::Bytes {
+            content_type,
+            bytes,
+        }) => {
+            let mut r = (StatusCode::OK, bytes).into_response();
+            if let Ok(v) = HeaderValue::from_str(&content_type) {
+                r.headers_mut().insert(header::CONTENT_TYPE, v);
             }
-            Ok(_) => doc.clone(),
-            Err(e) => return internal(e),
+            let attachment = HeaderValue::from_static("attachment");
+            r.headers_mut()
+                .insert(header::CONTENT_DISPOSITION, attachment);
+            r
         }
-    };
-    // Large scans do not pass through a Lambda response: the store's own short-lived link
-    // when it has one, else the bytes. Either way the read is audited before it is answered.
-    let documents = portal.originals.documents();
-    let answer = match documents.download_link(&doc).await {
-        Ok(Some(link)) => with_location(StatusCode::SEE_OTHER.into_response(), &link),
-        Ok(None) => match documents.get(&doc).await {
-            Ok(Some((content_type, bytes))) => {
-                let mut r = (StatusCode::OK, bytes).into_response();
-                if let Ok(v) = HeaderValue::from_str(&content_type) {
-                    r.headers_mut().insert(header::CONTENT_TYPE, v);
-                }
-                r.headers_mut().insert(
-                    header::CONTENT_DISPOSITION,
-                    HeaderValue::from_static("attachment"),
-                );
-                r
-            }
-            Ok(None) => {
-                return html(
-                    StatusCode::NOT_FOUND,
-                    pages::message("Not found", "There is no such document."),
-                );
-            }
-            Err(e) => return internal(e),
-        },
-        Err(e) => return internal(e),
-    };
-    if let Err(r) = audit(
-        &state,
-        &s,
-        "staff.viewed_document",
-        &subject,
-        serde_json::json!({ "document": doc }),
-    )
-    .await
-    {
-        return r;
-    }
-    answer
-}
-
-fn with_location(mut r: Response, to: &str) -> Response {
-    if let Ok(v) = HeaderValue::from_str(to) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    r
+        None => return Err(PortalError::NotFound("There is no such document.")),
+    })
 }

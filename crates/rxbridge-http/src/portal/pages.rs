@@ -5,6 +5,7 @@ use maud::{DOCTYPE, Markup, html};
 use rxbridge_app::events::EventRecord;
 use rxbridge_app::ports::{Mode, PrescriptionRecord};
 use rxbridge_app::staff::{Role, StaffSession};
+use rxbridge_app::staff_view::{Listed, PatientDetails};
 
 pub const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#1b1b1b}\
 header{background:#005eb8;color:#fff;padding:.5rem 1rem;display:flex;gap:1rem;align-items:center;flex-wrap:wrap}\
@@ -138,42 +139,31 @@ pub fn search_form(mode: Mode) -> Markup {
     }
 }
 
-/// One row of a list: the record and what may be shown of its patient.
-pub struct Row<'a> {
-    pub rec: &'a PrescriptionRecord,
-    pub patient: String,
-}
-
 fn flagged(r: &PrescriptionRecord) -> bool {
     r.findings
         .iter()
         .any(|f| f.severity == rxbridge_domain::Severity::Flag)
 }
 
-pub fn list(mode: Mode, rows: &[Row<'_>], empty: &str) -> Markup {
+pub fn list(mode: Mode, rows: &[Listed], empty: &str) -> Markup {
     html! {
         @if rows.is_empty() { p { (empty) } } @else {
             table {
                 thead { tr { th { "Prescription" } th { "Patient" } th { "Status" } th { "Received" } th { "Flags" } } }
                 tbody {
                     @for r in rows {
-                        tr class=[flagged(r.rec).then_some("flag")] {
-                            td { a href={ "/staff/prescriptions/" (r.rec.id) "?mode=" (mode.as_str()) } { (r.rec.clinic_reference) } br; small { (r.rec.id) } }
+                        tr class=[flagged(&r.record).then_some("flag")] {
+                            td { a href={ "/staff/prescriptions/" (r.record.id) "?mode=" (mode.as_str()) } { (r.record.clinic_reference) } br; small { (r.record.id) } }
                             td.masked { (r.patient) }
-                            td { (r.rec.status.as_str()) }
-                            td { (r.rec.created_at.strftime("%Y-%m-%d %H:%M")) }
-                            td { @if flagged(r.rec) { "flagged" } }
+                            td { (r.record.status.as_str()) }
+                            td { (r.record.created_at.strftime("%Y-%m-%d %H:%M")) }
+                            td { @if flagged(&r.record) { "flagged" } }
                         }
                     }
                 }
             }
         }
     }
-}
-
-pub struct PatientPanel {
-    pub masked: bool,
-    pub lines: Vec<(&'static str, String)>,
 }
 
 pub struct DecisionForm<'a> {
@@ -189,7 +179,7 @@ pub fn prescription(
     s: &StaffSession,
     mode: Mode,
     rec: &PrescriptionRecord,
-    patient: &PatientPanel,
+    patient: &PatientDetails,
     timeline: &[EventRecord],
     decide: Option<DecisionForm<'_>>,
     error: Option<&str>,

@@ -1,157 +1,29 @@
-//! The prescription page (audited, masked for support staff unless they state a reason), staff
-//! notes, and cancelling on the patient's request.
+//! The prescription page (the audited, masked staff view is the `StaffViews` use case's), staff
+//! notes, and cancelling on the patient's request; and the answer every action on a
+//! prescription shares: back to its page, or the page again with why not.
 
 use super::auth::AnyStaff;
 use super::pages::{self, DecisionForm};
-use super::respond::{Params, audit, csrf_ok, forbidden_csrf, html, internal, mode_of};
-use super::search::patient_panel;
+use super::respond::{
+    CsrfForm, NO_SUCH_PRESCRIPTION, Params, PortalError, html, internal, mode_of, redirect,
+};
 use crate::state::AppState;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
-use rxbridge_app::clinical::{AMENDABLE, amendment_key};
+use axum::response::{IntoResponse, Response};
+use rxbridge_app::intake::IntakeError;
 use rxbridge_app::ports::Mode;
-use rxbridge_app::staff::{Role, StaffSession};
-use rxbridge_domain::compliance::Severity;
-use rxbridge_domain::lifecycle::Status;
-
-pub(super) async fn render_prescription(
-    state: &AppState,
-    s: &StaffSession,
-    mode: Mode,
-    id: &str,
-    reason: Option<&str>,
-    error: Option<&str>,
-    status: StatusCode,
-) -> Response {
-    let rec = match state.store.get_prescription_for_staff(mode, id).await {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            return html(
-                StatusCode::NOT_FOUND,
-                pages::message(
-                    "Not found",
-                    "There is no prescription with this id in this data set.",
-                ),
-            );
-        }
-        Err(e) => return internal(e),
-    };
-    let rx = match state.intake.open(&rec) {
-        Ok(rx) => rx,
-        Err(e) => return internal(e),
-    };
-    let reason = reason
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .map(|r| r.chars().take(200).collect::<String>());
-    // Pharmacists and admins see the record in full; support sees it masked unless they state why.
-    let masked = matches!(s.staff.role, Role::Support | Role::Finance) && reason.is_none();
-    if let Err(r) = audit(
-        state,
-        s,
-        "staff.viewed_prescription",
-        id,
-        serde_json::json!({ "masked": masked, "reason": reason, "mode": mode.as_str() }),
-    )
-    .await
-    {
-        return r;
-    }
-    let timeline = match state.store.timeline(id).await {
-        Ok(t) => t,
-        Err(e) => return internal(e),
-    };
-    let decide = (s.staff.role == Role::Pharmacist
-        && matches!(rec.status, Status::AwaitingClinicalCheck | Status::OnHold))
-    .then(|| DecisionForm {
-        csrf: &s.csrf_token,
-        version: rec.version,
-        flags: rec
-            .findings
-            .iter()
-            .filter(|f| f.severity == Severity::Flag)
-            .map(|f| f.code.clone())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect(),
-        amendments: rec
-            .findings
-            .iter()
-            .filter(|f| AMENDABLE.contains(&f.code.as_str()))
-            .map(|f| {
-                let what = match f.code.as_str() {
-                    rxbridge_domain::compliance::CD_QUANTITY_FIGURES_MISSING => {
-                        "the quantity in figures you added"
-                    }
-                    rxbridge_domain::compliance::CD_QUANTITY_WORDS_MISSPELT => {
-                        "the quantity in words as you corrected it"
-                    }
-                    _ => "the quantity in words you added",
-                };
-                let item = f
-                    .item
-                    .map(|i| format!("Item {}: ", i + 1))
-                    .unwrap_or_default();
-                (
-                    amendment_key(&f.code, f.item),
-                    format!("{item}{what} (MDR 2001 reg 16(1A), recorded)"),
-                )
-            })
-            .collect(),
-    });
-    let payment = match &state.payments {
-        Some(pay) => match pay.for_prescription(id).await {
-            Ok(Some(p)) => {
-                let link = (p.status == rxbridge_app::payments::PaymentStatus::AwaitingPayment
-                    && !masked)
-                    .then(|| pay.link_for(&p.id));
-                pages::payment_panel(s, mode, &p, link.as_deref())
-            }
-            Ok(None) => maud::html! {},
-            Err(e) => return internal(e),
-        },
-        None => maud::html! {},
-    };
-    html(
-        status,
-        pages::prescription(
-            s,
-            mode,
-            &rec,
-            &patient_panel(&rx, masked),
-            &timeline,
-            decide,
-            error,
-            payment,
-        ),
-    )
-}
+use rxbridge_app::staff::StaffSession;
+use rxbridge_app::staff_view::{DecisionOptions, ViewError, staff_text};
 
 pub(super) async fn prescription(
     State(state): State<AppState>,
     AnyStaff(s): AnyStaff,
     Path(id): Path<String>,
     Query(q): Query<Params>,
-) -> Response {
-    render_prescription(
-        &state,
-        &s,
-        mode_of(&q),
-        &id,
-        q.get("reason").map(String::as_str),
-        None,
-        StatusCode::OK,
-    )
-    .await
-}
-
-fn form_text(form: &Params, key: &str, max: usize) -> Option<String> {
-    form.get(key).map(|t| t.trim().to_string()).filter(|t| {
-        !t.is_empty()
-            && t.chars().count() <= max
-            && !t.chars().any(|c| c.is_control() && c != '\n' && c != '\r')
-    })
+) -> Result<Response, PortalError> {
+    let reason = q.get("reason").map(String::as_str);
+    render(&state, &s, mode_of(&q), &id, reason, None, StatusCode::OK).await
 }
 
 /// Notes are events on the prescription's timeline.
@@ -160,49 +32,12 @@ pub(super) async fn add_note(
     AnyStaff(s): AnyStaff,
     Path(id): Path<String>,
     Query(q): Query<Params>,
-    Form(form): Form<Params>,
+    CsrfForm(form): CsrfForm,
 ) -> Response {
     let mode = mode_of(&q);
-    if !csrf_ok(&s, &form) {
-        return forbidden_csrf();
-    }
-    match state.store.get_prescription_for_staff(mode, &id).await {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            return html(
-                StatusCode::NOT_FOUND,
-                pages::message(
-                    "Not found",
-                    "There is no prescription with this id in this data set.",
-                ),
-            );
-        }
-        Err(e) => return internal(e),
-    }
-    let Some(note) = form_text(&form, "note", 2000) else {
-        return render_prescription(
-            &state,
-            &s,
-            mode,
-            &id,
-            None,
-            Some("A note needs 1 to 2000 characters."),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
-    };
-    if let Err(r) = audit(
-        &state,
-        &s,
-        "staff.note",
-        &id,
-        serde_json::json!({ "note": note }),
-    )
-    .await
-    {
-        return r;
-    }
-    Redirect::to(&format!("/staff/prescriptions/{id}?mode={}", mode.as_str())).into_response()
+    let note = form.get("note").map(String::as_str).unwrap_or("");
+    let done = state.portal.views.note(&s, mode, &id, note).await;
+    after(&state, &s, mode, &id, done.map_err(view_error)).await
 }
 
 /// Any member of staff may cancel on the patient's request, with a reason.
@@ -211,68 +46,122 @@ pub(super) async fn cancel(
     AnyStaff(s): AnyStaff,
     Path(id): Path<String>,
     Query(q): Query<Params>,
-    Form(form): Form<Params>,
+    CsrfForm(form): CsrfForm,
 ) -> Response {
     let mode = mode_of(&q);
-    if !csrf_ok(&s, &form) {
-        return forbidden_csrf();
-    }
-    let Some(reason) = form_text(&form, "reason", 500) else {
-        return render_prescription(
-            &state,
-            &s,
-            mode,
-            &id,
-            None,
-            Some("Cancelling needs a reason."),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+    let Some(reason) = form.get("reason").and_then(|r| staff_text(r, 500)) else {
+        let why = "Cancelling needs a reason.".to_string();
+        let refused = Err(PortalError::Again(StatusCode::UNPROCESSABLE_ENTITY, why));
+        return after(&state, &s, mode, &id, refused).await;
     };
-    match state
-        .intake
+    let done = state
+        .payments
         .cancel_by_staff(&s.staff.id, mode, &id, &reason)
         .await
-    {
-        Ok(_) => {
-            if let Some(p) = &state.payments {
-                p.prescription_changed(&id, &format!("staff:{}", s.staff.id))
-                    .await;
-            }
-            Redirect::to(&format!("/staff/prescriptions/{id}?mode={}", mode.as_str()))
+        .map(|_| ())
+        .map_err(cancel_error);
+    after(&state, &s, mode, &id, done).await
+}
+
+fn cancel_error(e: IntakeError) -> PortalError {
+    match e {
+        IntakeError::NotFound => PortalError::NotFound(NO_SUCH_PRESCRIPTION),
+        IntakeError::NotCancellable(st) => PortalError::Again(
+            StatusCode::CONFLICT,
+            format!("A prescription that is {st} cannot be cancelled."),
+        ),
+        IntakeError::Store(rxbridge_app::StoreError::Conflict) => PortalError::Again(
+            StatusCode::CONFLICT,
+            "The prescription changed meanwhile; check it and try again.".into(),
+        ),
+        e => internal(e),
+    }
+}
+
+/// The answer to an action on a prescription: back to its page when it was done; the page
+/// again, with the error shown, when the action was refused for a reason staff can fix.
+pub(super) async fn after(
+    state: &AppState,
+    s: &StaffSession,
+    mode: Mode,
+    id: &str,
+    done: Result<(), PortalError>,
+) -> Response {
+    match done {
+        Ok(()) => redirect(&format!("/staff/prescriptions/{id}?mode={}", mode.as_str())),
+        Err(PortalError::Again(status, why)) => {
+            render(state, s, mode, id, None, Some(&why), status)
+                .await
                 .into_response()
         }
-        Err(rxbridge_app::intake::IntakeError::NotFound) => html(
-            StatusCode::NOT_FOUND,
-            pages::message(
-                "Not found",
-                "There is no prescription with this id in this data set.",
-            ),
-        ),
-        Err(rxbridge_app::intake::IntakeError::NotCancellable(st)) => {
-            render_prescription(
-                &state,
-                &s,
-                mode,
-                &id,
-                None,
-                Some(&format!("A prescription that is {st} cannot be cancelled.")),
-                StatusCode::CONFLICT,
-            )
-            .await
-        }
-        Err(rxbridge_app::intake::IntakeError::Store(rxbridge_app::StoreError::Conflict)) => {
-            render_prescription(
-                &state,
-                &s,
-                mode,
-                &id,
-                None,
-                Some("The prescription changed meanwhile; check it and try again."),
-                StatusCode::CONFLICT,
-            )
-            .await
-        }
-        Err(e) => internal(e),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The prescription page as `s` may see it, answered with `status`.
+async fn render(
+    state: &AppState,
+    s: &StaffSession,
+    mode: Mode,
+    id: &str,
+    reason: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, PortalError> {
+    let page = state
+        .portal
+        .views
+        .prescription(s, mode, id, reason)
+        .await
+        .map_err(view_error)?;
+    let payment = page
+        .payment
+        .as_ref()
+        .map(|p| pages::payment_panel(s, mode, &p.payment, p.link.as_deref()))
+        .unwrap_or_default();
+    let decide = page.decision.as_ref().map(|d| decision_form(s, d));
+    let body = pages::prescription(
+        s,
+        mode,
+        &page.record,
+        &page.patient,
+        &page.timeline,
+        decide,
+        error,
+        payment,
+    );
+    Ok(html(status, body))
+}
+
+pub(super) fn view_error(e: ViewError) -> PortalError {
+    match e {
+        ViewError::NotFound => PortalError::NotFound(NO_SUCH_PRESCRIPTION),
+        ViewError::Invalid(why) => PortalError::Again(StatusCode::UNPROCESSABLE_ENTITY, why),
+        e => internal(e),
+    }
+}
+
+/// The decision form's fields: the flags to acknowledge and, per amendable finding, the field
+/// and what the pharmacist records.
+fn decision_form<'a>(s: &'a StaffSession, d: &DecisionOptions) -> DecisionForm<'a> {
+    use rxbridge_domain::compliance::{CD_QUANTITY_FIGURES_MISSING, CD_QUANTITY_WORDS_MISSPELT};
+    let amendments = d.amendable.iter().map(|f| {
+        let what = match f.code.as_str() {
+            CD_QUANTITY_FIGURES_MISSING => "the quantity in figures you added",
+            CD_QUANTITY_WORDS_MISSPELT => "the quantity in words as you corrected it",
+            _ => "the quantity in words you added",
+        };
+        let item = f
+            .item
+            .map(|i| format!("Item {}: ", i + 1))
+            .unwrap_or_default();
+        let key = rxbridge_app::clinical::amendment_key(&f.code, f.item);
+        (key, format!("{item}{what} (MDR 2001 reg 16(1A), recorded)"))
+    });
+    DecisionForm {
+        csrf: &s.csrf_token,
+        version: d.version,
+        flags: d.flags.clone(),
+        amendments: amendments.collect(),
     }
 }

@@ -1,18 +1,22 @@
-//! What every portal handler shares: query parameters, HTML answers, the CSRF check, the
-//! staff audit event, and report downloads.
+//! What every portal handler shares: query parameters, HTML answers, `PortalError` (why a
+//! request failed, as the page it gets), the `CsrfForm` extractor, and report downloads.
 
 use super::auth::same;
 use super::pages;
 use crate::state::AppState;
-use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::extract::{Form, FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::Markup;
-use rxbridge_app::events::NewEvent;
 use rxbridge_app::ports::Mode;
 use rxbridge_app::staff::StaffSession;
 use std::collections::HashMap;
 
 pub(super) type Params = HashMap<String, String>;
+
+/// The 404 text for a prescription id that is not in the chosen data set.
+pub(super) const NO_SUCH_PRESCRIPTION: &str =
+    "There is no prescription with this id in this data set.";
 
 pub(super) fn mode_of(q: &Params) -> Mode {
     q.get("mode")
@@ -24,46 +28,115 @@ pub(super) fn html(status: StatusCode, m: Markup) -> Response {
     (status, Html(m.into_string())).into_response()
 }
 
-pub(super) fn forbidden_csrf() -> Response {
-    html(
-        StatusCode::FORBIDDEN,
-        pages::message(
-            "Form expired",
-            "The form's security token is missing or wrong. Go back, reload the page and try again.",
-        ),
-    )
+/// Off to `to` (303 after a form, as `Redirect::to` answers).
+pub(super) fn redirect(to: &str) -> Response {
+    Redirect::to(to).into_response()
 }
 
-pub(super) fn internal(e: impl std::fmt::Debug) -> Response {
+/// `r` with its `Location` set to `to`.
+pub(super) fn with_location(mut r: Response, to: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+/// Why a portal request failed, as the page it is answered with.
+#[derive(Debug)]
+pub(super) enum PortalError {
+    /// The form's CSRF token is missing or wrong: 403.
+    Csrf,
+    /// 404 with this text.
+    NotFound(&'static str),
+    /// A message page: status, title, text.
+    Message(StatusCode, &'static str, String),
+    /// A page already laid out.
+    Page(StatusCode, Markup),
+    /// 429 with `Retry-After` in seconds.
+    RetryAfter(i64, Markup),
+    /// The page the form came from, again, with this error shown (the handler that knows the
+    /// page renders it; elsewhere it is a message page).
+    Again(StatusCode, String),
+    /// Logged when it is made; the page says only that it was.
+    Internal,
+}
+
+/// A failure that is not the caller's: logged (never with patient data: the use cases' errors
+/// carry none), answered 500.
+pub(super) fn internal(e: impl std::fmt::Debug) -> PortalError {
     tracing::error!(error = ?e, "portal failure");
-    html(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        pages::message("Something went wrong", "The error was logged."),
-    )
+    PortalError::Internal
 }
 
-pub(super) fn csrf_ok(s: &StaffSession, form: &Params) -> bool {
-    form.get("csrf").is_some_and(|t| same(t, &s.csrf_token))
+impl IntoResponse for PortalError {
+    fn into_response(self) -> Response {
+        match self {
+            PortalError::Csrf => html(
+                StatusCode::FORBIDDEN,
+                pages::message(
+                    "Form expired",
+                    "The form's security token is missing or wrong. Go back, reload the page and try again.",
+                ),
+            ),
+            PortalError::NotFound(why) => {
+                html(StatusCode::NOT_FOUND, pages::message("Not found", why))
+            }
+            PortalError::Message(status, title, text) => html(status, pages::message(title, &text)),
+            PortalError::Page(status, page) => html(status, page),
+            PortalError::RetryAfter(secs, page) => {
+                let mut r = html(StatusCode::TOO_MANY_REQUESTS, page);
+                if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                r
+            }
+            PortalError::Again(status, text) => html(status, pages::message("Not done", &text)),
+            PortalError::Internal => html(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                pages::message("Something went wrong", "The error was logged."),
+            ),
+        }
+    }
 }
 
-pub(super) async fn audit(
-    state: &AppState,
-    s: &StaffSession,
-    kind: &str,
-    subject: &str,
-    detail: serde_json::Value,
-) -> Result<(), Response> {
-    state
-        .store
-        .record_event(NewEvent {
-            at: state.clock.now(),
-            kind: kind.into(),
-            actor: format!("staff:{}", s.staff.id),
-            subject: subject.into(),
-            detail,
-        })
-        .await
-        .map_err(internal)
+/// A form whose `csrf` field is checked against the signed-in session's token before the
+/// handler runs (403 otherwise). Put it after the role extractor, which keeps the session for it.
+pub(super) struct CsrfForm<T = Params>(pub T);
+
+/// A form body that carries a CSRF token.
+pub(super) trait CsrfToken {
+    fn csrf(&self) -> Option<&str>;
+}
+
+impl CsrfToken for Params {
+    fn csrf(&self) -> Option<&str> {
+        self.get("csrf").map(String::as_str)
+    }
+}
+
+impl CsrfToken for Vec<(String, String)> {
+    fn csrf(&self) -> Option<&str> {
+        self.iter()
+            .find(|(n, _)| n == "csrf")
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl<T> FromRequest<AppState> for CsrfForm<T>
+where
+    T: serde::de::DeserializeOwned + CsrfToken + Send,
+{
+    type Rejection = Response;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let session = req.extensions().get::<StaffSession>().cloned();
+        let Form(form) = Form::<T>::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match (session, form.csrf()) {
+            (Some(s), Some(t)) if same(t, &s.csrf_token) => Ok(CsrfForm(form)),
+            _ => Err(PortalError::Csrf.into_response()),
+        }
+    }
 }
 
 /// A report as a downloaded file: printable PDF or CSV, named `{stem}.pdf|csv`.
@@ -73,14 +146,10 @@ pub(super) fn report_download(
     stem: &str,
 ) -> Response {
     let (bytes, ctype, ext) = if pdf {
-        (
-            rxbridge_app::finance::to_pdf(report),
-            "application/pdf",
-            "pdf",
-        )
+        (rxbridge_export::to_pdf(report), "application/pdf", "pdf")
     } else {
         (
-            rxbridge_app::finance::to_csv(report),
+            rxbridge_export::to_csv(report),
             "text/csv; charset=utf-8",
             "csv",
         )

@@ -3,12 +3,13 @@
 
 use super::auth::{LOGIN_CSRF_COOKIE, SESSION_COOKIE, SignedIn, cookie, same, set_cookie};
 use super::pages;
-use super::respond::{Params, csrf_ok, forbidden_csrf, html, internal};
+use super::respond::{CsrfForm, Params, PortalError, html, internal, redirect};
 use crate::state::AppState;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
-use rxbridge_app::staff::StaffError;
+use axum::response::{IntoResponse, Response};
+use rxbridge_app::staff::{ExternalSignIn, StaffError};
+use std::sync::Arc;
 
 fn random_csrf() -> String {
     uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string()
@@ -24,18 +25,15 @@ fn with_cookie(mut r: Response, cookie: &str) -> Response {
 
 /// Off to `to` with the new session's cookie, clearing `spent` (the sign-in's own cookie).
 fn signed_in(to: &str, token: &str, spent: String) -> Response {
-    let r = with_cookie(
-        Redirect::to(to).into_response(),
-        &set_cookie(SESSION_COOKIE, token, None),
-    );
+    let r = with_cookie(redirect(to), &set_cookie(SESSION_COOKIE, token, None));
     with_cookie(r, &spent)
 }
 
 fn external_label(state: &AppState) -> Option<String> {
     state
         .portal
+        .external
         .as_ref()
-        .and_then(|p| p.external.as_ref())
         .map(|e| e.label().to_string())
 }
 
@@ -50,66 +48,52 @@ pub(super) async fn login_page(State(state): State<AppState>) -> Response {
     )
 }
 
+/// Sign-in with a password; the form's token is checked against the sign-in's own cookie
+/// (double submit: there is no session yet).
 pub(super) async fn login(
     State(state): State<AppState>,
     client: Option<axum::Extension<crate::ClientAddr>>,
     headers: HeaderMap,
     Form(form): Form<Params>,
-) -> Response {
-    let Some(portal) = state.portal.clone() else {
-        return internal("portal not configured");
-    };
+) -> Result<Response, PortalError> {
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
-    let given = form.get("csrf").cloned().unwrap_or_default();
-    if expected.is_empty() || !same(&expected, &given) {
-        return forbidden_csrf();
+    let given = form.get("csrf").map(String::as_str).unwrap_or_default();
+    if expected.is_empty() || !same(&expected, given) {
+        return Err(PortalError::Csrf);
     }
     if let Some(label) = external_label(&state) {
-        return html(
-            StatusCode::FORBIDDEN,
-            pages::login_page(
-                &expected,
-                Some("Passwords are not accepted here: sign in with the link below."),
-                Some(&label),
-            ),
-        );
+        let why = "Passwords are not accepted here: sign in with the link below.";
+        let page = pages::login_page(&expected, Some(why), Some(&label));
+        return Err(PortalError::Page(StatusCode::FORBIDDEN, page));
     }
-    let (email, password) = (
-        form.get("email").cloned().unwrap_or_default(),
-        form.get("password").cloned().unwrap_or_default(),
-    );
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
     let client = client.map(|axum::Extension(crate::ClientAddr(ip))| ip);
-    match portal.staff.sign_in_from(client, &email, &password).await {
-        Ok(s) => {
-            let to = if s.session.staff.must_change_password {
-                "/staff/password"
-            } else {
-                "/staff"
-            };
-            signed_in(to, &s.token, set_cookie(LOGIN_CSRF_COOKIE, "", Some(0)))
-        }
-        Err(StaffError::InvalidCredentials) => html(
+    let staff = &state.portal.staff;
+    let signed = staff
+        .sign_in_from(client, field("email"), field("password"))
+        .await;
+    let s = signed.map_err(|e| login_error(&state, &expected, e))?;
+    let first = s.session.staff.must_change_password;
+    let to = if first { "/staff/password" } else { "/staff" };
+    let spent = set_cookie(LOGIN_CSRF_COOKIE, "", Some(0));
+    Ok(signed_in(to, &s.token, spent))
+}
+
+fn login_error(state: &AppState, csrf: &str, e: StaffError) -> PortalError {
+    match e {
+        StaffError::InvalidCredentials => PortalError::Page(
             StatusCode::UNAUTHORIZED,
-            pages::login(&expected, Some("The email or password is wrong.")),
+            pages::login(csrf, Some("The email or password is wrong.")),
         ),
-        Err(StaffError::Locked(until)) => {
-            let mut r = html(
-                StatusCode::TOO_MANY_REQUESTS,
-                pages::login(
-                    &expected,
-                    Some(&format!(
-                        "Too many failed attempts. Try again after {}.",
-                        until.strftime("%H:%M:%S UTC")
-                    )),
-                ),
+        StaffError::Locked(until) => {
+            let why = format!(
+                "Too many failed attempts. Try again after {}.",
+                until.strftime("%H:%M:%S UTC")
             );
             let secs = until.duration_since(state.clock.now()).as_secs().max(1);
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            r
+            PortalError::RetryAfter(secs, pages::login(csrf, Some(&why)))
         }
-        Err(e) => internal(e),
+        e => internal(e),
     }
 }
 
@@ -123,20 +107,15 @@ fn oauth_cookie(value: &str, max_age: i64) -> String {
 }
 
 pub(super) async fn external_start(State(state): State<AppState>) -> Response {
-    let Some(portal) = state.portal.clone() else {
-        return internal("portal not configured");
-    };
-    let Some(external) = portal.external.clone() else {
-        return Redirect::to("/staff/login").into_response();
+    let Some(external) = state.portal.external.clone() else {
+        return redirect("/staff/login");
     };
     let oauth_state = random_csrf();
     let verifier = rxbridge_app::staff::pkce_verifier();
-    let url = external.authorize_url(
-        &oauth_state,
-        &rxbridge_app::staff::pkce_challenge(&verifier),
-    );
+    let challenge = rxbridge_app::staff::pkce_challenge(&verifier);
+    let url = external.authorize_url(&oauth_state, &challenge);
     with_cookie(
-        Redirect::to(&url).into_response(),
+        redirect(&url),
         &oauth_cookie(&format!("{oauth_state}.{verifier}"), 600),
     )
 }
@@ -146,58 +125,47 @@ pub(super) async fn external_callback(
     headers: HeaderMap,
     Query(q): Query<Params>,
 ) -> Response {
-    let Some(portal) = state.portal.clone() else {
-        return internal("portal not configured");
-    };
-    let Some(external) = portal.external.clone() else {
-        return Redirect::to("/staff/login").into_response();
-    };
-    let refuse = |why: &str| {
-        with_cookie(
-            html(
-                StatusCode::UNAUTHORIZED,
-                pages::login_page(&random_csrf(), Some(why), Some(external.label())),
-            ),
-            &oauth_cookie("", 0),
-        )
+    let Some(external) = state.portal.external.clone() else {
+        return redirect("/staff/login");
     };
     let kept = cookie(&headers, OAUTH_COOKIE).unwrap_or_default();
     let (expected_state, verifier) = kept.split_once('.').unwrap_or(("", ""));
     let given_state = q.get("state").map(String::as_str).unwrap_or_default();
     if expected_state.is_empty() || !same(expected_state, given_state) {
-        return refuse("The sign-in expired or did not start here. Try again.");
+        return refuse(
+            &external,
+            "The sign-in expired or did not start here. Try again.",
+        );
     }
     let Some(code) = q.get("code").filter(|c| !c.is_empty()) else {
-        return refuse("The identity provider did not sign you in.");
+        return refuse(&external, "The identity provider did not sign you in.");
     };
     match external.complete(code, verifier).await {
         Ok(s) => signed_in("/staff", &s.token, oauth_cookie("", 0)),
         Err(StaffError::InvalidCredentials) => {
-            refuse("The identity provider's answer was refused.")
+            refuse(&external, "The identity provider's answer was refused.")
         }
-        Err(StaffError::Invalid(why)) => refuse(&why),
-        Err(e) => internal(e),
+        Err(StaffError::Invalid(why)) => refuse(&external, &why),
+        Err(e) => internal(e).into_response(),
     }
+}
+
+/// The sign-in page again (401) with why the provider's sign-in did not complete.
+fn refuse(external: &Arc<dyn ExternalSignIn>, why: &str) -> Response {
+    let page = pages::login_page(&random_csrf(), Some(why), Some(external.label()));
+    with_cookie(html(StatusCode::UNAUTHORIZED, page), &oauth_cookie("", 0))
 }
 
 pub(super) async fn logout(
     State(state): State<AppState>,
     SignedIn(s): SignedIn,
-    Form(form): Form<Params>,
-) -> Response {
-    if !csrf_ok(&s, &form) {
-        return forbidden_csrf();
-    }
-    let Some(portal) = state.portal.clone() else {
-        return internal("portal not configured");
-    };
-    if let Err(e) = portal.staff.sign_out(&s).await {
-        return internal(e);
-    }
-    with_cookie(
-        Redirect::to("/staff/login").into_response(),
+    CsrfForm(_): CsrfForm,
+) -> Result<Response, PortalError> {
+    state.portal.staff.sign_out(&s).await.map_err(internal)?;
+    Ok(with_cookie(
+        redirect("/staff/login"),
         &set_cookie(SESSION_COOKIE, "", Some(0)),
-    )
+    ))
 }
 
 pub(super) async fn password_page(SignedIn(s): SignedIn) -> Response {
@@ -207,28 +175,24 @@ pub(super) async fn password_page(SignedIn(s): SignedIn) -> Response {
 pub(super) async fn change_password(
     State(state): State<AppState>,
     SignedIn(s): SignedIn,
-    Form(form): Form<Params>,
-) -> Response {
-    if !csrf_ok(&s, &form) {
-        return forbidden_csrf();
-    }
-    let Some(portal) = state.portal.clone() else {
-        return internal("portal not configured");
+    CsrfForm(form): CsrfForm,
+) -> Result<Response, PortalError> {
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
+    let refused = |why: &str| {
+        PortalError::Page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::password(&s, Some(why)),
+        )
     };
-    let (cur, new) = (
-        form.get("current").cloned().unwrap_or_default(),
-        form.get("new").cloned().unwrap_or_default(),
-    );
-    match portal.staff.change_password(&s, &cur, &new).await {
-        Ok(()) => Redirect::to("/staff").into_response(),
-        Err(StaffError::InvalidCredentials) => html(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            pages::password(&s, Some("The current password is wrong.")),
-        ),
-        Err(StaffError::Invalid(m)) => html(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            pages::password(&s, Some(&m)),
-        ),
-        Err(e) => internal(e),
+    match state
+        .portal
+        .staff
+        .change_password(&s, field("current"), field("new"))
+        .await
+    {
+        Ok(()) => Ok(redirect("/staff")),
+        Err(StaffError::InvalidCredentials) => Err(refused("The current password is wrong.")),
+        Err(StaffError::Invalid(m)) => Err(refused(&m)),
+        Err(e) => Err(internal(e)),
     }
 }

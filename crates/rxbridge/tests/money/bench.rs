@@ -6,8 +6,8 @@ use crate::fulfilment::receiver;
 use crate::harness::*;
 use rxbridge_app::outbox::NewMessage;
 use rxbridge_app::payments::Change;
-use rxbridge_app::payments::signature::sign;
 use rxbridge_app::ports::Mode;
+use rxbridge_stripe::signature::sign;
 use serde_json::json;
 use std::time::Instant;
 
@@ -39,7 +39,7 @@ async fn bench_outbox_delivery_and_webhook_intake() {
                 created_at: t,
             })
             .collect();
-        use rxbridge_app::Store;
+        use rxbridge_app::ports::UnitOfWork;
         m.running
             .store
             .commit(Change {

@@ -4,8 +4,8 @@
 use crate::harness::*;
 use rxbridge_app::finance::{ExportKind, Month, Report};
 use rxbridge_app::payments::PaymentStatus;
-use rxbridge_app::payments::signature::sign;
 use rxbridge_app::ports::Mode;
+use rxbridge_stripe::signature::sign;
 use serde_json::json;
 
 fn total<'a>(r: &'a Report, label: &str) -> &'a str {
@@ -117,7 +117,7 @@ async fn the_three_exports_add_up() {
     assert_eq!(total(&claim, "Items on which charges were collected"), "2");
     assert_eq!(total(&claim, "Items exempt from charges"), "1");
     assert_eq!(total(&claim, "Charges collected"), "£19.80");
-    let csv = rxbridge_app::finance::to_csv(&claim);
+    let csv = rxbridge_export::to_csv(&claim);
     let charges: i64 = column(&csv, "charge_collected")
         .iter()
         .map(|c| pence(c))
@@ -150,7 +150,7 @@ async fn the_three_exports_add_up() {
         .report(ExportKind::Payments, t, month, "test", &none)
         .await
         .unwrap();
-    let csv = rxbridge_app::finance::to_csv(&pr);
+    let csv = rxbridge_export::to_csv(&pr);
     assert_eq!(
         pr.rows.len(),
         6,

@@ -187,7 +187,7 @@ impl Money {
 
     /// The signed original arrives (private Schedule 2/3).
     pub async fn original(&self, mode: Mode, id: &str, serial: &str) {
-        let portal = self.running.state.portal.as_ref().unwrap();
+        let portal = &self.running.state.portal;
         portal
             .originals
             .record("st_test", mode, id, serial, None)
@@ -211,7 +211,6 @@ impl Money {
                     staff_id: "st_pharm".into(),
                     gphc: GphcNumber::parse("2033467").unwrap(),
                 },
-                &self.clinic_id,
                 mode,
                 id,
                 rec.version,
@@ -332,14 +331,14 @@ pub trait StoreExt {
 
 impl StoreExt for rxbridge_store_sqlite::SqliteStore {
     async fn get_prescription_for_staff_sync(&self, mode: Mode, id: &str) -> PrescriptionRecord {
-        use rxbridge_app::Store;
+        use rxbridge_app::ports::StaffViews;
         self.get_prescription_for_staff(mode, id)
             .await
             .unwrap()
             .expect("the prescription")
     }
     async fn timeline_sync(&self, id: &str) -> Vec<rxbridge_app::events::EventRecord> {
-        use rxbridge_app::Store;
+        use rxbridge_app::ports::EventLog;
         self.timeline(id).await.unwrap()
     }
 }

@@ -7,12 +7,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode as AxStatus};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use rxbridge::stripe::StripeProvider;
-use rxbridge_app::payments::signature::sign;
 use rxbridge_app::payments::{
     CheckoutRequest, PaymentProvider, PaymentStatus, ProviderError, RefundRequest,
 };
 use rxbridge_app::ports::Mode;
+use rxbridge_stripe::StripeProvider;
+use rxbridge_stripe::signature::sign;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

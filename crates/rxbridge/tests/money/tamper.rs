@@ -21,7 +21,6 @@ async fn a_rejected_prescription_set_ready_in_the_database_is_not_released_and_i
                 staff_id: "st_pharm".into(),
                 gphc: GphcNumber::parse("2033467").unwrap(),
             },
-            &m.clinic_id,
             Mode::Test,
             &id,
             rec.version,

@@ -4,8 +4,8 @@
 use crate::harness::*;
 use reqwest::StatusCode;
 use rxbridge_app::payments::PaymentStatus;
-use rxbridge_app::payments::signature::sign;
 use rxbridge_app::ports::Mode;
+use rxbridge_stripe::signature::sign;
 use serde_json::{Value, json};
 
 const SECRET: &str = "whsec_current";

@@ -8,6 +8,7 @@
 //! payment id, so a repeat never charges or refunds twice.
 
 mod approval;
+mod cancel;
 mod links;
 mod sandbox;
 mod settle;
@@ -17,7 +18,7 @@ mod webhooks;
 use super::model::*;
 use super::notify::{Notifier, OutgoingEmail};
 use super::provider::*;
-use super::signature::{self, SignatureError};
+use super::sandbox::SandboxProvider;
 use crate::clock::Clock;
 use crate::events::NewEvent;
 use crate::intake::Intake;
@@ -80,12 +81,22 @@ pub enum PaymentError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
-    #[error(transparent)]
-    Signature(#[from] SignatureError),
-    #[error("the event is not a Stripe event object: {0}")]
+    /// Missing, malformed, stale or matching no configured secret.
+    #[error("{0}")]
+    Signature(String),
+    #[error("the event cannot be read: {0}")]
     BadPayload(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<EventRejection> for WebhookError {
+    fn from(e: EventRejection) -> Self {
+        match e {
+            EventRejection::Signature(why) => WebhookError::Signature(why),
+            EventRejection::BadPayload(why) => WebhookError::BadPayload(why),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,26 +147,18 @@ pub struct Payments {
     intake: Arc<Intake>,
     /// Live-mode payments go here; test-mode ones always to the sandbox.
     live: Arc<dyn PaymentProvider>,
-    sandbox: Arc<dyn PaymentProvider>,
+    sandbox: Arc<SandboxProvider>,
+    /// Reads the provider's webhook (signature and wire format).
+    events: Arc<dyn ProviderEvents>,
     notifier: Arc<dyn Notifier>,
-    /// The provider's endpoint secrets (several while one is rolled).
-    webhook_secrets: Vec<String>,
-    /// Signs the sandbox checkout page's events; never leaves the process.
-    sandbox_secret: String,
     cfg: PaymentsConfig,
 }
 
 const MAX_RETRIES: usize = 3;
 
-/// A payment update caused by provider event `event_id`, applied once.
-fn provider_update(next: PaymentRecord, event_id: &str, ev: NewEvent) -> Change {
-    Change {
-        payment: Some(PaymentWrite::Update(next)),
-        dedupe: Some(("stripe".into(), event_id.into())),
-        events: vec![ev],
-        ..Change::default()
-    }
-}
+/// The de-duplication scope of provider event ids (named after the first provider; stored
+/// rows carry it, so it stays).
+const DEDUPE_SCOPE: &str = "stripe";
 
 impl Payments {
     #[allow(clippy::too_many_arguments)]
@@ -164,26 +167,23 @@ impl Payments {
         clock: Arc<dyn Clock>,
         intake: Arc<Intake>,
         live: Arc<dyn PaymentProvider>,
+        events: Arc<dyn ProviderEvents>,
         notifier: Arc<dyn Notifier>,
-        webhook_secrets: Vec<String>,
         mut cfg: PaymentsConfig,
     ) -> Self {
         cfg.public_url = cfg.public_url.trim_end_matches('/').to_string();
-        let sandbox_secret = format!("whsec_sandbox_{}", crate::PatientVault::generate_key_hex());
         let mac_intake = intake.clone();
-        let sandbox: Arc<dyn PaymentProvider> =
-            Arc::new(SandboxProvider::new(&cfg.public_url, move |v| {
-                mac_intake.vault().lookup("sandbox-provider", v)
-            }));
+        let sandbox = Arc::new(SandboxProvider::new(&cfg.public_url, move |v| {
+            mac_intake.vault().lookup("sandbox-provider", v)
+        }));
         Self {
             store,
             clock,
             intake,
             live,
             sandbox,
+            events,
             notifier,
-            webhook_secrets,
-            sandbox_secret,
             cfg,
         }
     }
@@ -192,18 +192,18 @@ impl Payments {
         &self.cfg
     }
 
-    fn provider_for_mode(&self, mode: Mode) -> &Arc<dyn PaymentProvider> {
+    fn provider_for_mode(&self, mode: Mode) -> &dyn PaymentProvider {
         match mode {
-            Mode::Test => &self.sandbox,
-            Mode::Live => &self.live,
+            Mode::Test => self.sandbox.as_ref(),
+            Mode::Live => self.live.as_ref(),
         }
     }
 
-    fn provider_named(&self, name: &str) -> &Arc<dyn PaymentProvider> {
+    fn provider_named(&self, name: &str) -> &dyn PaymentProvider {
         if name == self.sandbox.name() {
-            &self.sandbox
+            self.sandbox.as_ref()
         } else {
-            &self.live
+            self.live.as_ref()
         }
     }
 

@@ -1,6 +1,7 @@
 //! The built-in sandbox checkout: its page's payment and the signed event its buttons send.
 
 use super::*;
+use crate::payments::sandbox::SandboxEvent;
 
 impl Payments {
     /// The sandbox checkout page's payment behind `session_id`, while it is the open session.
@@ -19,46 +20,33 @@ impl Payments {
         Ok(p)
     }
 
-    /// The sandbox page's buttons: build the event Stripe would send, sign it with the sandbox
-    /// secret and deliver it through `handle_webhook` — the same path as a real one.
+    /// The sandbox page's buttons: the sandbox signs the event and it is read back through the
+    /// same `ProviderEvents` port as a real provider's webhook.
     pub async fn sandbox_complete(
         &self,
         session_id: &str,
         outcome: SandboxOutcome,
     ) -> Result<(PaymentRecord, WebhookOutcome), PaymentError> {
         let p = self.sandbox_session(session_id).await?;
-        let now = self.clock.now().as_second();
-        let (kind, status) = match outcome {
-            SandboxOutcome::Pay => ("checkout.session.completed", "paid"),
-            SandboxOutcome::Decline => ("checkout.session.async_payment_failed", "unpaid"),
-        };
         let intent = format!(
             "pi_sandbox_{}",
             &self.intake.vault().lookup("sandbox-intent", &p.id)[..24]
         );
-        let body = json!({
-            "id": format!("evt_sandbox_{}", uuid::Uuid::now_v7().simple()),
-            "object": "event",
-            "type": kind,
-            "created": now,
-            "livemode": false,
-            "data": { "object": {
-                "id": session_id,
-                "object": "checkout.session",
-                "client_reference_id": p.id,
-                "amount_total": p.quote.total_pence,
-                "currency": "gbp",
-                "payment_status": status,
-                "payment_intent": if outcome == SandboxOutcome::Pay { Value::from(intent) } else { Value::Null },
-                "metadata": { "payment_id": p.id },
-            }},
-        })
-        .to_string();
-        let header = signature::sign(&self.sandbox_secret, now, body.as_bytes());
-        let out = self
-            .handle_webhook(body.as_bytes(), Some(&header))
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (raw, signature) = self.sandbox.signed_event(&SandboxEvent {
+            id: format!("evt_sandbox_{}", uuid::Uuid::now_v7().simple()),
+            session_id: session_id.to_string(),
+            payment_id: p.id.clone(),
+            amount_pence: p.quote.total_pence,
+            payment_ref: (outcome == SandboxOutcome::Pay).then_some(intent),
+        });
+        let out = async {
+            let event = self
+                .sandbox
+                .parse_event(Some(&signature), &raw, self.clock.now())?;
+            self.apply_event(&event).await
+        }
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok((self.get(&p.id).await?, out))
     }
 }

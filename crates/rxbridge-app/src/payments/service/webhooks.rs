@@ -1,48 +1,62 @@
-//! The provider's signed webhooks: checkout paid, checkout closed, charge refunded — each applied
-//! once (deduplicated on the provider's event id).
+//! The provider's events: checkout paid, checkout closed, charge refunded — each applied once
+//! (deduplicated on the provider's event id). The adapter behind `ProviderEvents` checks the
+//! signature and reads its wire format; the decisions are made here.
 
 use super::*;
 
+/// What applying one event did, and the payment to settle afterwards (money that arrived for a
+/// prescription that had already ended).
+type Applied = (WebhookOutcome, Option<String>);
+
 impl Payments {
-    /// A provider event, as received (raw body and its `Stripe-Signature` header).
+    /// A provider event, as received: the raw body and its signature header.
     pub async fn handle_webhook(
         &self,
         raw: &[u8],
         signature_header: Option<&str>,
     ) -> Result<WebhookOutcome, WebhookError> {
-        let mut secrets = self.webhook_secrets.clone();
-        secrets.push(self.sandbox_secret.clone());
-        signature::verify(
-            signature_header,
-            raw,
-            &secrets,
-            self.clock.now().as_second(),
-        )?;
-        let v: Value = serde_json::from_slice(raw)
-            .map_err(|e| WebhookError::BadPayload(format!("not JSON: {e}")))?;
-        let event_id = v["id"]
-            .as_str()
-            .filter(|s| !s.is_empty() && s.len() <= 255)
-            .ok_or_else(|| WebhookError::BadPayload("no event id".into()))?
-            .to_string();
-        let kind = v["type"]
-            .as_str()
-            .ok_or_else(|| WebhookError::BadPayload("no event type".into()))?
-            .to_string();
-        let object = &v["data"]["object"];
-        if !object.is_object() {
-            return Err(WebhookError::BadPayload("no data.object".into()));
-        }
+        let event = self
+            .events
+            .parse_event(signature_header, raw, self.clock.now())?;
+        self.apply_event(&event).await
+    }
+
+    /// Apply a verified provider event (from the provider's webhook or the sandbox page).
+    pub(super) async fn apply_event(
+        &self,
+        event: &ProviderEvent,
+    ) -> Result<WebhookOutcome, WebhookError> {
+        let id = event.id.as_str();
         for _ in 0..MAX_RETRIES {
-            let outcome = match kind.as_str() {
-                "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
-                    self.on_checkout_paid(&event_id, &kind, object).await
+            let outcome = match &event.kind {
+                ProviderEventKind::CheckoutCompleted {
+                    checkout,
+                    paid,
+                    amount_pence,
+                    currency,
+                    payment_ref,
+                } => {
+                    let reported = Reported {
+                        amount_pence: amount_pence.unwrap_or(-1),
+                        currency,
+                        payment_ref: payment_ref.as_deref(),
+                    };
+                    self.on_checkout_completed(id, checkout, *paid, reported)
+                        .await
                 }
-                "checkout.session.async_payment_failed" | "checkout.session.expired" => {
-                    self.on_checkout_closed(&event_id, &kind, object).await
+                ProviderEventKind::CheckoutClosed { checkout, failed } => {
+                    self.on_checkout_closed(id, checkout, *failed).await
                 }
-                "charge.refunded" => self.on_charge_refunded(&event_id, object).await,
-                _ => return Ok(WebhookOutcome::Ignored("event type not used")),
+                ProviderEventKind::Refunded {
+                    payment_ref,
+                    refunded_pence,
+                } => {
+                    self.on_refunded(id, payment_ref.as_deref(), *refunded_pence)
+                        .await
+                }
+                ProviderEventKind::Unused => {
+                    return Ok(WebhookOutcome::Ignored("event type not used"));
+                }
             };
             match outcome {
                 Err(StoreError::Conflict) => continue,
@@ -62,49 +76,63 @@ impl Payments {
         Err(StoreError::Conflict.into())
     }
 
-    async fn checkout_payment(&self, object: &Value) -> Result<Option<PaymentRecord>, StoreError> {
-        let by_ref = object["client_reference_id"]
-            .as_str()
-            .or_else(|| object["metadata"]["payment_id"].as_str());
-        if let Some(id) = by_ref
+    async fn checkout_payment(
+        &self,
+        checkout: &CheckoutRef,
+    ) -> Result<Option<PaymentRecord>, StoreError> {
+        if let Some(id) = &checkout.payment_id
             && let Some(p) = self.store.get_payment(id).await?
         {
             return Ok(Some(p));
         }
-        match object["id"].as_str() {
+        match &checkout.session_id {
             Some(sid) => self.store.payment_by_session(sid).await,
             None => Ok(None),
         }
     }
 
     /// Mark seen without other change (stale or already-applied events).
-    async fn seen(
-        &self,
-        event_id: &str,
-        why: &'static str,
-    ) -> Result<(WebhookOutcome, Option<String>), StoreError> {
+    async fn seen(&self, event_id: &str, why: &'static str) -> Result<Applied, StoreError> {
         self.store
             .commit(Change {
-                dedupe: Some(("stripe".into(), event_id.into())),
+                dedupe: Some((DEDUPE_SCOPE.into(), event_id.into())),
                 ..Change::default()
             })
             .await?;
         Ok((WebhookOutcome::Ignored(why), None))
     }
 
-    async fn on_checkout_paid(
+    /// Write a payment update caused by provider event `event_id`, once, with its event.
+    async fn provider_update(
+        &self,
+        next: PaymentRecord,
+        event_id: &str,
+        ev: NewEvent,
+        done: &'static str,
+    ) -> Result<Applied, StoreError> {
+        self.store
+            .commit(Change {
+                payment: Some(PaymentWrite::Update(next)),
+                dedupe: Some((DEDUPE_SCOPE.into(), event_id.into())),
+                events: vec![ev],
+                ..Change::default()
+            })
+            .await?;
+        Ok((WebhookOutcome::Applied(done), None))
+    }
+
+    async fn on_checkout_completed(
         &self,
         event_id: &str,
-        kind: &str,
-        object: &Value,
-    ) -> Result<(WebhookOutcome, Option<String>), StoreError> {
-        let Some(p) = self.checkout_payment(object).await? else {
+        checkout: &CheckoutRef,
+        paid: bool,
+        reported: Reported<'_>,
+    ) -> Result<Applied, StoreError> {
+        let Some(p) = self.checkout_payment(checkout).await? else {
             tracing::warn!(event = event_id, "a checkout event for an unknown payment");
             return Ok((WebhookOutcome::Ignored("unknown payment"), None));
         };
-        let paid_now = kind == "checkout.session.async_payment_succeeded"
-            || object["payment_status"].as_str() == Some("paid");
-        if !paid_now {
+        if !paid {
             // Completed with a delayed method (e.g. bank debit): the money is not there yet.
             let ev = self.event(
                 "payment.processing",
@@ -114,7 +142,7 @@ impl Payments {
             );
             self.store
                 .commit(Change {
-                    dedupe: Some(("stripe".into(), event_id.into())),
+                    dedupe: Some((DEDUPE_SCOPE.into(), event_id.into())),
                     events: vec![ev],
                     ..Change::default()
                 })
@@ -130,15 +158,14 @@ impl Payments {
         if p.status == PaymentStatus::NotDue {
             return self.seen(event_id, "nothing was due").await;
         }
-        let amount = object["amount_total"].as_i64().unwrap_or(-1);
-        let currency = object["currency"].as_str().unwrap_or("");
-        let payment_ref = object["payment_intent"]
-            .as_str()
-            .or_else(|| object["payment_intent"]["id"].as_str())
-            .map(str::to_string);
+        let Reported {
+            amount_pence: amount,
+            currency,
+            payment_ref,
+        } = reported;
         let now = self.clock.now();
         let mut next = p.next_version(now);
-        next.payment_ref = payment_ref.clone().or(next.payment_ref);
+        next.payment_ref = payment_ref.map(str::to_string).or(next.payment_ref);
         if amount != p.quote.total_pence || !currency.eq_ignore_ascii_case("gbp") {
             next.paid_pence = amount.max(0);
             next.attention = Some(format!(
@@ -155,10 +182,9 @@ impl Payments {
                 &p.prescription_id,
                 json!({ "payment_id": p.id, "expected_pence": p.quote.total_pence, "reported_pence": amount, "currency": currency, "provider_event": event_id }),
             );
-            self.store
-                .commit(provider_update(next, event_id, ev))
-                .await?;
-            return Ok((WebhookOutcome::Applied("amount mismatch recorded"), None));
+            return self
+                .provider_update(next, event_id, ev, "amount mismatch recorded")
+                .await;
         }
         next.status = PaymentStatus::Paid;
         next.paid_pence = amount;
@@ -206,7 +232,7 @@ impl Payments {
             ),
         };
         change.payment = Some(PaymentWrite::Update(next));
-        change.dedupe = Some(("stripe".into(), event_id.into()));
+        change.dedupe = Some((DEDUPE_SCOPE.into(), event_id.into()));
         self.store.commit(change).await?;
         Ok((WebhookOutcome::Applied("payment recorded"), settle))
     }
@@ -214,13 +240,13 @@ impl Payments {
     async fn on_checkout_closed(
         &self,
         event_id: &str,
-        kind: &str,
-        object: &Value,
-    ) -> Result<(WebhookOutcome, Option<String>), StoreError> {
-        let Some(p) = self.checkout_payment(object).await? else {
+        checkout: &CheckoutRef,
+        failed: bool,
+    ) -> Result<Applied, StoreError> {
+        let Some(p) = self.checkout_payment(checkout).await? else {
             return Ok((WebhookOutcome::Ignored("unknown payment"), None));
         };
-        let session = object["id"].as_str();
+        let session = checkout.session_id.as_deref();
         if p.status != PaymentStatus::AwaitingPayment || session != p.session_id.as_deref() {
             // Out of order or about an older session: nothing to change.
             return self.seen(event_id, "not the open session").await;
@@ -229,7 +255,7 @@ impl Payments {
         next.session_id = None;
         next.session_url = None;
         next.session_expires_at = None;
-        let what = if kind.ends_with("failed") {
+        let what = if failed {
             "payment.failed"
         } else {
             "payment.checkout_expired"
@@ -240,24 +266,22 @@ impl Payments {
             &p.prescription_id,
             json!({ "payment_id": p.id, "session": session, "provider_event": event_id }),
         );
-        self.store
-            .commit(provider_update(next, event_id, ev))
-            .await?;
-        Ok((WebhookOutcome::Applied("checkout closed"), None))
+        self.provider_update(next, event_id, ev, "checkout closed")
+            .await
     }
 
-    async fn on_charge_refunded(
+    async fn on_refunded(
         &self,
         event_id: &str,
-        object: &Value,
-    ) -> Result<(WebhookOutcome, Option<String>), StoreError> {
-        let Some(pi) = object["payment_intent"].as_str() else {
+        payment_ref: Option<&str>,
+        refunded: i64,
+    ) -> Result<Applied, StoreError> {
+        let Some(pi) = payment_ref else {
             return Ok((WebhookOutcome::Ignored("no payment intent"), None));
         };
         let Some(p) = self.store.payment_by_ref(pi).await? else {
             return Ok((WebhookOutcome::Ignored("unknown payment"), None));
         };
-        let refunded = object["amount_refunded"].as_i64().unwrap_or(0);
         if refunded <= p.refunded_pence {
             return self.seen(event_id, "refund already recorded").await;
         }
@@ -288,9 +312,15 @@ impl Payments {
             &p.prescription_id,
             json!({ "payment_id": p.id, "refunded_pence": refunded, "provider_event": event_id }),
         );
-        self.store
-            .commit(provider_update(next, event_id, ev))
-            .await?;
-        Ok((WebhookOutcome::Applied("refund recorded"), None))
+        self.provider_update(next, event_id, ev, "refund recorded")
+            .await
     }
+}
+
+/// What the provider reported for a paid checkout (an absent amount is read as -1: never the
+/// quote, so it is recorded as a mismatch).
+struct Reported<'a> {
+    amount_pence: i64,
+    currency: &'a str,
+    payment_ref: Option<&'a str>,
 }

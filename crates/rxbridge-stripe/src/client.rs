@@ -1,7 +1,7 @@
-//! The Stripe adapter of the payment-provider port: Checkout Sessions, their expiry, and
-//! refunds over Stripe's REST API (form-encoded requests, Bearer secret key, an
-//! `Idempotency-Key` on every POST, a pinned `Stripe-Version`). Fulfilment never comes from
-//! these answers: only from the signed webhooks (`rxbridge_app::payments::signature`).
+//! Stripe's REST client behind the payment-provider port: Checkout Sessions, their expiry, and
+//! refunds (form-encoded requests, Bearer secret key, an `Idempotency-Key` on every POST, a
+//! pinned `Stripe-Version`). Fulfilment never comes from these answers: only from the signed
+//! webhooks (`crate::events`).
 
 use async_trait::async_trait;
 use jiff::Timestamp;

@@ -1,8 +1,9 @@
-//! Rendering a month-end export: the rows as CSV, the whole report as a plain, printable
+//! The export adapter: renders the core's typed reports (month-end exports, the warehouse orders
+//! file, register extracts) as bytes — the rows as CSV, the whole report as a plain, printable
 //! A4-landscape PDF with the base-14 Helvetica fonts (nothing embedded).
 
-use super::Report;
 use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str};
+use rxbridge_app::finance::Report;
 
 /// The rows as CSV (RFC 4180, header row first). Totals and differences are in the PDF and
 /// recomputable from the rows.
@@ -294,7 +295,7 @@ pub fn to_pdf(r: &Report) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finance::ExportKind;
+    use rxbridge_app::finance::ExportKind;
 
     #[test]
     fn csv_quotes_and_neutralises_formulas() {

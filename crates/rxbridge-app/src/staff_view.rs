@@ -1,0 +1,453 @@
+//! What staff see of prescriptions, and the audit of every look: search, the worklist, one
+//! prescription (masked for support and finance staff unless they state why they open it), and
+//! staff notes on its timeline. Every read of patient data appends its audit event before the
+//! view is handed back; the front door only lays the view out.
+
+use crate::clock::Clock;
+use crate::crypto::PatientVault;
+use crate::events::{EventRecord, NewEvent};
+use crate::payments::{PaymentError, PaymentRecord, PaymentStatus, Payments};
+use crate::ports::{Mode, PrescriptionRecord, StaffLookup, Store, StoreError};
+use crate::staff::{Role, StaffSession};
+use rxbridge_domain::compliance::Severity;
+use rxbridge_domain::lifecycle::Status;
+use rxbridge_domain::prescription::Prescription;
+use std::sync::Arc;
+
+/// Longest staff note, in characters.
+pub const NOTE_MAX: usize = 2000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error("no such prescription")]
+    NotFound,
+    /// The search or note as given cannot be used; the text says why.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("a sealed record could not be opened: {0}")]
+    Unreadable(anyhow::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Payments(#[from] PaymentError),
+}
+
+/// The patient as the viewer may see them, one labelled line each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatientDetails {
+    pub masked: bool,
+    pub lines: Vec<(&'static str, String)>,
+}
+
+/// One prescription in a list, with the patient shown masked.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub record: PrescriptionRecord,
+    pub patient: String,
+}
+
+/// A flag a pharmacist may resolve by recording an amendment (MDR 2001 reg 16(1A)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AmendableFlag {
+    pub code: String,
+    pub item: Option<usize>,
+}
+
+/// What a pharmacist decides on, when the viewer may decide now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionOptions {
+    pub version: i64,
+    /// The distinct flag codes to acknowledge, sorted.
+    pub flags: Vec<String>,
+    pub amendable: Vec<AmendableFlag>,
+}
+
+/// The prescription's payment, with the link when the viewer may see it.
+#[derive(Debug, Clone)]
+pub struct PaymentShown {
+    pub payment: PaymentRecord,
+    pub link: Option<String>,
+}
+
+/// One prescription as a member of staff sees it.
+#[derive(Debug, Clone)]
+pub struct PrescriptionPage {
+    pub record: PrescriptionRecord,
+    pub patient: PatientDetails,
+    pub timeline: Vec<EventRecord>,
+    pub decision: Option<DecisionOptions>,
+    pub payment: Option<PaymentShown>,
+}
+
+/// Appends staff members' events to the log (the actor is `staff:<id>`).
+#[derive(Clone)]
+pub(crate) struct StaffAudit {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl StaffAudit {
+    pub(crate) async fn record(
+        &self,
+        s: &StaffSession,
+        kind: &str,
+        subject: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let event = NewEvent {
+            at: self.clock.now(),
+            kind: kind.into(),
+            actor: format!("staff:{}", s.staff.id),
+            subject: subject.into(),
+            detail,
+        };
+        self.store.record_event(event).await
+    }
+}
+
+/// How staff look a patient up: `by` one of `id`, `reference`, `nhs`, `email`, `postcode`,
+/// `family_dob` (which needs `dob`, YYYY-MM-DD), and the value.
+#[derive(Debug, Clone, Copy)]
+pub struct PatientQuery<'a> {
+    pub by: &'a str,
+    pub value: &'a str,
+    pub dob: Option<&'a str>,
+}
+
+pub struct StaffViews {
+    store: Arc<dyn Store>,
+    pub(crate) audit: StaffAudit,
+    vault: PatientVault,
+    payments: Arc<Payments>,
+}
+
+impl StaffViews {
+    pub fn new(
+        store: Arc<dyn Store>,
+        vault: PatientVault,
+        clock: Arc<dyn Clock>,
+        payments: Arc<Payments>,
+    ) -> Self {
+        Self {
+            audit: StaffAudit {
+                store: store.clone(),
+                clock,
+            },
+            store,
+            vault,
+            payments,
+        }
+    }
+
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// Prescriptions matching one lookup (at most 50), patient masked. The search value is
+    /// patient data: only its kind and the count are audited.
+    pub async fn search(
+        &self,
+        s: &StaffSession,
+        mode: Mode,
+        query: PatientQuery<'_>,
+    ) -> Result<Vec<Listed>, ViewError> {
+        let by = query.by;
+        let lookup = self.lookup(query).map_err(ViewError::Invalid)?;
+        let found = self.store.search(mode, &lookup, 50).await?;
+        self.audit
+            .record(
+                s,
+                "staff.searched",
+                &s.staff.id,
+                serde_json::json!({ "by": by, "mode": mode.as_str(), "results": found.len() }),
+            )
+            .await?;
+        Ok(self.listed(found))
+    }
+
+    /// Prescriptions awaiting the clinical check, oldest first (at most 100), patient masked.
+    pub async fn worklist(
+        &self,
+        s: &StaffSession,
+        mode: Mode,
+        only_flagged: bool,
+    ) -> Result<Vec<Listed>, ViewError> {
+        let page = self
+            .store
+            .worklist(mode, Status::AwaitingClinicalCheck, None, 100)
+            .await?;
+        let items: Vec<PrescriptionRecord> = page
+            .items
+            .into_iter()
+            .filter(|r| !only_flagged || r.findings.iter().any(|f| f.severity == Severity::Flag))
+            .collect();
+        self.audit
+            .record(
+                s,
+                "staff.viewed_worklist",
+                &s.staff.id,
+                serde_json::json!({ "mode": mode.as_str(), "shown": items.len() }),
+            )
+            .await?;
+        Ok(self.listed(items))
+    }
+
+    /// One prescription. Pharmacists and admins see it in full; support and finance staff see
+    /// the patient masked unless they give a reason (kept, at most 200 characters).
+    pub async fn prescription(
+        &self,
+        s: &StaffSession,
+        mode: Mode,
+        id: &str,
+        reason: Option<&str>,
+    ) -> Result<PrescriptionPage, ViewError> {
+        let record = self
+            .store
+            .get_prescription_for_staff(mode, id)
+            .await?
+            .ok_or(ViewError::NotFound)?;
+        let rx = self.open(&record)?;
+        let reason = reason
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(|r| r.chars().take(200).collect::<String>());
+        let masked = matches!(s.staff.role, Role::Support | Role::Finance) && reason.is_none();
+        self.audit
+            .record(
+                s,
+                "staff.viewed_prescription",
+                id,
+                serde_json::json!({ "masked": masked, "reason": reason, "mode": mode.as_str() }),
+            )
+            .await?;
+        let timeline = self.store.timeline(id).await?;
+        let payment = self.payments.for_prescription(id).await?.map(|p| {
+            let link = (p.status == PaymentStatus::AwaitingPayment && !masked)
+                .then(|| self.payments.link_for(&p.id));
+            PaymentShown { payment: p, link }
+        });
+        Ok(PrescriptionPage {
+            decision: decision_options(s, &record),
+            patient: patient_details(&rx, masked),
+            record,
+            timeline,
+            payment,
+        })
+    }
+
+    /// A note on the prescription's timeline: 1 to [`NOTE_MAX`] characters, no control
+    /// characters but line breaks.
+    pub async fn note(
+        &self,
+        s: &StaffSession,
+        mode: Mode,
+        id: &str,
+        note: &str,
+    ) -> Result<(), ViewError> {
+        if self
+            .store
+            .get_prescription_for_staff(mode, id)
+            .await?
+            .is_none()
+        {
+            return Err(ViewError::NotFound);
+        }
+        let Some(note) = staff_text(note, NOTE_MAX) else {
+            return Err(ViewError::Invalid(format!(
+                "A note needs 1 to {NOTE_MAX} characters."
+            )));
+        };
+        self.audit
+            .record(s, "staff.note", id, serde_json::json!({ "note": note }))
+            .await?;
+        Ok(())
+    }
+
+    fn open(&self, rec: &PrescriptionRecord) -> Result<Prescription, ViewError> {
+        self.vault
+            .open_prescription(rec)
+            .map_err(ViewError::Unreadable)
+    }
+
+    fn listed(&self, records: Vec<PrescriptionRecord>) -> Vec<Listed> {
+        records
+            .into_iter()
+            .map(|record| Listed {
+                patient: match self.open(&record) {
+                    Ok(rx) => patient_details(&rx, true)
+                        .lines
+                        .iter()
+                        .map(|(_, v)| v.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" · "),
+                    Err(_) => "(unreadable)".into(),
+                },
+                record,
+            })
+            .collect()
+    }
+
+    /// The lookup for a staff search: the value normalised exactly as intake normalises it,
+    /// then keyed-hashed. `dob` goes with a family name.
+    pub(crate) fn lookup(&self, query: PatientQuery<'_>) -> Result<StaffLookup, String> {
+        use StaffLookup as L;
+        let PatientQuery { by, value, dob } = query;
+        let q = value.trim();
+        if q.is_empty() || q.len() > 200 {
+            return Err("enter a value to search for".into());
+        }
+        Ok(match by {
+            "id" => L::PrescriptionId(q.to_string()),
+            "reference" => L::ClinicReference(q.to_string()),
+            "nhs" => {
+                let n = rxbridge_domain::ids::NhsNumber::parse(q)
+                    .map_err(|e| format!("NHS number {e}"))?;
+                L::NhsNumber(self.vault.lookup("nhs", n.as_str()))
+            }
+            "email" => {
+                let e =
+                    rxbridge_domain::contact::Email::parse(q).map_err(|e| format!("email {e}"))?;
+                L::Email(self.vault.lookup("email", &e.lookup_key()))
+            }
+            "postcode" => {
+                let p = rxbridge_domain::contact::Postcode::parse(q)
+                    .map_err(|e| format!("postcode {e}"))?;
+                L::Postcode(self.vault.lookup(
+                    "postcode",
+                    &rxbridge_domain::normalise::postcode_key(p.as_str()),
+                ))
+            }
+            "family_dob" => {
+                let dob: jiff::civil::Date = dob
+                    .and_then(|d| d.parse().ok())
+                    .ok_or("a family-name search needs the date of birth (YYYY-MM-DD)")?;
+                L::FamilyNameAndDob(self.vault.lookup(
+                    "family_dob",
+                    &rxbridge_domain::prescription::family_dob_key(q, dob),
+                ))
+            }
+            _ => return Err("search by id, reference, nhs, email, postcode or family_dob".into()),
+        })
+    }
+}
+
+/// Free text from staff, trimmed: `None` when empty, longer than `max` characters, or holding
+/// control characters other than line breaks.
+pub fn staff_text(raw: &str, max: usize) -> Option<String> {
+    let t = raw.trim();
+    (!t.is_empty()
+        && t.chars().count() <= max
+        && !t.chars().any(|c| c.is_control() && c != '\n' && c != '\r'))
+    .then(|| t.to_string())
+}
+
+/// A pharmacist decides on a prescription awaiting the clinical check or on hold.
+fn decision_options(s: &StaffSession, rec: &PrescriptionRecord) -> Option<DecisionOptions> {
+    (s.staff.role == Role::Pharmacist
+        && matches!(rec.status, Status::AwaitingClinicalCheck | Status::OnHold))
+    .then(|| DecisionOptions {
+        version: rec.version,
+        flags: rec
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Flag)
+            .map(|f| f.code.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+        amendable: rec
+            .findings
+            .iter()
+            .filter(|f| crate::clinical::AMENDABLE.contains(&f.code.as_str()))
+            .map(|f| AmendableFlag {
+                code: f.code.clone(),
+                item: f.item,
+            })
+            .collect(),
+    })
+}
+
+/// What the viewer may see of the patient: masked, the initials, year of birth, the last three
+/// digits of the NHS number and the outward postcode; in full, name, date of birth, NHS number,
+/// email, phone and address.
+pub fn patient_details(rx: &Prescription, masked: bool) -> PatientDetails {
+    let p = &rx.patient;
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "—".into());
+    let initial = |s: &str| {
+        s.chars()
+            .next()
+            .map(|c| format!("{c}."))
+            .unwrap_or_default()
+    };
+    let lines = if masked {
+        vec![
+            (
+                "Name",
+                format!("{} {}", initial(&p.given_name), initial(&p.family_name)),
+            ),
+            ("Year of birth", p.date_of_birth.year().to_string()),
+            (
+                "NHS number",
+                or_dash(
+                    p.nhs_number
+                        .as_ref()
+                        .map(|n| format!("*******{}", n.last3())),
+                ),
+            ),
+            (
+                "Postcode",
+                p.address
+                    .postcode
+                    .split(' ')
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+                    + " ***",
+            ),
+        ]
+    } else {
+        vec![
+            ("Name", format!("{} {}", p.given_name, p.family_name)),
+            ("Date of birth", p.date_of_birth.to_string()),
+            (
+                "NHS number",
+                or_dash(p.nhs_number.as_ref().map(|n| n.as_str().to_string())),
+            ),
+            (
+                "Email",
+                or_dash(p.email.as_ref().map(|e| e.as_str().to_string())),
+            ),
+            (
+                "Phone",
+                or_dash(p.phone.as_ref().map(|e| e.as_str().to_string())),
+            ),
+            (
+                "Address",
+                format!(
+                    "{}, {}, {}",
+                    p.address.lines.join(", "),
+                    p.address.town,
+                    p.address.postcode
+                ),
+            ),
+        ]
+    };
+    PatientDetails { masked, lines }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::staff_text;
+
+    #[test]
+    fn staff_text_is_trimmed_bounded_and_free_of_control_characters() {
+        assert_eq!(staff_text("  a note \n", 10).as_deref(), Some("a note"));
+        assert_eq!(
+            staff_text("line\r\nnext", 20).as_deref(),
+            Some("line\r\nnext")
+        );
+        assert_eq!(staff_text("   ", 10), None);
+        assert_eq!(staff_text("abcdef", 5), None);
+        assert_eq!(staff_text("bell\u{7}", 10), None);
+    }
+}
