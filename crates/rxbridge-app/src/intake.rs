@@ -74,7 +74,7 @@ pub enum Begin {
     /// No completed request under this key: go on, holding the guard.
     Proceed(InFlightGuard),
     /// The same request was completed before: answer it again with this, as first answered.
-    Replay(PrescriptionView),
+    Replay(Box<PrescriptionView>),
 }
 
 /// A recorded submission: the prescription as it was when first recorded (201), and whether
@@ -189,7 +189,7 @@ impl Intake {
             .await?
         {
             None => Ok(Begin::Proceed(guard)),
-            Some(rec) => replay(rec, request_hash).map(Begin::Replay),
+            Some(rec) => replay(rec, request_hash).map(|v| Begin::Replay(Box::new(v))),
         }
     }
 
