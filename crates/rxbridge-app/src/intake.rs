@@ -467,7 +467,7 @@ impl Intake {
     }
 
     /// Staff cancel at the patient's request (allowed until dispatch); the reason is required
-    /// and recorded. Refunds follow with payments (issue #5).
+    /// and recorded. `Payments::cancel_by_staff` wraps it and refunds what was paid.
     pub async fn cancel_by_staff(
         &self,
         staff_id: &str,

@@ -1,7 +1,7 @@
 //! Staff identity: accounts with a role, local sign-in with argon2id password hashes, lockout
 //! with back-off (held only where the client address agrees, and a budget per address:
 //! `throttle`), sessions (only a hash of the token is stored) each with its CSRF token.
-//! Sign-in sits behind the `Identity` trait so an external OIDC provider (Cognito, issue #7)
+//! Sign-in sits behind the `Identity` trait so an external OIDC provider (Cognito on AWS)
 //! can replace the local one without touching the portal.
 
 use crate::clock::Clock;
@@ -35,7 +35,7 @@ pub use crate::passwords::MIN_PASSWORD_CHARS;
 pub enum Role {
     Support,
     Pharmacist,
-    /// Payments, refunds and the month-end exports (issue #5).
+    /// Payments, refunds and the month-end exports.
     Finance,
     Admin,
 }

@@ -116,8 +116,8 @@ pub fn message_columns(m: &NewMessage) -> Columns {
     c.insert(
         "payload".into(),
         match &m.payload {
-            crate::outbox::sealed::Body::Clear(v) => digest(v),
-            crate::outbox::sealed::Body::Sealed { sealed } => {
+            crate::outbox::Body::Clear(v) => digest(v),
+            crate::outbox::Body::Sealed { sealed } => {
                 Value::String(format!("sha256:{}", sha256_hex(sealed)))
             }
         },

@@ -1,4 +1,4 @@
-//! What a prescription costs the patient, in integer pence (issue #5).
+//! What a prescription costs the patient, in integer pence.
 //!
 //! - A **private** prescription pays the formulary's unit price per dosage unit for each item,
 //!   plus a dispensing fee and a tracked-delivery fee from configuration.

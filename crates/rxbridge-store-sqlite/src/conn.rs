@@ -1,7 +1,7 @@
 //! Opening connections (the pragmas every connection gets, owner-only files) and the pool of
 //! read-only connections.
 
-use crate::queries;
+use anyhow::anyhow;
 use rusqlite::{Connection, OpenFlags};
 use rxbridge_app::ports::StoreError;
 use std::path::Path;
@@ -88,7 +88,7 @@ pub(crate) fn with_reader<T>(
     let conn = pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
     let conn = match conn {
         Some(c) => c,
-        None => open_conn(path, true).map_err(queries::unexpected)?,
+        None => open_conn(path, true).map_err(unexpected)?,
     };
     let r = f(&conn);
     let mut p = pool.lock().unwrap_or_else(|e| e.into_inner());
@@ -96,4 +96,9 @@ pub(crate) fn with_reader<T>(
         p.push(conn);
     }
     r
+}
+
+/// A driver error the caller cannot act on, as the port's `Unexpected`.
+pub fn unexpected(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unexpected(anyhow!("sqlite: {e}"))
 }

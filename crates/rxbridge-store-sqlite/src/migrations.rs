@@ -132,7 +132,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX rx_by_mode_status ON prescriptions(mode, status, seq);
     CREATE INDEX rx_by_mode_reference ON prescriptions(mode, clinic_reference, seq);
     "#,
-    // 3: money (issue #5) — payments, provider-event de-duplication, the finance role.
+    // 3: money — payments, provider-event de-duplication, the finance role.
     r#"
     CREATE TABLE payments (
         id TEXT PRIMARY KEY,
@@ -171,7 +171,7 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE staff;
     ALTER TABLE staff_v3 RENAME TO staff;
     "#,
-    // 4: fulfilment (issue #6) — the outbox, endpoints, the CD and POM registers.
+    // 4: fulfilment — the outbox, endpoints, the CD and POM registers.
     r#"
     CREATE TABLE outbox (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -1,8 +1,8 @@
 //! SQL for every store operation. Write functions run inside the writer's transaction and
 //! savepoint; read functions on a read-only connection.
 
+pub use crate::conn::unexpected;
 use crate::writer::Chain;
-use anyhow::anyhow;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use rxbridge_app::events::{EventRecord, GENESIS_HASH, NewEvent, chain_hash};
 use rxbridge_app::ports::*;
@@ -22,9 +22,6 @@ pub fn status_list(set: impl IntoIterator<Item = Status>) -> String {
         .join(", ")
 }
 
-pub fn unexpected(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unexpected(anyhow!("sqlite: {e}"))
-}
 
 pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)

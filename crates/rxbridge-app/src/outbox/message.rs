@@ -1,12 +1,37 @@
 //! Outbox messages and endpoints, the store port that keeps them, and the destinations and
 //! status messages a state change writes.
 
-use super::sealed::Body;
 use crate::ports::{Mode, PrescriptionRecord, StoreError};
 use async_trait::async_trait;
 use jiff::Timestamp;
 use rxbridge_domain::lifecycle::Status;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A message body as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Body {
+    /// AES-256-GCM under the patient vault, bound to the message (see [`seal_context`](super::sealed::seal_context)).
+    Sealed { sealed: Vec<u8> },
+    /// A notice with no patient data. (Also how bodies written before sealing was introduced
+    /// read, until [`seal_stored_bodies`](super::sealed::seal_stored_bodies) has sealed them.)
+    Clear(Value),
+}
+
+impl Body {
+    pub fn is_sealed(&self) -> bool {
+        matches!(self, Body::Sealed { .. })
+    }
+
+    /// The clear JSON of a notice; `None` for a sealed body (open it with [`open_body`](super::sealed::open_body)).
+    pub fn clear(&self) -> Option<&Value> {
+        match self {
+            Body::Clear(v) => Some(v),
+            Body::Sealed { .. } => None,
+        }
+    }
+}
 
 /// A message to write with a state change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

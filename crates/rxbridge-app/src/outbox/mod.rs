@@ -20,5 +20,5 @@ pub use message::{
     Attempt, Endpoint, MessageStatus, NewMessage, OutboxMessage, OutboxStore, clinic_destination,
     messages_for, new_message_id, parse_destination, status_changed, warehouse_destination,
 };
-pub use sealed::Body;
+pub use message::Body;
 pub use signing::{VerifyError, generate_secret, sign, verify};

@@ -12,40 +12,14 @@
 //! Thin notices (a status change, a cancellation: ids and a status, no patient data) stay clear
 //! JSON so operators can query them.
 
-use super::message::{NewMessage, OutboxStore, warehouse_destination};
+use super::message::{Body, NewMessage, OutboxStore, warehouse_destination};
 use crate::crypto::{PatientVault, VaultError};
 use crate::ports::{Mode, StoreError};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Event types whose bodies carry patient data and are therefore always sealed (all sent to
 /// the warehouse).
 pub const PATIENT_DATA_EVENT_TYPES: [&str; 1] = ["fulfilment.requested"];
-
-/// A message body as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Body {
-    /// AES-256-GCM under the patient vault, bound to the message (see [`seal_context`]).
-    Sealed { sealed: Vec<u8> },
-    /// A notice with no patient data. (Also how bodies written before sealing was introduced
-    /// read, until [`seal_stored_bodies`] has sealed them.)
-    Clear(Value),
-}
-
-impl Body {
-    pub fn is_sealed(&self) -> bool {
-        matches!(self, Body::Sealed { .. })
-    }
-
-    /// The clear JSON of a notice; `None` for a sealed body (open it with [`open_body`]).
-    pub fn clear(&self) -> Option<&Value> {
-        match self {
-            Body::Clear(v) => Some(v),
-            Body::Sealed { .. } => None,
-        }
-    }
-}
 
 /// The associated data of a message's sealed body: everything that routes it.
 pub fn seal_context(m: &NewMessage) -> String {
