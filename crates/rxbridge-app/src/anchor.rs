@@ -9,7 +9,7 @@
 
 use crate::audit::{VerifyError, verify_chain};
 use crate::events::canonical_json;
-use crate::ports::{Store, StoreError};
+use crate::ports::{EventLog, Store, StoreError};
 use crate::registers::{Register, RegisterStore};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use jiff::Timestamp;
@@ -214,7 +214,7 @@ pub async fn check(
 }
 
 /// The sequence number of the last event (0 when there is none).
-async fn last_event_seq(store: &dyn Store) -> Result<i64, StoreError> {
+async fn last_event_seq(store: &dyn EventLog) -> Result<i64, StoreError> {
     let mut after = 0;
     loop {
         let page = store.events_after(after, 1000).await?;

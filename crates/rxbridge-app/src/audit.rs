@@ -2,7 +2,7 @@
 //! into the state it implies and compare that with every state table (`crate::state`).
 
 use crate::events::{BrokenLink, GENESIS_HASH, canonical_json, verify_run};
-use crate::ports::{Store, StoreError};
+use crate::ports::{EventLog, StoreError};
 use crate::state::{
     Columns, Table, bound, bound_rows, diff, entry_columns, entry_id, message_columns,
     payment_columns, prescription_columns,
@@ -24,7 +24,7 @@ pub enum VerifyError {
     Store(#[from] StoreError),
 }
 
-pub async fn verify_chain(store: &dyn Store) -> Result<ChainReport, VerifyError> {
+pub async fn verify_chain(store: &dyn EventLog) -> Result<ChainReport, VerifyError> {
     let (mut seq, mut hash) = (0i64, GENESIS_HASH.to_string());
     loop {
         let page = store.events_after(seq, 1000).await?;
@@ -75,7 +75,7 @@ fn columns_digest(c: &Columns) -> [u8; 32] {
 /// `verify_chain`: it trusts the events. Two passes keep memory to a digest per row: the log,
 /// then the tables.
 pub async fn verify_state(
-    store: &dyn Store,
+    store: &dyn EventLog,
     dump: &dyn Dump,
 ) -> Result<Vec<StateDiff>, StoreError> {
     let mut expected: HashMap<(Table, String), Expected> = HashMap::new();
@@ -185,7 +185,7 @@ pub async fn verify_state(
 
 /// Everything `rxbridge audit verify` checks, as lines to print: `Ok` when all is intact.
 pub async fn verify_all(
-    store: &dyn Store,
+    store: &dyn EventLog,
     dump: &dyn Dump,
     registers: &dyn crate::registers::RegisterStore,
 ) -> Result<Result<Vec<String>, Vec<String>>, StoreError> {

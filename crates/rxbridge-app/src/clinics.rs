@@ -4,7 +4,7 @@
 use crate::clock::Clock;
 use crate::crypto::sha256_hex;
 use crate::events::NewEvent;
-use crate::ports::{ApiKeyRecord, Caller, Clinic, Mode, Store, StoreError};
+use crate::ports::{ApiKeyRecord, Caller, Clinic, ClinicStore, Mode, StoreError};
 use rand::Rng;
 use std::sync::Arc;
 
@@ -26,7 +26,7 @@ pub struct NewClinic {
 }
 
 pub struct Clinics {
-    store: Arc<dyn Store>,
+    store: Arc<dyn ClinicStore>,
     clock: Arc<dyn Clock>,
 }
 
@@ -54,7 +54,7 @@ pub fn key_mode(key: &str) -> Option<Mode> {
 }
 
 impl Clinics {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Arc<dyn ClinicStore>, clock: Arc<dyn Clock>) -> Self {
         Self { store, clock }
     }
 

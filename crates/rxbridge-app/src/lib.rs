@@ -6,6 +6,7 @@ pub mod audit;
 pub mod clinical;
 pub mod clinics;
 pub mod clock;
+#[cfg(feature = "contract-tests")]
 pub mod contract;
 pub mod crypto;
 pub mod events;

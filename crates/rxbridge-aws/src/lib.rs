@@ -104,7 +104,10 @@ pub async fn backend(
         &settings.table,
     ));
     let vault = match (&config.patient_key, &settings.kms_key_id) {
-        (Some(k), _) => rxbridge_app::PatientVault::from_hex(k).context("RXBRIDGE_PATIENT_KEY")?,
+        (Some(k), _) => {
+            rxbridge_app::PatientVault::from_hex(secrecy::ExposeSecret::expose_secret(k))
+                .context("RXBRIDGE_PATIENT_KEY")?
+        }
         (None, Some(key_id)) => {
             keys::patient_vault(&aws_sdk_kms::Client::new(sdk), &store, key_id).await?
         }

@@ -10,6 +10,7 @@
 
 use anyhow::{Context as _, anyhow, bail};
 use rxbridge::Config;
+use secrecy::SecretString;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -57,12 +58,14 @@ pub fn apply(
             );
         }
         match name.as_str() {
-            "RXBRIDGE_PATIENT_KEY" => next.patient_key = Some(value),
-            "RXBRIDGE_STRIPE_SECRET_KEY" => next.stripe.secret_key = Some(value),
-            "RXBRIDGE_STRIPE_WEBHOOK_SECRETS" => next.stripe.webhook_secrets = list(&value),
+            "RXBRIDGE_PATIENT_KEY" => next.patient_key = Some(value.into()),
+            "RXBRIDGE_STRIPE_SECRET_KEY" => next.stripe.secret_key = Some(value.into()),
+            "RXBRIDGE_STRIPE_WEBHOOK_SECRETS" => next.stripe.webhook_secrets = secrets(&value),
             "RXBRIDGE_SMTP_USERNAME" => next.mail.smtp_username = Some(value),
-            "RXBRIDGE_SMTP_PASSWORD" => next.mail.smtp_password = Some(value),
-            "RXBRIDGE_WAREHOUSE_INBOUND_SECRETS" => next.warehouse.inbound_secrets = list(&value),
+            "RXBRIDGE_SMTP_PASSWORD" => next.mail.smtp_password = Some(value.into()),
+            "RXBRIDGE_WAREHOUSE_INBOUND_SECRETS" => {
+                next.warehouse.inbound_secrets = secrets(&value)
+            }
             // Every name in SECRET_SETTINGS has its arm above (tested).
             _ => bail!("{}", not_a_secret_setting(&name)),
         }
@@ -91,11 +94,12 @@ fn not_a_secret_setting(name: &str) -> String {
 }
 
 /// Comma-separated, as in the environment variables (two webhook secrets while one is rolled).
-fn list(value: &str) -> Vec<String> {
+fn secrets(value: &str) -> Vec<SecretString> {
     value
         .split(',')
-        .map(|s| s.trim().to_string())
+        .map(str::trim)
         .filter(|s| !s.is_empty())
+        .map(SecretString::from)
         .collect()
 }
 
@@ -203,6 +207,15 @@ mod tests {
     use super::*;
     use axum::http::{HeaderMap, StatusCode, Uri};
 
+    /// What a secret field holds (the tests compare values; `Debug` shows none).
+    fn shown(s: &Option<secrecy::SecretString>) -> Option<&str> {
+        s.as_ref().map(secrecy::ExposeSecret::expose_secret)
+    }
+
+    fn all_shown(v: &[secrecy::SecretString]) -> Vec<&str> {
+        v.iter().map(secrecy::ExposeSecret::expose_secret).collect()
+    }
+
     const STRIPE: &str = "sk_test_0123456789abcdef";
     const WHSEC_A: &str = "whsec_aaaaaaaaaaaaaaaaaaaaaaaa";
     const WHSEC_B: &str = "whsec_bbbbbbbbbbbbbbbbbbbbbbbb";
@@ -226,21 +239,21 @@ mod tests {
         let mut expected: Vec<String> = SECRET_SETTINGS.iter().map(|s| s.to_string()).collect();
         expected.sort();
         assert_eq!(applied, expected);
-        assert_eq!(c.patient_key.as_deref(), Some("ab".repeat(32).as_str()));
-        assert_eq!(c.stripe.secret_key.as_deref(), Some(STRIPE));
-        assert_eq!(c.stripe.webhook_secrets, vec![WHSEC_A, WHSEC_B]);
+        assert_eq!(shown(&c.patient_key), Some("ab".repeat(32).as_str()));
+        assert_eq!(shown(&c.stripe.secret_key), Some(STRIPE));
+        assert_eq!(all_shown(&c.stripe.webhook_secrets), vec![WHSEC_A, WHSEC_B]);
         assert_eq!(c.mail.smtp_username.as_deref(), Some("AKIAEXAMPLE"));
-        assert_eq!(c.mail.smtp_password.as_deref(), Some("smtp-password"));
-        assert_eq!(c.warehouse.inbound_secrets, vec![WHSEC_A]);
+        assert_eq!(shown(&c.mail.smtp_password), Some("smtp-password"));
+        assert_eq!(all_shown(&c.warehouse.inbound_secrets), vec![WHSEC_A]);
     }
 
     #[test]
     fn an_empty_secret_changes_nothing() {
         let mut c = Config::default();
         assert!(apply(&mut c, "{}", nowhere).unwrap().is_empty());
-        assert_eq!(c.stripe.secret_key, None);
+        assert_eq!(shown(&c.stripe.secret_key), None);
         assert!(c.stripe.webhook_secrets.is_empty());
-        assert_eq!(c.patient_key, None);
+        assert_eq!(shown(&c.patient_key), None);
     }
 
     #[test]
@@ -273,7 +286,11 @@ mod tests {
             assert!(e.contains(expected), "{secret}: {e}");
             assert!(!e.contains(STRIPE), "{secret}: the value leaked into {e}");
             assert!(!e.contains("12345"), "{secret}: the value leaked into {e}");
-            assert_eq!(c.stripe.secret_key, None, "{secret}: nothing is applied");
+            assert_eq!(
+                shown(&c.stripe.secret_key),
+                None,
+                "{secret}: nothing is applied"
+            );
         }
     }
 
@@ -286,7 +303,7 @@ mod tests {
             "RXBRIDGE_WAREHOUSE_INBOUND_SECRETS": 7,
         });
         assert!(apply(&mut c, &secret.to_string(), nowhere).is_err());
-        assert_eq!(c.stripe.secret_key, None);
+        assert_eq!(shown(&c.stripe.secret_key), None);
     }
 
     #[test]
@@ -360,7 +377,7 @@ mod tests {
 
         let mut c = Config::default();
         apply(&mut c, &got, nowhere).unwrap();
-        assert_eq!(c.stripe.secret_key.as_deref(), Some(STRIPE));
+        assert_eq!(shown(&c.stripe.secret_key), Some(STRIPE));
     }
 
     #[tokio::test]

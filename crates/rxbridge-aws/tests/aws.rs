@@ -312,7 +312,7 @@ async fn a_prescription_through_api_gateway_events_on_dynamodb() {
             .to_vec(),
         b"%PDF-1.4 scan".to_vec()
     );
-    let viewed = rxbridge_app::Store::timeline(&*started.store, "doc_scan1")
+    let viewed = rxbridge_app::ports::EventLog::timeline(&*started.store, "doc_scan1")
         .await
         .unwrap();
     assert_eq!(viewed.last().unwrap().event.kind, "staff.viewed_document");

@@ -442,16 +442,12 @@ pub async fn cancel(
 ) -> Result<Response, Problem> {
     require_json(&headers)?;
     let reason = one_text_field(&body, "reason", 500)?;
+    // A paid prescription is refunded now (and by the sweep, should this fail).
     let done = state
-        .intake
-        .cancel(&caller, &id, &reason)
+        .payments
+        .cancel_by_clinic(&caller, &id, &reason)
         .await
         .map_err(intake_problem)?;
-    // A paid prescription is refunded now (and by the sweep, should this fail).
-    state
-        .payments
-        .prescription_changed(&id, &format!("clinic:{}", caller.clinic_id))
-        .await;
     if done.already {
         // Already cancelled: the same 200 and body as the first cancel, marked as a replay the
         // way an idempotency-key replay is, so a client can tell nothing new was recorded.

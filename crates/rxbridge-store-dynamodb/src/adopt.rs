@@ -132,7 +132,7 @@ mod tests {
         approve_change, clinic, fulfilment, keys, new_rx, payment, record,
     };
     use rxbridge_app::payments::PaymentStatus;
-    use rxbridge_app::ports::{Mode, Store};
+    use rxbridge_app::ports::{Mode, PaymentStore, StaffViews, Store};
     use rxbridge_app::registers::{EntryKind, Register, RegisterStore};
     use rxbridge_app::state::StateGuard;
     use std::sync::Arc;

@@ -4,7 +4,7 @@
 
 use crate::testing;
 use rxbridge_app::contract::{clinic, insert_sharing_keys, shared_keys as keys};
-use rxbridge_app::ports::{Mode, Store};
+use rxbridge_app::ports::{Mode, PatientIndex, Store};
 use std::sync::Arc;
 
 async fn insert(store: &Arc<dyn Store>, from: u32, to: u32) {

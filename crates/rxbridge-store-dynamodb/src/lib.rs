@@ -13,13 +13,17 @@
 //! queries (listings, worklist, reference search) are eventually consistent, as GSIs are.
 
 mod adopt;
+mod clinics;
 mod commit;
+mod events;
 mod fulfilment;
 #[cfg(test)]
 mod hot_keys;
 mod items;
+mod patients;
+mod payments;
 mod prescriber_keys;
-mod rx;
+mod prescriptions;
 mod rx_items;
 mod rx_reads;
 mod staff;
@@ -633,7 +637,7 @@ mod tests {
 #[cfg(test)]
 mod race_tests {
     use super::*;
-    use rxbridge_app::ports::{Clinic, Store};
+    use rxbridge_app::ports::{Clinic, ClinicStore};
     use std::sync::Arc;
 
     /// Two processes (two Lambda instances) appending at once: the head's condition makes the

@@ -1,4 +1,4 @@
-//! Item layouts of the `Store` port on DynamoDB: clinics, API keys, idempotency records,
+//! Item layouts of the store ports on DynamoDB: clinics, API keys, idempotency records,
 //! patient lookups and payments (their keys, attributes and parsing).
 
 use crate::items::{self, Get, Item, n, ns_key, pad, s};

@@ -1,4 +1,4 @@
-//! Reads the `Store` port on DynamoDB is built from: prescriptions by id and by page, lookup
+//! Reads the store ports on DynamoDB are built from: prescriptions by id and by page, lookup
 //! partitions, distinct-value partitions and payment pointers.
 
 use crate::items::{Get, Item, pad, parse_rx, rx_pk};

@@ -1,7 +1,7 @@
 //! The outbox, endpoints and registers on SQLite.
 
 use crate::SqliteStore;
-use crate::queries::{RX_COLUMNS, rx_row, ts, unexpected};
+use crate::queries::{RX_COLUMNS, rx_row, status_list, ts, unexpected};
 use async_trait::async_trait;
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -9,6 +9,7 @@ use rxbridge_app::events::NewEvent;
 use rxbridge_app::outbox::*;
 use rxbridge_app::ports::{PrescriptionRecord, StoreError};
 use rxbridge_app::registers::*;
+use rxbridge_domain::lifecycle::Status;
 
 /// Nanoseconds since the epoch (fits an i64 until 2262).
 fn ns(t: Timestamp) -> i64 {
@@ -188,8 +189,9 @@ pub fn undispatched_issued_before(
     limit: u32,
 ) -> Result<Vec<PrescriptionRecord>, StoreError> {
     let sql = format!(
-        "SELECT {RX_COLUMNS} FROM prescriptions WHERE status IN ('awaiting_original', 'awaiting_clinical_check', 'on_hold', 'awaiting_payment', 'paid', 'ready_for_fulfilment', 'with_warehouse')
-         AND issued_on < ?1 ORDER BY issued_on, seq LIMIT ?2"
+        "SELECT {RX_COLUMNS} FROM prescriptions WHERE status IN ({})
+         AND issued_on < ?1 ORDER BY issued_on, seq LIMIT ?2",
+        status_list(Status::expirable())
     );
     c.prepare_cached(&sql)
         .and_then(|mut s| {

@@ -2,7 +2,7 @@
 //! and the `commit` unit of work.
 
 use crate::queries::{
-    RX_COLUMNS, append_event, is_unique_violation, json, transition_row, unexpected,
+    RX_COLUMNS, append_event, is_unique_violation, json, status_list, transition_row, unexpected,
 };
 use crate::writer::Chain;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -158,13 +158,16 @@ pub fn needing_attention(
     c: &Connection,
     limit: u32,
 ) -> Result<Vec<(PaymentRecord, Status)>, StoreError> {
-    let sql = "SELECT p.doc, r.status FROM payments p JOIN prescriptions r ON r.id = p.prescription_id
-               WHERE p.status IN ('awaiting_payment', 'refund_pending')
-               UNION ALL
-               SELECT p.doc, r.status FROM payments p JOIN prescriptions r ON r.id = p.prescription_id
-               WHERE p.status = 'paid' AND r.status IN ('cancelled', 'expired', 'rejected')
-               LIMIT ?1";
-    let mut s = c.prepare_cached(sql).map_err(unexpected)?;
+    let sql = format!(
+        "SELECT p.doc, r.status FROM payments p JOIN prescriptions r ON r.id = p.prescription_id
+         WHERE p.status IN ('awaiting_payment', 'refund_pending')
+         UNION ALL
+         SELECT p.doc, r.status FROM payments p JOIN prescriptions r ON r.id = p.prescription_id
+         WHERE p.status = 'paid' AND r.status IN ({})
+         LIMIT ?1",
+        status_list(Status::unsupplied_ends())
+    );
+    let mut s = c.prepare_cached(&sql).map_err(unexpected)?;
     let rows = s
         .query_map([limit], |r| {
             let p: PaymentRecord = json(r.get(0)?)?;

@@ -11,6 +11,17 @@ use rxbridge_domain::compliance::{HistoryEntry, IdentitySignals, MAX_COUNTED_AT_
 use rxbridge_domain::lifecycle::Status;
 use rxbridge_domain::prescription::PrescriptionType;
 
+/// A set of statuses as an SQL list (`'paid', 'expired'`), taken from the domain's own set
+/// (`Status::expirable`, `Status::unsupplied_ends`): the store queries by the statuses the
+/// lifecycle names, so a new status cannot leave the SQL behind. The names are the domain's
+/// fixed identifiers, never input.
+pub fn status_list(set: impl IntoIterator<Item = Status>) -> String {
+    set.into_iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn unexpected(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unexpected(anyhow!("sqlite: {e}"))
 }

@@ -1,5 +1,6 @@
-//! The `Store` port on SQLite: each method hands its statements to the writer (`write`) or a
-//! read connection (`read`, `read_now`).
+//! The store ports on SQLite (`ClinicStore`, `PrescriptionStore`, `StaffViews`, `PatientIndex`,
+//! `EventLog`, `UnitOfWork`, `PaymentStore`): each method hands its statements to the writer
+//! (`write`) or a read connection (`read`, `read_now`).
 
 use crate::{SqliteStore, fulfilment, payments, queries};
 use async_trait::async_trait;
@@ -9,7 +10,7 @@ use rxbridge_domain::compliance::{HistoryEntry, IdentitySignals};
 use rxbridge_domain::lifecycle::Status;
 
 #[async_trait]
-impl Store for SqliteStore {
+impl ClinicStore for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(|c| {
             c.query_row("SELECT count(*) FROM clinics", [], |r| r.get::<_, i64>(0))
@@ -46,7 +47,10 @@ impl Store for SqliteStore {
     async fn find_api_key(&self, key_hash: &str) -> Result<Option<Caller>, StoreError> {
         self.read_now(|c| queries::find_api_key(c, key_hash))
     }
+}
 
+#[async_trait]
+impl PrescriptionStore for SqliteStore {
     async fn find_idempotency(
         &self,
         clinic_id: &str,
@@ -97,39 +101,19 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn record_event(&self, event: NewEvent) -> Result<(), StoreError> {
-        self.write(move |c, chain| queries::append_event(c, chain, &event))
-            .await
-    }
-
-    async fn timeline(&self, subject: &str) -> Result<Vec<EventRecord>, StoreError> {
-        let s = subject.to_string();
-        self.read(move |c| queries::timeline(c, &s)).await
-    }
-
-    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
-        self.read(move |c| queries::events_after(c, after, limit))
-            .await
-    }
-
-    async fn patient_history(
+    async fn undispatched_issued_before(
         &self,
-        mode: Mode,
-        keys: &PatientKeys,
-        clinic_id: &str,
+        before: jiff::civil::Date,
         limit: u32,
-    ) -> Result<Vec<HistoryEntry>, StoreError> {
-        self.read_now(|c| queries::patient_history(c, mode, keys, clinic_id, limit))
+    ) -> Result<Vec<PrescriptionRecord>, StoreError> {
+        let before = before.to_string();
+        self.read(move |c| fulfilment::undispatched_issued_before(c, &before, limit))
+            .await
     }
+}
 
-    async fn identity_signals(
-        &self,
-        mode: Mode,
-        keys: &PatientKeys,
-    ) -> Result<IdentitySignals, StoreError> {
-        self.read_now(|c| queries::identity_signals(c, mode, keys))
-    }
-
+#[async_trait]
+impl StaffViews for SqliteStore {
     async fn get_prescription_for_staff(
         &self,
         mode: Mode,
@@ -161,17 +145,64 @@ impl Store for SqliteStore {
         self.read(move |c| queries::search(c, mode, &l, limit))
             .await
     }
+}
 
-    async fn undispatched_issued_before(
+#[async_trait]
+impl PatientIndex for SqliteStore {
+    async fn patient_history(
         &self,
-        before: jiff::civil::Date,
+        mode: Mode,
+        keys: &PatientKeys,
+        clinic_id: &str,
         limit: u32,
-    ) -> Result<Vec<PrescriptionRecord>, StoreError> {
-        let before = before.to_string();
-        self.read(move |c| fulfilment::undispatched_issued_before(c, &before, limit))
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.read_now(|c| queries::patient_history(c, mode, keys, clinic_id, limit))
+    }
+
+    async fn identity_signals(
+        &self,
+        mode: Mode,
+        keys: &PatientKeys,
+    ) -> Result<IdentitySignals, StoreError> {
+        self.read_now(|c| queries::identity_signals(c, mode, keys))
+    }
+
+    async fn patient_context(
+        &self,
+        mode: Mode,
+        keys: &PatientKeys,
+        clinic_id: &str,
+        limit: u32,
+    ) -> Result<(Vec<HistoryEntry>, IdentitySignals), StoreError> {
+        self.read_now(|c| {
+            Ok((
+                queries::patient_history(c, mode, keys, clinic_id, limit)?,
+                queries::identity_signals(c, mode, keys)?,
+            ))
+        })
+    }
+}
+
+#[async_trait]
+impl EventLog for SqliteStore {
+    async fn record_event(&self, event: NewEvent) -> Result<(), StoreError> {
+        self.write(move |c, chain| queries::append_event(c, chain, &event))
             .await
     }
 
+    async fn timeline(&self, subject: &str) -> Result<Vec<EventRecord>, StoreError> {
+        let s = subject.to_string();
+        self.read(move |c| queries::timeline(c, &s)).await
+    }
+
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
+        self.read(move |c| queries::events_after(c, after, limit))
+            .await
+    }
+}
+
+#[async_trait]
+impl UnitOfWork for SqliteStore {
     async fn commit(
         &self,
         change: rxbridge_app::payments::Change,
@@ -192,7 +223,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl PaymentStore for SqliteStore {
     async fn get_payment(
         &self,
         id: &str,
@@ -244,20 +278,5 @@ impl Store for SqliteStore {
         let (from, to) = (from.to_string(), to.to_string());
         self.read(move |c| payments::charged_between(c, mode, &from, &to))
             .await
-    }
-
-    async fn patient_context(
-        &self,
-        mode: Mode,
-        keys: &PatientKeys,
-        clinic_id: &str,
-        limit: u32,
-    ) -> Result<(Vec<HistoryEntry>, IdentitySignals), StoreError> {
-        self.read_now(|c| {
-            Ok((
-                queries::patient_history(c, mode, keys, clinic_id, limit)?,
-                queries::identity_signals(c, mode, keys)?,
-            ))
-        })
     }
 }

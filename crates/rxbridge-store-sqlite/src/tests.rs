@@ -336,3 +336,55 @@ async fn events_are_append_only_and_tampering_is_found() {
     let err = rxbridge_app::audit::verify_chain(&s).await.unwrap_err();
     assert!(err.to_string().contains("event 2"), "{err}");
 }
+
+/// The expiry sweep and the payment sweep find exactly the statuses the domain names
+/// (`Status::expirable`, `Status::unsupplied_ends`): one prescription, with a paid payment, in
+/// every status there is, each status set by hand.
+#[tokio::test]
+async fn the_sweeps_query_by_the_domains_status_sets() {
+    use rxbridge_app::contract::{approve_change, clinic, keys, new_rx, payment, record};
+    use rxbridge_app::payments::PaymentStatus;
+    use rxbridge_domain::lifecycle::{ALL_STATUSES, Status};
+    use std::collections::HashSet;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rx.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    clinic(&store, "cl_a").await;
+    for i in 0..ALL_STATUSES.len() {
+        let id = format!("rx_{i}");
+        let rec = record(&id, "cl_a", Mode::Test, &format!("R{i}"));
+        let patient = keys(None, &format!("demo-{i}"));
+        store
+            .insert_prescription(new_rx(rec, &format!("k{i}"), patient))
+            .await
+            .unwrap();
+        let paid = payment(&format!("pay_{i}"), &id, PaymentStatus::Paid);
+        store.commit(approve_change(&id, 1, paid)).await.unwrap();
+    }
+    let c = Connection::open(&path).unwrap();
+    for (i, st) in ALL_STATUSES.iter().enumerate() {
+        let n = c
+            .execute(
+                "UPDATE prescriptions SET status = ?1 WHERE id = ?2",
+                [st.as_str(), &format!("rx_{i}")],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let expiring: HashSet<Status> = store
+        .undispatched_issued_before("2026-12-01".parse().unwrap(), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(expiring, Status::expirable().collect::<HashSet<_>>());
+    let refunding: HashSet<Status> = store
+        .payments_needing_attention(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, st)| st)
+        .collect();
+    assert_eq!(refunding, Status::unsupplied_ends().collect::<HashSet<_>>());
+}

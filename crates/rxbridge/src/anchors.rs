@@ -8,6 +8,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use rxbridge_app::anchor::{Anchor, AnchorKey, AnchorPublicKey, Witness};
 use rxbridge_app::outbox::WebhookTransport;
+use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,7 +25,7 @@ pub struct AuditSettings {
     pub witness_url: Option<String>,
     /// `RXBRIDGE_AUDIT_WITNESS_SECRET`: the `whsec_…` secret the POST is signed with (Standard
     /// Webhooks); required with `witness_url`.
-    pub witness_secret: Option<String>,
+    pub witness_secret: Option<secrecy::SecretString>,
     /// `RXBRIDGE_AUDIT_ANCHOR_PUBLIC_KEY`: the anchor key's public half (64 hex), kept outside
     /// the data directory; `audit verify --anchor` trusts only it when set.
     pub anchor_public_key: Option<String>,
@@ -56,7 +57,7 @@ impl AuditSettings {
             self.witness_url = (!v.is_empty()).then_some(v);
         }
         if let Ok(v) = std::env::var("RXBRIDGE_AUDIT_WITNESS_SECRET") {
-            self.witness_secret = (!v.is_empty()).then_some(v);
+            self.witness_secret = (!v.is_empty()).then(|| v.into());
         }
         if let Ok(v) = std::env::var("RXBRIDGE_AUDIT_ANCHOR_PUBLIC_KEY") {
             self.anchor_public_key = (!v.is_empty()).then_some(v);
@@ -73,8 +74,9 @@ impl AuditSettings {
         if let Some(url) = &self.witness_url {
             crate::webhooks::check_url(url, policy, false)
                 .map_err(|e| anyhow::anyhow!("RXBRIDGE_AUDIT_WITNESS_URL: {e}"))?;
-            let ok = self.witness_secret.as_deref().is_some_and(|s| {
-                rxbridge_app::outbox::sign(&[s.to_string()], "x", 0, b"").starts_with("v1,")
+            let ok = self.witness_secret.as_ref().is_some_and(|s| {
+                rxbridge_app::outbox::sign(&[s.expose_secret().to_string()], "x", 0, b"")
+                    .starts_with("v1,")
             });
             if !ok {
                 anyhow::bail!(
@@ -94,7 +96,7 @@ impl AuditSettings {
         if let (Some(url), Some(secret)) = (&self.witness_url, &self.witness_secret) {
             out.push(Arc::new(HttpsWitness {
                 url: url.clone(),
-                secret: secret.clone(),
+                secret: secret.expose_secret().to_string(),
                 destination: WITNESS_DESTINATION.into(),
                 transport,
             }));

@@ -8,8 +8,23 @@
 //! `test`, the sandbox, which is the only safe default.
 
 use crate::commands::prescriber_key;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{CommandFactory as _, Parser, Subcommand};
+use rxbridge_app::Mode;
+use rxbridge_app::outbox::MessageStatus;
+use rxbridge_app::staff::Role;
 use std::path::PathBuf;
+
+/// One of `accepted` (shown in `--help` as the possible values), parsed to its type: anything
+/// else is refused by name with the accepted values listed, never read as a default.
+fn one_of<T: Clone + Send + Sync + 'static>(
+    accepted: &'static [&'static str],
+    parse: fn(&str) -> Option<T>,
+) -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(accepted.iter().copied()).try_map(move |s| {
+        parse(&s).ok_or_else(|| format!("{s:?} is not one of {}", accepted.join(", ")))
+    })
+}
 
 #[derive(Parser)]
 #[command(
@@ -163,8 +178,8 @@ pub enum OutboxCommand {
     #[command(after_help = "Example:\n  rxbridge outbox list --status pending --limit 10")]
     List {
         /// Which messages: waiting, delivered, given up on, or with no endpoint to go to.
-        #[arg(long, default_value = "dead", value_parser = ["pending", "delivered", "dead", "no_endpoint"])]
-        status: String,
+        #[arg(long, default_value = "dead", value_parser = one_of(&["pending", "delivered", "dead", "no_endpoint"], MessageStatus::parse))]
+        status: MessageStatus,
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: u32,
@@ -220,8 +235,8 @@ pub struct ExportArgs {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Which data: live, or test (sandbox). Required: a claim from the wrong one is wrong.
-    #[arg(long, value_parser = ["test", "live"])]
-    pub mode: String,
+    #[arg(long, value_parser = one_of(&["test", "live"], Mode::parse))]
+    pub mode: Mode,
 }
 
 pub fn parse_month(s: &str) -> Result<rxbridge_app::finance::Month, String> {
@@ -269,8 +284,8 @@ pub enum ExportCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
         /// Which data: live, or test (sandbox).
-        #[arg(long, value_parser = ["test", "live"])]
-        mode: String,
+        #[arg(long, value_parser = one_of(&["test", "live"], Mode::parse))]
+        mode: Mode,
     },
 }
 
@@ -301,8 +316,8 @@ pub enum ClinicCommand {
         clinic: String,
         /// Which key to rotate: test (sandbox) or live. Required: rotating the live key cuts
         /// the clinic off until it installs the new one.
-        #[arg(long, value_parser = ["test", "live"])]
-        mode: String,
+        #[arg(long, value_parser = one_of(&["test", "live"], Mode::parse))]
+        mode: Mode,
         /// Print exactly one JSON object: {"clinic_id", "mode", "key"}.
         #[arg(long)]
         json: bool,
@@ -323,8 +338,8 @@ pub enum StaffCommand {
         #[arg(long)]
         email: String,
         /// What the account may do in the portal.
-        #[arg(long, value_parser = ["support", "pharmacist", "finance", "admin"])]
-        role: String,
+        #[arg(long, value_parser = one_of(&["support", "pharmacist", "finance", "admin"], Role::parse))]
+        role: Role,
         /// GPhC registration number (required for pharmacists: 7 digits starting with 2).
         #[arg(long)]
         gphc: Option<String>,
@@ -354,8 +369,8 @@ pub enum DevCommand {
         #[arg(long, env = "RXBRIDGE_SIM_EVENT_SECRET", hide_env_values = true)]
         event_secret: String,
         /// Which data the stock it books in is for.
-        #[arg(long, default_value = "test", value_parser = ["test", "live"])]
-        mode: String,
+        #[arg(long, default_value = "test", value_parser = one_of(&["test", "live"], Mode::parse))]
+        mode: Mode,
         /// Units of each Schedule 2 product to book in at start.
         #[arg(long, default_value_t = 1000)]
         stock: i64,
@@ -381,8 +396,8 @@ pub enum DevCommand {
         #[arg(long, default_value_t = 0)]
         hot_patient: u64,
         /// Which data to fill: test (sandbox) unless said otherwise.
-        #[arg(long, default_value = "test", value_parser = ["test", "live"])]
-        mode: String,
+        #[arg(long, default_value = "test", value_parser = one_of(&["test", "live"], Mode::parse))]
+        mode: Mode,
     },
     /// Sign a prescription as a prescriber's system does (for sandbox testing): reads the JSON
     /// submission from FILE (or standard input with -), prints it with `signature.jws` set to

@@ -4,6 +4,7 @@
 use crate::{anchors, mail, webhooks};
 use anyhow::{Context as _, bail};
 use rxbridge_domain::compliance::Thresholds;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,7 +20,7 @@ pub struct Config {
     pub listen: String,
     /// `RXBRIDGE_PATIENT_KEY`: 64 hex characters. When unset, a key file
     /// `<data_dir>/patient-data.key` (mode 0600) is used, created on first run.
-    pub patient_key: Option<String>,
+    pub patient_key: Option<SecretString>,
     /// `RXBRIDGE_SECURE_COOKIES`: served behind TLS — responses carry HSTS. (Staff cookies are
     /// `Secure` and `__Host-` whatever this says.)
     pub secure_cookies: bool,
@@ -119,7 +120,7 @@ impl Default for WebhookSettings {
 pub struct WarehouseSettings {
     /// `RXBRIDGE_WAREHOUSE_INBOUND_SECRETS`, comma-separated: the `whsec_…` secrets the
     /// warehouse signs its events with.
-    pub inbound_secrets: Vec<String>,
+    pub inbound_secrets: Vec<SecretString>,
     /// Formulary product code → warehouse SKU (the product code when absent).
     pub skus: std::collections::HashMap<String, String>,
     /// How often ready prescriptions are released and overdue ones expired.
@@ -187,10 +188,10 @@ pub struct StripeSettings {
     /// `RXBRIDGE_STRIPE_API_BASE`.
     pub api_base: String,
     /// `RXBRIDGE_STRIPE_SECRET_KEY` (`sk_live_…` / `sk_test_…` or a restricted `rk_…` key).
-    pub secret_key: Option<String>,
+    pub secret_key: Option<SecretString>,
     /// `RXBRIDGE_STRIPE_WEBHOOK_SECRETS`, comma-separated: every `whsec_…` currently valid
     /// (two while one is rolled).
-    pub webhook_secrets: Vec<String>,
+    pub webhook_secrets: Vec<SecretString>,
 }
 
 impl Default for StripeSettings {
@@ -221,7 +222,7 @@ pub struct MailSettings {
     pub smtp_port: u16,
     pub smtp_security: mail::SmtpSecurity,
     pub smtp_username: Option<String>,
-    pub smtp_password: Option<String>,
+    pub smtp_password: Option<SecretString>,
 }
 
 impl Default for MailSettings {
@@ -283,7 +284,7 @@ impl Config {
             c.listen = v;
         }
         if let Ok(v) = std::env::var("RXBRIDGE_PATIENT_KEY") {
-            c.patient_key = Some(v);
+            c.patient_key = Some(v.into());
         }
         if let Ok(v) = std::env::var("RXBRIDGE_SECURE_COOKIES") {
             c.secure_cookies = matches!(v.as_str(), "1" | "true" | "yes");
@@ -306,14 +307,12 @@ impl Config {
                 format!("RXBRIDGE_REQUEST_TIMEOUT_SECS must be a whole number, got {v:?}")
             })?;
         }
-        let text_vars: [(&str, &mut Option<String>); 8] = [
+        let text_vars: [(&str, &mut Option<String>); 6] = [
             ("RXBRIDGE_MAIL_REPLY_TO", &mut c.mail.reply_to),
             ("RXBRIDGE_MAIL_CONTACT", &mut c.mail.contact),
             ("RXBRIDGE_PUBLIC_URL", &mut c.public_url),
-            ("RXBRIDGE_STRIPE_SECRET_KEY", &mut c.stripe.secret_key),
             ("RXBRIDGE_SMTP_HOST", &mut c.mail.smtp_host),
             ("RXBRIDGE_SMTP_USERNAME", &mut c.mail.smtp_username),
-            ("RXBRIDGE_SMTP_PASSWORD", &mut c.mail.smtp_password),
             (
                 "RXBRIDGE_PRIVATE_DISPENSING_CODE",
                 &mut c.pharmacy.private_dispensing_code,
@@ -322,6 +321,15 @@ impl Config {
         for (name, slot) in text_vars {
             if let Ok(v) = std::env::var(name) {
                 *slot = Some(v);
+            }
+        }
+        let secret_vars: [(&str, &mut Option<SecretString>); 2] = [
+            ("RXBRIDGE_STRIPE_SECRET_KEY", &mut c.stripe.secret_key),
+            ("RXBRIDGE_SMTP_PASSWORD", &mut c.mail.smtp_password),
+        ];
+        for (name, slot) in secret_vars {
+            if let Ok(v) = std::env::var(name) {
+                *slot = Some(v.into());
             }
         }
         if let Ok(v) = std::env::var("RXBRIDGE_STRIPE_API_BASE") {
@@ -342,11 +350,13 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .collect()
         };
+        let secrets =
+            |v: String| -> Vec<SecretString> { list(v).into_iter().map(Into::into).collect() };
         if let Ok(v) = std::env::var("RXBRIDGE_STRIPE_WEBHOOK_SECRETS") {
-            c.stripe.webhook_secrets = list(v);
+            c.stripe.webhook_secrets = secrets(v);
         }
         if let Ok(v) = std::env::var("RXBRIDGE_WAREHOUSE_INBOUND_SECRETS") {
-            c.warehouse.inbound_secrets = list(v);
+            c.warehouse.inbound_secrets = secrets(v);
         }
         c.audit.from_env()?;
         if let Ok(v) = std::env::var("RXBRIDGE_WEBHOOKS_ALLOW_PRIVATE_TARGETS") {
@@ -439,7 +449,12 @@ impl Config {
         match p.provider.as_str() {
             "sandbox" => {}
             "stripe" => {
-                if self.stripe.secret_key.as_deref().is_none_or(str::is_empty) {
+                if self
+                    .stripe
+                    .secret_key
+                    .as_ref()
+                    .is_none_or(|k| k.expose_secret().is_empty())
+                {
                     bail!(
                         "payments.provider = \"stripe\" needs stripe.secret_key (RXBRIDGE_STRIPE_SECRET_KEY)"
                     );
@@ -489,11 +504,12 @@ impl Config {
             .warehouse
             .inbound_secrets
             .iter()
+            .map(|s| s.expose_secret())
             .find(|s| !s.starts_with("whsec_") || s.len() < 20)
         {
             bail!(
                 "warehouse.inbound_secrets: {:?}… is not a whsec_ secret (rxbridge webhook new-secret makes one)",
-                &s[..s.len().min(8)]
+                s.chars().take(8).collect::<String>()
             );
         }
         if let Some(code) = &self.pharmacy.private_dispensing_code
@@ -524,5 +540,37 @@ impl Config {
 
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("rxbridge.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_debug_print_of_the_config_shows_no_secret() {
+        let mut c = Config::default();
+        let secrets = [
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "sk_live_not-in-the-log-1",
+            "whsec_stripe-not-in-the-log-2",
+            "whsec_warehouse-not-in-the-log-3",
+            "smtp-password-not-in-the-log-4",
+            "whsec_witness-not-in-the-log-5",
+        ];
+        c.patient_key = Some(secrets[0].into());
+        c.stripe.secret_key = Some(secrets[1].into());
+        c.stripe.webhook_secrets = vec![secrets[2].into()];
+        c.warehouse.inbound_secrets = vec![secrets[3].into()];
+        c.mail.smtp_password = Some(secrets[4].into());
+        c.audit.witness_secret = Some(secrets[5].into());
+        let shown = format!("{c:?} {c:#?}");
+        for s in secrets {
+            assert!(!shown.contains(s), "{s} is in the Debug print: {shown}");
+        }
+        assert!(
+            shown.contains("smtp_password"),
+            "the fields are still named"
+        );
     }
 }

@@ -7,12 +7,14 @@
 use crate::Config;
 use anyhow::Context as _;
 use rxbridge_app::PatientVault;
+use secrecy::ExposeSecret as _;
 use std::path::Path;
 
 /// The patient-data key: from config, or the key file (created 0600 on first run).
 pub fn load_vault(config: &Config) -> anyhow::Result<PatientVault> {
     if let Some(k) = &config.patient_key {
-        return PatientVault::from_hex(k).context("RXBRIDGE_PATIENT_KEY / patient_key");
+        return PatientVault::from_hex(k.expose_secret())
+            .context("RXBRIDGE_PATIENT_KEY / patient_key");
     }
     let path = config.data_dir.join("patient-data.key");
     if !path.exists() {

@@ -6,7 +6,16 @@ use rxbridge_app::clinics::Clinics;
 use rxbridge_app::intake::Intake;
 use rxbridge_app::{Clock, PatientVault, Store};
 use rxbridge_http::AppState;
+use secrecy::{ExposeSecret as _, SecretString};
 use std::sync::Arc;
+
+/// The secrets as the use cases take them (they verify signatures with every one).
+fn exposed(secrets: &[SecretString]) -> Vec<String> {
+    secrets
+        .iter()
+        .map(|s| s.expose_secret().to_string())
+        .collect()
+}
 
 /// The closing line of patient emails, from the mail settings (sender, reply-to, contact).
 pub fn contact_line(config: &Config) -> String {
@@ -26,9 +35,15 @@ pub fn notifier(config: &Config) -> anyhow::Result<Arc<dyn rxbridge_app::payment
                 m.smtp_host.as_deref().unwrap_or_default(),
                 m.smtp_port,
                 m.smtp_security,
-                m.smtp_username
-                    .clone()
-                    .map(|u| (u, m.smtp_password.clone().unwrap_or_default())),
+                m.smtp_username.clone().map(|u| {
+                    (
+                        u,
+                        m.smtp_password
+                            .as_ref()
+                            .map(|p| p.expose_secret().to_string())
+                            .unwrap_or_default(),
+                    )
+                }),
                 &m.from,
             )?
             .reply_to(m.reply_to.as_deref()),
@@ -91,7 +106,12 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
         match config.payments.provider.as_str() {
             "stripe" => Arc::new(rxbridge_stripe::StripeProvider::new(
                 &config.stripe.api_base,
-                config.stripe.secret_key.as_deref().unwrap_or_default(),
+                config
+                    .stripe
+                    .secret_key
+                    .as_ref()
+                    .map(|k| k.expose_secret())
+                    .unwrap_or_default(),
             )?),
             _ => {
                 let mac_intake = intake.clone();
@@ -107,9 +127,9 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
         clock.clone(),
         intake.clone(),
         live,
-        Arc::new(rxbridge_stripe::StripeEvents::new(
-            config.stripe.webhook_secrets.clone(),
-        )),
+        Arc::new(rxbridge_stripe::StripeEvents::new(exposed(
+            &config.stripe.webhook_secrets,
+        ))),
         notify.clone(),
         rxbridge_app::payments::PaymentsConfig {
             public_url,
@@ -150,7 +170,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
         clock.clone(),
         rxbridge_app::fulfilment::FulfilmentConfig {
             skus: config.warehouse.skus.clone(),
-            inbound_secrets: config.warehouse.inbound_secrets.clone(),
+            inbound_secrets: exposed(&config.warehouse.inbound_secrets),
             pharmacy_name: config.pharmacy.name.clone(),
             contact_line: contact_line(config),
         },

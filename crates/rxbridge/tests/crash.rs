@@ -12,6 +12,8 @@
 //!
 //! Rounds: CRASH_ROUNDS (default 20). Bounded: each round loads for 100–500 ms.
 
+mod common;
+
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
@@ -48,16 +50,20 @@ async fn start(dir: &std::path::Path, port: u16) -> Child {
         .spawn()
         .unwrap();
     let client = reqwest::Client::new();
-    for _ in 0..400 {
-        if client
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    let ready = common::poll(
+        common::PATIENCE,
+        async || {
+            client
+                .get(format!("http://127.0.0.1:{port}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        },
+        |ready| *ready,
+    )
+    .await;
+    if ready {
+        return child;
     }
     let _ = child.kill();
     let _ = child.wait();

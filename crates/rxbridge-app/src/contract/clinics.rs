@@ -1,6 +1,24 @@
-//! Contract: clinics and their API keys.
+//! Contract: `ClinicStore` — clinics and their API keys, and the health check.
 
 use super::*;
+
+/// The `ClinicStore` suite.
+#[macro_export]
+macro_rules! clinic_store_contract_tests {
+    ($make:expr) => {
+        mod clinic_store_contract {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::store_contract_case!($make, ping_answers);
+            $crate::store_contract_case!($make, clinics_and_keys);
+            $crate::store_contract_case!($make, rotate_key_revokes_old);
+        }
+    };
+}
+
+pub async fn ping_answers(store: Arc<dyn Store>) {
+    store.ping().await.unwrap();
+}
 
 pub async fn clinics_and_keys(store: Arc<dyn Store>) {
     clinic(&store, "cl_a").await;

@@ -1,6 +1,18 @@
-//! Contract: the hash-chained event log.
+//! Contract: `EventLog` — the hash-chained event log.
 
 use super::*;
+
+/// The `EventLog` suite.
+#[macro_export]
+macro_rules! event_log_contract_tests {
+    ($make:expr) => {
+        mod event_log_contract {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::store_contract_case!($make, events_chain_and_timeline);
+        }
+    };
+}
 
 pub async fn events_chain_and_timeline(store: Arc<dyn Store>) {
     clinic(&store, "cl_a").await;

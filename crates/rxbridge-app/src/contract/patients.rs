@@ -1,6 +1,20 @@
-//! Contract: patient lookups — history by identity and the identity signals.
+//! Contract: `PatientIndex` — history by identity and the identity signals.
 
 use super::*;
+
+/// The `PatientIndex` suite.
+#[macro_export]
+macro_rules! patient_index_contract_tests {
+    ($make:expr) => {
+        mod patient_index_contract {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::store_contract_case!($make, history_by_identity);
+            $crate::store_contract_case!($make, identity_signals_counts);
+            $crate::store_contract_case!($make, identity_signals_on_hot_keys);
+        }
+    };
+}
 
 pub async fn history_by_identity(store: Arc<dyn Store>) {
     clinic(&store, "cl_a").await;

@@ -1,6 +1,20 @@
-//! Contract: payments and the `commit` unit of work.
+//! Contract: `UnitOfWork` and `PaymentStore` — the atomic `commit` and the payment reads.
 
 use super::*;
+
+/// The `UnitOfWork` and `PaymentStore` suite.
+#[macro_export]
+macro_rules! payment_store_contract_tests {
+    ($make:expr) => {
+        mod payment_store_contract {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::store_contract_case!($make, payment_commit_is_atomic);
+            $crate::store_contract_case!($make, payment_lookups_and_dedupe);
+            $crate::store_contract_case!($make, payments_attention_and_period);
+        }
+    };
+}
 
 pub fn payment(
     id: &str,

@@ -1,7 +1,24 @@
-//! Contract: prescriptions — insert with idempotency, reads scoped to clinic and mode, pages,
-//! optimistic transitions, and the staff views that span clinics.
+//! Contract: `PrescriptionStore` and `StaffViews` — insert with idempotency, reads scoped to
+//! clinic and mode, pages, optimistic transitions, and the staff views that span clinics.
 
 use super::*;
+
+/// The `PrescriptionStore` and `StaffViews` suite.
+#[macro_export]
+macro_rules! prescription_store_contract_tests {
+    ($make:expr) => {
+        mod prescription_store_contract {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::store_contract_case!($make, insert_get_scoped);
+            $crate::store_contract_case!($make, idempotency_key_unique);
+            $crate::store_contract_case!($make, concurrent_same_key_one_winner);
+            $crate::store_contract_case!($make, list_pages_newest_first);
+            $crate::store_contract_case!($make, transition_optimistic);
+            $crate::store_contract_case!($make, staff_views_span_clinics);
+        }
+    };
+}
 
 pub async fn insert_get_scoped(store: Arc<dyn Store>) {
     clinic(&store, "cl_a").await;

@@ -54,20 +54,12 @@ pub(super) async fn cancel(
         let refused = Err(PortalError::Again(StatusCode::UNPROCESSABLE_ENTITY, why));
         return after(&state, &s, mode, &id, refused).await;
     };
-    let done = match state
-        .intake
+    let done = state
+        .payments
         .cancel_by_staff(&s.staff.id, mode, &id, &reason)
         .await
-    {
-        Ok(_) => {
-            state
-                .payments
-                .prescription_changed(&id, &format!("staff:{}", s.staff.id))
-                .await;
-            Ok(())
-        }
-        Err(e) => Err(cancel_error(e)),
-    };
+        .map(|_| ())
+        .map_err(cancel_error);
     after(&state, &s, mode, &id, done).await
 }
 

@@ -2,7 +2,6 @@
 
 use crate::cli::ClinicCommand;
 use rxbridge::{App, Config};
-use rxbridge_app::Mode;
 
 pub async fn run(config: Config, command: ClinicCommand) -> anyhow::Result<()> {
     let app = App::open(config)?;
@@ -20,7 +19,6 @@ pub async fn run(config: Config, command: ClinicCommand) -> anyhow::Result<()> {
             }
         }
         ClinicCommand::RotateKey { clinic, mode, json } => {
-            let mode = Mode::parse(&mode).unwrap_or(Mode::Test);
             let key = clinics.rotate_key(&clinic, mode).await?;
             if json {
                 println!(

@@ -5,7 +5,6 @@ use super::prescriber_key;
 use crate::cli::{self, DevCommand};
 use anyhow::Context as _;
 use rxbridge::{App, Config};
-use rxbridge_app::Mode;
 
 pub async fn run(config: Config, command: DevCommand) -> anyhow::Result<()> {
     match command {
@@ -31,7 +30,7 @@ pub async fn run(config: Config, command: DevCommand) -> anyhow::Result<()> {
                     rxbridge: rxbridge.trim_end_matches('/').to_string(),
                     order_secret,
                     event_secret,
-                    mode: Mode::parse(&mode).unwrap_or(Mode::Test),
+                    mode,
                     stock,
                     delay: std::time::Duration::from_millis(delay_ms),
                 },
@@ -63,7 +62,6 @@ pub async fn run(config: Config, command: DevCommand) -> anyhow::Result<()> {
                 }
             };
             let started = std::time::Instant::now();
-            let mode = Mode::parse(&mode).unwrap_or(Mode::Test);
             let n =
                 rxbridge::seed::seed(&app, &clinic_id, mode, count, patients, hot_patient).await?;
             let secs = started.elapsed().as_secs_f64();

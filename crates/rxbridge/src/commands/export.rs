@@ -4,7 +4,6 @@
 use crate::cli::{ExportArgs, ExportCommand};
 use anyhow::Context as _;
 use rxbridge::{App, Config};
-use rxbridge_app::Mode;
 
 pub async fn run(config: Config, command: ExportCommand) -> anyhow::Result<()> {
     let (kind, args) = match command {
@@ -41,10 +40,7 @@ pub async fn run(config: Config, command: ExportCommand) -> anyhow::Result<()> {
             mode,
         } => {
             let app = App::open(config)?;
-            let r = app
-                .fulfilment
-                .orders_file(Mode::parse(&mode).unwrap_or(Mode::Live), date, "cli")
-                .await;
+            let r = app.fulfilment.orders_file(mode, date, "cli").await;
             app.store.close();
             write_report(&r?, &format, out.as_deref())?;
             return Ok(());
@@ -122,7 +118,7 @@ async fn export(
         }
         b.set_position(done);
     };
-    let mode = Mode::parse(&args.mode).unwrap_or(Mode::Live);
+    let mode = args.mode;
     let report = app
         .finance
         .report(kind, mode, args.month, "cli", &progress)

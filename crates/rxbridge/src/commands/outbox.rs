@@ -8,10 +8,8 @@ pub async fn run(config: Config, command: OutboxCommand) -> anyhow::Result<()> {
 }
 
 async fn outbox_cmd(app: &App, command: OutboxCommand) -> anyhow::Result<()> {
-    use rxbridge_app::outbox::MessageStatus;
     match command {
         OutboxCommand::List { status, limit } => {
-            let status = MessageStatus::parse(&status).unwrap_or(MessageStatus::Dead);
             for m in app.outbox.store().messages(status, limit).await? {
                 println!(
                     "{}\t{}\t{}\t{}\tattempts {}\t{}",

@@ -3,6 +3,7 @@
 
 use anyhow::Context as _;
 use rxbridge::{App, Config};
+use secrecy::ExposeSecret as _;
 
 pub async fn run(mut config: Config, listen: Option<String>, demo: bool) -> anyhow::Result<()> {
     if let Some(l) = listen {
@@ -86,8 +87,13 @@ fn demo_warehouse(config: &mut Config) -> anyhow::Result<(String, String)> {
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
     let order = v["order_secret"].as_str().unwrap_or_default().to_string();
     let event = v["event_secret"].as_str().unwrap_or_default().to_string();
-    if !config.warehouse.inbound_secrets.contains(&event) {
-        config.warehouse.inbound_secrets.push(event.clone());
+    if !config
+        .warehouse
+        .inbound_secrets
+        .iter()
+        .any(|s| s.expose_secret() == event)
+    {
+        config.warehouse.inbound_secrets.push(event.clone().into());
     }
     let sim = demo_sim_url();
     tracing::warn!(

@@ -11,8 +11,6 @@ pub async fn run(config: Config, command: StaffCommand) -> anyhow::Result<()> {
         json,
     } = command;
     let app = App::open(config)?;
-    let role =
-        rxbridge_app::staff::Role::parse(&role).unwrap_or(rxbridge_app::staff::Role::Support);
     let r = app.staff.add(&email, role, gphc.as_deref()).await;
     app.store.close();
     let (account, password) = r?;

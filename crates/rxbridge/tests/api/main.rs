@@ -5,6 +5,8 @@ mod access;
 mod audit;
 mod casebook;
 mod cli;
+#[path = "../common/mod.rs"]
+mod common;
 mod hardening;
 mod helpers;
 mod hostile;

@@ -2,7 +2,7 @@
 
 use crate::helpers::*;
 use reqwest::{Client, StatusCode, redirect::Policy};
-use rxbridge_app::Store;
+use rxbridge_app::ports::EventLog;
 use rxbridge_app::staff::Role;
 use serde_json::Value;
 

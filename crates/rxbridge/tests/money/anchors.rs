@@ -245,7 +245,7 @@ async fn scheduled_anchors_reach_a_directory_and_a_signed_https_witness() {
     let settings = rxbridge::anchors::AuditSettings {
         witness_dir: Some(witness_dir.path().to_path_buf()),
         witness_url: Some(format!("http://{addr}/anchors")),
-        witness_secret: Some(secret.clone()),
+        witness_secret: Some(secret.clone().into()),
         ..Default::default()
     };
     // A witness is a live destination: plain http to a loopback stand-in is refused, whatever

@@ -39,7 +39,7 @@ async fn bench_outbox_delivery_and_webhook_intake() {
                 created_at: t,
             })
             .collect();
-        use rxbridge_app::Store;
+        use rxbridge_app::ports::UnitOfWork;
         m.running
             .store
             .commit(Change {

@@ -1,4 +1,4 @@
-//! Fulfilment end to end (issue #6): release to the warehouse through the outbox, a warehouse
+//! Fulfilment end to end: release to the warehouse through the outbox, a warehouse
 //! that is down for hours, events coming back, the CD register balancing, expiry, dead letters,
 //! and the warehouse simulator.
 
@@ -546,7 +546,7 @@ async fn dead_letters_are_replayed_and_410_disables_the_endpoint() {
 async fn the_warehouse_simulator_runs_the_demo_end_to_end() {
     let event_secret = outbox::generate_secret();
     let es = event_secret.clone();
-    let m = start(move |c| c.warehouse.inbound_secrets = vec![es]).await;
+    let m = start(move |c| c.warehouse.inbound_secrets = vec![es.into()]).await;
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim_url = format!("http://{}/orders", l.local_addr().unwrap());
     let (_, order_secret) = m
@@ -565,20 +565,19 @@ async fn the_warehouse_simulator_runs_the_demo_end_to_end() {
     };
     let _sim = tokio::spawn(rxbridge::warehouse_sim::run(l, cfg, std::future::pending()));
     // The simulator books in stock first.
-    let mut ok = false;
-    for _ in 0..100 {
-        if m.running
-            .store
-            .register_balance(Register::Cd, "test/CONCERTA-XL-36")
-            .await
-            .unwrap()
-            == 500
-        {
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let ok = crate::common::poll(
+        crate::common::PATIENCE,
+        async || {
+            m.running
+                .store
+                .register_balance(Register::Cd, "test/CONCERTA-XL-36")
+                .await
+                .unwrap()
+                == 500
+        },
+        |booked| *booked,
+    )
+    .await;
     assert!(ok, "stock booked in");
     let id = m.submit(Mode::Test, &private_cd("F-6")).await;
     m.original(Mode::Test, &id, "PCD1234567").await;
@@ -592,14 +591,12 @@ async fn the_warehouse_simulator_runs_the_demo_end_to_end() {
         .unwrap();
     assert_eq!(m.running.fulfilment.sweep().await.unwrap().released, 1);
     assert_eq!(m.running.outbox.run_once().await.unwrap().delivered, 1);
-    let mut status = Value::Null;
-    for _ in 0..200 {
-        status = m.clinic_view(Mode::Test, &id).await["status"].clone();
-        if status == "delivered" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let status: Value = crate::common::poll(
+        crate::common::PATIENCE,
+        async || m.clinic_view(Mode::Test, &id).await["status"].clone(),
+        |s| s == "delivered",
+    )
+    .await;
     assert_eq!(status, "delivered");
     assert_eq!(
         m.running

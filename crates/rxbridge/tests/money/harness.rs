@@ -331,14 +331,14 @@ pub trait StoreExt {
 
 impl StoreExt for rxbridge_store_sqlite::SqliteStore {
     async fn get_prescription_for_staff_sync(&self, mode: Mode, id: &str) -> PrescriptionRecord {
-        use rxbridge_app::Store;
+        use rxbridge_app::ports::StaffViews;
         self.get_prescription_for_staff(mode, id)
             .await
             .unwrap()
             .expect("the prescription")
     }
     async fn timeline_sync(&self, id: &str) -> Vec<rxbridge_app::events::EventRecord> {
-        use rxbridge_app::Store;
+        use rxbridge_app::ports::EventLog;
         self.timeline(id).await.unwrap()
     }
 }

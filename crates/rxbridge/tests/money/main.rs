@@ -1,9 +1,11 @@
-//! Money end to end (issue #5): the real server with a controllable clock; the sandbox
+//! Money end to end: the real server with a controllable clock; the sandbox
 //! checkout; Stripe against a local stand-in that checks every request Stripe would receive;
 //! webhook signatures; the sweep; refunds; the month-end exports; SMTP against a stand-in.
 
 mod anchors;
 mod bench;
+#[path = "../common/mod.rs"]
+mod common;
 mod emails;
 mod exports;
 mod fulfilment;

@@ -8,6 +8,7 @@
 //! payment id, so a repeat never charges or refunds twice.
 
 mod approval;
+mod cancel;
 mod links;
 mod sandbox;
 mod settle;

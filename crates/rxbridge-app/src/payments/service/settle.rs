@@ -145,7 +145,7 @@ impl Payments {
         Ok(())
     }
 
-    /// After a prescription changed status elsewhere (a cancellation): settle its payment now
+    /// After a prescription changed status (a cancellation, an expiry): settle its payment now
     /// rather than at the next sweep.
     pub async fn prescription_changed(&self, prescription_id: &str, actor: &str) {
         match self.store.payment_for_prescription(prescription_id).await {
