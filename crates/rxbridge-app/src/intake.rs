@@ -73,14 +73,14 @@ impl Drop for InFlightGuard {
 pub enum Begin {
     /// No completed request under this key: go on, holding the guard.
     Proceed(InFlightGuard),
-    /// The same request was completed before: answer exactly this.
-    Replay { status: u16, body: String },
+    /// The same request was completed before: answer it again with this, as first answered.
+    Replay(Box<PrescriptionView>),
 }
 
-/// A stored answer to send back.
-pub struct Answer {
-    pub status: u16,
-    pub body: String,
+/// A recorded submission: the prescription as it was when first recorded (201), and whether
+/// this request repeats one answered before under the same key and body.
+pub struct Submitted {
+    pub view: PrescriptionView,
     pub replayed: bool,
 }
 
@@ -189,9 +189,7 @@ impl Intake {
             .await?
         {
             None => Ok(Begin::Proceed(guard)),
-            Some(rec) => {
-                replay(rec, request_hash).map(|(status, body)| Begin::Replay { status, body })
-            }
+            Some(rec) => replay(rec, request_hash).map(|v| Begin::Replay(Box::new(v))),
         }
     }
 
@@ -261,7 +259,7 @@ impl Intake {
         request_hash: &str,
         rx: Prescription,
         received: &Received,
-    ) -> Result<Answer, IntakeError> {
+    ) -> Result<Submitted, IntakeError> {
         let keys = self.patient_keys(&rx.patient);
         let findings = self.findings(caller, &rx, &keys, received).await?;
         let status = compliance::intake_status(&rx, &findings);
@@ -297,8 +295,8 @@ impl Intake {
             items,
             event_seq: 0,
         };
-        let body = serde_json::to_string(&PrescriptionView::from_record(&record, None))
-            .map_err(|e| StoreError::Unexpected(e.into()))?;
+        let view = PrescriptionView::from_record(&record, None);
+        let body = serde_json::to_string(&view).map_err(|e| StoreError::Unexpected(e.into()))?;
         let event = NewEvent {
             at: now,
             kind: "prescription.received".into(),
@@ -316,7 +314,7 @@ impl Intake {
             key: key.to_string(),
             request_hash: request_hash.to_string(),
             response_status: 201,
-            response_body: body.clone(),
+            response_body: body,
             created_at: now,
         };
         match self
@@ -331,20 +329,15 @@ impl Intake {
         {
             InsertOutcome::Inserted => {
                 tracing::info!(prescription_id = %id, status = status.as_str(), "prescription received");
-                Ok(Answer {
-                    status: 201,
-                    body,
+                Ok(Submitted {
+                    view,
                     replayed: false,
                 })
             }
-            InsertOutcome::KeyExists(rec) => {
-                let (status, body) = replay(rec, request_hash)?;
-                Ok(Answer {
-                    status,
-                    body,
-                    replayed: true,
-                })
-            }
+            InsertOutcome::KeyExists(rec) => Ok(Submitted {
+                view: replay(rec, request_hash)?,
+                replayed: true,
+            }),
         }
     }
 
@@ -514,12 +507,12 @@ impl Intake {
 }
 
 /// The stored answer for a request with the same body; `KeyReused` for another body.
-fn replay(rec: IdempotencyRecord, request_hash: &str) -> Result<(u16, String), IntakeError> {
-    if rec.request_hash == request_hash {
-        Ok((rec.response_status, rec.response_body))
-    } else {
-        Err(IntakeError::KeyReused)
+fn replay(rec: IdempotencyRecord, request_hash: &str) -> Result<PrescriptionView, IntakeError> {
+    if rec.request_hash != request_hash {
+        return Err(IntakeError::KeyReused);
     }
+    serde_json::from_str(&rec.response_body)
+        .map_err(|e| IntakeError::Store(StoreError::Unexpected(e.into())))
 }
 
 fn encode_cursor(seq: i64) -> String {

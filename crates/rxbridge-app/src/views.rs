@@ -1,30 +1,23 @@
-//! What the clinic API answers about a prescription. Built here, not in the HTTP adapter,
-//! because the 201 body is stored with the idempotency key in the same transaction as the
-//! prescription, so a replay returns the very bytes of the first answer.
+//! What the clinic API answers about a prescription, as typed values the HTTP adapter
+//! serialises (its OpenAPI schemas mirror them). Built here because the 201 answer is stored
+//! with the idempotency key in the same transaction as the prescription, so a replay answers
+//! exactly what the first request was answered.
 
 use crate::events::EventRecord;
 use crate::ports::{ItemSummary, PrescriptionRecord};
 use rxbridge_domain::compliance::Finding;
-use rxbridge_domain::compliance::Severity;
-use rxbridge_domain::lifecycle::ALL_STATUSES;
-use rxbridge_domain::prescription::PrescriptionType as Kind;
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
-use utoipa::{PartialSchema, ToSchema};
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FindingView {
     /// Stable rule code, e.g. `cd_expired`.
     pub code: String,
     /// `block` (the law forbids supply), `flag` (a pharmacist decides) or `info`.
-    #[schema(value_type = FindingSeverity, example = "block")]
     pub severity: String,
     /// Index of the item concerned, or null for the whole prescription.
     pub item: Option<usize>,
     pub message: String,
     /// The regulation or guidance the rule comes from.
-    #[schema(example = "MDR 2001 reg 16(1)(e)")]
     pub rule: String,
 }
 
@@ -40,7 +33,7 @@ impl From<&Finding> for FindingView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ItemView {
     pub product_code: String,
     pub active_ingredient: String,
@@ -59,7 +52,7 @@ impl From<&ItemSummary> for ItemView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Links {
     #[serde(rename = "self")]
     pub self_: String,
@@ -68,12 +61,11 @@ pub struct Links {
     pub cancel: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TimelineEntry {
     pub at: String,
     pub event: String,
     pub actor: String,
-    #[schema(value_type = Object)]
     pub detail: serde_json::Value,
 }
 
@@ -89,17 +81,13 @@ impl From<&EventRecord> for TimelineEntry {
 }
 
 /// A prescription as the clinic sees it. `timeline` is present on `GET /v1/prescriptions/{id}`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PrescriptionView {
-    #[schema(example = "rx_0192f0c2a1b27d3e8f00112233445566")]
     pub id: String,
-    #[schema(value_type = PrescriptionStatus, example = "awaiting_original")]
     pub status: String,
     pub clinic_reference: String,
     #[serde(rename = "type")]
-    #[schema(value_type = PrescriptionKind, example = "private")]
     pub kind: String,
-    #[schema(example = "2026-11-20")]
     pub issued_on: String,
     pub items: Vec<ItemView>,
     pub findings: Vec<FindingView>,
@@ -133,64 +121,14 @@ impl PrescriptionView {
 }
 
 /// The answer of the dry run.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DryRunView {
     pub findings: Vec<FindingView>,
-    #[schema(value_type = PrescriptionStatus, example = "awaiting_original")]
     pub would_be_status: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PrescriptionList {
     pub data: Vec<PrescriptionView>,
     pub next_cursor: Option<String>,
 }
-
-/// A closed set of strings, as the OpenAPI document states it: the values come from the domain
-/// enum itself, so the document cannot drift from what the server enforces.
-fn string_enum(description: &str, values: impl IntoIterator<Item = &'static str>) -> Schema {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .description(Some(description))
-        .enum_values(Some(values))
-        .into()
-}
-
-/// The schema of a prescription's `status` (the list filter accepts exactly these).
-pub struct PrescriptionStatus;
-impl PartialSchema for PrescriptionStatus {
-    fn schema() -> RefOr<Schema> {
-        string_enum(
-            "Where the prescription is in its lifecycle.",
-            ALL_STATUSES.iter().map(|s| s.as_str()),
-        )
-        .into()
-    }
-}
-impl ToSchema for PrescriptionStatus {}
-
-/// The schema of a finding's `severity`.
-pub struct FindingSeverity;
-impl PartialSchema for FindingSeverity {
-    fn schema() -> RefOr<Schema> {
-        string_enum(
-            "`block`: the law forbids supply; `flag`: a pharmacist decides; `info`: for the record.",
-            [Severity::Block, Severity::Flag, Severity::Info].map(Severity::as_str),
-        )
-        .into()
-    }
-}
-impl ToSchema for FindingSeverity {}
-
-/// The schema of a prescription's `type`.
-pub struct PrescriptionKind;
-impl PartialSchema for PrescriptionKind {
-    fn schema() -> RefOr<Schema> {
-        string_enum(
-            "A private or an NHS prescription.",
-            [Kind::Private, Kind::Nhs].map(Kind::as_str),
-        )
-        .into()
-    }
-}
-impl ToSchema for PrescriptionKind {}

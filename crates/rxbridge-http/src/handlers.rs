@@ -1,6 +1,7 @@
 //! Clinic API handlers.
 
 use crate::contract::parse_prescription;
+use crate::openapi::views as schemas;
 use crate::problem::{FieldError, Problem, ProblemCode};
 use crate::schema::{CancelIn, PrescriptionIn};
 use crate::state::AppState;
@@ -182,7 +183,7 @@ fn parse_submission(
     request_body(content = PrescriptionIn, content_type = "application/json"),
     params(("Idempotency-Key" = String, Header, description = "1 to 255 printable ASCII characters; the same key and body replays the first answer")),
     responses(
-        (status = 201, description = "Recorded (a replay carries `Idempotent-Replayed: true`)", body = PrescriptionView),
+        (status = 201, description = "Recorded (a replay carries `Idempotent-Replayed: true`)", body = schemas::PrescriptionView),
         (status = 400, description = "Malformed JSON or a missing Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A request with this key is still in flight", body = Problem, content_type = "application/problem+json"),
@@ -209,19 +210,16 @@ pub async fn submit(
         .await
         .map_err(intake_problem)?
     {
-        Begin::Replay { status, body } => return Ok(replayed(status, body)),
+        Begin::Replay(view) => return Ok(created(&view, true)),
         Begin::Proceed(g) => g,
     };
     let (rx, received) = parse_submission(&state, &value)?;
-    let answer = state
+    let done = state
         .intake
         .submit(guard, &caller, &key, &request_hash, rx, &received)
         .await
         .map_err(intake_problem)?;
-    if answer.replayed {
-        return Ok(replayed(answer.status, answer.body));
-    }
-    Ok(created(answer.status, answer.body))
+    Ok(created(&done.view, done.replayed))
 }
 
 /// The `Idempotency-Key` header: required, 1 to 255 printable ASCII characters.
@@ -246,27 +244,16 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, Problem> {
         .to_string())
 }
 
-fn location_of(body: &str) -> Option<HeaderValue> {
-    let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    HeaderValue::from_str(v.get("links")?.get("self")?.as_str()?).ok()
-}
-
-fn created(status: u16, body: String) -> Response {
-    let loc = location_of(&body);
-    let mut r = json_response(
-        StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
-        body,
-    );
-    if let Some(l) = loc {
+/// 201 with the prescription and its `Location`; a replay says so.
+fn created(view: &PrescriptionView, replayed: bool) -> Response {
+    let mut r = (StatusCode::CREATED, Json(view)).into_response();
+    if let Ok(l) = HeaderValue::from_str(&view.links.self_) {
         r.headers_mut().insert(header::LOCATION, l);
     }
-    r
-}
-
-fn replayed(status: u16, body: String) -> Response {
-    let mut r = created(status, body);
-    r.headers_mut()
-        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    if replayed {
+        r.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
     r
 }
 
@@ -275,7 +262,7 @@ fn replayed(status: u16, body: String) -> Response {
     post, path = "/v1/prescriptions/validate", tag = "prescriptions", operation_id = "validatePrescription",
     request_body(content = PrescriptionIn, content_type = "application/json"),
     responses(
-        (status = 200, description = "The findings and the status the prescription would take", body = DryRunView),
+        (status = 200, description = "The findings and the status the prescription would take", body = schemas::DryRunView),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
@@ -306,7 +293,7 @@ pub async fn validate(
     get, path = "/v1/prescriptions/{id}", tag = "prescriptions", operation_id = "getPrescription",
     params(("id" = String, Path, description = "The prescription id from the 201 answer")),
     responses(
-        (status = 200, description = "The prescription with its timeline", body = PrescriptionView),
+        (status = 200, description = "The prescription with its timeline", body = schemas::PrescriptionView),
         (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such prescription for this key (another clinic's id also answers 404)", body = Problem, content_type = "application/problem+json"),
     ),
@@ -330,7 +317,7 @@ pub async fn get_one(
 #[allow(dead_code)]
 pub struct ListParams {
     /// Only prescriptions in this status (any other value answers 400).
-    #[param(value_type = Option<rxbridge_app::views::PrescriptionStatus>)]
+    #[param(value_type = Option<crate::openapi::views::PrescriptionStatus>)]
     status: Option<String>,
     /// Only prescriptions with this clinic reference.
     clinic_reference: Option<String>,
@@ -346,7 +333,7 @@ pub struct ListParams {
     get, path = "/v1/prescriptions", tag = "prescriptions", operation_id = "listPrescriptions",
     params(ListParams),
     responses(
-        (status = 200, description = "A page of prescriptions", body = PrescriptionList),
+        (status = 200, description = "A page of prescriptions", body = schemas::PrescriptionList),
         (status = 400, description = "A query parameter is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
     ),
@@ -423,7 +410,7 @@ fn list_query(q: &[(String, String)]) -> Result<(ListFilter, u32, Option<String>
     params(("id" = String, Path, description = "The prescription id")),
     request_body(content = CancelIn, content_type = "application/json"),
     responses(
-        (status = 200, description = "Cancelled (already cancelled: nothing recorded, `Idempotent-Replayed: true`)", body = PrescriptionView),
+        (status = 200, description = "Cancelled (already cancelled: nothing recorded, `Idempotent-Replayed: true`)", body = schemas::PrescriptionView),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such prescription for this key", body = Problem, content_type = "application/problem+json"),
@@ -514,7 +501,7 @@ fn one_text_field(body: &[u8], field: &str, max: usize) -> Result<String, Proble
     params(("id" = String, Path, description = "The prescription id")),
     request_body(content = crate::schema::QueryResponseIn, content_type = "application/json"),
     responses(
-        (status = 200, description = "Answered; back with the pharmacist", body = PrescriptionView),
+        (status = 200, description = "Answered; back with the pharmacist", body = schemas::PrescriptionView),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such prescription for this key", body = Problem, content_type = "application/problem+json"),

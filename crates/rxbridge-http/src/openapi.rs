@@ -1,15 +1,16 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations and the schema types,
 //! with `servers` naming where this deployment answers and `webhooks` listing what it sends.
 
+pub mod views;
 pub mod webhooks;
 
 use crate::handlers;
 use crate::problem::{FieldError, Problem};
 use crate::schema::*;
-use rxbridge_app::views::*;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::server::Server;
 use utoipa::{Modify, OpenApi};
+use views::*;
 
 struct BearerAuth;
 impl Modify for BearerAuth {

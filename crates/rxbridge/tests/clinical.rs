@@ -81,7 +81,7 @@ async fn nhs_rx(f: &Fixture, patient: u64, exemption: &str, days: u32) -> (Strin
         .submit(guard, &f.caller, &key, &key, rx, &Default::default())
         .await
         .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+    let v = serde_json::to_value(&a.view).unwrap();
     assert_eq!(v["status"], "awaiting_clinical_check", "{v}");
     (v["id"].as_str().unwrap().to_string(), 1)
 }

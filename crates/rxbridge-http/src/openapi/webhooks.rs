@@ -32,7 +32,7 @@ pub struct PrescriptionStatusChangedData {
     pub id: String,
     pub clinic_reference: String,
     /// The new status.
-    #[schema(value_type = rxbridge_app::views::PrescriptionStatus)]
+    #[schema(value_type = crate::openapi::views::PrescriptionStatus)]
     pub status: String,
 }
 
