@@ -58,16 +58,22 @@ macro_rules! store_contract_tests {
     };
 }
 
-/// One clause of a store suite as a test: a fresh store from `$make`, the clause run on it.
+/// One port's suite as a test module: `$module` with one test per clause.
 #[doc(hidden)]
 #[macro_export]
-macro_rules! store_contract_case {
-    ($make:expr, $name:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let fixture: $crate::contract::Fixture = $make.await;
-            $crate::contract::$name(fixture.0.clone()).await;
-            drop(fixture);
+macro_rules! store_contract_suite {
+    ($make:expr, $module:ident: $($name:ident),+) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let fixture: $crate::contract::Fixture = $make.await;
+                    $crate::contract::$name(fixture.0.clone()).await;
+                    drop(fixture);
+                }
+            )+
         }
     };
 }

@@ -232,3 +232,32 @@ pub fn read(path: &Path) -> anyhow::Result<Anchor> {
     serde_json::from_str(&s)
         .with_context(|| format!("{} is not an rxbridge anchor", path.display()))
 }
+
+/// `verify --anchor` for each file in `paths`: a line in `ok` when every chain holds what the
+/// anchor saw, one line in `broken` per difference (both binaries print them the same way).
+pub async fn check_files(
+    paths: &[PathBuf],
+    trusted: &AnchorPublicKey,
+    store: &dyn rxbridge_app::Store,
+    registers: &dyn rxbridge_app::registers::RegisterStore,
+    ok: &mut Vec<String>,
+    broken: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    for path in paths {
+        let a = read(path)?;
+        let problems = rxbridge_app::anchor::check(&a, trusted, store, registers).await?;
+        if problems.is_empty() {
+            ok.push(format!(
+                "anchor {}: every chain holds what the anchor of {} saw",
+                path.display(),
+                a.at
+            ));
+        }
+        broken.extend(
+            problems
+                .into_iter()
+                .map(|p| format!("anchor {}: {p}", path.display())),
+        );
+    }
+    Ok(())
+}

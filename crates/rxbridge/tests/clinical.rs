@@ -1,5 +1,7 @@
 //! The pharmacist's clinical decision, as a use case on the real embedded store.
 
+mod common;
+
 use rxbridge::{App, Config};
 use rxbridge_app::clinical::{Decision, DecisionError, Pharmacist};
 use rxbridge_app::intake::Begin;
@@ -42,7 +44,7 @@ async fn fixture() -> Fixture {
 /// An NHS EPS prescription issued today (awaits the clinical check), with 31 days' supply
 /// (a flag) and the given exemption.
 async fn nhs_rx(f: &Fixture, patient: u64, exemption: &str, days: u32) -> (String, i64) {
-    let today = rxbridge_domain::dates::london_date(jiff::Timestamp::now());
+    let today = common::today();
     let mut rx = rxbridge::seed::synthetic(patient, 0, today);
     rx.kind = PrescriptionType::Nhs;
     rx.authority = Authority {

@@ -6,13 +6,13 @@ use super::*;
 #[macro_export]
 macro_rules! clinic_store_contract_tests {
     ($make:expr) => {
-        mod clinic_store_contract {
-            #[allow(unused_imports)]
-            use super::*;
-            $crate::store_contract_case!($make, ping_answers);
-            $crate::store_contract_case!($make, clinics_and_keys);
-            $crate::store_contract_case!($make, rotate_key_revokes_old);
-        }
+        $crate::store_contract_suite!(
+            $make,
+            clinic_store_contract:
+            ping_answers,
+            clinics_and_keys,
+            rotate_key_revokes_old
+        );
     };
 }
 

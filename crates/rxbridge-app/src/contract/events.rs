@@ -6,11 +6,11 @@ use super::*;
 #[macro_export]
 macro_rules! event_log_contract_tests {
     ($make:expr) => {
-        mod event_log_contract {
-            #[allow(unused_imports)]
-            use super::*;
-            $crate::store_contract_case!($make, events_chain_and_timeline);
-        }
+        $crate::store_contract_suite!(
+            $make,
+            event_log_contract:
+            events_chain_and_timeline
+        );
     };
 }
 

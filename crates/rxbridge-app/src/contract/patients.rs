@@ -6,13 +6,13 @@ use super::*;
 #[macro_export]
 macro_rules! patient_index_contract_tests {
     ($make:expr) => {
-        mod patient_index_contract {
-            #[allow(unused_imports)]
-            use super::*;
-            $crate::store_contract_case!($make, history_by_identity);
-            $crate::store_contract_case!($make, identity_signals_counts);
-            $crate::store_contract_case!($make, identity_signals_on_hot_keys);
-        }
+        $crate::store_contract_suite!(
+            $make,
+            patient_index_contract:
+            history_by_identity,
+            identity_signals_counts,
+            identity_signals_on_hot_keys
+        );
     };
 }
 

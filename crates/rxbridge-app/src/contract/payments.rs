@@ -6,13 +6,13 @@ use super::*;
 #[macro_export]
 macro_rules! payment_store_contract_tests {
     ($make:expr) => {
-        mod payment_store_contract {
-            #[allow(unused_imports)]
-            use super::*;
-            $crate::store_contract_case!($make, payment_commit_is_atomic);
-            $crate::store_contract_case!($make, payment_lookups_and_dedupe);
-            $crate::store_contract_case!($make, payments_attention_and_period);
-        }
+        $crate::store_contract_suite!(
+            $make,
+            payment_store_contract:
+            payment_commit_is_atomic,
+            payment_lookups_and_dedupe,
+            payments_attention_and_period
+        );
     };
 }
 

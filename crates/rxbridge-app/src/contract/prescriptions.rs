@@ -7,16 +7,16 @@ use super::*;
 #[macro_export]
 macro_rules! prescription_store_contract_tests {
     ($make:expr) => {
-        mod prescription_store_contract {
-            #[allow(unused_imports)]
-            use super::*;
-            $crate::store_contract_case!($make, insert_get_scoped);
-            $crate::store_contract_case!($make, idempotency_key_unique);
-            $crate::store_contract_case!($make, concurrent_same_key_one_winner);
-            $crate::store_contract_case!($make, list_pages_newest_first);
-            $crate::store_contract_case!($make, transition_optimistic);
-            $crate::store_contract_case!($make, staff_views_span_clinics);
-        }
+        $crate::store_contract_suite!(
+            $make,
+            prescription_store_contract:
+            insert_get_scoped,
+            idempotency_key_unique,
+            concurrent_same_key_one_winner,
+            list_pages_newest_first,
+            transition_optimistic,
+            staff_views_span_clinics
+        );
     };
 }
 

@@ -150,23 +150,15 @@ async fn main() -> anyhow::Result<()> {
                         .await?
                         .context("the stage has no anchor key yet; pass --anchor-public-key")?,
                 };
-                for path in &anchor {
-                    let a = rxbridge::anchors::read(path)?;
-                    let problems =
-                        rxbridge_app::anchor::check(&a, &trusted, &*store, &*store).await?;
-                    if problems.is_empty() {
-                        ok.push(format!(
-                            "anchor {}: every chain holds what the anchor of {} saw",
-                            path.display(),
-                            a.at
-                        ));
-                    }
-                    broken.extend(
-                        problems
-                            .into_iter()
-                            .map(|p| format!("anchor {}: {p}", path.display())),
-                    );
-                }
+                rxbridge::anchors::check_files(
+                    &anchor,
+                    &trusted,
+                    &*store,
+                    &*store,
+                    &mut ok,
+                    &mut broken,
+                )
+                .await?;
             }
             // The first line is the event chain's: "N events, chain intact (head …)".
             let mut lines = ok.iter();

@@ -65,28 +65,15 @@ async fn audit_verify(
     };
     if !anchors.is_empty() {
         let trusted = rxbridge::anchors::trusted_key(&app.config.audit, &app.config.data_dir)?;
-        for path in anchors {
-            let a = rxbridge::anchors::read(path)?;
-            let problems = rxbridge_app::anchor::check(
-                &a,
-                &trusted,
-                app.state.store.as_ref(),
-                app.store.as_ref(),
-            )
-            .await?;
-            if problems.is_empty() {
-                ok.push(format!(
-                    "anchor {}: every chain holds what the anchor of {} saw",
-                    path.display(),
-                    a.at
-                ));
-            }
-            broken.extend(
-                problems
-                    .into_iter()
-                    .map(|p| format!("anchor {}: {p}", path.display())),
-            );
-        }
+        rxbridge::anchors::check_files(
+            anchors,
+            &trusted,
+            app.state.store.as_ref(),
+            app.store.as_ref(),
+            &mut ok,
+            &mut broken,
+        )
+        .await?;
     }
     Ok((ok, broken))
 }

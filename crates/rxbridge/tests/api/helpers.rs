@@ -46,9 +46,7 @@ pub async fn spawn_with(data_dir: tempfile::TempDir, base: Config) -> TestApp {
     }
 }
 
-pub fn today() -> jiff::civil::Date {
-    rxbridge_domain::dates::london_date(jiff::Timestamp::now())
-}
+pub use crate::common::{fixture_key, today};
 
 pub fn days_ago(n: i64) -> String {
     today()
@@ -59,16 +57,6 @@ pub fn days_ago(n: i64) -> String {
 /// A valid private CD prescription issued today.
 pub fn valid_body() -> Value {
     rxbridge_http::schema::example_submission_on(&today().to_string())
-}
-
-/// A test-only key from `tests/fixtures/keys`.
-pub fn fixture_key(name: &str) -> String {
-    std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fixtures/keys")
-            .join(name),
-    )
-    .unwrap()
 }
 
 /// A valid electronic private atomoxetine (POM) prescription issued today, not yet signed.

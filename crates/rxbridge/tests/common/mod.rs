@@ -1,9 +1,25 @@
-//! Shared by every integration-test binary of this crate (the API, money, clinical and crash
-//! suites): waiting for background work without sleeping a fixed time.
+//! The harness shared by every integration-test binary of this crate (the API, money, clinical
+//! and crash suites): today's date in London, the test-only keys, and waiting for background
+//! work without sleeping a fixed time. Each suite's own helpers build on it.
 
 #![allow(dead_code)] // each binary uses its own part
 
 use std::time::{Duration, Instant};
+
+/// Today in London: the date prescriptions are issued on.
+pub fn today() -> jiff::civil::Date {
+    rxbridge_domain::dates::london_date(jiff::Timestamp::now())
+}
+
+/// A test-only key from `tests/fixtures/keys`.
+pub fn fixture_key(name: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/keys")
+            .join(name),
+    )
+    .unwrap()
+}
 
 /// How long a test waits for background work (the simulator, a child process) before it
 /// reports what it saw. A safety net for a broken build, never a timing assertion.

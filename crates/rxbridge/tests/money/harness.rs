@@ -74,22 +74,10 @@ pub async fn start(configure: impl FnOnce(&mut Config)) -> Money {
     }
 }
 
-pub fn today() -> jiff::civil::Date {
-    rxbridge_domain::dates::london_date(Timestamp::now())
-}
+pub use crate::common::{fixture_key, today};
 
 /// The key id the test prescriber's key is registered under.
 pub const TEST_KID: &str = "test-es256";
-
-/// A test-only key from `tests/fixtures/keys`.
-pub fn fixture_key(name: &str) -> String {
-    std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fixtures/keys")
-            .join(name),
-    )
-    .unwrap()
-}
 
 /// Sign `b` with the test prescriber's key (HMR 2012 reg 219: an electronic prescription
 /// carries the prescriber's advanced electronic signature).
