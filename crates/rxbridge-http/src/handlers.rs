@@ -2,7 +2,7 @@
 
 use crate::contract::parse_prescription;
 use crate::openapi::views as schemas;
-use crate::problem::{FieldError, Problem};
+use crate::problem::{FieldError, Problem, ProblemCode};
 use crate::schema::{CancelIn, PrescriptionIn};
 use crate::state::AppState;
 use axum::Json;
@@ -66,30 +66,31 @@ impl FromRequestParts<AppState> for ClinicCaller {
 fn intake_problem(e: IntakeError) -> Problem {
     match e {
         IntakeError::InFlight => Problem::new(
-            "idempotency_in_flight",
+            ProblemCode::IdempotencyInFlight,
             "The first request with this Idempotency-Key has not finished; retry shortly.",
         ),
         IntakeError::KeyReused => Problem::new(
-            "idempotency_key_reused",
+            ProblemCode::IdempotencyKeyReused,
             "This Idempotency-Key was already used with a different body; use a new key for a new prescription.",
         ),
         IntakeError::NotFound => Problem::new(
-            "not_found",
+            ProblemCode::NotFound,
             "No prescription with this id for this API key.",
         ),
         IntakeError::NotCancellable(s) => Problem::new(
-            "not_cancellable",
+            ProblemCode::NotCancellable,
             format!("The prescription is {s}; it can be cancelled only until dispatch."),
         ),
         IntakeError::NoOpenQuery(s) => Problem::new(
-            "no_open_query",
+            ProblemCode::NoOpenQuery,
             format!("No pharmacist's query is open on this prescription; it is {s}."),
         ),
-        IntakeError::BadCursor => {
-            Problem::new("invalid_query", "The cursor is not one this API returned.")
-        }
+        IntakeError::BadCursor => Problem::new(
+            ProblemCode::InvalidQuery,
+            "The cursor is not one this API returned.",
+        ),
         IntakeError::Store(rxbridge_app::StoreError::Conflict) => Problem::new(
-            "conflict",
+            ProblemCode::Conflict,
             "The prescription changed while we worked on it; retry.",
         ),
         IntakeError::Store(e) => {
@@ -116,7 +117,7 @@ fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
         Ok(())
     } else {
         Err(Problem::new(
-            "unsupported_media_type",
+            ProblemCode::UnsupportedMediaType,
             "Send the body as JSON with Content-Type: application/json.",
         ))
     }
@@ -125,7 +126,7 @@ fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
 fn parse_json(body: &[u8]) -> Result<serde_json::Value, Problem> {
     serde_json::from_slice(body).map_err(|e| {
         Problem::new(
-            "malformed_json",
+            ProblemCode::MalformedJson,
             format!(
                 "The body is not valid JSON: {} (line {}, column {}).",
                 json_error_kind(&e),
@@ -165,7 +166,7 @@ fn parse_submission(
     let signed_payload = match &rx.signature {
         Some(_) => Some(
             rxbridge_app::signatures::signed_payload(v)
-                .map_err(|e| Problem::new("malformed_json", e))?,
+                .map_err(|e| Problem::new(ProblemCode::MalformedJson, e))?,
         ),
         None => None,
     };
@@ -199,24 +200,7 @@ pub async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let key = headers
-        .get("idempotency-key")
-        .ok_or_else(|| {
-            Problem::new(
-                "idempotency_key_missing",
-                "Send an Idempotency-Key header (1 to 255 characters) so retries are safe.",
-            )
-        })?
-        .to_str()
-        .ok()
-        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| (0x20..0x7f).contains(&b)))
-        .ok_or_else(|| {
-            Problem::new(
-                "idempotency_key_invalid",
-                "The Idempotency-Key must be 1 to 255 printable ASCII characters.",
-            )
-        })?
-        .to_string();
+    let key = idempotency_key(&headers)?;
     require_json(&headers)?;
     let value = parse_json(&body)?;
     let request_hash = sha256_hex(canonical_json(&value).as_bytes());
@@ -236,6 +220,28 @@ pub async fn submit(
         .await
         .map_err(intake_problem)?;
     Ok(created(&done.view, done.replayed))
+}
+
+/// The `Idempotency-Key` header: required, 1 to 255 printable ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<String, Problem> {
+    Ok(headers
+        .get("idempotency-key")
+        .ok_or_else(|| {
+            Problem::new(
+                ProblemCode::IdempotencyKeyMissing,
+                "Send an Idempotency-Key header (1 to 255 characters) so retries are safe.",
+            )
+        })?
+        .to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| (0x20..0x7f).contains(&b)))
+        .ok_or_else(|| {
+            Problem::new(
+                ProblemCode::IdempotencyKeyInvalid,
+                "The Idempotency-Key must be 1 to 255 printable ASCII characters.",
+            )
+        })?
+        .to_string())
 }
 
 /// 201 with the prescription and its `Location`; a replay says so.
@@ -338,6 +344,17 @@ pub async fn list(
     ClinicCaller(caller): ClinicCaller,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Result<Json<PrescriptionList>, Problem> {
+    let (filter, limit, cursor) = list_query(&q)?;
+    state
+        .intake
+        .list(&caller, &filter, cursor.as_deref(), limit)
+        .await
+        .map(Json)
+        .map_err(intake_problem)
+}
+
+/// The list's query: filter, page size (default 20) and cursor; every problem is listed.
+fn list_query(q: &[(String, String)]) -> Result<(ListFilter, u32, Option<String>), Problem> {
     let mut filter = ListFilter::default();
     let (mut limit, mut cursor) = (20u32, None);
     let mut errors = Vec::new();
@@ -349,7 +366,7 @@ pub async fn list(
         })
     };
     let mut seen = std::collections::HashSet::new();
-    for (k, v) in &q {
+    for (k, v) in q {
         if !seen.insert(k.as_str()) {
             err(k, "duplicate_parameter", "is given more than once".into());
             continue;
@@ -378,18 +395,13 @@ pub async fn list(
     }
     if !errors.is_empty() {
         let mut p = Problem::new(
-            "invalid_query",
+            ProblemCode::InvalidQuery,
             format!("{} query parameter problem(s); see `errors`.", errors.len()),
         );
         p.errors = errors;
         return Err(p);
     }
-    state
-        .intake
-        .list(&caller, &filter, cursor.as_deref(), limit)
-        .await
-        .map(Json)
-        .map_err(intake_problem)
+    Ok((filter, limit, cursor))
 }
 
 /// Cancel a prescription (allowed until dispatch). Cancelling twice answers the same.
@@ -610,7 +622,10 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, Probl
         })),
         Err(e) => {
             tracing::error!(error = ?e, "readiness check failed");
-            Err(Problem::new("unavailable", "The store is not reachable."))
+            Err(Problem::new(
+                ProblemCode::Unavailable,
+                "The store is not reachable.",
+            ))
         }
     }
 }

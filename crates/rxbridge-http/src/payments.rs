@@ -8,7 +8,7 @@
 //!   provider's checkout page; its buttons deliver a signed event through the webhook path.
 //! - `POST /v1/payments/stripe/webhook` — Stripe events, verified on the raw body.
 
-use crate::problem::Problem;
+use crate::problem::{Problem, ProblemCode};
 use crate::state::AppState;
 use axum::Router;
 use axum::body::Bytes;
@@ -234,13 +234,18 @@ pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: By
         }
         Err(WebhookError::Signature(e)) => {
             tracing::warn!(error = %e, "refused a webhook with a bad signature");
-            Problem::new("invalid_signature", e.to_string()).into_response()
+            Problem::new(ProblemCode::InvalidSignature, e.to_string()).into_response()
         }
-        Err(WebhookError::BadPayload(d)) => Problem::new("invalid_event", d).into_response(),
+        Err(WebhookError::BadPayload(d)) => {
+            Problem::new(ProblemCode::InvalidEvent, d).into_response()
+        }
         Err(WebhookError::Store(e)) => {
             tracing::error!(error = %e, "could not record a webhook; the provider will retry");
-            Problem::new("unavailable", "could not record the event now; retry later")
-                .into_response()
+            Problem::new(
+                ProblemCode::Unavailable,
+                "could not record the event now; retry later",
+            )
+            .into_response()
         }
     }
 }

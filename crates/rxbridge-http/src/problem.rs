@@ -44,82 +44,90 @@ pub struct Problem {
     pub www_authenticate: Option<&'static str>,
 }
 
-/// The error-code table: code, HTTP status, title.
-pub const CODES: &[(&str, u16, &str)] = &[
-    ("bad_request", 400, "The request is malformed"),
-    ("malformed_json", 400, "The body is not valid JSON"),
-    ("invalid_query", 400, "The query parameters are not valid"),
-    (
-        "idempotency_key_missing",
-        400,
-        "The Idempotency-Key header is required",
-    ),
-    (
-        "idempotency_key_invalid",
-        400,
-        "The Idempotency-Key header is not valid",
-    ),
-    (
-        "invalid_signature",
-        400,
-        "The webhook signature is missing, stale or does not match",
-    ),
-    ("invalid_event", 400, "The webhook event is not understood"),
-    ("unauthorized", 401, "A valid API key is required"),
-    ("not_found", 404, "Not found"),
-    ("unknown_order", 404, "No such order"),
-    ("method_not_allowed", 405, "Method not allowed"),
-    ("request_timeout", 408, "The request took too long"),
-    (
-        "idempotency_in_flight",
-        409,
-        "A request with this idempotency key is still in flight",
-    ),
-    (
-        "not_cancellable",
-        409,
-        "The prescription cannot be cancelled",
-    ),
-    (
-        "no_open_query",
-        409,
-        "No query is open on this prescription",
-    ),
-    ("conflict", 409, "The record changed; try again"),
-    (
-        "illegal_transition",
-        409,
-        "The order is not in a state that allows this event",
-    ),
-    ("payload_too_large", 413, "The body is too large"),
-    (
-        "unsupported_media_type",
-        415,
-        "The body must be application/json",
-    ),
-    ("validation_failed", 422, "The request breaks the contract"),
-    (
-        "idempotency_key_reused",
-        422,
-        "The idempotency key was used with a different body",
-    ),
-    ("internal_error", 500, "Something went wrong on our side"),
-    ("unavailable", 503, "The service is not ready"),
-];
+/// Declares `ProblemCode` and its table from one list: variant => code, HTTP status, title.
+/// The `type` URI is `urn:rxbridge:problem:<code>`.
+macro_rules! problem_codes {
+    ($($variant:ident => $code:literal, $status:literal, $title:literal;)*) => {
+        /// The stable machine-readable codes of the API's problem documents.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ProblemCode {
+            $($variant,)*
+        }
+
+        impl ProblemCode {
+            /// Every code, in the order of the table.
+            pub const ALL: &'static [ProblemCode] = &[$(ProblemCode::$variant,)*];
+
+            /// The table row: code, HTTP status, title, `type` URI.
+            pub const fn row(self) -> (&'static str, u16, &'static str, &'static str) {
+                match self {
+                    $(ProblemCode::$variant => {
+                        ($code, $status, $title, concat!("urn:rxbridge:problem:", $code))
+                    })*
+                }
+            }
+        }
+    };
+}
+
+problem_codes! {
+    BadRequest => "bad_request", 400, "The request is malformed";
+    MalformedJson => "malformed_json", 400, "The body is not valid JSON";
+    InvalidQuery => "invalid_query", 400, "The query parameters are not valid";
+    IdempotencyKeyMissing => "idempotency_key_missing", 400, "The Idempotency-Key header is required";
+    IdempotencyKeyInvalid => "idempotency_key_invalid", 400, "The Idempotency-Key header is not valid";
+    InvalidSignature => "invalid_signature", 400, "The webhook signature is missing, stale or does not match";
+    InvalidEvent => "invalid_event", 400, "The webhook event is not understood";
+    Unauthorized => "unauthorized", 401, "A valid API key is required";
+    NotFound => "not_found", 404, "Not found";
+    UnknownOrder => "unknown_order", 404, "No such order";
+    MethodNotAllowed => "method_not_allowed", 405, "Method not allowed";
+    RequestTimeout => "request_timeout", 408, "The request took too long";
+    IdempotencyInFlight => "idempotency_in_flight", 409, "A request with this idempotency key is still in flight";
+    NotCancellable => "not_cancellable", 409, "The prescription cannot be cancelled";
+    NoOpenQuery => "no_open_query", 409, "No query is open on this prescription";
+    Conflict => "conflict", 409, "The record changed; try again";
+    IllegalTransition => "illegal_transition", 409, "The order is not in a state that allows this event";
+    PayloadTooLarge => "payload_too_large", 413, "The body is too large";
+    UnsupportedMediaType => "unsupported_media_type", 415, "The body must be application/json";
+    ValidationFailed => "validation_failed", 422, "The request breaks the contract";
+    IdempotencyKeyReused => "idempotency_key_reused", 422, "The idempotency key was used with a different body";
+    InternalError => "internal_error", 500, "Something went wrong on our side";
+    Unavailable => "unavailable", 503, "The service is not ready";
+}
+
+impl ProblemCode {
+    pub const fn as_str(self) -> &'static str {
+        self.row().0
+    }
+
+    pub const fn status(self) -> u16 {
+        self.row().1
+    }
+
+    pub const fn title(self) -> &'static str {
+        self.row().2
+    }
+
+    pub const fn type_uri(self) -> &'static str {
+        self.row().3
+    }
+
+    /// The code named `code` on the wire.
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.as_str() == code)
+    }
+}
 
 impl Problem {
-    /// A problem for a code in `CODES` (an unknown code is a programming error: it answers 500).
-    pub fn new(code: &str, detail: impl Into<String>) -> Self {
-        let (code, status, title) = CODES
-            .iter()
-            .find(|(c, _, _)| *c == code)
-            .copied()
-            .unwrap_or(("internal_error", 500, "Something went wrong on our side"));
+    /// The problem document for `code`, with its status, title and `type` from the table.
+    pub fn new(code: ProblemCode, detail: impl Into<String>) -> Self {
+        let (name, status, title, type_uri) = code.row();
         Self {
-            type_: format!("urn:rxbridge:problem:{code}"),
+            type_: type_uri.to_string(),
             title: title.to_string(),
             status,
-            code: code.to_string(),
+            code: name.to_string(),
             detail: detail.into(),
             errors: Vec::new(),
             www_authenticate: None,
@@ -129,7 +137,7 @@ impl Problem {
     pub fn validation(errors: Vec<FieldError>) -> Self {
         let n = errors.len();
         let mut p = Self::new(
-            "validation_failed",
+            ProblemCode::ValidationFailed,
             format!(
                 "{n} problem{} found; each is listed in `errors`.",
                 if n == 1 { "" } else { "s" }
@@ -140,7 +148,7 @@ impl Problem {
     }
 
     pub fn unauthorized(detail: &str, key_given: bool) -> Self {
-        let mut p = Self::new("unauthorized", detail);
+        let mut p = Self::new(ProblemCode::Unauthorized, detail);
         p.www_authenticate = Some(if key_given {
             "Bearer error=\"invalid_token\""
         } else {
@@ -151,7 +159,7 @@ impl Problem {
 
     pub fn internal() -> Self {
         Self::new(
-            "internal_error",
+            ProblemCode::InternalError,
             "The error was logged; please retry or contact support.",
         )
     }
@@ -160,19 +168,25 @@ impl Problem {
     /// fallbacks, body limit, timeouts).
     pub fn for_status(status: StatusCode) -> Self {
         match status.as_u16() {
-            404 => Self::new("not_found", "There is nothing at this path."),
+            404 => Self::new(ProblemCode::NotFound, "There is nothing at this path."),
             405 => Self::new(
-                "method_not_allowed",
+                ProblemCode::MethodNotAllowed,
                 "This path does not accept that method.",
             ),
-            408 => Self::new("request_timeout", "The request was not completed in time."),
-            413 => Self::new("payload_too_large", "The body is larger than 256 KiB."),
+            408 => Self::new(
+                ProblemCode::RequestTimeout,
+                "The request was not completed in time.",
+            ),
+            413 => Self::new(
+                ProblemCode::PayloadTooLarge,
+                "The body is larger than 256 KiB.",
+            ),
             415 => Self::new(
-                "unsupported_media_type",
+                ProblemCode::UnsupportedMediaType,
                 "Send Content-Type: application/json.",
             ),
-            400 | 411 | 422 => Self::new("bad_request", "The request could not be read."),
-            503 => Self::new("unavailable", "The service is not ready."),
+            400 | 411 | 422 => Self::new(ProblemCode::BadRequest, "The request could not be read."),
+            503 => Self::new(ProblemCode::Unavailable, "The service is not ready."),
             _ => Self::internal(),
         }
     }
@@ -198,11 +212,14 @@ mod tests {
     #[test]
     fn code_table_is_consistent() {
         let mut seen = std::collections::HashSet::new();
-        for (c, s, t) in CODES {
-            assert!(seen.insert(c));
-            assert!((400..600).contains(s) && !t.is_empty());
-            assert_eq!(Problem::new(c, "d").status, *s);
+        for &c in ProblemCode::ALL {
+            let (code, status, title, type_uri) = c.row();
+            assert!(seen.insert(code));
+            assert!((400..600).contains(&status) && !title.is_empty());
+            assert_eq!(type_uri, format!("urn:rxbridge:problem:{code}"));
+            assert_eq!(ProblemCode::parse(code), Some(c));
+            assert_eq!(Problem::new(c, "d").status, status);
         }
-        assert_eq!(Problem::new("nope", "d").status, 500);
+        assert_eq!(ProblemCode::parse("nope"), None);
     }
 }

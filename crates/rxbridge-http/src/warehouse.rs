@@ -3,7 +3,7 @@
 //! the typed [`WarehouseEvent`] the fulfilment use case applies, and its outcome is answered
 //! here.
 
-use crate::problem::Problem;
+use crate::problem::{Problem, ProblemCode};
 use crate::state::AppState;
 use axum::Router;
 use axum::body::Bytes;
@@ -76,25 +76,25 @@ fn refused(e: WarehouseError) -> Response {
     match e {
         WarehouseError::Signature(e) => {
             tracing::warn!(error = %e, "refused a warehouse event with a bad signature");
-            Problem::new("invalid_signature", e.to_string())
+            Problem::new(ProblemCode::InvalidSignature, e.to_string())
         }
-        WarehouseError::BadEvent(d) => Problem::new("invalid_event", d),
+        WarehouseError::BadEvent(d) => Problem::new(ProblemCode::InvalidEvent, d),
         e @ WarehouseError::NoInboundSecret => {
             // 503: the warehouse retries, so nothing is lost once the secret is set.
             tracing::error!(error = %e, "refused a warehouse event");
-            Problem::new("unavailable", e.to_string())
+            Problem::new(ProblemCode::Unavailable, e.to_string())
         }
         e @ WarehouseError::UnknownOrder(_) => {
             tracing::warn!(error = %e, "a warehouse event for an unknown order");
-            Problem::new("unknown_order", e.to_string())
+            Problem::new(ProblemCode::UnknownOrder, e.to_string())
         }
         WarehouseError::Illegal(d) => {
             tracing::warn!(detail = %d, "refused a warehouse event the order's state does not allow");
-            Problem::new("illegal_transition", d)
+            Problem::new(ProblemCode::IllegalTransition, d)
         }
         WarehouseError::Store(e) => {
             tracing::error!(error = %e, "could not record a warehouse event; it will be retried");
-            Problem::new("unavailable", "could not record the event now; retry later")
+            Problem::new(ProblemCode::Unavailable, "could not record the event now; retry later")
         }
     }
     .into_response()

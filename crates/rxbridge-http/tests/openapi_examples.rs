@@ -137,7 +137,8 @@ fn the_problem_and_field_error_examples_match_the_code_table() {
     let d = doc();
     let ex = &d["components"]["schemas"]["Problem"]["example"];
     let p: rxbridge_http::problem::Problem = serde_json::from_value(ex.clone()).unwrap();
-    let built = rxbridge_http::problem::Problem::new(&p.code, p.detail.clone());
+    let code = rxbridge_http::problem::ProblemCode::parse(&p.code).expect("a code in the table");
+    let built = rxbridge_http::problem::Problem::new(code, p.detail.clone());
     assert_eq!(
         (built.status, built.title.as_str(), built.type_.as_str()),
         (p.status, p.title.as_str(), p.type_.as_str())
