@@ -55,12 +55,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state for a deployment at `public_url` (named in the OpenAPI document's `servers`).
+    /// The state of one deployment; `openapi` is its OpenAPI document
+    /// (`crate::openapi::document_for` its public URL), served at `/openapi.json`.
     pub fn new(
         services: Services,
         portal: Portal,
         url_guard: UrlGuard,
-        public_url: &str,
+        openapi: String,
         extra_metrics: Option<ExtraMetrics>,
     ) -> Self {
         let Services {
@@ -79,7 +80,7 @@ impl AppState {
             clinics,
             store,
             clock,
-            openapi: Arc::new(crate::openapi::document_for(public_url)),
+            openapi: Arc::new(openapi),
             metrics: Arc::new(Metrics::new(extra_metrics)),
             portal,
             payments,

@@ -22,7 +22,6 @@ pub fn status_list(set: impl IntoIterator<Item = Status>) -> String {
         .join(", ")
 }
 
-
 pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }

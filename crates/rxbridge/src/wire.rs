@@ -238,7 +238,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
         services,
         portal,
         url_guard,
-        &config.public_url(),
+        rxbridge_http::openapi::document_for(&config.public_url()),
         Some(extra),
     );
     Ok(Wired {

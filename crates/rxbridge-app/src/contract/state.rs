@@ -63,9 +63,7 @@ pub async fn rows_are_bound_and_an_edit_is_refused_and_named(
         destination: "clinic:cl_a:test".into(),
         event_type: "prescription.status_changed".into(),
         subject: "rx_1".into(),
-        payload: crate::outbox::Body::Clear(
-            serde_json::json!({"status": "awaiting_payment"}),
-        ),
+        payload: crate::outbox::Body::Clear(serde_json::json!({"status": "awaiting_payment"})),
         created_at: now(),
     });
     change

@@ -16,9 +16,9 @@ pub mod signing;
 pub use delivery::{
     HttpAnswer, Outbox, OutboxGauges, RETRY_SCHEDULE_SECS, RunReport, WebhookTransport, backoff,
 };
+pub use message::Body;
 pub use message::{
     Attempt, Endpoint, MessageStatus, NewMessage, OutboxMessage, OutboxStore, clinic_destination,
     messages_for, new_message_id, parse_destination, status_changed, warehouse_destination,
 };
-pub use message::Body;
 pub use signing::{VerifyError, generate_secret, sign, verify};
