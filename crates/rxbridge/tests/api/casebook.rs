@@ -1,7 +1,7 @@
 //! The public casebook (`tests/casebook/cases.json`): every case through the dry run of the
 //! public API, with the keys it signs with registered for the clinic as an operator would.
 
-use crate::helpers::*;
+use crate::api::helpers::*;
 use rxbridge_app::signatures::{SigningAlg, sign_detached};
 use serde_json::{Value, json};
 

@@ -1,6 +1,6 @@
 //! The binary itself: CLI commands, JSON logs without patient data, graceful shutdown.
 
-use crate::helpers::*;
+use crate::api::helpers::*;
 use serde_json::Value;
 use std::process::{Command, Stdio};
 

@@ -1,8 +1,8 @@
 //! The controls an attacker tests first: cookie attributes, slow and greedy connections,
 //! sign-in throttling, the password policy and the separate metrics listener.
 
-use crate::helpers::*;
-use crate::portal::{browser, csrf_in, first_sign_in};
+use crate::api::helpers::*;
+use crate::api::portal::{browser, csrf_in, first_sign_in};
 use reqwest::StatusCode;
 use rxbridge::Config;
 

@@ -1,6 +1,6 @@
 //! Hostile input: each case gets its exact expected answer and stores nothing it should not.
 
-use crate::helpers::*;
+use crate::api::helpers::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::io::{Read, Write};

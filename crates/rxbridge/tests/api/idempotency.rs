@@ -1,4 +1,4 @@
-use crate::helpers::*;
+use crate::api::helpers::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -1,4 +1,4 @@
-use crate::helpers::*;
+use crate::api::helpers::*;
 use reqwest::StatusCode;
 
 #[tokio::test]

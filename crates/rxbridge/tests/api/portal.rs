@@ -1,6 +1,6 @@
 //! The staff portal over HTTP with a cookie-holding client (the Chromium tests are next).
 
-use crate::helpers::*;
+use crate::api::helpers::*;
 use reqwest::{Client, StatusCode, redirect::Policy};
 use rxbridge_app::ports::EventLog;
 use rxbridge_app::staff::Role;

@@ -1,9 +1,9 @@
 //! The 2026-12 rules end to end: signed electronic private prescriptions, prescriber keys on
 //! the command line, amendments a pharmacist records, identity matching across records.
 
-use crate::cli::rxbridge;
-use crate::helpers::*;
-use crate::portal::{csrf_in, signed_in};
+use crate::api::cli::rxbridge;
+use crate::api::helpers::*;
+use crate::api::portal::{csrf_in, signed_in};
 use reqwest::StatusCode;
 use rxbridge_app::signatures::{SigningAlg, sign_detached};
 use rxbridge_app::staff::Role;

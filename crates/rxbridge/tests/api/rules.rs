@@ -1,6 +1,6 @@
 //! Each compliance rule, enforced through the public API and explained in the response.
 
-use crate::helpers::*;
+use crate::api::helpers::*;
 use serde_json::{Value, json};
 
 /// A change to the valid example that should trigger one rule.

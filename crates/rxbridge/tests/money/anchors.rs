@@ -1,7 +1,7 @@
 //! Anchored heads: truncation and rewriting that the hash chains alone cannot see are caught
 //! against a signed anchor; a forged anchor is refused.
 
-use crate::harness::*;
+use crate::money::harness::*;
 use rxbridge_app::anchor::{check, generate_key, take};
 use rxbridge_app::events::{NewEvent, chain_hash};
 use rxbridge_app::payments::Change;

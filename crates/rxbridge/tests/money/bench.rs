@@ -1,9 +1,9 @@
 //! Throughput figures for the issue notes (ignored: run with
-//! `cargo test --release -p rxbridge --test money bench -- --ignored --nocapture`). They print
+//! `cargo test --release -p rxbridge --test suite money::bench -- --ignored --nocapture`). They print
 //! numbers and assert only that the work was done: never timings.
 
-use crate::fulfilment::receiver;
-use crate::harness::*;
+use crate::money::fulfilment::receiver;
+use crate::money::harness::*;
 use rxbridge_app::outbox::NewMessage;
 use rxbridge_app::payments::Change;
 use rxbridge_app::ports::Mode;

@@ -1,7 +1,7 @@
 //! Patient emails: sender, reply-to and wording come from the mail settings and agree with each
 //! other — a reply is invited only when someone reads it.
 
-use crate::harness::*;
+use crate::money::harness::*;
 use rxbridge_app::ports::Mode;
 
 /// The one email's text, quoted-printable soft breaks undone.

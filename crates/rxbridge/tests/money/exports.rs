@@ -1,7 +1,7 @@
 //! The month-end exports add up: CSV rows against the totals, the PDF read back with
 //! `pdftotext`, and the CLI (formats, output file, a bad month refused).
 
-use crate::harness::*;
+use crate::money::harness::*;
 use rxbridge_app::finance::{ExportKind, Month, Report};
 use rxbridge_app::payments::PaymentStatus;
 use rxbridge_app::ports::Mode;

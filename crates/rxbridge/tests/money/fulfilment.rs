@@ -2,7 +2,7 @@
 //! that is down for hours, events coming back, the CD register balancing, expiry, dead letters,
 //! and the warehouse simulator.
 
-use crate::harness::*;
+use crate::money::harness::*;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -211,9 +211,9 @@ async fn approval_to_delivery_with_the_warehouse_down_for_hours() {
     assert_eq!(d["lines"][0]["quantity"], 28);
     assert_eq!(d["deliver_to"]["postcode"], "M1 1AE");
     // Every message received, clinic's and warehouse's, is what the OpenAPI `webhooks` say.
-    let doc = crate::webhook_schemas::document();
+    let doc = crate::money::webhook_schemas::document();
     for (_, _, v) in r.got.lock().unwrap().iter() {
-        crate::webhook_schemas::assert_conforms(&doc, v);
+        crate::money::webhook_schemas::assert_conforms(&doc, v);
     }
     assert_eq!(
         r.bad_signatures.load(Ordering::Relaxed),

@@ -1,7 +1,7 @@
 //! The embedded default: a private prescription is approved, the patient pays on the sandbox
 //! checkout page, and it is ready for fulfilment; a cancellation then refunds it, once.
 
-use crate::harness::*;
+use crate::money::harness::*;
 use reqwest::StatusCode;
 use rxbridge_app::payments::PaymentStatus;
 use rxbridge_app::ports::Mode;

@@ -6,8 +6,8 @@
 //! the `.eml` files under `mail/` are the outgoing emails themselves and hold the patient's
 //! email address and name; they are left out of the search (their modes are still checked).
 
-use crate::fulfilment::{INBOUND, receiver, wh_event};
-use crate::harness::*;
+use crate::money::fulfilment::{INBOUND, receiver, wh_event};
+use crate::money::harness::*;
 use reqwest::StatusCode;
 use rxbridge_app::payments::PaymentStatus;
 use rxbridge_app::ports::Mode;
@@ -116,7 +116,7 @@ async fn no_patient_detail_in_any_file_of_the_data_directory_after_a_full_run() 
     let mut body = private_pom("SEAL-1");
     body["patient"] = patient();
     // Signed again: the prescriber signs the prescription as it is sent.
-    let body = crate::harness::signed(body);
+    let body = crate::money::harness::signed(body);
     let id = m.submit(Mode::Test, &body).await;
     assert_eq!(
         m.approve(Mode::Test, &id).await.status.as_str(),

@@ -2,7 +2,7 @@
 //! (auth, version, idempotency key, form fields) and answers as Stripe does, including
 //! idempotent replays, refusals and outages.
 
-use crate::harness::*;
+use crate::money::harness::*;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode as AxStatus};
 use axum::response::{IntoResponse, Response};

@@ -1,7 +1,7 @@
 //! The sweep: one reminder, cancellation at the end of the payment window, expiry when the
 //! 28-day controlled-drug window closes first; links that could not be sent are sent later.
 
-use crate::harness::*;
+use crate::money::harness::*;
 use jiff::SignedDuration;
 use rxbridge_app::payments::PaymentStatus;
 use rxbridge_app::ports::Mode;

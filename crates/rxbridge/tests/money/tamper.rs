@@ -1,7 +1,7 @@
 //! State edited outside the application (an attacker with write access to the data
 //! directory): the release sweep refuses the row, and `audit verify` names the difference.
 
-use crate::harness::*;
+use crate::money::harness::*;
 use rxbridge_app::clinical::{Decision, Pharmacist};
 use rxbridge_app::outbox::{MessageStatus, OutboxStore};
 use rxbridge_app::ports::Mode;

@@ -1,7 +1,7 @@
 //! Stripe webhooks at `POST /v1/payments/stripe/webhook`: verified on the raw body,
 //! de-duplicated by event id, tolerant of unknown fields, types and order.
 
-use crate::harness::*;
+use crate::money::harness::*;
 use reqwest::StatusCode;
 use rxbridge_app::payments::PaymentStatus;
 use rxbridge_app::ports::Mode;

@@ -5,8 +5,6 @@ mod access;
 mod audit;
 mod casebook;
 mod cli;
-#[path = "../common/mod.rs"]
-mod common;
 mod hardening;
 mod helpers;
 mod hostile;

@@ -4,8 +4,6 @@
 
 mod anchors;
 mod bench;
-#[path = "../common/mod.rs"]
-mod common;
 mod emails;
 mod exports;
 mod fulfilment;

@@ -1,6 +1,6 @@
 //! The pharmacist's clinical decision, as a use case on the real embedded store.
 
-mod common;
+use crate::common;
 
 use rxbridge::{App, Config};
 use rxbridge_app::clinical::{Decision, DecisionError, Pharmacist};
