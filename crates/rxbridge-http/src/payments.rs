@@ -213,7 +213,6 @@ async fn sandbox_decline(State(state): State<AppState>, Path(session): Path<Stri
     responses(
         (status = 200, description = "Applied, a duplicate, or an event type that needs nothing", body = crate::openapi::webhooks::EventReceived),
         (status = 400, description = "Missing, stale or wrong signature, or an event that is not understood", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Payments are not wired", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Not recorded now: Stripe retries", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -35,7 +35,7 @@ pub fn warehouse_routes() -> Router<AppState> {
     responses(
         (status = 200, description = "Applied, or a duplicate of an event already applied", body = crate::openapi::webhooks::EventReceived),
         (status = 400, description = "Missing, stale or wrong signature, or an event that is not understood", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such order (or no warehouse wired)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An event the order's state does not allow", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Not recorded now: send it again later", body = Problem, content_type = "application/problem+json"),
     )
