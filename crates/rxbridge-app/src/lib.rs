@@ -4,6 +4,7 @@
 pub mod anchor;
 pub mod audit;
 pub mod clinical;
+pub mod clinical_view;
 pub mod clinics;
 pub mod clock;
 #[cfg(feature = "contract-tests")]

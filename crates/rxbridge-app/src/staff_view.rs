@@ -3,6 +3,7 @@
 //! staff notes on its timeline. Every read of patient data appends its audit event before the
 //! view is handed back; the front door only lays the view out.
 
+use crate::clinical_view::{self, ClinicalView};
 use crate::clock::Clock;
 use crate::crypto::PatientVault;
 use crate::events::{EventRecord, NewEvent};
@@ -53,13 +54,24 @@ pub struct AmendableFlag {
     pub item: Option<usize>,
 }
 
+/// A flag code to acknowledge, with what each of its findings says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlagToAcknowledge {
+    pub code: String,
+    pub rule: String,
+    pub messages: Vec<String>,
+}
+
 /// What a pharmacist decides on, when the viewer may decide now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecisionOptions {
     pub version: i64,
     /// The distinct flag codes to acknowledge, sorted.
-    pub flags: Vec<String>,
+    pub flags: Vec<FlagToAcknowledge>,
     pub amendable: Vec<AmendableFlag>,
+    /// The payment approving now would plan (its quote and deadline); `None` when it cannot be
+    /// priced (the approval then says why).
+    pub on_approve: Option<PaymentRecord>,
 }
 
 /// The prescription's payment, with the link when the viewer may see it.
@@ -77,6 +89,8 @@ pub struct PrescriptionPage {
     pub timeline: Vec<EventRecord>,
     pub decision: Option<DecisionOptions>,
     pub payment: Option<PaymentShown>,
+    /// The clinical check screen's particulars (prescriber, authority, items, links, history).
+    pub clinical: ClinicalView,
 }
 
 /// Appends staff members' events to the log (the actor is `staff:<id>`).
@@ -212,27 +226,47 @@ impl StaffViews {
             .filter(|r| !r.is_empty())
             .map(|r| r.chars().take(200).collect::<String>());
         let masked = matches!(s.staff.role, Role::Support | Role::Finance) && reason.is_none();
+        let timeline = self.store.timeline(id).await?;
+        let today = rxbridge_domain::dates::london_date(self.audit.clock.now());
+        let mut clinical = clinical_view::layout(&record, &rx, &timeline, today, masked);
+        if !masked {
+            clinical_view::look_up(&mut clinical, self.store(), &self.vault, mode, &record, &rx)
+                .await?;
+        }
+        let history = clinical.history.len();
         self.audit
             .record(
                 s,
                 "staff.viewed_prescription",
                 id,
-                serde_json::json!({ "masked": masked, "reason": reason, "mode": mode.as_str() }),
+                serde_json::json!({ "masked": masked, "reason": reason, "mode": mode.as_str(), "history_shown": history }),
             )
             .await?;
-        let timeline = self.store.timeline(id).await?;
         let payment = self.payments.for_prescription(id).await?.map(|p| {
             let link = (p.status == PaymentStatus::AwaitingPayment && !masked)
                 .then(|| self.payments.link_for(&p.id));
             PaymentShown { payment: p, link }
         });
+        let mut decision = decision_options(s, &record);
+        if let Some(d) = decision.as_mut() {
+            d.on_approve = self.payments.plan(&record, &rx).ok();
+        }
         Ok(PrescriptionPage {
-            decision: decision_options(s, &record),
+            decision,
             patient: patient_details(&rx, masked),
             record,
             timeline,
             payment,
+            clinical,
         })
+    }
+
+    /// A prescription's version and status (no patient data: not audited), to tell whether a
+    /// form is still current before asking to confirm it.
+    pub async fn current(&self, mode: Mode, id: &str) -> Result<(i64, Status), ViewError> {
+        let record = self.store.get_prescription_for_staff(mode, id).await?;
+        let record = record.ok_or(ViewError::NotFound)?;
+        Ok((record.version, record.status))
     }
 
     /// A note on the prescription's timeline: 1 to [`NOTE_MAX`] characters, no control
@@ -347,14 +381,8 @@ fn decision_options(s: &StaffSession, rec: &PrescriptionRecord) -> Option<Decisi
         && matches!(rec.status, Status::AwaitingClinicalCheck | Status::OnHold))
     .then(|| DecisionOptions {
         version: rec.version,
-        flags: rec
-            .findings
-            .iter()
-            .filter(|f| f.severity == Severity::Flag)
-            .map(|f| f.code.clone())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect(),
+        flags: flags_to_acknowledge(rec),
+        on_approve: None,
         amendable: rec
             .findings
             .iter()
@@ -365,6 +393,22 @@ fn decision_options(s: &StaffSession, rec: &PrescriptionRecord) -> Option<Decisi
             })
             .collect(),
     })
+}
+
+fn flags_to_acknowledge(rec: &PrescriptionRecord) -> Vec<FlagToAcknowledge> {
+    let mut by_code: std::collections::BTreeMap<&str, FlagToAcknowledge> = Default::default();
+    for f in rec.findings.iter().filter(|f| f.severity == Severity::Flag) {
+        by_code
+            .entry(&f.code)
+            .or_insert_with(|| FlagToAcknowledge {
+                code: f.code.clone(),
+                rule: f.rule.clone(),
+                messages: Vec::new(),
+            })
+            .messages
+            .push(f.message.clone());
+    }
+    by_code.into_values().collect()
 }
 
 /// What the viewer may see of the patient: masked, the initials, year of birth, the last three
@@ -413,6 +457,7 @@ pub fn patient_details(rx: &Prescription, masked: bool) -> PatientDetails {
                 "NHS number",
                 or_dash(p.nhs_number.as_ref().map(|n| n.as_str().to_string())),
             ),
+            ("Address", crate::clinical_view::address_line(&p.address)),
             (
                 "Email",
                 or_dash(p.email.as_ref().map(|e| e.as_str().to_string())),
@@ -420,15 +465,6 @@ pub fn patient_details(rx: &Prescription, masked: bool) -> PatientDetails {
             (
                 "Phone",
                 or_dash(p.phone.as_ref().map(|e| e.as_str().to_string())),
-            ),
-            (
-                "Address",
-                format!(
-                    "{}, {}, {}",
-                    p.address.lines.join(", "),
-                    p.address.town,
-                    p.address.postcode
-                ),
             ),
         ]
     };

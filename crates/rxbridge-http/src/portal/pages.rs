@@ -2,10 +2,9 @@
 //! JavaScript; maud escapes every interpolated value.
 
 use maud::{DOCTYPE, Markup, html};
-use rxbridge_app::events::EventRecord;
 use rxbridge_app::ports::{Mode, PrescriptionRecord};
 use rxbridge_app::staff::{Role, StaffSession};
-use rxbridge_app::staff_view::{Listed, PatientDetails};
+use rxbridge_app::staff_view::Listed;
 
 pub const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#1b1b1b}\
 header{background:#005eb8;color:#fff;padding:.5rem 1rem;display:flex;gap:1rem;align-items:center;flex-wrap:wrap}\
@@ -164,118 +163,6 @@ pub fn list(mode: Mode, rows: &[Listed], empty: &str) -> Markup {
             }
         }
     }
-}
-
-pub struct DecisionForm<'a> {
-    pub csrf: &'a str,
-    pub version: i64,
-    pub flags: Vec<String>,
-    /// (form field, label) for each finding the pharmacist clears by amending the prescription.
-    pub amendments: Vec<(String, String)>,
-}
-
-#[allow(clippy::too_many_arguments)]
-pub fn prescription(
-    s: &StaffSession,
-    mode: Mode,
-    rec: &PrescriptionRecord,
-    patient: &PatientDetails,
-    timeline: &[EventRecord],
-    decide: Option<DecisionForm<'_>>,
-    error: Option<&str>,
-    payment: Markup,
-) -> Markup {
-    layout(
-        &format!("Prescription {}", rec.clinic_reference),
-        Some(s),
-        mode,
-        html! {
-            @if let Some(e) = error { p.error role="alert" { (e) } }
-            p { "Status: " strong { (rec.status.as_str()) } " · type " (rec.kind.as_str()) " · issued " (rec.issued_on) " · id " code { (rec.id) } }
-            h2 { "Patient" }
-            dl {
-                @for (k, v) in &patient.lines { dt { (k) } dd class=[patient.masked.then_some("masked")] { (v) } }
-            }
-            @if patient.masked {
-                form method="get" action={ "/staff/prescriptions/" (rec.id) } {
-                    input type="hidden" name="mode" value=(mode.as_str());
-                    label { "Reason for opening the full record (logged) " input type="text" name="reason" required maxlength="200"; }
-                    button type="submit" { "Open full record" }
-                }
-            }
-            @if rec.status == rxbridge_domain::Status::AwaitingOriginal {
-            h2 { "Paper original" }
-            p { "Supply waits until the signed original arrives and its serial number matches the one the clinic sent." }
-            form method="post" enctype="multipart/form-data" action={ "/staff/prescriptions/" (rec.id) "/original?mode=" (mode.as_str()) } {
-                input type="hidden" name="csrf" value=(s.csrf_token);
-                label { "Serial number on the form " input type="text" name="serial" required maxlength="64" autocomplete="off"; }
-                label { "Scan (PDF, JPEG or PNG, at most 10 MiB) " input type="file" name="scan" accept="application/pdf,image/jpeg,image/png"; }
-                button type="submit" { "Record the original" }
-            }
-        }
-        (payment)
-        h2 { "Items" }
-            table {
-                thead { tr { th { "Product" } th { "Ingredient" } th { "Quantity" } th { "Days" } } }
-                tbody { @for i in &rec.items { tr { td { (i.product_code) } td { (i.active_ingredient) } td { (i.quantity) } td { (i.days_supply) } } } }
-            }
-            h2 { "Findings" }
-            @if rec.findings.is_empty() { p { "None." } } @else {
-                table {
-                    thead { tr { th { "Severity" } th { "Rule" } th { "Finding" } th { "Source" } } }
-                    tbody {
-                        @for f in &rec.findings {
-                            tr class=(f.severity.as_str()) { td { (f.severity.as_str()) } td { code { (f.code) } } td { (f.message) } td { (f.rule) } }
-                        }
-                    }
-                }
-            }
-            @if let Some(d) = decide {
-                h2 { "Clinical check" }
-                form method="post" action={ "/staff/prescriptions/" (rec.id) "/decision?mode=" (mode.as_str()) } {
-                    input type="hidden" name="csrf" value=(d.csrf);
-                    input type="hidden" name="version" value=(d.version);
-                    @if !d.flags.is_empty() {
-                        fieldset { legend { "Acknowledge each flag to approve" }
-                            @for f in &d.flags { label { input type="checkbox" name="ack" value=(f); " " (f) } }
-                        }
-                    }
-                    @if !d.amendments.is_empty() {
-                        fieldset { legend { "Amendments (MDR 2001 reg 16(1A)-(1B): indelible, attributable)" }
-                            @for (name, label) in &d.amendments { label { (label) " " input type="text" name=(name) maxlength="200" autocomplete="off"; } }
-                        }
-                    }
-                    label { "Reason for the decision (recorded) " textarea name="reason" required maxlength="1000" {} }
-                    button type="submit" name="decision" value="approve" { "Approve" } " "
-                    button type="submit" name="decision" value="query" { "Query the prescriber" } " "
-                    button type="submit" name="decision" value="reject" { "Reject" }
-                }
-            }
-            h2 { "Notes and actions" }
-        form method="post" action={ "/staff/prescriptions/" (rec.id) "/note?mode=" (mode.as_str()) } {
-            input type="hidden" name="csrf" value=(s.csrf_token);
-            label { "Add a note " textarea name="note" required maxlength="2000" {} }
-            button type="submit" { "Add note" }
-        }
-        @if rec.status.cancel().is_ok() {
-            form method="post" action={ "/staff/prescriptions/" (rec.id) "/cancel?mode=" (mode.as_str()) } {
-                input type="hidden" name="csrf" value=(s.csrf_token);
-                label { "Cancel on the patient's request — reason " input type="text" name="reason" required maxlength="500"; }
-                button type="submit" { "Cancel prescription" }
-            }
-        }
-        h2 { "Timeline" }
-            ol {
-                @for e in timeline {
-                    li { (e.event.at.strftime("%Y-%m-%d %H:%M:%S")) " — " strong { (e.event.kind) } " by " (e.event.actor)
-                        @if let Some(r) = e.event.detail.get("reason").and_then(|r| r.as_str()) { " — " (r) }
-                    @if let Some(n) = e.event.detail.get("note").and_then(|r| r.as_str()) { blockquote { (n) } }
-                    @if let Some(d) = e.event.detail.get("document").and_then(|d| d.get("id")).and_then(|d| d.as_str()) {
-                        " — " a href={ "/staff/documents/" (d) "?prescription=" (rec.id) } { "scan" } } }
-                }
-            }
-        },
-    )
 }
 
 /// The money panel on a prescription page.
