@@ -14,7 +14,7 @@ const bin = process.env.RXBRIDGE_BIN ?? join(root, 'target/debug/rxbridge');
 const shots = process.env.UPDATE_SCREENSHOTS ? join(root, 'docs/screenshots') : mkdtempSync(join(tmpdir(), 'rxb-shots-'));
 mkdirSync(shots, { recursive: true });
 const dataDir = mkdtempSync(join(tmpdir(), 'rxb-browser-'));
-let server, sim, base, demo, browser, flaggedId, plainId;
+let server, sim, base, demo, browser, flaggedId, plainId, nhsBody, paperBody;
 const simPort = 20000 + Math.floor(Math.random() * 20000);
 const configFile = join(dataDir, 'rxbridge.toml');
 writeFileSync(configFile, '[warehouse]\nsweep_interval_secs = 1\n\n[webhooks]\npoll_interval_ms = 200\n');
@@ -56,11 +56,13 @@ before(async () => {
   const doc = await (await fetch(`${base}/openapi.json`)).json();
   const body = doc.components.schemas.PrescriptionIn.example;
   body.issued_on = today();
+  paperBody = structuredClone(body);
   body.type = 'nhs';
   body.authority = { kind: 'eps', eps_prescription_id: '24F5DA-A83008-7EFE6Z' };
   delete body.prescriber.private_prescriber_code;
   body.nhs = { exemption: '0001', evidence_seen: true };
   plainId = await submit(body, demo.test_key);
+  nhsBody = structuredClone(body);
   const flagged = structuredClone(body);
   Object.assign(flagged.items[0], { quantity: 31, quantity_in_words: 'thirty-one', days_supply: 31 });
   // Another patient (same details with another NHS number would be an identity conflict).
@@ -238,5 +240,136 @@ test('five wrong passwords lock the account', async () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
   }
   assert.ok(await page.getByText('Too many failed attempts').isVisible());
+  await ctx.close();
+});
+
+/** Sign in with the permanent password the first test of each role set. */
+async function signInAgain(page, role) {
+  await page.goto(`${base}/staff/login`);
+  await page.getByLabel('Email').fill(account(role).email);
+  await page.getByLabel('Password').fill(`the demo passphrase of the ${role.length}-letter role`);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  assert.match(page.url(), /\/staff$/);
+}
+
+async function statusOf(id) {
+  const r = await fetch(`${base}/v1/prescriptions/${id}`, { headers: { Authorization: `Bearer ${demo.test_key}` } });
+  return (await r.json()).status;
+}
+
+test('the clinical check screen: prescriber, items in figures and words, supply history and linked findings', async () => {
+  const repeat = structuredClone(nhsBody);
+  repeat.clinic_reference = 'ADHD-REPEAT-1';
+  const repeatId = await submit(repeat, demo.test_key);
+  const conflict = structuredClone(nhsBody);
+  Object.assign(conflict, { clinic_reference: 'ADHD-CONFLICT-1' });
+  conflict.patient.given_name = 'Samuel';
+  const conflictId = await submit(conflict, demo.test_key);
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await signInAgain(page, 'pharmacist');
+  await page.goto(`${base}/staff/prescriptions/${repeatId}?mode=test`);
+  // In reading order: patient (with age), prescriber, authority, items.
+  const headings = await page.getByRole('heading', { level: 2 }).allTextContents();
+  assert.deepEqual(headings.slice(0, 6), ['Patient', 'Prescriber', 'Authority', 'Items', 'Findings', 'Supply history (all clinics)']);
+  assert.ok(await page.getByText(/1998-02-14 \(age \d+\)/).isVisible());
+  assert.ok(await page.getByText('GMC 7012345').isVisible());
+  assert.ok(await page.getByText('a doctor').isVisible());
+  assert.ok(await page.getByText('NHS Electronic Prescription Service').isVisible());
+  const item = page.locator('table.items tbody tr').first();
+  assert.match(await item.innerText(), /Concerta XL 36 mg prolonged-release tablet[\s\S]*CD2[\s\S]*28 \(twenty-eight\)[\s\S]*in words as written: “twenty-eight”[\s\S]*1 tablet once a day[\s\S]*Take ONE tablet each morning[\s\S]*28 computed[\s\S]*declared: 28[\s\S]*36 mg[\s\S]*licensed max 72 mg \(adult\)/);
+  // The earlier supply is in the history, and the duplicate finding links to it.
+  const history = page.locator('section[aria-labelledby=h-history] tbody tr');
+  assert.ok((await history.count()) >= 1);
+  assert.match(await history.first().innerText(), /Concerta XL 36 mg prolonged-release tablet\s+28\s+28\s+\w+\s+.*\(this clinic\)/);
+  await page.screenshot({ path: join(shots, 'clinical-check.png'), fullPage: true });
+  await page.getByRole('link', { name: 'Open the earlier supply (ADHD-2026-000123)' }).click();
+  assert.ok(page.url().includes(`/staff/prescriptions/${plainId}?mode=test`));
+  // An identity conflict links to the record it conflicts with.
+  await page.goto(`${base}/staff/prescriptions/${conflictId}?mode=test`);
+  assert.ok(await page.getByText('identity_conflict').first().isVisible());
+  await page.getByRole('link', { name: 'Open the conflicting record (ADHD-2026-000123)' }).click();
+  assert.ok(page.url().includes(`/staff/prescriptions/${plainId}?mode=test`));
+  await ctx.close();
+});
+
+test('the paper original is matched blind: the serial stays hidden until the keyed one matches', async () => {
+  const paper = structuredClone(paperBody);
+  paper.clinic_reference = 'ADHD-PAPER-1';
+  paper.authority.serial_number = 'PCD7654321';
+  Object.assign(paper.patient, { nhs_number: '4857773457', given_name: 'Robin', family_name: 'Hughes', date_of_birth: '1990-03-03', email: 'robin.hughes@example.com' });
+  paper.patient.address.lines = ['7 Canal Street'];
+  const id = await submit(paper, demo.test_key);
+  assert.equal(await statusOf(id), 'awaiting_original');
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await signInAgain(page, 'pharmacist');
+  await page.goto(`${base}/staff/prescriptions/${id}?mode=test`);
+  assert.ok(await page.getByText('Hidden until the original is matched').isVisible());
+  assert.ok(!(await page.content()).includes('7654321'), 'the expected serial is not on the page');
+  await page.getByLabel('Serial number on the form').fill('PCD7654320');
+  await page.getByRole('button', { name: 'Record the original' }).click();
+  assert.ok(await page.getByRole('alert').isVisible());
+  assert.equal(await page.getByLabel('Serial number on the form').inputValue(), 'PCD7654320', 'what was typed is kept');
+  assert.ok(!(await page.content()).includes('7654321'), 'a mismatch does not reveal the serial');
+  assert.equal(await statusOf(id), 'awaiting_original');
+  await page.getByLabel('Serial number on the form').fill('PCD 765 4321');
+  await page.getByRole('button', { name: 'Record the original' }).click();
+  assert.match(page.url(), new RegExp(`/staff/prescriptions/${id}\\?mode=test$`), 'redirected to the page after the post');
+  assert.equal(await statusOf(id), 'awaiting_clinical_check');
+  assert.ok(await page.getByText('PCD7654321').isVisible(), 'shown once matched');
+  await ctx.close();
+});
+
+test('decisions cannot go wrong quietly: typed reason kept, flags with messages, amendment, reject confirmed', async () => {
+  const words = structuredClone(nhsBody);
+  words.clinic_reference = 'ADHD-WORDS-1';
+  delete words.items[0].quantity_in_words;
+  Object.assign(words.patient, { nhs_number: '4505577104', given_name: 'Jo', family_name: 'Price', date_of_birth: '1985-09-09', email: 'jo.price@example.com' });
+  words.patient.address.lines = ['3 Quay Road'];
+  const wordsId = await submit(words, demo.test_key);
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await signInAgain(page, 'pharmacist');
+  await page.goto(`${base}/staff/prescriptions/${wordsId}?mode=test`);
+  // Each flag is listed with its message; approving says what will happen.
+  const ack = page.getByLabel(/cd_quantity_words_missing — .*words/);
+  assert.ok(await ack.isVisible());
+  assert.match(await page.locator('.note').innerText(), /Approving will: charge £9\.90 .*payment link.*release the order to the warehouse once paid/);
+  // Refused: the typed reason and ticks stay, the reason is next to the form.
+  await ack.check();
+  await page.getByLabel('Reason for the decision').fill('Quantity confirmed with the prescriber by phone');
+  await page.getByRole('button', { name: 'Approve' }).click();
+  const alert = page.locator('section[aria-labelledby=h-decision] [role=alert]');
+  assert.match(await alert.innerText(), /record what you added for cd_quantity_words_missing/);
+  assert.equal(await page.getByLabel('Reason for the decision').inputValue(), 'Quantity confirmed with the prescriber by phone');
+  assert.ok(await ack.isChecked());
+  await page.getByLabel(/the quantity in words you added/).fill('twenty-eight');
+  await page.getByRole('button', { name: 'Approve' }).click();
+  assert.match(page.url(), new RegExp(`/staff/prescriptions/${wordsId}\\?mode=test$`), 'post/redirect/get');
+  assert.equal(await statusOf(wordsId), 'awaiting_payment');
+  assert.ok(await page.getByText('twenty-eight').first().isVisible());
+  // Reject asks for a reason, then for confirmation; nothing changes until confirmed.
+  const reject = structuredClone(nhsBody);
+  reject.clinic_reference = 'ADHD-REJECT-1';
+  Object.assign(reject.patient, { nhs_number: '9434765994', given_name: 'Kim', family_name: 'Lee', date_of_birth: '1979-01-01', email: 'kim.lee@example.com' });
+  reject.patient.address.lines = ['9 Dock Road'];
+  const rejectId = await submit(reject, demo.test_key);
+  await page.goto(`${base}/staff/prescriptions/${rejectId}?mode=test`);
+  // Without a reason the form does not go (the field is required; the server refuses it too).
+  assert.equal(await page.getByLabel('Reason for the decision').evaluate((e) => e.validity.valueMissing), true);
+  const csrf = await page.locator('input[name=csrf]').first().inputValue();
+  const bare = await page.request.post(`${base}/staff/prescriptions/${rejectId}/decision?mode=test`, { form: { csrf, version: '1', decision: 'reject', reason: ' ' } });
+  assert.equal(bare.status(), 422);
+  assert.match(await bare.text(), /a reason is required/);
+  await page.getByLabel('Reason for the decision').fill('Patient is under another provider');
+  await page.getByRole('button', { name: 'Reject…' }).click();
+  assert.ok(await page.getByRole('heading', { name: 'Confirm the rejection' }).isVisible());
+  assert.ok(await page.getByText('Patient is under another provider').first().isVisible());
+  assert.equal(await statusOf(rejectId), 'awaiting_clinical_check', 'nothing is recorded before the confirmation');
+  await page.screenshot({ path: join(shots, 'confirm-reject.png'), fullPage: true });
+  await page.getByRole('button', { name: 'Confirm rejection' }).click();
+  assert.match(page.url(), new RegExp(`/staff/prescriptions/${rejectId}\\?mode=test$`));
+  assert.equal(await statusOf(rejectId), 'rejected');
   await ctx.close();
 });

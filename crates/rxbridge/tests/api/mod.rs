@@ -15,3 +15,4 @@ mod ops;
 mod portal;
 mod round_two;
 mod rules;
+mod workbench;
