@@ -5,6 +5,7 @@ mod access;
 mod audit;
 mod casebook;
 mod cli;
+mod demo;
 mod hardening;
 mod helpers;
 mod hostile;
