@@ -7,7 +7,11 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
+
+// axe-core from node_modules (npm ci), evaluated in the page: nothing is fetched at run time.
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const root = resolve(import.meta.dirname, '../..');
 const bin = process.env.RXBRIDGE_BIN ?? join(root, 'target/debug/rxbridge');
@@ -84,6 +88,26 @@ after(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
+/** axe-core on the page as it is: WCAG 2.0-2.2 A and AA and best practice, zero violations. */
+async function axeViolations(page) {
+  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(axeSource);
+  const r = await page.evaluate(() => window.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] },
+  }));
+  return r.violations.map((v) => `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('\n    ')}`);
+}
+
+async function axe(page) {
+  const found = await axeViolations(page);
+  assert.deepEqual(found, [], `axe on ${page.url()}:\n  ${found.join('\n  ')}`);
+}
+
+/** The page checked with axe, then its screenshot. */
+async function shot(page, name) {
+  await axe(page);
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+}
+
 function account(role) {
   return demo.staff.find((s) => s.role === role);
 }
@@ -93,16 +117,28 @@ async function signIn(page, role, screenshot) {
   const a = account(role);
   await page.goto(`${base}/staff`);
   assert.match(page.url(), /\/staff\/login$/);
-  if (screenshot) await page.screenshot({ path: join(shots, 'login.png'), fullPage: true });
+  await axe(page);
+  if (screenshot) await shot(page, 'login');
   await page.getByLabel('Email').fill(a.email);
   await page.getByLabel('Password').fill(a.one_time_password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   assert.match(page.url(), /\/staff\/password$/);
+  await axe(page);
   await page.getByLabel('Current password').fill(a.one_time_password);
   await page.getByLabel('New password').fill(`the demo passphrase of the ${role.length}-letter role`);
   await page.getByRole('button', { name: 'Change password' }).click();
   assert.match(page.url(), /\/staff$/);
+  await axe(page);
 }
+
+test('the axe check finds violations when a page has them', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.setContent('<html><body><input type="text"><p style="color:#bbb;background:#fff">faint</p></body></html>');
+  const found = (await axeViolations(page)).join('\n');
+  for (const rule of ['html-has-lang', 'label', 'color-contrast', 'landmark-one-main']) assert.match(found, new RegExp(rule));
+  await ctx.close();
+});
 
 test('a pharmacist works the list and approves a flagged prescription', async () => {
   const ctx = await browser.newContext();
@@ -111,19 +147,24 @@ test('a pharmacist works the list and approves a flagged prescription', async ()
   await page.getByRole('link', { name: 'switch' }).click();
   await page.getByRole('link', { name: 'Worklist' }).click();
   assert.match(page.url(), /worklist\?mode=test/);
-  await page.screenshot({ path: join(shots, 'worklist.png'), fullPage: true });
+  await shot(page, 'worklist');
   await page.getByRole('link', { name: 'ADHD-FLAGGED-1' }).click();
   assert.ok(await page.getByText('cd_over_30_days').first().isVisible());
-  await page.screenshot({ path: join(shots, 'prescription.png'), fullPage: true });
+  await shot(page, 'prescription');
   // Approving without acknowledging the flag is refused, with the reason on the page.
   await page.getByLabel('Reason for the decision').fill('Titration agreed with the prescriber');
   await page.getByRole('button', { name: 'Approve' }).click();
   assert.ok(await page.getByText('not acknowledged: cd_over_30_days').isVisible());
+  await axe(page);
   await page.getByLabel('cd_over_30_days').check();
   await page.getByLabel('Reason for the decision').fill('Titration agreed with the prescriber');
   await page.getByRole('button', { name: 'Approve' }).click();
   assert.ok(await page.getByText('awaiting_payment').first().isVisible());
   assert.ok(await page.getByText('prescription.approved').isVisible());
+  // The NHS charge is per item, whatever the quantity.
+  const charge = page.locator('section', { has: page.getByRole('heading', { name: 'Payment' }) }).locator('tbody tr').first();
+  assert.match(await charge.innerText(), /1 item\s+× £9\.90\s+£9\.90/);
+  await axe(page);
   // A post without the form token is refused.
   const r = await page.request.post(`${base}/staff/logout`, { form: { csrf: 'forged' } });
   assert.equal(r.status(), 403);
@@ -147,6 +188,7 @@ test('the patient pays on the sandbox checkout and the order is ready', async ()
   await page.goto(paymentLink());
   assert.match(page.url(), /\/sandbox\/checkout\/cs_sandbox_/);
   assert.ok(await page.getByText('no real card is charged').isVisible());
+  // The patient's checkout page is not the portal's (its markup is the payments adapter's).
   await page.screenshot({ path: join(shots, 'checkout.png'), fullPage: true });
   await page.getByRole('button', { name: /^Pay £/ }).click();
   assert.ok(await page.getByRole('heading', { name: 'Payment received' }).isVisible());
@@ -176,11 +218,36 @@ test('the warehouse simulator dispatches and delivers; the CD register shows the
   await page.getByLabel('Email').fill(a.email);
   await page.getByLabel('Password').fill('the demo passphrase of the 10-letter role');
   await page.getByRole('button', { name: 'Sign in' }).click();
+  // Live registers hold no sandbox sections: no page mixes the two.
   await page.getByRole('link', { name: 'Registers' }).click();
+  assert.equal(await page.getByRole('link', { name: 'test/CONCERTA-XL-36' }).count(), 0);
+  await page.getByRole('link', { name: 'switch' }).click();
+  await page.getByRole('link', { name: 'Registers' }).click();
+  assert.match(await page.title(), /^SANDBOX · /);
   await page.getByRole('link', { name: 'test/CONCERTA-XL-36' }).click();
   assert.ok(await page.getByRole('cell', { name: '-31' }).isVisible());
   assert.ok(await page.getByRole('cell', { name: '969', exact: true }).first().isVisible(), '1000 booked in, 31 supplied');
-  await page.screenshot({ path: join(shots, 'cd-register.png'), fullPage: true });
+  // Numbered within the section; quantities are numbers; the supplying pharmacist is the author.
+  const rows = page.locator('table.register tbody tr');
+  assert.equal(await rows.first().locator('td').first().innerText(), '1');
+  const receipt = await rows.first().locator('td').allInnerTexts();
+  assert.equal(receipt[5], '1000', receipt.join(' | '));
+  const supply = await rows.filter({ hasText: '-31' }).first().locator('td').allInnerTexts();
+  assert.match(supply[11], /^pharmacist GPhC 2033467 \(staff:st_/, supply.join(' | '));
+  // It fits a 1280 px screen, and prints without the portal's header and forms.
+  await page.setViewportSize({ width: 1280, height: 900 });
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 1280), 'no horizontal scroll at 1280 px');
+  await shot(page, 'cd-register');
+  await page.emulateMedia({ media: 'print' });
+  assert.equal(await page.getByRole('navigation', { name: 'Main' }).isVisible(), false);
+  assert.ok(await page.getByRole('cell', { name: '-31' }).isVisible());
+  const pdf = await page.pdf({ format: 'A4' });
+  assert.equal(pdf.subarray(0, 5).toString(), '%PDF-');
+  await page.emulateMedia({ media: 'screen' });
+  const csvHref = await page.getByRole('link', { name: 'CSV' }).getAttribute('href');
+  const csv = await (await page.request.get(`${base}${csvHref}`)).text();
+  assert.ok(!csv.includes("'+") && !csv.includes("'-"), csv);
+  assert.match(csv, /,1000,/);
   await ctx.close();
 });
 
@@ -192,7 +259,7 @@ test('finance sees the month and downloads the exports', async () => {
   await page.getByRole('link', { name: 'Finance' }).click();
   assert.ok(await page.getByRole('heading', { name: /Payments reconciliation/ }).isVisible());
   assert.ok(await page.getByText('No differences.').isVisible());
-  await page.screenshot({ path: join(shots, 'finance.png'), fullPage: true });
+  await shot(page, 'finance');
   const href = await page.getByRole('link', { name: 'nhs-claim.pdf' }).getAttribute('href');
   const pdf = await page.request.get(`${base}${href}`);
   assert.equal(pdf.status(), 200);
@@ -213,12 +280,14 @@ test('support searches, sees masked data, opens with a reason, and cannot approv
   await page.getByRole('button', { name: 'Search' }).click();
   assert.ok(await page.getByText('*******919').first().isVisible());
   assert.equal(await page.getByText('Taylor').count(), 0);
-  await page.screenshot({ path: join(shots, 'search.png'), fullPage: true });
+  await shot(page, 'search');
   await page.getByRole('link', { name: 'ADHD-2026-000123' }).click();
   assert.ok(await page.getByRole('button', { name: 'Open full record' }).isVisible());
+  await axe(page);
   await page.getByLabel('Reason for opening the full record').fill('Patient called about delivery');
   await page.getByRole('button', { name: 'Open full record' }).click();
   assert.ok(await page.getByText('Sam Taylor').isVisible());
+  await axe(page);
   assert.equal(await page.getByRole('button', { name: 'Approve' }).count(), 0);
   assert.equal((await page.request.get(`${base}/staff/finance?mode=test`)).status(), 403, 'finance pages are for finance staff');
   const csrf = await page.locator('input[name=csrf]').first().inputValue();
@@ -282,7 +351,7 @@ test('the clinical check screen: prescriber, items in figures and words, supply 
   const history = page.locator('section[aria-labelledby=h-history] tbody tr');
   assert.ok((await history.count()) >= 1);
   assert.match(await history.first().innerText(), /Concerta XL 36 mg prolonged-release tablet\s+28\s+28\s+\w+\s+.*\(this clinic\)/);
-  await page.screenshot({ path: join(shots, 'clinical-check.png'), fullPage: true });
+  await shot(page, 'clinical-check');
   await page.getByRole('link', { name: 'Open the earlier supply (ADHD-2026-000123)' }).click();
   assert.ok(page.url().includes(`/staff/prescriptions/${plainId}?mode=test`));
   // An identity conflict links to the record it conflicts with.
@@ -306,10 +375,12 @@ test('the paper original is matched blind: the serial stays hidden until the key
   await signInAgain(page, 'pharmacist');
   await page.goto(`${base}/staff/prescriptions/${id}?mode=test`);
   assert.ok(await page.getByText('Hidden until the original is matched').isVisible());
+  await axe(page);
   assert.ok(!(await page.content()).includes('7654321'), 'the expected serial is not on the page');
   await page.getByLabel('Serial number on the form').fill('PCD7654320');
   await page.getByRole('button', { name: 'Record the original' }).click();
   assert.ok(await page.getByRole('alert').isVisible());
+  await axe(page);
   assert.equal(await page.getByLabel('Serial number on the form').inputValue(), 'PCD7654320', 'what was typed is kept');
   assert.ok(!(await page.content()).includes('7654321'), 'a mismatch does not reveal the serial');
   assert.equal(await statusOf(id), 'awaiting_original');
@@ -344,10 +415,12 @@ test('decisions cannot go wrong quietly: typed reason kept, flags with messages,
   assert.match(await alert.innerText(), /record what you added for cd_quantity_words_missing/);
   assert.equal(await page.getByLabel('Reason for the decision').inputValue(), 'Quantity confirmed with the prescriber by phone');
   assert.ok(await ack.isChecked());
+  await axe(page);
   await page.getByLabel(/the quantity in words you added/).fill('twenty-eight');
   await page.getByRole('button', { name: 'Approve' }).click();
   assert.match(page.url(), new RegExp(`/staff/prescriptions/${wordsId}\\?mode=test$`), 'post/redirect/get');
   assert.equal(await statusOf(wordsId), 'awaiting_payment');
+  await axe(page);
   assert.ok(await page.getByText('twenty-eight').first().isVisible());
   // Reject asks for a reason, then for confirmation; nothing changes until confirmed.
   const reject = structuredClone(nhsBody);
@@ -367,9 +440,61 @@ test('decisions cannot go wrong quietly: typed reason kept, flags with messages,
   assert.ok(await page.getByRole('heading', { name: 'Confirm the rejection' }).isVisible());
   assert.ok(await page.getByText('Patient is under another provider').first().isVisible());
   assert.equal(await statusOf(rejectId), 'awaiting_clinical_check', 'nothing is recorded before the confirmation');
-  await page.screenshot({ path: join(shots, 'confirm-reject.png'), fullPage: true });
+  await shot(page, 'confirm-reject');
   await page.getByRole('button', { name: 'Confirm rejection' }).click();
   assert.match(page.url(), new RegExp(`/staff/prescriptions/${rejectId}\\?mode=test$`));
   assert.equal(await statusOf(rejectId), 'rejected');
+  await axe(page);
+  await ctx.close();
+});
+
+test('the data set survives sign-in and every page says which one it shows', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(`${base}/staff/prescriptions/${plainId}?mode=test`);
+  assert.match(page.url(), /\/staff\/login\?mode=test$/);
+  assert.ok(await page.getByText('SANDBOX — test data only').isVisible());
+  await page.getByLabel('Email').fill(account('pharmacist').email);
+  await page.getByLabel('Password').fill('the demo passphrase of the 10-letter role');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  assert.match(page.url(), /\/staff\?mode=test$/);
+  assert.match(await page.title(), /^SANDBOX · Search/);
+  assert.ok(await page.getByText('SANDBOX — test data only').isVisible());
+  for (const href of await page.getByRole('navigation', { name: 'Main' }).getByRole('link').evaluateAll((as) => as.map((a) => a.getAttribute('href')))) {
+    assert.match(href, /mode=test/, `${href} keeps the data set`);
+  }
+  await page.getByRole('link', { name: 'switch' }).click();
+  assert.match(page.url(), /\/staff\?mode=live$/);
+  assert.equal(await page.getByText('SANDBOX — test data only').count(), 0);
+  assert.doesNotMatch(await page.title(), /SANDBOX/);
+  await axe(page);
+  await ctx.close();
+});
+
+test('the demo administrator reaches webhooks, dead letters, staff and the audit trail; every page passes axe', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await signIn(page, 'admin');
+  await page.goto(`${base}/staff?mode=test`);
+  await page.getByRole('link', { name: 'Webhooks' }).click();
+  assert.ok(await page.getByRole('heading', { name: /^Dead letters \(\d+\)$/ }).isVisible());
+  assert.ok(await page.getByText('System settings: live and sandbox').isVisible());
+  await axe(page);
+  await page.getByRole('link', { name: 'Staff' }).click();
+  assert.ok(await page.getByRole('cell', { name: 'admin@demo.rxbridge' }).isVisible());
+  await axe(page);
+  await page.getByRole('link', { name: 'Audit trail' }).click();
+  await axe(page);
+  await page.getByRole('link', { name: 'Registers' }).click();
+  await axe(page);
+  await page.getByRole('link', { name: 'POM register' }).click();
+  await axe(page);
+  await page.getByRole('link', { name: 'Finance' }).click();
+  await axe(page);
+  await page.goto(`${base}/staff/search?mode=test&by=reference&q=NO-SUCH-REF`);
+  await axe(page);
+  await page.goto(`${base}/staff/prescriptions/rx_nope?mode=test`);
+  assert.ok(await page.getByRole('heading', { name: 'Not found' }).isVisible());
+  await axe(page);
   await ctx.close();
 });

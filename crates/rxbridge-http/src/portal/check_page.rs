@@ -358,7 +358,7 @@ fn confirm_reject(
 ) -> Markup {
     let f = Form::ConfirmReject;
     html! {
-        section.confirm role="region" aria-labelledby="h-confirm" {
+        section.confirm aria-labelledby="h-confirm" {
             h2 id="h-confirm" { "Confirm the rejection" }
             p { "Rejecting is final: nothing is supplied and the clinic is told, with your reason." }
             p { "Reason: " strong { (again.typed(f, "reason").unwrap_or("")) } }
