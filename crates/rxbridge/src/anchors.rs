@@ -44,29 +44,6 @@ impl Default for AuditSettings {
 }
 
 impl AuditSettings {
-    pub fn from_env(&mut self) -> anyhow::Result<()> {
-        if let Ok(v) = std::env::var("RXBRIDGE_AUDIT_ANCHOR_INTERVAL_SECS") {
-            self.anchor_interval_secs = v.parse().ok().filter(|n| *n > 0).with_context(|| {
-                format!("RXBRIDGE_AUDIT_ANCHOR_INTERVAL_SECS must be a whole number of seconds, at least 1, got {v:?}")
-            })?;
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_AUDIT_WITNESS_DIR") {
-            self.witness_dir = (!v.is_empty()).then(|| PathBuf::from(v));
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_AUDIT_WITNESS_URL") {
-            self.witness_url = (!v.is_empty()).then_some(v);
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_AUDIT_WITNESS_SECRET") {
-            self.witness_secret = (!v.is_empty()).then(|| v.into());
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_AUDIT_ANCHOR_PUBLIC_KEY") {
-            self.anchor_public_key = (!v.is_empty()).then_some(v);
-        }
-        Ok(())
-    }
-}
-
-impl AuditSettings {
     pub fn validate(&self, policy: &crate::webhooks::UrlPolicy) -> anyhow::Result<()> {
         if self.anchor_interval_secs == 0 {
             anyhow::bail!("audit.anchor_interval_secs must be at least 1");
