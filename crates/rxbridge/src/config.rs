@@ -491,12 +491,12 @@ impl Config {
     fn layered(
         file: Option<FileLayer>,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, figment::Error> {
+    ) -> anyhow::Result<Self> {
         let mut layers = Figment::new();
         if let Some(file) = file {
             layers = layers.merge(file);
         }
-        layers.merge(EnvVars(env)).extract_lossy()
+        Ok(layers.merge(EnvVars(env)).extract_lossy()?)
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
@@ -644,7 +644,7 @@ impl Config {
 mod tests {
     use super::*;
 
-    fn with_env(file: Option<&str>, vars: &[(&str, &str)]) -> Result<Config, figment::Error> {
+    fn with_env(file: Option<&str>, vars: &[(&str, &str)]) -> anyhow::Result<Config> {
         let vars: std::collections::HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
