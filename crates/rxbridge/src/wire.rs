@@ -145,7 +145,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
     ));
     let finance = Arc::new(rxbridge_app::finance::Finance::new(
         dyn_store.clone(),
-        intake.clone(),
+        intake.vault().clone(),
         clock.clone(),
         rxbridge_app::finance::FinanceConfig {
             pharmacy_name: config.pharmacy.name.clone(),
@@ -164,7 +164,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
         dyn_store.clone(),
         registers.clone(),
         outbox_store,
-        intake.clone(),
+        intake.vault().clone(),
         payments.clone(),
         notify,
         clock.clone(),
