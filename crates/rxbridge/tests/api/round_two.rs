@@ -4,6 +4,7 @@
 use crate::api::cli::rxbridge;
 use crate::api::helpers::*;
 use crate::api::portal::{csrf_in, signed_in};
+use crate::common::get_text;
 use reqwest::StatusCode;
 use rxbridge_app::signatures::{SigningAlg, sign_detached};
 use rxbridge_app::staff::Role;
@@ -25,15 +26,6 @@ fn signed(mut b: Value, kid: &str) -> Value {
     .unwrap();
     b["signature"] = json!({ "jws": jws });
     b
-}
-
-fn codes_of(v: &Value) -> Vec<String> {
-    v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap().to_string())
-        .collect()
 }
 
 #[tokio::test]
@@ -62,14 +54,14 @@ async fn signed_electronic_private_prescriptions_are_recorded_with_their_signatu
     let v = app.submit_ok(&tampered).await;
     assert_eq!(v["status"], "rejected");
     assert!(
-        codes_of(&v).contains(&"signature_invalid".to_string()),
+        codes(&v).contains(&"signature_invalid".to_string()),
         "{v:#}"
     );
     // Unsigned.
     let v = app.submit_ok(&pom("SIG-3")).await;
     assert_eq!(v["status"], "rejected");
     assert!(
-        codes_of(&v).contains(&"signature_missing".to_string()),
+        codes(&v).contains(&"signature_missing".to_string()),
         "{v:#}"
     );
     // Not a JWS at all: 422, nothing stored.
@@ -93,13 +85,13 @@ async fn signed_electronic_private_prescriptions_are_recorded_with_their_signatu
     let v = app.submit_ok(&signed(pom("SIG-5"), "dr-shah-1")).await;
     assert_eq!(v["status"], "rejected");
     assert!(
-        codes_of(&v).contains(&"signature_key_revoked".to_string()),
+        codes(&v).contains(&"signature_key_revoked".to_string()),
         "{v:#}"
     );
     // A paper or EPS authority needs no signature.
     let v = app.submit_ok(&nhs_body()).await;
     assert!(
-        !codes_of(&v).iter().any(|c| c.starts_with("signature_")),
+        !codes(&v).iter().any(|c| c.starts_with("signature_")),
         "{v:#}"
     );
 }
@@ -263,17 +255,10 @@ async fn a_pharmacist_records_the_quantity_in_words_before_approving() {
         .remove("quantity_in_words");
     let v = app.submit_ok(&b).await;
     assert_eq!(v["status"], "awaiting_clinical_check", "{v:#}");
-    assert_eq!(codes_of(&v), ["cd_quantity_words_missing"]);
+    assert_eq!(codes(&v), ["cd_quantity_words_missing"]);
     let id = v["id"].as_str().unwrap();
     let c = signed_in(&app, Role::Pharmacist, "amend@example.com").await;
-    let page = c
-        .get(app.url(&format!("/staff/prescriptions/{id}?mode=test")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&c, app.url(&format!("/staff/prescriptions/{id}?mode=test"))).await;
     assert!(
         page.contains("name=\"amend.cd_quantity_words_missing.0\""),
         "the form asks for it"
@@ -359,7 +344,7 @@ async fn one_person_one_identity_however_the_clinic_types_it() {
             "ID-1",
         ))
         .await;
-    assert!(!codes_of(&v).contains(&"identity_conflict".to_string()));
+    assert!(!codes(&v).contains(&"identity_conflict".to_string()));
     // The same name and birth date, typed another way, under another NHS number.
     let v = app
         .submit_ok(&person(
@@ -371,7 +356,7 @@ async fn one_person_one_identity_however_the_clinic_types_it() {
         ))
         .await;
     assert!(
-        codes_of(&v).contains(&"identity_conflict".to_string()),
+        codes(&v).contains(&"identity_conflict".to_string()),
         "{v:#}"
     );
     // A third person at the same flat (spelt a third way) makes three patients at one address.
@@ -385,7 +370,7 @@ async fn one_person_one_identity_however_the_clinic_types_it() {
         ))
         .await;
     assert!(
-        codes_of(&v).contains(&"address_multiple_patients".to_string()),
+        codes(&v).contains(&"address_multiple_patients".to_string()),
         "{v:#}"
     );
     // Another flat in the same building is another address: every line counts.
@@ -399,7 +384,7 @@ async fn one_person_one_identity_however_the_clinic_types_it() {
         ))
         .await;
     assert!(
-        !codes_of(&v).contains(&"address_multiple_patients".to_string()),
+        !codes(&v).contains(&"address_multiple_patients".to_string()),
         "{v:#}"
     );
 }

@@ -41,3 +41,8 @@ pub async fn poll<T>(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// GET `url` and read the body as text (the page a signed-in browser would see).
+pub async fn get_text(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}

@@ -7,7 +7,6 @@ use crate::money::harness::*;
 use rxbridge_app::outbox::NewMessage;
 use rxbridge_app::payments::Change;
 use rxbridge_app::ports::Mode;
-use rxbridge_stripe::signature::sign;
 use serde_json::json;
 use std::time::Instant;
 
@@ -79,17 +78,7 @@ async fn bench_outbox_delivery_and_webhook_intake() {
             "id": format!("cs_{i}"), "client_reference_id": p.id, "amount_total": p.quote.total_pence,
             "currency": "gbp", "payment_status": "paid", "payment_intent": format!("pi_{i}") } } }).to_string();
         let one = Instant::now();
-        let res = m
-            .client
-            .post(m.url("/v1/payments/stripe/webhook"))
-            .header(
-                "Stripe-Signature",
-                sign(SECRET, m.clock.now().as_second(), body.as_bytes()),
-            )
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let res = m.stripe_event(SECRET, body).await;
         assert_eq!(res.status(), reqwest::StatusCode::OK);
         lat.push(one.elapsed().as_secs_f64() * 1000.0);
     }

@@ -5,7 +5,6 @@ use crate::money::harness::*;
 use rxbridge_app::finance::{ExportKind, Month, Report};
 use rxbridge_app::payments::PaymentStatus;
 use rxbridge_app::ports::Mode;
-use rxbridge_stripe::signature::sign;
 use serde_json::json;
 
 fn total<'a>(r: &'a Report, label: &str) -> &'a str {
@@ -88,17 +87,7 @@ async fn the_three_exports_add_up() {
         "id": "cs_x", "client_reference_id": po.id, "amount_total": po.quote.total_pence + 100,
         "currency": "gbp", "payment_status": "paid", "payment_intent": "pi_odd" } } })
     .to_string();
-    let r = m
-        .client
-        .post(m.url("/v1/payments/stripe/webhook"))
-        .header(
-            "Stripe-Signature",
-            sign(SECRET, m.clock.now().as_second(), body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let r = m.stripe_event(SECRET, body).await;
     assert_eq!(r.status(), reqwest::StatusCode::OK);
 
     let d = rxbridge_domain::dates::london_date(m.clock.now());

@@ -138,6 +138,22 @@ impl Money {
         format!("{}{p}", self.base)
     }
 
+    /// POST `body` to the Stripe webhook, signed with `secret` at the clock's now.
+    pub async fn stripe_event(&self, secret: &str, body: String) -> reqwest::Response {
+        use rxbridge_app::Clock as _;
+        let at = self.clock.now().as_second();
+        self.client
+            .post(self.url("/v1/payments/stripe/webhook"))
+            .header(
+                "Stripe-Signature",
+                rxbridge_stripe::signature::sign(secret, at, body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub fn key(&self, mode: Mode) -> &str {
         match mode {
             Mode::Test => &self.test_key,

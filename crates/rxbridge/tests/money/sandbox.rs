@@ -1,6 +1,7 @@
 //! The embedded default: a private prescription is approved, the patient pays on the sandbox
 //! checkout page, and it is ready for fulfilment; a cancellation then refunds it, once.
 
+use crate::common::get_text;
 use crate::money::harness::*;
 use reqwest::StatusCode;
 use rxbridge_app::payments::PaymentStatus;
@@ -51,15 +52,7 @@ async fn approve_pay_in_the_sandbox_then_cancel_refunds_once() {
         "{checkout}"
     );
     assert_eq!(m.open_link(&link).await, checkout);
-    let page = m
-        .client
-        .get(&checkout)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&m.client, &checkout).await;
     assert!(page.contains(&p.quote.total().to_string()), "{page}");
 
     // Decline first: nothing changes but the session, and the link offers a new one.
@@ -89,15 +82,7 @@ async fn approve_pay_in_the_sandbox_then_cancel_refunds_once() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let done = m.url(r.headers()["location"].to_str().unwrap());
-    let page = m
-        .client
-        .get(&done)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&m.client, &done).await;
     assert!(page.contains("Payment received"), "{page}");
     let p = m.payment(&id).await;
     assert_eq!(

@@ -1,6 +1,7 @@
 //! The sweep: one reminder, cancellation at the end of the payment window, expiry when the
 //! 28-day controlled-drug window closes first; links that could not be sent are sent later.
 
+use crate::common::get_text;
 use crate::money::harness::*;
 use jiff::SignedDuration;
 use rxbridge_app::payments::PaymentStatus;
@@ -42,15 +43,7 @@ async fn reminder_then_cancellation_after_the_payment_window() {
     assert_eq!(m.payment(&id).await.status, PaymentStatus::Cancelled);
     // The link now says so.
     let link = m.link_in_email(&m.payment(&id).await.id);
-    let page = m
-        .client
-        .get(&link)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&m.client, &link).await;
     assert!(page.contains("Order cancelled"), "{page}");
     assert_eq!(pay.tick().await.unwrap(), Default::default());
 }
