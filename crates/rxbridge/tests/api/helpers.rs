@@ -71,12 +71,7 @@ pub fn private_pom_body() -> Value {
 /// A valid NHS EPS prescription issued today.
 pub fn nhs_body() -> Value {
     let mut b = valid_body();
-    b["type"] = "nhs".into();
-    b["authority"] = json!({ "kind": "eps", "eps_prescription_id": "24F5DA-A83008-7EFE6Z" });
-    b["prescriber"]
-        .as_object_mut()
-        .unwrap()
-        .remove("private_prescriber_code");
+    crate::common::as_nhs_eps(&mut b);
     b["nhs"] = json!({ "exemption": "0001", "evidence_seen": false });
     b
 }
@@ -153,6 +148,12 @@ impl TestApp {
             .unwrap();
         let s = r.status();
         (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Register another clinic beside the test one.
+    pub async fn add_clinic(&self, name: &str) -> rxbridge_app::clinics::NewClinic {
+        let running = self.running.as_ref().unwrap();
+        running.clinics.add(name).await.unwrap()
     }
 
     pub async fn count(&self, key: &str) -> usize {

@@ -787,14 +787,7 @@ async fn a_pharmacists_query_is_answered_by_the_clinic_through_the_api() {
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(p["errors"].as_array().unwrap().len(), 2);
-    let other = app
-        .running
-        .as_ref()
-        .unwrap()
-        .clinics
-        .add("Other")
-        .await
-        .unwrap();
+    let other = app.add_clinic("Other").await;
     let (s, _) = app
         .post_json(&path, &other.test_key, &serde_json::json!({"answer": "x"}))
         .await;

@@ -46,3 +46,13 @@ pub async fn poll<T>(
 pub async fn get_text(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
     client.get(url).send().await.unwrap().text().await.unwrap()
 }
+
+/// Make a private prescription body an NHS EPS one (no private prescriber code).
+pub fn as_nhs_eps(b: &mut serde_json::Value) {
+    b["type"] = "nhs".into();
+    b["authority"] =
+        serde_json::json!({ "kind": "eps", "eps_prescription_id": "24F5DA-A83008-7EFE6Z" });
+    if let Some(p) = b["prescriber"].as_object_mut() {
+        p.remove("private_prescriber_code");
+    }
+}

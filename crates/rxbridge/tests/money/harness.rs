@@ -112,12 +112,7 @@ pub fn private_cd(reference: &str) -> Value {
 /// An NHS EPS prescription with `exemption` and one item per product code.
 pub fn nhs(reference: &str, exemption: &str, products: &[&str]) -> Value {
     let mut b = private_cd(reference);
-    b["type"] = "nhs".into();
-    b["authority"] = json!({ "kind": "eps", "eps_prescription_id": "24F5DA-A83008-7EFE6Z" });
-    b["prescriber"]
-        .as_object_mut()
-        .unwrap()
-        .remove("private_prescriber_code");
+    crate::common::as_nhs_eps(&mut b);
     b["nhs"] = json!({ "exemption": exemption, "evidence_seen": exemption != "0001" });
     let item = b["items"][0].clone();
     b["items"] = products
