@@ -122,16 +122,7 @@ pub async fn backend(
         settings.endpoint_url.is_some(),
     ));
     Ok(AwsBackend {
-        backend: Backend {
-            store: store.clone(),
-            staff: store.clone(),
-            outbox: store.clone(),
-            registers: store.clone(),
-            prescriber_keys: store.clone(),
-            documents,
-            vault,
-            metrics: None,
-        },
+        backend: Backend::on(store.clone(), documents, vault),
         store,
     })
 }

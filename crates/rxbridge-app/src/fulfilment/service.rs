@@ -49,13 +49,7 @@ impl Fulfilment {
     }
 
     pub(super) fn event(&self, kind: &str, actor: &str, subject: &str, detail: Value) -> NewEvent {
-        NewEvent {
-            at: self.clock.now(),
-            kind: kind.into(),
-            actor: actor.into(),
-            subject: subject.into(),
-            detail,
-        }
+        NewEvent::new(self.clock.now(), kind, actor, subject, detail)
     }
 
     pub(super) fn seal(

@@ -184,18 +184,13 @@ async fn the_three_exports_add_up() {
             .unwrap()
     };
     let month_s = month.to_string();
-    let o = run(&[
-        "export",
-        "nhs-claim",
-        "--month",
-        &month_s,
-        "--mode",
-        "test",
-        "--format",
-        "pdf",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let pdf = |report: &str, out: &str| {
+        run(&[
+            "export", report, "--month", &month_s, "--mode", "test", "--format", "pdf", "--out",
+            out,
+        ])
+    };
+    let o = pdf("nhs-claim", out.to_str().unwrap());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::process::Command::new("pdftotext")
         .args(["-layout", out.to_str().unwrap(), "-"])
@@ -206,18 +201,7 @@ async fn the_three_exports_add_up() {
     assert!(text.contains("Charges collected: £19.80"), "{text}");
     assert!(text.contains("Items exempt from charges: 1"), "{text}");
     assert!(text.contains(&nhs_paid), "{text}");
-    let o = run(&[
-        "export",
-        "payments",
-        "--month",
-        &month_s,
-        "--mode",
-        "test",
-        "--format",
-        "pdf",
-        "--out",
-        dir.join("p.pdf").to_str().unwrap(),
-    ]);
+    let o = pdf("payments", dir.join("p.pdf").to_str().unwrap());
     assert!(o.status.success());
     let text = std::process::Command::new("pdftotext")
         .args([dir.join("p.pdf").to_str().unwrap(), "-"])
