@@ -186,6 +186,19 @@ pub fn to_json(a: &Anchor) -> String {
     serde_json::to_string_pretty(a).expect("an anchor serialises") + "\n"
 }
 
+/// `audit anchor`'s output: the anchor to `out`, or to standard output.
+pub fn print_or_write(a: &Anchor, out: Option<&Path>) -> anyhow::Result<()> {
+    let text = to_json(a);
+    match out {
+        Some(path) => {
+            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("anchor written to {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
 /// Write `a` into the witness directory as a new file (never over an existing one).
 pub fn write_to_dir(dir: &Path, a: &Anchor) -> anyhow::Result<PathBuf> {
     use std::io::Write;

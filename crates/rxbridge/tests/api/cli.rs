@@ -14,13 +14,8 @@ pub(crate) fn rxbridge(dir: &std::path::Path, args: &[&str]) -> std::process::Ou
         .unwrap()
 }
 
-#[test]
-fn clinic_add_json_prints_exactly_one_object_and_rotate_key_works() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = rxbridge(
-        dir.path(),
-        &["clinic", "add", "--name", "Acme ADHD", "--json"],
-    );
+/// A command that succeeded and printed exactly one line, a JSON value.
+pub(crate) fn one_json_line(out: std::process::Output) -> Value {
     assert!(
         out.status.success(),
         "{}",
@@ -28,7 +23,17 @@ fn clinic_add_json_prints_exactly_one_object_and_rotate_key_works() {
     );
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.trim().lines().count(), 1);
-    let v: Value = serde_json::from_str(text.trim()).unwrap();
+    serde_json::from_str(text.trim()).unwrap()
+}
+
+#[test]
+fn clinic_add_json_prints_exactly_one_object_and_rotate_key_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rxbridge(
+        dir.path(),
+        &["clinic", "add", "--name", "Acme ADHD", "--json"],
+    );
+    let v = one_json_line(out);
     let obj = v.as_object().unwrap();
     assert_eq!(obj.len(), 3);
     assert!(v["clinic_id"].as_str().unwrap().starts_with("cl_"));

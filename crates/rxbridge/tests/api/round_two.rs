@@ -1,7 +1,7 @@
 //! The 2026-12 rules end to end: signed electronic private prescriptions, prescriber keys on
 //! the command line, amendments a pharmacist records, identity matching across records.
 
-use crate::api::cli::rxbridge;
+use crate::api::cli::{one_json_line, rxbridge};
 use crate::api::helpers::*;
 use crate::api::portal::{csrf_in, signed_in};
 use crate::common::get_text;
@@ -119,14 +119,7 @@ fn prescriber_keys_on_the_command_line() {
             "--json",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(text.trim().lines().count(), 1);
-    let v: Value = serde_json::from_str(text.trim()).unwrap();
+    let v = one_json_line(out);
     assert_eq!(v.as_object().unwrap().len(), 2, "{v}");
     assert_eq!(v["registration"], "gmc:7012345");
     let kid = v["kid"].as_str().unwrap().to_string();

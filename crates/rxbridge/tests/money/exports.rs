@@ -28,12 +28,7 @@ fn pence(s: &str) -> i64 {
 async fn pay(m: &Money, id: &str) {
     let p = m.payment(id).await;
     let checkout = m.open_link(&m.link_in_email(&p.id)).await;
-    let r = m
-        .client
-        .post(format!("{checkout}/pay"))
-        .send()
-        .await
-        .unwrap();
+    let r = m.post_empty(format!("{checkout}/pay")).await;
     assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
 }
 

@@ -584,11 +584,7 @@ async fn the_warehouse_simulator_runs_the_demo_end_to_end() {
     m.approve(Mode::Test, &id).await;
     let p = m.payment(&id).await;
     let checkout = m.open_link(&m.link_in_email(&p.id)).await;
-    m.client
-        .post(format!("{checkout}/pay"))
-        .send()
-        .await
-        .unwrap();
+    m.post_empty(format!("{checkout}/pay")).await;
     assert_eq!(m.running.fulfilment.sweep().await.unwrap().released, 1);
     assert_eq!(m.running.outbox.run_once().await.unwrap().delivered, 1);
     let status: Value = crate::common::poll(

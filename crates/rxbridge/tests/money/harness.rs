@@ -133,6 +133,11 @@ impl Money {
         format!("{}{p}", self.base)
     }
 
+    /// POST with no body (the sandbox checkout's buttons).
+    pub async fn post_empty(&self, url: impl reqwest::IntoUrl) -> reqwest::Response {
+        self.client.post(url).send().await.unwrap()
+    }
+
     /// POST `body` to the Stripe webhook, signed with `secret` at the clock's now.
     pub async fn stripe_event(&self, secret: &str, body: String) -> reqwest::Response {
         use rxbridge_app::Clock as _;

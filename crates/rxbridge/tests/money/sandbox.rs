@@ -56,12 +56,7 @@ async fn approve_pay_in_the_sandbox_then_cancel_refunds_once() {
     assert!(page.contains(&p.quote.total().to_string()), "{page}");
 
     // Decline first: nothing changes but the session, and the link offers a new one.
-    let r = m
-        .client
-        .post(format!("{checkout}/decline"))
-        .send()
-        .await
-        .unwrap();
+    let r = m.post_empty(format!("{checkout}/decline")).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(m.payment(&id).await.status, PaymentStatus::AwaitingPayment);
     let checkout2 = m.open_link(&link).await;
@@ -74,12 +69,7 @@ async fn approve_pay_in_the_sandbox_then_cancel_refunds_once() {
     );
 
     // Pay.
-    let r = m
-        .client
-        .post(format!("{checkout2}/pay"))
-        .send()
-        .await
-        .unwrap();
+    let r = m.post_empty(format!("{checkout2}/pay")).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let done = m.url(r.headers()["location"].to_str().unwrap());
     let page = get_text(&m.client, &done).await;
@@ -92,12 +82,7 @@ async fn approve_pay_in_the_sandbox_then_cancel_refunds_once() {
     let v = m.clinic_view(Mode::Test, &id).await;
     assert_eq!(v["status"], "ready_for_fulfilment", "{v:#}");
     // Paying the same session twice is impossible: it is no longer open.
-    let r = m
-        .client
-        .post(format!("{checkout2}/pay"))
-        .send()
-        .await
-        .unwrap();
+    let r = m.post_empty(format!("{checkout2}/pay")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // The link now says it is paid.
     let r = m.client.get(&link).send().await.unwrap();
@@ -158,11 +143,7 @@ async fn nhs_charge_is_paid_through_the_same_link_and_exempt_goes_straight_on() 
         "{text}"
     );
     let checkout = m.open_link(&link).await;
-    m.client
-        .post(format!("{checkout}/pay"))
-        .send()
-        .await
-        .unwrap();
+    m.post_empty(format!("{checkout}/pay")).await;
     assert_eq!(
         m.clinic_view(Mode::Test, &paid).await["status"],
         "ready_for_fulfilment"

@@ -124,12 +124,7 @@ async fn no_patient_detail_in_any_file_of_the_data_directory_after_a_full_run() 
     );
     let p = m.payment(&id).await;
     let checkout = m.open_link(&m.link_in_email(&p.id)).await;
-    let paid = m
-        .client
-        .post(format!("{checkout}/pay"))
-        .send()
-        .await
-        .unwrap();
+    let paid = m.post_empty(format!("{checkout}/pay")).await;
     assert_eq!(paid.status(), StatusCode::SEE_OTHER);
     assert_eq!(m.payment(&id).await.status, PaymentStatus::Paid);
 
