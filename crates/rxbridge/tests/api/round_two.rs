@@ -328,56 +328,52 @@ async fn one_person_one_identity_however_the_clinic_types_it() {
             .map(nhs)
             .into();
     assert_eq!(numbers.len(), 4, "four different NHS numbers");
-    let v = app
-        .submit_ok(&person(
-            "Siân",
-            "O'Brien",
+    // (who, NHS number, address lines, reference; the finding; whether it is raised)
+    let cases = [
+        (
+            ("Siân", "O'Brien"),
             401_000_000,
             json!(["Flat 2", "10 High St."]),
             "ID-1",
-        ))
-        .await;
-    assert!(!codes(&v).contains(&"identity_conflict".to_string()));
-    // The same name and birth date, typed another way, under another NHS number.
-    let v = app
-        .submit_ok(&person(
-            "SIAN",
-            "OBRIEN",
+            "identity_conflict",
+            false,
+        ),
+        // The same name and birth date, typed another way, under another NHS number.
+        (
+            ("SIAN", "OBRIEN"),
             402_000_000,
             json!(["FLAT 2, 10 HIGH STREET"]),
             "ID-2",
-        ))
-        .await;
-    assert!(
-        codes(&v).contains(&"identity_conflict".to_string()),
-        "{v:#}"
-    );
-    // A third person at the same flat (spelt a third way) makes three patients at one address.
-    let v = app
-        .submit_ok(&person(
-            "Alex",
-            "Jones",
+            "identity_conflict",
+            true,
+        ),
+        // A third person at the same flat (spelt a third way) makes three patients at one address.
+        (
+            ("Alex", "Jones"),
             403_000_000,
             json!(["flat 2", "10, High Street"]),
             "ID-3",
-        ))
-        .await;
-    assert!(
-        codes(&v).contains(&"address_multiple_patients".to_string()),
-        "{v:#}"
-    );
-    // Another flat in the same building is another address: every line counts.
-    let v = app
-        .submit_ok(&person(
-            "Kim",
-            "Lee",
+            "address_multiple_patients",
+            true,
+        ),
+        // Another flat in the same building is another address: every line counts.
+        (
+            ("Kim", "Lee"),
             404_000_000,
             json!(["Flat 3", "10 High Street"]),
             "ID-4",
-        ))
-        .await;
-    assert!(
-        !codes(&v).contains(&"address_multiple_patients".to_string()),
-        "{v:#}"
-    );
+            "address_multiple_patients",
+            false,
+        ),
+    ];
+    for ((given, family), n, lines, reference, code, raised) in cases {
+        let v = app
+            .submit_ok(&person(given, family, n, lines, reference))
+            .await;
+        assert_eq!(
+            codes(&v).contains(&code.to_string()),
+            raised,
+            "{reference}: {v:#}"
+        );
+    }
 }
