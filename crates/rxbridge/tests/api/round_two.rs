@@ -105,42 +105,28 @@ fn prescriber_keys_on_the_command_line() {
     let pem = dir.path().join("key.pem");
     std::fs::write(&pem, fixture_key("es256-public.pem")).unwrap();
     let pem = pem.to_str().unwrap();
-    let out = rxbridge(
-        dir.path(),
-        &[
+    let add = |more: &[&str]| {
+        let base = [
             "prescriber-key",
             "add",
             "--clinic",
             clinic,
             "--registration",
             "gmc:7012345",
-            "--public-key",
-            pem,
-            "--json",
-        ],
-    );
+        ];
+        rxbridge(
+            dir.path(),
+            &[&base[..], &["--public-key", pem], more].concat(),
+        )
+    };
+    let out = add(&["--json"]);
     let v = one_json_line(out);
     assert_eq!(v.as_object().unwrap().len(), 2, "{v}");
     assert_eq!(v["registration"], "gmc:7012345");
     let kid = v["kid"].as_str().unwrap().to_string();
     assert!(kid.starts_with("pk_"), "{kid}");
     // Rotation: a second key with its own id beside the first.
-    let out = rxbridge(
-        dir.path(),
-        &[
-            "prescriber-key",
-            "add",
-            "--clinic",
-            clinic,
-            "--registration",
-            "gmc:7012345",
-            "--public-key",
-            pem,
-            "--kid",
-            "dr-shah-2026",
-            "--json",
-        ],
-    );
+    let out = add(&["--kid", "dr-shah-2026", "--json"]);
     assert!(
         out.status.success(),
         "{}",

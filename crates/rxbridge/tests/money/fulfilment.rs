@@ -84,6 +84,12 @@ pub async fn receiver() -> (String, Arc<Receiver>) {
 
 pub const INBOUND: &str = "whsec_aW5ib3VuZC13YXJlaG91c2Utc2VjcmV0LTEyMzQ=";
 
+/// A "dispatched" event for `order` from the warehouse (carrier "x", tracking "y").
+async fn dispatched(m: &Money, id: &str, order: &str) -> (Rs, Value) {
+    let data = json!({ "order_id": order, "carrier": "x", "tracking_number": "y" });
+    wh_event(m, id, "dispatched", data).await
+}
+
 pub async fn wh_event(m: &Money, id: &str, kind: &str, data: Value) -> (Rs, Value) {
     let body = json!({ "type": kind, "data": data }).to_string();
     use rxbridge_app::Clock;
@@ -261,13 +267,7 @@ async fn approval_to_delivery_with_the_warehouse_down_for_hours() {
     );
 
     // Refusals: an event its state does not allow, an unknown order, a bad signature.
-    let (s, v) = wh_event(
-        &m,
-        "wh_d_2",
-        "dispatched",
-        json!({ "order_id": id, "carrier": "x", "tracking_number": "y" }),
-    )
-    .await;
+    let (s, v) = dispatched(&m, "wh_d_2", &id).await;
     assert_eq!(
         (s, v["code"].as_str()),
         (Rs::CONFLICT, Some("illegal_transition")),
@@ -477,13 +477,7 @@ async fn no_stock_holds_then_releases_and_the_window_expires_what_waits() {
     let rep = f.sweep().await.unwrap();
     assert_eq!(rep.expired, 1, "{rep:?}");
     assert_eq!(m.clinic_view(Mode::Test, &old).await["status"], "expired");
-    let (s, v) = wh_event(
-        &m,
-        "wh_e_1",
-        "dispatched",
-        json!({ "order_id": old, "carrier": "x", "tracking_number": "y" }),
-    )
-    .await;
+    let (s, v) = dispatched(&m, "wh_e_1", &old).await;
     assert_eq!(
         (s, v["code"].as_str()),
         (Rs::CONFLICT, Some("illegal_transition"))
