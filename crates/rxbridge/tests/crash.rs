@@ -56,18 +56,7 @@ async fn start(dir: &std::path::Path, port: u16) -> Child {
         .spawn()
         .unwrap();
     let client = reqwest::Client::new();
-    let ready = common::poll(
-        common::PATIENCE,
-        async || {
-            client
-                .get(format!("http://127.0.0.1:{port}/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        },
-        |ready| *ready,
-    )
-    .await;
+    let ready = common::ready(&client, &format!("http://127.0.0.1:{port}")).await;
     if ready {
         return child;
     }

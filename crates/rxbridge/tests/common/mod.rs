@@ -42,6 +42,16 @@ pub async fn poll<T>(
     }
 }
 
+/// Wait until the server at `base` answers `/readyz` (at most [`PATIENCE`]); whether it did.
+pub async fn ready(client: &reqwest::Client, base: &str) -> bool {
+    let url = format!("{base}/readyz");
+    let up = async || {
+        let r = client.get(&url).send().await;
+        r.is_ok_and(|r| r.status().is_success())
+    };
+    poll(PATIENCE, up, |ready| *ready).await
+}
+
 /// GET `url` and read the body as text (the page a signed-in browser would see).
 pub async fn get_text(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
     client.get(url).send().await.unwrap().text().await.unwrap()

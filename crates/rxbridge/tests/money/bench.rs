@@ -2,7 +2,7 @@
 //! `cargo test --release -p rxbridge --test suite money::bench -- --ignored --nocapture`). They print
 //! numbers and assert only that the work was done: never timings.
 
-use crate::money::fulfilment::receiver;
+use crate::money::fulfilment::warehouse_receiver;
 use crate::money::harness::*;
 use rxbridge_app::outbox::NewMessage;
 use rxbridge_app::payments::Change;
@@ -15,14 +15,7 @@ use std::time::Instant;
 async fn bench_outbox_delivery_and_webhook_intake() {
     const SECRET: &str = "whsec_bench";
     let m = start(|c| c.stripe.webhook_secrets = vec![SECRET.into()]).await;
-    let (base, r) = receiver().await;
-    let (_, s) = m
-        .running
-        .outbox
-        .set_endpoint("warehouse:test", &format!("{base}/warehouse"))
-        .await
-        .unwrap();
-    r.secrets.lock().unwrap().insert("warehouse".into(), s);
+    let (_, r) = warehouse_receiver(&m).await;
     use rxbridge_app::Clock;
     let n = 2000;
     let t = m.clock.now();

@@ -71,6 +71,20 @@ async fn receive(
     (StatusCode::from_u16(status).unwrap(), headers)
 }
 
+/// A receiver registered as the sandbox warehouse's endpoint, holding its signing secret.
+pub async fn warehouse_receiver(m: &Money) -> (String, Arc<Receiver>) {
+    let (base, r) = receiver().await;
+    let url = format!("{base}/warehouse");
+    let (_, secret) = m
+        .running
+        .outbox
+        .set_endpoint("warehouse:test", &url)
+        .await
+        .unwrap();
+    r.secrets.lock().unwrap().insert("warehouse".into(), secret);
+    (base, r)
+}
+
 pub async fn receiver() -> (String, Arc<Receiver>) {
     let r = Arc::new(Receiver::default());
     let app = axum::Router::new()
