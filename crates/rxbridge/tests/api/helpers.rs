@@ -126,28 +126,12 @@ impl TestApp {
     }
 
     pub async fn get_json(&self, path: &str, key: &str) -> (StatusCode, Value) {
-        let r = self
-            .client
-            .get(self.url(path))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap();
-        let s = r.status();
-        (s, r.json().await.unwrap_or(Value::Null))
+        status_and_json(self.client.get(self.url(path)).bearer_auth(key)).await
     }
 
     pub async fn post_json(&self, path: &str, key: &str, body: &Value) -> (StatusCode, Value) {
-        let r = self
-            .client
-            .post(self.url(path))
-            .bearer_auth(key)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let s = r.status();
-        (s, r.json().await.unwrap_or(Value::Null))
+        let r = self.client.post(self.url(path)).bearer_auth(key).json(body);
+        status_and_json(r).await
     }
 
     /// Register another clinic beside the test one.
@@ -166,6 +150,13 @@ impl TestApp {
             r.stop().await;
         }
     }
+}
+
+/// Send `r`; the status and the JSON body (null when there is none).
+async fn status_and_json(r: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let r = r.send().await.unwrap();
+    let s = r.status();
+    (s, r.json().await.unwrap_or(Value::Null))
 }
 
 pub fn codes(v: &Value) -> Vec<String> {

@@ -75,12 +75,7 @@ async fn receive(
 pub async fn warehouse_receiver(m: &Money) -> (String, Arc<Receiver>) {
     let (base, r) = receiver().await;
     let url = format!("{base}/warehouse");
-    let (_, secret) = m
-        .running
-        .outbox
-        .set_endpoint("warehouse:test", &url)
-        .await
-        .unwrap();
+    let secret = m.set_warehouse(&url).await;
     r.secrets.lock().unwrap().insert("warehouse".into(), secret);
     (base, r)
 }
@@ -481,10 +476,7 @@ async fn no_stock_holds_then_releases_and_the_window_expires_what_waits() {
 
     // Expiry: issued 27 days ago, still waiting two days later: expired, clinic told.
     let mut body = nhs("F-4", "0002", &["CONCERTA-XL-36"]);
-    body["issued_on"] = today()
-        .saturating_sub(jiff::Span::new().days(27))
-        .to_string()
-        .into();
+    body["issued_on"] = issued_days_ago(27);
     let old = m.submit(Mode::Test, &body).await;
     m.approve(Mode::Test, &old).await;
     m.advance(SignedDuration::from_hours(48));
@@ -557,12 +549,7 @@ async fn the_warehouse_simulator_runs_the_demo_end_to_end() {
     let m = start(move |c| c.warehouse.inbound_secrets = vec![es.into()]).await;
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim_url = format!("http://{}/orders", l.local_addr().unwrap());
-    let (_, order_secret) = m
-        .running
-        .outbox
-        .set_endpoint("warehouse:test", &sim_url)
-        .await
-        .unwrap();
+    let order_secret = m.set_warehouse(&sim_url).await;
     let cfg = rxbridge::warehouse_sim::SimConfig {
         rxbridge: m.base.clone(),
         order_secret,

@@ -109,6 +109,14 @@ pub fn private_cd(reference: &str) -> Value {
     b
 }
 
+/// An `issued_on` date `days` before today.
+pub fn issued_days_ago(days: i64) -> Value {
+    today()
+        .saturating_sub(jiff::Span::new().days(days))
+        .to_string()
+        .into()
+}
+
 /// An NHS EPS prescription with `exemption` and one item per product code.
 pub fn nhs(reference: &str, exemption: &str, products: &[&str]) -> Value {
     let mut b = private_cd(reference);
@@ -131,6 +139,12 @@ static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 impl Money {
     pub fn url(&self, p: &str) -> String {
         format!("{}{p}", self.base)
+    }
+
+    /// Make `url` the sandbox warehouse's endpoint; its signing secret.
+    pub async fn set_warehouse(&self, url: &str) -> String {
+        let o = &self.running.outbox;
+        o.set_endpoint("warehouse:test", url).await.unwrap().1
     }
 
     /// POST with no body (the sandbox checkout's buttons).

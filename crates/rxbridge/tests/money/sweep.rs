@@ -52,10 +52,7 @@ async fn reminder_then_cancellation_after_the_payment_window() {
 async fn an_unpaid_cd_expires_when_its_28_days_end_before_the_payment_window() {
     let m = start(|c| c.payments.window_hours = 24 * 7).await;
     let mut body = nhs("SW-2", "0001", &["CONCERTA-XL-36"]);
-    body["issued_on"] = today()
-        .saturating_sub(jiff::Span::new().days(27))
-        .to_string()
-        .into();
+    body["issued_on"] = issued_days_ago(27);
     let id = m.submit(Mode::Test, &body).await;
     m.approve(Mode::Test, &id).await;
     let p = m.payment(&id).await;
