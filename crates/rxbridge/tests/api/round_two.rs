@@ -1,7 +1,7 @@
 //! The 2026-12 rules end to end: signed electronic private prescriptions, prescriber keys on
 //! the command line, amendments a pharmacist records, identity matching across records.
 
-use crate::api::cli::{one_json_line, rxbridge};
+use crate::api::cli::{one_json_line, rxbridge, succeeded};
 use crate::api::helpers::*;
 use crate::api::portal::{csrf_in, signed_in};
 use crate::common::get_text;
@@ -127,11 +127,7 @@ fn prescriber_keys_on_the_command_line() {
     assert!(kid.starts_with("pk_"), "{kid}");
     // Rotation: a second key with its own id beside the first.
     let out = add(&["--kid", "dr-shah-2026", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     // Refusals name what is wrong and change nothing.
     for (args, says) in [
         (vec!["--registration", "gmc:12"], "--registration"),
@@ -159,35 +155,20 @@ fn prescriber_keys_on_the_command_line() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "{says}: {err}");
     }
-    let out = rxbridge(
-        dir.path(),
-        &[
+    let revoke = |more: &[&str]| {
+        let base = [
             "prescriber-key",
             "revoke",
             "--clinic",
             clinic,
             "--kid",
             &kid,
-            "--at",
-            "2026-12-01T09:00:00Z",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = rxbridge(
-        dir.path(),
-        &[
-            "prescriber-key",
-            "revoke",
-            "--clinic",
-            clinic,
-            "--kid",
-            &kid,
-        ],
-    );
+        ];
+        rxbridge(dir.path(), &[&base[..], more].concat())
+    };
+    let out = revoke(&["--at", "2026-12-01T09:00:00Z"]);
+    succeeded(&out);
+    let out = revoke(&[]);
     assert!(!out.status.success(), "revoked twice");
     let out = rxbridge(
         dir.path(),

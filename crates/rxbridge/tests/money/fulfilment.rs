@@ -244,14 +244,7 @@ async fn approval_to_delivery_with_the_warehouse_down_for_hours() {
     let (s, v) = wh_event(&m, "wh_d_1", "dispatched", json!({ "order_id": id, "carrier": "Royal Mail Tracked 24", "tracking_number": "RM123456785GB" })).await;
     assert_eq!((s, v["outcome"].as_str()), (Rs::OK, Some("duplicate")));
     let sec = "test/CONCERTA-XL-36";
-    assert_eq!(
-        m.running
-            .store
-            .register_balance(Register::Cd, sec)
-            .await
-            .unwrap(),
-        72
-    );
+    assert_eq!(m.cd_balance(sec).await, 72);
     let (s, _) = wh_event(&m, "wh_v_1", "delivered", json!({ "order_id": id, "received_by": "Sam Taylor", "recipient": "patient", "id_checked": true })).await;
     assert_eq!(s, Rs::OK);
     o.run_once().await.unwrap();
@@ -396,14 +389,7 @@ async fn approval_to_delivery_with_the_warehouse_down_for_hours() {
         .await
         .unwrap();
     assert_eq!(rxbridge_app::registers::verify(&all), Ok(4));
-    assert_eq!(
-        m.running
-            .store
-            .register_balance(Register::Cd, sec)
-            .await
-            .unwrap(),
-        72
-    );
+    assert_eq!(m.cd_balance(sec).await, 72);
     // Entries cannot be altered.
     let conn = rusqlite::Connection::open(m.running.data_dir.join("rxbridge.db")).unwrap();
     let e = conn
@@ -562,14 +548,7 @@ async fn the_warehouse_simulator_runs_the_demo_end_to_end() {
     // The simulator books in stock first.
     let ok = crate::common::poll(
         crate::common::PATIENCE,
-        async || {
-            m.running
-                .store
-                .register_balance(Register::Cd, "test/CONCERTA-XL-36")
-                .await
-                .unwrap()
-                == 500
-        },
+        async || m.cd_balance("test/CONCERTA-XL-36").await == 500,
         |booked| *booked,
     )
     .await;
@@ -589,14 +568,7 @@ async fn the_warehouse_simulator_runs_the_demo_end_to_end() {
     )
     .await;
     assert_eq!(status, "delivered");
-    assert_eq!(
-        m.running
-            .store
-            .register_balance(Register::Cd, "test/CONCERTA-XL-36")
-            .await
-            .unwrap(),
-        472
-    );
+    assert_eq!(m.cd_balance("test/CONCERTA-XL-36").await, 472);
     let kinds = m.event_kinds(&id).await;
     for k in [
         "prescription.released",

@@ -141,6 +141,13 @@ impl Money {
         format!("{}{p}", self.base)
     }
 
+    /// The CD register's running balance in `section`.
+    pub async fn cd_balance(&self, section: &str) -> i64 {
+        use rxbridge_app::registers::{Register, RegisterStore as _};
+        let store = &self.running.store;
+        store.register_balance(Register::Cd, section).await.unwrap()
+    }
+
     /// Make `url` the sandbox warehouse's endpoint; its signing secret.
     pub async fn set_warehouse(&self, url: &str) -> String {
         let o = &self.running.outbox;
