@@ -24,19 +24,7 @@ async fn start(dir: &std::path::Path) -> (Child, String) {
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let ready = crate::common::poll(
-        crate::common::PATIENCE,
-        async || {
-            client
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        },
-        |ready| *ready,
-    )
-    .await;
+    let ready = crate::common::ready(&reqwest::Client::new(), &base).await;
     assert!(ready, "server did not become ready");
     (child, base)
 }
