@@ -161,6 +161,12 @@ test('a pharmacist works the list and approves a flagged prescription', async ()
   await page.getByRole('button', { name: 'Approve' }).click();
   assert.ok(await page.getByText('awaiting_payment').first().isVisible());
   assert.ok(await page.getByText('prescription.approved').isVisible());
+  // The timeline holds changes and actions only, with names and London times.
+  const timeline = page.locator('ol.timeline');
+  assert.doesNotMatch(await timeline.innerText(), /staff\.viewed_prescription/);
+  assert.match(await timeline.innerText(), /\d{2}:\d{2}:\d{2} (GMT|BST) — prescription\.received by Demo ADHD Clinic \(clinic\)/);
+  assert.match(await timeline.innerText(), /prescription\.approved by pharmacist@demo\.rxbridge \(pharmacist\) — Titration agreed/);
+  assert.equal(await page.getByText(/^Access log/).count(), 0, 'the access log is for administrators');
   // The NHS charge is per item, whatever the quantity.
   const charge = page.locator('section', { has: page.getByRole('heading', { name: 'Payment' }) }).locator('tbody tr').first();
   assert.match(await charge.innerText(), /1 item\s+× £9\.90\s+£9\.90/);
@@ -279,10 +285,12 @@ test('support searches, sees masked data, opens with a reason, and cannot approv
   await page.getByLabel('Value').fill('943 476 5919');
   await page.getByRole('button', { name: 'Search' }).click();
   assert.ok(await page.getByText('*******919').first().isVisible());
+  assert.ok(await page.getByText('Waiting for a pharmacist\'s clinical check.').first().isVisible(), 'each result says where it is');
   assert.equal(await page.getByText('Taylor').count(), 0);
   await shot(page, 'search');
   await page.getByRole('link', { name: 'ADHD-2026-000123' }).click();
   assert.ok(await page.getByRole('button', { name: 'Open full record' }).isVisible());
+  assert.match(await page.locator('.note').first().innerText(), /Tell the patient: A pharmacist is checking your prescription/);
   await axe(page);
   await page.getByLabel('Reason for opening the full record').fill('Patient called about delivery');
   await page.getByRole('button', { name: 'Open full record' }).click();
@@ -406,7 +414,7 @@ test('decisions cannot go wrong quietly: typed reason kept, flags with messages,
   // Each flag is listed with its message; approving says what will happen.
   const ack = page.getByLabel(/cd_quantity_words_missing — .*words/);
   assert.ok(await ack.isVisible());
-  assert.match(await page.locator('.note').innerText(), /Approving will: charge £9\.90 .*payment link.*release the order to the warehouse once paid/);
+  assert.match(await page.locator('.note', { hasText: 'Approving will' }).innerText(), /Approving will: charge £9\.90 .*payment link.*release the order to the warehouse once paid/);
   // Refused: the typed reason and ticks stay, the reason is next to the form.
   await ack.check();
   await page.getByLabel('Reason for the decision').fill('Quantity confirmed with the prescriber by phone');
@@ -490,6 +498,13 @@ test('the demo administrator reaches webhooks, dead letters, staff and the audit
   await page.getByRole('link', { name: 'POM register' }).click();
   await axe(page);
   await page.getByRole('link', { name: 'Finance' }).click();
+  await axe(page);
+  // Looks at a record are on the administrators' access log, not the timeline.
+  await page.goto(`${base}/staff/prescriptions/${flaggedId}?mode=test`);
+  await page.getByText(/^Access log \(\d+\)$/).click();
+  const looks = page.locator('section[aria-labelledby=h-access] tbody tr');
+  assert.ok((await looks.count()) >= 2);
+  assert.match(await looks.first().innerText(), /pharmacist@demo\.rxbridge \(pharmacist\)\s+staff\.viewed_prescription/);
   await axe(page);
   await page.goto(`${base}/staff/search?mode=test&by=reference&q=NO-SUCH-REF`);
   await axe(page);

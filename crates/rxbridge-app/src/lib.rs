@@ -24,6 +24,7 @@ pub mod signatures;
 pub mod staff;
 pub mod staff_view;
 pub mod state;
+pub mod status_text;
 pub mod subject_access;
 pub mod throttle;
 pub mod transfer;

@@ -86,7 +86,11 @@ pub struct PaymentShown {
 pub struct PrescriptionPage {
     pub record: PrescriptionRecord,
     pub patient: PatientDetails,
+    /// State changes and staff actions, oldest first (no looks at the record).
     pub timeline: Vec<EventRecord>,
+    /// Looks at the record (`staff.viewed_*`: still on the audit chain and in the
+    /// subject-access report), for administrators only; empty for everyone else.
+    pub access: Vec<EventRecord>,
     pub decision: Option<DecisionOptions>,
     pub payment: Option<PaymentShown>,
     /// The clinical check screen's particulars (prescriber, authority, items, links, history).
@@ -251,11 +255,18 @@ impl StaffViews {
         if let Some(d) = decision.as_mut() {
             d.on_approve = self.payments.plan(&record, &rx).ok();
         }
+        let (access, timeline): (Vec<EventRecord>, Vec<EventRecord>) =
+            timeline.into_iter().partition(|e| is_access(&e.event.kind));
         Ok(PrescriptionPage {
             decision,
             patient: patient_details(&rx, masked),
             record,
             timeline,
+            access: if s.staff.role == Role::Admin {
+                access
+            } else {
+                Vec::new()
+            },
             payment,
             clinical,
         })
@@ -362,6 +373,36 @@ impl StaffViews {
             }
             _ => return Err("search by id, reference, nhs, email, postcode or family_dob".into()),
         })
+    }
+}
+
+/// A look at patient data rather than a change or an action (`staff.viewed_*`).
+pub fn is_access(kind: &str) -> bool {
+    kind.starts_with("staff.viewed_")
+}
+
+/// Who an event's actor is, in words: a member of staff by email and role, a clinic by name,
+/// rxbridge's own processes by what they are; an actor not known here as it was recorded.
+pub fn describe_actor(
+    actor: &str,
+    staff: &[crate::staff::StaffAccount],
+    clinics: &[crate::ports::Clinic],
+) -> String {
+    if let Some(id) = actor.strip_prefix("staff:")
+        && let Some(a) = staff.iter().find(|a| a.id == id)
+    {
+        return format!("{} ({})", a.email, a.role.as_str());
+    }
+    if let Some(id) = actor.strip_prefix("clinic:")
+        && let Some(c) = clinics.iter().find(|c| c.id == id)
+    {
+        return format!("{} (clinic)", c.name);
+    }
+    match actor {
+        "system" => "rxbridge (automatic)".into(),
+        "warehouse" => "the warehouse".into(),
+        "cli" => "the command line".into(),
+        other => other.to_string(),
     }
 }
 
@@ -473,7 +514,35 @@ pub fn patient_details(rx: &Prescription, masked: bool) -> PatientDetails {
 
 #[cfg(test)]
 mod tests {
-    use super::staff_text;
+    use super::{describe_actor, is_access, staff_text};
+
+    #[test]
+    fn actors_are_named_and_looks_are_told_apart() {
+        let at: jiff::Timestamp = "2026-12-01T09:00:00Z".parse().unwrap();
+        let staff = vec![crate::staff::StaffAccount {
+            id: "st_1".into(),
+            email: "ph@example.com".into(),
+            role: crate::staff::Role::Pharmacist,
+            gphc: None,
+            password_hash: String::new(),
+            must_change_password: false,
+            failed_attempts: 0,
+            locked_until: None,
+            created_at: at,
+        }];
+        let clinics = vec![crate::ports::Clinic {
+            id: "cl_1".into(),
+            name: "North Clinic".into(),
+            created_at: at,
+        }];
+        let named = |a: &str| describe_actor(a, &staff, &clinics);
+        assert_eq!(named("staff:st_1"), "ph@example.com (pharmacist)");
+        assert_eq!(named("clinic:cl_1"), "North Clinic (clinic)");
+        assert_eq!(named("system"), "rxbridge (automatic)");
+        assert_eq!(named("staff:st_gone"), "staff:st_gone");
+        assert!(is_access("staff.viewed_prescription") && is_access("staff.viewed_document"));
+        assert!(!is_access("staff.note") && !is_access("prescription.approved"));
+    }
 
     #[test]
     fn staff_text_is_trimmed_bounded_and_free_of_control_characters() {

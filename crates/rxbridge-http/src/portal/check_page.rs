@@ -7,9 +7,11 @@
 use super::pages::{self, layout};
 use maud::{Markup, html};
 use rxbridge_app::clinical_view::{ClinicalView, Related, SerialShown};
+use rxbridge_app::events::EventRecord;
 use rxbridge_app::ports::{Mode, PrescriptionRecord};
 use rxbridge_app::staff::StaffSession;
 use rxbridge_app::staff_view::{DecisionOptions, PatientDetails, PrescriptionPage};
+use rxbridge_app::status_text::status_text;
 
 /// The forms of the prescription page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +57,16 @@ fn alert(why: Option<&str>) -> Markup {
     html! { @if let Some(e) = why { p.error role="alert" { (e) } } }
 }
 
-pub fn page(s: &StaffSession, mode: Mode, p: &PrescriptionPage, again: &Again<'_>) -> Markup {
+/// Who an actor is, in words (`describe_actor`).
+pub type ActorNames<'a> = dyn Fn(&str) -> String + 'a;
+
+pub fn page(
+    s: &StaffSession,
+    mode: Mode,
+    p: &PrescriptionPage,
+    again: &Again<'_>,
+    actor: &ActorNames<'_>,
+) -> Markup {
     let rec = &p.record;
     let c = &p.clinical;
     layout(
@@ -64,7 +75,9 @@ pub fn page(s: &StaffSession, mode: Mode, p: &PrescriptionPage, again: &Again<'_
         mode,
         html! {
             @if !on_page(p, again.form) { (alert(again.why)) }
-            p.summary { "Status: " strong { (rec.status.as_str()) } " · " (rec.kind.as_str()) " · issued " (rec.issued_on) " · received " (rec.created_at.strftime("%Y-%m-%d %H:%M UTC")) " · id " code { (rec.id) } }
+            p.summary { "Status: " strong { (rec.status.as_str()) } " · " (rec.kind.as_str()) " · issued " (rec.issued_on) " · received " (london(rec.created_at)) " · id " code { (rec.id) } }
+            @let said = status_text(rec.status);
+            p.note { (said.line) " " strong { "Tell the patient: " } (said.tell) }
             @if again.form == Form::ConfirmReject { (confirm_reject(s, mode, rec, again)) }
             div.sheet {
                 (patient(mode, rec, &p.patient, c))
@@ -77,7 +90,8 @@ pub fn page(s: &StaffSession, mode: Mode, p: &PrescriptionPage, again: &Again<'_
             @if let Some(pay) = &p.payment { (pages::payment_panel(s, mode, &pay.payment, pay.link.as_deref())) }
             @if let Some(d) = &p.decision { (decision(s, mode, rec, d, again)) }
             (actions(s, mode, rec, again))
-            (timeline(rec, &p.timeline))
+            (timeline(rec, &p.timeline, actor))
+            @if !p.access.is_empty() { (access_log(&p.access, actor)) }
         },
     )
 }
@@ -396,17 +410,53 @@ fn actions(s: &StaffSession, mode: Mode, rec: &PrescriptionRecord, again: &Again
     }
 }
 
-fn timeline(rec: &PrescriptionRecord, timeline: &[rxbridge_app::events::EventRecord]) -> Markup {
+/// When, in the pharmacy's time zone, with the zone shown (GMT or BST).
+fn london(at: jiff::Timestamp) -> String {
+    let zoned = at.to_zoned_datetime(rxbridge_domain::dates::london().clone());
+    zoned.strftime("%Y-%m-%d %H:%M:%S %Z").to_string()
+}
+
+/// State changes and staff actions, with who did them and why.
+fn timeline(rec: &PrescriptionRecord, timeline: &[EventRecord], actor: &ActorNames<'_>) -> Markup {
     html! {
         section aria-labelledby="h-timeline" {
             h2 id="h-timeline" { "Timeline" }
-            ol {
+            ol.timeline {
                 @for e in timeline {
-                    li { (e.event.at.strftime("%Y-%m-%d %H:%M:%S")) " — " strong { (e.event.kind) } " by " (e.event.actor)
+                    li {
+                        time datetime=(e.event.at.to_string()) { (london(e.event.at)) } " — " strong { (e.event.kind) } " by " (actor(&e.event.actor))
                         @if let Some(r) = e.event.detail.get("reason").and_then(|r| r.as_str()) { " — " (r) }
+                        @if let Some(q) = e.event.detail.get("question").and_then(|r| r.as_str()) { " — " (q) }
                         @if let Some(n) = e.event.detail.get("note").and_then(|r| r.as_str()) { blockquote { (n) } }
+                        @for a in e.event.detail.get("amendments").and_then(|a| a.as_array()).into_iter().flatten() {
+                            br; small { "Amended " (a.get("flag").and_then(|f| f.as_str()).unwrap_or("")) ": “" (a.get("added").and_then(|f| f.as_str()).unwrap_or("")) "”" }
+                        }
                         @if let Some(d) = e.event.detail.get("document").and_then(|d| d.get("id")).and_then(|d| d.as_str()) {
                             " — " a href={ "/staff/documents/" (d) "?prescription=" (rec.id) } { "scan" } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every look at this record (administrators only): who, when, masked or not, and why.
+fn access_log(access: &[EventRecord], actor: &ActorNames<'_>) -> Markup {
+    html! {
+        section aria-labelledby="h-access" {
+            details {
+                summary { h2 id="h-access" { "Access log (" (access.len()) ")" } }
+                table {
+                    thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" } th scope="col" { "Reason given" } } }
+                    tbody {
+                        @for e in access {
+                            tr {
+                                td { (london(e.event.at)) }
+                                td { (actor(&e.event.actor)) }
+                                td { (e.event.kind) @if e.event.detail.get("masked") == Some(&serde_json::Value::Bool(true)) { " (masked)" } }
+                                td { (e.event.detail.get("reason").and_then(|r| r.as_str()).unwrap_or("—")) }
+                            }
+                        }
                     }
                 }
             }

@@ -5,6 +5,7 @@ use maud::{DOCTYPE, Markup, html};
 use rxbridge_app::ports::{Mode, PrescriptionRecord};
 use rxbridge_app::staff::{Role, StaffSession};
 use rxbridge_app::staff_view::Listed;
+use rxbridge_app::status_text::status_text;
 
 /// The portal's one stylesheet (served at `/staff/style.css`). Colours meet WCAG 2.2 AA
 /// contrast (text at least 4.5:1, the focus ring and borders at least 3:1); focus is always
@@ -215,7 +216,7 @@ pub fn list(mode: Mode, rows: &[Listed], empty: &str) -> Markup {
                         tr class=[flagged(&r.record).then_some("flag")] {
                             td { a href={ "/staff/prescriptions/" (r.record.id) "?mode=" (mode.as_str()) } { (r.record.clinic_reference) } br; small { (r.record.id) } }
                             td.masked { (r.patient) }
-                            td { (r.record.status.as_str()) }
+                            td { (r.record.status.as_str()) br; small { (status_text(r.record.status).line) } }
                             td { (r.record.created_at.strftime("%Y-%m-%d %H:%M")) }
                             td { @if flagged(&r.record) { "flagged" } }
                         }

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use rxbridge_app::intake::IntakeError;
 use rxbridge_app::ports::Mode;
 use rxbridge_app::staff::StaffSession;
-use rxbridge_app::staff_view::{ViewError, staff_text};
+use rxbridge_app::staff_view::{ViewError, describe_actor, staff_text};
 
 /// A form's fields as typed, in order (a name may repeat).
 pub(super) type Fields = Vec<(String, String)>;
@@ -151,12 +151,16 @@ pub(super) async fn render(
     let views = &state.portal.views;
     let page = views.prescription(s, mode, id, shown.reason).await;
     let page = page.map_err(view_error)?;
+    let staff = state.portal.staff.list().await.map_err(internal)?;
+    let clinics = state.store.list_clinics().await.map_err(internal)?;
     let again = Again {
         form: shown.kept.form,
         why: shown.why,
         typed: &shown.kept.typed,
     };
-    Ok(html(status, check_page::page(s, mode, &page, &again)))
+    let actor = |a: &str| describe_actor(a, &staff, &clinics);
+    let body = check_page::page(s, mode, &page, &again, &actor);
+    Ok(html(status, body))
 }
 
 pub(super) fn view_error(e: ViewError) -> PortalError {
