@@ -161,7 +161,7 @@ async fn serve_logs_json_without_patient_data_and_stops_gracefully_on_sigterm() 
         .unwrap();
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let ready = crate::common::ready(&client, &format!("{base}")).await;
+    let ready = crate::common::ready(&client, &base).await;
     assert!(ready, "server did not become ready");
     let demo: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("demo-clinic.json")).unwrap(),

@@ -314,7 +314,7 @@ async fn try_sign_in(
     email: &str,
     password: &str,
 ) -> StatusCode {
-    let page = get_text(&c, app.url("/staff/login")).await;
+    let page = get_text(c, app.url("/staff/login")).await;
     c.post(app.url("/staff/login"))
         .form(&[
             ("csrf", csrf_in(&page).as_str()),
