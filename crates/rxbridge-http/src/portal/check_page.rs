@@ -4,7 +4,7 @@
 //! history across clinics; then payment, the decision and the timeline. A refused form comes
 //! back with what was typed and why, next to it; a rejection asks to be confirmed.
 
-use super::pages::{self, layout};
+use super::pages::{self, layout, london};
 use maud::{Markup, html};
 use rxbridge_app::clinical_view::{ClinicalView, Related, SerialShown};
 use rxbridge_app::events::EventRecord;
@@ -353,7 +353,7 @@ fn on_approve(d: &DecisionOptions) -> Markup {
             @match &d.on_approve {
                 Some(p) if p.quote.total_pence > 0 => {
                     "charge " (Money::pence(p.quote.total_pence)) " (" (p.quote.kind.as_str()) "), email the patient a payment link to pay by "
-                    (p.due_by.strftime("%Y-%m-%d %H:%M UTC"))
+                    (london(p.due_by))
                     @if p.due_by_is_cd_window { " (the end of the CD validity window)" }
                     ", and release the order to the warehouse once paid."
                 }
@@ -408,12 +408,6 @@ fn actions(s: &StaffSession, mode: Mode, rec: &PrescriptionRecord, again: &Again
             }
         }
     }
-}
-
-/// When, in the pharmacy's time zone, with the zone shown (GMT or BST).
-fn london(at: jiff::Timestamp) -> String {
-    let zoned = at.to_zoned_datetime(rxbridge_domain::dates::london().clone());
-    zoned.strftime("%Y-%m-%d %H:%M:%S %Z").to_string()
 }
 
 /// State changes and staff actions, with who did them and why.

@@ -41,6 +41,12 @@ button{background:#005eb8;color:#fff;border-color:#004b93;cursor:pointer}button.
 main{max-width:none;padding:0}a{color:inherit;text-decoration:none}tr{break-inside:avoid}\
 .sandbox{border:2px solid #1b1b1b}th,td{border-bottom:1px solid #1b1b1b}}";
 
+/// When, in the pharmacy's time zone, with the zone shown (GMT or BST).
+pub fn london(at: jiff::Timestamp) -> String {
+    let zoned = at.to_zoned_datetime(rxbridge_domain::dates::london().clone());
+    zoned.strftime("%Y-%m-%d %H:%M:%S %Z").to_string()
+}
+
 /// What a page shows: one data set (live or sandbox), or system settings that span both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -262,7 +268,7 @@ pub fn payment_panel(
             }
         }
         @if let Some(code) = &p.quote.exemption { p { "NHS exemption " (code) " · evidence " (if p.quote.evidence_seen == Some(true) { "seen" } else { "not seen" }) " · charge date " (p.quote.charge_date) } }
-        p { "Paid " (Money::pence(p.paid_pence)) " · refunded " (Money::pence(p.refunded_pence)) " · pay by " (p.due_by.strftime("%Y-%m-%d %H:%M UTC")) }
+        p { "Paid " (Money::pence(p.paid_pence)) " · refunded " (Money::pence(p.refunded_pence)) " · pay by " (london(p.due_by)) }
         @if let Some(link) = link {
             p { "Payment link (for the patient only): " code.link { (link) } }
             form method="post" action={ "/staff/payments/" (p.id) "/resend?mode=" (mode.as_str()) } {
