@@ -288,6 +288,11 @@ test('support searches, sees masked data, opens with a reason, and cannot approv
   assert.ok(await page.getByText('Waiting for a pharmacist\'s clinical check.').first().isVisible(), 'each result says where it is');
   assert.equal(await page.getByText('Taylor').count(), 0);
   await shot(page, 'search');
+  // By phone number too (as the patient reads it out), keyed like the rest.
+  await page.getByLabel('Search by').selectOption('phone');
+  await page.getByLabel('Value').fill('07700 900123');
+  await page.getByRole('button', { name: 'Search' }).click();
+  assert.ok(await page.getByRole('link', { name: 'ADHD-2026-000123' }).isVisible());
   await page.getByRole('link', { name: 'ADHD-2026-000123' }).click();
   assert.ok(await page.getByRole('button', { name: 'Open full record' }).isVisible());
   assert.match(await page.locator('.note').first().innerText(), /Tell the patient: A pharmacist is checking your prescription/);

@@ -143,6 +143,7 @@ impl PatientVault {
                 .email
                 .as_ref()
                 .map(|e| self.lookup("email", &e.lookup_key())),
+            phone: p.phone.as_ref().map(|ph| self.lookup("phone", ph.as_str())),
             postcode: self.lookup("postcode", &postcode),
             address: self.lookup("address", &p.address.match_key()),
         }

@@ -123,7 +123,7 @@ impl StaffAudit {
     }
 }
 
-/// How staff look a patient up: `by` one of `id`, `reference`, `nhs`, `email`, `postcode`,
+/// How staff look a patient up: `by` one of `id`, `reference`, `nhs`, `email`, `phone`, `postcode`,
 /// `family_dob` (which needs `dob`, YYYY-MM-DD), and the value.
 #[derive(Debug, Clone, Copy)]
 pub struct PatientQuery<'a> {
@@ -354,6 +354,11 @@ impl StaffViews {
                     rxbridge_domain::contact::Email::parse(q).map_err(|e| format!("email {e}"))?;
                 L::Email(self.vault.lookup("email", &e.lookup_key()))
             }
+            "phone" => {
+                let p = rxbridge_domain::contact::UkPhone::parse(q)
+                    .map_err(|e| format!("phone number {e}"))?;
+                L::Phone(self.vault.lookup("phone", p.as_str()))
+            }
             "postcode" => {
                 let p = rxbridge_domain::contact::Postcode::parse(q)
                     .map_err(|e| format!("postcode {e}"))?;
@@ -371,7 +376,11 @@ impl StaffViews {
                     &rxbridge_domain::prescription::family_dob_key(q, dob),
                 ))
             }
-            _ => return Err("search by id, reference, nhs, email, postcode or family_dob".into()),
+            _ => {
+                return Err(
+                    "search by id, reference, nhs, email, phone, postcode or family_dob".into(),
+                );
+            }
         })
     }
 }

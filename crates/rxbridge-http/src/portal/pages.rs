@@ -195,6 +195,7 @@ pub fn search_form(mode: Mode) -> Markup {
                     option value="reference" { "Clinic reference" }
                     option value="nhs" { "NHS number" }
                     option value="email" { "Email" }
+                    option value="phone" { "Phone number" }
                     option value="postcode" { "Postcode" }
                     option value="family_dob" { "Family name + date of birth" }
                 }
