@@ -296,6 +296,8 @@ fn parse_inner(
 /// EPS short-form prescription id: 6 hex, prescriber ODS code padded to 6, 5 hex and a check
 /// character (NHS EPS prescription id format); the check character is not verified here.
 fn is_short_form_id(s: &str) -> bool {
+    // (`is_ascii` before slicing: six bytes of which the last is multi-byte are not six
+    // characters, and slicing them at 5 would panic.)
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() == 3
         && parts[0].len() == 6
@@ -303,6 +305,7 @@ fn is_short_form_id(s: &str) -> bool {
         && parts[1].len() == 6
         && parts[1].chars().all(|c| c.is_ascii_alphanumeric())
         && parts[2].len() == 6
+        && parts[2].is_ascii()
         && parts[2][..5].chars().all(|c| c.is_ascii_hexdigit())
         && parts[2][5..]
             .chars()
