@@ -1,7 +1,10 @@
 //! The clinic contract parser: raw JSON → a domain `Prescription`, collecting *every*
 //! violation with its JSON pointer, a stable code and a plain-English detail, so a clinic
-//! fixes its payload in one round trip. Unknown fields are violations too.
+//! fixes its payload in one round trip. Unknown fields are violations too. Well-formed bodies
+//! take a typed fast path first ([`parse_prescription_fast`]); the collecting parser runs only
+//! when that does not accept the body, so every error comes from it.
 
+mod fast;
 mod fields;
 mod items;
 mod parties;
@@ -38,6 +41,40 @@ pub fn parse_prescription(
             Err(e.0)
         }
     }
+}
+
+/// The fast path alone: the prescription when `body` is a well-formed submission that breaks no
+/// rule, `None` when [`parse_prescription`] must look at it (it then reports every error). Both
+/// give the same prescription for a body they both accept.
+pub fn parse_prescription_fast(
+    body: &[u8],
+    today: Date,
+    formulary: &Formulary,
+) -> Option<Prescription> {
+    fast::parse(body, today, formulary)
+}
+
+/// Why a body was not read as a prescription.
+#[derive(Debug)]
+pub enum BodyError {
+    /// Not JSON at all.
+    Json(serde_json::Error),
+    /// JSON that breaks the contract: every violation.
+    Contract(Vec<FieldError>),
+}
+
+/// Read a submission from its bytes: the fast path, and when it does not accept the body, JSON
+/// parse and the collecting parser.
+pub fn parse_prescription_bytes(
+    body: &[u8],
+    today: Date,
+    formulary: &Formulary,
+) -> Result<Prescription, BodyError> {
+    if let Some(rx) = fast::parse(body, today, formulary) {
+        return Ok(rx);
+    }
+    let v: Value = serde_json::from_slice(body).map_err(BodyError::Json)?;
+    parse_prescription(&v, today, formulary).map_err(BodyError::Contract)
 }
 
 fn parse_inner(

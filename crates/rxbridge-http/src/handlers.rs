@@ -1,6 +1,6 @@
 //! Clinic API handlers.
 
-use crate::contract::parse_prescription;
+use crate::contract::{parse_prescription, parse_prescription_fast};
 use crate::openapi::views as schemas;
 use crate::problem::{FieldError, Problem, ProblemCode};
 use crate::schema::{CancelIn, PrescriptionIn};
@@ -155,12 +155,18 @@ fn json_response(status: StatusCode, body: String) -> Response {
     r
 }
 
+/// The contract on a body already known to be JSON (`v` is its tree): the fast path on the
+/// bytes, and the collecting parser, which writes the 422, only when that does not accept them.
 fn parse_submission(
     state: &AppState,
+    body: &[u8],
     v: &serde_json::Value,
 ) -> Result<(rxbridge_domain::prescription::Prescription, Received), Problem> {
-    let rx = parse_prescription(v, london_date(state.clock.now()), Formulary::builtin())
-        .map_err(Problem::validation)?;
+    let today = london_date(state.clock.now());
+    let rx = match parse_prescription_fast(body, today, Formulary::builtin()) {
+        Some(rx) => rx,
+        None => parse_prescription(v, today, Formulary::builtin()).map_err(Problem::validation)?,
+    };
     // The signed bytes are those of the body as received (RFC 8785), computed only when there
     // is a signature to check.
     let signed_payload = match &rx.signature {
@@ -213,7 +219,7 @@ pub async fn submit(
         Begin::Replay(view) => return Ok(created(&view, true)),
         Begin::Proceed(g) => g,
     };
-    let (rx, received) = parse_submission(&state, &value)?;
+    let (rx, received) = parse_submission(&state, &body, &value)?;
     let done = state
         .intake
         .submit(guard, &caller, &key, &request_hash, rx, &received)
@@ -279,7 +285,7 @@ pub async fn validate(
 ) -> Result<Json<DryRunView>, Problem> {
     require_json(&headers)?;
     let value = parse_json(&body)?;
-    let (rx, received) = parse_submission(&state, &value)?;
+    let (rx, received) = parse_submission(&state, &body, &value)?;
     state
         .intake
         .dry_run(&caller, &rx, &received)

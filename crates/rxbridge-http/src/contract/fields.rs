@@ -92,36 +92,67 @@ pub(super) fn text(
     max: usize,
     e: &mut Errs,
 ) -> Option<String> {
-    let p = ptr(at, key);
     match field(m, at, key, required, e)? {
-        Value::String(s) => {
-            let t = s.trim();
-            if t.is_empty() {
-                e.push(&p, "empty", "must not be empty");
+        Value::String(s) => match clean_text(s, max) {
+            Ok(t) => Some(t.to_string()),
+            Err(TextFault::Empty) => {
+                e.push(&ptr(at, key), "empty", "must not be empty");
                 None
-            } else if t.chars().count() > max {
-                e.push(&p, "too_long", format!("must be at most {max} characters"));
-                None
-            } else if t.chars().any(char::is_control) {
+            }
+            Err(TextFault::TooLong) => {
                 e.push(
-                    &p,
+                    &ptr(at, key),
+                    "too_long",
+                    format!("must be at most {max} characters"),
+                );
+                None
+            }
+            Err(TextFault::Control) => {
+                e.push(
+                    &ptr(at, key),
                     "invalid_characters",
                     "must not contain control characters",
                 );
                 None
-            } else {
-                Some(t.to_string())
             }
-        }
+        },
         other => {
             e.push(
-                &p,
+                &ptr(at, key),
                 "wrong_type",
                 format!("must be a string, not {}", type_name(other)),
             );
             None
         }
     }
+}
+
+/// Why a string is not printable text.
+pub(super) enum TextFault {
+    Empty,
+    TooLong,
+    Control,
+}
+
+/// The rule of [`text`], shared with the fast path: trimmed, 1..=max characters, no control
+/// characters.
+pub(super) fn clean_text(s: &str, max: usize) -> Result<&str, TextFault> {
+    let t = s.trim();
+    if t.is_empty() {
+        Err(TextFault::Empty)
+    } else if t.len() > max && t.chars().count() > max {
+        Err(TextFault::TooLong)
+    } else if t.chars().any(char::is_control) {
+        Err(TextFault::Control)
+    } else {
+        Ok(t)
+    }
+}
+
+/// The rule of [`date`] on text that passed [`clean_text`]: a calendar date written YYYY-MM-DD.
+pub(super) fn calendar_date(s: &str) -> Option<Date> {
+    let ok = s.len() == 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-';
+    s.parse::<Date>().ok().filter(|_| ok)
 }
 
 /// A whole number in `min..=max`; `28.0` counts as 28 (JSON Schema's integer does).
@@ -134,7 +165,6 @@ pub(super) fn integer(
     max: u64,
     e: &mut Errs,
 ) -> Option<u64> {
-    let p = ptr(at, key);
     let v = field(m, at, key, required, e)?;
     let n = match v {
         Value::Number(n) => n.as_u64().or_else(|| {
@@ -144,7 +174,7 @@ pub(super) fn integer(
         }),
         other => {
             e.push(
-                &p,
+                &ptr(at, key),
                 "wrong_type",
                 format!("must be a whole number, not {}", type_name(other)),
             );
@@ -155,7 +185,7 @@ pub(super) fn integer(
         Some(n) if (min..=max).contains(&n) => Some(n),
         _ => {
             e.push(
-                &p,
+                &ptr(at, key),
                 "out_of_range",
                 format!("must be a whole number from {min} to {max}"),
             );
@@ -186,10 +216,9 @@ pub(super) fn boolean(
 
 pub(super) fn date(m: &Map<String, Value>, at: &str, key: &str, e: &mut Errs) -> Option<Date> {
     let s = text(m, at, key, true, 10, e)?;
-    let ok = s.len() == 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-';
-    match s.parse::<Date>() {
-        Ok(d) if ok => Some(d),
-        _ => {
+    match calendar_date(&s) {
+        Some(d) => Some(d),
+        None => {
             e.push(
                 &ptr(at, key),
                 "invalid_date",
