@@ -8,6 +8,7 @@ mod fast;
 mod fields;
 mod items;
 mod parties;
+mod tree;
 
 use crate::problem::FieldError;
 use fields::*;
@@ -18,7 +19,7 @@ use rxbridge_domain::formulary::Formulary;
 use rxbridge_domain::ids::ClinicReference;
 use rxbridge_domain::nhs::{ExemptionError, NhsTables};
 use rxbridge_domain::prescription::*;
-use serde_json::Value;
+use tree::Value;
 
 /// The most items one prescription may carry (clinic contract).
 pub const MAX_ITEMS: usize = 4;
@@ -26,6 +27,15 @@ pub const MAX_ITEMS: usize = 4;
 /// Parse a submission body against the clinic contract. `today` is London's date (dates of
 /// birth may not be in the future).
 pub fn parse_prescription(
+    body: &serde_json::Value,
+    today: Date,
+    formulary: &Formulary,
+) -> Result<Prescription, Vec<FieldError>> {
+    collect(&Value::from(body), today, formulary)
+}
+
+/// The collecting parser on the tree it reads.
+fn collect(
     body: &Value,
     today: Date,
     formulary: &Formulary,
@@ -73,8 +83,13 @@ pub fn parse_prescription_bytes(
     if let Some(rx) = fast::parse(body, today, formulary) {
         return Ok(rx);
     }
-    let v: Value = serde_json::from_slice(body).map_err(BodyError::Json)?;
-    parse_prescription(&v, today, formulary).map_err(BodyError::Contract)
+    // Checked as UTF-8 once, the body is read without checking each string again.
+    let v: Value = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    }
+    .map_err(BodyError::Json)?;
+    collect(&v, today, formulary).map_err(BodyError::Contract)
 }
 
 fn parse_inner(

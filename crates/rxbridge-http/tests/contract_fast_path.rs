@@ -2,14 +2,17 @@
 //! authority, optional field and number form the contract knows) and for those with fields
 //! replaced, removed, added or re-spelt, the fast path accepts exactly what the collecting
 //! parser accepts — except a body with a repeated key, which it leaves to the collecting parser
-//! — and gives the same prescription.
+//! — and gives the same prescription. Reading the bytes (`parse_prescription_bytes`, the
+//! collecting parser on its borrowed tree) answers exactly as reading a `serde_json::Value`.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::prelude::*;
 use rxbridge_domain::formulary::Formulary;
 use rxbridge_domain::quantity::to_words;
-use rxbridge_http::contract::{parse_prescription, parse_prescription_fast};
+use rxbridge_http::contract::{
+    BodyError, parse_prescription, parse_prescription_bytes, parse_prescription_fast,
+};
 use serde_json::{Value, json};
 
 fn today() -> jiff::civil::Date {
@@ -294,6 +297,11 @@ fn check(body: &[u8], repeated_key: bool) -> Result<(), TestCaseError> {
             "the fast path refused what the contract accepts"
         ),
         (None, Err(_)) => {}
+    }
+    match (parse_prescription_bytes(body, today(), formulary), slow) {
+        (Ok(b), Ok(s)) => prop_assert_eq!(b, s),
+        (Err(BodyError::Contract(b)), Err(s)) => prop_assert_eq!(b, s),
+        (b, s) => prop_assert!(false, "bytes: {b:?}, tree: {s:?}"),
     }
     Ok(())
 }

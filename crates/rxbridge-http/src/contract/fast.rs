@@ -194,7 +194,8 @@ struct SignatureIn<'a> {
 /// The prescription, when the body is well-formed and breaks no rule; `None` means "ask the
 /// collecting parser".
 pub(super) fn parse(body: &[u8], today: Date, formulary: &Formulary) -> Option<Prescription> {
-    let rx: RxIn = serde_json::from_slice(body).ok()?;
+    // Checked as UTF-8 once, the body is read without checking each string again.
+    let rx: RxIn = serde_json::from_str(std::str::from_utf8(body).ok()?).ok()?;
     let kind = match txt(&rx.kind, 64)? {
         "private" => PrescriptionType::Private,
         "nhs" => PrescriptionType::Nhs,

@@ -1,9 +1,9 @@
 //! Reading the JSON of a submission field by field: each reader reports every problem it finds
 //! (with its JSON pointer) and gives back a value only when the field is valid.
 
+use super::tree::{Map, Value};
 use crate::problem::FieldError;
 use jiff::civil::Date;
-use serde_json::{Map, Value};
 
 pub(super) struct Errs(pub(super) Vec<FieldError>);
 
@@ -34,16 +34,19 @@ pub(super) fn type_name(v: &Value) -> &'static str {
 }
 
 /// An object whose keys are all in `allowed` (each unknown key is reported).
-pub(super) fn object<'a>(
-    v: &'a Value,
+pub(super) fn object<'a, 'j>(
+    v: &'a Value<'j>,
     at: &str,
     allowed: &[&str],
     e: &mut Errs,
-) -> Option<&'a Map<String, Value>> {
+) -> Option<&'a Map<'j>> {
     match v {
         Value::Object(m) => {
+            if m.keys_within(allowed) {
+                return Some(m);
+            }
             for k in m.keys() {
-                if !allowed.contains(&k.as_str()) {
+                if !allowed.contains(&k) {
                     e.push(
                         &ptr(at, k),
                         "unknown_field",
@@ -65,13 +68,13 @@ pub(super) fn object<'a>(
 }
 
 /// A field of `m`: `None` (and a `required` error when `required`) if absent or null.
-pub(super) fn field<'a>(
-    m: &'a Map<String, Value>,
+pub(super) fn field<'a, 'j>(
+    m: &'a Map<'j>,
     at: &str,
     key: &str,
     required: bool,
     e: &mut Errs,
-) -> Option<&'a Value> {
+) -> Option<&'a Value<'j>> {
     match m.get(key) {
         None | Some(Value::Null) => {
             if required {
@@ -85,7 +88,7 @@ pub(super) fn field<'a>(
 
 /// Printable text of 1..=max characters, without control characters.
 pub(super) fn text(
-    m: &Map<String, Value>,
+    m: &Map,
     at: &str,
     key: &str,
     required: bool,
@@ -157,7 +160,7 @@ pub(super) fn calendar_date(s: &str) -> Option<Date> {
 
 /// A whole number in `min..=max`; `28.0` counts as 28 (JSON Schema's integer does).
 pub(super) fn integer(
-    m: &Map<String, Value>,
+    m: &Map,
     at: &str,
     key: &str,
     required: bool,
@@ -194,13 +197,7 @@ pub(super) fn integer(
     }
 }
 
-pub(super) fn boolean(
-    m: &Map<String, Value>,
-    at: &str,
-    key: &str,
-    required: bool,
-    e: &mut Errs,
-) -> Option<bool> {
+pub(super) fn boolean(m: &Map, at: &str, key: &str, required: bool, e: &mut Errs) -> Option<bool> {
     match field(m, at, key, required, e)? {
         Value::Bool(b) => Some(*b),
         other => {
@@ -214,7 +211,7 @@ pub(super) fn boolean(
     }
 }
 
-pub(super) fn date(m: &Map<String, Value>, at: &str, key: &str, e: &mut Errs) -> Option<Date> {
+pub(super) fn date(m: &Map, at: &str, key: &str, e: &mut Errs) -> Option<Date> {
     let s = text(m, at, key, true, 10, e)?;
     match calendar_date(&s) {
         Some(d) => Some(d),
@@ -230,7 +227,7 @@ pub(super) fn date(m: &Map<String, Value>, at: &str, key: &str, e: &mut Errs) ->
 }
 
 pub(super) fn one_of<'a>(
-    m: &Map<String, Value>,
+    m: &Map,
     at: &str,
     key: &str,
     options: &[&'a str],
@@ -251,7 +248,7 @@ pub(super) fn one_of<'a>(
 }
 
 pub(super) fn optional_parsed<T, E: std::fmt::Display>(
-    m: &Map<String, Value>,
+    m: &Map,
     at: &str,
     key: &str,
     max: usize,

@@ -1,10 +1,10 @@
 //! The items: product, quantity in figures and words, dose, directions, days, repeats.
 
 use super::fields::*;
+use super::tree::Value;
 use rxbridge_domain::formulary::Formulary;
 use rxbridge_domain::prescription::{Dose, Item};
 use rxbridge_domain::quantity::{MAX_QUANTITY, Quantity, read_quantity_words};
-use serde_json::Value;
 
 pub(super) fn dose(v: &Value, at: &str, e: &mut Errs) -> Option<Dose> {
     let m = object(v, at, &["units", "times_per_day"], e)?;

@@ -2,12 +2,12 @@
 //! patient (identifiers, contact, address).
 
 use super::fields::*;
+use super::tree::Value;
 use jiff::civil::Date;
 use rxbridge_domain::contact::{Address, Email, Postcode, UkPhone};
 use rxbridge_domain::dates::age_on;
 use rxbridge_domain::ids::{NhsNumber, PrescriberKind, PrivatePrescriberCode, Registration};
 use rxbridge_domain::prescription::{Patient, Prescriber};
-use serde_json::Value;
 
 pub(super) fn address(v: &Value, at: &str, patient: bool, e: &mut Errs) -> Option<Address> {
     let m = object(v, at, &["lines", "town", "postcode", "country"], e)?;
@@ -55,7 +55,7 @@ pub(super) fn address(v: &Value, at: &str, patient: bool, e: &mut Errs) -> Optio
     let country = match field(m, at, "country", false, e) {
         None => Some("GB".to_string()),
         Some(Value::String(s)) if s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase()) => {
-            Some(s.clone())
+            Some(s.to_string())
         }
         Some(_) => {
             e.push(
