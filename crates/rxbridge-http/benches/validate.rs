@@ -22,6 +22,13 @@ fn bench(c: &mut Criterion) {
     c.bench_function("json_parse+contract_validate_invalid(3 errors)", |b| {
         b.iter(|| parse_prescription_bytes(black_box(INVALID), today, formulary).unwrap_err())
     });
+    // The floor under any serde reading of the body: scanning it as JSON, building nothing.
+    c.bench_function("json_scan_only(IgnoredAny)", |b| {
+        b.iter(|| {
+            let text = std::str::from_utf8(black_box(VALID)).unwrap();
+            serde_json::from_str::<serde::de::IgnoredAny>(text).unwrap()
+        })
+    });
     // The collecting parser alone on the valid body (what every body took before the fast path).
     c.bench_function("json_parse+collecting_parser", |b| {
         b.iter(|| {
