@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 # shellcheck disable=SC2086
-cargo bench -q --bench validate -- --noplot ${CARGO_BENCH_ARGS:-} | tee "$out" | grep -E '^[a-z_+()0-9 ]+$|time:'
+cargo bench -q --bench validate -- --noplot ${CARGO_BENCH_ARGS:-} | tee "$out" | grep -E '^[A-Za-z_+()0-9 ]+$|time:'
 zod=$(node bench/zod/harness.mjs)
 echo "$zod"
 python3 - "$out" "$zod" <<'PY'
