@@ -191,6 +191,36 @@ async fn insert(
         .unwrap()
 }
 
+/// Insert prescription `id` of `clinic` (test mode, reference "R", demographics "d").
+pub async fn insert_plain(store: &Arc<dyn Store>, id: &str, clinic: &str, idem: &str) {
+    insert(
+        store,
+        record(id, clinic, Mode::Test, "R"),
+        idem,
+        keys(None, "d"),
+    )
+    .await;
+}
+
+/// Cancel prescription `id` at `version`, with its event.
+pub async fn cancel(store: &dyn Store, id: &str, version: i64) -> PrescriptionRecord {
+    store
+        .transition(
+            id,
+            version,
+            Status::Cancelled,
+            ev("prescription.cancelled", id),
+        )
+        .await
+        .unwrap()
+}
+
+/// The kinds of `subject`'s timeline, oldest first.
+pub async fn kinds(store: &dyn Store, subject: &str) -> Vec<String> {
+    let t = store.timeline(subject).await.unwrap();
+    t.into_iter().map(|e| e.event.kind).collect()
+}
+
 /// The same patient details under NHS number `i`: every other key is shared (the hot-key
 /// tests of each store).
 pub fn shared_keys(i: u32) -> PatientKeys {

@@ -24,6 +24,24 @@ pub struct NewEvent {
     pub detail: serde_json::Value,
 }
 
+impl NewEvent {
+    pub fn new(
+        at: Timestamp,
+        kind: &str,
+        actor: &str,
+        subject: &str,
+        detail: serde_json::Value,
+    ) -> Self {
+        Self {
+            at,
+            kind: kind.into(),
+            actor: actor.into(),
+            subject: subject.into(),
+            detail,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {
     pub seq: i64,

@@ -258,13 +258,7 @@ impl StaffService {
     }
 
     fn event(&self, kind: &str, actor: &str, subject: &str, detail: serde_json::Value) -> NewEvent {
-        NewEvent {
-            at: self.clock.now(),
-            kind: kind.into(),
-            actor: actor.into(),
-            subject: subject.into(),
-            detail,
-        }
+        NewEvent::new(self.clock.now(), kind, actor, subject, detail)
     }
 
     /// Create an account; returns it and a one-time password that must be changed at first

@@ -78,11 +78,8 @@ pub struct S3Witness {
 impl S3Witness {
     /// `path_style`: address the bucket in the path (local stand-ins need it).
     pub fn new(sdk: &aws_config::SdkConfig, bucket: &str, path_style: bool) -> Self {
-        let conf = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(path_style)
-            .build();
         Self {
-            client: Client::from_conf(conf),
+            client: crate::s3_client(sdk, path_style),
             bucket: bucket.to_string(),
         }
     }

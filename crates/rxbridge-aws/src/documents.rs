@@ -41,11 +41,8 @@ impl S3Documents {
         kms_key_id: Option<String>,
         path_style: bool,
     ) -> Self {
-        let conf = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(path_style)
-            .build();
         Self {
-            client: Client::from_conf(conf),
+            client: crate::s3_client(sdk, path_style),
             bucket: bucket.to_string(),
             kms_key_id,
         }

@@ -74,6 +74,14 @@ pub async fn sdk_config(settings: &AwsSettings) -> aws_config::SdkConfig {
     }
 }
 
+/// An S3 client; `path_style` addresses the bucket in the path (local stand-ins need it).
+pub fn s3_client(sdk: &aws_config::SdkConfig, path_style: bool) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(path_style)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
 /// A configuration for a local stand-in (tests, development).
 pub fn local_sdk_config(endpoint_url: &str) -> aws_config::SdkConfig {
     aws_config::SdkConfig::builder()
@@ -122,16 +130,7 @@ pub async fn backend(
         settings.endpoint_url.is_some(),
     ));
     Ok(AwsBackend {
-        backend: Backend {
-            store: store.clone(),
-            staff: store.clone(),
-            outbox: store.clone(),
-            registers: store.clone(),
-            prescriber_keys: store.clone(),
-            documents,
-            vault,
-            metrics: None,
-        },
+        backend: Backend::on(store.clone(), documents, vault),
         store,
     })
 }

@@ -6,6 +6,8 @@ use rxbridge_aws::{AwsSettings, lambda, local_sdk_config};
 use rxbridge_store_dynamodb::{DynamoStore, testing};
 use std::sync::Arc;
 
+mod common;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_anchors_to_an_object_lock_bucket_and_verify_uses_it() {
     let endpoint = testing::endpoint();
@@ -13,30 +15,12 @@ async fn the_worker_anchors_to_an_object_lock_bucket_and_verify_uses_it() {
     let table = testing::unique_table("rxb-anchor");
     let store = DynamoStore::with_client(aws_sdk_dynamodb::Client::new(&sdk), &table);
     store.create_table().await.unwrap();
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    );
-    let location = aws_sdk_s3::types::CreateBucketConfiguration::builder()
-        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
-        .build();
+    let s3 = rxbridge_aws::s3_client(&sdk, true);
     let docs = table.to_lowercase();
-    s3.create_bucket()
-        .bucket(&docs)
-        .create_bucket_configuration(location.clone())
-        .send()
-        .await
-        .unwrap();
+    common::bucket(&s3, &docs, false).await;
     // The witness: Object Lock with a compliance-mode default retention, as the stack makes it.
     let anchors = format!("{docs}-anchors");
-    s3.create_bucket()
-        .bucket(&anchors)
-        .create_bucket_configuration(location)
-        .object_lock_enabled_for_bucket(true)
-        .send()
-        .await
-        .unwrap();
+    common::bucket(&s3, &anchors, true).await;
     use aws_sdk_s3::types::{
         DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
         ObjectLockRule,
@@ -61,15 +45,7 @@ async fn the_worker_anchors_to_an_object_lock_bucket_and_verify_uses_it() {
         .send()
         .await
         .unwrap();
-    let kms_key = aws_sdk_kms::Client::new(&sdk)
-        .create_key()
-        .description("rxbridge anchor test")
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
+    let kms_key = common::kms_key(&sdk, "rxbridge anchor test").await;
     let settings = AwsSettings {
         table: table.clone(),
         bucket: docs,

@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use tower::ServiceExt;
 
+mod common;
+
 struct Env {
     settings: AwsSettings,
     sdk: aws_config::SdkConfig,
@@ -31,30 +33,9 @@ async fn env() -> Env {
         .await
         .unwrap();
     let bucket = table.to_lowercase();
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    );
-    s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let key = aws_sdk_kms::Client::new(&sdk)
-        .create_key()
-        .description("rxbridge test")
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
+    let s3 = rxbridge_aws::s3_client(&sdk, true);
+    common::bucket(&s3, &bucket, false).await;
+    let key = common::kms_key(&sdk, "rxbridge test").await;
     Env {
         settings: AwsSettings {
             table,

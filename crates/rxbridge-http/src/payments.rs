@@ -217,11 +217,10 @@ async fn sandbox_decline(State(state): State<AppState>, Path(session): Path<Stri
     )
 )]
 pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let pay = &state.payments;
     let sig = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
-    match pay.handle_webhook(&body, sig).await {
+    match state.payments.handle_webhook(&body, sig).await {
         Ok(outcome) => {
             let (what, detail) = match outcome {
                 WebhookOutcome::Applied(d) => ("applied", d),
@@ -231,20 +230,23 @@ pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: By
             axum::Json(serde_json::json!({ "received": true, "outcome": what, "detail": detail }))
                 .into_response()
         }
-        Err(WebhookError::Signature(e)) => {
-            tracing::warn!(error = %e, "refused a webhook with a bad signature");
-            Problem::new(ProblemCode::InvalidSignature, e.to_string()).into_response()
-        }
-        Err(WebhookError::BadPayload(d)) => {
-            Problem::new(ProblemCode::InvalidEvent, d).into_response()
-        }
-        Err(WebhookError::Store(e)) => {
-            tracing::error!(error = %e, "could not record a webhook; the provider will retry");
-            Problem::new(
-                ProblemCode::Unavailable,
-                "could not record the event now; retry later",
-            )
-            .into_response()
+        Err(e) => Problem::from(e).into_response(),
+    }
+}
+
+impl From<WebhookError> for Problem {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::Signature(e) => {
+                tracing::warn!(error = %e, "refused a webhook with a bad signature");
+                Problem::new(ProblemCode::InvalidSignature, e.to_string())
+            }
+            WebhookError::BadPayload(d) => Problem::new(ProblemCode::InvalidEvent, d),
+            WebhookError::Store(e) => {
+                tracing::error!(error = %e, "could not record a webhook; the provider will retry");
+                let retry = "could not record the event now; retry later";
+                Problem::new(ProblemCode::Unavailable, retry)
+            }
         }
     }
 }

@@ -144,15 +144,7 @@ async fn the_embedded_store_moves_to_dynamodb_without_loss() {
         })
         .await
         .unwrap();
-    sqlite
-        .transition(
-            "rx_1",
-            1,
-            Status::Cancelled,
-            ev("prescription.cancelled", "rx_1"),
-        )
-        .await
-        .unwrap();
+    k::cancel(&*sqlite, "rx_1", 1).await;
     sqlite
         .put_endpoint(Endpoint {
             id: "ep_1".into(),

@@ -1,9 +1,7 @@
 //! Money on SQLite: the payment record as a JSON document beside the columns it is found by,
 //! and the `commit` unit of work.
 
-use crate::queries::{
-    RX_COLUMNS, append_event, is_unique_violation, json, status_list, transition_row, unexpected,
-};
+use crate::queries::{RX_COLUMNS, append_event, json, status_list, transition_row, unexpected};
 use crate::writer::Chain;
 use rusqlite::{Connection, OptionalExtension, params};
 use rxbridge_app::payments::{Change, PaymentRecord, PaymentWrite};
@@ -32,13 +30,7 @@ pub fn commit(
             "INSERT INTO provider_events_seen (source, event_id, at) VALUES (?1, ?2, ?3)",
         )
         .and_then(|mut s| s.execute(params![source, id, at]))
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Duplicate
-            } else {
-                unexpected(e)
-            }
-        })?;
+        .map_err(crate::queries::duplicate_or_unexpected)?;
     }
     // Every row this change writes names its first event, and that event binds them all.
     let first_seq = chain.seq + 1;
@@ -55,13 +47,7 @@ pub fn commit(
             .and_then(|mut s| {
                 s.execute(params![p.id, p.prescription_id, p.mode.as_str(), p.status.as_str(), p.session_id, p.payment_ref, p.charge_date().to_string(), p.created_at.to_string(), p.version, doc, first_seq])
             })
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Duplicate
-                } else {
-                    unexpected(e)
-                }
-            })?;
+            .map_err(crate::queries::duplicate_or_unexpected)?;
             binding.payment(&p);
         }
         Some(PaymentWrite::Update(p)) => {
@@ -78,18 +64,7 @@ pub fn commit(
                 })
                 .map_err(unexpected)?;
             if n == 0 {
-                let exists: bool = c
-                    .query_row(
-                        "SELECT EXISTS (SELECT 1 FROM payments WHERE id = ?1)",
-                        [&p.id],
-                        |r| r.get(0),
-                    )
-                    .map_err(unexpected)?;
-                return Err(if exists {
-                    StoreError::Conflict
-                } else {
-                    StoreError::NotFound
-                });
+                return Err(crate::queries::conflict_or_missing(c, "payments", &p.id));
             }
             binding.payment(&p);
         }

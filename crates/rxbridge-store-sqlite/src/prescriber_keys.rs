@@ -66,13 +66,7 @@ impl PrescriberKeyStore for SqliteStore {
                     k.added_at.to_string()
                 ],
             )
-            .map_err(|e| {
-                if crate::queries::is_unique_violation(&e) {
-                    StoreError::Duplicate
-                } else {
-                    unexpected(e)
-                }
-            })?;
+            .map_err(crate::queries::duplicate_or_unexpected)?;
             append_event(c, chain, &event)
         })
         .await

@@ -26,6 +26,26 @@ pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
 
+/// A unique-constraint failure is `Duplicate` (the write was done before); anything else unexpected.
+pub(crate) fn duplicate_or_unexpected(e: rusqlite::Error) -> StoreError {
+    if is_unique_violation(&e) {
+        StoreError::Duplicate
+    } else {
+        unexpected(e)
+    }
+}
+
+/// After an update matched no row: `Conflict` when row `id` of `table` exists (another
+/// version), `NotFound` when it does not.
+pub(crate) fn conflict_or_missing(c: &rusqlite::Connection, table: &str, id: &str) -> StoreError {
+    let sql = format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE id = ?1)");
+    match c.query_row(&sql, [id], |r| r.get::<_, bool>(0)) {
+        Ok(true) => StoreError::Conflict,
+        Ok(false) => StoreError::NotFound,
+        Err(e) => unexpected(e),
+    }
+}
+
 pub(crate) fn ts(s: String) -> rusqlite::Result<jiff::Timestamp> {
     s.parse().map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
@@ -149,13 +169,7 @@ pub fn rotate_key(
         params![key.created_at.to_string(), key.clinic_id, key.mode.as_str()],
     )
     .map_err(unexpected)?;
-    insert_key(c, key).map_err(|e| {
-        if is_unique_violation(&e) {
-            StoreError::Duplicate
-        } else {
-            unexpected(e)
-        }
-    })?;
+    insert_key(c, key).map_err(crate::queries::duplicate_or_unexpected)?;
     append_event(c, chain, event)
 }
 
@@ -242,7 +256,7 @@ pub fn insert_prescription(
             items, serde_json::to_string(&r.findings).unwrap_or_default(), r.sealed, r.event_seq
         ])
     })
-    .map_err(|e| if is_unique_violation(&e) { StoreError::Duplicate } else { unexpected(e) })?;
+    .map_err(duplicate_or_unexpected)?;
     // The prescriptions row id; rx_patient is WITHOUT ROWID and does not change it, but take it now.
     let prescription_seq = c.last_insert_rowid();
     let p = &new.patient;
@@ -419,18 +433,7 @@ pub fn transition_row(
         )
         .map_err(unexpected)?;
     if n == 0 {
-        let exists: bool = c
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM prescriptions WHERE id = ?1)",
-                [id],
-                |r| r.get(0),
-            )
-            .map_err(unexpected)?;
-        return Err(if exists {
-            StoreError::Conflict
-        } else {
-            StoreError::NotFound
-        });
+        return Err(crate::queries::conflict_or_missing(c, "prescriptions", id));
     }
     c.prepare_cached("UPDATE rx_history SET status = ?1 WHERE prescription_id = ?2")
         .and_then(|mut s| s.execute(params![to.as_str(), id]))

@@ -69,6 +69,18 @@ rxbridge_app::prescriber_key_store_contract_tests!(fresh_keys());
 
 /// A warehouse order stored in the clear before sealing existed, sealed at start: the
 /// change is bound on the chain, so the state replay still finds every row as the log says.
+/// Create clinic `id` named `name`, with its event.
+async fn add_clinic(s: &SqliteStore, id: &str, name: &str) {
+    let at = jiff::Timestamp::now();
+    let clinic = Clinic {
+        id: id.into(),
+        name: name.into(),
+        created_at: at,
+    };
+    let event = NewEvent::new(at, "clinic.created", "t", id, serde_json::json!({}));
+    s.create_clinic(clinic, vec![], event).await.unwrap();
+}
+
 #[tokio::test]
 async fn sealing_an_old_clear_order_is_bound_on_the_chain() {
     use rxbridge_app::outbox::{Body, NewMessage, OutboxStore};
@@ -130,23 +142,7 @@ async fn survives_reopen_and_batches_writes() {
         for i in 0..50 {
             let s = s.clone();
             tasks.push(tokio::spawn(async move {
-                s.create_clinic(
-                    Clinic {
-                        id: format!("cl_{i}"),
-                        name: "n".into(),
-                        created_at: jiff::Timestamp::now(),
-                    },
-                    vec![],
-                    NewEvent {
-                        at: jiff::Timestamp::now(),
-                        kind: "clinic.created".into(),
-                        actor: "t".into(),
-                        subject: format!("cl_{i}"),
-                        detail: serde_json::json!({}),
-                    },
-                )
-                .await
-                .unwrap()
+                add_clinic(&s, &format!("cl_{i}"), "n").await
             }));
         }
         for t in tasks {
@@ -280,23 +276,7 @@ async fn a_panicking_write_fails_alone_and_the_writer_carries_on() {
         s.get_clinic("cl_x").await.unwrap().is_none(),
         "the panicking write was rolled back"
     );
-    s.create_clinic(
-        Clinic {
-            id: "cl_y".into(),
-            name: "y".into(),
-            created_at: jiff::Timestamp::now(),
-        },
-        vec![],
-        NewEvent {
-            at: jiff::Timestamp::now(),
-            kind: "clinic.created".into(),
-            actor: "t".into(),
-            subject: "cl_y".into(),
-            detail: serde_json::json!({}),
-        },
-    )
-    .await
-    .unwrap();
+    add_clinic(&s, "cl_y", "y").await;
     assert!(s.get_clinic("cl_y").await.unwrap().is_some());
 }
 
@@ -306,23 +286,7 @@ async fn events_are_append_only_and_tampering_is_found() {
     let path = dir.path().join("rx.db");
     let s = SqliteStore::open(&path).unwrap();
     for i in 0..3 {
-        s.create_clinic(
-            Clinic {
-                id: format!("cl_{i}"),
-                name: "n".into(),
-                created_at: jiff::Timestamp::now(),
-            },
-            vec![],
-            NewEvent {
-                at: jiff::Timestamp::now(),
-                kind: "clinic.created".into(),
-                actor: "t".into(),
-                subject: format!("cl_{i}"),
-                detail: serde_json::json!({}),
-            },
-        )
-        .await
-        .unwrap();
+        add_clinic(&s, &format!("cl_{i}"), "n").await;
     }
     let c = Connection::open(&path).unwrap();
     assert!(

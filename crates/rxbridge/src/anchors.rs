@@ -44,29 +44,6 @@ impl Default for AuditSettings {
 }
 
 impl AuditSettings {
-    pub fn from_env(&mut self) -> anyhow::Result<()> {
-        if let Ok(v) = std::env::var("RXBRIDGE_AUDIT_ANCHOR_INTERVAL_SECS") {
-            self.anchor_interval_secs = v.parse().ok().filter(|n| *n > 0).with_context(|| {
-                format!("RXBRIDGE_AUDIT_ANCHOR_INTERVAL_SECS must be a whole number of seconds, at least 1, got {v:?}")
-            })?;
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_AUDIT_WITNESS_DIR") {
-            self.witness_dir = (!v.is_empty()).then(|| PathBuf::from(v));
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_AUDIT_WITNESS_URL") {
-            self.witness_url = (!v.is_empty()).then_some(v);
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_AUDIT_WITNESS_SECRET") {
-            self.witness_secret = (!v.is_empty()).then(|| v.into());
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_AUDIT_ANCHOR_PUBLIC_KEY") {
-            self.anchor_public_key = (!v.is_empty()).then_some(v);
-        }
-        Ok(())
-    }
-}
-
-impl AuditSettings {
     pub fn validate(&self, policy: &crate::webhooks::UrlPolicy) -> anyhow::Result<()> {
         if self.anchor_interval_secs == 0 {
             anyhow::bail!("audit.anchor_interval_secs must be at least 1");
@@ -207,6 +184,19 @@ pub fn trusted_key(settings: &AuditSettings, data_dir: &Path) -> anyhow::Result<
 
 pub fn to_json(a: &Anchor) -> String {
     serde_json::to_string_pretty(a).expect("an anchor serialises") + "\n"
+}
+
+/// `audit anchor`'s output: the anchor to `out`, or to standard output.
+pub fn print_or_write(a: &Anchor, out: Option<&Path>) -> anyhow::Result<()> {
+    let text = to_json(a);
+    match out {
+        Some(path) => {
+            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("anchor written to {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
 }
 
 /// Write `a` into the witness directory as a new file (never over an existing one).

@@ -1,30 +1,25 @@
 //! The embedded rxbridge: the SQLite store, the key file and the document directory in one
 //! data directory, wired into an [`App`].
 
-use crate::{Backend, Config, load_vault, wire};
+use crate::{Backend, Config, Wired, load_vault, wire};
 use anyhow::Context as _;
 use rxbridge_app::{Clock, SystemClock};
-use rxbridge_http::AppState;
 use rxbridge_store_sqlite::{SqliteStore, Tuning};
 use std::sync::Arc;
 
-/// Everything a running rxbridge holds.
+/// Everything a running rxbridge holds: its settings, the store, and the use cases wired on it
+/// (reached through `Deref`: `app.payments`, `app.state`).
 pub struct App {
     pub config: Config,
     pub store: Arc<SqliteStore>,
-    pub state: AppState,
-    /// The pharmacist's decisions (the staff portal serves them).
-    pub clinical: Arc<rxbridge_app::clinical::ClinicalCheck>,
-    /// Staff accounts, sign-in and sessions.
-    pub staff: Arc<rxbridge_app::staff::StaffService>,
-    /// Payments: links, checkout, webhooks, refunds, the sweep.
-    pub payments: Arc<rxbridge_app::payments::Payments>,
-    /// Month-end exports.
-    pub finance: Arc<rxbridge_app::finance::Finance>,
-    /// Release, warehouse events, registers, expiry.
-    pub fulfilment: Arc<rxbridge_app::fulfilment::Fulfilment>,
-    /// Webhook delivery.
-    pub outbox: Arc<rxbridge_app::outbox::Outbox>,
+    pub wired: Wired,
+}
+
+impl std::ops::Deref for App {
+    type Target = Wired;
+    fn deref(&self) -> &Wired {
+        &self.wired
+    }
 }
 
 impl App {
@@ -57,32 +52,15 @@ impl App {
                 })?,
         );
         let stats_store = store.clone();
-        let wired = wire(
-            &config,
-            Backend {
-                store: store.clone(),
-                staff: store.clone(),
-                outbox: store.clone(),
-                registers: store.clone(),
-                prescriber_keys: store.clone(),
-                documents,
-                vault,
-                metrics: Some(Arc::new(move |out: &mut String| {
-                    stats_store.stats().render(out)
-                })),
-            },
-            clock,
-        )?;
+        let mut backend = Backend::on(store.clone(), documents, vault);
+        backend.metrics = Some(Arc::new(move |out: &mut String| {
+            stats_store.stats().render(out)
+        }));
+        let wired = wire(&config, backend, clock)?;
         Ok(Self {
             config,
             store,
-            state: wired.state,
-            clinical: wired.clinical,
-            staff: wired.staff,
-            payments: wired.payments,
-            finance: wired.finance,
-            fulfilment: wired.fulfilment,
-            outbox: wired.outbox,
+            wired,
         })
     }
 

@@ -3,6 +3,10 @@
 
 use crate::{anchors, mail, webhooks};
 use anyhow::{Context as _, bail};
+use figment::providers::{Format as _, Toml};
+use figment::util::nest;
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use rxbridge_domain::compliance::Thresholds;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
@@ -266,140 +270,233 @@ impl Default for Config {
     }
 }
 
+/// How an environment variable's text becomes its setting.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// As written (numbers and booleans are read from it when the setting is one: `30`,
+    /// `1|true|yes|on`, `0|false|no|off`).
+    Text,
+    /// Comma-separated; blanks between commas dropped.
+    List,
+    /// As written, and empty means unset.
+    Optional,
+}
+
+/// Every `RXBRIDGE_*` variable that sets a setting, and that setting's key path. The names are
+/// listed because they do not all follow the nesting (`RXBRIDGE_SMTP_HOST` → `mail.smtp_host`).
+/// Any other `RXBRIDGE_*` variable (`RXBRIDGE_LOG`, the store's tuning) is not a setting.
+const ENV: &[(&str, &str, Kind)] = &[
+    ("RXBRIDGE_DATA_DIR", "data_dir", Kind::Text),
+    ("RXBRIDGE_LISTEN", "listen", Kind::Text),
+    ("RXBRIDGE_PATIENT_KEY", "patient_key", Kind::Text),
+    ("RXBRIDGE_SECURE_COOKIES", "secure_cookies", Kind::Text),
+    ("RXBRIDGE_METRICS_LISTEN", "metrics.listen", Kind::Text),
+    (
+        "RXBRIDGE_HEADER_READ_TIMEOUT_SECS",
+        "header_read_timeout_secs",
+        Kind::Text,
+    ),
+    (
+        "RXBRIDGE_MAX_CONNECTIONS_PER_CLIENT",
+        "max_connections_per_client",
+        Kind::Text,
+    ),
+    (
+        "RXBRIDGE_REQUEST_TIMEOUT_SECS",
+        "request_timeout_secs",
+        Kind::Text,
+    ),
+    ("RXBRIDGE_PUBLIC_URL", "public_url", Kind::Text),
+    (
+        "RXBRIDGE_PRIVATE_DISPENSING_CODE",
+        "pharmacy.private_dispensing_code",
+        Kind::Text,
+    ),
+    (
+        "RXBRIDGE_PAYMENTS_PROVIDER",
+        "payments.provider",
+        Kind::Text,
+    ),
+    ("RXBRIDGE_STRIPE_API_BASE", "stripe.api_base", Kind::Text),
+    (
+        "RXBRIDGE_STRIPE_SECRET_KEY",
+        "stripe.secret_key",
+        Kind::Text,
+    ),
+    (
+        "RXBRIDGE_STRIPE_WEBHOOK_SECRETS",
+        "stripe.webhook_secrets",
+        Kind::List,
+    ),
+    ("RXBRIDGE_MAIL_TRANSPORT", "mail.transport", Kind::Text),
+    ("RXBRIDGE_MAIL_FROM", "mail.from", Kind::Text),
+    ("RXBRIDGE_MAIL_REPLY_TO", "mail.reply_to", Kind::Text),
+    ("RXBRIDGE_MAIL_CONTACT", "mail.contact", Kind::Text),
+    ("RXBRIDGE_SMTP_HOST", "mail.smtp_host", Kind::Text),
+    ("RXBRIDGE_SMTP_PORT", "mail.smtp_port", Kind::Text),
+    ("RXBRIDGE_SMTP_USERNAME", "mail.smtp_username", Kind::Text),
+    ("RXBRIDGE_SMTP_PASSWORD", "mail.smtp_password", Kind::Text),
+    (
+        "RXBRIDGE_WEBHOOKS_ALLOW_PRIVATE_TARGETS",
+        "webhooks.allow_private_targets",
+        Kind::Text,
+    ),
+    (
+        "RXBRIDGE_WEBHOOKS_ALLOWED_PORTS",
+        "webhooks.allowed_ports",
+        Kind::List,
+    ),
+    (
+        "RXBRIDGE_WAREHOUSE_INBOUND_SECRETS",
+        "warehouse.inbound_secrets",
+        Kind::List,
+    ),
+    (
+        "RXBRIDGE_CD_MAX_DAYS_SUPPLY",
+        "compliance.cd_max_days_supply",
+        Kind::Text,
+    ),
+    (
+        "RXBRIDGE_EARLY_SUPPLY_ELAPSED_PERCENT",
+        "compliance.early_supply_elapsed_percent",
+        Kind::Text,
+    ),
+    (
+        "RXBRIDGE_ADDRESS_MAX_PATIENTS",
+        "compliance.address_max_patients",
+        Kind::Text,
+    ),
+    (
+        "RXBRIDGE_EQUIVALENT_PRIVATE_CD_FORMS",
+        "compliance.equivalent_private_cd_forms",
+        Kind::List,
+    ),
+    (
+        "RXBRIDGE_AUDIT_ANCHOR_INTERVAL_SECS",
+        "audit.anchor_interval_secs",
+        Kind::Text,
+    ),
+    (
+        "RXBRIDGE_AUDIT_WITNESS_DIR",
+        "audit.witness_dir",
+        Kind::Optional,
+    ),
+    (
+        "RXBRIDGE_AUDIT_WITNESS_URL",
+        "audit.witness_url",
+        Kind::Optional,
+    ),
+    (
+        "RXBRIDGE_AUDIT_WITNESS_SECRET",
+        "audit.witness_secret",
+        Kind::Optional,
+    ),
+    (
+        "RXBRIDGE_AUDIT_ANCHOR_PUBLIC_KEY",
+        "audit.anchor_public_key",
+        Kind::Optional,
+    ),
+];
+
+/// The environment as a configuration layer: the variables of [`ENV`] that are set, each at
+/// its key path. An error names the variable.
+struct EnvVars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Provider for EnvVars<'_> {
+    fn metadata(&self) -> Metadata {
+        // The key may run past a variable's setting into a list (`webhooks.allowed_ports.1`).
+        Metadata::named("environment variable").interpolater(|_, keys: &[&str]| {
+            (1..=keys.len())
+                .rev()
+                .find_map(|n| {
+                    let key = keys[..n].join(".");
+                    ENV.iter().find(|(_, k, _)| *k == key)
+                })
+                .map_or_else(|| keys.join("."), |(name, _, _)| (*name).to_string())
+        })
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for &(name, key, kind) in ENV {
+            let Some(v) = (self.0)(name) else {
+                continue;
+            };
+            let value = match kind {
+                Kind::Text => Value::from(v),
+                Kind::List => Value::serialize(list(&v))?,
+                Kind::Optional if v.is_empty() => Value::serialize(None::<String>)?,
+                Kind::Optional => Value::from(v),
+            };
+            merge(&mut dict, nest(key, value));
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// Put `value` (a dictionary of nested settings) into `into`, keeping the siblings.
+fn merge(into: &mut Dict, value: Value) {
+    let Value::Dict(_, from) = value else {
+        return;
+    };
+    for (k, v) in from {
+        if let (Some(Value::Dict(_, inner)), Value::Dict(..)) = (into.get_mut(&k), &v) {
+            merge(inner, v);
+            continue;
+        }
+        into.insert(k, v);
+    }
+}
+
+/// The TOML file as a configuration layer; an error names the file and the key.
+struct FileLayer {
+    text: String,
+    path: String,
+}
+
+impl Provider for FileLayer {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(format!("config file {}", self.path))
+            .interpolater(|_, keys: &[&str]| keys.join("."))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Toml::string(&self.text).data()
+    }
+}
+
+fn list(v: &str) -> Vec<&str> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 impl Config {
     /// Defaults, then `file` (if given), then the environment.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        let mut c = match file {
-            Some(f) => {
-                let text = std::fs::read_to_string(f)
-                    .with_context(|| format!("reading config file {}", f.display()))?;
-                toml::from_str(&text).with_context(|| format!("config file {}", f.display()))?
-            }
-            None => Config::default(),
+        let file = match file {
+            Some(f) => Some(FileLayer {
+                text: std::fs::read_to_string(f)
+                    .with_context(|| format!("reading config file {}", f.display()))?,
+                path: f.display().to_string(),
+            }),
+            None => None,
         };
-        if let Ok(v) = std::env::var("RXBRIDGE_DATA_DIR") {
-            c.data_dir = v.into();
+        Self::layered(file, &|name| std::env::var(name).ok()).context("settings")
+    }
+
+    /// Defaults, then `file`, then the variables `env` knows. Lossy: a number or boolean
+    /// setting may be written as text, as every variable is.
+    fn layered(
+        file: Option<FileLayer>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Self> {
+        let mut layers = Figment::new();
+        if let Some(file) = file {
+            layers = layers.merge(file);
         }
-        if let Ok(v) = std::env::var("RXBRIDGE_LISTEN") {
-            c.listen = v;
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_PATIENT_KEY") {
-            c.patient_key = Some(v.into());
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_SECURE_COOKIES") {
-            c.secure_cookies = matches!(v.as_str(), "1" | "true" | "yes");
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_METRICS_LISTEN") {
-            c.metrics.listen = v;
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_HEADER_READ_TIMEOUT_SECS") {
-            c.header_read_timeout_secs = v.parse().with_context(|| {
-                format!("RXBRIDGE_HEADER_READ_TIMEOUT_SECS must be a whole number, got {v:?}")
-            })?;
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_MAX_CONNECTIONS_PER_CLIENT") {
-            c.max_connections_per_client = v.parse().with_context(|| {
-                format!("RXBRIDGE_MAX_CONNECTIONS_PER_CLIENT must be a whole number, got {v:?}")
-            })?;
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_REQUEST_TIMEOUT_SECS") {
-            c.request_timeout_secs = v.parse().with_context(|| {
-                format!("RXBRIDGE_REQUEST_TIMEOUT_SECS must be a whole number, got {v:?}")
-            })?;
-        }
-        let text_vars: [(&str, &mut Option<String>); 6] = [
-            ("RXBRIDGE_MAIL_REPLY_TO", &mut c.mail.reply_to),
-            ("RXBRIDGE_MAIL_CONTACT", &mut c.mail.contact),
-            ("RXBRIDGE_PUBLIC_URL", &mut c.public_url),
-            ("RXBRIDGE_SMTP_HOST", &mut c.mail.smtp_host),
-            ("RXBRIDGE_SMTP_USERNAME", &mut c.mail.smtp_username),
-            (
-                "RXBRIDGE_PRIVATE_DISPENSING_CODE",
-                &mut c.pharmacy.private_dispensing_code,
-            ),
-        ];
-        for (name, slot) in text_vars {
-            if let Ok(v) = std::env::var(name) {
-                *slot = Some(v);
-            }
-        }
-        let secret_vars: [(&str, &mut Option<SecretString>); 2] = [
-            ("RXBRIDGE_STRIPE_SECRET_KEY", &mut c.stripe.secret_key),
-            ("RXBRIDGE_SMTP_PASSWORD", &mut c.mail.smtp_password),
-        ];
-        for (name, slot) in secret_vars {
-            if let Ok(v) = std::env::var(name) {
-                *slot = Some(v.into());
-            }
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_STRIPE_API_BASE") {
-            c.stripe.api_base = v;
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_PAYMENTS_PROVIDER") {
-            c.payments.provider = v;
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_MAIL_TRANSPORT") {
-            c.mail.transport = v;
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_MAIL_FROM") {
-            c.mail.from = v;
-        }
-        let list = |v: String| -> Vec<String> {
-            v.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
-        };
-        let secrets =
-            |v: String| -> Vec<SecretString> { list(v).into_iter().map(Into::into).collect() };
-        if let Ok(v) = std::env::var("RXBRIDGE_STRIPE_WEBHOOK_SECRETS") {
-            c.stripe.webhook_secrets = secrets(v);
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_WAREHOUSE_INBOUND_SECRETS") {
-            c.warehouse.inbound_secrets = secrets(v);
-        }
-        c.audit.from_env()?;
-        if let Ok(v) = std::env::var("RXBRIDGE_WEBHOOKS_ALLOW_PRIVATE_TARGETS") {
-            c.webhooks.allow_private_targets = matches!(v.as_str(), "1" | "true" | "yes");
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_WEBHOOKS_ALLOWED_PORTS") {
-            c.webhooks.allowed_ports = list(v)
-                .iter()
-                .map(|p| p.parse::<u16>())
-                .collect::<Result<_, _>>()
-                .with_context(
-                    || "RXBRIDGE_WEBHOOKS_ALLOWED_PORTS must be comma-separated port numbers",
-                )?;
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_SMTP_PORT") {
-            c.mail.smtp_port = v
-                .parse()
-                .with_context(|| format!("RXBRIDGE_SMTP_PORT must be a port number, got {v:?}"))?;
-        }
-        if let Ok(v) = std::env::var("RXBRIDGE_EQUIVALENT_PRIVATE_CD_FORMS") {
-            c.compliance.equivalent_private_cd_forms = list(v);
-        }
-        for (name, slot) in [
-            (
-                "RXBRIDGE_CD_MAX_DAYS_SUPPLY",
-                &mut c.compliance.cd_max_days_supply,
-            ),
-            (
-                "RXBRIDGE_EARLY_SUPPLY_ELAPSED_PERCENT",
-                &mut c.compliance.early_supply_elapsed_percent,
-            ),
-            (
-                "RXBRIDGE_ADDRESS_MAX_PATIENTS",
-                &mut c.compliance.address_max_patients,
-            ),
-        ] {
-            if let Ok(v) = std::env::var(name) {
-                *slot = v
-                    .parse()
-                    .with_context(|| format!("{name} must be a whole number, got {v:?}"))?;
-            }
-        }
-        Ok(c)
+        Ok(layers.merge(EnvVars(env)).extract_lossy()?)
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
@@ -546,6 +643,103 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_env(file: Option<&str>, vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let vars: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let file = file.map(|text| FileLayer {
+            text: text.to_string(),
+            path: "test.toml".into(),
+        });
+        Config::layered(file, &|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn each_variable_lands_at_its_setting_over_the_file() {
+        let file = "listen = \"0.0.0.0:9000\"\n[mail]\nsmtp_host = \"file.example\"\nsmtp_port = 25\n\
+                    [audit]\nwitness_dir = \"/from/file\"\n[webhooks]\nallowed_ports = [443]\n";
+        let c = with_env(
+            Some(file),
+            &[
+                ("RXBRIDGE_SMTP_HOST", "env.example"),
+                ("RXBRIDGE_SMTP_PORT", "2525"),
+                ("RXBRIDGE_WEBHOOKS_ALLOWED_PORTS", "443, 8443,,"),
+                ("RXBRIDGE_SECURE_COOKIES", "yes"),
+                ("RXBRIDGE_WEBHOOKS_ALLOW_PRIVATE_TARGETS", "1"),
+                ("RXBRIDGE_AUDIT_WITNESS_DIR", ""),
+                ("RXBRIDGE_EQUIVALENT_PRIVATE_CD_FORMS", "WP10PCD,"),
+                ("RXBRIDGE_STRIPE_WEBHOOK_SECRETS", "whsec_a, whsec_b"),
+                ("RXBRIDGE_LOG", "debug"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.listen, "0.0.0.0:9000",
+            "the file's value stays where no variable is set"
+        );
+        assert_eq!(c.mail.smtp_host.as_deref(), Some("env.example"));
+        assert_eq!(c.mail.smtp_port, 2525);
+        assert_eq!(c.webhooks.allowed_ports, [443, 8443]);
+        assert!(c.secure_cookies && c.webhooks.allow_private_targets);
+        assert_eq!(c.audit.witness_dir, None, "empty unsets it");
+        assert_eq!(c.compliance.equivalent_private_cd_forms, ["WP10PCD"]);
+        let shown: Vec<_> = c
+            .stripe
+            .webhook_secrets
+            .iter()
+            .map(|s| s.expose_secret())
+            .collect();
+        assert_eq!(shown, ["whsec_a", "whsec_b"]);
+        assert_eq!(
+            c.request_timeout_secs,
+            Config::default().request_timeout_secs
+        );
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable_or_key() {
+        for (name, value) in [
+            ("RXBRIDGE_SMTP_PORT", "twenty-five"),
+            ("RXBRIDGE_REQUEST_TIMEOUT_SECS", "-1"),
+            ("RXBRIDGE_SECURE_COOKIES", "maybe"),
+            ("RXBRIDGE_WEBHOOKS_ALLOWED_PORTS", "443,https"),
+        ] {
+            let e = with_env(None, &[(name, value)]).unwrap_err().to_string();
+            assert!(e.contains(name), "{name}={value}: {e}");
+        }
+        let e = with_env(Some("[mail]\nsmtp_hots = \"x\"\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("smtp_hots"), "{e}");
+    }
+
+    #[test]
+    fn every_variable_is_documented_and_reaches_a_setting() {
+        let doc = include_str!("../../../docs/configuration.md");
+        for (name, key, _) in ENV {
+            assert!(
+                doc.contains(&format!("`{name}`")),
+                "{name} is not in docs/configuration.md"
+            );
+            let probe = match *key {
+                "webhooks.allowed_ports" => "443",
+                "audit.witness_dir" => "",
+                _ if key.contains("secs")
+                    || key.contains("port")
+                    || key.contains("max_")
+                    || key.contains("percent")
+                    || key.contains("patients") =>
+                {
+                    "7"
+                }
+                "secure_cookies" | "webhooks.allow_private_targets" => "true",
+                _ => "x",
+            };
+            with_env(None, &[(name, probe)]).unwrap_or_else(|e| panic!("{name} → {key}: {e}"));
+        }
+    }
 
     #[test]
     fn a_debug_print_of_the_config_shows_no_secret() {

@@ -33,6 +33,22 @@ pub fn replies_read(from: &str, reply_to: Option<&str>) -> bool {
     !matches!(local.as_str(), "noreply" | "donotreply")
 }
 
+/// Who patient emails come from, and where replies go (`mail.reply_to`) when not to the sender.
+#[derive(Clone, Debug)]
+pub struct Sender {
+    pub from: String,
+    pub reply_to: Option<String>,
+}
+
+impl From<&str> for Sender {
+    fn from(from: &str) -> Self {
+        Self {
+            from: from.to_string(),
+            reply_to: None,
+        }
+    }
+}
+
 fn build(from: &str, reply_to: Option<&str>, m: &OutgoingEmail) -> anyhow::Result<Message> {
     let id = m
         .reference
@@ -56,31 +72,23 @@ fn build(from: &str, reply_to: Option<&str>, m: &OutgoingEmail) -> anyhow::Resul
 /// Writes each message to `<dir>/<reference>.eml` (atomically: a temporary file renamed).
 pub struct EmlDirectory {
     dir: PathBuf,
-    from: String,
-    reply_to: Option<String>,
+    sender: Sender,
 }
 
 impl EmlDirectory {
-    pub fn new(dir: PathBuf, from: &str) -> anyhow::Result<Self> {
+    pub fn new(dir: PathBuf, sender: impl Into<Sender>) -> anyhow::Result<Self> {
         crate::files::private_dir(&dir)?;
         Ok(Self {
             dir,
-            from: from.to_string(),
-            reply_to: None,
+            sender: sender.into(),
         })
-    }
-
-    /// Where patients' replies go (`mail.reply_to`), when not to the sender.
-    pub fn reply_to(mut self, address: Option<&str>) -> Self {
-        self.reply_to = address.map(str::to_string);
-        self
     }
 }
 
 #[async_trait]
 impl Notifier for EmlDirectory {
     async fn send(&self, m: &OutgoingEmail) -> anyhow::Result<()> {
-        let bytes = build(&self.from, self.reply_to.as_deref(), m)?.formatted();
+        let bytes = build(&self.sender.from, self.sender.reply_to.as_deref(), m)?.formatted();
         let name: String = m
             .reference
             .chars()
@@ -122,8 +130,7 @@ pub enum SmtpSecurity {
 
 pub struct Smtp {
     transport: AsyncSmtpTransport<Tokio1Executor>,
-    from: String,
-    reply_to: Option<String>,
+    sender: Sender,
 }
 
 impl Smtp {
@@ -132,7 +139,7 @@ impl Smtp {
         port: u16,
         security: SmtpSecurity,
         credentials: Option<(String, String)>,
-        from: &str,
+        sender: impl Into<Sender>,
     ) -> anyhow::Result<Self> {
         let mut b = match security {
             SmtpSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)?,
@@ -145,22 +152,15 @@ impl Smtp {
         }
         Ok(Self {
             transport: b.build(),
-            from: from.to_string(),
-            reply_to: None,
+            sender: sender.into(),
         })
-    }
-
-    /// Where patients' replies go (`mail.reply_to`), when not to the sender.
-    pub fn reply_to(mut self, address: Option<&str>) -> Self {
-        self.reply_to = address.map(str::to_string);
-        self
     }
 }
 
 #[async_trait]
 impl Notifier for Smtp {
     async fn send(&self, m: &OutgoingEmail) -> anyhow::Result<()> {
-        let msg = build(&self.from, self.reply_to.as_deref(), m)?;
+        let msg = build(&self.sender.from, self.sender.reply_to.as_deref(), m)?;
         self.transport
             .send(msg)
             .await

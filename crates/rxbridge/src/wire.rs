@@ -29,29 +29,30 @@ pub fn contact_line(config: &Config) -> String {
 /// The notifier the config asks for.
 pub fn notifier(config: &Config) -> anyhow::Result<Arc<dyn rxbridge_app::payments::Notifier>> {
     let m = &config.mail;
+    let sender = mail::Sender {
+        from: m.from.clone(),
+        reply_to: m.reply_to.clone(),
+    };
     Ok(match m.transport.as_str() {
-        "smtp" => Arc::new(
-            mail::Smtp::new(
-                m.smtp_host.as_deref().unwrap_or_default(),
-                m.smtp_port,
-                m.smtp_security,
-                m.smtp_username.clone().map(|u| {
-                    (
-                        u,
-                        m.smtp_password
-                            .as_ref()
-                            .map(|p| p.expose_secret().to_string())
-                            .unwrap_or_default(),
-                    )
-                }),
-                &m.from,
-            )?
-            .reply_to(m.reply_to.as_deref()),
-        ),
-        _ => Arc::new(
-            mail::EmlDirectory::new(config.data_dir.join("mail"), &m.from)?
-                .reply_to(m.reply_to.as_deref()),
-        ),
+        "smtp" => Arc::new(mail::Smtp::new(
+            m.smtp_host.as_deref().unwrap_or_default(),
+            m.smtp_port,
+            m.smtp_security,
+            m.smtp_username.clone().map(|u| {
+                (
+                    u,
+                    m.smtp_password
+                        .as_ref()
+                        .map(|p| p.expose_secret().to_string())
+                        .unwrap_or_default(),
+                )
+            }),
+            sender,
+        )?),
+        _ => Arc::new(mail::EmlDirectory::new(
+            config.data_dir.join("mail"),
+            sender,
+        )?),
     })
 }
 
@@ -70,14 +71,48 @@ pub struct Backend {
     pub metrics: Option<rxbridge_http::metrics::ExtraMetrics>,
 }
 
+impl Backend {
+    /// Every port on one store that implements them all (SQLite, DynamoDB).
+    pub fn on<S>(
+        store: Arc<S>,
+        documents: Arc<dyn rxbridge_app::originals::Documents>,
+        vault: PatientVault,
+    ) -> Self
+    where
+        S: Store
+            + rxbridge_app::staff::StaffStore
+            + rxbridge_app::outbox::OutboxStore
+            + rxbridge_app::registers::RegisterStore
+            + rxbridge_app::signatures::PrescriberKeyStore
+            + 'static,
+    {
+        Self {
+            store: store.clone(),
+            staff: store.clone(),
+            outbox: store.clone(),
+            registers: store.clone(),
+            prescriber_keys: store,
+            documents,
+            vault,
+            metrics: None,
+        }
+    }
+}
+
 /// The use cases and the HTTP state, wired on a backend.
 pub struct Wired {
     pub state: AppState,
+    /// The pharmacist's decisions (the staff portal serves them).
     pub clinical: Arc<rxbridge_app::clinical::ClinicalCheck>,
+    /// Staff accounts, sign-in and sessions.
     pub staff: Arc<rxbridge_app::staff::StaffService>,
+    /// Payments: links, checkout, webhooks, refunds, the sweep.
     pub payments: Arc<rxbridge_app::payments::Payments>,
+    /// Month-end exports.
     pub finance: Arc<rxbridge_app::finance::Finance>,
+    /// Release, warehouse events, registers, expiry.
     pub fulfilment: Arc<rxbridge_app::fulfilment::Fulfilment>,
+    /// Webhook delivery.
     pub outbox: Arc<rxbridge_app::outbox::Outbox>,
 }
 
@@ -145,7 +180,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
     ));
     let finance = Arc::new(rxbridge_app::finance::Finance::new(
         dyn_store.clone(),
-        intake.clone(),
+        intake.vault().clone(),
         clock.clone(),
         rxbridge_app::finance::FinanceConfig {
             pharmacy_name: config.pharmacy.name.clone(),
@@ -164,7 +199,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
         dyn_store.clone(),
         registers.clone(),
         outbox_store,
-        intake.clone(),
+        intake.vault().clone(),
         payments.clone(),
         notify,
         clock.clone(),

@@ -19,6 +19,12 @@ use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// GET `url` with the clinic's key; the JSON body.
+async fn get_json(client: &reqwest::Client, url: String, key: &str) -> Value {
+    let r = client.get(url).bearer_auth(key).send().await.unwrap();
+    r.json().await.unwrap()
+}
+
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rxbridge"));
     c.env_remove("RXBRIDGE_PATIENT_KEY")
@@ -50,18 +56,7 @@ async fn start(dir: &std::path::Path, port: u16) -> Child {
         .spawn()
         .unwrap();
     let client = reqwest::Client::new();
-    let ready = common::poll(
-        common::PATIENCE,
-        async || {
-            client
-                .get(format!("http://127.0.0.1:{port}/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        },
-        |ready| *ready,
-    )
-    .await;
+    let ready = common::ready(&client, &format!("http://127.0.0.1:{port}")).await;
     if ready {
         return child;
     }
@@ -194,17 +189,12 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_applies_nothing_half()
         let count = |reference: String| {
             let (client, base, key) = (client.clone(), base.clone(), key.clone());
             async move {
-                let v: Value = client
-                    .get(format!(
-                        "{base}/v1/prescriptions?clinic_reference={reference}&limit=10"
-                    ))
-                    .bearer_auth(&key)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let v = get_json(
+                    &client,
+                    format!("{base}/v1/prescriptions?clinic_reference={reference}&limit=10"),
+                    &key,
+                )
+                .await;
                 v["data"]
                     .as_array()
                     .unwrap()
@@ -317,15 +307,7 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_applies_nothing_half()
             Some(c) => format!("http://127.0.0.1:{port}/v1/prescriptions?limit=100&cursor={c}"),
             None => format!("http://127.0.0.1:{port}/v1/prescriptions?limit=100"),
         };
-        let v: Value = client
-            .get(url)
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = get_json(&client, url, &key).await;
         for p in v["data"].as_array().unwrap() {
             assert!(
                 seen.insert(p["id"].as_str().unwrap().to_string()),

@@ -64,15 +64,7 @@ pub async fn history_by_identity(store: Arc<dyn Store>) {
     assert_eq!(h[0].days_supply, 28);
     assert_eq!(h[0].status, Status::AwaitingClinicalCheck);
     // History follows status changes, newest first.
-    store
-        .transition(
-            "rx_2",
-            1,
-            Status::Cancelled,
-            ev("prescription.cancelled", "rx_2"),
-        )
-        .await
-        .unwrap();
+    cancel(&*store, "rx_2", 1).await;
     let h = store
         .patient_history(Mode::Test, &keys(Some("nhs-1"), "demo-1"), "cl_a", 1000)
         .await

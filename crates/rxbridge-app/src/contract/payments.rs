@@ -84,13 +84,7 @@ pub fn approve_change(
 pub async fn payment_commit_is_atomic(store: Arc<dyn Store>) {
     use crate::payments::{PaymentStatus as PS, PaymentWrite};
     clinic(&store, "cl_a").await;
-    insert(
-        &store,
-        record("rx_1", "cl_a", Mode::Test, "R"),
-        "k",
-        keys(None, "d"),
-    )
-    .await;
+    insert_plain(&store, "rx_1", "cl_a", "k").await;
     // Stale prescription version: nothing of it lands.
     let stale = store
         .commit(approve_change(
@@ -113,13 +107,7 @@ pub async fn payment_commit_is_atomic(store: Arc<dyn Store>) {
         .unwrap()
         .unwrap();
     assert_eq!((rec.status, rec.version), (Status::AwaitingPayment, 2));
-    let kinds: Vec<String> = store
-        .timeline("rx_1")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.event.kind)
-        .collect();
+    let kinds = kinds(&*store, "rx_1").await;
     assert_eq!(
         kinds,
         [
@@ -183,13 +171,7 @@ pub async fn payment_commit_is_atomic(store: Arc<dyn Store>) {
 pub async fn payment_lookups_and_dedupe(store: Arc<dyn Store>) {
     use crate::payments::{Change, PaymentStatus as PS, PaymentWrite};
     clinic(&store, "cl_a").await;
-    insert(
-        &store,
-        record("rx_1", "cl_a", Mode::Test, "R"),
-        "k",
-        keys(None, "d"),
-    )
-    .await;
+    insert_plain(&store, "rx_1", "cl_a", "k").await;
     store
         .commit(approve_change(
             "rx_1",
@@ -258,15 +240,7 @@ pub async fn payments_attention_and_period(store: Arc<dyn Store>) {
         store.commit(approve_change(&rx, 1, p)).await.unwrap();
     }
     // rx_2 is cancelled after payment: its payment needs a refund.
-    store
-        .transition(
-            "rx_2",
-            2,
-            Status::Cancelled,
-            ev("prescription.cancelled", "rx_2"),
-        )
-        .await
-        .unwrap();
+    cancel(&*store, "rx_2", 2).await;
     let work: Vec<(String, Status)> = store
         .payments_needing_attention(10)
         .await

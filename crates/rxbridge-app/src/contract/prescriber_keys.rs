@@ -160,13 +160,7 @@ pub async fn keys_are_scoped_unique_and_kept_when_revoked(
         "another clinic's key of the same id is untouched"
     );
     // Every change is on the chain.
-    let kinds: Vec<String> = store
-        .timeline("cl_a")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.event.kind)
-        .collect();
+    let kinds = crate::contract::kinds(&*store, "cl_a").await;
     assert_eq!(
         kinds,
         [

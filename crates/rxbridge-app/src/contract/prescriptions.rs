@@ -70,13 +70,7 @@ pub async fn insert_get_scoped(store: Arc<dyn Store>) {
 pub async fn idempotency_key_unique(store: Arc<dyn Store>) {
     clinic(&store, "cl_a").await;
     clinic(&store, "cl_b").await;
-    insert(
-        &store,
-        record("rx_1", "cl_a", Mode::Test, "R"),
-        "k",
-        keys(None, "d"),
-    )
-    .await;
+    insert_plain(&store, "rx_1", "cl_a", "k").await;
     let stored = store
         .find_idempotency("cl_a", Mode::Test, "k")
         .await
@@ -262,22 +256,8 @@ pub async fn list_pages_newest_first(store: Arc<dyn Store>) {
 
 pub async fn transition_optimistic(store: Arc<dyn Store>) {
     clinic(&store, "cl_a").await;
-    insert(
-        &store,
-        record("rx_1", "cl_a", Mode::Test, "R"),
-        "k",
-        keys(None, "d"),
-    )
-    .await;
-    let r = store
-        .transition(
-            "rx_1",
-            1,
-            Status::Cancelled,
-            ev("prescription.cancelled", "rx_1"),
-        )
-        .await
-        .unwrap();
+    insert_plain(&store, "rx_1", "cl_a", "k").await;
+    let r = cancel(&*store, "rx_1", 1).await;
     assert_eq!((r.status, r.version), (Status::Cancelled, 2));
     let stale = store
         .transition("rx_1", 1, Status::Rejected, ev("x", "rx_1"))
@@ -294,13 +274,7 @@ pub async fn transition_optimistic(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(got.status, Status::Cancelled);
     // Only the successful transition left an event.
-    let kinds: Vec<String> = store
-        .timeline("rx_1")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.event.kind)
-        .collect();
+    let kinds = kinds(&*store, "rx_1").await;
     assert_eq!(kinds, ["prescription.received", "prescription.cancelled"]);
 }
 

@@ -8,9 +8,9 @@
 
 mod rows;
 
+use crate::PatientVault;
 use crate::clock::Clock;
 use crate::events::NewEvent;
-use crate::intake::Intake;
 use crate::ports::{Mode, Store, StoreError};
 use jiff::civil::Date;
 use std::sync::Arc;
@@ -111,7 +111,7 @@ pub enum FinanceError {
 
 pub struct Finance {
     store: Arc<dyn Store>,
-    intake: Arc<Intake>,
+    vault: PatientVault,
     clock: Arc<dyn Clock>,
     cfg: FinanceConfig,
 }
@@ -119,13 +119,13 @@ pub struct Finance {
 impl Finance {
     pub fn new(
         store: Arc<dyn Store>,
-        intake: Arc<Intake>,
+        vault: PatientVault,
         clock: Arc<dyn Clock>,
         cfg: FinanceConfig,
     ) -> Self {
         Self {
             store,
-            intake,
+            vault,
             clock,
             cfg,
         }

@@ -76,7 +76,7 @@ impl Finance {
             {
                 continue;
             }
-            let rx = self.intake.open(rec)?;
+            let rx = self.vault.open_prescription(rec)?;
             items += cd_lines.len();
             r.rows.push(vec![
                 rec.id.clone(),

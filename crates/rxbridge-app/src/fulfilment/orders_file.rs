@@ -38,7 +38,7 @@ impl Fulfilment {
         let mut rows = Vec::new();
         for m in &messages {
             // Opened as the file is rendered; the file goes to the caller, not to disk.
-            let payload = crate::outbox::sealed::open_body(self.intake.vault(), &m.message)
+            let payload = crate::outbox::sealed::open_body(&self.vault, &m.message)
                 .map_err(|e| StoreError::Unexpected(e.into()))?;
             let d = &payload["data"];
             let to = &d["deliver_to"];

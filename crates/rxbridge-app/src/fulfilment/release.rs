@@ -137,7 +137,10 @@ impl Fulfilment {
             }
             return Ok(false);
         }
-        let rx = self.intake.open(rec).map_err(StoreError::Unexpected)?;
+        let rx = self
+            .vault
+            .open_prescription(rec)
+            .map_err(StoreError::Unexpected)?;
         let now = self.clock.now();
         let lines: Vec<Value> = rx
             .items
@@ -191,7 +194,7 @@ impl Fulfilment {
                 },
             },
         });
-        message.payload = crate::outbox::sealed::seal_body(self.intake.vault(), &message, &payload);
+        message.payload = crate::outbox::sealed::seal_body(&self.vault, &message, &payload);
         let mut change = Change::move_to(
             rec,
             to,
@@ -218,7 +221,10 @@ impl Fulfilment {
         let cutoff = today.saturating_sub(jiff::Span::new().days(28));
         let mut n = 0;
         for rec in self.store.undispatched_issued_before(cutoff, 500).await? {
-            let rx = self.intake.open(&rec).map_err(StoreError::Unexpected)?;
+            let rx = self
+                .vault
+                .open_prescription(&rec)
+                .map_err(StoreError::Unexpected)?;
             let last = last_valid_day(&rx, f);
             if today <= last {
                 continue;

@@ -2,9 +2,9 @@
 //! (events, sealed register particulars, checked register balances).
 
 use super::model::FulfilmentConfig;
+use crate::PatientVault;
 use crate::clock::Clock;
 use crate::events::NewEvent;
-use crate::intake::Intake;
 use crate::outbox::OutboxStore;
 use crate::payments::{Change, Notifier, Payments};
 use crate::ports::{Store, StoreError};
@@ -17,7 +17,7 @@ pub struct Fulfilment {
     pub(super) store: Arc<dyn Store>,
     pub(super) registers: Arc<dyn RegisterStore>,
     pub(super) outbox: Arc<dyn OutboxStore>,
-    pub(super) intake: Arc<Intake>,
+    pub(super) vault: PatientVault,
     pub(super) payments: Arc<Payments>,
     pub(super) notifier: Arc<dyn Notifier>,
     pub(super) clock: Arc<dyn Clock>,
@@ -30,7 +30,7 @@ impl Fulfilment {
         store: Arc<dyn Store>,
         registers: Arc<dyn RegisterStore>,
         outbox: Arc<dyn OutboxStore>,
-        intake: Arc<Intake>,
+        vault: PatientVault,
         payments: Arc<Payments>,
         notifier: Arc<dyn Notifier>,
         clock: Arc<dyn Clock>,
@@ -40,7 +40,7 @@ impl Fulfilment {
             store,
             registers,
             outbox,
-            intake,
+            vault,
             payments,
             notifier,
             clock,
@@ -49,13 +49,7 @@ impl Fulfilment {
     }
 
     pub(super) fn event(&self, kind: &str, actor: &str, subject: &str, detail: Value) -> NewEvent {
-        NewEvent {
-            at: self.clock.now(),
-            kind: kind.into(),
-            actor: actor.into(),
-            subject: subject.into(),
-            detail,
-        }
+        NewEvent::new(self.clock.now(), kind, actor, subject, detail)
     }
 
     pub(super) fn seal(
@@ -65,14 +59,14 @@ impl Fulfilment {
         at: jiff::Timestamp,
         p: &Particulars,
     ) -> Vec<u8> {
-        self.intake.vault().seal(
+        self.vault.seal(
             &NewEntry::seal_context(register, section, at),
             &serde_json::to_vec(p).expect("particulars serialise"),
         )
     }
 
     pub fn open_particulars(&self, e: &NewEntry) -> anyhow::Result<Particulars> {
-        let bytes = self.intake.vault().open(
+        let bytes = self.vault.open(
             &NewEntry::seal_context(e.register, &e.section, e.at),
             &e.sealed,
         )?;

@@ -179,8 +179,8 @@ impl Fulfilment {
                 tracking_number: tracking,
             } => {
                 let rx = self
-                    .intake
-                    .open(&rec)
+                    .vault
+                    .open_prescription(&rec)
                     .map_err(|e| WarehouseError::Store(StoreError::Unexpected(e)))?;
                 let mut change = Change::move_to(
                     &rec,

@@ -185,15 +185,7 @@ async fn main() -> anyhow::Result<()> {
             let key = rxbridge_aws::anchors::anchor_key(&store, &vault).await?;
             let a =
                 rxbridge_app::anchor::take(&*store, &*store, &key, jiff::Timestamp::now()).await?;
-            let text = rxbridge::anchors::to_json(&a);
-            match out {
-                Some(path) => {
-                    std::fs::write(&path, &text)
-                        .with_context(|| format!("writing {}", path.display()))?;
-                    eprintln!("anchor written to {}", path.display());
-                }
-                None => print!("{text}"),
-            }
+            rxbridge::anchors::print_or_write(&a, out.as_deref())?;
         }
         Command::Clinic {
             command: ClinicCommand::Add { name },

@@ -222,14 +222,19 @@ fn quantity_words() {
 
 #[test]
 fn dose_must_be_explicit() {
-    for (text, refused) in [
+    dose_explicit_cases(&[
         ("as directed", true),
         ("As Directed.", true),
         ("use as directed", true),
         ("take as directed", true),
         ("one as directed", false),
         ("Take ONE capsule each morning", false),
-    ] {
+    ]);
+}
+
+/// Each directions text is refused as not explicit (a CD's dose) or not, as the case says.
+fn dose_explicit_cases(cases: &[(&str, bool)]) {
+    for &(text, refused) in cases {
         let mut rx = clean();
         rx.items[0].instructions = text.into();
         let c = codes(&rx, TODAY);
@@ -335,7 +340,12 @@ fn age_outside_licence() {
     assert_eq!(codes(&rx, TODAY), vec![AGE_OUTSIDE_LICENCE]);
 }
 
-fn hist(code: &str, ingredient: &str, start: Date, days: u32) -> HistoryEntry {
+/// An earlier supply of `code` (its ingredient from the built-in formulary).
+fn hist(code: &str, start: Date, days: u32) -> HistoryEntry {
+    let ingredient = &crate::formulary::Formulary::builtin()
+        .get(code)
+        .unwrap()
+        .active_ingredient;
     HistoryEntry {
         prescription_id: "rx_earlier".into(),
         same_clinic: false,
@@ -352,23 +362,13 @@ fn early_supply_threshold() {
     // Earlier Concerta 18 mg for 28 days from 2026-10-30; new one issued 2026-11-20:
     // 21/28 = 75 % elapsed (not early); on 2026-11-19 20/28 = 71 % (early).
     let rx = clean();
-    let h = [hist(
-        "CONCERTA-XL-18",
-        "methylphenidate",
-        date(2026, 10, 30),
-        28,
-    )];
+    let h = [hist("CONCERTA-XL-18", date(2026, 10, 30), 28)];
     assert!(
         codes_h(&rx, TODAY, &h).is_empty(),
         "{:?}",
         codes_h(&rx, TODAY, &h)
     );
-    let h = [hist(
-        "CONCERTA-XL-18",
-        "methylphenidate",
-        date(2026, 10, 31),
-        28,
-    )];
+    let h = [hist("CONCERTA-XL-18", date(2026, 10, 31), 28)];
     assert_eq!(codes_h(&rx, TODAY, &h), vec![EARLY_SUPPLY]);
     // A cancelled earlier prescription does not count.
     let mut c = h.clone();
@@ -379,28 +379,13 @@ fn early_supply_threshold() {
 #[test]
 fn duplicate_same_product_overlapping() {
     let rx = clean();
-    let h = [hist(
-        "CONCERTA-XL-36",
-        "methylphenidate",
-        date(2026, 11, 18),
-        28,
-    )];
+    let h = [hist("CONCERTA-XL-36", date(2026, 11, 18), 28)];
     assert_eq!(codes_h(&rx, TODAY, &h), vec![DUPLICATE_PRESCRIPTION]);
     // Ended before this one starts: no overlap.
-    let h = [hist(
-        "CONCERTA-XL-36",
-        "methylphenidate",
-        date(2026, 10, 23),
-        28,
-    )];
+    let h = [hist("CONCERTA-XL-36", date(2026, 10, 23), 28)];
     assert!(codes_h(&rx, TODAY, &h).is_empty());
     // An earlier-submitted prescription that starts later but overlaps.
-    let h = [hist(
-        "CONCERTA-XL-36",
-        "methylphenidate",
-        date(2026, 11, 25),
-        28,
-    )];
+    let h = [hist("CONCERTA-XL-36", date(2026, 11, 25), 28)];
     assert_eq!(codes_h(&rx, TODAY, &h), vec![DUPLICATE_PRESCRIPTION]);
 }
 
@@ -411,7 +396,6 @@ fn a_long_history_gives_one_finding_per_rule_and_item() {
         .map(|n| {
             hist(
                 "CONCERTA-XL-36",
-                "methylphenidate",
                 date(2026, 11, 18).saturating_sub(jiff::Span::new().days(n % 5)),
                 28,
             )
@@ -433,19 +417,9 @@ fn two_stimulants() {
     assert_eq!(codes(&rx, TODAY), vec![MULTIPLE_STIMULANTS]);
     // Or one from history still running.
     let rx = clean();
-    let h = [hist(
-        "ELVANSE-ADULT-30",
-        "lisdexamfetamine",
-        date(2026, 11, 10),
-        28,
-    )];
+    let h = [hist("ELVANSE-ADULT-30", date(2026, 11, 10), 28)];
     assert_eq!(codes_h(&rx, TODAY, &h), vec![MULTIPLE_STIMULANTS]);
-    let h = [hist(
-        "ELVANSE-ADULT-30",
-        "lisdexamfetamine",
-        date(2026, 10, 1),
-        28,
-    )];
+    let h = [hist("ELVANSE-ADULT-30", date(2026, 10, 1), 28)];
     assert!(codes_h(&rx, TODAY, &h).is_empty());
 }
 

@@ -2,7 +2,6 @@
 //! the event log, the registers and the anchors.
 
 use crate::cli::AuditCommand;
-use anyhow::Context as _;
 use rxbridge::{App, Config};
 use std::process::ExitCode;
 
@@ -19,15 +18,7 @@ pub async fn run(config: Config, command: AuditCommand) -> anyhow::Result<ExitCo
             )
             .await;
             app.store.close();
-            let text = rxbridge::anchors::to_json(&r?);
-            match out {
-                Some(path) => {
-                    std::fs::write(&path, &text)
-                        .with_context(|| format!("writing {}", path.display()))?;
-                    eprintln!("anchor written to {}", path.display());
-                }
-                None => print!("{text}"),
-            }
+            rxbridge::anchors::print_or_write(&r?, out.as_deref())?;
         }
         AuditCommand::Verify { anchor } => {
             let app = App::open(config)?;

@@ -45,14 +45,7 @@ async fn missing_or_unknown_key_is_401_with_www_authenticate() {
 #[tokio::test]
 async fn a_clinic_sees_only_its_own_and_modes_never_mix() {
     let app = spawn_app().await;
-    let other = app
-        .running
-        .as_ref()
-        .unwrap()
-        .clinics
-        .add("Other Clinic")
-        .await
-        .unwrap();
+    let other = app.add_clinic("Other Clinic").await;
     let mine = app.submit_ok(&valid_body()).await;
     let path = format!("/v1/prescriptions/{}", mine["id"].as_str().unwrap());
     let (s, p) = app.get_json(&path, &other.test_key).await;

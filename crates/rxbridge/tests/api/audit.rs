@@ -1,6 +1,7 @@
 //! `rxbridge audit anchor` and `rxbridge audit verify [--anchor FILE]...` as an operator runs
 //! them, against a data directory edited outside the application.
 
+use crate::api::cli::succeeded;
 use std::process::Command;
 
 fn rxbridge(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
@@ -24,11 +25,7 @@ fn seeded() -> tempfile::TempDir {
         dir.path(),
         &["dev", "seed", "--count", "30", "--patients", "10"],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     dir
 }
 
@@ -66,11 +63,7 @@ fn an_anchor_catches_the_last_20_events_deleted_and_a_forged_anchor_is_refused()
     let anchor = dir.path().join("anchor.json");
     let a = anchor.to_str().unwrap();
     let out = rxbridge(dir.path(), &["audit", "anchor", "--out", a]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     // Printed without --out: the same statement of the same heads.
     let printed: serde_json::Value =
         serde_json::from_slice(&rxbridge(dir.path(), &["audit", "anchor"]).stdout).unwrap();

@@ -14,6 +14,23 @@ pub(crate) fn rxbridge(dir: &std::path::Path, args: &[&str]) -> std::process::Ou
         .unwrap()
 }
 
+/// The command succeeded (or the test fails with what it wrote to stderr).
+pub(crate) fn succeeded(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A command that succeeded and printed exactly one line, a JSON value.
+pub(crate) fn one_json_line(out: std::process::Output) -> Value {
+    succeeded(&out);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.trim().lines().count(), 1);
+    serde_json::from_str(text.trim()).unwrap()
+}
+
 #[test]
 fn clinic_add_json_prints_exactly_one_object_and_rotate_key_works() {
     let dir = tempfile::tempdir().unwrap();
@@ -21,14 +38,7 @@ fn clinic_add_json_prints_exactly_one_object_and_rotate_key_works() {
         dir.path(),
         &["clinic", "add", "--name", "Acme ADHD", "--json"],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(text.trim().lines().count(), 1);
-    let v: Value = serde_json::from_str(text.trim()).unwrap();
+    let v = one_json_line(out);
     let obj = v.as_object().unwrap();
     assert_eq!(obj.len(), 3);
     assert!(v["clinic_id"].as_str().unwrap().starts_with("cl_"));
@@ -55,11 +65,7 @@ fn clinic_add_json_prints_exactly_one_object_and_rotate_key_works() {
             "--json",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(r["key"].as_str().unwrap().starts_with("rxb_test_"));
     assert_ne!(r["key"], v["test_key"]);
@@ -155,18 +161,7 @@ async fn serve_logs_json_without_patient_data_and_stops_gracefully_on_sigterm() 
         .unwrap();
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let ready = crate::common::poll(
-        crate::common::PATIENCE,
-        async || {
-            client
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        },
-        |ready| *ready,
-    )
-    .await;
+    let ready = crate::common::ready(&client, &base).await;
     assert!(ready, "server did not become ready");
     let demo: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("demo-clinic.json")).unwrap(),
@@ -244,11 +239,7 @@ fn export_all_writes_every_record_as_json_lines_and_never_overwrites() {
         dir.path(),
         &["export", "all", "--out", file.to_str().unwrap()],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("exported 4 records"));
     let text = std::fs::read_to_string(&file).unwrap();
     let lines: Vec<Value> = text
@@ -298,11 +289,7 @@ fn dev_seed_fills_a_data_directory_that_verifies() {
             "5",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("seeded 305 prescriptions"));
     let out = rxbridge(dir.path(), &["audit", "verify"]);
     assert!(out.status.success());

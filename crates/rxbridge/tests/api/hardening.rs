@@ -3,6 +3,7 @@
 
 use crate::api::helpers::*;
 use crate::api::portal::{browser, csrf_in, first_sign_in};
+use crate::common::get_text;
 use reqwest::StatusCode;
 use rxbridge::Config;
 
@@ -257,14 +258,7 @@ async fn the_password_form_refuses_weak_passwords_and_says_why() {
     // The one-time password `staff add` hands out passes the policy itself.
     assert_eq!(rxbridge_app::passwords::check(&otp, email), Ok(()));
     let c = first_sign_in(&app, email, &otp).await;
-    let page = c
-        .get(app.url("/staff/password"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&c, app.url("/staff/password")).await;
     let csrf = csrf_in(&page);
     for (weak, why) in [
         ("aaaaaaaaaaaa", "repeated"),
@@ -320,14 +314,7 @@ async fn try_sign_in(
     email: &str,
     password: &str,
 ) -> StatusCode {
-    let page = c
-        .get(app.url("/staff/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(c, app.url("/staff/login")).await;
     c.post(app.url("/staff/login"))
         .form(&[
             ("csrf", csrf_in(&page).as_str()),

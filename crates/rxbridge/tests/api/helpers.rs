@@ -71,12 +71,7 @@ pub fn private_pom_body() -> Value {
 /// A valid NHS EPS prescription issued today.
 pub fn nhs_body() -> Value {
     let mut b = valid_body();
-    b["type"] = "nhs".into();
-    b["authority"] = json!({ "kind": "eps", "eps_prescription_id": "24F5DA-A83008-7EFE6Z" });
-    b["prescriber"]
-        .as_object_mut()
-        .unwrap()
-        .remove("private_prescriber_code");
+    crate::common::as_nhs_eps(&mut b);
     b["nhs"] = json!({ "exemption": "0001", "evidence_seen": false });
     b
 }
@@ -131,28 +126,18 @@ impl TestApp {
     }
 
     pub async fn get_json(&self, path: &str, key: &str) -> (StatusCode, Value) {
-        let r = self
-            .client
-            .get(self.url(path))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap();
-        let s = r.status();
-        (s, r.json().await.unwrap_or(Value::Null))
+        status_and_json(self.client.get(self.url(path)).bearer_auth(key)).await
     }
 
     pub async fn post_json(&self, path: &str, key: &str, body: &Value) -> (StatusCode, Value) {
-        let r = self
-            .client
-            .post(self.url(path))
-            .bearer_auth(key)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let s = r.status();
-        (s, r.json().await.unwrap_or(Value::Null))
+        let r = self.client.post(self.url(path)).bearer_auth(key).json(body);
+        status_and_json(r).await
+    }
+
+    /// Register another clinic beside the test one.
+    pub async fn add_clinic(&self, name: &str) -> rxbridge_app::clinics::NewClinic {
+        let running = self.running.as_ref().unwrap();
+        running.clinics.add(name).await.unwrap()
     }
 
     pub async fn count(&self, key: &str) -> usize {
@@ -165,6 +150,13 @@ impl TestApp {
             r.stop().await;
         }
     }
+}
+
+/// Send `r`; the status and the JSON body (null when there is none).
+async fn status_and_json(r: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let r = r.send().await.unwrap();
+    let s = r.status();
+    (s, r.json().await.unwrap_or(Value::Null))
 }
 
 pub fn codes(v: &Value) -> Vec<String> {

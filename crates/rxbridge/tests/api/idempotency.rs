@@ -72,14 +72,7 @@ async fn keys_are_scoped_per_clinic_and_a_rejected_payload_does_not_burn_the_key
         StatusCode::CREATED
     );
     // The same key for another clinic is another key.
-    let other = app
-        .running
-        .as_ref()
-        .unwrap()
-        .clinics
-        .add("Other")
-        .await
-        .unwrap();
+    let other = app.add_clinic("Other").await;
     let r = app.submit_with(&other.test_key, &key, &valid_body()).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert!(r.headers().get("idempotent-replayed").is_none());

@@ -1,6 +1,12 @@
 use crate::api::helpers::*;
 use reqwest::StatusCode;
 
+/// The ids on a page of the list, in order.
+fn ids_of(page: &serde_json::Value) -> Vec<&str> {
+    let data = page["data"].as_array().unwrap();
+    data.iter().map(|v| v["id"].as_str().unwrap()).collect()
+}
+
 #[tokio::test]
 async fn list_newest_first_with_cursor_and_filters() {
     let app = spawn_app().await;
@@ -17,12 +23,7 @@ async fn list_newest_first_with_cursor_and_filters() {
         .get_json("/v1/prescriptions?limit=2", &app.test_key)
         .await;
     assert_eq!(s, StatusCode::OK);
-    let got: Vec<&str> = p1["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["id"].as_str().unwrap())
-        .collect();
+    let got = ids_of(&p1);
     assert_eq!(got, [ids[4].as_str(), ids[3].as_str()]);
     let cursor = p1["next_cursor"].as_str().unwrap();
     let (_, p2) = app
@@ -31,12 +32,7 @@ async fn list_newest_first_with_cursor_and_filters() {
             &app.test_key,
         )
         .await;
-    let got: Vec<&str> = p2["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["id"].as_str().unwrap())
-        .collect();
+    let got = ids_of(&p2);
     assert_eq!(got, [ids[2].as_str(), ids[1].as_str()]);
     let (_, p3) = app
         .get_json(

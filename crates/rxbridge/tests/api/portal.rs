@@ -1,6 +1,7 @@
 //! The staff portal over HTTP with a cookie-holding client (the Chromium tests are next).
 
 use crate::api::helpers::*;
+use crate::common::get_text;
 use reqwest::{Client, StatusCode, redirect::Policy};
 use rxbridge_app::ports::EventLog;
 use rxbridge_app::staff::Role;
@@ -23,14 +24,7 @@ pub(crate) fn csrf_in(page: &str) -> String {
 /// Sign in with a one-time password: a new client holding the session, sent on to change it.
 pub(crate) async fn first_sign_in(app: &TestApp, email: &str, otp: &str) -> Client {
     let c = browser();
-    let page = c
-        .get(app.url("/staff/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&c, app.url("/staff/login")).await;
     let r = c
         .post(app.url("/staff/login"))
         .form(&[
@@ -61,14 +55,7 @@ pub(crate) async fn signed_in(app: &TestApp, role: Role, email: &str) -> Client 
     // Nothing else opens before the password is changed.
     let r = c.get(app.url("/staff")).send().await.unwrap();
     assert_eq!(r.headers()["location"], "/staff/password");
-    let page = c
-        .get(app.url("/staff/password"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&c, app.url("/staff/password")).await;
     let r = c
         .post(app.url("/staff/password"))
         .form(&[
@@ -117,14 +104,7 @@ async fn sign_in_cookies_headers_and_sign_out() {
         "{cookie}"
     );
     let c = signed_in(&app, Role::Support, "sup@example.com").await;
-    let page = c
-        .get(app.url("/staff?mode=test"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&c, app.url("/staff?mode=test")).await;
     assert!(page.contains("sup@example.com") && page.contains("Search"));
     // Sign-out needs the form token; then the session is gone.
     let r = c
@@ -164,14 +144,7 @@ async fn csrf_less_sign_in_is_refused_and_lockout_follows_failures() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF cookie or field");
-    let page = c
-        .get(app.url("/staff/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&c, app.url("/staff/login")).await;
     let csrf = csrf_in(&page);
     for _ in 0..4 {
         let r = c
@@ -221,36 +194,19 @@ async fn support_sees_masked_data_unless_a_reason_is_given_and_every_look_is_aud
     let rx = nhs_prescription(&app, false).await;
     let id = rx["id"].as_str().unwrap();
     let c = signed_in(&app, Role::Support, "sup@example.com").await;
-    let page = c
-        .get(app.url("/staff/search?mode=test&by=nhs&q=943+476+5919"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&c, app.url("/staff/search?mode=test&by=nhs&q=943+476+5919")).await;
     assert!(page.contains(id), "found by NHS number");
     assert!(
         page.contains("S. T.") && page.contains("*******919") && !page.contains("Taylor"),
         "masked in results"
     );
-    let page = c
-        .get(app.url("/staff/search?mode=test&by=family_dob&q=TAYLOR&dob=1998-02-14"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(
+        &c,
+        app.url("/staff/search?mode=test&by=family_dob&q=TAYLOR&dob=1998-02-14"),
+    )
+    .await;
     assert!(page.contains(id));
-    let page = c
-        .get(app.url("/staff/search?mode=test&by=postcode&q=m11ae"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&c, app.url("/staff/search?mode=test&by=postcode&q=m11ae")).await;
     assert!(page.contains(id));
     let r = c
         .get(app.url("/staff/search?mode=test&by=nhs&q=123"))
@@ -258,25 +214,15 @@ async fn support_sees_masked_data_unless_a_reason_is_given_and_every_look_is_aud
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let page = c
-        .get(app.url(&format!("/staff/prescriptions/{id}?mode=test")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&c, app.url(&format!("/staff/prescriptions/{id}?mode=test"))).await;
     assert!(!page.contains("Taylor") && page.contains("Open full record"));
-    let page = c
-        .get(app.url(&format!(
+    let page = get_text(
+        &c,
+        app.url(&format!(
             "/staff/prescriptions/{id}?mode=test&reason=Patient+called+about+delivery"
-        )))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        )),
+    )
+    .await;
     assert!(page.contains("Sam Taylor") && page.contains("9434765919"));
     // Support cannot decide, whatever the form says.
     let r = c
@@ -330,14 +276,7 @@ async fn pharmacist_works_the_list_and_a_stale_decision_is_refused() {
     let rx = nhs_prescription(&app, true).await;
     let id = rx["id"].as_str().unwrap();
     let c = signed_in(&app, Role::Pharmacist, "ph@example.com").await;
-    let page = c
-        .get(app.url("/staff/worklist?mode=test"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&c, app.url("/staff/worklist?mode=test")).await;
     assert!(page.contains(id) && page.contains("flagged"));
     // Looking at the worklist (masked patient lines) is itself audited.
     let store = app.running.as_ref().unwrap().store.clone();
@@ -354,14 +293,7 @@ async fn pharmacist_works_the_list_and_a_stale_decision_is_refused() {
             .iter()
             .any(|e| e.event.kind == "staff.viewed_worklist" && e.event.detail["shown"] == 1)
     );
-    let page = c
-        .get(app.url(&format!("/staff/prescriptions/{id}?mode=test")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&c, app.url(&format!("/staff/prescriptions/{id}?mode=test"))).await;
     assert!(page.contains("Sam Taylor"), "pharmacists see the record");
     assert!(page.contains("cd_over_30_days") && page.contains("DHSC good practice"));
     let csrf = csrf_in(&page);
@@ -439,17 +371,14 @@ async fn hostile_text_is_escaped_in_the_portal() {
     b["patient"]["family_name"] = "<img src=x onerror=alert(1)>".into();
     let rx = app.submit_ok(&b).await;
     let c = signed_in(&app, Role::Pharmacist, "ph@example.com").await;
-    let page = c
-        .get(app.url(&format!(
+    let page = get_text(
+        &c,
+        app.url(&format!(
             "/staff/prescriptions/{}?mode=test",
             rx["id"].as_str().unwrap()
-        )))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        )),
+    )
+    .await;
     assert!(!page.contains("<script>alert(1)</script>") && page.contains("&lt;script&gt;"));
     assert!(!page.contains("<img src=x") && page.contains("&lt;img"));
 }
@@ -460,14 +389,7 @@ async fn support_adds_a_note_and_cancels_on_the_patients_request() {
     let rx = nhs_prescription(&app, false).await;
     let id = rx["id"].as_str().unwrap();
     let c = signed_in(&app, Role::Support, "sup@example.com").await;
-    let page = c
-        .get(app.url(&format!("/staff/prescriptions/{id}?mode=test")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&c, app.url(&format!("/staff/prescriptions/{id}?mode=test"))).await;
     let csrf = csrf_in(&page);
     let r = c
         .post(app.url(&format!("/staff/prescriptions/{id}/note?mode=test")))
@@ -522,14 +444,7 @@ async fn support_adds_a_note_and_cancels_on_the_patients_request() {
             .any(|e| e.event.kind == "staff.note"
                 && e.event.detail["note"] == "Patient asked when it ships")
     );
-    let page = c
-        .get(app.url(&format!("/staff/prescriptions/{id}?mode=test")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&c, app.url(&format!("/staff/prescriptions/{id}?mode=test"))).await;
     assert!(
         page.contains("Patient asked when it ships"),
         "staff see notes on the timeline"
@@ -558,14 +473,7 @@ async fn paper_original_is_matched_by_serial_with_a_sniffed_scan() {
     assert_eq!(rx["status"], "awaiting_original");
     let id = rx["id"].as_str().unwrap();
     let c = signed_in(&app, Role::Support, "sup@example.com").await;
-    let page = c
-        .get(app.url(&format!("/staff/prescriptions/{id}?mode=test")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&c, app.url(&format!("/staff/prescriptions/{id}?mode=test"))).await;
     assert!(page.contains("Record the original"));
     let csrf = csrf_in(&page);
     let url = app.url(&format!("/staff/prescriptions/{id}/original?mode=test"));
@@ -748,14 +656,7 @@ async fn admins_manage_staff_and_export_a_patients_audit_trail() {
     );
 
     let admin = signed_in(&app, Role::Admin, "admin@example.com").await;
-    let page = admin
-        .get(app.url("/staff/admin/staff"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&admin, app.url("/staff/admin/staff")).await;
     assert!(page.contains("sup@example.com") && page.contains("admin@example.com"));
     let csrf = csrf_in(&page);
     let r = admin
@@ -795,14 +696,11 @@ async fn admins_manage_staff_and_export_a_patients_audit_trail() {
     assert_eq!(r.status(), StatusCode::CREATED);
     assert!(r.text().await.unwrap().contains("One-time password"));
 
-    let page = admin
-        .get(app.url("/staff/admin/audit?mode=test&by=nhs&q=9434765919"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(
+        &admin,
+        app.url("/staff/admin/audit?mode=test&by=nhs&q=9434765919"),
+    )
+    .await;
     assert!(
         page.contains("prescription.received")
             && page.contains("staff.viewed_prescription")
@@ -850,14 +748,11 @@ async fn a_pharmacists_query_is_answered_by_the_clinic_through_the_api() {
         (StatusCode::CONFLICT, Some("no_open_query"))
     );
     let ph = signed_in(&app, Role::Pharmacist, "ph@example.com").await;
-    let page = ph
-        .get(app.url(&format!("/staff/prescriptions/{id}?mode=test")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(
+        &ph,
+        app.url(&format!("/staff/prescriptions/{id}?mode=test")),
+    )
+    .await;
     let r = ph
         .post(app.url(&format!("/staff/prescriptions/{id}/decision?mode=test")))
         .form(&[
@@ -892,14 +787,7 @@ async fn a_pharmacists_query_is_answered_by_the_clinic_through_the_api() {
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(p["errors"].as_array().unwrap().len(), 2);
-    let other = app
-        .running
-        .as_ref()
-        .unwrap()
-        .clinics
-        .add("Other")
-        .await
-        .unwrap();
+    let other = app.add_clinic("Other").await;
     let (s, _) = app
         .post_json(&path, &other.test_key, &serde_json::json!({"answer": "x"}))
         .await;
@@ -927,14 +815,7 @@ async fn a_pharmacists_query_is_answered_by_the_clinic_through_the_api() {
 async fn admins_manage_webhook_endpoints_and_dead_letters_pharmacists_read_registers() {
     let app = spawn_app().await;
     let admin = signed_in(&app, Role::Admin, "admin@example.com").await;
-    let page = admin
-        .get(app.url("/staff/admin/webhooks"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&admin, app.url("/staff/admin/webhooks")).await;
     assert!(page.contains("Dead letters (0)"), "{page}");
     let csrf = csrf_in(&page);
     // The SSRF guard refuses internal targets (private targets are not allowed by default).
@@ -1049,14 +930,7 @@ async fn admins_manage_webhook_endpoints_and_dead_letters_pharmacists_read_regis
 async fn register_corrections_are_for_pharmacists_and_refused_for_unknown_sections() {
     let app = spawn_app().await;
     let pharmacist = signed_in(&app, Role::Pharmacist, "ph2@example.com").await;
-    let page = pharmacist
-        .get(app.url("/staff/registers"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&pharmacist, app.url("/staff/registers")).await;
     let csrf = csrf_in(&page);
     let r = pharmacist
         .post(app.url("/staff/registers/cd/annotate"))

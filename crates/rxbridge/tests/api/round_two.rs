@@ -1,9 +1,10 @@
 //! The 2026-12 rules end to end: signed electronic private prescriptions, prescriber keys on
 //! the command line, amendments a pharmacist records, identity matching across records.
 
-use crate::api::cli::rxbridge;
+use crate::api::cli::{one_json_line, rxbridge, succeeded};
 use crate::api::helpers::*;
 use crate::api::portal::{csrf_in, signed_in};
+use crate::common::get_text;
 use reqwest::StatusCode;
 use rxbridge_app::signatures::{SigningAlg, sign_detached};
 use rxbridge_app::staff::Role;
@@ -25,15 +26,6 @@ fn signed(mut b: Value, kid: &str) -> Value {
     .unwrap();
     b["signature"] = json!({ "jws": jws });
     b
-}
-
-fn codes_of(v: &Value) -> Vec<String> {
-    v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap().to_string())
-        .collect()
 }
 
 #[tokio::test]
@@ -62,14 +54,14 @@ async fn signed_electronic_private_prescriptions_are_recorded_with_their_signatu
     let v = app.submit_ok(&tampered).await;
     assert_eq!(v["status"], "rejected");
     assert!(
-        codes_of(&v).contains(&"signature_invalid".to_string()),
+        codes(&v).contains(&"signature_invalid".to_string()),
         "{v:#}"
     );
     // Unsigned.
     let v = app.submit_ok(&pom("SIG-3")).await;
     assert_eq!(v["status"], "rejected");
     assert!(
-        codes_of(&v).contains(&"signature_missing".to_string()),
+        codes(&v).contains(&"signature_missing".to_string()),
         "{v:#}"
     );
     // Not a JWS at all: 422, nothing stored.
@@ -93,13 +85,13 @@ async fn signed_electronic_private_prescriptions_are_recorded_with_their_signatu
     let v = app.submit_ok(&signed(pom("SIG-5"), "dr-shah-1")).await;
     assert_eq!(v["status"], "rejected");
     assert!(
-        codes_of(&v).contains(&"signature_key_revoked".to_string()),
+        codes(&v).contains(&"signature_key_revoked".to_string()),
         "{v:#}"
     );
     // A paper or EPS authority needs no signature.
     let v = app.submit_ok(&nhs_body()).await;
     assert!(
-        !codes_of(&v).iter().any(|c| c.starts_with("signature_")),
+        !codes(&v).iter().any(|c| c.starts_with("signature_")),
         "{v:#}"
     );
 }
@@ -113,54 +105,29 @@ fn prescriber_keys_on_the_command_line() {
     let pem = dir.path().join("key.pem");
     std::fs::write(&pem, fixture_key("es256-public.pem")).unwrap();
     let pem = pem.to_str().unwrap();
-    let out = rxbridge(
-        dir.path(),
-        &[
+    let add = |more: &[&str]| {
+        let base = [
             "prescriber-key",
             "add",
             "--clinic",
             clinic,
             "--registration",
             "gmc:7012345",
-            "--public-key",
-            pem,
-            "--json",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(text.trim().lines().count(), 1);
-    let v: Value = serde_json::from_str(text.trim()).unwrap();
+        ];
+        rxbridge(
+            dir.path(),
+            &[&base[..], &["--public-key", pem], more].concat(),
+        )
+    };
+    let out = add(&["--json"]);
+    let v = one_json_line(out);
     assert_eq!(v.as_object().unwrap().len(), 2, "{v}");
     assert_eq!(v["registration"], "gmc:7012345");
     let kid = v["kid"].as_str().unwrap().to_string();
     assert!(kid.starts_with("pk_"), "{kid}");
     // Rotation: a second key with its own id beside the first.
-    let out = rxbridge(
-        dir.path(),
-        &[
-            "prescriber-key",
-            "add",
-            "--clinic",
-            clinic,
-            "--registration",
-            "gmc:7012345",
-            "--public-key",
-            pem,
-            "--kid",
-            "dr-shah-2026",
-            "--json",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = add(&["--kid", "dr-shah-2026", "--json"]);
+    succeeded(&out);
     // Refusals name what is wrong and change nothing.
     for (args, says) in [
         (vec!["--registration", "gmc:12"], "--registration"),
@@ -188,35 +155,20 @@ fn prescriber_keys_on_the_command_line() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "{says}: {err}");
     }
-    let out = rxbridge(
-        dir.path(),
-        &[
+    let revoke = |more: &[&str]| {
+        let base = [
             "prescriber-key",
             "revoke",
             "--clinic",
             clinic,
             "--kid",
             &kid,
-            "--at",
-            "2026-12-01T09:00:00Z",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = rxbridge(
-        dir.path(),
-        &[
-            "prescriber-key",
-            "revoke",
-            "--clinic",
-            clinic,
-            "--kid",
-            &kid,
-        ],
-    );
+        ];
+        rxbridge(dir.path(), &[&base[..], more].concat())
+    };
+    let out = revoke(&["--at", "2026-12-01T09:00:00Z"]);
+    succeeded(&out);
+    let out = revoke(&[]);
     assert!(!out.status.success(), "revoked twice");
     let out = rxbridge(
         dir.path(),
@@ -263,17 +215,10 @@ async fn a_pharmacist_records_the_quantity_in_words_before_approving() {
         .remove("quantity_in_words");
     let v = app.submit_ok(&b).await;
     assert_eq!(v["status"], "awaiting_clinical_check", "{v:#}");
-    assert_eq!(codes_of(&v), ["cd_quantity_words_missing"]);
+    assert_eq!(codes(&v), ["cd_quantity_words_missing"]);
     let id = v["id"].as_str().unwrap();
     let c = signed_in(&app, Role::Pharmacist, "amend@example.com").await;
-    let page = c
-        .get(app.url(&format!("/staff/prescriptions/{id}?mode=test")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&c, app.url(&format!("/staff/prescriptions/{id}?mode=test"))).await;
     assert!(
         page.contains("name=\"amend.cd_quantity_words_missing.0\""),
         "the form asks for it"
@@ -350,56 +295,52 @@ async fn one_person_one_identity_however_the_clinic_types_it() {
             .map(nhs)
             .into();
     assert_eq!(numbers.len(), 4, "four different NHS numbers");
-    let v = app
-        .submit_ok(&person(
-            "Siân",
-            "O'Brien",
+    // (who, NHS number, address lines, reference; the finding; whether it is raised)
+    let cases = [
+        (
+            ("Siân", "O'Brien"),
             401_000_000,
             json!(["Flat 2", "10 High St."]),
             "ID-1",
-        ))
-        .await;
-    assert!(!codes_of(&v).contains(&"identity_conflict".to_string()));
-    // The same name and birth date, typed another way, under another NHS number.
-    let v = app
-        .submit_ok(&person(
-            "SIAN",
-            "OBRIEN",
+            "identity_conflict",
+            false,
+        ),
+        // The same name and birth date, typed another way, under another NHS number.
+        (
+            ("SIAN", "OBRIEN"),
             402_000_000,
             json!(["FLAT 2, 10 HIGH STREET"]),
             "ID-2",
-        ))
-        .await;
-    assert!(
-        codes_of(&v).contains(&"identity_conflict".to_string()),
-        "{v:#}"
-    );
-    // A third person at the same flat (spelt a third way) makes three patients at one address.
-    let v = app
-        .submit_ok(&person(
-            "Alex",
-            "Jones",
+            "identity_conflict",
+            true,
+        ),
+        // A third person at the same flat (spelt a third way) makes three patients at one address.
+        (
+            ("Alex", "Jones"),
             403_000_000,
             json!(["flat 2", "10, High Street"]),
             "ID-3",
-        ))
-        .await;
-    assert!(
-        codes_of(&v).contains(&"address_multiple_patients".to_string()),
-        "{v:#}"
-    );
-    // Another flat in the same building is another address: every line counts.
-    let v = app
-        .submit_ok(&person(
-            "Kim",
-            "Lee",
+            "address_multiple_patients",
+            true,
+        ),
+        // Another flat in the same building is another address: every line counts.
+        (
+            ("Kim", "Lee"),
             404_000_000,
             json!(["Flat 3", "10 High Street"]),
             "ID-4",
-        ))
-        .await;
-    assert!(
-        !codes_of(&v).contains(&"address_multiple_patients".to_string()),
-        "{v:#}"
-    );
+            "address_multiple_patients",
+            false,
+        ),
+    ];
+    for ((given, family), n, lines, reference, code, raised) in cases {
+        let v = app
+            .submit_ok(&person(given, family, n, lines, reference))
+            .await;
+        assert_eq!(
+            codes(&v).contains(&code.to_string()),
+            raised,
+            "{reference}: {v:#}"
+        );
+    }
 }

@@ -167,14 +167,7 @@ async fn clinical_flags_go_to_the_pharmacist() {
 #[tokio::test]
 async fn history_checks_span_clinics_and_identities() {
     let app = spawn_app().await;
-    let other = app
-        .running
-        .as_ref()
-        .unwrap()
-        .clinics
-        .add("Another Clinic")
-        .await
-        .unwrap();
+    let other = app.add_clinic("Another Clinic").await;
     // First supply at the other clinic, 10 days ago.
     let mut first = nhs_body();
     first["issued_on"] = days_ago(10).into();

@@ -23,6 +23,14 @@ struct Fixture {
     _dir: tempfile::TempDir,
 }
 
+/// Approve, acknowledging `flags`, with no amendment.
+fn approve(flags: &[&str]) -> Decision {
+    Decision::Approve {
+        acknowledged_flags: flags.iter().map(|f| f.to_string()).collect(),
+        amendments: vec![],
+    }
+}
+
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let app = App::open(Config {
@@ -95,17 +103,7 @@ async fn approving_requires_every_flag_acknowledged_and_follows_the_nhs_charge()
     let c = &f.app.clinical;
     let p = pharmacist("a");
     let err = c
-        .decide(
-            &p,
-            Mode::Test,
-            &id,
-            v,
-            Decision::Approve {
-                acknowledged_flags: vec![],
-                amendments: vec![],
-            },
-            "ok",
-        )
+        .decide(&p, Mode::Test, &id, v, approve(&[]), "ok")
         .await
         .unwrap_err();
     assert!(
@@ -113,17 +111,7 @@ async fn approving_requires_every_flag_acknowledged_and_follows_the_nhs_charge()
         "{err}"
     );
     let err = c
-        .decide(
-            &p,
-            Mode::Test,
-            &id,
-            v,
-            Decision::Approve {
-                acknowledged_flags: vec!["cd_over_30_days".into()],
-                amendments: vec![],
-            },
-            "  ",
-        )
+        .decide(&p, Mode::Test, &id, v, approve(&["cd_over_30_days"]), "  ")
         .await
         .unwrap_err();
     assert!(matches!(err, DecisionError::ReasonRequired));
@@ -133,10 +121,7 @@ async fn approving_requires_every_flag_acknowledged_and_follows_the_nhs_charge()
             Mode::Test,
             &id,
             v,
-            Decision::Approve {
-                acknowledged_flags: vec!["cd_over_30_days".into()],
-                amendments: vec![],
-            },
+            approve(&["cd_over_30_days"]),
             "Titration agreed with prescriber",
         )
         .await
@@ -154,10 +139,7 @@ async fn approving_requires_every_flag_acknowledged_and_follows_the_nhs_charge()
             Mode::Test,
             &id2,
             v2,
-            Decision::Approve {
-                acknowledged_flags: vec![],
-                amendments: vec![],
-            },
+            approve(&[]),
             "Clinically appropriate",
         )
         .await
@@ -259,17 +241,7 @@ async fn query_then_reject_and_illegal_moves() {
         .unwrap();
     assert_eq!(r.status, Status::OnHold);
     let err = c
-        .decide(
-            &p,
-            Mode::Test,
-            &id,
-            r.version,
-            Decision::Approve {
-                acknowledged_flags: vec![],
-                amendments: vec![],
-            },
-            "x",
-        )
+        .decide(&p, Mode::Test, &id, r.version, approve(&[]), "x")
         .await
         .unwrap_err();
     assert!(matches!(err, DecisionError::Illegal(_)), "{err}");

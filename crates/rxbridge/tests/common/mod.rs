@@ -41,3 +41,28 @@ pub async fn poll<T>(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Wait until the server at `base` answers `/readyz` (at most [`PATIENCE`]); whether it did.
+pub async fn ready(client: &reqwest::Client, base: &str) -> bool {
+    let url = format!("{base}/readyz");
+    let up = async || {
+        let r = client.get(&url).send().await;
+        r.is_ok_and(|r| r.status().is_success())
+    };
+    poll(PATIENCE, up, |ready| *ready).await
+}
+
+/// GET `url` and read the body as text (the page a signed-in browser would see).
+pub async fn get_text(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
+/// Make a private prescription body an NHS EPS one (no private prescriber code).
+pub fn as_nhs_eps(b: &mut serde_json::Value) {
+    b["type"] = "nhs".into();
+    b["authority"] =
+        serde_json::json!({ "kind": "eps", "eps_prescription_id": "24F5DA-A83008-7EFE6Z" });
+    if let Some(p) = b["prescriber"].as_object_mut() {
+        p.remove("private_prescriber_code");
+    }
+}

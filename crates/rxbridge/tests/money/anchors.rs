@@ -2,7 +2,7 @@
 //! against a signed anchor; a forged anchor is refused.
 
 use crate::money::harness::*;
-use rxbridge_app::anchor::{check, generate_key, take};
+use rxbridge_app::anchor::{Anchor, AnchorKey, check, generate_key, take};
 use rxbridge_app::events::{NewEvent, chain_hash};
 use rxbridge_app::payments::Change;
 use rxbridge_app::registers::{EntryKind, NewEntry, Register};
@@ -52,6 +52,16 @@ async fn filled() -> Money {
     m
 }
 
+/// A new anchor key and an anchor of every chain's head now.
+async fn anchored(
+    store: &dyn rxbridge_app::ports::Store,
+    regs: &dyn rxbridge_app::registers::RegisterStore,
+) -> (AnchorKey, Anchor) {
+    let key = generate_key();
+    let anchor = take(store, regs, &key, jiff::Timestamp::now()).await;
+    (key, anchor.unwrap())
+}
+
 fn db(m: &Money) -> rusqlite::Connection {
     rusqlite::Connection::open(m.running.data_dir.join("rxbridge.db")).unwrap()
 }
@@ -60,10 +70,7 @@ fn db(m: &Money) -> rusqlite::Connection {
 async fn truncation_of_events_and_of_the_cd_register_is_caught_with_an_anchor() {
     let m = filled().await;
     let (store, regs) = (m.running.state.store.as_ref(), m.running.store.as_ref());
-    let key = generate_key();
-    let anchor = take(store, regs, &key, jiff::Timestamp::now())
-        .await
-        .unwrap();
+    let (key, anchor) = anchored(store, regs).await;
     let trusted = key.verifying_key();
     assert_eq!(
         check(&anchor, &trusted, store, regs).await.unwrap(),
@@ -142,10 +149,7 @@ async fn the_last_cd_register_entry_deleted_is_named_by_the_state_replay_even_wi
 async fn a_rewritten_and_rechained_event_before_the_anchor_is_caught() {
     let m = filled().await;
     let (store, regs) = (m.running.state.store.as_ref(), m.running.store.as_ref());
-    let key = generate_key();
-    let anchor = take(store, regs, &key, jiff::Timestamp::now())
-        .await
-        .unwrap();
+    let (key, anchor) = anchored(store, regs).await;
     // Rewrite event 5 and recompute every hash after it: the chain verifies again.
     let all = store.events_after(0, 10_000).await.unwrap();
     let c = db(&m);
@@ -177,10 +181,7 @@ async fn a_rewritten_and_rechained_event_before_the_anchor_is_caught() {
 async fn a_forged_anchor_is_refused() {
     let m = filled().await;
     let (store, regs) = (m.running.state.store.as_ref(), m.running.store.as_ref());
-    let key = generate_key();
-    let mut anchor = take(store, regs, &key, jiff::Timestamp::now())
-        .await
-        .unwrap();
+    let (key, mut anchor) = anchored(store, regs).await;
     // Altered to cover a truncation, without the key: the signature fails.
     anchor.chains[0].length = 1;
     let problems = check(&anchor, &key.verifying_key(), store, regs)

@@ -2,12 +2,11 @@
 //! `cargo test --release -p rxbridge --test suite money::bench -- --ignored --nocapture`). They print
 //! numbers and assert only that the work was done: never timings.
 
-use crate::money::fulfilment::receiver;
+use crate::money::fulfilment::warehouse_receiver;
 use crate::money::harness::*;
 use rxbridge_app::outbox::NewMessage;
 use rxbridge_app::payments::Change;
 use rxbridge_app::ports::Mode;
-use rxbridge_stripe::signature::sign;
 use serde_json::json;
 use std::time::Instant;
 
@@ -16,14 +15,7 @@ use std::time::Instant;
 async fn bench_outbox_delivery_and_webhook_intake() {
     const SECRET: &str = "whsec_bench";
     let m = start(|c| c.stripe.webhook_secrets = vec![SECRET.into()]).await;
-    let (base, r) = receiver().await;
-    let (_, s) = m
-        .running
-        .outbox
-        .set_endpoint("warehouse:test", &format!("{base}/warehouse"))
-        .await
-        .unwrap();
-    r.secrets.lock().unwrap().insert("warehouse".into(), s);
+    let (_, r) = warehouse_receiver(&m).await;
     use rxbridge_app::Clock;
     let n = 2000;
     let t = m.clock.now();
@@ -79,17 +71,7 @@ async fn bench_outbox_delivery_and_webhook_intake() {
             "id": format!("cs_{i}"), "client_reference_id": p.id, "amount_total": p.quote.total_pence,
             "currency": "gbp", "payment_status": "paid", "payment_intent": format!("pi_{i}") } } }).to_string();
         let one = Instant::now();
-        let res = m
-            .client
-            .post(m.url("/v1/payments/stripe/webhook"))
-            .header(
-                "Stripe-Signature",
-                sign(SECRET, m.clock.now().as_second(), body.as_bytes()),
-            )
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let res = m.stripe_event(SECRET, body).await;
         assert_eq!(res.status(), reqwest::StatusCode::OK);
         lat.push(one.elapsed().as_secs_f64() * 1000.0);
     }

@@ -5,7 +5,6 @@ use crate::money::harness::*;
 use rxbridge_app::finance::{ExportKind, Month, Report};
 use rxbridge_app::payments::PaymentStatus;
 use rxbridge_app::ports::Mode;
-use rxbridge_stripe::signature::sign;
 use serde_json::json;
 
 fn total<'a>(r: &'a Report, label: &str) -> &'a str {
@@ -29,12 +28,7 @@ fn pence(s: &str) -> i64 {
 async fn pay(m: &Money, id: &str) {
     let p = m.payment(id).await;
     let checkout = m.open_link(&m.link_in_email(&p.id)).await;
-    let r = m
-        .client
-        .post(format!("{checkout}/pay"))
-        .send()
-        .await
-        .unwrap();
+    let r = m.post_empty(format!("{checkout}/pay")).await;
     assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
 }
 
@@ -88,17 +82,7 @@ async fn the_three_exports_add_up() {
         "id": "cs_x", "client_reference_id": po.id, "amount_total": po.quote.total_pence + 100,
         "currency": "gbp", "payment_status": "paid", "payment_intent": "pi_odd" } } })
     .to_string();
-    let r = m
-        .client
-        .post(m.url("/v1/payments/stripe/webhook"))
-        .header(
-            "Stripe-Signature",
-            sign(SECRET, m.clock.now().as_second(), body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let r = m.stripe_event(SECRET, body).await;
     assert_eq!(r.status(), reqwest::StatusCode::OK);
 
     let d = rxbridge_domain::dates::london_date(m.clock.now());
@@ -195,18 +179,13 @@ async fn the_three_exports_add_up() {
             .unwrap()
     };
     let month_s = month.to_string();
-    let o = run(&[
-        "export",
-        "nhs-claim",
-        "--month",
-        &month_s,
-        "--mode",
-        "test",
-        "--format",
-        "pdf",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let pdf = |report: &str, out: &str| {
+        run(&[
+            "export", report, "--month", &month_s, "--mode", "test", "--format", "pdf", "--out",
+            out,
+        ])
+    };
+    let o = pdf("nhs-claim", out.to_str().unwrap());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::process::Command::new("pdftotext")
         .args(["-layout", out.to_str().unwrap(), "-"])
@@ -217,18 +196,7 @@ async fn the_three_exports_add_up() {
     assert!(text.contains("Charges collected: £19.80"), "{text}");
     assert!(text.contains("Items exempt from charges: 1"), "{text}");
     assert!(text.contains(&nhs_paid), "{text}");
-    let o = run(&[
-        "export",
-        "payments",
-        "--month",
-        &month_s,
-        "--mode",
-        "test",
-        "--format",
-        "pdf",
-        "--out",
-        dir.join("p.pdf").to_str().unwrap(),
-    ]);
+    let o = pdf("payments", dir.join("p.pdf").to_str().unwrap());
     assert!(o.status.success());
     let text = std::process::Command::new("pdftotext")
         .args([dir.join("p.pdf").to_str().unwrap(), "-"])

@@ -71,6 +71,15 @@ async fn receive(
     (StatusCode::from_u16(status).unwrap(), headers)
 }
 
+/// A receiver registered as the sandbox warehouse's endpoint, holding its signing secret.
+pub async fn warehouse_receiver(m: &Money) -> (String, Arc<Receiver>) {
+    let (base, r) = receiver().await;
+    let url = format!("{base}/warehouse");
+    let secret = m.set_warehouse(&url).await;
+    r.secrets.lock().unwrap().insert("warehouse".into(), secret);
+    (base, r)
+}
+
 pub async fn receiver() -> (String, Arc<Receiver>) {
     let r = Arc::new(Receiver::default());
     let app = axum::Router::new()
@@ -83,6 +92,12 @@ pub async fn receiver() -> (String, Arc<Receiver>) {
 }
 
 pub const INBOUND: &str = "whsec_aW5ib3VuZC13YXJlaG91c2Utc2VjcmV0LTEyMzQ=";
+
+/// A "dispatched" event for `order` from the warehouse (carrier "x", tracking "y").
+async fn dispatched(m: &Money, id: &str, order: &str) -> (Rs, Value) {
+    let data = json!({ "order_id": order, "carrier": "x", "tracking_number": "y" });
+    wh_event(m, id, "dispatched", data).await
+}
 
 pub async fn wh_event(m: &Money, id: &str, kind: &str, data: Value) -> (Rs, Value) {
     let body = json!({ "type": kind, "data": data }).to_string();
@@ -229,14 +244,7 @@ async fn approval_to_delivery_with_the_warehouse_down_for_hours() {
     let (s, v) = wh_event(&m, "wh_d_1", "dispatched", json!({ "order_id": id, "carrier": "Royal Mail Tracked 24", "tracking_number": "RM123456785GB" })).await;
     assert_eq!((s, v["outcome"].as_str()), (Rs::OK, Some("duplicate")));
     let sec = "test/CONCERTA-XL-36";
-    assert_eq!(
-        m.running
-            .store
-            .register_balance(Register::Cd, sec)
-            .await
-            .unwrap(),
-        72
-    );
+    assert_eq!(m.cd_balance(sec).await, 72);
     let (s, _) = wh_event(&m, "wh_v_1", "delivered", json!({ "order_id": id, "received_by": "Sam Taylor", "recipient": "patient", "id_checked": true })).await;
     assert_eq!(s, Rs::OK);
     o.run_once().await.unwrap();
@@ -261,13 +269,7 @@ async fn approval_to_delivery_with_the_warehouse_down_for_hours() {
     );
 
     // Refusals: an event its state does not allow, an unknown order, a bad signature.
-    let (s, v) = wh_event(
-        &m,
-        "wh_d_2",
-        "dispatched",
-        json!({ "order_id": id, "carrier": "x", "tracking_number": "y" }),
-    )
-    .await;
+    let (s, v) = dispatched(&m, "wh_d_2", &id).await;
     assert_eq!(
         (s, v["code"].as_str()),
         (Rs::CONFLICT, Some("illegal_transition")),
@@ -387,14 +389,7 @@ async fn approval_to_delivery_with_the_warehouse_down_for_hours() {
         .await
         .unwrap();
     assert_eq!(rxbridge_app::registers::verify(&all), Ok(4));
-    assert_eq!(
-        m.running
-            .store
-            .register_balance(Register::Cd, sec)
-            .await
-            .unwrap(),
-        72
-    );
+    assert_eq!(m.cd_balance(sec).await, 72);
     // Entries cannot be altered.
     let conn = rusqlite::Connection::open(m.running.data_dir.join("rxbridge.db")).unwrap();
     let e = conn
@@ -467,23 +462,14 @@ async fn no_stock_holds_then_releases_and_the_window_expires_what_waits() {
 
     // Expiry: issued 27 days ago, still waiting two days later: expired, clinic told.
     let mut body = nhs("F-4", "0002", &["CONCERTA-XL-36"]);
-    body["issued_on"] = today()
-        .saturating_sub(jiff::Span::new().days(27))
-        .to_string()
-        .into();
+    body["issued_on"] = issued_days_ago(27);
     let old = m.submit(Mode::Test, &body).await;
     m.approve(Mode::Test, &old).await;
     m.advance(SignedDuration::from_hours(48));
     let rep = f.sweep().await.unwrap();
     assert_eq!(rep.expired, 1, "{rep:?}");
     assert_eq!(m.clinic_view(Mode::Test, &old).await["status"], "expired");
-    let (s, v) = wh_event(
-        &m,
-        "wh_e_1",
-        "dispatched",
-        json!({ "order_id": old, "carrier": "x", "tracking_number": "y" }),
-    )
-    .await;
+    let (s, v) = dispatched(&m, "wh_e_1", &old).await;
     assert_eq!(
         (s, v["code"].as_str()),
         (Rs::CONFLICT, Some("illegal_transition"))
@@ -549,12 +535,7 @@ async fn the_warehouse_simulator_runs_the_demo_end_to_end() {
     let m = start(move |c| c.warehouse.inbound_secrets = vec![es.into()]).await;
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim_url = format!("http://{}/orders", l.local_addr().unwrap());
-    let (_, order_secret) = m
-        .running
-        .outbox
-        .set_endpoint("warehouse:test", &sim_url)
-        .await
-        .unwrap();
+    let order_secret = m.set_warehouse(&sim_url).await;
     let cfg = rxbridge::warehouse_sim::SimConfig {
         rxbridge: m.base.clone(),
         order_secret,
@@ -567,14 +548,7 @@ async fn the_warehouse_simulator_runs_the_demo_end_to_end() {
     // The simulator books in stock first.
     let ok = crate::common::poll(
         crate::common::PATIENCE,
-        async || {
-            m.running
-                .store
-                .register_balance(Register::Cd, "test/CONCERTA-XL-36")
-                .await
-                .unwrap()
-                == 500
-        },
+        async || m.cd_balance("test/CONCERTA-XL-36").await == 500,
         |booked| *booked,
     )
     .await;
@@ -584,11 +558,7 @@ async fn the_warehouse_simulator_runs_the_demo_end_to_end() {
     m.approve(Mode::Test, &id).await;
     let p = m.payment(&id).await;
     let checkout = m.open_link(&m.link_in_email(&p.id)).await;
-    m.client
-        .post(format!("{checkout}/pay"))
-        .send()
-        .await
-        .unwrap();
+    m.post_empty(format!("{checkout}/pay")).await;
     assert_eq!(m.running.fulfilment.sweep().await.unwrap().released, 1);
     assert_eq!(m.running.outbox.run_once().await.unwrap().delivered, 1);
     let status: Value = crate::common::poll(
@@ -598,14 +568,7 @@ async fn the_warehouse_simulator_runs_the_demo_end_to_end() {
     )
     .await;
     assert_eq!(status, "delivered");
-    assert_eq!(
-        m.running
-            .store
-            .register_balance(Register::Cd, "test/CONCERTA-XL-36")
-            .await
-            .unwrap(),
-        472
-    );
+    assert_eq!(m.cd_balance("test/CONCERTA-XL-36").await, 472);
     let kinds = m.event_kinds(&id).await;
     for k in [
         "prescription.released",

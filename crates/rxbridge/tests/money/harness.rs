@@ -109,15 +109,18 @@ pub fn private_cd(reference: &str) -> Value {
     b
 }
 
+/// An `issued_on` date `days` before today.
+pub fn issued_days_ago(days: i64) -> Value {
+    today()
+        .saturating_sub(jiff::Span::new().days(days))
+        .to_string()
+        .into()
+}
+
 /// An NHS EPS prescription with `exemption` and one item per product code.
 pub fn nhs(reference: &str, exemption: &str, products: &[&str]) -> Value {
     let mut b = private_cd(reference);
-    b["type"] = "nhs".into();
-    b["authority"] = json!({ "kind": "eps", "eps_prescription_id": "24F5DA-A83008-7EFE6Z" });
-    b["prescriber"]
-        .as_object_mut()
-        .unwrap()
-        .remove("private_prescriber_code");
+    crate::common::as_nhs_eps(&mut b);
     b["nhs"] = json!({ "exemption": exemption, "evidence_seen": exemption != "0001" });
     let item = b["items"][0].clone();
     b["items"] = products
@@ -136,6 +139,40 @@ static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 impl Money {
     pub fn url(&self, p: &str) -> String {
         format!("{}{p}", self.base)
+    }
+
+    /// The CD register's running balance in `section`.
+    pub async fn cd_balance(&self, section: &str) -> i64 {
+        use rxbridge_app::registers::{Register, RegisterStore as _};
+        let store = &self.running.store;
+        store.register_balance(Register::Cd, section).await.unwrap()
+    }
+
+    /// Make `url` the sandbox warehouse's endpoint; its signing secret.
+    pub async fn set_warehouse(&self, url: &str) -> String {
+        let o = &self.running.outbox;
+        o.set_endpoint("warehouse:test", url).await.unwrap().1
+    }
+
+    /// POST with no body (the sandbox checkout's buttons).
+    pub async fn post_empty(&self, url: impl reqwest::IntoUrl) -> reqwest::Response {
+        self.client.post(url).send().await.unwrap()
+    }
+
+    /// POST `body` to the Stripe webhook, signed with `secret` at the clock's now.
+    pub async fn stripe_event(&self, secret: &str, body: String) -> reqwest::Response {
+        use rxbridge_app::Clock as _;
+        let at = self.clock.now().as_second();
+        self.client
+            .post(self.url("/v1/payments/stripe/webhook"))
+            .header(
+                "Stripe-Signature",
+                rxbridge_stripe::signature::sign(secret, at, body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub fn key(&self, mode: Mode) -> &str {

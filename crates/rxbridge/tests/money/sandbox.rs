@@ -1,6 +1,7 @@
 //! The embedded default: a private prescription is approved, the patient pays on the sandbox
 //! checkout page, and it is ready for fulfilment; a cancellation then refunds it, once.
 
+use crate::common::get_text;
 use crate::money::harness::*;
 use reqwest::StatusCode;
 use rxbridge_app::payments::PaymentStatus;
@@ -51,24 +52,11 @@ async fn approve_pay_in_the_sandbox_then_cancel_refunds_once() {
         "{checkout}"
     );
     assert_eq!(m.open_link(&link).await, checkout);
-    let page = m
-        .client
-        .get(&checkout)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&m.client, &checkout).await;
     assert!(page.contains(&p.quote.total().to_string()), "{page}");
 
     // Decline first: nothing changes but the session, and the link offers a new one.
-    let r = m
-        .client
-        .post(format!("{checkout}/decline"))
-        .send()
-        .await
-        .unwrap();
+    let r = m.post_empty(format!("{checkout}/decline")).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(m.payment(&id).await.status, PaymentStatus::AwaitingPayment);
     let checkout2 = m.open_link(&link).await;
@@ -81,23 +69,10 @@ async fn approve_pay_in_the_sandbox_then_cancel_refunds_once() {
     );
 
     // Pay.
-    let r = m
-        .client
-        .post(format!("{checkout2}/pay"))
-        .send()
-        .await
-        .unwrap();
+    let r = m.post_empty(format!("{checkout2}/pay")).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let done = m.url(r.headers()["location"].to_str().unwrap());
-    let page = m
-        .client
-        .get(&done)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&m.client, &done).await;
     assert!(page.contains("Payment received"), "{page}");
     let p = m.payment(&id).await;
     assert_eq!(
@@ -107,12 +82,7 @@ async fn approve_pay_in_the_sandbox_then_cancel_refunds_once() {
     let v = m.clinic_view(Mode::Test, &id).await;
     assert_eq!(v["status"], "ready_for_fulfilment", "{v:#}");
     // Paying the same session twice is impossible: it is no longer open.
-    let r = m
-        .client
-        .post(format!("{checkout2}/pay"))
-        .send()
-        .await
-        .unwrap();
+    let r = m.post_empty(format!("{checkout2}/pay")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // The link now says it is paid.
     let r = m.client.get(&link).send().await.unwrap();
@@ -173,11 +143,7 @@ async fn nhs_charge_is_paid_through_the_same_link_and_exempt_goes_straight_on() 
         "{text}"
     );
     let checkout = m.open_link(&link).await;
-    m.client
-        .post(format!("{checkout}/pay"))
-        .send()
-        .await
-        .unwrap();
+    m.post_empty(format!("{checkout}/pay")).await;
     assert_eq!(
         m.clinic_view(Mode::Test, &paid).await["status"],
         "ready_for_fulfilment"

@@ -6,7 +6,7 @@
 //! the `.eml` files under `mail/` are the outgoing emails themselves and hold the patient's
 //! email address and name; they are left out of the search (their modes are still checked).
 
-use crate::money::fulfilment::{INBOUND, receiver, wh_event};
+use crate::money::fulfilment::{INBOUND, warehouse_receiver, wh_event};
 use crate::money::harness::*;
 use reqwest::StatusCode;
 use rxbridge_app::payments::PaymentStatus;
@@ -102,14 +102,7 @@ fn loose_modes(data_dir: &Path) -> Vec<(String, u32)> {
 #[tokio::test]
 async fn no_patient_detail_in_any_file_of_the_data_directory_after_a_full_run() {
     let m = start(|c| c.warehouse.inbound_secrets = vec![INBOUND.into()]).await;
-    let (base, r) = receiver().await;
-    let (_, ws) = m
-        .running
-        .outbox
-        .set_endpoint("warehouse:test", &format!("{base}/warehouse"))
-        .await
-        .unwrap();
-    r.secrets.lock().unwrap().insert("warehouse".into(), ws);
+    let (_, r) = warehouse_receiver(&m).await;
     let data_dir = m.running.data_dir.clone();
 
     // Submit, approve, pay on the sandbox checkout.
@@ -124,12 +117,7 @@ async fn no_patient_detail_in_any_file_of_the_data_directory_after_a_full_run() 
     );
     let p = m.payment(&id).await;
     let checkout = m.open_link(&m.link_in_email(&p.id)).await;
-    let paid = m
-        .client
-        .post(format!("{checkout}/pay"))
-        .send()
-        .await
-        .unwrap();
+    let paid = m.post_empty(format!("{checkout}/pay")).await;
     assert_eq!(paid.status(), StatusCode::SEE_OTHER);
     assert_eq!(m.payment(&id).await.status, PaymentStatus::Paid);
 

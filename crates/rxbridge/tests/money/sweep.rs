@@ -1,6 +1,7 @@
 //! The sweep: one reminder, cancellation at the end of the payment window, expiry when the
 //! 28-day controlled-drug window closes first; links that could not be sent are sent later.
 
+use crate::common::get_text;
 use crate::money::harness::*;
 use jiff::SignedDuration;
 use rxbridge_app::payments::PaymentStatus;
@@ -42,15 +43,7 @@ async fn reminder_then_cancellation_after_the_payment_window() {
     assert_eq!(m.payment(&id).await.status, PaymentStatus::Cancelled);
     // The link now says so.
     let link = m.link_in_email(&m.payment(&id).await.id);
-    let page = m
-        .client
-        .get(&link)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&m.client, &link).await;
     assert!(page.contains("Order cancelled"), "{page}");
     assert_eq!(pay.tick().await.unwrap(), Default::default());
 }
@@ -59,10 +52,7 @@ async fn reminder_then_cancellation_after_the_payment_window() {
 async fn an_unpaid_cd_expires_when_its_28_days_end_before_the_payment_window() {
     let m = start(|c| c.payments.window_hours = 24 * 7).await;
     let mut body = nhs("SW-2", "0001", &["CONCERTA-XL-36"]);
-    body["issued_on"] = today()
-        .saturating_sub(jiff::Span::new().days(27))
-        .to_string()
-        .into();
+    body["issued_on"] = issued_days_ago(27);
     let id = m.submit(Mode::Test, &body).await;
     m.approve(Mode::Test, &id).await;
     let p = m.payment(&id).await;

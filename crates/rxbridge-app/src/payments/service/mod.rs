@@ -208,13 +208,7 @@ impl Payments {
     }
 
     fn event(&self, kind: &str, actor: &str, subject: &str, detail: Value) -> NewEvent {
-        NewEvent {
-            at: self.clock.now(),
-            kind: kind.into(),
-            actor: actor.into(),
-            subject: subject.into(),
-            detail,
-        }
+        NewEvent::new(self.clock.now(), kind, actor, subject, detail)
     }
 
     pub async fn get(&self, id: &str) -> Result<PaymentRecord, PaymentError> {

@@ -153,22 +153,13 @@ fn po_boxes_however_spelt() {
 
 #[test]
 fn the_as_directed_family_blocks_a_cd() {
-    for (text, refused) in [
+    super::dose_explicit_cases(&[
         ("as instructed", true),
         ("Use as directed by your specialist", true),
         ("MDU", true),
         ("u.d.", true),
         ("One as directed", false),
-    ] {
-        let mut rx = clean();
-        rx.items[0].instructions = text.into();
-        assert_eq!(
-            codes(&rx, TODAY).contains(&CD_DOSE_NOT_EXPLICIT.to_string()),
-            refused,
-            "{text}: {:?}",
-            codes(&rx, TODAY)
-        );
-    }
+    ]);
 }
 
 #[test]
