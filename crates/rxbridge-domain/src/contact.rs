@@ -175,7 +175,9 @@ impl UkPhone {
                 Some(b'1' | b'2' | b'3' | b'5' | b'7' | b'8' | b'9')
             );
         if ok {
-            Ok(Self(format!("+44{}", &national[1..])))
+            let mut e164 = national;
+            e164.replace_range(..1, "+44");
+            Ok(Self(e164))
         } else {
             Err(ContactError::Phone)
         }

@@ -194,7 +194,13 @@ fn correct(w: &str) -> Option<&'static str> {
 /// or, failing that, after correcting minor spelling slips word by word. Words that cannot be
 /// read either way are refused with the strict parser's reason.
 pub fn read_quantity_words(input: &str) -> Result<WordsReading, QuantityError> {
-    let lower = input.to_lowercase();
+    // Lower-cased only when it has to be (the words usually arrive in lower case).
+    let lower: std::borrow::Cow<str> =
+        if input.is_ascii() && !input.bytes().any(|b| b.is_ascii_uppercase()) {
+            input.into()
+        } else {
+            input.to_lowercase().into()
+        };
     let strict = word_tokens(&lower);
     let err = match parse_tokens(&strict) {
         Ok(value) => {
