@@ -341,3 +341,43 @@ fn the_documented_examples_read_the_same_both_ways() {
     let valid = serde_json::to_vec(&rxbridge_http::schema::example_submission()).unwrap();
     assert!(parse_prescription_fast(&valid, today(), Formulary::builtin()).is_some());
 }
+
+/// serde reads a derived struct from an array as well (its fields by position); the contract
+/// wants an object there. Each object of the valid example, and the whole body, replaced by the
+/// array of its values in the contract's field order: the fast path leaves every one to the
+/// collecting parser, which refuses it.
+#[test]
+fn an_array_where_an_object_belongs_is_never_read_by_position() {
+    let formulary = Formulary::builtin();
+    let valid: Value =
+        serde_json::from_str(include_str!("../../../bench/payloads/valid.json")).unwrap();
+    let today =
+        jiff::civil::Date::strptime("%Y-%m-%d", valid["issued_on"].as_str().unwrap()).unwrap();
+    assert!(parse_prescription_fast(valid.to_string().as_bytes(), today, formulary).is_some());
+    let positional = [
+        ("", vec![]),
+        ("/prescriber/registration", vec!["body", "number"]),
+        ("/items/0/dose", vec!["units", "times_per_day"]),
+        ("/patient/address", vec!["lines", "town", "postcode"]),
+        ("/prescriber/address", vec!["lines", "town", "postcode"]),
+    ];
+    for (pointer, order) in positional {
+        let mut body = valid.clone();
+        let object = body.pointer_mut(pointer).unwrap();
+        let fields: Vec<Value> = if order.is_empty() {
+            object.as_object().unwrap().values().cloned().collect()
+        } else {
+            order.iter().map(|k| object[*k].clone()).collect()
+        };
+        *object = Value::Array(fields);
+        let bytes = body.to_string();
+        assert!(
+            parse_prescription_fast(bytes.as_bytes(), today, formulary).is_none(),
+            "{pointer}: read by position"
+        );
+        assert!(
+            parse_prescription(&body, today, formulary).is_err(),
+            "{pointer}: the contract accepted an array"
+        );
+    }
+}

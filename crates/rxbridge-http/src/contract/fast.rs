@@ -1,8 +1,8 @@
 //! The fast path for well-formed submissions: the body's bytes deserialised straight into
 //! borrowing typed structs (no JSON tree, no string copied until it is known to be valid), then
 //! the contract's rules checked field by field. It answers only "valid, and here is the
-//! prescription" or "not sure": on anything it does not accept — an unknown, duplicate, null
-//! or mistyped field, `28.0` for 28, a broken rule — the caller falls back to the collecting
+//! prescription" or "not sure": on anything it does not accept — an unknown, duplicate or
+//! mistyped field, an array where an object belongs, a broken rule — the caller falls back to the collecting
 //! parser, which alone writes the errors. The rules are the collecting parser's, through the same
 //! helpers ([`clean_text`], [`calendar_date`], the domain parsers); a property test checks that
 //! both agree on every payload it generates.
@@ -21,6 +21,34 @@ use rxbridge_domain::prescription::*;
 use rxbridge_domain::quantity::{MAX_QUANTITY, Quantity, read_quantity_words};
 use serde::Deserialize;
 use std::borrow::Cow;
+
+/// A JSON object read into `T`, and nothing else. serde_json reads a derived struct from an
+/// array too (its fields by position), which the contract refuses (`must be an object`); this
+/// asks the deserializer for a map only.
+struct Obj<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData)).map(Obj)
+    }
+}
+
+impl<T> std::ops::Deref for Obj<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
 
 /// A JSON string, borrowed from the body unless it has escapes.
 #[derive(Deserialize)]
@@ -69,17 +97,17 @@ struct RxIn<'a> {
     #[serde(borrow)]
     issued_on: S<'a>,
     #[serde(borrow)]
-    authority: AuthorityIn<'a>,
+    authority: Obj<AuthorityIn<'a>>,
     #[serde(borrow)]
-    prescriber: PrescriberIn<'a>,
+    prescriber: Obj<PrescriberIn<'a>>,
     #[serde(borrow)]
-    patient: PatientIn<'a>,
+    patient: Obj<PatientIn<'a>>,
     #[serde(borrow)]
-    items: Vec<ItemIn<'a>>,
+    items: Vec<Obj<ItemIn<'a>>>,
     #[serde(borrow)]
-    nhs: Option<NhsIn<'a>>,
+    nhs: Option<Obj<NhsIn<'a>>>,
     #[serde(borrow)]
-    signature: Option<SignatureIn<'a>>,
+    signature: Option<Obj<SignatureIn<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -125,13 +153,13 @@ struct PrescriberIn<'a> {
     #[serde(borrow)]
     family_name: S<'a>,
     #[serde(borrow)]
-    registration: RegistrationIn<'a>,
+    registration: Obj<RegistrationIn<'a>>,
     #[serde(borrow)]
     kind: Option<S<'a>>,
     #[serde(borrow)]
     private_prescriber_code: Option<S<'a>>,
     #[serde(borrow)]
-    address: AddressIn<'a>,
+    address: Obj<AddressIn<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -150,7 +178,7 @@ struct PatientIn<'a> {
     #[serde(borrow)]
     phone: Option<S<'a>>,
     #[serde(borrow)]
-    address: AddressIn<'a>,
+    address: Obj<AddressIn<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -168,7 +196,7 @@ struct ItemIn<'a> {
     quantity: Option<Whole>,
     #[serde(borrow)]
     quantity_in_words: Option<S<'a>>,
-    dose: DoseIn,
+    dose: Obj<DoseIn>,
     #[serde(borrow)]
     instructions: S<'a>,
     days_supply: Option<Whole>,
@@ -195,7 +223,7 @@ struct SignatureIn<'a> {
 /// collecting parser".
 pub(super) fn parse(body: &[u8], today: Date, formulary: &Formulary) -> Option<Prescription> {
     // Checked as UTF-8 once, the body is read without checking each string again.
-    let rx: RxIn = serde_json::from_str(std::str::from_utf8(body).ok()?).ok()?;
+    let Obj(rx): Obj<RxIn> = serde_json::from_str(std::str::from_utf8(body).ok()?).ok()?;
     let kind = match txt(&rx.kind, 64)? {
         "private" => PrescriptionType::Private,
         "nhs" => PrescriptionType::Nhs,
