@@ -152,3 +152,15 @@ fn the_problem_and_field_error_examples_match_the_code_table() {
     assert_eq!(errors[0].code, fe["code"]["example"].as_str().unwrap());
     assert_eq!(errors[0].detail, fe["detail"]["example"].as_str().unwrap());
 }
+
+/// The bench payloads (`bench/payloads`, timed by the criterion bench and by the Zod peer) are
+/// the documented examples, so the figures measure what the documentation shows.
+#[test]
+fn the_bench_payloads_are_the_documented_examples() {
+    let read = |f: &str| -> Value {
+        let p = format!("{}/../../bench/payloads/{f}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    assert_eq!(read("valid.json"), example_submission());
+    assert_eq!(read("invalid.json"), example_invalid_submission());
+}
