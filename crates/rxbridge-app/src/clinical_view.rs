@@ -53,7 +53,8 @@ pub struct AuthorityShown {
     pub eps_id: Option<String>,
     /// For an electronic private prescription: the signature check's outcome in words.
     pub signature: Option<String>,
-    /// The stored scan of the matched (or offered) original, a document id.
+    /// The stored scan of the matched (or offered) original, a document id; `None` when the
+    /// patient is masked.
     pub scan: Option<String>,
 }
 
@@ -146,7 +147,13 @@ pub(crate) fn layout(
     ClinicalView {
         age: (!masked).then_some(age),
         prescriber: prescriber(rx),
-        authority: authority(rec, rx, timeline),
+        authority: {
+            let mut a = authority(rec, rx, timeline);
+            if masked {
+                a.scan = None; // the scan is the whole prescription
+            }
+            a
+        },
         items: rx.items.iter().map(|i| item(i, age)).collect(),
         related: vec![Vec::new(); rec.findings.len()],
         history: Vec::new(),

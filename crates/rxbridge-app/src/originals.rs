@@ -129,10 +129,14 @@ impl Originals {
     /// so a query parameter cannot put a view on an unrelated record.
     pub async fn download(
         &self,
-        staff_id: &str,
+        staff: &crate::staff::StaffAccount,
         doc: &str,
         claimed: Option<&str>,
+        reason: Option<&str>,
     ) -> Result<Option<Download>, StoreError> {
+        // Kept on the audit event when given (a masked viewer's reason for opening the record).
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        let staff_id = staff.id.as_str();
         let subject = match claimed.filter(|c| !c.is_empty()) {
             Some(c) if self.references(c, doc).await? => c.to_string(),
             _ => doc.to_string(),
@@ -153,7 +157,7 @@ impl Originals {
                 kind: "staff.viewed_document".into(),
                 actor: format!("staff:{staff_id}"),
                 subject,
-                detail: serde_json::json!({ "document": doc }),
+                detail: serde_json::json!({ "document": doc, "reason": reason }),
             })
             .await?;
         Ok(Some(answer))

@@ -237,15 +237,42 @@ impl StaffViews {
             clinical_view::look_up(&mut clinical, self.store(), &self.vault, mode, &record, &rx)
                 .await?;
         }
-        let history = clinical.history.len();
+        let history: Vec<&str> = clinical
+            .history
+            .iter()
+            .map(|h| h.prescription_id.as_str())
+            .collect();
         self.audit
             .record(
                 s,
                 "staff.viewed_prescription",
                 id,
-                serde_json::json!({ "masked": masked, "reason": reason, "mode": mode.as_str(), "history_shown": history }),
+                serde_json::json!({ "masked": masked, "reason": reason, "mode": mode.as_str(), "history_shown": history.len(), "history": history }),
             )
             .await?;
+        // A record shown beside this one (a conflicting identity: maybe another person's) is
+        // a look at that record too, on its own timeline and so in its subject-access report.
+        let mut related: Vec<&str> = clinical
+            .related
+            .iter()
+            .flatten()
+            .map(|r| r.id.as_str())
+            .collect();
+        related.sort_unstable();
+        related.dedup();
+        for other in related.into_iter().filter(|r| *r != id) {
+            let detail = serde_json::json!({ "from": id, "mode": mode.as_str() });
+            self.audit
+                .record(s, "staff.viewed_related", other, detail)
+                .await?;
+        }
+        let mut record = record;
+        if masked {
+            // A finding's message may name earlier supplies or other records.
+            for f in &mut record.findings {
+                f.message = rxbridge_domain::compliance::describe(&f.code).to_string();
+            }
+        }
         let payment = self.payments.for_prescription(id).await?.map(|p| {
             let link = (p.status == PaymentStatus::AwaitingPayment && !masked)
                 .then(|| self.payments.link_for(&p.id));

@@ -283,6 +283,15 @@ pub(crate) fn finding(code: &'static str, item: Option<usize>, message: String) 
 
 /// True when the instructions say no more than "as directed" in one of its forms
 /// (see [`crate::directions::is_only_as_directed`]).
+/// What rule `code` checks, in general terms (its `GET /v1/rules` description): what a masked
+/// view shows instead of a finding's own message, which may name other records.
+pub fn describe(code: &str) -> &'static str {
+    RULES
+        .iter()
+        .find(|r| r.code == code)
+        .map_or("", |r| r.description)
+}
+
 pub fn is_only_as_directed(instructions: &str) -> bool {
     crate::directions::is_only_as_directed(instructions)
 }

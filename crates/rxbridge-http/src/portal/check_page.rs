@@ -29,6 +29,21 @@ pub struct Again<'a> {
     pub form: Form,
     pub why: Option<&'a str>,
     pub typed: &'a [(String, String)],
+    /// The reason a masked viewer gave to open the full record (carried to the scan's link).
+    pub reason: Option<&'a str>,
+}
+
+/// The link to a stored scan of `rec`'s original. A viewer who opened the record with a reason
+/// opens the scan with the same.
+fn scan_href(doc: &str, rec: &PrescriptionRecord, again: &Again<'_>) -> String {
+    let reason = again
+        .reason
+        .map(|r| format!("&reason={}", super::subject_access::urlencode(r)));
+    format!(
+        "/staff/documents/{doc}?prescription={}{}",
+        rec.id,
+        reason.unwrap_or_default()
+    )
 }
 
 impl Again<'_> {
@@ -90,7 +105,7 @@ pub fn page(
             @if let Some(pay) = &p.payment { (pages::payment_panel(s, mode, &pay.payment, pay.link.as_deref())) }
             @if let Some(d) = &p.decision { (decision(s, mode, rec, d, again)) }
             (actions(s, mode, rec, again))
-            (timeline(rec, &p.timeline, actor))
+            (timeline(rec, &p.timeline, actor, (p.patient.masked, again)))
             @if !p.access.is_empty() { (access_log(&p.access, actor)) }
         },
     )
@@ -171,7 +186,7 @@ fn authority(
                 }
                 @if let Some(eps) = &a.eps_id { dt { "EPS prescription id" } dd { code { (eps) } } }
                 @if let Some(sig) = &a.signature { dt { "Signature" } dd { (sig) } }
-                @if let Some(doc) = &a.scan { dt { "Scan of the original" } dd { a href={ "/staff/documents/" (doc) "?prescription=" (rec.id) } { "Open the scan" } } }
+                @if let Some(href) = a.scan.as_deref().map(|d| scan_href(d, rec, again)) { dt { "Scan of the original" } dd { a href=(href) { "Open the scan" } } }
             }
             @if rec.status == rxbridge_domain::Status::AwaitingOriginal {
                 h3 { "Paper original" }
@@ -411,7 +426,12 @@ fn actions(s: &StaffSession, mode: Mode, rec: &PrescriptionRecord, again: &Again
 }
 
 /// State changes and staff actions, with who did them and why.
-fn timeline(rec: &PrescriptionRecord, timeline: &[EventRecord], actor: &ActorNames<'_>) -> Markup {
+fn timeline(
+    rec: &PrescriptionRecord,
+    timeline: &[EventRecord],
+    actor: &ActorNames<'_>,
+    (masked, again): (bool, &Again<'_>),
+) -> Markup {
     html! {
         section aria-labelledby="h-timeline" {
             h2 id="h-timeline" { "Timeline" }
@@ -425,8 +445,8 @@ fn timeline(rec: &PrescriptionRecord, timeline: &[EventRecord], actor: &ActorNam
                         @for a in e.event.detail.get("amendments").and_then(|a| a.as_array()).into_iter().flatten() {
                             br; small { "Amended " (a.get("flag").and_then(|f| f.as_str()).unwrap_or("")) ": “" (a.get("added").and_then(|f| f.as_str()).unwrap_or("")) "”" }
                         }
-                        @if let Some(d) = e.event.detail.get("document").and_then(|d| d.get("id")).and_then(|d| d.as_str()) {
-                            " — " a href={ "/staff/documents/" (d) "?prescription=" (rec.id) } { "scan" } }
+                        @if let Some(href) = e.event.detail.get("document").and_then(|d| d.get("id")).and_then(|d| d.as_str()).filter(|_| !masked).map(|d| scan_href(d, rec, again)) {
+                            " — " a href=(href) { "scan" } }
                     }
                 }
             }

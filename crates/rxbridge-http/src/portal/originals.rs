@@ -114,10 +114,9 @@ pub(super) async fn document(
     Query(q): Query<Params>,
 ) -> Result<Response, PortalError> {
     let claimed = q.get("prescription").map(String::as_str);
-    let found = state
-        .portal
-        .originals
-        .download(&s.staff.id, &doc, claimed)
+    let reason = q.get("reason").map(String::as_str);
+    let found = (state.portal.originals)
+        .download(&s.staff, &doc, claimed, reason)
         .await;
     Ok(match found.map_err(internal)? {
         Some(Download::Link(link)) => with_location(StatusCode::SEE_OTHER.into_response(), &link),

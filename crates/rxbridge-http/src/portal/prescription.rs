@@ -157,6 +157,7 @@ pub(super) async fn render(
         form: shown.kept.form,
         why: shown.why,
         typed: &shown.kept.typed,
+        reason: shown.reason,
     };
     let actor = |a: &str| describe_actor(a, &staff, &clinics);
     let body = check_page::page(s, mode, &page, &again, &actor);

@@ -51,6 +51,10 @@ async fn the_check_screen_shows_history_across_clinics_only_to_an_unmasked_viewe
     .await;
     assert!(masked.contains("Open the full record to see the patient's earlier supplies."));
     assert!(!masked.contains("Northern ADHD Clinic") && !masked.contains("(age "));
+    assert!(
+        page.contains(&earlier_id) && !masked.contains(&earlier_id),
+        "a finding's own message names the earlier supply; the masked view shows the rule's"
+    );
     // Each look is audited, with how many earlier supplies it showed.
     let events = app
         .running
@@ -74,6 +78,15 @@ async fn the_check_screen_shows_history_across_clinics_only_to_an_unmasked_viewe
         shown,
         vec![(false.into(), 1.into()), (true.into(), 0.into())],
         "{events:#?}"
+    );
+    let listed = events
+        .iter()
+        .find(|e| e.event.kind == "staff.viewed_prescription")
+        .map(|e| e.event.detail["history"].clone());
+    assert_eq!(
+        listed,
+        Some(serde_json::json!([earlier_id])),
+        "which supplies were shown"
     );
     // The history is the patient's: another patient's page lists none of it.
     let mut b = nhs_body();
@@ -100,4 +113,46 @@ async fn page_of(app: &TestApp, c: &reqwest::Client, path: String) -> String {
     let r = c.get(app.url(&path)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     r.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_conflicting_record_shown_beside_another_is_a_look_at_it_too() {
+    let app = spawn_app().await;
+    let first = app.submit_ok(&nhs_body()).await;
+    let first = first["id"].as_str().unwrap().to_string();
+    // The same NHS number under another name: an identity conflict, linked to the first.
+    let mut b = nhs_body();
+    b["clinic_reference"] = "SAME-NHS-OTHER-NAME".into();
+    b["patient"]["given_name"] = "Jordan".into();
+    let second = app.submit_ok(&b).await;
+    assert!(
+        codes(&second).contains(&"identity_conflict".to_string()),
+        "{second:#}"
+    );
+    let second = second["id"].as_str().unwrap();
+    let ph = signed_in(&app, Role::Pharmacist, "ph@example.com").await;
+    let page = page_of(
+        &app,
+        &ph,
+        format!("/staff/prescriptions/{second}?mode=test"),
+    )
+    .await;
+    assert!(
+        page.contains(&format!("/staff/prescriptions/{first}?mode=test")),
+        "{page}"
+    );
+    let store = &app.running.as_ref().unwrap().store;
+    let looks: Vec<_> = store
+        .timeline(&first)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event.kind == "staff.viewed_related")
+        .map(|e| e.event.detail["from"].clone())
+        .collect();
+    assert_eq!(
+        looks,
+        [serde_json::json!(second)],
+        "on the other record's own timeline"
+    );
 }
