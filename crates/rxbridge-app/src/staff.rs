@@ -229,6 +229,12 @@ pub fn hash_password(password: &str) -> Result<String, StaffError> {
         .map_err(|e| StaffError::Invalid(format!("could not hash the password: {e}")))
 }
 
+/// Whether `password` opens `account` (its Argon2 hash): the demo asks before it prints a
+/// one-time password again.
+pub fn opens(account: &StaffAccount, password: &str) -> bool {
+    verify_password(password, &account.password_hash)
+}
+
 fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|h| {
         Argon2::default()
