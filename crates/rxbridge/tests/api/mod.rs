@@ -14,6 +14,7 @@ mod intake;
 mod listing;
 mod ops;
 mod portal;
+mod portal_admin;
 mod round_two;
 mod rules;
 mod workbench;

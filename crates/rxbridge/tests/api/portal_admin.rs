@@ -1,0 +1,342 @@
+//! The staff portal's administration over HTTP: staff accounts, a patient's audit trail,
+//! queries answered through the API, webhook endpoints and dead letters, the registers.
+
+use crate::api::helpers::*;
+use crate::api::portal::{csrf_in, nhs_prescription, signed_in};
+use crate::common::get_text;
+use reqwest::StatusCode;
+use rxbridge_app::ports::EventLog;
+use rxbridge_app::staff::Role;
+
+#[tokio::test]
+async fn admins_manage_staff_and_export_a_patients_audit_trail() {
+    let app = spawn_app().await;
+    let rx = nhs_prescription(&app, false).await;
+    let id = rx["id"].as_str().unwrap();
+    // Someone looks at it first, so there is a read to find in the trail.
+    let support = signed_in(&app, Role::Support, "sup@example.com").await;
+    support
+        .get(app.url(&format!("/staff/prescriptions/{id}?mode=test&reason=call")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        support
+            .get(app.url("/staff/admin/staff"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        support
+            .get(app.url("/staff/admin/audit"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let admin = signed_in(&app, Role::Admin, "admin@example.com").await;
+    let page = get_text(&admin, app.url("/staff/admin/staff")).await;
+    assert!(page.contains("sup@example.com") && page.contains("admin@example.com"));
+    let csrf = csrf_in(&page);
+    let r = admin
+        .post(app.url("/staff/admin/staff"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "new.ph@example.com"),
+            ("role", "pharmacist"),
+            ("gphc", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a pharmacist needs a GPhC number"
+    );
+    let r = admin
+        .post(app.url("/staff/admin/staff"))
+        .form(&[("email", "x@example.com"), ("role", "support")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF token");
+    let r = admin
+        .post(app.url("/staff/admin/staff"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "new.ph@example.com"),
+            ("role", "pharmacist"),
+            ("gphc", "2033467"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert!(r.text().await.unwrap().contains("One-time password"));
+
+    let page = get_text(
+        &admin,
+        app.url("/staff/admin/audit?mode=test&by=nhs&q=9434765919"),
+    )
+    .await;
+    assert!(
+        page.contains("prescription.received")
+            && page.contains("staff.viewed_prescription")
+            && page.contains(id)
+    );
+    let r = admin
+        .get(app.url("/staff/admin/audit?mode=test&by=nhs&q=9434765919&format=csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = r.text().await.unwrap();
+    assert!(csv.starts_with("seq,at,prescription_id,event,actor,detail\n"));
+    assert!(csv.lines().count() >= 3, "{csv}");
+    let store = app.running.as_ref().unwrap().store.clone();
+    let admin_id =
+        rxbridge_app::staff::StaffStore::staff_by_email(store.as_ref(), "admin@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+    let exports: Vec<_> = store
+        .timeline(&admin_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event.kind == "staff.subject_access")
+        .collect();
+    assert_eq!(exports.len(), 2, "the view and the CSV are both audited");
+    assert_eq!(exports[1].event.detail["format"], "csv");
+}
+
+#[tokio::test]
+async fn a_pharmacists_query_is_answered_by_the_clinic_through_the_api() {
+    let app = spawn_app().await;
+    let rx = nhs_prescription(&app, false).await;
+    let id = rx["id"].as_str().unwrap();
+    let path = format!("/v1/prescriptions/{id}/query-response");
+    // No query open yet.
+    let (s, p) = app
+        .post_json(&path, &app.test_key, &serde_json::json!({"answer": "n/a"}))
+        .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::CONFLICT, Some("no_open_query"))
+    );
+    let ph = signed_in(&app, Role::Pharmacist, "ph@example.com").await;
+    let page = get_text(
+        &ph,
+        app.url(&format!("/staff/prescriptions/{id}?mode=test")),
+    )
+    .await;
+    let r = ph
+        .post(app.url(&format!("/staff/prescriptions/{id}/decision?mode=test")))
+        .form(&[
+            ("csrf", csrf_in(&page).as_str()),
+            ("version", "1"),
+            ("decision", "query"),
+            ("reason", "Please confirm the dose"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, v) = app
+        .get_json(&format!("/v1/prescriptions/{id}"), &app.test_key)
+        .await;
+    assert_eq!(v["status"], "on_hold");
+    assert!(
+        v["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "prescription.queried"
+                && e["detail"]["question"] == "Please confirm the dose")
+    );
+    // Bad answers change nothing.
+    let (s, p) = app
+        .post_json(
+            &path,
+            &app.test_key,
+            &serde_json::json!({"answer": "", "x": 1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(p["errors"].as_array().unwrap().len(), 2);
+    let other = app.add_clinic("Other").await;
+    let (s, _) = app
+        .post_json(&path, &other.test_key, &serde_json::json!({"answer": "x"}))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = app
+        .post_json(
+            &path,
+            &app.test_key,
+            &serde_json::json!({"answer": "Confirmed: 36 mg each morning"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["status"], "awaiting_clinical_check");
+    let last = v["timeline"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["event"].as_str(), last["detail"]["answer"].as_str()),
+        (
+            Some("prescription.query_answered"),
+            Some("Confirmed: 36 mg each morning")
+        )
+    );
+}
+
+#[tokio::test]
+async fn admins_manage_webhook_endpoints_and_dead_letters_pharmacists_read_registers() {
+    let app = spawn_app().await;
+    let admin = signed_in(&app, Role::Admin, "admin@example.com").await;
+    let page = get_text(&admin, app.url("/staff/admin/webhooks")).await;
+    assert!(page.contains("Dead letters (0)"), "{page}");
+    let csrf = csrf_in(&page);
+    // The SSRF guard refuses internal targets (private targets are not allowed by default).
+    for (dest, url, why) in [
+        (
+            "warehouse:live",
+            "http://127.0.0.1:9090/orders",
+            "URL refused",
+        ),
+        (
+            "warehouse:live",
+            "https://169.254.169.254/latest",
+            "URL refused",
+        ),
+        (
+            "warehouse:elsewhere",
+            "https://wh.example.com/h",
+            "Destination must be",
+        ),
+        (
+            "clinic:cl_nope:live",
+            "https://wh.example.com/h",
+            "Destination must be",
+        ),
+    ] {
+        let r = admin
+            .post(app.url("/staff/admin/webhooks"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("action", "set"),
+                ("destination", dest),
+                ("url", url),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{dest} {url}");
+        assert!(r.text().await.unwrap().contains(why));
+    }
+    let r = admin
+        .post(app.url("/staff/admin/webhooks"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("action", "set"),
+            ("destination", "warehouse:live"),
+            ("url", "https://warehouse.example.com/orders"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("whsec_") && page.contains("https://warehouse.example.com/orders"),
+        "{page}"
+    );
+    // Without the form token: refused.
+    let r = admin
+        .post(app.url("/staff/admin/webhooks/replay"))
+        .form(&[("csrf", "forged"), ("all", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = admin
+        .post(app.url("/staff/admin/webhooks/replay"))
+        .form(&[("csrf", csrf.as_str()), ("all", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    // Registers: pharmacists and admins; support and finance are refused.
+    let pharmacist = signed_in(&app, Role::Pharmacist, "ph@example.com").await;
+    let r = pharmacist
+        .get(app.url("/staff/registers"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Controlled Drugs register")
+    );
+    for (role, email) in [
+        (Role::Support, "su@example.com"),
+        (Role::Finance, "fi@example.com"),
+    ] {
+        let c = signed_in(&app, role, email).await;
+        assert_eq!(
+            c.get(app.url("/staff/registers"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            c.get(app.url("/staff/admin/webhooks"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+}
+
+#[tokio::test]
+async fn register_corrections_are_for_pharmacists_and_refused_for_unknown_sections() {
+    let app = spawn_app().await;
+    let pharmacist = signed_in(&app, Role::Pharmacist, "ph2@example.com").await;
+    let page = get_text(&pharmacist, app.url("/staff/registers")).await;
+    let csrf = csrf_in(&page);
+    let r = pharmacist
+        .post(app.url("/staff/registers/cd/annotate"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("section", "CONCERTA-XL-36"),
+            ("note", "opening balance checked"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "no entries in that section yet"
+    );
+    let support = signed_in(&app, Role::Support, "su2@example.com").await;
+    let r = support
+        .post(app.url("/staff/registers/cd/annotate"))
+        .form(&[("csrf", "x"), ("section", "CONCERTA-XL-36"), ("note", "n")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
