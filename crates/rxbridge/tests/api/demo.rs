@@ -4,6 +4,7 @@
 
 use crate::api::cli::rxbridge;
 use crate::api::portal::{browser, csrf_in};
+use crate::common::post_form;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
@@ -76,16 +77,16 @@ async fn the_demo_works_twice_and_passwords_are_reset_from_the_cli() {
         .await
         .unwrap();
     let csrf = csrf_in(&page.text().await.unwrap());
-    let r = c
-        .post(format!("{base}/staff/password"))
-        .form(&[
+    let r = post_form(
+        &c,
+        format!("{base}/staff/password"),
+        &[
             ("csrf", csrf.as_str()),
             ("current", &otp("support")),
             ("new", "a much better passphrase"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let first = stop(child);
     assert!(
@@ -142,16 +143,16 @@ async fn sign_in(base: &str, email: &str, password: &str) -> reqwest::Client {
     let c = browser();
     let page = c.get(format!("{base}/staff/login")).send().await.unwrap();
     let csrf = csrf_in(&page.text().await.unwrap());
-    let r = c
-        .post(format!("{base}/staff/login"))
-        .form(&[
+    let r = post_form(
+        &c,
+        format!("{base}/staff/login"),
+        &[
             ("csrf", csrf.as_str()),
             ("email", email),
             ("password", password),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "/staff/password");
     c

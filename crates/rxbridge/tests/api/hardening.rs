@@ -3,7 +3,7 @@
 
 use crate::api::helpers::*;
 use crate::api::portal::{browser, csrf_in, first_sign_in};
-use crate::common::get_text;
+use crate::common::{get_text, post_form};
 use reqwest::StatusCode;
 use rxbridge::Config;
 
@@ -47,16 +47,16 @@ async fn staff_cookies_are_secure_host_cookies_without_any_setting() {
         )
         .await
         .unwrap();
-    let r = c
-        .post(app.url("/staff/login"))
-        .form(&[
+    let r = post_form(
+        &c,
+        app.url("/staff/login"),
+        &[
             ("csrf", csrf_in(&page).as_str()),
             ("email", "cookie@example.com"),
             ("password", otp.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let cookies = set_cookies(&r);
     assert!(
@@ -267,16 +267,16 @@ async fn the_password_form_refuses_weak_passwords_and_says_why() {
         ("qwertyuiop123", "common or breached"),
         ("iloveyou2026!", "common or breached"),
     ] {
-        let r = c
-            .post(app.url("/staff/password"))
-            .form(&[
+        let r = post_form(
+            &c,
+            app.url("/staff/password"),
+            &[
                 ("csrf", csrf.as_str()),
                 ("current", otp.as_str()),
                 ("new", weak),
-            ])
-            .send()
-            .await
-            .unwrap();
+            ],
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{weak}");
         let body = r.text().await.unwrap();
         assert!(body.contains(why), "{weak}: {body}");
@@ -284,16 +284,16 @@ async fn the_password_form_refuses_weak_passwords_and_says_why() {
     // Still on the one-time password: nothing was changed.
     let r = c.get(app.url("/staff")).send().await.unwrap();
     assert_eq!(r.headers()["location"], "/staff/password");
-    let r = c
-        .post(app.url("/staff/password"))
-        .form(&[
+    let r = post_form(
+        &c,
+        app.url("/staff/password"),
+        &[
             ("csrf", csrf.as_str()),
             ("current", otp.as_str()),
             ("new", "lanterns over seven quiet harbours"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.headers()["location"], "/staff");
 }
 
@@ -315,16 +315,17 @@ async fn try_sign_in(
     password: &str,
 ) -> StatusCode {
     let page = get_text(c, app.url("/staff/login")).await;
-    c.post(app.url("/staff/login"))
-        .form(&[
+    post_form(
+        c,
+        app.url("/staff/login"),
+        &[
             ("csrf", csrf_in(&page).as_str()),
             ("email", email),
             ("password", password),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .status()
+        ],
+    )
+    .await
+    .status()
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The staff portal over HTTP with a cookie-holding client (the Chromium tests are next).
 
 use crate::api::helpers::*;
-use crate::common::get_text;
+use crate::common::{get_text, post_form};
 use reqwest::{Client, StatusCode, redirect::Policy};
 use rxbridge_app::ports::EventLog;
 use rxbridge_app::staff::Role;
@@ -25,16 +25,16 @@ pub(crate) fn csrf_in(page: &str) -> String {
 pub(crate) async fn first_sign_in(app: &TestApp, email: &str, otp: &str) -> Client {
     let c = browser();
     let page = get_text(&c, app.url("/staff/login")).await;
-    let r = c
-        .post(app.url("/staff/login"))
-        .form(&[
+    let r = post_form(
+        &c,
+        app.url("/staff/login"),
+        &[
             ("csrf", csrf_in(&page).as_str()),
             ("email", email),
             ("password", otp),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "/staff/password");
     c
@@ -56,16 +56,16 @@ pub(crate) async fn signed_in(app: &TestApp, role: Role, email: &str) -> Client 
     let r = c.get(app.url("/staff")).send().await.unwrap();
     assert_eq!(r.headers()["location"], "/staff/password");
     let page = get_text(&c, app.url("/staff/password")).await;
-    let r = c
-        .post(app.url("/staff/password"))
-        .form(&[
+    let r = post_form(
+        &c,
+        app.url("/staff/password"),
+        &[
             ("csrf", csrf_in(&page).as_str()),
             ("current", otp.as_str()),
             ("new", "a much better passphrase"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.headers()["location"], "/staff");
     c
 }
@@ -107,19 +107,14 @@ async fn sign_in_cookies_headers_and_sign_out() {
     let page = get_text(&c, app.url("/staff?mode=test")).await;
     assert!(page.contains("sup@example.com") && page.contains("Search"));
     // Sign-out needs the form token; then the session is gone.
-    let r = c
-        .post(app.url("/staff/logout"))
-        .form(&[("csrf", "forged")])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(&c, app.url("/staff/logout"), &[("csrf", "forged")]).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = c
-        .post(app.url("/staff/logout"))
-        .form(&[("csrf", csrf_in(&page).as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(
+        &c,
+        app.url("/staff/logout"),
+        &[("csrf", csrf_in(&page).as_str())],
+    )
+    .await;
     assert_eq!(r.headers()["location"], "/staff/login");
     let r = c.get(app.url("/staff")).send().await.unwrap();
     assert_eq!(r.headers()["location"], "/staff/login");
@@ -137,50 +132,50 @@ async fn csrf_less_sign_in_is_refused_and_lockout_follows_failures() {
         .await
         .unwrap();
     let c = browser();
-    let r = c
-        .post(app.url("/staff/login"))
-        .form(&[("email", "lock@example.com"), ("password", otp.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(
+        &c,
+        app.url("/staff/login"),
+        &[("email", "lock@example.com"), ("password", otp.as_str())],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF cookie or field");
     let page = get_text(&c, app.url("/staff/login")).await;
     let csrf = csrf_in(&page);
     for _ in 0..4 {
-        let r = c
-            .post(app.url("/staff/login"))
-            .form(&[
+        let r = post_form(
+            &c,
+            app.url("/staff/login"),
+            &[
                 ("csrf", csrf.as_str()),
                 ("email", "lock@example.com"),
                 ("password", "wrong"),
-            ])
-            .send()
-            .await
-            .unwrap();
+            ],
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    let r = c
-        .post(app.url("/staff/login"))
-        .form(&[
+    let r = post_form(
+        &c,
+        app.url("/staff/login"),
+        &[
             ("csrf", csrf.as_str()),
             ("email", "lock@example.com"),
             ("password", "wrong"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(r.headers().contains_key("retry-after"));
-    let r = c
-        .post(app.url("/staff/login"))
-        .form(&[
+    let r = post_form(
+        &c,
+        app.url("/staff/login"),
+        &[
             ("csrf", csrf.as_str()),
             ("email", "lock@example.com"),
             ("password", otp.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(
         r.status(),
         StatusCode::TOO_MANY_REQUESTS,
@@ -225,17 +220,17 @@ async fn support_sees_masked_data_unless_a_reason_is_given_and_every_look_is_aud
     .await;
     assert!(page.contains("Sam Taylor") && page.contains("9434765919"));
     // Support cannot decide, whatever the form says.
-    let r = c
-        .post(app.url(&format!("/staff/prescriptions/{id}/decision?mode=test")))
-        .form(&[
+    let r = post_form(
+        &c,
+        app.url(&format!("/staff/prescriptions/{id}/decision?mode=test")),
+        &[
             ("csrf", csrf_in(&page).as_str()),
             ("version", "1"),
             ("decision", "approve"),
             ("reason", "x"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = c
         .get(app.url("/staff/worklist?mode=test"))
@@ -299,25 +294,25 @@ async fn pharmacist_works_the_list_and_a_stale_decision_is_refused() {
     let csrf = csrf_in(&page);
     let url = app.url(&format!("/staff/prescriptions/{id}/decision?mode=test"));
     // No CSRF token: refused.
-    let r = c
-        .post(&url)
-        .form(&[("version", "1"), ("decision", "approve"), ("reason", "ok")])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(
+        &c,
+        &url,
+        &[("version", "1"), ("decision", "approve"), ("reason", "ok")],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // Flags not acknowledged: refused with the reason shown.
-    let r = c
-        .post(&url)
-        .form(&[
+    let r = post_form(
+        &c,
+        &url,
+        &[
             ("csrf", csrf.as_str()),
             ("version", "1"),
             ("decision", "approve"),
             ("reason", "ok"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         r.text()
@@ -325,35 +320,35 @@ async fn pharmacist_works_the_list_and_a_stale_decision_is_refused() {
             .unwrap()
             .contains("not acknowledged: cd_over_30_days")
     );
-    let r = c
-        .post(&url)
-        .form(&[
+    let r = post_form(
+        &c,
+        &url,
+        &[
             ("csrf", csrf.as_str()),
             ("version", "1"),
             ("decision", "approve"),
             ("ack", "cd_over_30_days"),
             ("reason", "Agreed with prescriber"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, v) = app
         .get_json(&format!("/v1/prescriptions/{id}"), &app.test_key)
         .await;
     assert_eq!(v["status"], "awaiting_payment");
     // A second pharmacist's form still carries version 1: told someone else decided.
-    let r = c
-        .post(&url)
-        .form(&[
+    let r = post_form(
+        &c,
+        &url,
+        &[
             ("csrf", csrf.as_str()),
             ("version", "1"),
             ("decision", "reject"),
             ("reason", "no"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(
         r.text()
@@ -391,39 +386,39 @@ async fn support_adds_a_note_and_cancels_on_the_patients_request() {
     let c = signed_in(&app, Role::Support, "sup@example.com").await;
     let page = get_text(&c, app.url(&format!("/staff/prescriptions/{id}?mode=test"))).await;
     let csrf = csrf_in(&page);
-    let r = c
-        .post(app.url(&format!("/staff/prescriptions/{id}/note?mode=test")))
-        .form(&[
+    let r = post_form(
+        &c,
+        app.url(&format!("/staff/prescriptions/{id}/note?mode=test")),
+        &[
             ("csrf", csrf.as_str()),
             ("note", "Patient asked when it ships"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let r = c
-        .post(app.url(&format!("/staff/prescriptions/{id}/cancel?mode=test")))
-        .form(&[("csrf", csrf.as_str()), ("reason", "")])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(
+        &c,
+        app.url(&format!("/staff/prescriptions/{id}/cancel?mode=test")),
+        &[("csrf", csrf.as_str()), ("reason", "")],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let r = c
-        .post(app.url(&format!("/staff/prescriptions/{id}/cancel?mode=test")))
-        .form(&[("reason", "no token")])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(
+        &c,
+        app.url(&format!("/staff/prescriptions/{id}/cancel?mode=test")),
+        &[("reason", "no token")],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = c
-        .post(app.url(&format!("/staff/prescriptions/{id}/cancel?mode=test")))
-        .form(&[
+    let r = post_form(
+        &c,
+        app.url(&format!("/staff/prescriptions/{id}/cancel?mode=test")),
+        &[
             ("csrf", csrf.as_str()),
             ("reason", "Patient no longer needs it"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, v) = app
         .get_json(&format!("/v1/prescriptions/{id}"), &app.test_key)
@@ -456,12 +451,12 @@ async fn support_adds_a_note_and_cancels_on_the_patients_request() {
     assert_eq!(cancel["detail"]["reason"], "Patient no longer needs it");
     assert!(cancel["actor"].as_str().unwrap().starts_with("staff:"));
     // Twice: refused with a clear message.
-    let r = c
-        .post(app.url(&format!("/staff/prescriptions/{id}/cancel?mode=test")))
-        .form(&[("csrf", csrf.as_str()), ("reason", "again")])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(
+        &c,
+        app.url(&format!("/staff/prescriptions/{id}/cancel?mode=test")),
+        &[("csrf", csrf.as_str()), ("reason", "again")],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
 }
 

@@ -3,7 +3,7 @@
 
 use crate::api::helpers::*;
 use crate::api::portal::{csrf_in, nhs_prescription, signed_in};
-use crate::common::get_text;
+use crate::common::{get_text, post_form};
 use reqwest::StatusCode;
 use rxbridge_app::ports::EventLog;
 use rxbridge_app::staff::Role;
@@ -43,40 +43,40 @@ async fn admins_manage_staff_and_export_a_patients_audit_trail() {
     let page = get_text(&admin, app.url("/staff/admin/staff")).await;
     assert!(page.contains("sup@example.com") && page.contains("admin@example.com"));
     let csrf = csrf_in(&page);
-    let r = admin
-        .post(app.url("/staff/admin/staff"))
-        .form(&[
+    let r = post_form(
+        &admin,
+        app.url("/staff/admin/staff"),
+        &[
             ("csrf", csrf.as_str()),
             ("email", "new.ph@example.com"),
             ("role", "pharmacist"),
             ("gphc", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(
         r.status(),
         StatusCode::UNPROCESSABLE_ENTITY,
         "a pharmacist needs a GPhC number"
     );
-    let r = admin
-        .post(app.url("/staff/admin/staff"))
-        .form(&[("email", "x@example.com"), ("role", "support")])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(
+        &admin,
+        app.url("/staff/admin/staff"),
+        &[("email", "x@example.com"), ("role", "support")],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF token");
-    let r = admin
-        .post(app.url("/staff/admin/staff"))
-        .form(&[
+    let r = post_form(
+        &admin,
+        app.url("/staff/admin/staff"),
+        &[
             ("csrf", csrf.as_str()),
             ("email", "new.ph@example.com"),
             ("role", "pharmacist"),
             ("gphc", "2033467"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert!(r.text().await.unwrap().contains("One-time password"));
 
@@ -137,17 +137,17 @@ async fn a_pharmacists_query_is_answered_by_the_clinic_through_the_api() {
         app.url(&format!("/staff/prescriptions/{id}?mode=test")),
     )
     .await;
-    let r = ph
-        .post(app.url(&format!("/staff/prescriptions/{id}/decision?mode=test")))
-        .form(&[
+    let r = post_form(
+        &ph,
+        app.url(&format!("/staff/prescriptions/{id}/decision?mode=test")),
+        &[
             ("csrf", csrf_in(&page).as_str()),
             ("version", "1"),
             ("decision", "query"),
             ("reason", "Please confirm the dose"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, v) = app
         .get_json(&format!("/v1/prescriptions/{id}"), &app.test_key)
@@ -225,31 +225,31 @@ async fn admins_manage_webhook_endpoints_and_dead_letters_pharmacists_read_regis
             "Destination must be",
         ),
     ] {
-        let r = admin
-            .post(app.url("/staff/admin/webhooks"))
-            .form(&[
+        let r = post_form(
+            &admin,
+            app.url("/staff/admin/webhooks"),
+            &[
                 ("csrf", csrf.as_str()),
                 ("action", "set"),
                 ("destination", dest),
                 ("url", url),
-            ])
-            .send()
-            .await
-            .unwrap();
+            ],
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{dest} {url}");
         assert!(r.text().await.unwrap().contains(why));
     }
-    let r = admin
-        .post(app.url("/staff/admin/webhooks"))
-        .form(&[
+    let r = post_form(
+        &admin,
+        app.url("/staff/admin/webhooks"),
+        &[
             ("csrf", csrf.as_str()),
             ("action", "set"),
             ("destination", "warehouse:live"),
             ("url", "https://warehouse.example.com/orders"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     let page = r.text().await.unwrap();
     assert!(
@@ -257,19 +257,19 @@ async fn admins_manage_webhook_endpoints_and_dead_letters_pharmacists_read_regis
         "{page}"
     );
     // Without the form token: refused.
-    let r = admin
-        .post(app.url("/staff/admin/webhooks/replay"))
-        .form(&[("csrf", "forged"), ("all", "1")])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(
+        &admin,
+        app.url("/staff/admin/webhooks/replay"),
+        &[("csrf", "forged"), ("all", "1")],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = admin
-        .post(app.url("/staff/admin/webhooks/replay"))
-        .form(&[("csrf", csrf.as_str()), ("all", "1")])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(
+        &admin,
+        app.url("/staff/admin/webhooks/replay"),
+        &[("csrf", csrf.as_str()), ("all", "1")],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 
     // Registers: pharmacists and admins; support and finance are refused.
@@ -316,27 +316,27 @@ async fn register_corrections_are_for_pharmacists_and_refused_for_unknown_sectio
     let pharmacist = signed_in(&app, Role::Pharmacist, "ph2@example.com").await;
     let page = get_text(&pharmacist, app.url("/staff/registers")).await;
     let csrf = csrf_in(&page);
-    let r = pharmacist
-        .post(app.url("/staff/registers/cd/annotate"))
-        .form(&[
+    let r = post_form(
+        &pharmacist,
+        app.url("/staff/registers/cd/annotate"),
+        &[
             ("csrf", csrf.as_str()),
             ("section", "CONCERTA-XL-36"),
             ("note", "opening balance checked"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(
         r.status(),
         StatusCode::NOT_FOUND,
         "no entries in that section yet"
     );
     let support = signed_in(&app, Role::Support, "su2@example.com").await;
-    let r = support
-        .post(app.url("/staff/registers/cd/annotate"))
-        .form(&[("csrf", "x"), ("section", "CONCERTA-XL-36"), ("note", "n")])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(
+        &support,
+        app.url("/staff/registers/cd/annotate"),
+        &[("csrf", "x"), ("section", "CONCERTA-XL-36"), ("note", "n")],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }

@@ -52,6 +52,15 @@ pub async fn ready(client: &reqwest::Client, base: &str) -> bool {
     poll(PATIENCE, up, |ready| *ready).await
 }
 
+/// POST a form (a browser's submit) with `client`.
+pub async fn post_form(
+    client: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    client.post(url).form(fields).send().await.unwrap()
+}
+
 /// GET `url` and read the body as text (the page a signed-in browser would see).
 pub async fn get_text(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
     client.get(url).send().await.unwrap().text().await.unwrap()
