@@ -5,6 +5,7 @@ mod access;
 mod audit;
 mod casebook;
 mod cli;
+mod fhir;
 mod hardening;
 mod helpers;
 mod hostile;
