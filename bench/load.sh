@@ -2,13 +2,17 @@
 # Load benchmark: builds release, starts rxbridge on a fresh (or seeded) data dir, and measures
 # side by side (a) GET /healthz, a trivial axum endpoint on the same server, as the ceiling and
 # (b) POST /v1/prescriptions with full validation, compliance (patient history) and a durable
-# (fsync) write. Prints req/s, p50/p99/p99.9, peak RSS and the ratio b/a; then both again at an
-# approximately fixed rate.
+# (fsync) write; then, in the same run with the same bodies, the two ceilings of
+# `bench/ceiling` (the same HTTP stack): (c) parse the JSON and answer 201, (d) parse, append to
+# a file, group-commit fdatasync, answer 201. Prints req/s, p50/p99/p99.9, peak RSS, the ratio
+# b/a and the ratios b/d (intake / durable ceiling) and b/c (intake / trivial ceiling); then
+# the same at an approximately fixed rate.
 #
 #   bench/load.sh                      # 10 s, 64 connections, fresh data dir
 #   SEED=1000000 bench/load.sh         # with 1 M prescriptions already stored
 #   DURATION=30s CONNECTIONS=128 bench/load.sh
 #   RXBRIDGE_BIN=/tmp/rxbridge.before bench/load.sh   # an earlier build, for before/after
+#   CEILING_BIN=… bench/load.sh        # a ceiling binary built elsewhere
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
@@ -18,10 +22,14 @@ SEED=${SEED:-0}
 RATE_CONNECTIONS=${RATE_CONNECTIONS:-10}
 RATE_DELAY_MS=${RATE_DELAY_MS:-20}   # ~ RATE_CONNECTIONS / (delay + latency) ≈ 500 req/s
 PORT=${PORT:-18181}
+CEILING_PORT=${CEILING_PORT:-$((PORT + 1))}
+TARGET=${CARGO_TARGET_DIR:-target}
 
 command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
 if [ -n "${RXBRIDGE_BIN:-}" ]; then BIN=$RXBRIDGE_BIN; else   # another build, e.g. to compare
-  cargo build --release -q -p rxbridge; BIN=target/release/rxbridge; fi
+  cargo build --release -q -p rxbridge; BIN=$TARGET/release/rxbridge; fi
+if [ -n "${CEILING_BIN:-}" ]; then CEILING=$CEILING_BIN; else
+  cargo build --release -q -p rxbridge-ceiling; CEILING=$TARGET/release/rxbridge-ceiling; fi
 DATA=${DATA_DIR:-$(mktemp -d)}
 export RXBRIDGE_LOG=warn
 
@@ -47,7 +55,9 @@ t0=$(date +%s%N)
 RXBRIDGE_MAX_CONNECTIONS_PER_CLIENT=${RXBRIDGE_MAX_CONNECTIONS_PER_CLIENT:-$(( CONNECTIONS > 200 ? CONNECTIONS * 2 : 256 ))} \
   RXBRIDGE_METRICS_LISTEN=${RXBRIDGE_METRICS_LISTEN:-127.0.0.1:0} $BIN --data-dir "$DATA" serve --listen 127.0.0.1:$PORT > "$DATA/serve.out" 2> "$DATA/serve.err" &
 PID=$!
-trap 'kill $PID 2>/dev/null || true' EXIT
+$CEILING --listen 127.0.0.1:$CEILING_PORT --file "$DATA/ceiling.log" > "$DATA/ceiling.err" 2>&1 &
+CPID=$!
+trap 'kill $PID $CPID 2>/dev/null || true' EXIT
 until curl -sf -o /dev/null http://127.0.0.1:$PORT/readyz; do sleep 0.02; done
 export RX_KEY=$KEY RX_TODAY=$(date -u +%F) RX_NHS="$DATA/nhs.txt"
 first=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$PORT/v1/prescriptions -H "Authorization: Bearer $KEY" \
@@ -63,11 +73,26 @@ a=$(run "trivial GET /healthz        " trivial.lua "$CONNECTIONS" 0 /healthz)
 echo "$a"
 b=$(run "durable POST /v1/prescriptions" submit.lua "$CONNECTIONS" 0 /v1/prescriptions)
 echo "$b"
-ra=$(echo "$a" | sed -E 's/.*req_per_s=([0-9]+).*/\1/'); rb=$(echo "$b" | sed -E 's/.*req_per_s=([0-9]+).*/\1/')
-echo "ratio b/a: $(python3 -c "print(f'{$rb/$ra:.2f}')")"
 echo "peak RSS: $(grep VmHWM /proc/$PID/status | awk '{printf "%.1f MiB", $2/1024}')"
+# The ceilings, on their own port, with the bodies submit.lua sends the product.
+crun() { # label path connections delay
+  RX_DELAY_MS=$4 wrk -t"$THREADS" -c"$3" -d"$DURATION" -s bench/submit.lua "http://127.0.0.1:$CEILING_PORT$2" | grep RESULT | sed "s|RESULT|$1|"
+}
+c=$(crun "ceiling parse+201 POST     " /trivial "$CONNECTIONS" 0)
+echo "$c"
+d=$(crun "ceiling durable POST       " /durable "$CONNECTIONS" 0)
+echo "$d"
+rps() { echo "$1" | sed -E 's/.*req_per_s=([0-9]+).*/\1/'; }
+ra=$(rps "$a"); rb=$(rps "$b"); rc=$(rps "$c"); rd=$(rps "$d")
+ratio() { python3 -c "print(f'{$1/$2:.3f}')"; }
+echo "ratio b/a: $(ratio "$rb" "$ra")"
+echo "ratio intake / durable ceiling (b/d): $(ratio "$rb" "$rd")"
+echo "ratio intake / trivial ceiling (b/c): $(ratio "$rb" "$rc")"
+echo "ceiling peak RSS: $(grep VmHWM /proc/$CPID/status | awk '{printf "%.1f MiB", $2/1024}')"
 echo "-- approximately fixed rate ($RATE_CONNECTIONS connections, ${RATE_DELAY_MS} ms think time)"
 run "trivial GET /healthz        " trivial.lua "$RATE_CONNECTIONS" "$RATE_DELAY_MS" /healthz
 run "durable POST /v1/prescriptions" submit.lua "$RATE_CONNECTIONS" "$RATE_DELAY_MS" /v1/prescriptions
-kill -TERM $PID; wait $PID 2>/dev/null || true
+crun "ceiling parse+201 POST     " /trivial "$RATE_CONNECTIONS" "$RATE_DELAY_MS"
+crun "ceiling durable POST       " /durable "$RATE_CONNECTIONS" "$RATE_DELAY_MS"
+kill -TERM $PID $CPID; wait $PID 2>/dev/null || true
 echo "after the run: $($BIN --data-dir "$DATA" audit verify 2>/dev/null)"

@@ -1,5 +1,6 @@
--- wrk script: POST /v1/prescriptions with a distinct Idempotency-Key per request and a patient
--- drawn from a pool (so patient histories build up and the history rules do real work).
+-- wrk script: POST a prescription to the URL's path (/v1/prescriptions, or a ceiling's endpoint)
+-- with a distinct Idempotency-Key per request and a patient drawn from a pool (so patient
+-- histories build up and the history rules do real work).
 -- Env: RX_KEY (sandbox key), RX_TODAY (YYYY-MM-DD), RX_NHS (file of valid NHS numbers),
 --      RX_DELAY_MS (think time per request, for an approximately fixed rate).
 
@@ -54,7 +55,7 @@ function request()
     ["Content-Type"] = "application/json",
     ["Idempotency-Key"] = "load-" .. run .. "-" .. tostring(tid) .. "-" .. tostring(counter),
   }
-  return wrk.format("POST", "/v1/prescriptions", headers, body)
+  return wrk.format("POST", wrk.path, headers, body)
 end
 
 function delay()

@@ -124,6 +124,30 @@ impl PatientVault {
         m.update(normalised.as_bytes());
         hex::encode(m.finalize().into_bytes())
     }
+
+    /// Keyed hashes of a patient for lookups and history, as intake stores them.
+    pub fn patient_keys(
+        &self,
+        p: &rxbridge_domain::prescription::Patient,
+    ) -> crate::ports::PatientKeys {
+        let postcode = rxbridge_domain::normalise::postcode_key(&p.address.postcode);
+        crate::ports::PatientKeys {
+            nhs: p
+                .nhs_number
+                .as_ref()
+                .map(|n| self.lookup("nhs", n.as_str())),
+            demographic: self.lookup("demographic", &p.demographic_key()),
+            name_dob: self.lookup("name_dob", &p.name_dob_key()),
+            family_dob: self.lookup("family_dob", &p.family_dob_key()),
+            email: p
+                .email
+                .as_ref()
+                .map(|e| self.lookup("email", &e.lookup_key())),
+            phone: p.phone.as_ref().map(|ph| self.lookup("phone", ph.as_str())),
+            postcode: self.lookup("postcode", &postcode),
+            address: self.lookup("address", &p.address.match_key()),
+        }
+    }
 }
 
 /// SHA-256, hex. For API keys (high-entropy secrets: a fast hash is the right tool, as for

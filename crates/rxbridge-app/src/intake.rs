@@ -195,17 +195,7 @@ impl Intake {
 
     /// Keyed hashes of the patient for lookups and history.
     pub fn patient_keys(&self, p: &Patient) -> PatientKeys {
-        let v = &self.vault;
-        let postcode = rxbridge_domain::normalise::postcode_key(&p.address.postcode);
-        PatientKeys {
-            nhs: p.nhs_number.as_ref().map(|n| v.lookup("nhs", n.as_str())),
-            demographic: v.lookup("demographic", &p.demographic_key()),
-            name_dob: v.lookup("name_dob", &p.name_dob_key()),
-            family_dob: v.lookup("family_dob", &p.family_dob_key()),
-            email: p.email.as_ref().map(|e| v.lookup("email", &e.lookup_key())),
-            postcode: v.lookup("postcode", &postcode),
-            address: v.lookup("address", &p.address.match_key()),
-        }
+        self.vault.patient_keys(p)
     }
 
     /// Every compliance finding for `rx`, with the patient's history from the store.

@@ -4,6 +4,7 @@
 pub mod anchor;
 pub mod audit;
 pub mod clinical;
+pub mod clinical_view;
 pub mod clinics;
 pub mod clock;
 #[cfg(feature = "contract-tests")]
@@ -23,6 +24,7 @@ pub mod signatures;
 pub mod staff;
 pub mod staff_view;
 pub mod state;
+pub mod status_text;
 pub mod subject_access;
 pub mod throttle;
 pub mod transfer;

@@ -118,6 +118,15 @@ pub trait StaffStore: Send + Sync + 'static {
         keep_session: Option<&str>,
         event: NewEvent,
     ) -> Result<(), StoreError>;
+    /// Replace the password hash with a one-time password's: `must_change_password` set,
+    /// failures and lock cleared, every session of the account ended. `NotFound` for an
+    /// unknown id.
+    async fn reset_password(
+        &self,
+        id: &str,
+        password_hash: &str,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
     async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
     async fn touch_session(&self, token_hash: &str, at: Timestamp) -> Result<(), StoreError>;
     /// Remove the session (sign-out or expiry). Not an error when it is already gone.
@@ -321,6 +330,33 @@ impl StaffService {
             Err(StoreError::Duplicate) => Err(StaffError::EmailTaken),
             other => other.map(|_| (account, password)).map_err(Into::into),
         }
+    }
+
+    /// A new one-time password for the account with `email` (a forgotten password, or a
+    /// demo run again): it must be changed at the next sign-in; the lock is lifted and every
+    /// session ends. `actor` is who did it (`cli`).
+    pub async fn reset_password(
+        &self,
+        actor: &str,
+        email: &str,
+    ) -> Result<(StaffAccount, String), StaffError> {
+        let email = email.trim().to_lowercase();
+        let Some(account) = self.store.staff_by_email(&email).await? else {
+            return Err(StaffError::Invalid(format!(
+                "no staff account has the email {email}"
+            )));
+        };
+        let password = one_time_password(&email);
+        let event = self.event(
+            "staff.password_reset",
+            actor,
+            &account.id,
+            serde_json::json!({}),
+        );
+        self.store
+            .reset_password(&account.id, &hash_password(&password)?, event)
+            .await?;
+        Ok((account, password))
     }
 
     /// The signed-in member of staff for a session token, if the session is live; an expired

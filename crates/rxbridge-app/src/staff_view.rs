@@ -3,6 +3,7 @@
 //! staff notes on its timeline. Every read of patient data appends its audit event before the
 //! view is handed back; the front door only lays the view out.
 
+use crate::clinical_view::{self, ClinicalView};
 use crate::clock::Clock;
 use crate::crypto::PatientVault;
 use crate::events::{EventRecord, NewEvent};
@@ -53,13 +54,24 @@ pub struct AmendableFlag {
     pub item: Option<usize>,
 }
 
+/// A flag code to acknowledge, with what each of its findings says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlagToAcknowledge {
+    pub code: String,
+    pub rule: String,
+    pub messages: Vec<String>,
+}
+
 /// What a pharmacist decides on, when the viewer may decide now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecisionOptions {
     pub version: i64,
     /// The distinct flag codes to acknowledge, sorted.
-    pub flags: Vec<String>,
+    pub flags: Vec<FlagToAcknowledge>,
     pub amendable: Vec<AmendableFlag>,
+    /// The payment approving now would plan (its quote and deadline); `None` when it cannot be
+    /// priced (the approval then says why).
+    pub on_approve: Option<PaymentRecord>,
 }
 
 /// The prescription's payment, with the link when the viewer may see it.
@@ -74,9 +86,15 @@ pub struct PaymentShown {
 pub struct PrescriptionPage {
     pub record: PrescriptionRecord,
     pub patient: PatientDetails,
+    /// State changes and staff actions, oldest first (no looks at the record).
     pub timeline: Vec<EventRecord>,
+    /// Looks at the record (`staff.viewed_*`: still on the audit chain and in the
+    /// subject-access report), for administrators only; empty for everyone else.
+    pub access: Vec<EventRecord>,
     pub decision: Option<DecisionOptions>,
     pub payment: Option<PaymentShown>,
+    /// The clinical check screen's particulars (prescriber, authority, items, links, history).
+    pub clinical: ClinicalView,
 }
 
 /// Appends staff members' events to the log (the actor is `staff:<id>`).
@@ -105,7 +123,7 @@ impl StaffAudit {
     }
 }
 
-/// How staff look a patient up: `by` one of `id`, `reference`, `nhs`, `email`, `postcode`,
+/// How staff look a patient up: `by` one of `id`, `reference`, `nhs`, `email`, `phone`, `postcode`,
 /// `family_dob` (which needs `dob`, YYYY-MM-DD), and the value.
 #[derive(Debug, Clone, Copy)]
 pub struct PatientQuery<'a> {
@@ -212,27 +230,54 @@ impl StaffViews {
             .filter(|r| !r.is_empty())
             .map(|r| r.chars().take(200).collect::<String>());
         let masked = matches!(s.staff.role, Role::Support | Role::Finance) && reason.is_none();
+        let timeline = self.store.timeline(id).await?;
+        let today = rxbridge_domain::dates::london_date(self.audit.clock.now());
+        let mut clinical = clinical_view::layout(&record, &rx, &timeline, today, masked);
+        if !masked {
+            clinical_view::look_up(&mut clinical, self.store(), &self.vault, mode, &record, &rx)
+                .await?;
+        }
+        let history = clinical.history.len();
         self.audit
             .record(
                 s,
                 "staff.viewed_prescription",
                 id,
-                serde_json::json!({ "masked": masked, "reason": reason, "mode": mode.as_str() }),
+                serde_json::json!({ "masked": masked, "reason": reason, "mode": mode.as_str(), "history_shown": history }),
             )
             .await?;
-        let timeline = self.store.timeline(id).await?;
         let payment = self.payments.for_prescription(id).await?.map(|p| {
             let link = (p.status == PaymentStatus::AwaitingPayment && !masked)
                 .then(|| self.payments.link_for(&p.id));
             PaymentShown { payment: p, link }
         });
+        let mut decision = decision_options(s, &record);
+        if let Some(d) = decision.as_mut() {
+            d.on_approve = self.payments.plan(&record, &rx).ok();
+        }
+        let (access, timeline): (Vec<EventRecord>, Vec<EventRecord>) =
+            timeline.into_iter().partition(|e| is_access(&e.event.kind));
         Ok(PrescriptionPage {
-            decision: decision_options(s, &record),
+            decision,
             patient: patient_details(&rx, masked),
             record,
             timeline,
+            access: if s.staff.role == Role::Admin {
+                access
+            } else {
+                Vec::new()
+            },
             payment,
+            clinical,
         })
+    }
+
+    /// A prescription's version and status (no patient data: not audited), to tell whether a
+    /// form is still current before asking to confirm it.
+    pub async fn current(&self, mode: Mode, id: &str) -> Result<(i64, Status), ViewError> {
+        let record = self.store.get_prescription_for_staff(mode, id).await?;
+        let record = record.ok_or(ViewError::NotFound)?;
+        Ok((record.version, record.status))
     }
 
     /// A note on the prescription's timeline: 1 to [`NOTE_MAX`] characters, no control
@@ -309,6 +354,11 @@ impl StaffViews {
                     rxbridge_domain::contact::Email::parse(q).map_err(|e| format!("email {e}"))?;
                 L::Email(self.vault.lookup("email", &e.lookup_key()))
             }
+            "phone" => {
+                let p = rxbridge_domain::contact::UkPhone::parse(q)
+                    .map_err(|e| format!("phone number {e}"))?;
+                L::Phone(self.vault.lookup("phone", p.as_str()))
+            }
             "postcode" => {
                 let p = rxbridge_domain::contact::Postcode::parse(q)
                     .map_err(|e| format!("postcode {e}"))?;
@@ -326,8 +376,42 @@ impl StaffViews {
                     &rxbridge_domain::prescription::family_dob_key(q, dob),
                 ))
             }
-            _ => return Err("search by id, reference, nhs, email, postcode or family_dob".into()),
+            _ => {
+                return Err(
+                    "search by id, reference, nhs, email, phone, postcode or family_dob".into(),
+                );
+            }
         })
+    }
+}
+
+/// A look at patient data rather than a change or an action (`staff.viewed_*`).
+pub fn is_access(kind: &str) -> bool {
+    kind.starts_with("staff.viewed_")
+}
+
+/// Who an event's actor is, in words: a member of staff by email and role, a clinic by name,
+/// rxbridge's own processes by what they are; an actor not known here as it was recorded.
+pub fn describe_actor(
+    actor: &str,
+    staff: &[crate::staff::StaffAccount],
+    clinics: &[crate::ports::Clinic],
+) -> String {
+    if let Some(id) = actor.strip_prefix("staff:")
+        && let Some(a) = staff.iter().find(|a| a.id == id)
+    {
+        return format!("{} ({})", a.email, a.role.as_str());
+    }
+    if let Some(id) = actor.strip_prefix("clinic:")
+        && let Some(c) = clinics.iter().find(|c| c.id == id)
+    {
+        return format!("{} (clinic)", c.name);
+    }
+    match actor {
+        "system" => "rxbridge (automatic)".into(),
+        "warehouse" => "the warehouse".into(),
+        "cli" => "the command line".into(),
+        other => other.to_string(),
     }
 }
 
@@ -347,14 +431,8 @@ fn decision_options(s: &StaffSession, rec: &PrescriptionRecord) -> Option<Decisi
         && matches!(rec.status, Status::AwaitingClinicalCheck | Status::OnHold))
     .then(|| DecisionOptions {
         version: rec.version,
-        flags: rec
-            .findings
-            .iter()
-            .filter(|f| f.severity == Severity::Flag)
-            .map(|f| f.code.clone())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect(),
+        flags: flags_to_acknowledge(rec),
+        on_approve: None,
         amendable: rec
             .findings
             .iter()
@@ -365,6 +443,22 @@ fn decision_options(s: &StaffSession, rec: &PrescriptionRecord) -> Option<Decisi
             })
             .collect(),
     })
+}
+
+fn flags_to_acknowledge(rec: &PrescriptionRecord) -> Vec<FlagToAcknowledge> {
+    let mut by_code: std::collections::BTreeMap<&str, FlagToAcknowledge> = Default::default();
+    for f in rec.findings.iter().filter(|f| f.severity == Severity::Flag) {
+        by_code
+            .entry(&f.code)
+            .or_insert_with(|| FlagToAcknowledge {
+                code: f.code.clone(),
+                rule: f.rule.clone(),
+                messages: Vec::new(),
+            })
+            .messages
+            .push(f.message.clone());
+    }
+    by_code.into_values().collect()
 }
 
 /// What the viewer may see of the patient: masked, the initials, year of birth, the last three
@@ -413,6 +507,7 @@ pub fn patient_details(rx: &Prescription, masked: bool) -> PatientDetails {
                 "NHS number",
                 or_dash(p.nhs_number.as_ref().map(|n| n.as_str().to_string())),
             ),
+            ("Address", crate::clinical_view::address_line(&p.address)),
             (
                 "Email",
                 or_dash(p.email.as_ref().map(|e| e.as_str().to_string())),
@@ -421,15 +516,6 @@ pub fn patient_details(rx: &Prescription, masked: bool) -> PatientDetails {
                 "Phone",
                 or_dash(p.phone.as_ref().map(|e| e.as_str().to_string())),
             ),
-            (
-                "Address",
-                format!(
-                    "{}, {}, {}",
-                    p.address.lines.join(", "),
-                    p.address.town,
-                    p.address.postcode
-                ),
-            ),
         ]
     };
     PatientDetails { masked, lines }
@@ -437,7 +523,35 @@ pub fn patient_details(rx: &Prescription, masked: bool) -> PatientDetails {
 
 #[cfg(test)]
 mod tests {
-    use super::staff_text;
+    use super::{describe_actor, is_access, staff_text};
+
+    #[test]
+    fn actors_are_named_and_looks_are_told_apart() {
+        let at: jiff::Timestamp = "2026-12-01T09:00:00Z".parse().unwrap();
+        let staff = vec![crate::staff::StaffAccount {
+            id: "st_1".into(),
+            email: "ph@example.com".into(),
+            role: crate::staff::Role::Pharmacist,
+            gphc: None,
+            password_hash: String::new(),
+            must_change_password: false,
+            failed_attempts: 0,
+            locked_until: None,
+            created_at: at,
+        }];
+        let clinics = vec![crate::ports::Clinic {
+            id: "cl_1".into(),
+            name: "North Clinic".into(),
+            created_at: at,
+        }];
+        let named = |a: &str| describe_actor(a, &staff, &clinics);
+        assert_eq!(named("staff:st_1"), "ph@example.com (pharmacist)");
+        assert_eq!(named("clinic:cl_1"), "North Clinic (clinic)");
+        assert_eq!(named("system"), "rxbridge (automatic)");
+        assert_eq!(named("staff:st_gone"), "staff:st_gone");
+        assert!(is_access("staff.viewed_prescription") && is_access("staff.viewed_document"));
+        assert!(!is_access("staff.note") && !is_access("prescription.approved"));
+    }
 
     #[test]
     fn staff_text_is_trimmed_bounded_and_free_of_control_characters() {

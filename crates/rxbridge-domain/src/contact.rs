@@ -21,15 +21,21 @@ pub struct Postcode(String);
 
 impl Postcode {
     pub fn parse(input: &str) -> Result<Self, ContactError> {
-        let compact: String = input
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .map(|c| c.to_ascii_uppercase())
-            .collect();
+        // Upper-cased without spaces, on the stack: a postcode is at most 7 ASCII characters.
+        let mut buf = [0u8; 7];
+        let mut n = 0;
+        for c in input.chars().filter(|c| !c.is_whitespace()) {
+            if !c.is_ascii() || n == buf.len() {
+                return Err(ContactError::Postcode);
+            }
+            buf[n] = c.to_ascii_uppercase() as u8;
+            n += 1;
+        }
+        let compact = std::str::from_utf8(&buf[..n]).map_err(|_| ContactError::Postcode)?;
         if compact == "GIR0AA" {
             return Ok(Self("GIR 0AA".into()));
         }
-        if !(5..=7).contains(&compact.len()) || !compact.is_ascii() {
+        if !(5..=7).contains(&compact.len()) {
             return Err(ContactError::Postcode);
         }
         let (out, inw) = compact.split_at(compact.len() - 3);
@@ -103,7 +109,11 @@ impl Email {
         if local.is_empty() || local.len() > 64 || !domain_ok {
             return Err(ContactError::Email);
         }
-        Ok(Self(format!("{local}@{}", domain.to_ascii_lowercase())))
+        let mut out = String::with_capacity(s.len());
+        out.push_str(local);
+        out.push('@');
+        out.extend(domain.chars().map(|c| c.to_ascii_lowercase()));
+        Ok(Self(out))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -165,7 +175,9 @@ impl UkPhone {
                 Some(b'1' | b'2' | b'3' | b'5' | b'7' | b'8' | b'9')
             );
         if ok {
-            Ok(Self(format!("+44{}", &national[1..])))
+            let mut e164 = national;
+            e164.replace_range(..1, "+44");
+            Ok(Self(e164))
         } else {
             Err(ContactError::Phone)
         }

@@ -18,10 +18,6 @@ pub enum IdError {
     Format(&'static str),
 }
 
-fn digits_only(s: &str) -> Option<Vec<u32>> {
-    s.chars().map(|c| c.to_digit(10)).collect()
-}
-
 /// NHS number: 10 digits, the 10th a Modulus 11 check digit (NHS Data Dictionary, NHS
 /// NUMBER). Spaces and hyphens in the input are ignored ("943 476 5919").
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -34,8 +30,17 @@ impl NhsNumber {
             .chars()
             .filter(|c| !c.is_whitespace() && *c != '-')
             .collect();
-        let d = digits_only(&compact).ok_or(IdError::NotDigits)?;
-        if d.len() != 10 {
+        // Every character a digit first, then the count (the order the errors are given in).
+        let mut d = [0u32; 10];
+        let mut n = 0;
+        for c in compact.chars() {
+            let x = c.to_digit(10).ok_or(IdError::NotDigits)?;
+            if let Some(slot) = d.get_mut(n) {
+                *slot = x;
+            }
+            n += 1;
+        }
+        if n != 10 {
             return Err(IdError::Length { expected: 10 });
         }
         match nhs_check_digit(&d[..9]) {

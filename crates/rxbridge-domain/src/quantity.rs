@@ -112,19 +112,14 @@ const UNIT_WORDS: &[&str] = &[
     "only",
 ];
 
-fn word_tokens(input: &str) -> Vec<String> {
-    let lower = input.to_lowercase();
-    let mut tokens: Vec<String> = lower
+/// The words of `lower` (already lower-cased), without trailing unit words.
+fn word_tokens(lower: &str) -> Vec<&str> {
+    let mut tokens: Vec<&str> = lower
         .split(|c: char| c.is_whitespace() || c == '-')
         .filter(|t| !t.is_empty())
-        .map(str::to_string)
         .collect();
     // Trailing unit words ("twenty-eight capsules", "fifty-six modified-release tablets only").
-    while tokens.len() > 1
-        && tokens
-            .last()
-            .is_some_and(|t| UNIT_WORDS.contains(&t.as_str()))
-    {
+    while tokens.len() > 1 && tokens.last().is_some_and(|t| UNIT_WORDS.contains(t)) {
         tokens.pop();
     }
     tokens
@@ -138,8 +133,7 @@ fn word_tokens(input: &str) -> Vec<String> {
 /// on a CD prescription the words are a legal record that must state one number
 /// unambiguously. [`read_quantity_words`] also recognises a spelling slip.
 pub fn parse_quantity_words(input: &str) -> Result<u32, QuantityError> {
-    let tokens = word_tokens(input);
-    parse_tokens(&tokens.iter().map(String::as_str).collect::<Vec<_>>())
+    parse_tokens(&word_tokens(&input.to_lowercase()))
 }
 
 fn parse_tokens(tokens: &[&str]) -> Result<u32, QuantityError> {
@@ -200,8 +194,14 @@ fn correct(w: &str) -> Option<&'static str> {
 /// or, failing that, after correcting minor spelling slips word by word. Words that cannot be
 /// read either way are refused with the strict parser's reason.
 pub fn read_quantity_words(input: &str) -> Result<WordsReading, QuantityError> {
-    let tokens = word_tokens(input);
-    let strict: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    // Lower-cased only when it has to be (the words usually arrive in lower case).
+    let lower: std::borrow::Cow<str> =
+        if input.is_ascii() && !input.bytes().any(|b| b.is_ascii_uppercase()) {
+            input.into()
+        } else {
+            input.to_lowercase().into()
+        };
+    let strict = word_tokens(&lower);
     let err = match parse_tokens(&strict) {
         Ok(value) => {
             return Ok(WordsReading {

@@ -1,10 +1,14 @@
 //! The clinic contract parser: raw JSON → a domain `Prescription`, collecting *every*
 //! violation with its JSON pointer, a stable code and a plain-English detail, so a clinic
-//! fixes its payload in one round trip. Unknown fields are violations too.
+//! fixes its payload in one round trip. Unknown fields are violations too. Well-formed bodies
+//! take a typed fast path first ([`parse_prescription_fast`]); the collecting parser runs only
+//! when that does not accept the body, so every error comes from it.
 
+mod fast;
 mod fields;
 mod items;
 mod parties;
+mod tree;
 
 use crate::problem::FieldError;
 use fields::*;
@@ -15,7 +19,7 @@ use rxbridge_domain::formulary::Formulary;
 use rxbridge_domain::ids::ClinicReference;
 use rxbridge_domain::nhs::{ExemptionError, NhsTables};
 use rxbridge_domain::prescription::*;
-use serde_json::Value;
+use tree::Value;
 
 /// The most items one prescription may carry (clinic contract).
 pub const MAX_ITEMS: usize = 4;
@@ -23,6 +27,15 @@ pub const MAX_ITEMS: usize = 4;
 /// Parse a submission body against the clinic contract. `today` is London's date (dates of
 /// birth may not be in the future).
 pub fn parse_prescription(
+    body: &serde_json::Value,
+    today: Date,
+    formulary: &Formulary,
+) -> Result<Prescription, Vec<FieldError>> {
+    collect(&Value::from(body), today, formulary)
+}
+
+/// The collecting parser on the tree it reads.
+fn collect(
     body: &Value,
     today: Date,
     formulary: &Formulary,
@@ -38,6 +51,45 @@ pub fn parse_prescription(
             Err(e.0)
         }
     }
+}
+
+/// The fast path alone: the prescription when `body` is a well-formed submission that breaks no
+/// rule, `None` when [`parse_prescription`] must look at it (it then reports every error). Both
+/// give the same prescription for a body they both accept.
+pub fn parse_prescription_fast(
+    body: &[u8],
+    today: Date,
+    formulary: &Formulary,
+) -> Option<Prescription> {
+    fast::parse(body, today, formulary)
+}
+
+/// Why a body was not read as a prescription.
+#[derive(Debug)]
+pub enum BodyError {
+    /// Not JSON at all.
+    Json(serde_json::Error),
+    /// JSON that breaks the contract: every violation.
+    Contract(Vec<FieldError>),
+}
+
+/// Read a submission from its bytes: the fast path, and when it does not accept the body, JSON
+/// parse and the collecting parser.
+pub fn parse_prescription_bytes(
+    body: &[u8],
+    today: Date,
+    formulary: &Formulary,
+) -> Result<Prescription, BodyError> {
+    if let Some(rx) = fast::parse(body, today, formulary) {
+        return Ok(rx);
+    }
+    // Checked as UTF-8 once, the body is read without checking each string again.
+    let v: Value = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    }
+    .map_err(BodyError::Json)?;
+    collect(&v, today, formulary).map_err(BodyError::Contract)
 }
 
 fn parse_inner(
@@ -296,6 +348,8 @@ fn parse_inner(
 /// EPS short-form prescription id: 6 hex, prescriber ODS code padded to 6, 5 hex and a check
 /// character (NHS EPS prescription id format); the check character is not verified here.
 fn is_short_form_id(s: &str) -> bool {
+    // (`is_ascii` before slicing: six bytes of which the last is multi-byte are not six
+    // characters, and slicing them at 5 would panic.)
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() == 3
         && parts[0].len() == 6
@@ -303,6 +357,7 @@ fn is_short_form_id(s: &str) -> bool {
         && parts[1].len() == 6
         && parts[1].chars().all(|c| c.is_ascii_alphanumeric())
         && parts[2].len() == 6
+        && parts[2].is_ascii()
         && parts[2][..5].chars().all(|c| c.is_ascii_hexdigit())
         && parts[2][5..]
             .chars()

@@ -1,6 +1,6 @@
 //! Clinic API handlers.
 
-use crate::contract::parse_prescription;
+use crate::contract::{BodyError, parse_prescription_bytes};
 use crate::openapi::views as schemas;
 use crate::problem::{FieldError, Problem, ProblemCode};
 use crate::schema::{CancelIn, PrescriptionIn};
@@ -124,17 +124,19 @@ fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
 }
 
 fn parse_json(body: &[u8]) -> Result<serde_json::Value, Problem> {
-    serde_json::from_slice(body).map_err(|e| {
-        Problem::new(
-            ProblemCode::MalformedJson,
-            format!(
-                "The body is not valid JSON: {} (line {}, column {}).",
-                json_error_kind(&e),
-                e.line(),
-                e.column()
-            ),
-        )
-    })
+    serde_json::from_slice(body).map_err(|e| malformed_json(&e))
+}
+
+fn malformed_json(e: &serde_json::Error) -> Problem {
+    Problem::new(
+        ProblemCode::MalformedJson,
+        format!(
+            "The body is not valid JSON: {} (line {}, column {}).",
+            json_error_kind(e),
+            e.line(),
+            e.column()
+        ),
+    )
 }
 
 fn json_error_kind(e: &serde_json::Error) -> &'static str {
@@ -155,12 +157,18 @@ fn json_response(status: StatusCode, body: String) -> Response {
     r
 }
 
+/// The contract on a body already known to be JSON (`v` is its tree): read from the bytes, by
+/// the fast path or, when that does not accept them, by the collecting parser (the 422).
 fn parse_submission(
     state: &AppState,
+    body: &[u8],
     v: &serde_json::Value,
 ) -> Result<(rxbridge_domain::prescription::Prescription, Received), Problem> {
-    let rx = parse_prescription(v, london_date(state.clock.now()), Formulary::builtin())
-        .map_err(Problem::validation)?;
+    let today = london_date(state.clock.now());
+    let rx = parse_prescription_bytes(body, today, Formulary::builtin()).map_err(|e| match e {
+        BodyError::Contract(errors) => Problem::validation(errors),
+        BodyError::Json(e) => malformed_json(&e),
+    })?;
     // The signed bytes are those of the body as received (RFC 8785), computed only when there
     // is a signature to check.
     let signed_payload = match &rx.signature {
@@ -213,7 +221,7 @@ pub async fn submit(
         Begin::Replay(view) => return Ok(created(&view, true)),
         Begin::Proceed(g) => g,
     };
-    let (rx, received) = parse_submission(&state, &value)?;
+    let (rx, received) = parse_submission(&state, &body, &value)?;
     let done = state
         .intake
         .submit(guard, &caller, &key, &request_hash, rx, &received)
@@ -279,7 +287,7 @@ pub async fn validate(
 ) -> Result<Json<DryRunView>, Problem> {
     require_json(&headers)?;
     let value = parse_json(&body)?;
-    let (rx, received) = parse_submission(&state, &value)?;
+    let (rx, received) = parse_submission(&state, &body, &value)?;
     state
         .intake
         .dry_run(&caller, &rx, &received)

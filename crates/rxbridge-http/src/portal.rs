@@ -11,6 +11,7 @@
 
 mod admin;
 mod auth;
+mod check_page;
 mod decisions;
 mod finance;
 mod originals;

@@ -166,3 +166,15 @@ fn the_documented_fhir_422_is_what_the_intake_answers_to_the_published_example()
     let issues = rxbridge_http::fhir::read_order(&mapped, issue_date()).unwrap_err();
     assert_eq!(ex, &rxbridge_fhir::outcome::refused(&issues));
 }
+
+/// The bench payloads (`bench/payloads`, timed by the criterion bench and by the Zod peer) are
+/// the documented examples, so the figures measure what the documentation shows.
+#[test]
+fn the_bench_payloads_are_the_documented_examples() {
+    let read = |f: &str| -> Value {
+        let p = format!("{}/../../bench/payloads/{f}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    assert_eq!(read("valid.json"), example_submission());
+    assert_eq!(read("invalid.json"), example_invalid_submission());
+}

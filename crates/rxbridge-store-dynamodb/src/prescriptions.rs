@@ -257,6 +257,7 @@ impl StaffViews for DynamoStore {
             }
             StaffLookup::NhsNumber(k) => by("n", k),
             StaffLookup::Email(k) => by("e", k),
+            StaffLookup::Phone(k) => by("ph", k),
             StaffLookup::Postcode(k) => by("p", k),
             StaffLookup::FamilyNameAndDob(k) => by("f", k),
         };

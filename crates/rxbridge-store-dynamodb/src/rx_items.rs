@@ -58,6 +58,9 @@ pub(crate) fn patient_items(
     if let Some(e) = &p.email {
         lookups.push(("e", e));
     }
+    if let Some(ph) = &p.phone {
+        lookups.push(("ph", ph));
+    }
     lookups.push(("p", &p.postcode));
     lookups.push(("a", &p.address));
     let mut hist_pks = Vec::new();

@@ -238,58 +238,28 @@ impl StaffStore for DynamoStore {
         keep_session: Option<&str>,
         event: NewEvent,
     ) -> Result<(), StoreError> {
-        let t = self.table.as_str();
-        let account = self
-            .get(&staff_pk(id), "STAFF")
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let mut ending: Vec<String> = Get(&account)
-            .list_s("sessions")
-            .into_iter()
-            .filter(|h| Some(h.as_str()) != keep_session)
-            .collect();
-        // Beyond what fits beside the account update: ended first, on their own.
-        while ending.len() > SESSIONS_PER_TX {
-            let rest: Vec<String> = ending.split_off(SESSIONS_PER_TX);
-            for chunk in rest.chunks(SESSIONS_PER_TX) {
-                let mut ops = Vec::new();
-                for h in chunk {
-                    ops.push((items::delete(t, key(sess_pk(h), "SESS"))?, Guard::Other));
-                }
-                self.transact_plain(ops).await?;
-            }
-        }
-        self.write(|_| {
-            let (ending, event) = (&ending, &event);
-            async move {
-                let mut tx = event_tx(event);
-                let mut values = vec![
-                    (":h", s(password_hash)),
-                    (":f", AttributeValue::Bool(false)),
-                ];
-                let expr = if ending.is_empty() {
-                    "SET #password_hash = :h, #must_change_password = :f"
-                } else {
-                    values.push((":gone", AttributeValue::Ss(ending.clone())));
-                    "SET #password_hash = :h, #must_change_password = :f DELETE #sessions :gone"
-                };
-                tx.push(
-                    items::update(
-                        t,
-                        key(staff_pk(id), "STAFF"),
-                        expr,
-                        Some("attribute_exists(#pk)"),
-                        values,
-                    )?,
-                    Guard::NotFound,
-                );
-                for h in ending {
-                    tx.push(items::delete(t, key(sess_pk(h), "SESS"))?, Guard::Other);
-                }
-                Ok((tx, ()))
-            }
-        })
-        .await
+        let set = "SET #password_hash = :h, #must_change_password = :f";
+        let values = vec![
+            (":h", s(password_hash)),
+            (":f", AttributeValue::Bool(false)),
+        ];
+        self.replace_password(id, keep_session, set, values, event)
+            .await
+    }
+
+    async fn reset_password(
+        &self,
+        id: &str,
+        password_hash: &str,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let set = "SET #password_hash = :h, #must_change_password = :t, #failed_attempts = :z REMOVE #locked_until";
+        let values = vec![
+            (":h", s(password_hash)),
+            (":t", AttributeValue::Bool(true)),
+            (":z", n(0)),
+        ];
+        self.replace_password(id, None, set, values, event).await
     }
 
     async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
@@ -354,5 +324,68 @@ impl StaffStore for DynamoStore {
             Ok(()) | Err(StoreError::NotFound) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+impl DynamoStore {
+    /// Update the account with `set` (an update expression's SET / REMOVE clauses over
+    /// `values`) and end every session but `keep_session`, with `event`, in one transaction
+    /// (sessions beyond what fits beside it ended first, on their own).
+    async fn replace_password(
+        &self,
+        id: &str,
+        keep_session: Option<&str>,
+        set: &str,
+        values: Vec<(&'static str, AttributeValue)>,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let t = self.table.as_str();
+        let account = self
+            .get(&staff_pk(id), "STAFF")
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let mut ending: Vec<String> = Get(&account)
+            .list_s("sessions")
+            .into_iter()
+            .filter(|h| Some(h.as_str()) != keep_session)
+            .collect();
+        while ending.len() > SESSIONS_PER_TX {
+            let rest: Vec<String> = ending.split_off(SESSIONS_PER_TX);
+            for chunk in rest.chunks(SESSIONS_PER_TX) {
+                let mut ops = Vec::new();
+                for h in chunk {
+                    ops.push((items::delete(t, key(sess_pk(h), "SESS"))?, Guard::Other));
+                }
+                self.transact_plain(ops).await?;
+            }
+        }
+        self.write(|_| {
+            let (ending, event, values) = (&ending, &event, values.clone());
+            async move {
+                let mut tx = event_tx(event);
+                let mut values = values;
+                let expr = if ending.is_empty() {
+                    set.to_string()
+                } else {
+                    values.push((":gone", AttributeValue::Ss(ending.clone())));
+                    format!("{set} DELETE #sessions :gone")
+                };
+                tx.push(
+                    items::update(
+                        t,
+                        key(staff_pk(id), "STAFF"),
+                        &expr,
+                        Some("attribute_exists(#pk)"),
+                        values,
+                    )?,
+                    Guard::NotFound,
+                );
+                for h in ending {
+                    tx.push(items::delete(t, key(sess_pk(h), "SESS"))?, Guard::Other);
+                }
+                Ok((tx, ()))
+            }
+        })
+        .await
     }
 }

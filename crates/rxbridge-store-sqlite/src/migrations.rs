@@ -277,6 +277,15 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX rxp_name_dob;
     CREATE INDEX rxp_name_dob ON rx_patient(mode, name_dob, nhs);
     "#,
+    // Staff search by phone, in a table of its own (records stored before this have none).
+    r#"
+    CREATE TABLE IF NOT EXISTS rx_patient_phone (
+        prescription_id TEXT PRIMARY KEY REFERENCES prescriptions(id),
+        mode TEXT NOT NULL,
+        phone TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS rxp_phone ON rx_patient_phone(mode, phone);
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {

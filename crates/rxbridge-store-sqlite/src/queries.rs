@@ -268,6 +268,13 @@ pub fn insert_prescription(
         s.execute(params![r.id, r.mode.as_str(), p.identity(), p.nhs, p.demographic, p.name_dob, p.family_dob, p.email, p.postcode, p.address])
     })
     .map_err(unexpected)?;
+    if let Some(phone) = &p.phone {
+        c.prepare_cached(
+            "INSERT INTO rx_patient_phone (prescription_id, mode, phone) VALUES (?1, ?2, ?3)",
+        )
+        .and_then(|mut s| s.execute(params![r.id, r.mode.as_str(), phone]))
+        .map_err(unexpected)?;
+    }
     let seq = prescription_seq;
     let mut keys = vec![format!("d:{}", p.demographic)];
     if let Some(n) = &p.nhs {
@@ -686,6 +693,12 @@ pub fn search(
         ),
         StaffLookup::NhsNumber(k) => (by_patient("nhs"), k),
         StaffLookup::Email(k) => (by_patient("email"), k),
+        StaffLookup::Phone(k) => (
+            format!(
+                "SELECT {RX_COLUMNS} FROM prescriptions WHERE id IN (SELECT prescription_id FROM rx_patient_phone WHERE mode = ?1 AND phone = ?2) ORDER BY seq DESC LIMIT ?3"
+            ),
+            k,
+        ),
         StaffLookup::Postcode(k) => (by_patient("postcode"), k),
         StaffLookup::FamilyNameAndDob(k) => (by_patient("family_dob"), k),
     };

@@ -158,6 +158,28 @@ impl StaffStore for SqliteStore {
         .await
     }
 
+    async fn reset_password(
+        &self,
+        id: &str,
+        hash: &str,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let (id, hash) = (id.to_string(), hash.to_string());
+        self.write(move |c, chain| {
+            let n = c
+                .execute(
+                    "UPDATE staff SET password_hash = ?1, must_change_password = 1, failed_attempts = 0, locked_until = NULL WHERE id = ?2",
+                    params![hash, id],
+                )
+                .map_err(unexpected)?;
+            require_one(n)?;
+            c.execute("DELETE FROM staff_sessions WHERE staff_id = ?1", [&id])
+                .map_err(unexpected)?;
+            crate::queries::append_event(c, chain, &event)
+        })
+        .await
+    }
+
     async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
         let t = token_hash.to_string();
         self.read(move |c| {

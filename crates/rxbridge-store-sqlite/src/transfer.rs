@@ -72,8 +72,9 @@ fn dump_all(c: &Connection, out: &Sender<Record>) -> Result<(), StoreError> {
         ),
         (
             format!(
-                "SELECT {}, p.nhs, p.demographic, p.name_dob, p.family_dob, p.email, p.postcode, p.address
-                 FROM prescriptions r JOIN rx_patient p ON p.prescription_id = r.id ORDER BY r.seq",
+                "SELECT {}, p.nhs, p.demographic, p.name_dob, p.family_dob, p.email, p.postcode, p.address, ph.phone
+                 FROM prescriptions r JOIN rx_patient p ON p.prescription_id = r.id
+                 LEFT JOIN rx_patient_phone ph ON ph.prescription_id = r.id ORDER BY r.seq",
                 RX_COLUMNS.split(", ").map(|c| format!("r.{c}")).collect::<Vec<_>>().join(", ")
             ),
             Box::new(|r| {
@@ -89,6 +90,7 @@ fn dump_all(c: &Connection, out: &Sender<Record>) -> Result<(), StoreError> {
                         email: r.get(19)?,
                         postcode: r.get(20)?,
                         address: r.get(21)?,
+                        phone: r.get(22)?,
                     },
                 })
             }),

@@ -65,7 +65,10 @@ pub enum Command {
         /// HOST:PORT to listen on [env: RXBRIDGE_LISTEN] [default: 127.0.0.1:8080]
         #[arg(long, value_name = "HOST:PORT")]
         listen: Option<String>,
-        /// Create a demo clinic if none exists and print its sandbox key and a ready curl.
+        /// Create a demo clinic and demo staff (pharmacist, support, finance, admin) if none
+        /// exist, and print the sandbox key, the demo accounts and a ready curl. An account's
+        /// one-time password is printed only while it still signs in; once changed, use
+        /// `rxbridge staff reset-password`.
         #[arg(long)]
         demo: bool,
     },
@@ -343,6 +346,20 @@ pub enum StaffCommand {
         /// GPhC registration number (required for pharmacists: 7 digits starting with 2).
         #[arg(long)]
         gphc: Option<String>,
+        /// Print exactly one JSON object: {"staff_id", "email", "role", "one_time_password"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give an account a new one-time password (a forgotten password, a demo started again):
+    /// it must be changed at the next sign-in; the lock is lifted and every session ends.
+    #[command(
+        name = "reset-password",
+        after_help = "Example:\n  rxbridge staff reset-password --email pharmacist@demo.rxbridge"
+    )]
+    ResetPassword {
+        /// The account's sign-in email address.
+        #[arg(long)]
+        email: String,
         /// Print exactly one JSON object: {"staff_id", "email", "role", "one_time_password"}.
         #[arg(long)]
         json: bool,

@@ -283,6 +283,7 @@ pub async fn staff_views_span_clinics(store: Arc<dyn Store>) {
     clinic(&store, "cl_b").await;
     let mut k1 = keys(Some("nhs-1"), "d1");
     k1.email = Some("em-1".into());
+    k1.phone = Some("ph-1".into());
     k1.postcode = "pc-1".into();
     k1.family_dob = "fd-1".into();
     insert(
@@ -367,6 +368,21 @@ pub async fn staff_views_span_clinics(store: Arc<dyn Store>) {
             .await
             .unwrap()),
         ["rx_2", "rx_1"]
+    );
+    assert_eq!(
+        ids(store
+            .search(Mode::Test, &StaffLookup::Phone("ph-1".into()), 10)
+            .await
+            .unwrap()),
+        ["rx_2", "rx_1"]
+    );
+    assert!(
+        store
+            .search(Mode::Test, &StaffLookup::Phone("em-1".into()), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a phone search reads only phone keys"
     );
     assert_eq!(
         ids(store

@@ -28,6 +28,7 @@ macro_rules! staff_store_contract_tests {
             case!(lockout_with_back_off);
             case!(sessions_expire_and_sign_out);
             case!(password_change);
+            case!(password_reset);
         }
     };
 }
@@ -207,4 +208,55 @@ pub async fn password_change(store: Arc<dyn StaffStore>) {
     svc.sign_in("c@example.com", "a long enough password")
         .await
         .unwrap();
+}
+
+/// A reset gives a new one-time password: the old one stops working, the new one must be
+/// changed at sign-in, the lock is lifted and every session ends.
+pub async fn password_reset(store: Arc<dyn StaffStore>) {
+    let (svc, _) = service(store.clone());
+    let (acct, otp) = svc.add("r@example.com", Role::Support, None).await.unwrap();
+    let s = svc.sign_in("r@example.com", &otp).await.unwrap();
+    svc.change_password(&s.session, &otp, "a long enough password")
+        .await
+        .unwrap();
+    let second = svc
+        .sign_in("r@example.com", "a long enough password")
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let _ = svc.sign_in("r@example.com", "wrong").await;
+    }
+    let (_, fresh) = svc.reset_password("cli", " R@example.com ").await.unwrap();
+    assert_ne!(fresh, otp);
+    let a = store.staff_by_id(&acct.id).await.unwrap().unwrap();
+    assert!(a.must_change_password && a.failed_attempts == 0 && a.locked_until.is_none());
+    assert!(
+        svc.session(&s.token).await.unwrap().is_none(),
+        "sessions end"
+    );
+    assert!(svc.session(&second.token).await.unwrap().is_none());
+    assert!(matches!(
+        svc.sign_in("r@example.com", "a long enough password").await,
+        Err(StaffError::InvalidCredentials)
+    ));
+    let again = svc.sign_in("r@example.com", &fresh).await.unwrap();
+    assert!(again.session.staff.must_change_password);
+    assert!(matches!(
+        svc.reset_password("cli", "nobody@example.com").await,
+        Err(StaffError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.reset_password("st_nope", "h", event("st_nope")).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+fn event(subject: &str) -> crate::events::NewEvent {
+    crate::events::NewEvent {
+        at: start(),
+        kind: "x".into(),
+        actor: "t".into(),
+        subject: subject.into(),
+        detail: serde_json::json!({}),
+    }
 }

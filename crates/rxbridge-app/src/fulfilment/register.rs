@@ -21,6 +21,7 @@ impl Fulfilment {
         rx: &Prescription,
         carrier: &str,
         tracking: &str,
+        supplier: &str,
         now: jiff::Timestamp,
     ) -> Vec<NewEntry> {
         let f = Formulary::builtin();
@@ -69,12 +70,29 @@ impl Fulfilment {
                 kind: EntryKind::Supply,
                 entry_date: london_date(now),
                 at: now,
-                author: "warehouse".into(),
+                author: supplier.to_string(),
                 subject: Some(rec.id.clone()),
                 quantity: i64::from(item.quantity.get()),
             });
         }
         out
+    }
+
+    /// Who supplies: the pharmacist whose approval released the prescription (their GPhC
+    /// number and staff id, from the approval on its timeline).
+    pub(super) async fn supplying_pharmacist(&self, id: &str) -> Result<String, StoreError> {
+        let timeline = self.store.timeline(id).await?;
+        let approved = timeline
+            .iter()
+            .rev()
+            .find(|e| e.event.kind == "prescription.approved");
+        Ok(match approved {
+            Some(e) => match e.event.detail.get("gphc").and_then(|g| g.as_str()) {
+                Some(gphc) => format!("pharmacist GPhC {gphc} ({})", e.event.actor),
+                None => e.event.actor.clone(),
+            },
+            None => "not approved by a pharmacist".into(),
+        })
     }
 
     pub(super) fn annotations(
@@ -116,11 +134,12 @@ impl Fulfilment {
     }
 
     /// A dated correction or note on a register section (MDR 2001 reg 20: never an edit).
+    /// `corrects` is the corrected entry's number in the section, as the register shows it.
     pub async fn annotate(
         &self,
         register: Register,
         section_name: &str,
-        corrects_seq: Option<i64>,
+        corrects: Option<i64>,
         note: &str,
         author: &str,
     ) -> Result<(), StoreError> {
@@ -137,13 +156,18 @@ impl Fulfilment {
         if entries.is_empty() {
             return Err(StoreError::NotFound);
         }
-        if let Some(seq) = corrects_seq
-            && !entries.iter().any(|e| e.seq == seq)
-        {
-            return Err(StoreError::Rejected(format!(
-                "entry {seq} is not in this section"
-            )));
-        }
+        let corrects_seq = match corrects {
+            None => None,
+            Some(n) => {
+                let at = usize::try_from(n).ok().and_then(|n| n.checked_sub(1));
+                let Some(e) = at.and_then(|i| entries.get(i)) else {
+                    return Err(StoreError::Rejected(format!(
+                        "entry {n} is not in this section"
+                    )));
+                };
+                Some(e.seq)
+            }
+        };
         let now = self.clock.now();
         let code = section_name.trim_start_matches("test/");
         let particulars = Particulars {
@@ -151,11 +175,8 @@ impl Fulfilment {
                 .get(code)
                 .map(product_heading)
                 .unwrap_or_else(|| code.to_string()),
-            note: Some(match corrects_seq {
-                Some(seq) => format!(
-                    "Correction to entry {seq}, made {}: {note}",
-                    london_date(now)
-                ),
+            note: Some(match corrects {
+                Some(n) => format!("Correction to entry {n}, made {}: {note}", london_date(now)),
                 None => format!("Note made {}: {note}", london_date(now)),
             }),
             corrects_seq,
@@ -211,7 +232,7 @@ impl Fulfilment {
             .map(product_heading)
             .unwrap_or_else(|| code.to_string());
         let mut rows = Vec::new();
-        for e in &entries {
+        for (n, e) in entries.iter().enumerate() {
             let p = self
                 .open_particulars(&e.entry)
                 .map_err(StoreError::Unexpected)?;
@@ -221,7 +242,7 @@ impl Fulfilment {
                 None => "",
             };
             rows.push(vec![
-                e.seq.to_string(),
+                (n + 1).to_string(),
                 e.entry.entry_date.to_string(),
                 e.entry.kind.as_str().to_string(),
                 p.supplied_to
@@ -232,7 +253,7 @@ impl Fulfilment {
                     .map(|n| format!("{n}, {}", p.prescriber_address.unwrap_or_default()))
                     .unwrap_or_default(),
                 match e.entry.kind {
-                    EntryKind::Receipt => format!("+{}", e.entry.quantity),
+                    EntryKind::Receipt => e.entry.quantity.to_string(),
                     EntryKind::Supply => format!("-{}", e.entry.quantity),
                     EntryKind::Annotation => String::new(),
                 },

@@ -193,7 +193,12 @@ impl Fulfilment {
                     )],
                 );
                 change.dedupe = dedupe.clone();
-                change.register = self.supply_entries(&rec, &rx, &carrier, &tracking, now);
+                let supplier = self
+                    .supplying_pharmacist(&rec.id)
+                    .await
+                    .map_err(WarehouseError::Store)?;
+                change.register =
+                    self.supply_entries(&rec, &rx, &carrier, &tracking, &supplier, now);
                 (change, "dispatched", Some((rx, carrier, tracking)))
             }
             OrderEvent::Delivered {

@@ -133,6 +133,10 @@ pub struct PatientKeys {
     /// Family name + date of birth (staff search).
     pub family_dob: LookupHash,
     pub email: Option<LookupHash>,
+    /// The phone number in E.164 (staff search); `None` without one, and on records stored
+    /// before phone search.
+    #[serde(default)]
+    pub phone: Option<LookupHash>,
     pub postcode: LookupHash,
     /// First address line + postcode, for "several patients at one address".
     pub address: LookupHash,
@@ -179,6 +183,7 @@ pub enum StaffLookup {
     /// Keyed hashes, as `PatientKeys` holds them.
     NhsNumber(String),
     Email(String),
+    Phone(String),
     Postcode(String),
     FamilyNameAndDob(String),
 }

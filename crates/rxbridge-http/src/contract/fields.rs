@@ -1,9 +1,9 @@
 //! Reading the JSON of a submission field by field: each reader reports every problem it finds
 //! (with its JSON pointer) and gives back a value only when the field is valid.
 
+use super::tree::{Map, Value};
 use crate::problem::FieldError;
 use jiff::civil::Date;
-use serde_json::{Map, Value};
 
 pub(super) struct Errs(pub(super) Vec<FieldError>);
 
@@ -34,16 +34,19 @@ pub(super) fn type_name(v: &Value) -> &'static str {
 }
 
 /// An object whose keys are all in `allowed` (each unknown key is reported).
-pub(super) fn object<'a>(
-    v: &'a Value,
+pub(super) fn object<'a, 'j>(
+    v: &'a Value<'j>,
     at: &str,
     allowed: &[&str],
     e: &mut Errs,
-) -> Option<&'a Map<String, Value>> {
+) -> Option<&'a Map<'j>> {
     match v {
         Value::Object(m) => {
+            if m.keys_within(allowed) {
+                return Some(m);
+            }
             for k in m.keys() {
-                if !allowed.contains(&k.as_str()) {
+                if !allowed.contains(&k) {
                     e.push(
                         &ptr(at, k),
                         "unknown_field",
@@ -65,13 +68,13 @@ pub(super) fn object<'a>(
 }
 
 /// A field of `m`: `None` (and a `required` error when `required`) if absent or null.
-pub(super) fn field<'a>(
-    m: &'a Map<String, Value>,
+pub(super) fn field<'a, 'j>(
+    m: &'a Map<'j>,
     at: &str,
     key: &str,
     required: bool,
     e: &mut Errs,
-) -> Option<&'a Value> {
+) -> Option<&'a Value<'j>> {
     match m.get(key) {
         None | Some(Value::Null) => {
             if required {
@@ -85,37 +88,40 @@ pub(super) fn field<'a>(
 
 /// Printable text of 1..=max characters, without control characters.
 pub(super) fn text(
-    m: &Map<String, Value>,
+    m: &Map,
     at: &str,
     key: &str,
     required: bool,
     max: usize,
     e: &mut Errs,
 ) -> Option<String> {
-    let p = ptr(at, key);
     match field(m, at, key, required, e)? {
-        Value::String(s) => {
-            let t = s.trim();
-            if t.is_empty() {
-                e.push(&p, "empty", "must not be empty");
+        Value::String(s) => match clean_text(s, max) {
+            Ok(t) => Some(t.to_string()),
+            Err(TextFault::Empty) => {
+                e.push(&ptr(at, key), "empty", "must not be empty");
                 None
-            } else if t.chars().count() > max {
-                e.push(&p, "too_long", format!("must be at most {max} characters"));
-                None
-            } else if t.chars().any(char::is_control) {
+            }
+            Err(TextFault::TooLong) => {
                 e.push(
-                    &p,
+                    &ptr(at, key),
+                    "too_long",
+                    format!("must be at most {max} characters"),
+                );
+                None
+            }
+            Err(TextFault::Control) => {
+                e.push(
+                    &ptr(at, key),
                     "invalid_characters",
                     "must not contain control characters",
                 );
                 None
-            } else {
-                Some(t.to_string())
             }
-        }
+        },
         other => {
             e.push(
-                &p,
+                &ptr(at, key),
                 "wrong_type",
                 format!("must be a string, not {}", type_name(other)),
             );
@@ -124,9 +130,37 @@ pub(super) fn text(
     }
 }
 
+/// Why a string is not printable text.
+pub(super) enum TextFault {
+    Empty,
+    TooLong,
+    Control,
+}
+
+/// The rule of [`text`], shared with the fast path: trimmed, 1..=max characters, no control
+/// characters.
+pub(super) fn clean_text(s: &str, max: usize) -> Result<&str, TextFault> {
+    let t = s.trim();
+    if t.is_empty() {
+        Err(TextFault::Empty)
+    } else if t.len() > max && t.chars().count() > max {
+        Err(TextFault::TooLong)
+    } else if t.chars().any(char::is_control) {
+        Err(TextFault::Control)
+    } else {
+        Ok(t)
+    }
+}
+
+/// The rule of [`date`] on text that passed [`clean_text`]: a calendar date written YYYY-MM-DD.
+pub(super) fn calendar_date(s: &str) -> Option<Date> {
+    let ok = s.len() == 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-';
+    s.parse::<Date>().ok().filter(|_| ok)
+}
+
 /// A whole number in `min..=max`; `28.0` counts as 28 (JSON Schema's integer does).
 pub(super) fn integer(
-    m: &Map<String, Value>,
+    m: &Map,
     at: &str,
     key: &str,
     required: bool,
@@ -134,7 +168,6 @@ pub(super) fn integer(
     max: u64,
     e: &mut Errs,
 ) -> Option<u64> {
-    let p = ptr(at, key);
     let v = field(m, at, key, required, e)?;
     let n = match v {
         Value::Number(n) => n.as_u64().or_else(|| {
@@ -144,7 +177,7 @@ pub(super) fn integer(
         }),
         other => {
             e.push(
-                &p,
+                &ptr(at, key),
                 "wrong_type",
                 format!("must be a whole number, not {}", type_name(other)),
             );
@@ -155,7 +188,7 @@ pub(super) fn integer(
         Some(n) if (min..=max).contains(&n) => Some(n),
         _ => {
             e.push(
-                &p,
+                &ptr(at, key),
                 "out_of_range",
                 format!("must be a whole number from {min} to {max}"),
             );
@@ -164,13 +197,7 @@ pub(super) fn integer(
     }
 }
 
-pub(super) fn boolean(
-    m: &Map<String, Value>,
-    at: &str,
-    key: &str,
-    required: bool,
-    e: &mut Errs,
-) -> Option<bool> {
+pub(super) fn boolean(m: &Map, at: &str, key: &str, required: bool, e: &mut Errs) -> Option<bool> {
     match field(m, at, key, required, e)? {
         Value::Bool(b) => Some(*b),
         other => {
@@ -184,12 +211,11 @@ pub(super) fn boolean(
     }
 }
 
-pub(super) fn date(m: &Map<String, Value>, at: &str, key: &str, e: &mut Errs) -> Option<Date> {
+pub(super) fn date(m: &Map, at: &str, key: &str, e: &mut Errs) -> Option<Date> {
     let s = text(m, at, key, true, 10, e)?;
-    let ok = s.len() == 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-';
-    match s.parse::<Date>() {
-        Ok(d) if ok => Some(d),
-        _ => {
+    match calendar_date(&s) {
+        Some(d) => Some(d),
+        None => {
             e.push(
                 &ptr(at, key),
                 "invalid_date",
@@ -201,7 +227,7 @@ pub(super) fn date(m: &Map<String, Value>, at: &str, key: &str, e: &mut Errs) ->
 }
 
 pub(super) fn one_of<'a>(
-    m: &Map<String, Value>,
+    m: &Map,
     at: &str,
     key: &str,
     options: &[&'a str],
@@ -222,7 +248,7 @@ pub(super) fn one_of<'a>(
 }
 
 pub(super) fn optional_parsed<T, E: std::fmt::Display>(
-    m: &Map<String, Value>,
+    m: &Map,
     at: &str,
     key: &str,
     max: usize,

@@ -1,10 +1,11 @@
 //! The items: product, quantity in figures and words, dose, directions, days, repeats.
 
 use super::fields::*;
+use super::tree::Value;
 use rxbridge_domain::formulary::Formulary;
 use rxbridge_domain::prescription::{Dose, Item};
 use rxbridge_domain::quantity::{MAX_QUANTITY, Quantity, read_quantity_words};
-use serde_json::Value;
+use std::borrow::Cow;
 
 pub(super) fn dose(v: &Value, at: &str, e: &mut Errs) -> Option<Dose> {
     let m = object(v, at, &["units", "times_per_day"], e)?;
@@ -39,7 +40,20 @@ pub(super) fn dose(v: &Value, at: &str, e: &mut Errs) -> Option<Dose> {
 }
 
 pub(super) fn item(v: &Value, i: usize, formulary: &Formulary, e: &mut Errs) -> Option<Item> {
-    let at = format!("/items/{i}");
+    // A prescription has at most MAX_ITEMS items: their pointers need no formatting.
+    const AT: [(&str, &str); 4] = [
+        ("/items/0", "/items/0/dose"),
+        ("/items/1", "/items/1/dose"),
+        ("/items/2", "/items/2/dose"),
+        ("/items/3", "/items/3/dose"),
+    ];
+    let (at, dose_at) = match AT.get(i) {
+        Some((a, d)) => (Cow::Borrowed(*a), Cow::Borrowed(*d)),
+        None => (
+            Cow::Owned(format!("/items/{i}")),
+            Cow::Owned(format!("/items/{i}/dose")),
+        ),
+    };
     let m = object(
         v,
         &at,
@@ -105,7 +119,7 @@ pub(super) fn item(v: &Value, i: usize, formulary: &Formulary, e: &mut Errs) -> 
             None => None,
         }
     };
-    let d = field(m, &at, "dose", true, e).and_then(|d| dose(d, &format!("{at}/dose"), e));
+    let d = field(m, &at, "dose", true, e).and_then(|d| dose(d, &dose_at, e));
     let instructions = text(m, &at, "instructions", true, 500, e);
     let days = integer(m, &at, "days_supply", false, 1, 366, e);
     let days_given_ok = m.get("days_supply").is_none_or(Value::is_null) || days.is_some();

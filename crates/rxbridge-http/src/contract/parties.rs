@@ -2,21 +2,21 @@
 //! patient (identifiers, contact, address).
 
 use super::fields::*;
+use super::tree::Value;
 use jiff::civil::Date;
 use rxbridge_domain::contact::{Address, Email, Postcode, UkPhone};
 use rxbridge_domain::dates::age_on;
 use rxbridge_domain::ids::{NhsNumber, PrescriberKind, PrivatePrescriberCode, Registration};
 use rxbridge_domain::prescription::{Patient, Prescriber};
-use serde_json::Value;
 
 pub(super) fn address(v: &Value, at: &str, patient: bool, e: &mut Errs) -> Option<Address> {
     let m = object(v, at, &["lines", "town", "postcode", "country"], e)?;
-    let lines_at = ptr(at, "lines");
+    let lines_at = || ptr(at, "lines");
+    let line_at = |i: usize| format!("{}/{i}", lines_at());
     let lines = match field(m, at, "lines", true, e) {
         Some(Value::Array(a)) if (1..=4).contains(&a.len()) => {
             let mut out = Vec::new();
             for (i, l) in a.iter().enumerate() {
-                let p = format!("{lines_at}/{i}");
                 match l {
                     Value::String(s)
                         if !s.trim().is_empty()
@@ -25,11 +25,13 @@ pub(super) fn address(v: &Value, at: &str, patient: bool, e: &mut Errs) -> Optio
                     {
                         out.push(s.trim().to_string())
                     }
-                    Value::String(_) => {
-                        e.push(&p, "invalid_line", "must be 1 to 100 printable characters")
-                    }
+                    Value::String(_) => e.push(
+                        &line_at(i),
+                        "invalid_line",
+                        "must be 1 to 100 printable characters",
+                    ),
                     other => e.push(
-                        &p,
+                        &line_at(i),
                         "wrong_type",
                         format!("must be a string, not {}", type_name(other)),
                     ),
@@ -38,12 +40,12 @@ pub(super) fn address(v: &Value, at: &str, patient: bool, e: &mut Errs) -> Optio
             (out.len() == a.len()).then_some(out)
         }
         Some(Value::Array(_)) => {
-            e.push(&lines_at, "out_of_range", "must have 1 to 4 lines");
+            e.push(&lines_at(), "out_of_range", "must have 1 to 4 lines");
             None
         }
         Some(other) => {
             e.push(
-                &lines_at,
+                &lines_at(),
                 "wrong_type",
                 format!("must be an array of strings, not {}", type_name(other)),
             );
@@ -55,7 +57,7 @@ pub(super) fn address(v: &Value, at: &str, patient: bool, e: &mut Errs) -> Optio
     let country = match field(m, at, "country", false, e) {
         None => Some("GB".to_string()),
         Some(Value::String(s)) if s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase()) => {
-            Some(s.clone())
+            Some(s.to_string())
         }
         Some(_) => {
             e.push(
@@ -110,10 +112,10 @@ pub(super) fn prescriber(v: &Value, e: &mut Errs) -> Option<Prescriber> {
     )?;
     let given = text(m, at, "given_name", true, 100, e);
     let family = text(m, at, "family_name", true, 100, e);
-    let kind_names: Vec<&str> = PrescriberKind::ALL.iter().map(|k| k.as_str()).collect();
     let kind = if m.get("kind").is_none_or(Value::is_null) {
         Some(None)
     } else {
+        let kind_names: Vec<&str> = PrescriberKind::ALL.iter().map(|k| k.as_str()).collect();
         one_of(m, at, "kind", &kind_names, e).map(PrescriberKind::parse)
     };
     let registration = field(m, at, "registration", true, e).and_then(|r| {

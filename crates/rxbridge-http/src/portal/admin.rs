@@ -2,14 +2,13 @@
 //! are `StaffService`'s and `WebhookAdmin`'s).
 
 use super::auth::AdminOnly;
-use super::pages;
+use super::pages::{self, Scope};
 use super::respond::{CsrfForm, PortalError, html, internal, redirect};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::Markup;
-use rxbridge_app::ports::Mode;
 use rxbridge_app::staff::{Role, StaffError, StaffSession};
 use rxbridge_app::webhook_admin::{WebhookAdminError, WebhooksOverview};
 
@@ -24,14 +23,25 @@ async fn staff_page(
     status: StatusCode,
 ) -> Page {
     let all = state.portal.staff.list().await.map_err(internal)?;
-    let body = maud::html! {
+    let body = staff_markup(s, &all, created, error);
+    let page = pages::layout("Staff", Some(s), Scope::System, body);
+    Ok(html(status, page))
+}
+
+fn staff_markup(
+    s: &StaffSession,
+    all: &[rxbridge_app::staff::StaffAccount],
+    created: Option<(String, String)>,
+    error: Option<&str>,
+) -> Markup {
+    maud::html! {
         @if let Some(e) = error { p.error role="alert" { (e) } }
         @if let Some((email, password)) = &created {
             p role="status" { "Created " strong { (email) } ". One-time password (shown once; changed at first sign-in): " code { (password) } }
         }
         table {
-            thead { tr { th { "Email" } th { "Role" } th { "GPhC" } th { "Locked until" } } }
-            tbody { @for a in &all { tr {
+            thead { tr { th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "GPhC" } th scope="col" { "Locked until" } } }
+            tbody { @for a in all { tr {
                 td { (a.email) } td { (a.role.as_str()) } td { (a.gphc.as_ref().map(|g| g.as_str()).unwrap_or("—")) }
                 td { (a.locked_until.map(|t| t.to_string()).unwrap_or_else(|| "—".into())) }
             } } }
@@ -44,11 +54,7 @@ async fn staff_page(
             label { "GPhC number (pharmacists) " input type="text" name="gphc" pattern="2[0-9]{6}"; }
             button type="submit" { "Add" }
         }
-    };
-    Ok(html(
-        status,
-        pages::layout("Staff", Some(s), Mode::Live, body),
-    ))
+    }
 }
 
 pub(super) async fn staff_list(State(state): State<AppState>, AdminOnly(s): AdminOnly) -> Page {
@@ -90,7 +96,7 @@ async fn webhooks_view(
     let body = webhooks_markup(s, &overview, new_secret, error);
     Ok(html(
         status,
-        pages::layout("Webhooks", Some(s), Mode::Live, body),
+        pages::layout("Webhooks", Some(s), Scope::System, body),
     ))
 }
 
@@ -108,7 +114,7 @@ fn webhooks_markup(
         }
         h2 { "Endpoints" }
         table {
-            thead { tr { th { "Destination" } th { "URL" } th { "State" } th {} } }
+            thead { tr { th scope="col" { "Destination" } th scope="col" { "URL" } th scope="col" { "State" } th scope="col" { span.vh { "Action" } } } }
             tbody {
                 @for e in &overview.endpoints {
                     tr {
@@ -143,7 +149,7 @@ fn webhooks_markup(
                 button type="submit" name="all" value="1" { "Replay all" }
             }
             table {
-                thead { tr { th { "Message" } th { "Created" } th { "Destination" } th { "Type" } th { "Attempts" } th { "Last error" } th {} } }
+                thead { tr { th scope="col" { "Message" } th scope="col" { "Created" } th scope="col" { "Destination" } th scope="col" { "Type" } th scope="col" { "Attempts" } th scope="col" { "Last error" } th scope="col" { span.vh { "Action" } } } }
                 tbody {
                     @for m in &overview.dead {
                         tr {

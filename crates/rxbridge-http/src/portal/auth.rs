@@ -6,6 +6,7 @@ use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
 use rxbridge_app::clinical::Pharmacist;
+use rxbridge_app::ports::Mode;
 use rxbridge_app::staff::{Role, StaffSession};
 
 /// `__Host-`: the browser takes it only with `Secure`, `Path=/` and no `Domain`, so neither a
@@ -46,8 +47,9 @@ pub fn same(a: &str, b: &str) -> bool {
 
 /// Why a staff page was refused.
 pub enum Refusal {
-    SignIn,
-    ChangePassword,
+    /// Off to sign in, keeping the data set the page was asked for.
+    SignIn(Mode),
+    ChangePassword(Mode),
     Forbidden(&'static str),
     Internal,
 }
@@ -55,8 +57,12 @@ pub enum Refusal {
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         match self {
-            Refusal::SignIn => Redirect::to("/staff/login").into_response(),
-            Refusal::ChangePassword => Redirect::to("/staff/password").into_response(),
+            Refusal::SignIn(mode) => {
+                Redirect::to(&super::respond::with_mode("/staff/login", mode)).into_response()
+            }
+            Refusal::ChangePassword(mode) => {
+                Redirect::to(&super::respond::with_mode("/staff/password", mode)).into_response()
+            }
             Refusal::Forbidden(why) => {
                 (StatusCode::FORBIDDEN, pages::message("Not allowed", why)).into_response()
             }
@@ -69,15 +75,23 @@ impl IntoResponse for Refusal {
     }
 }
 
+/// The data set a request asks for (`mode=test` in its query; live otherwise).
+fn requested_mode(parts: &Parts) -> Mode {
+    let query = parts.uri.query().unwrap_or("");
+    let test = query.split('&').any(|kv| kv == "mode=test");
+    if test { Mode::Test } else { Mode::Live }
+}
+
 /// The signed-in session, also kept in the request's extensions for `CsrfForm`.
 async fn session_from(parts: &mut Parts, state: &AppState) -> Result<StaffSession, Refusal> {
-    let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(Refusal::SignIn)?;
+    let mode = requested_mode(parts);
+    let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(Refusal::SignIn(mode))?;
     match state.portal.staff.session(&token).await {
         Ok(Some(s)) => {
             parts.extensions.insert(s.clone());
             Ok(s)
         }
-        Ok(None) => Err(Refusal::SignIn),
+        Ok(None) => Err(Refusal::SignIn(mode)),
         Err(e) => {
             tracing::error!(error = ?e, "reading a staff session");
             Err(Refusal::Internal)
@@ -103,7 +117,7 @@ impl FromRequestParts<AppState> for AnyStaff {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Refusal> {
         let s = session_from(parts, state).await?;
         if s.staff.must_change_password {
-            return Err(Refusal::ChangePassword);
+            return Err(Refusal::ChangePassword(requested_mode(parts)));
         }
         Ok(AnyStaff(s))
     }

@@ -1,16 +1,20 @@
 //! The pharmacist's clinical decision from the form: approve (with acknowledged flags and
-//! recorded amendments), query the prescriber, or reject. The rules are `ClinicalCheck`'s.
+//! recorded amendments), query the prescriber, or reject (after a confirmation step). The
+//! rules are `ClinicalCheck`'s.
 
 use super::auth::PharmacistOnly;
-use super::prescription::after;
+use super::check_page::Form;
+use super::prescription::{Fields, Kept, Shown, after, render, view_error};
 use super::respond::{CsrfForm, NO_SUCH_PRESCRIPTION, Params, PortalError, internal, mode_of};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use rxbridge_app::clinical::{Amendment, Decision, DecisionError};
-
-type Fields = Vec<(String, String)>;
+use rxbridge_app::ports::Mode;
+use rxbridge_app::staff::StaffSession;
+use rxbridge_app::staff_view::staff_text;
+use rxbridge_domain::lifecycle::Status;
 
 pub(super) async fn decide(
     State(state): State<AppState>,
@@ -20,7 +24,12 @@ pub(super) async fn decide(
     CsrfForm(form): CsrfForm<Fields>,
 ) -> Response {
     let mode = mode_of(&q);
-    let done = match parse(&form) {
+    let parsed = parse(&form);
+    let reject_unconfirmed = field(&form, "confirm") != Some("yes");
+    if let (Ok((version, Decision::Reject)), true) = (&parsed, reject_unconfirmed) {
+        return confirm_reject(&state, &s, mode, &id, *version, form).await;
+    }
+    let done = match parsed {
         Ok((version, decision)) => {
             let reason = field(&form, "reason").unwrap_or("");
             let clinical = &state.portal.clinical;
@@ -31,7 +40,50 @@ pub(super) async fn decide(
         }
         Err(e) => Err(e),
     };
-    after(&state, &s, mode, &id, done).await
+    let kept = Kept::new(Form::Decision, without_csrf(form));
+    after(&state, &s, mode, &id, done, kept).await
+}
+
+/// A rejection asks to be confirmed: the page again with the confirmation, when there is a
+/// reason and the prescription is still the version the pharmacist looked at.
+async fn confirm_reject(
+    state: &AppState,
+    s: &StaffSession,
+    mode: Mode,
+    id: &str,
+    version: i64,
+    form: Fields,
+) -> Response {
+    let reason = field(&form, "reason").and_then(|r| staff_text(r, 1000));
+    let typed = without_csrf(form);
+    let current = state.portal.views.current(mode, id).await;
+    let refused = match (reason, current.map_err(view_error)) {
+        (_, Err(e)) => e,
+        (_, Ok((v, st))) if v != version || !decidable(st) => {
+            decision_error(DecisionError::AlreadyDecided(st))
+        }
+        (None, Ok(_)) => decision_error(DecisionError::ReasonRequired),
+        (Some(_), Ok(_)) => {
+            let kept = Kept::new(Form::ConfirmReject, typed);
+            let shown = Shown {
+                reason: None,
+                why: None,
+                kept: &kept,
+            };
+            let page = render(state, s, mode, id, shown, StatusCode::OK).await;
+            return page.into_response();
+        }
+    };
+    let kept = Kept::new(Form::Decision, typed);
+    after(state, s, mode, id, Err(refused), kept).await
+}
+
+fn decidable(st: Status) -> bool {
+    matches!(st, Status::AwaitingClinicalCheck | Status::OnHold)
+}
+
+fn without_csrf(form: Fields) -> Fields {
+    form.into_iter().filter(|(n, _)| n != "csrf").collect()
 }
 
 fn field<'a>(form: &'a Fields, name: &str) -> Option<&'a str> {

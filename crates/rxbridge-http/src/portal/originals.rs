@@ -2,7 +2,8 @@
 //! scan served to staff (the audit is the `Originals` use case's).
 
 use super::auth::{AnyStaff, same};
-use super::prescription::after;
+use super::check_page::Form;
+use super::prescription::{Kept, after};
 use super::respond::{NO_SUCH_PRESCRIPTION, Params, PortalError, internal, mode_of, with_location};
 use crate::state::AppState;
 use axum::extract::{Multipart, Path, Query, State};
@@ -19,21 +20,31 @@ pub(super) async fn record_original(
     multipart: Multipart,
 ) -> Response {
     let mode = mode_of(&q);
-    let done = match read_upload(multipart).await {
-        Ok(up) if !same(&up.csrf, &s.csrf_token) => Err(PortalError::Csrf),
+    let (done, typed) = match read_upload(multipart).await {
+        Ok(up) if !same(&up.csrf, &s.csrf_token) => (Err(PortalError::Csrf), Vec::new()),
         Ok(up) => {
+            let typed = vec![("serial".to_string(), up.serial.clone())];
             let originals = &state.portal.originals;
             let recorded = originals
                 .record(&s.staff.id, mode, &id, &up.serial, up.scan)
                 .await;
-            recorded.map(|_| ()).map_err(original_error)
+            (recorded.map(|_| ()).map_err(original_error), typed)
         }
-        Err(e) => Err(e),
+        Err(e) => (Err(e), Vec::new()),
     };
-    after(&state, &s, mode, &id, done).await
+    after(
+        &state,
+        &s,
+        mode,
+        &id,
+        done,
+        Kept::new(Form::Original, typed),
+    )
+    .await
 }
 
 /// The form's fields: `csrf`, `serial` and the optional `scan` file.
+#[derive(Default)]
 struct Upload {
     csrf: String,
     serial: String,
@@ -41,39 +52,42 @@ struct Upload {
 }
 
 async fn read_upload(mut multipart: Multipart) -> Result<Upload, PortalError> {
-    let unreadable = |status, why: &str| PortalError::Again(status, why.into());
-    let mut up = Upload {
-        csrf: String::new(),
-        serial: String::new(),
-        scan: None,
-    };
+    let mut up = Upload::default();
     while let Some(field) = multipart.next_field().await.map_err(|_| {
-        unreadable(
+        PortalError::Again(
             StatusCode::BAD_REQUEST,
-            "The upload could not be read (too large or malformed).",
+            "The upload could not be read (too large or malformed).".into(),
         )
     })? {
-        let name = field.name().unwrap_or("").to_string();
-        let file_name = field.file_name().unwrap_or("").to_string();
-        let bytes = field.bytes().await.map_err(|_| {
-            unreadable(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "The upload could not be read (too large or interrupted).",
-            )
-        })?;
-        match name.as_str() {
-            "csrf" => up.csrf = String::from_utf8_lossy(&bytes).to_string(),
-            "serial" => up.serial = String::from_utf8_lossy(&bytes).to_string(),
-            "scan" => {
-                up.scan = Some(Scan {
-                    file_name,
-                    bytes: bytes.to_vec(),
-                })
-            }
-            _ => {}
-        }
+        read_field(&mut up, field).await?;
     }
     Ok(up)
+}
+
+/// One field of the upload into `up` (unknown fields are read and dropped).
+async fn read_field(
+    up: &mut Upload,
+    field: axum::extract::multipart::Field<'_>,
+) -> Result<(), PortalError> {
+    let name = field.name().unwrap_or("").to_string();
+    let file_name = field.file_name().unwrap_or("").to_string();
+    let bytes = field.bytes().await.map_err(|_| {
+        PortalError::Again(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The upload could not be read (too large or interrupted).".into(),
+        )
+    })?;
+    let text = || String::from_utf8_lossy(&bytes).to_string();
+    match name.as_str() {
+        "csrf" => up.csrf = text(),
+        "serial" => up.serial = text(),
+        "scan" => {
+            let bytes = bytes.to_vec();
+            up.scan = Some(Scan { file_name, bytes });
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn original_error(e: OriginalError) -> PortalError {

@@ -2,64 +2,130 @@
 //! JavaScript; maud escapes every interpolated value.
 
 use maud::{DOCTYPE, Markup, html};
-use rxbridge_app::events::EventRecord;
 use rxbridge_app::ports::{Mode, PrescriptionRecord};
 use rxbridge_app::staff::{Role, StaffSession};
-use rxbridge_app::staff_view::{Listed, PatientDetails};
+use rxbridge_app::staff_view::Listed;
+use rxbridge_app::status_text::status_text;
 
-pub const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#1b1b1b}\
-header{background:#005eb8;color:#fff;padding:.5rem 1rem;display:flex;gap:1rem;align-items:center;flex-wrap:wrap}\
-header a{color:#fff}main{padding:1rem;max-width:70rem}table{border-collapse:collapse;width:100%}\
-th,td{border-bottom:1px solid #ccc;padding:.35rem;text-align:left;vertical-align:top}\
-.flag{background:#fff3cd}.block{background:#f8d7da}.masked{color:#555}\
-label{display:block;margin:.4rem 0}input,select,textarea,button{font:inherit;padding:.3rem}\
-.error{color:#8a1c1c;font-weight:600}:focus{outline:3px solid #ffb81c}";
+/// The portal's one stylesheet (served at `/staff/style.css`). Colours meet WCAG 2.2 AA
+/// contrast (text at least 4.5:1, the focus ring and borders at least 3:1); focus is always
+/// visible; the sandbox banner is loud on screen and on paper; print lays a page out on A4.
+pub const STYLE: &str = "*,*::before,*::after{box-sizing:border-box}\
+body{font-family:system-ui,sans-serif;margin:0;color:#1b1b1b;background:#fff;line-height:1.4}\
+a{color:#004b93}a:hover{text-decoration-thickness:2px}\
+.skip{position:absolute;left:-9999px;top:0}.skip:focus{left:1rem;top:.5rem;z-index:9;background:#ffb81c;color:#1b1b1b;padding:.5rem 1rem}\
+.sandbox{background:#ffb81c;color:#1b1b1b;border-bottom:4px solid #1b1b1b;padding:.5rem 1rem;margin:0;font-weight:700}\
+.bar{background:#005eb8;color:#fff;padding:.5rem 1rem;display:flex;gap:1rem;align-items:center;flex-wrap:wrap}\
+.bar a{color:#fff}.bar nav a{margin-right:.75rem}.bar form{margin:0}\
+.vh{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}\
+.bar button{background:#fff;color:#004b93}.mode{border:2px solid #fff;border-radius:4px;padding:0 .4rem}\
+main{padding:1rem;max-width:80rem}h1{margin:.5rem 0 1rem}h2{margin:1.5rem 0 .5rem}\
+table{border-collapse:collapse;width:100%}caption{text-align:left;font-weight:600}\
+th,td{border-bottom:1px solid #767676;padding:.35rem;text-align:left;vertical-align:top}td.num,th.num{text-align:right}\
+.num{font-variant-numeric:tabular-nums}.register{font-size:.85rem}.register td{overflow-wrap:anywhere}.register td:nth-child(-n+3){white-space:nowrap}\
+.flag{background:#fff3cd}.block{background:#fbe3e4}.masked{color:#4a4a4a}\
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:.5rem 0}dt{font-weight:600}dd{margin:0}\
+.sheet{display:grid;grid-template-columns:repeat(auto-fit,minmax(22rem,1fr));gap:0 2rem}\
+label{display:block;margin:.5rem 0}fieldset{border:1px solid #767676;margin:.75rem 0;padding:.5rem .75rem}\
+input,select,textarea,button{font:inherit;padding:.35rem .5rem;border:1px solid #4a4a4a;border-radius:3px}\
+input[type=text],input[type=email],input[type=password],input[type=search],textarea{width:min(36rem,100%)}textarea{min-height:4.5rem;display:block}\
+input[type=checkbox]{width:1.1rem;height:1.1rem;vertical-align:middle}\
+button{background:#005eb8;color:#fff;border-color:#004b93;cursor:pointer}button.danger{background:#a4161a;border-color:#7a1013}\
+.buttons{display:flex;gap:.75rem;flex-wrap:wrap;margin:.5rem 0}\
+.badge{border:1px solid #1b1b1b;border-radius:3px;padding:0 .3rem;font-size:.85rem}\
+.note{background:#e8f1fa;border-left:4px solid #005eb8;padding:.5rem .75rem;margin:.75rem 0}\
+.confirm{border:3px solid #a4161a;background:#fdf0f0;padding:.5rem 1rem;margin:1rem 0}\
+.error{color:#8a1c1c;font-weight:600}\
+:focus-visible{outline:3px solid #1b1b1b;outline-offset:2px;box-shadow:0 0 0 6px #ffb81c}\
+@media print{@page{size:A4;margin:14mm}body{font-size:10pt}.bar,.skip,form,.no-print{display:none}\
+main{max-width:none;padding:0}a{color:inherit;text-decoration:none}tr{break-inside:avoid}\
+.sandbox{border:2px solid #1b1b1b}th,td{border-bottom:1px solid #1b1b1b}}";
 
-pub fn layout(title: &str, who: Option<&StaffSession>, mode: Mode, body: Markup) -> Markup {
+/// When, in the pharmacy's time zone, with the zone shown (GMT or BST).
+pub fn london(at: jiff::Timestamp) -> String {
+    let zoned = at.to_zoned_datetime(rxbridge_domain::dates::london().clone());
+    zoned.strftime("%Y-%m-%d %H:%M:%S %Z").to_string()
+}
+
+/// What a page shows: one data set (live or sandbox), or system settings that span both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Data(Mode),
+    System,
+}
+
+impl From<Mode> for Scope {
+    fn from(m: Mode) -> Self {
+        Scope::Data(m)
+    }
+}
+
+pub fn layout(
+    title: &str,
+    who: Option<&StaffSession>,
+    scope: impl Into<Scope>,
+    body: Markup,
+) -> Markup {
+    let scope = scope.into();
+    let mode = match scope {
+        Scope::Data(m) => m,
+        Scope::System => Mode::Live,
+    };
+    let sandbox = scope == Scope::Data(Mode::Test);
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " — rxbridge staff" }
+                title { @if sandbox { "SANDBOX · " } (title) " — rxbridge staff" }
                 link rel="stylesheet" href="/staff/style.css";
             }
             body {
+                a.skip href="#main" { "Skip to the content" }
                 header {
-                    strong { "rxbridge" }
-                    @if let Some(s) = who {
-                        nav aria-label="Main" {
-                            a href={ "/staff?mode=" (mode.as_str()) } { "Search" }
-                            " "
-                            @if s.staff.role == Role::Pharmacist {
-                                a href={ "/staff/worklist?mode=" (mode.as_str()) } { "Worklist" } " "
-                            }
-                            @if matches!(s.staff.role, Role::Finance | Role::Admin) {
-                                a href={ "/staff/finance?mode=" (mode.as_str()) } { "Finance" } " "
-                            }
-                            @if matches!(s.staff.role, Role::Pharmacist | Role::Admin) {
-                                a href="/staff/registers" { "Registers" } " "
-                            }
-                            @if s.staff.role == Role::Admin {
-                                a href="/staff/admin/webhooks" { "Webhooks" } " "
-                                a href="/staff/admin/staff" { "Staff" } " "
-                                a href={ "/staff/admin/audit?mode=" (mode.as_str()) } { "Audit trail" }
-                            }
-                        }
-                        span { "Data: " strong { (mode.as_str()) } " (" a href={ "?mode=" (if mode == Mode::Live { "test" } else { "live" }) } { "switch" } ")" }
-                        span { (s.staff.email) " · " (s.staff.role.as_str()) }
-                        form method="post" action="/staff/logout" {
-                            input type="hidden" name="csrf" value=(s.csrf_token);
-                            button type="submit" { "Sign out" }
-                        }
+                    @if sandbox {
+                        p.sandbox { "SANDBOX — test data only: no real patient, prescription or payment." }
+                    }
+                    div.bar {
+                        strong { "rxbridge" }
+                        @if let Some(s) = who { (staff_header(s, scope, mode)) }
                     }
                 }
-                main id="main" {
+                main id="main" tabindex="-1" {
                     h1 { (title) }
                     (body)
                 }
             }
+        }
+    }
+}
+
+/// The signed-in header: the role's pages (each link keeps the data set), the data set and
+/// its switch, who is signed in, sign out.
+fn staff_header(s: &StaffSession, scope: Scope, mode: Mode) -> Markup {
+    let m = mode.as_str();
+    let other = if mode == Mode::Live { "test" } else { "live" };
+    html! {
+        nav aria-label="Main" {
+            a href={ "/staff?mode=" (m) } { "Search" }
+            @if s.staff.role == Role::Pharmacist { a href={ "/staff/worklist?mode=" (m) } { "Worklist" } }
+            @if matches!(s.staff.role, Role::Finance | Role::Admin) { a href={ "/staff/finance?mode=" (m) } { "Finance" } }
+            @if matches!(s.staff.role, Role::Pharmacist | Role::Admin) { a href={ "/staff/registers?mode=" (m) } { "Registers" } }
+            @if s.staff.role == Role::Admin {
+                a href={ "/staff/admin/webhooks?mode=" (m) } { "Webhooks" }
+                a href={ "/staff/admin/staff?mode=" (m) } { "Staff" }
+                a href={ "/staff/admin/audit?mode=" (m) } { "Audit trail" }
+            }
+        }
+        @match scope {
+            Scope::Data(_) => { span { "Data: " strong.mode { (if mode == Mode::Test { "test (sandbox)" } else { "live" }) } " (" a href={ "/staff?mode=" (other) } { "switch" } ")" } }
+            Scope::System => { span { "System settings: live and sandbox" } }
+        }
+        span { (s.staff.email) " · " (s.staff.role.as_str()) }
+        form method="post" action="/staff/logout" {
+            input type="hidden" name="csrf" value=(s.csrf_token);
+            button type="submit" { "Sign out" }
         }
     }
 }
@@ -73,17 +139,17 @@ pub fn message(title: &str, text: &str) -> Markup {
     )
 }
 
-pub fn login(csrf: &str, error: Option<&str>) -> Markup {
-    login_page(csrf, error, None)
+pub fn login(csrf: &str, error: Option<&str>, mode: Mode) -> Markup {
+    login_page(csrf, error, None, mode)
 }
 
 /// The sign-in page; with an external provider (`Some(label)`), a link to it instead of the
 /// password form.
-pub fn login_page(csrf: &str, error: Option<&str>, external: Option<&str>) -> Markup {
+pub fn login_page(csrf: &str, error: Option<&str>, external: Option<&str>, mode: Mode) -> Markup {
     layout(
         "Sign in",
         None,
-        Mode::Live,
+        mode,
         html! {
             @if let Some(e) = error { p.error role="alert" { (e) } }
             @if let Some(label) = external {
@@ -91,6 +157,7 @@ pub fn login_page(csrf: &str, error: Option<&str>, external: Option<&str>) -> Ma
             } @else {
             form method="post" action="/staff/login" {
                 input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="mode" value=(mode.as_str());
                 label { "Email " input type="email" name="email" autocomplete="username" required; }
                 label { "Password " input type="password" name="password" autocomplete="current-password" required; }
                 button type="submit" { "Sign in" }
@@ -100,15 +167,15 @@ pub fn login_page(csrf: &str, error: Option<&str>, external: Option<&str>) -> Ma
     )
 }
 
-pub fn password(s: &StaffSession, error: Option<&str>) -> Markup {
+pub fn password(s: &StaffSession, error: Option<&str>, mode: Mode) -> Markup {
     layout(
         "Change your password",
         Some(s),
-        Mode::Live,
+        mode,
         html! {
             @if s.staff.must_change_password { p { "Your one-time password must be changed before you continue." } }
             @if let Some(e) = error { p.error role="alert" { (e) } }
-            form method="post" action="/staff/password" {
+            form method="post" action={ "/staff/password?mode=" (mode.as_str()) } {
                 input type="hidden" name="csrf" value=(s.csrf_token);
                 label { "Current password " input type="password" name="current" autocomplete="current-password" required; }
                 label { "New password (at least 12 characters) " input type="password" name="new" autocomplete="new-password" minlength="12" required; }
@@ -128,6 +195,7 @@ pub fn search_form(mode: Mode) -> Markup {
                     option value="reference" { "Clinic reference" }
                     option value="nhs" { "NHS number" }
                     option value="email" { "Email" }
+                    option value="phone" { "Phone number" }
                     option value="postcode" { "Postcode" }
                     option value="family_dob" { "Family name + date of birth" }
                 }
@@ -155,7 +223,7 @@ pub fn list(mode: Mode, rows: &[Listed], empty: &str) -> Markup {
                         tr class=[flagged(&r.record).then_some("flag")] {
                             td { a href={ "/staff/prescriptions/" (r.record.id) "?mode=" (mode.as_str()) } { (r.record.clinic_reference) } br; small { (r.record.id) } }
                             td.masked { (r.patient) }
-                            td { (r.record.status.as_str()) }
+                            td { (r.record.status.as_str()) br; small { (status_text(r.record.status).line) } }
                             td { (r.record.created_at.strftime("%Y-%m-%d %H:%M")) }
                             td { @if flagged(&r.record) { "flagged" } }
                         }
@@ -166,118 +234,6 @@ pub fn list(mode: Mode, rows: &[Listed], empty: &str) -> Markup {
     }
 }
 
-pub struct DecisionForm<'a> {
-    pub csrf: &'a str,
-    pub version: i64,
-    pub flags: Vec<String>,
-    /// (form field, label) for each finding the pharmacist clears by amending the prescription.
-    pub amendments: Vec<(String, String)>,
-}
-
-#[allow(clippy::too_many_arguments)]
-pub fn prescription(
-    s: &StaffSession,
-    mode: Mode,
-    rec: &PrescriptionRecord,
-    patient: &PatientDetails,
-    timeline: &[EventRecord],
-    decide: Option<DecisionForm<'_>>,
-    error: Option<&str>,
-    payment: Markup,
-) -> Markup {
-    layout(
-        &format!("Prescription {}", rec.clinic_reference),
-        Some(s),
-        mode,
-        html! {
-            @if let Some(e) = error { p.error role="alert" { (e) } }
-            p { "Status: " strong { (rec.status.as_str()) } " · type " (rec.kind.as_str()) " · issued " (rec.issued_on) " · id " code { (rec.id) } }
-            h2 { "Patient" }
-            dl {
-                @for (k, v) in &patient.lines { dt { (k) } dd class=[patient.masked.then_some("masked")] { (v) } }
-            }
-            @if patient.masked {
-                form method="get" action={ "/staff/prescriptions/" (rec.id) } {
-                    input type="hidden" name="mode" value=(mode.as_str());
-                    label { "Reason for opening the full record (logged) " input type="text" name="reason" required maxlength="200"; }
-                    button type="submit" { "Open full record" }
-                }
-            }
-            @if rec.status == rxbridge_domain::Status::AwaitingOriginal {
-            h2 { "Paper original" }
-            p { "Supply waits until the signed original arrives and its serial number matches the one the clinic sent." }
-            form method="post" enctype="multipart/form-data" action={ "/staff/prescriptions/" (rec.id) "/original?mode=" (mode.as_str()) } {
-                input type="hidden" name="csrf" value=(s.csrf_token);
-                label { "Serial number on the form " input type="text" name="serial" required maxlength="64" autocomplete="off"; }
-                label { "Scan (PDF, JPEG or PNG, at most 10 MiB) " input type="file" name="scan" accept="application/pdf,image/jpeg,image/png"; }
-                button type="submit" { "Record the original" }
-            }
-        }
-        (payment)
-        h2 { "Items" }
-            table {
-                thead { tr { th { "Product" } th { "Ingredient" } th { "Quantity" } th { "Days" } } }
-                tbody { @for i in &rec.items { tr { td { (i.product_code) } td { (i.active_ingredient) } td { (i.quantity) } td { (i.days_supply) } } } }
-            }
-            h2 { "Findings" }
-            @if rec.findings.is_empty() { p { "None." } } @else {
-                table {
-                    thead { tr { th { "Severity" } th { "Rule" } th { "Finding" } th { "Source" } } }
-                    tbody {
-                        @for f in &rec.findings {
-                            tr class=(f.severity.as_str()) { td { (f.severity.as_str()) } td { code { (f.code) } } td { (f.message) } td { (f.rule) } }
-                        }
-                    }
-                }
-            }
-            @if let Some(d) = decide {
-                h2 { "Clinical check" }
-                form method="post" action={ "/staff/prescriptions/" (rec.id) "/decision?mode=" (mode.as_str()) } {
-                    input type="hidden" name="csrf" value=(d.csrf);
-                    input type="hidden" name="version" value=(d.version);
-                    @if !d.flags.is_empty() {
-                        fieldset { legend { "Acknowledge each flag to approve" }
-                            @for f in &d.flags { label { input type="checkbox" name="ack" value=(f); " " (f) } }
-                        }
-                    }
-                    @if !d.amendments.is_empty() {
-                        fieldset { legend { "Amendments (MDR 2001 reg 16(1A)-(1B): indelible, attributable)" }
-                            @for (name, label) in &d.amendments { label { (label) " " input type="text" name=(name) maxlength="200" autocomplete="off"; } }
-                        }
-                    }
-                    label { "Reason for the decision (recorded) " textarea name="reason" required maxlength="1000" {} }
-                    button type="submit" name="decision" value="approve" { "Approve" } " "
-                    button type="submit" name="decision" value="query" { "Query the prescriber" } " "
-                    button type="submit" name="decision" value="reject" { "Reject" }
-                }
-            }
-            h2 { "Notes and actions" }
-        form method="post" action={ "/staff/prescriptions/" (rec.id) "/note?mode=" (mode.as_str()) } {
-            input type="hidden" name="csrf" value=(s.csrf_token);
-            label { "Add a note " textarea name="note" required maxlength="2000" {} }
-            button type="submit" { "Add note" }
-        }
-        @if rec.status.cancel().is_ok() {
-            form method="post" action={ "/staff/prescriptions/" (rec.id) "/cancel?mode=" (mode.as_str()) } {
-                input type="hidden" name="csrf" value=(s.csrf_token);
-                label { "Cancel on the patient's request — reason " input type="text" name="reason" required maxlength="500"; }
-                button type="submit" { "Cancel prescription" }
-            }
-        }
-        h2 { "Timeline" }
-            ol {
-                @for e in timeline {
-                    li { (e.event.at.strftime("%Y-%m-%d %H:%M:%S")) " — " strong { (e.event.kind) } " by " (e.event.actor)
-                        @if let Some(r) = e.event.detail.get("reason").and_then(|r| r.as_str()) { " — " (r) }
-                    @if let Some(n) = e.event.detail.get("note").and_then(|r| r.as_str()) { blockquote { (n) } }
-                    @if let Some(d) = e.event.detail.get("document").and_then(|d| d.get("id")).and_then(|d| d.as_str()) {
-                        " — " a href={ "/staff/documents/" (d) "?prescription=" (rec.id) } { "scan" } } }
-                }
-            }
-        },
-    )
-}
-
 /// The money panel on a prescription page.
 pub fn payment_panel(
     s: &StaffSession,
@@ -286,27 +242,41 @@ pub fn payment_panel(
     link: Option<&str>,
 ) -> Markup {
     use rxbridge_domain::money::Money;
+    use rxbridge_domain::pricing::QuoteKind;
     html! {
-        h2 { "Payment" }
+        section aria-labelledby="h-payment" {
+        h2 id="h-payment" { "Payment" }
         p { "Status: " strong { (p.status.as_str()) } " · " (p.quote.kind.as_str()) " · provider " (p.provider) " · id " code { (p.id) } }
         @if let Some(a) = &p.attention { p.error role="alert" { "Needs attention: " (a) } }
         table {
-            thead { tr { th { "Line" } th { "Quantity" } th { "Unit" } th { "Amount" } } }
+            thead { tr { th scope="col" { "Line" } th.num scope="col" { "Quantity" } th.num scope="col" { "Unit price" } th.num scope="col" { "Amount" } } }
             tbody {
-                @for l in &p.quote.lines { tr { td { (l.product_name) } td { (l.quantity) } td { (Money::pence(l.unit_price_pence)) } td { (Money::pence(l.amount_pence)) } } }
-                @if p.quote.dispensing_fee_pence > 0 { tr { td { "Dispensing fee" } td {} td {} td { (Money::pence(p.quote.dispensing_fee_pence)) } } }
-                @if p.quote.delivery_fee_pence > 0 { tr { td { "Tracked delivery" } td {} td {} td { (Money::pence(p.quote.delivery_fee_pence)) } } }
-                tr { th { "Total" } td {} td {} th { (p.quote.total()) } }
+                @for l in &p.quote.lines {
+                    tr {
+                        td { (l.product_name) }
+                        @if p.quote.kind == QuoteKind::Private {
+                            td.num { (l.quantity) } td.num { "× " (Money::pence(l.unit_price_pence)) }
+                        } @else {
+                            // The NHS charge is per item, whatever the quantity of it.
+                            td.num { "1 item" } td.num { "× " (Money::pence(l.unit_price_pence)) }
+                        }
+                        td.num { (Money::pence(l.amount_pence)) }
+                    }
+                }
+                @if p.quote.dispensing_fee_pence > 0 { tr { td { "Dispensing fee" } td {} td {} td.num { (Money::pence(p.quote.dispensing_fee_pence)) } } }
+                @if p.quote.delivery_fee_pence > 0 { tr { td { "Tracked delivery" } td {} td {} td.num { (Money::pence(p.quote.delivery_fee_pence)) } } }
+                tr { th scope="row" { "Total" } td {} td {} th.num { (p.quote.total()) } }
             }
         }
         @if let Some(code) = &p.quote.exemption { p { "NHS exemption " (code) " · evidence " (if p.quote.evidence_seen == Some(true) { "seen" } else { "not seen" }) " · charge date " (p.quote.charge_date) } }
-        p { "Paid " (Money::pence(p.paid_pence)) " · refunded " (Money::pence(p.refunded_pence)) " · pay by " (p.due_by.strftime("%Y-%m-%d %H:%M UTC")) }
+        p { "Paid " (Money::pence(p.paid_pence)) " · refunded " (Money::pence(p.refunded_pence)) " · pay by " (london(p.due_by)) }
         @if let Some(link) = link {
             p { "Payment link (for the patient only): " code.link { (link) } }
             form method="post" action={ "/staff/payments/" (p.id) "/resend?mode=" (mode.as_str()) } {
                 input type="hidden" name="csrf" value=(s.csrf_token);
                 button type="submit" { "Email the payment link again" }
             }
+        }
         }
     }
 }

@@ -1,9 +1,10 @@
-//! The prescription page (the audited, masked staff view is the `StaffViews` use case's), staff
-//! notes, and cancelling on the patient's request; and the answer every action on a
-//! prescription shares: back to its page, or the page again with why not.
+//! The prescription page (the audited, masked staff view is the `StaffViews` use case's; the
+//! layout is `check_page`'s), staff notes, and cancelling on the patient's request; and the
+//! answer every action on a prescription shares: back to its page, or the page again with what
+//! was typed and why not.
 
 use super::auth::AnyStaff;
-use super::pages::{self, DecisionForm};
+use super::check_page::{self, Again, Form};
 use super::respond::{
     CsrfForm, NO_SUCH_PRESCRIPTION, Params, PortalError, html, internal, mode_of, redirect,
 };
@@ -14,7 +15,26 @@ use axum::response::{IntoResponse, Response};
 use rxbridge_app::intake::IntakeError;
 use rxbridge_app::ports::Mode;
 use rxbridge_app::staff::StaffSession;
-use rxbridge_app::staff_view::{DecisionOptions, ViewError, staff_text};
+use rxbridge_app::staff_view::{ViewError, describe_actor, staff_text};
+
+/// A form's fields as typed, in order (a name may repeat).
+pub(super) type Fields = Vec<(String, String)>;
+
+/// What a refused form is shown again with: which form and what was typed.
+pub(super) struct Kept {
+    pub form: Form,
+    pub typed: Fields,
+}
+
+impl Kept {
+    pub fn new(form: Form, typed: Fields) -> Self {
+        Kept { form, typed }
+    }
+    fn from_params(form: Form, p: &Params) -> Self {
+        let typed = p.iter().filter(|(n, _)| *n != "csrf");
+        Kept::new(form, typed.map(|(n, v)| (n.clone(), v.clone())).collect())
+    }
+}
 
 pub(super) async fn prescription(
     State(state): State<AppState>,
@@ -23,7 +43,12 @@ pub(super) async fn prescription(
     Query(q): Query<Params>,
 ) -> Result<Response, PortalError> {
     let reason = q.get("reason").map(String::as_str);
-    render(&state, &s, mode_of(&q), &id, reason, None, StatusCode::OK).await
+    let shown = Shown {
+        reason,
+        why: None,
+        kept: &Kept::new(Form::Decision, Vec::new()),
+    };
+    render(&state, &s, mode_of(&q), &id, shown, StatusCode::OK).await
 }
 
 /// Notes are events on the prescription's timeline.
@@ -37,7 +62,8 @@ pub(super) async fn add_note(
     let mode = mode_of(&q);
     let note = form.get("note").map(String::as_str).unwrap_or("");
     let done = state.portal.views.note(&s, mode, &id, note).await;
-    after(&state, &s, mode, &id, done.map_err(view_error)).await
+    let kept = Kept::from_params(Form::Note, &form);
+    after(&state, &s, mode, &id, done.map_err(view_error), kept).await
 }
 
 /// Any member of staff may cancel on the patient's request, with a reason.
@@ -49,10 +75,11 @@ pub(super) async fn cancel(
     CsrfForm(form): CsrfForm,
 ) -> Response {
     let mode = mode_of(&q);
+    let kept = Kept::from_params(Form::Cancel, &form);
     let Some(reason) = form.get("reason").and_then(|r| staff_text(r, 500)) else {
         let why = "Cancelling needs a reason.".to_string();
         let refused = Err(PortalError::Again(StatusCode::UNPROCESSABLE_ENTITY, why));
-        return after(&state, &s, mode, &id, refused).await;
+        return after(&state, &s, mode, &id, refused, kept).await;
     };
     let done = state
         .payments
@@ -60,7 +87,7 @@ pub(super) async fn cancel(
         .await
         .map(|_| ())
         .map_err(cancel_error);
-    after(&state, &s, mode, &id, done).await
+    after(&state, &s, mode, &id, done, kept).await
 }
 
 fn cancel_error(e: IntakeError) -> PortalError {
@@ -79,18 +106,25 @@ fn cancel_error(e: IntakeError) -> PortalError {
 }
 
 /// The answer to an action on a prescription: back to its page when it was done; the page
-/// again, with the error shown, when the action was refused for a reason staff can fix.
+/// again, with what was typed and the error shown next to the form, when the action was
+/// refused for a reason staff can fix.
 pub(super) async fn after(
     state: &AppState,
     s: &StaffSession,
     mode: Mode,
     id: &str,
     done: Result<(), PortalError>,
+    kept: Kept,
 ) -> Response {
     match done {
         Ok(()) => redirect(&format!("/staff/prescriptions/{id}?mode={}", mode.as_str())),
         Err(PortalError::Again(status, why)) => {
-            render(state, s, mode, id, None, Some(&why), status)
+            let shown = Shown {
+                reason: None,
+                why: Some(&why),
+                kept: &kept,
+            };
+            render(state, s, mode, id, shown, status)
                 .await
                 .into_response()
         }
@@ -98,38 +132,34 @@ pub(super) async fn after(
     }
 }
 
+/// How the page is shown: the reason a masked viewer gave, and a form shown again.
+pub(super) struct Shown<'a> {
+    pub reason: Option<&'a str>,
+    pub why: Option<&'a str>,
+    pub kept: &'a Kept,
+}
+
 /// The prescription page as `s` may see it, answered with `status`.
-async fn render(
+pub(super) async fn render(
     state: &AppState,
     s: &StaffSession,
     mode: Mode,
     id: &str,
-    reason: Option<&str>,
-    error: Option<&str>,
+    shown: Shown<'_>,
     status: StatusCode,
 ) -> Result<Response, PortalError> {
-    let page = state
-        .portal
-        .views
-        .prescription(s, mode, id, reason)
-        .await
-        .map_err(view_error)?;
-    let payment = page
-        .payment
-        .as_ref()
-        .map(|p| pages::payment_panel(s, mode, &p.payment, p.link.as_deref()))
-        .unwrap_or_default();
-    let decide = page.decision.as_ref().map(|d| decision_form(s, d));
-    let body = pages::prescription(
-        s,
-        mode,
-        &page.record,
-        &page.patient,
-        &page.timeline,
-        decide,
-        error,
-        payment,
-    );
+    let views = &state.portal.views;
+    let page = views.prescription(s, mode, id, shown.reason).await;
+    let page = page.map_err(view_error)?;
+    let staff = state.portal.staff.list().await.map_err(internal)?;
+    let clinics = state.store.list_clinics().await.map_err(internal)?;
+    let again = Again {
+        form: shown.kept.form,
+        why: shown.why,
+        typed: &shown.kept.typed,
+    };
+    let actor = |a: &str| describe_actor(a, &staff, &clinics);
+    let body = check_page::page(s, mode, &page, &again, &actor);
     Ok(html(status, body))
 }
 
@@ -138,30 +168,5 @@ pub(super) fn view_error(e: ViewError) -> PortalError {
         ViewError::NotFound => PortalError::NotFound(NO_SUCH_PRESCRIPTION),
         ViewError::Invalid(why) => PortalError::Again(StatusCode::UNPROCESSABLE_ENTITY, why),
         e => internal(e),
-    }
-}
-
-/// The decision form's fields: the flags to acknowledge and, per amendable finding, the field
-/// and what the pharmacist records.
-fn decision_form<'a>(s: &'a StaffSession, d: &DecisionOptions) -> DecisionForm<'a> {
-    use rxbridge_domain::compliance::{CD_QUANTITY_FIGURES_MISSING, CD_QUANTITY_WORDS_MISSPELT};
-    let amendments = d.amendable.iter().map(|f| {
-        let what = match f.code.as_str() {
-            CD_QUANTITY_FIGURES_MISSING => "the quantity in figures you added",
-            CD_QUANTITY_WORDS_MISSPELT => "the quantity in words as you corrected it",
-            _ => "the quantity in words you added",
-        };
-        let item = f
-            .item
-            .map(|i| format!("Item {}: ", i + 1))
-            .unwrap_or_default();
-        let key = rxbridge_app::clinical::amendment_key(&f.code, f.item);
-        (key, format!("{item}{what} (MDR 2001 reg 16(1A), recorded)"))
-    });
-    DecisionForm {
-        csrf: &s.csrf_token,
-        version: d.version,
-        flags: d.flags.clone(),
-        amendments: amendments.collect(),
     }
 }

@@ -3,7 +3,9 @@
 
 use super::auth::{PharmacistOnly, RegisterReader};
 use super::pages;
-use super::respond::{CsrfForm, Params, PortalError, html, internal, redirect, report_download};
+use super::respond::{
+    CsrfForm, Params, PortalError, html, internal, mode_of, redirect, report_download,
+};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -23,9 +25,10 @@ pub(super) async fn registers_page(
     RegisterReader(s): RegisterReader,
     Query(q): Query<Params>,
 ) -> Page {
+    let mode = mode_of(&q);
     let register = q.get("register").and_then(|r| Register::parse(r));
     let register = register.unwrap_or(Register::Cd);
-    let balances = balances(&state, register).await?;
+    let balances = balances(&state, register, mode).await?;
     let chosen = q
         .get("section")
         .filter(|sec| balances.iter().any(|(b, _)| b == *sec));
@@ -37,16 +40,31 @@ pub(super) async fn registers_page(
         Register::Cd => "Controlled Drugs register",
         Register::Pom => "POM register",
     };
-    let body = register_markup(&s, register, &balances, chosen.zip(report.as_ref()));
-    let page = pages::layout(title, Some(&s), Mode::Live, body);
+    let shown = chosen.zip(report.as_ref());
+    let body = register_markup(&s, register, mode, &balances, shown);
+    let page = pages::layout(title, Some(&s), mode, body);
     Ok(html(StatusCode::OK, page))
 }
 
-/// Every section of `register` with its running balance.
-async fn balances(state: &AppState, register: Register) -> Result<Vec<(String, i64)>, PortalError> {
+/// The data set a register section belongs to: sandbox sections begin `test/`.
+fn section_mode(section: &str) -> Mode {
+    if section.starts_with("test/") {
+        Mode::Test
+    } else {
+        Mode::Live
+    }
+}
+
+/// Every section of `register` in `mode` with its running balance.
+async fn balances(
+    state: &AppState,
+    register: Register,
+    mode: Mode,
+) -> Result<Vec<(String, i64)>, PortalError> {
     let regs = &state.registers;
     let mut out = Vec::new();
-    for sec in regs.register_sections(register).await.map_err(internal)? {
+    let sections = regs.register_sections(register).await.map_err(internal)?;
+    for sec in sections.into_iter().filter(|s| section_mode(s) == mode) {
         let balance = regs
             .register_balance(register, &sec)
             .await
@@ -74,23 +92,28 @@ async fn section_report(
 fn register_markup(
     s: &StaffSession,
     register: Register,
+    mode: Mode,
     balances: &[(String, i64)],
     shown: Option<(&String, &Report)>,
 ) -> Markup {
     let reg = register.as_str();
+    let m = mode.as_str();
     let (chosen, report) = (shown.map(|(sec, _)| sec), shown.map(|(_, r)| r));
     maud::html! {
-        p { a href="/staff/registers?register=cd" { "CD register" } " · " a href="/staff/registers?register=pom" { "POM register" } }
-        p { "Entries are append-only and hash-chained; corrections are dated annotations. Sections beginning " code { "test/" } " hold sandbox data." }
+        p.no-print { a href={ "/staff/registers?register=cd&mode=" (m) } { "CD register" } " · " a href={ "/staff/registers?register=pom&mode=" (m) } { "POM register" } }
+        p { "Entries are append-only and hash-chained; corrections are dated annotations. "
+            @if mode == Mode::Test { "These are the sandbox sections (their names begin " code { "test/" } ")." } @else { "These are the live sections." } }
+        @if balances.is_empty() { p { "No sections in this data set yet." } } @else {
         table {
-            thead { tr { th { "Section" } @if register == Register::Cd { th { "Balance" } } } }
-            tbody { @for (sec, b) in balances { tr { td { a href={ "/staff/registers?register=" (reg) "&section=" (sec) } { (sec) } } @if register == Register::Cd { td { (b) } } } } }
+            thead { tr { th scope="col" { "Section" } @if register == Register::Cd { th.num scope="col" { "Balance" } } } }
+            tbody { @for (sec, b) in balances { tr { td { a href={ "/staff/registers?register=" (reg) "&mode=" (m) "&section=" (sec) } { (sec) } } @if register == Register::Cd { td.num { (b) } } } } }
+        }
         }
         @if let (Some(sec), Some(r)) = (chosen, report) {
             h2 { (r.title) }
-            p { a href={ "/staff/registers/" (reg) "/export/register.pdf?section=" (sec) } { "Print (PDF)" } " · " a href={ "/staff/registers/" (reg) "/export/register.csv?section=" (sec) } { "CSV" } }
-            table {
-                thead { tr { @for c in &r.columns { th { (c) } } } }
+            p.no-print { a href={ "/staff/registers/" (reg) "/export/register.pdf?section=" (sec) } { "Print (PDF)" } " · " a href={ "/staff/registers/" (reg) "/export/register.csv?section=" (sec) } { "CSV" } }
+            table.register {
+                thead { tr { @for c in &r.columns { th scope="col" { (c) } } } }
                 tbody { @for row in &r.rows { tr { @for c in row { td { (c) } } } } }
             }
             dl { @for (k, v) in &r.totals { dt { (k) } dd { (v) } } }
@@ -131,9 +154,9 @@ pub(super) async fn register_annotate(
         StoreError::NotFound => PortalError::NotFound(NO_SUCH_SECTION),
         e => internal(e),
     })?;
-    let reg = register.as_str();
+    let (reg, m) = (register.as_str(), section_mode(section).as_str());
     Ok(redirect(&format!(
-        "/staff/registers?register={reg}&section={section}"
+        "/staff/registers?register={reg}&mode={m}&section={section}"
     )))
 }
 

@@ -24,6 +24,14 @@ pub(super) fn mode_of(q: &Params) -> Mode {
         .unwrap_or(Mode::Live)
 }
 
+/// `path` with the data set chosen (live is the default, so only test is spelled out).
+pub(super) fn with_mode(path: &str, mode: Mode) -> String {
+    match mode {
+        Mode::Test => format!("{path}?mode=test"),
+        Mode::Live => path.to_string(),
+    }
+}
+
 pub(super) fn html(status: StatusCode, m: Markup) -> Response {
     (status, Html(m.into_string())).into_response()
 }

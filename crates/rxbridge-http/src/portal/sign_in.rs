@@ -3,11 +3,12 @@
 
 use super::auth::{LOGIN_CSRF_COOKIE, SESSION_COOKIE, SignedIn, cookie, same, set_cookie};
 use super::pages;
-use super::respond::{CsrfForm, Params, PortalError, html, internal, redirect};
+use super::respond::{CsrfForm, Params, PortalError, html, internal, mode_of, redirect, with_mode};
 use crate::state::AppState;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use rxbridge_app::ports::Mode;
 use rxbridge_app::staff::{ExternalSignIn, StaffError};
 use std::sync::Arc;
 
@@ -37,12 +38,13 @@ fn external_label(state: &AppState) -> Option<String> {
         .map(|e| e.label().to_string())
 }
 
-pub(super) async fn login_page(State(state): State<AppState>) -> Response {
+pub(super) async fn login_page(State(state): State<AppState>, Query(q): Query<Params>) -> Response {
     let csrf = random_csrf();
+    let external = external_label(&state);
     with_cookie(
         html(
             StatusCode::OK,
-            pages::login_page(&csrf, None, external_label(&state).as_deref()),
+            pages::login_page(&csrf, None, external.as_deref(), mode_of(&q)),
         ),
         &set_cookie(LOGIN_CSRF_COOKIE, &csrf, Some(600)),
     )
@@ -63,7 +65,7 @@ pub(super) async fn login(
     }
     if let Some(label) = external_label(&state) {
         let why = "Passwords are not accepted here: sign in with the link below.";
-        let page = pages::login_page(&expected, Some(why), Some(&label));
+        let page = pages::login_page(&expected, Some(why), Some(&label), mode_of(&form));
         return Err(PortalError::Page(StatusCode::FORBIDDEN, page));
     }
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
@@ -72,18 +74,19 @@ pub(super) async fn login(
     let signed = staff
         .sign_in_from(client, field("email"), field("password"))
         .await;
-    let s = signed.map_err(|e| login_error(&state, &expected, e))?;
+    let mode = mode_of(&form);
+    let s = signed.map_err(|e| login_error(&state, &expected, e, mode))?;
     let first = s.session.staff.must_change_password;
     let to = if first { "/staff/password" } else { "/staff" };
     let spent = set_cookie(LOGIN_CSRF_COOKIE, "", Some(0));
-    Ok(signed_in(to, &s.token, spent))
+    Ok(signed_in(&with_mode(to, mode), &s.token, spent))
 }
 
-fn login_error(state: &AppState, csrf: &str, e: StaffError) -> PortalError {
+fn login_error(state: &AppState, csrf: &str, e: StaffError, mode: Mode) -> PortalError {
     match e {
         StaffError::InvalidCredentials => PortalError::Page(
             StatusCode::UNAUTHORIZED,
-            pages::login(csrf, Some("The email or password is wrong.")),
+            pages::login(csrf, Some("The email or password is wrong."), mode),
         ),
         StaffError::Locked(until) => {
             let why = format!(
@@ -91,7 +94,7 @@ fn login_error(state: &AppState, csrf: &str, e: StaffError) -> PortalError {
                 until.strftime("%H:%M:%S UTC")
             );
             let secs = until.duration_since(state.clock.now()).as_secs().max(1);
-            PortalError::RetryAfter(secs, pages::login(csrf, Some(&why)))
+            PortalError::RetryAfter(secs, pages::login(csrf, Some(&why), mode))
         }
         e => internal(e),
     }
@@ -152,7 +155,12 @@ pub(super) async fn external_callback(
 
 /// The sign-in page again (401) with why the provider's sign-in did not complete.
 fn refuse(external: &Arc<dyn ExternalSignIn>, why: &str) -> Response {
-    let page = pages::login_page(&random_csrf(), Some(why), Some(external.label()));
+    let page = pages::login_page(
+        &random_csrf(),
+        Some(why),
+        Some(external.label()),
+        Mode::Live,
+    );
     with_cookie(html(StatusCode::UNAUTHORIZED, page), &oauth_cookie("", 0))
 }
 
@@ -168,21 +176,21 @@ pub(super) async fn logout(
     ))
 }
 
-pub(super) async fn password_page(SignedIn(s): SignedIn) -> Response {
-    html(StatusCode::OK, pages::password(&s, None))
+pub(super) async fn password_page(SignedIn(s): SignedIn, Query(q): Query<Params>) -> Response {
+    html(StatusCode::OK, pages::password(&s, None, mode_of(&q)))
 }
 
 pub(super) async fn change_password(
     State(state): State<AppState>,
     SignedIn(s): SignedIn,
+    Query(q): Query<Params>,
     CsrfForm(form): CsrfForm,
 ) -> Result<Response, PortalError> {
+    let mode = mode_of(&q);
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
     let refused = |why: &str| {
-        PortalError::Page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            pages::password(&s, Some(why)),
-        )
+        let page = pages::password(&s, Some(why), mode);
+        PortalError::Page(StatusCode::UNPROCESSABLE_ENTITY, page)
     };
     match state
         .portal
@@ -190,7 +198,7 @@ pub(super) async fn change_password(
         .change_password(&s, field("current"), field("new"))
         .await
     {
-        Ok(()) => Ok(redirect("/staff")),
+        Ok(()) => Ok(redirect(&with_mode("/staff", mode))),
         Err(StaffError::InvalidCredentials) => Err(refused("The current password is wrong.")),
         Err(StaffError::Invalid(m)) => Err(refused(&m)),
         Err(e) => Err(internal(e)),

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod clinic;
+pub mod demo;
 pub mod dev;
 pub mod export;
 pub mod outbox;

@@ -42,7 +42,7 @@ pub async fn run(mut config: Config, listen: Option<String>, demo: bool) -> anyh
             .await?;
     }
     if demo {
-        print_demo(&app, addr).await?;
+        super::demo::print_demo(&app, addr).await?;
         if let Some((order, event)) = &sim {
             let url = demo_sim_url();
             let listen = url
@@ -102,75 +102,4 @@ fn demo_warehouse(config: &mut Config) -> anyhow::Result<(String, String)> {
     );
     config.webhooks.exempt_origin = Some(sim);
     Ok((order, event))
-}
-
-/// `--demo`: a demo clinic and demo staff (a pharmacist and a support agent). Their secrets
-/// are kept in `<data_dir>/demo-clinic.json` (0600) so every demo start can print them; the
-/// staff passwords are one-time and must be changed at first sign-in.
-async fn print_demo(app: &App, addr: std::net::SocketAddr) -> anyhow::Result<()> {
-    let path = app.config.data_dir.join("demo-clinic.json");
-    let demo: serde_json::Value = if path.exists() {
-        serde_json::from_str(&std::fs::read_to_string(&path)?)?
-    } else if app.state.store.list_clinics().await?.is_empty() {
-        let c = app.state.clinics.add("Demo ADHD Clinic").await?;
-        let (_, pharmacist) = app
-            .staff
-            .add(
-                "pharmacist@demo.rxbridge",
-                rxbridge_app::staff::Role::Pharmacist,
-                Some("2033467"),
-            )
-            .await?;
-        let (_, support) = app
-            .staff
-            .add(
-                "support@demo.rxbridge",
-                rxbridge_app::staff::Role::Support,
-                None,
-            )
-            .await?;
-        let (_, finance) = app
-            .staff
-            .add(
-                "finance@demo.rxbridge",
-                rxbridge_app::staff::Role::Finance,
-                None,
-            )
-            .await?;
-        let v = serde_json::json!({
-            "clinic_id": c.clinic_id, "test_key": c.test_key,
-            "staff": [
-                { "email": "pharmacist@demo.rxbridge", "role": "pharmacist", "one_time_password": pharmacist },
-                { "email": "support@demo.rxbridge", "role": "support", "one_time_password": support },
-                { "email": "finance@demo.rxbridge", "role": "finance", "one_time_password": finance }
-            ]
-        });
-        rxbridge::write_secret_file(&path, &v.to_string())?;
-        v
-    } else {
-        println!(
-            "--demo: clinics already exist and no demo file is on record; use `rxbridge clinic add` and `rxbridge staff add`."
-        );
-        return Ok(());
-    };
-    let clinic_id = demo["clinic_id"].as_str().unwrap_or_default().to_string();
-    let key = demo["test_key"].as_str().unwrap_or_default().to_string();
-    println!(
-        "rxbridge demo\n  staff portal: http://{addr}/staff  (sandbox data: /staff?mode=test)"
-    );
-    for s in demo["staff"].as_array().into_iter().flatten() {
-        println!(
-            "    {:<26} {:<10} one-time password {} (change it at first sign-in)",
-            s["email"].as_str().unwrap_or(""),
-            s["role"].as_str().unwrap_or(""),
-            s["one_time_password"].as_str().unwrap_or("")
-        );
-    }
-    let today = rxbridge_domain::dates::london_date(jiff::Timestamp::now());
-    let example = rxbridge_http::schema::example_submission_on(&today.to_string());
-    println!(
-        "  clinic:      {clinic_id}\n  sandbox key: {key}\n  API:         http://{addr}/v1  (OpenAPI: http://{addr}/openapi.json)\n\nTry it:\n\ncurl -s http://{addr}/v1/prescriptions \\\n  -H 'Authorization: Bearer {key}' \\\n  -H 'Content-Type: application/json' \\\n  -H \"Idempotency-Key: demo-$(date +%s)\" \\\n  -d '{}'\n",
-        serde_json::to_string(&example)?
-    );
-    Ok(())
 }

@@ -122,16 +122,20 @@ async fn type_and_authority_consistency() {
             "authority_not_allowed".to_string()
         )]
     );
-    let mut b = nhs_body();
-    b["authority"]["eps_prescription_id"] = "not-an-id".into();
-    let v: Value = app.submit(&b).await.json().await.unwrap();
-    assert_eq!(
-        error_pointers(&v),
-        [(
-            "/authority/eps_prescription_id".to_string(),
-            "invalid_eps_prescription_id".to_string()
-        )]
-    );
+    // Not an id, and six bytes ending in a two-byte character (not six characters).
+    for id in ["not-an-id", "24F5DA-A83008-AAAA\u{e9}"] {
+        let mut b = nhs_body();
+        b["authority"]["eps_prescription_id"] = id.into();
+        let v: Value = app.submit(&b).await.json().await.unwrap();
+        assert_eq!(
+            error_pointers(&v),
+            [(
+                "/authority/eps_prescription_id".to_string(),
+                "invalid_eps_prescription_id".to_string()
+            )],
+            "{id}"
+        );
+    }
     let mut b = valid_body();
     b["items"] = json!([]);
     let v: Value = app.submit(&b).await.json().await.unwrap();
