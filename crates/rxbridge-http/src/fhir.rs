@@ -117,21 +117,30 @@ enum Step {
 }
 
 /// The idempotency step, keyed on the message id (in its own `fhir:` space, apart from the
-/// JSON API's keys). A Bundle without a message id goes on to be refused with its problems.
+/// JSON API's keys). A Bundle without a message id goes on to be refused with its problems;
+/// one whose id cannot be a key is refused here.
 async fn begin(
     state: &AppState,
     caller: &Caller,
     mapped: &Mapped,
     hash: &str,
 ) -> Result<Step, Fhir> {
-    let Some(key) = mapped
-        .message_id
-        .as_ref()
-        .map(|id| format!("fhir:{id}"))
-        .filter(|k| k.len() <= 255 && k.bytes().all(|b| (0x20..0x7f).contains(&b)))
-    else {
+    let Some(id) = &mapped.message_id else {
         return Ok(Step::Go(None, None));
     };
+    let key = format!("fhir:{id}");
+    if key.len() > 255 || !key.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        let issue = Issue {
+            expression: "Bundle.identifier.value".into(),
+            fhir_code: "value",
+            code: "invalid_message_id".into(),
+            detail: "the message id must be at most 250 printable ASCII characters (a UUID)".into(),
+        };
+        return Err(Fhir(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            outcome::refused(&[issue]),
+        ));
+    }
     match state.intake.begin(caller, &key, hash).await {
         Ok(Begin::Replay(view)) => Ok(Step::Replay(view)),
         Ok(Begin::Proceed(g)) => Ok(Step::Go(Some(key), Some(g))),

@@ -254,6 +254,13 @@ async fn what_is_not_a_bundle_is_400_and_the_wrong_type_415_and_no_key_401() {
         codes.contains(&"invalid_bundle_type") && codes.contains(&"missing_message_header"),
         "{codes:?}"
     );
+    // A message id that cannot be an idempotency key is refused at it.
+    let (_, mut bundle) = examples().remove(0);
+    bundle["identifier"]["value"] = "x".repeat(300).into();
+    let (s, o) = app.process(&bundle).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(o["issue"][0]["expression"][0], "Bundle.identifier.value");
+    assert_eq!(o["issue"][0]["diagnostics"], "invalid_message_id");
 }
 
 #[tokio::test]
