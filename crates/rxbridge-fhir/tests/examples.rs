@@ -142,6 +142,25 @@ fn the_refused_examples_are_refused_for_their_own_reason_too() {
         "{:?}",
         intent.issues
     );
+    let checksum = get("errors-1");
+    assert!(
+        checksum
+            .issues
+            .iter()
+            .any(|i| i.code == "invalid_prescription_id_check"
+                && i.expression == "Bundle.entry[1].resource.groupIdentifier.value"),
+        "{:?}",
+        checksum.issues
+    );
+    for (name, b) in f.iter().filter(|(n, _)| !n.starts_with("errors-1")) {
+        let m = map_order(b, DmdTable::builtin()).unwrap();
+        assert!(
+            m.issues
+                .iter()
+                .all(|i| i.code != "invalid_prescription_id_check"),
+            "{name}"
+        );
+    }
     let mixed = get("errors-2");
     assert!(
         mixed

@@ -133,6 +133,15 @@ async fn the_refused_examples_are_also_refused_for_what_the_nhs_refuses_them_for
         has(&o, "invalid_intent", "Bundle.entry[1].resource.intent"),
         "{o:#}"
     );
+    let (_, o) = app.process(&get("errors-1")).await;
+    assert!(
+        has(
+            &o,
+            "invalid_prescription_id_check",
+            "Bundle.entry[1].resource.groupIdentifier.value"
+        ),
+        "{o:#}"
+    );
     let (_, o) = app.process(&get("errors-2")).await;
     assert!(
         o["issue"]
