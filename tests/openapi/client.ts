@@ -119,3 +119,15 @@ export async function integrate(baseUrl: string, apiKey: string): Promise<void> 
 export function onStatusChanged(event: StatusChanged): string {
   return `${event.data.id} (${event.data.clinic_reference}) is now ${event.data.status}`;
 }
+
+// The FHIR front door: an EPS message Bundle, answered with an OperationOutcome.
+type Recorded =
+  operations["processMessage"]["responses"][201]["content"]["application/fhir+json"];
+type Refused =
+  operations["processMessage"]["responses"][422]["content"]["application/fhir+json"];
+export function prescriptionIdOf(outcome: Recorded): string {
+  return outcome.issue[0]?.diagnostics ?? "";
+}
+export function expressionsOf(outcome: Refused): string[] {
+  return outcome.issue.flatMap((i) => i.expression ?? []);
+}

@@ -539,20 +539,71 @@ pub async fn query_response(
 #[derive(Serialize, ToSchema)]
 pub struct FormularyView {
     pub version: String,
-    #[schema(value_type = Vec<Object>)]
-    pub products: Vec<Product>,
+    /// The dm+d table's version.
+    pub dmd_version: String,
+    #[schema(value_type = Vec<FormularyProduct>)]
+    pub products: Vec<ProductWithDmd>,
+}
+
+/// A product as listed: its formulary entry and its dm+d codes.
+#[derive(Serialize)]
+pub struct ProductWithDmd {
+    #[serde(flatten)]
+    product: &'static Product,
+    dmd: Vec<DmdCodeView>,
+}
+
+/// A formulary product (the fields below, and its schedule, ages, doses and sources).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // the fields exist for the schema
+pub struct FormularyProduct {
+    #[schema(example = "ELVANSE-30")]
+    pub code: String,
+    pub name: String,
+    #[schema(example = "CD2")]
+    pub schedule: String,
+    /// Its dm+d codes (matched by the FHIR intake), each with its source; empty when none has
+    /// been sourced yet (an EPS message naming the product is then refused).
+    pub dmd: Vec<DmdCodeView>,
+}
+
+/// One dm+d code of a product.
+#[derive(Serialize, ToSchema)]
+pub struct DmdCodeView {
+    /// The SNOMED CT identifier.
+    pub code: String,
+    /// `VMP`, `AMP`, `VMPP` or `AMPP`.
+    pub concept: String,
+    /// Where the code was taken from.
+    pub source: String,
 }
 
 /// The products a prescription may name, with schedule, form, strength, licensed ages and
-/// licensed maximum daily doses, each with its source.
+/// licensed maximum daily doses, and the dm+d codes that name them, each with its source.
 #[utoipa::path(get, path = "/v1/formulary", tag = "reference", operation_id = "getFormulary",
     responses((status = 200, description = "The formulary", body = FormularyView),
     (status = "4XX", description = "A request the server refuses before the handler (for example 408 when it is not received within 30 s)", body = Problem, content_type = "application/problem+json")))]
 pub async fn formulary() -> Json<FormularyView> {
-    let f = Formulary::builtin();
+    let (f, dmd) = (Formulary::builtin(), rxbridge_fhir::DmdTable::builtin());
+    let products = f
+        .products
+        .iter()
+        .map(|p| {
+            let dmd = dmd
+                .codes_of(&p.code)
+                .map(|c| DmdCodeView {
+                    code: c.dmd.clone(),
+                    concept: c.concept.clone(),
+                    source: c.source.clone(),
+                })
+                .collect();
+            ProductWithDmd { product: p, dmd }
+        })
+        .collect();
     Json(FormularyView {
         version: f.version.clone(),
-        products: f.products.clone(),
+        dmd_version: dmd.version.clone(),
+        products,
     })
 }
 

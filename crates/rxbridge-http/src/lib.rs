@@ -7,6 +7,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod contract;
+pub mod fhir;
 mod handlers;
 pub mod metrics;
 pub mod openapi;

@@ -1,6 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations and the schema types,
 //! with `servers` naming where this deployment answers and `webhooks` listing what it sends.
 
+pub mod fhir;
 pub mod views;
 pub mod webhooks;
 
@@ -63,12 +64,14 @@ impl Modify for PublicOperations {
     paths(
         handlers::submit, handlers::validate, handlers::get_one, handlers::list, handlers::cancel, handlers::query_response,
         handlers::formulary, handlers::rules, handlers::healthz, handlers::readyz,
-        crate::warehouse::warehouse_event, crate::payments::webhook
+        crate::warehouse::warehouse_event, crate::payments::webhook,
+        crate::fhir::process_message, crate::fhir::metadata
     ),
     components(schemas(
         PrescriptionIn, CancelIn, QueryResponseIn, Problem, FieldError, PrescriptionView, DryRunView, PrescriptionList,
         FindingView, ItemView, Links, TimelineEntry, PrescriptionStatus, FindingSeverity, PrescriptionKind,
-        webhooks::PrescriptionStatusChangedEvent, webhooks::FulfilmentRequestedEvent, webhooks::FulfilmentCancelledEvent, handlers::FormularyView, handlers::RulesView, handlers::Health
+        webhooks::PrescriptionStatusChangedEvent, webhooks::FulfilmentRequestedEvent, webhooks::FulfilmentCancelledEvent, handlers::FormularyView, handlers::FormularyProduct, handlers::DmdCodeView, handlers::RulesView, handlers::Health,
+        fhir::PrescriptionOrderBundle, fhir::OperationOutcome, fhir::CapabilityStatement
     )),
     modifiers(&BearerAuth, &PublicOperations),
     tags(
@@ -77,7 +80,8 @@ impl Modify for PublicOperations {
         (name = "operations", description = "Health checks"),
         (name = "webhooks", description = "What rxbridge sends: Standard Webhooks, signed with the endpoint's secret, delivered at least once, in order per prescription"),
         (name = "warehouse", description = "For the warehouse only: the events it sends back (signed Standard Webhooks)"),
-        (name = "payments", description = "For the payment provider only: its signed event notifications")
+        (name = "payments", description = "For the payment provider only: its signed event notifications"),
+        (name = "fhir", description = "FHIR R4 intake: NHS EPS prescription-order messages, answered in FHIR")
     )
 )]
 pub struct ApiDoc;

@@ -90,6 +90,7 @@ pub fn router_with_timeout(state: AppState, request_timeout: Duration) -> Router
         .merge(crate::portal::portal_routes())
         .merge(crate::payments::payment_routes())
         .merge(crate::warehouse::warehouse_routes())
+        .merge(crate::fhir::fhir_routes())
         .fallback(|| async { Problem::for_status(StatusCode::NOT_FOUND) })
         .method_not_allowed_fallback(|| async { Problem::for_status(StatusCode::METHOD_NOT_ALLOWED) })
         .route_layer(middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::record))

@@ -6,6 +6,7 @@ mod audit;
 mod casebook;
 mod cli;
 mod demo;
+mod fhir;
 mod hardening;
 mod helpers;
 mod hostile;
