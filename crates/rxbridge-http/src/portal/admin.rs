@@ -3,12 +3,13 @@
 
 use super::auth::AdminOnly;
 use super::pages::{self, Scope};
-use super::respond::{CsrfForm, PortalError, html, internal, redirect};
+use super::respond::{CsrfForm, Params, PortalError, html, internal, mode_of, redirect, with_mode};
 use crate::state::AppState;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::Markup;
+use rxbridge_app::ports::Mode;
 use rxbridge_app::staff::{Role, StaffError, StaffSession};
 use rxbridge_app::webhook_admin::{WebhookAdminError, WebhooksOverview};
 
@@ -17,19 +18,20 @@ type Page = Result<Response, PortalError>;
 /// The staff list and the form to add one; `created` shows a new account's one-time password.
 async fn staff_page(
     state: &AppState,
-    s: &StaffSession,
+    (s, mode): (&StaffSession, Mode),
     created: Option<(String, String)>,
     error: Option<&str>,
     status: StatusCode,
 ) -> Page {
     let all = state.portal.staff.list().await.map_err(internal)?;
-    let body = staff_markup(s, &all, created, error);
-    let page = pages::layout("Staff", Some(s), Scope::System, body);
+    let body = staff_markup(s, mode, &all, created, error);
+    let page = pages::layout("Staff", Some(s), Scope::System(mode), body);
     Ok(html(status, page))
 }
 
 fn staff_markup(
     s: &StaffSession,
+    mode: Mode,
     all: &[rxbridge_app::staff::StaffAccount],
     created: Option<(String, String)>,
     error: Option<&str>,
@@ -47,7 +49,7 @@ fn staff_markup(
             } } }
         }
         h2 { "Add a member of staff" }
-        form method="post" action="/staff/admin/staff" {
+        form method="post" action=(with_mode("/staff/admin/staff", mode)) {
             input type="hidden" name="csrf" value=(s.csrf_token);
             label { "Email " input type="email" name="email" required; }
             label { "Role " select name="role" { option value="support" { "support" } option value="pharmacist" { "pharmacist" } option value="finance" { "finance" } option value="admin" { "admin" } } }
@@ -57,18 +59,30 @@ fn staff_markup(
     }
 }
 
-pub(super) async fn staff_list(State(state): State<AppState>, AdminOnly(s): AdminOnly) -> Page {
-    staff_page(&state, &s, None, None, StatusCode::OK).await
+pub(super) async fn staff_list(
+    State(state): State<AppState>,
+    AdminOnly(s): AdminOnly,
+    Query(q): Query<Params>,
+) -> Page {
+    staff_page(&state, (&s, mode_of(&q)), None, None, StatusCode::OK).await
 }
 
 pub(super) async fn staff_add(
     State(state): State<AppState>,
     AdminOnly(s): AdminOnly,
+    Query(q): Query<Params>,
     CsrfForm(form): CsrfForm,
 ) -> Page {
     let Some(role) = form.get("role").and_then(|r| Role::parse(r)) else {
         let why = Some("Choose a role.");
-        return staff_page(&state, &s, None, why, StatusCode::UNPROCESSABLE_ENTITY).await;
+        return staff_page(
+            &state,
+            (&s, mode_of(&q)),
+            None,
+            why,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     };
     let gphc = form.get("gphc").map(|g| g.trim()).filter(|g| !g.is_empty());
     let email = form.get("email").map(String::as_str).unwrap_or("");
@@ -81,27 +95,28 @@ pub(super) async fn staff_add(
         }
         Err(e) => return Err(internal(e)),
     };
-    staff_page(&state, &s, created, why.as_deref(), status).await
+    staff_page(&state, (&s, mode_of(&q)), created, why.as_deref(), status).await
 }
 
 /// The webhooks page; `new_secret` shows a destination's new signing secret once.
 async fn webhooks_view(
     state: &AppState,
-    s: &StaffSession,
+    (s, mode): (&StaffSession, Mode),
     new_secret: Option<(String, String)>,
     error: Option<&str>,
     status: StatusCode,
 ) -> Page {
     let overview = state.portal.webhooks.overview().await.map_err(internal)?;
-    let body = webhooks_markup(s, &overview, new_secret, error);
+    let body = webhooks_markup(s, mode, &overview, new_secret, error);
     Ok(html(
         status,
-        pages::layout("Webhooks", Some(s), Scope::System, body),
+        pages::layout("Webhooks", Some(s), Scope::System(mode), body),
     ))
 }
 
 fn webhooks_markup(
     s: &StaffSession,
+    mode: Mode,
     overview: &WebhooksOverview,
     new_secret: Option<(String, String)>,
     error: Option<&str>,
@@ -122,7 +137,7 @@ fn webhooks_markup(
                         td { (e.url) }
                         td { @if e.enabled { "enabled" } @else { "disabled: " (e.disabled_reason.clone().unwrap_or_default()) } }
                         td {
-                            form method="post" action="/staff/admin/webhooks" {
+                            form method="post" action=(with_mode("/staff/admin/webhooks", mode)) {
                                 input type="hidden" name="csrf" value=(csrf);
                                 input type="hidden" name="destination" value=(e.destination);
                                 input type="hidden" name="action" value="rotate";
@@ -134,7 +149,7 @@ fn webhooks_markup(
             }
         }
         h3 { "Set an endpoint" }
-        form method="post" action="/staff/admin/webhooks" {
+        form method="post" action=(with_mode("/staff/admin/webhooks", mode)) {
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="action" value="set";
             label { "Destination " input type="text" name="destination" required placeholder="warehouse:live or clinic:cl_…:live"; }
@@ -144,7 +159,7 @@ fn webhooks_markup(
         h2 { "Dead letters (" (overview.dead.len()) ")" }
         @if overview.dead.is_empty() { p { "None: every message was delivered or is still being tried." } }
         @else {
-            form method="post" action="/staff/admin/webhooks/replay" {
+            form method="post" action=(with_mode("/staff/admin/webhooks/replay", mode)) {
                 input type="hidden" name="csrf" value=(csrf);
                 button type="submit" name="all" value="1" { "Replay all" }
             }
@@ -160,7 +175,7 @@ fn webhooks_markup(
                             td { (m.attempts) }
                             td { (m.last_error.clone().unwrap_or_default()) }
                             td {
-                                form method="post" action="/staff/admin/webhooks/replay" {
+                                form method="post" action=(with_mode("/staff/admin/webhooks/replay", mode)) {
                                     input type="hidden" name="csrf" value=(csrf);
                                     input type="hidden" name="id" value=(m.message.id);
                                     button type="submit" { "Replay" }
@@ -174,14 +189,19 @@ fn webhooks_markup(
     }
 }
 
-pub(super) async fn webhooks_page(State(state): State<AppState>, AdminOnly(s): AdminOnly) -> Page {
-    webhooks_view(&state, &s, None, None, StatusCode::OK).await
+pub(super) async fn webhooks_page(
+    State(state): State<AppState>,
+    AdminOnly(s): AdminOnly,
+    Query(q): Query<Params>,
+) -> Page {
+    webhooks_view(&state, (&s, mode_of(&q)), None, None, StatusCode::OK).await
 }
 
 /// Set an endpoint's URL, or rotate its secret (`action=rotate`).
 pub(super) async fn webhook_set(
     State(state): State<AppState>,
     AdminOnly(s): AdminOnly,
+    Query(q): Query<Params>,
     CsrfForm(form): CsrfForm,
 ) -> Page {
     let field = |k: &str| {
@@ -202,13 +222,14 @@ pub(super) async fn webhook_set(
         Err(e) => (None, Some(e), StatusCode::UNPROCESSABLE_ENTITY),
     };
     let error = error.map(|e| e.to_string());
-    webhooks_view(&state, &s, shown, error.as_deref(), status).await
+    webhooks_view(&state, (&s, mode_of(&q)), shown, error.as_deref(), status).await
 }
 
 /// Replay one dead letter (`id`) or all of them (`all`).
 pub(super) async fn webhook_replay(
     State(state): State<AppState>,
     AdminOnly(s): AdminOnly,
+    Query(q): Query<Params>,
     CsrfForm(form): CsrfForm,
 ) -> Page {
     let ids = match (form.contains_key("all"), form.get("id")) {
@@ -216,7 +237,14 @@ pub(super) async fn webhook_replay(
         (false, Some(id)) => Some(vec![id.clone()]),
         (false, None) => {
             let why = Some("Nothing chosen to replay.");
-            return webhooks_view(&state, &s, None, why, StatusCode::UNPROCESSABLE_ENTITY).await;
+            return webhooks_view(
+                &state,
+                (&s, mode_of(&q)),
+                None,
+                why,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
         }
     };
     state
@@ -225,5 +253,5 @@ pub(super) async fn webhook_replay(
         .replay(&s, ids)
         .await
         .map_err(internal)?;
-    Ok(redirect("/staff/admin/webhooks"))
+    Ok(redirect(&with_mode("/staff/admin/webhooks", mode_of(&q))))
 }

@@ -51,7 +51,8 @@ pub fn london(at: jiff::Timestamp) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Data(Mode),
-    System,
+    /// Settings of both data sets, reached from this one (its links keep it).
+    System(Mode),
 }
 
 impl From<Mode> for Scope {
@@ -68,8 +69,7 @@ pub fn layout(
 ) -> Markup {
     let scope = scope.into();
     let mode = match scope {
-        Scope::Data(m) => m,
-        Scope::System => Mode::Live,
+        Scope::Data(m) | Scope::System(m) => m,
     };
     let sandbox = scope == Scope::Data(Mode::Test);
     html! {
@@ -120,7 +120,7 @@ fn staff_header(s: &StaffSession, scope: Scope, mode: Mode) -> Markup {
         }
         @match scope {
             Scope::Data(_) => { span { "Data: " strong.mode { (if mode == Mode::Test { "test (sandbox)" } else { "live" }) } " (" a href={ "/staff?mode=" (other) } { "switch" } ")" } }
-            Scope::System => { span { "System settings: live and sandbox" } }
+            Scope::System(_) => { span { "System settings: live and sandbox" } }
         }
         span { (s.staff.email) " · " (s.staff.role.as_str()) }
         form method="post" action="/staff/logout" {

@@ -340,3 +340,23 @@ async fn register_corrections_are_for_pharmacists_and_refused_for_unknown_sectio
     .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn system_pages_keep_the_data_set_the_admin_came_from() {
+    let app = spawn_app().await;
+    let admin = signed_in(&app, Role::Admin, "admin@example.com").await;
+    for page in ["/staff/admin/staff", "/staff/admin/webhooks"] {
+        let sandbox = get_text(&admin, app.url(&format!("{page}?mode=test"))).await;
+        assert!(
+            sandbox.contains("System settings: live and sandbox"),
+            "{sandbox}"
+        );
+        assert!(
+            sandbox.contains(r#"href="/staff?mode=test""#)
+                && sandbox.contains(&format!(r#"action="{page}?mode=test""#)),
+            "{page}: the links and forms keep the sandbox: {sandbox}"
+        );
+        let live = get_text(&admin, app.url(page)).await;
+        assert!(live.contains(r#"href="/staff?mode=live""#), "{live}");
+    }
+}
