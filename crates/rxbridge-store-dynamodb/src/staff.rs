@@ -340,15 +340,19 @@ impl DynamoStore {
         event: NewEvent,
     ) -> Result<(), StoreError> {
         let t = self.table.as_str();
+        let ending_now = |account: &Item| -> Vec<String> {
+            Get(account)
+                .list_s("sessions")
+                .into_iter()
+                .filter(|h| Some(h.as_str()) != keep_session)
+                .collect()
+        };
         let account = self
             .get(&staff_pk(id), "STAFF")
             .await?
             .ok_or(StoreError::NotFound)?;
-        let mut ending: Vec<String> = Get(&account)
-            .list_s("sessions")
-            .into_iter()
-            .filter(|h| Some(h.as_str()) != keep_session)
-            .collect();
+        // More sessions than one transaction takes: end the extra ones first.
+        let mut ending = ending_now(&account);
         while ending.len() > SESSIONS_PER_TX {
             let rest: Vec<String> = ending.split_off(SESSIONS_PER_TX);
             for chunk in rest.chunks(SESSIONS_PER_TX) {
@@ -360,8 +364,18 @@ impl DynamoStore {
             }
         }
         self.write(|_| {
-            let (ending, event, values) = (&ending, &event, values.clone());
+            let (event, values) = (&event, values.clone());
             async move {
+                // Read again in every attempt, and write only if the session set is still the
+                // one read: a sign-in in between changes it, fails the condition, and the
+                // attempt is rebuilt on a fresh read, so no session outlives the change.
+                let account = self
+                    .get(&staff_pk(id), "STAFF")
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                let held = Get(&account).list_s("sessions").len();
+                let mut ending = ending_now(&account);
+                ending.truncate(SESSIONS_PER_TX);
                 let mut tx = event_tx(event);
                 let mut values = values;
                 let expr = if ending.is_empty() {
@@ -370,17 +384,17 @@ impl DynamoStore {
                     values.push((":gone", AttributeValue::Ss(ending.clone())));
                     format!("{set} DELETE #sessions :gone")
                 };
+                let cond = if held == 0 {
+                    "attribute_exists(#pk) AND attribute_not_exists(#sessions)"
+                } else {
+                    values.push((":held", n(held as i64)));
+                    "attribute_exists(#pk) AND size(#sessions) = :held"
+                };
                 tx.push(
-                    items::update(
-                        t,
-                        key(staff_pk(id), "STAFF"),
-                        &expr,
-                        Some("attribute_exists(#pk)"),
-                        values,
-                    )?,
-                    Guard::NotFound,
+                    items::update(t, key(staff_pk(id), "STAFF"), &expr, Some(cond), values)?,
+                    Guard::Recheck,
                 );
-                for h in ending {
+                for h in &ending {
                     tx.push(items::delete(t, key(sess_pk(h), "SESS"))?, Guard::Other);
                 }
                 Ok((tx, ()))
