@@ -76,10 +76,11 @@ impl IntoResponse for Refusal {
 }
 
 /// The data set a request asks for (`mode=test` in its query; live otherwise).
+/// Read as the pages read it (`Query<Params>`, then `mode_of`), so a sign-in never lands on
+/// another data set than the page would have shown.
 fn requested_mode(parts: &Parts) -> Mode {
-    let query = parts.uri.query().unwrap_or("");
-    let test = query.split('&').any(|kv| kv == "mode=test");
-    if test { Mode::Test } else { Mode::Live }
+    axum::extract::Query::<super::respond::Params>::try_from_uri(&parts.uri)
+        .map_or(Mode::Live, |q| super::respond::mode_of(&q))
 }
 
 /// The signed-in session, also kept in the request's extensions for `CsrfForm`.
