@@ -14,6 +14,16 @@ pub(crate) fn rxbridge(dir: &std::path::Path, args: &[&str]) -> std::process::Ou
         .unwrap()
 }
 
+/// SIGTERM to a running `serve`: it stops gracefully, exit 0; what it wrote.
+pub(crate) fn sigterm(child: std::process::Child) -> std::process::Output {
+    let pid = child.id().to_string();
+    let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit {:?}", out.status);
+    out
+}
+
 /// The command succeeded (or the test fails with what it wrote to stderr).
 pub(crate) fn succeeded(out: &std::process::Output) {
     assert!(
@@ -189,16 +199,7 @@ async fn serve_logs_json_without_patient_data_and_stops_gracefully_on_sigterm() 
         .unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
     // SIGTERM: graceful stop, exit 0.
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "exit {:?}", out.status);
+    let out = sigterm(child);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("sandbox key") && stdout.contains("curl"),

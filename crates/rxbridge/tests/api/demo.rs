@@ -32,16 +32,7 @@ async fn start(dir: &std::path::Path) -> (Child, String) {
 
 /// SIGTERM, and what the server printed.
 fn stop(child: Child) -> String {
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
+    let out = crate::api::cli::sigterm(child);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
