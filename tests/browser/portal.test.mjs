@@ -506,7 +506,8 @@ test('the demo administrator reaches webhooks, dead letters, staff and the audit
   await axe(page);
   // Looks at a record are on the administrators' access log, not the timeline.
   await page.goto(`${base}/staff/prescriptions/${flaggedId}?mode=test`);
-  await page.getByText(/^Access log \(\d+\)$/).click();
+  await page.getByRole('link', { name: /^Access log \(\d+\)$/ }).click();
+  assert.match(page.url(), /\/access\?mode=test$/, 'the access log is a tab of its own');
   const looks = page.locator('section[aria-labelledby=h-access] tbody tr');
   assert.ok((await looks.count()) >= 2);
   assert.match(await looks.first().innerText(), /pharmacist@demo\.rxbridge \(pharmacist\)\s+staff\.viewed_prescription/);

@@ -299,6 +299,27 @@ impl StaffViews {
         })
     }
 
+    /// Every look at one prescription, for administrators: who, when, masked or not, why. No
+    /// patient data (the record's reference and status only), so not itself a look.
+    pub async fn access_log(
+        &self,
+        s: &StaffSession,
+        mode: Mode,
+        id: &str,
+    ) -> Result<(PrescriptionRecord, Vec<EventRecord>), ViewError> {
+        if s.staff.role != Role::Admin {
+            return Err(ViewError::NotFound);
+        }
+        let record = self
+            .store
+            .get_prescription_for_staff(mode, id)
+            .await?
+            .ok_or(ViewError::NotFound)?;
+        let mut looks = self.store.timeline(id).await?;
+        looks.retain(|e| is_access(&e.event.kind));
+        Ok((record, looks))
+    }
+
     /// A prescription's version and status (no patient data: not audited), to tell whether a
     /// form is still current before asking to confirm it.
     pub async fn current(&self, mode: Mode, id: &str) -> Result<(i64, Status), ViewError> {

@@ -90,6 +90,7 @@ pub fn page(
         mode,
         html! {
             @if !on_page(p, again.form) { (alert(again.why)) }
+            @if s.staff.role == rxbridge_app::staff::Role::Admin { (tabs(rec, mode, Tab::Check, p.access.len())) }
             p.summary { "Status: " strong { (rec.status.as_str()) } " · " (rec.kind.as_str()) " · issued " (rec.issued_on) " · received " (london(rec.created_at)) " · id " code { (rec.id) } }
             @let said = status_text(rec.status);
             p.note { (said.line) " " strong { "Tell the patient: " } (said.tell) }
@@ -106,7 +107,7 @@ pub fn page(
             @if let Some(d) = &p.decision { (decision(s, mode, rec, d, again)) }
             (actions(s, mode, rec, again))
             (timeline(rec, &p.timeline, actor, (p.patient.masked, again)))
-            @if !p.access.is_empty() { (access_log(&p.access, actor)) }
+
         },
     )
 }
@@ -454,12 +455,40 @@ fn timeline(
     }
 }
 
-/// Every look at this record (administrators only): who, when, masked or not, and why.
-fn access_log(access: &[EventRecord], actor: &ActorNames<'_>) -> Markup {
+/// The record's tabs (administrators): the clinical check, and the access log.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Check,
+    Access,
+}
+
+fn tabs(rec: &PrescriptionRecord, mode: Mode, on: Tab, looks: usize) -> Markup {
+    let current = |t: Tab| (on == t).then_some("page");
     html! {
-        section aria-labelledby="h-access" {
-            details {
-                summary { h2 id="h-access" { "Access log (" (access.len()) ")" } }
+        nav.tabs aria-label="This prescription" {
+            a href=(href(&rec.id, mode, "")) aria-current=[current(Tab::Check)] { "Clinical check" }
+            a href=(href(&rec.id, mode, "/access")) aria-current=[current(Tab::Access)] { "Access log (" (looks) ")" }
+        }
+    }
+}
+
+/// Every look at this record (administrators only): who, when, masked or not, and why.
+pub fn access_page(
+    s: &StaffSession,
+    mode: Mode,
+    rec: &PrescriptionRecord,
+    access: &[EventRecord],
+    actor: &ActorNames<'_>,
+) -> Markup {
+    let title = format!("Access log {}", rec.clinic_reference);
+    layout(
+        &title,
+        Some(s),
+        mode,
+        html! {
+            (tabs(rec, mode, Tab::Access, access.len()))
+            section aria-labelledby="h-access" {
+                h2 id="h-access" { "Every look at this prescription (" (access.len()) ")" }
                 table {
                     thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" } th scope="col" { "Reason given" } } }
                     tbody {
@@ -474,6 +503,6 @@ fn access_log(access: &[EventRecord], actor: &ActorNames<'_>) -> Markup {
                     }
                 }
             }
-        }
-    }
+        },
+    )
 }

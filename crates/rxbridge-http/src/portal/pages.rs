@@ -36,8 +36,10 @@ button{background:#005eb8;color:#fff;border-color:#004b93;cursor:pointer}button.
 .note{background:#e8f1fa;border-left:4px solid #005eb8;padding:.5rem .75rem;margin:.75rem 0}\
 .confirm{border:3px solid #a4161a;background:#fdf0f0;padding:.5rem 1rem;margin:1rem 0}\
 .error{color:#8a1c1c;font-weight:600}\
+.tabs{display:flex;gap:.25rem;border-bottom:2px solid #005eb8;margin:0 0 1rem}.tabs a{padding:.4rem .9rem;border:1px solid #767676;border-bottom:none;border-radius:4px 4px 0 0;text-decoration:none}\
+.tabs a[aria-current=page]{background:#005eb8;color:#fff;border-color:#005eb8}\
 :focus-visible{outline:3px solid #1b1b1b;outline-offset:2px;box-shadow:0 0 0 6px #ffb81c}\
-@media print{@page{size:A4;margin:14mm}body{font-size:10pt}.bar,.skip,form,.no-print{display:none}\
+@media print{@page{size:A4;margin:14mm}body{font-size:10pt}.bar,.skip,form,.tabs,.no-print{display:none}\
 main{max-width:none;padding:0}a{color:inherit;text-decoration:none}tr{break-inside:avoid}\
 .sandbox{border:2px solid #1b1b1b}th,td{border-bottom:1px solid #1b1b1b}}";
 

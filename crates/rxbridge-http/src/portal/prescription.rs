@@ -3,7 +3,7 @@
 //! answer every action on a prescription shares: back to its page, or the page again with what
 //! was typed and why not.
 
-use super::auth::AnyStaff;
+use super::auth::{AdminOnly, AnyStaff};
 use super::check_page::{self, Again, Form};
 use super::respond::{
     CsrfForm, NO_SUCH_PRESCRIPTION, Params, PortalError, html, internal, mode_of, redirect,
@@ -64,6 +64,23 @@ pub(super) async fn add_note(
     let done = state.portal.views.note(&s, mode, &id, note).await;
     let kept = Kept::from_params(Form::Note, &form);
     after(&state, &s, mode, &id, done.map_err(view_error), kept).await
+}
+
+/// The record's access log (administrators).
+pub(super) async fn access_log(
+    State(state): State<AppState>,
+    AdminOnly(s): AdminOnly,
+    Path(id): Path<String>,
+    Query(q): Query<Params>,
+) -> Result<Response, PortalError> {
+    let mode = mode_of(&q);
+    let found = state.portal.views.access_log(&s, mode, &id).await;
+    let (record, looks) = found.map_err(view_error)?;
+    let staff = state.portal.staff.list().await.map_err(internal)?;
+    let clinics = state.store.list_clinics().await.map_err(internal)?;
+    let actor = |a: &str| describe_actor(a, &staff, &clinics);
+    let page = check_page::access_page(&s, mode, &record, &looks, &actor);
+    Ok(html(StatusCode::OK, page))
 }
 
 /// Any member of staff may cancel on the patient's request, with a reason.

@@ -5,7 +5,7 @@ use super::decisions::decide;
 use super::finance::{finance_export, finance_page, resend_link};
 use super::originals::{document, record_original};
 use super::pages;
-use super::prescription::{add_note, cancel, prescription};
+use super::prescription::{access_log, add_note, cancel, prescription};
 use super::registers::{register_annotate, register_export, registers_page};
 use super::search::{home, search, worklist};
 use super::sign_in::{
@@ -30,6 +30,7 @@ pub fn portal_routes() -> Router<AppState> {
         .route("/staff/search", get(search))
         .route("/staff/worklist", get(worklist))
         .route("/staff/prescriptions/{id}", get(prescription))
+        .route("/staff/prescriptions/{id}/access", get(access_log))
         .route("/staff/prescriptions/{id}/decision", post(decide))
         .route("/staff/prescriptions/{id}/note", post(add_note))
         .route("/staff/prescriptions/{id}/cancel", post(cancel))

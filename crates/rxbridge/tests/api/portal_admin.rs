@@ -360,3 +360,33 @@ async fn system_pages_keep_the_data_set_the_admin_came_from() {
         assert!(live.contains(r#"href="/staff?mode=live""#), "{live}");
     }
 }
+
+#[tokio::test]
+async fn the_access_log_is_an_administrators_tab_of_its_own() {
+    let app = spawn_app().await;
+    let id = nhs_prescription(&app, false).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ph = signed_in(&app, Role::Pharmacist, "ph@example.com").await;
+    get_text(
+        &ph,
+        app.url(&format!("/staff/prescriptions/{id}?mode=test")),
+    )
+    .await;
+    let tab = format!("/staff/prescriptions/{id}/access?mode=test");
+    let r = ph.get(app.url(&tab)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "for administrators only");
+    let admin = signed_in(&app, Role::Admin, "admin@example.com").await;
+    let record = get_text(
+        &admin,
+        app.url(&format!("/staff/prescriptions/{id}?mode=test")),
+    )
+    .await;
+    assert!(record.contains(&format!(r#"href="{tab}""#)), "{record}");
+    let log = get_text(&admin, app.url(&tab)).await;
+    assert!(
+        log.contains("ph@example.com (pharmacist)") && log.contains("staff.viewed_prescription"),
+        "{log}"
+    );
+}
