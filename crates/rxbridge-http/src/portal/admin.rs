@@ -75,14 +75,8 @@ pub(super) async fn staff_add(
 ) -> Page {
     let Some(role) = form.get("role").and_then(|r| Role::parse(r)) else {
         let why = Some("Choose a role.");
-        return staff_page(
-            &state,
-            (&s, mode_of(&q)),
-            None,
-            why,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        let (at, refused) = ((&s, mode_of(&q)), StatusCode::UNPROCESSABLE_ENTITY);
+        return staff_page(&state, at, None, why, refused).await;
     };
     let gphc = form.get("gphc").map(|g| g.trim()).filter(|g| !g.is_empty());
     let email = form.get("email").map(String::as_str).unwrap_or("");
@@ -237,14 +231,8 @@ pub(super) async fn webhook_replay(
         (false, Some(id)) => Some(vec![id.clone()]),
         (false, None) => {
             let why = Some("Nothing chosen to replay.");
-            return webhooks_view(
-                &state,
-                (&s, mode_of(&q)),
-                None,
-                why,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await;
+            let (at, refused) = ((&s, mode_of(&q)), StatusCode::UNPROCESSABLE_ENTITY);
+            return webhooks_view(&state, at, None, why, refused).await;
         }
     };
     state
