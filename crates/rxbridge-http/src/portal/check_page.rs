@@ -33,6 +33,12 @@ pub struct Again<'a> {
     pub reason: Option<&'a str>,
 }
 
+/// A dose in mg as a pharmacist writes it: `36`, `7.5`, `0.25` (at most two decimals).
+fn mg(x: f64) -> String {
+    let s = format!("{x:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 /// The link to a stored scan of `rec`'s original. A viewer who opened the record with a reason
 /// opens the scan with the same.
 fn scan_href(doc: &str, rec: &PrescriptionRecord, again: &Again<'_>) -> String {
@@ -227,8 +233,8 @@ fn items(c: &ClinicalView) -> Markup {
                             td { span.num { (i.days_computed) } " computed" br; small { "declared: " (i.days_declared.map_or("—".to_string(), |d| d.to_string())) } }
                             td {
                                 @if let Some(d) = &i.daily_dose {
-                                    span class=[d.over().then_some("error")] { (d.mg) " mg" }
-                                    @if let Some((max, whose)) = &d.max { br; small { "licensed max " (max) " mg (" (whose) ")" } }
+                                    span class=[d.over().then_some("error")] { (mg(d.mg)) " mg" @if d.over() { " — over the licensed maximum" } }
+                                    @if let Some((max, whose)) = &d.max { br; small { "licensed max " (mg(*max)) " mg (" (whose) ")" } }
                                 } @else { "—" }
                             }
                         }
@@ -505,4 +511,22 @@ pub fn access_page(
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn doses_read_as_a_pharmacist_writes_them() {
+        let cases = [
+            (36.0, "36"),
+            (100.0, "100"),
+            (7.5, "7.5"),
+            (0.25, "0.25"),
+            (1.0 / 3.0, "0.33"),
+            (0.0, "0"),
+        ];
+        for (x, shown) in cases {
+            assert_eq!(super::mg(x), shown, "{x}");
+        }
+    }
 }

@@ -226,7 +226,7 @@ pub fn list(mode: Mode, rows: &[Listed], empty: &str) -> Markup {
                             td { a href={ "/staff/prescriptions/" (r.record.id) "?mode=" (mode.as_str()) } { (r.record.clinic_reference) } br; small { (r.record.id) } }
                             td.masked { (r.patient) }
                             td { (r.record.status.as_str()) br; small { (status_text(r.record.status).line) } }
-                            td { (r.record.created_at.strftime("%Y-%m-%d %H:%M")) }
+                            td { (london(r.record.created_at)) }
                             td { @if flagged(&r.record) { "flagged" } }
                         }
                     }
