@@ -325,6 +325,25 @@ async fn portal_signs_staff_in_through_cognito_hosted_ui() {
         html.contains("/staff/login/external") && !html.contains("type=\"password\""),
         "{html}"
     );
+    // From the sandbox's sign-in page, the provider's sign-in keeps the sandbox.
+    let page = invoke_raw(
+        started.router(),
+        apigw_event("GET", "/staff/login?mode=test", json!({}), None),
+    )
+    .await;
+    assert!(
+        page["body"]
+            .as_str()
+            .unwrap()
+            .contains("/staff/login/external?mode=test")
+    );
+    let sandbox = invoke_raw(
+        started.router(),
+        apigw_event("GET", "/staff/login/external?mode=test", json!({}), None),
+    )
+    .await;
+    let kept = cookie_from(&sandbox, "__Host-rxb_oauth").expect("the state cookie");
+    assert!(kept.starts_with("__Host-rxb_oauth=test."), "{kept}");
     // 1. Off to the provider, with state and a PKCE challenge.
     let start = invoke_raw(
         started.router(),

@@ -155,7 +155,7 @@ pub fn login_page(csrf: &str, error: Option<&str>, external: Option<&str>, mode:
         html! {
             @if let Some(e) = error { p.error role="alert" { (e) } }
             @if let Some(label) = external {
-                p { a.button href="/staff/login/external" { "Sign in with " (label) } }
+                p { a.button href=(super::respond::with_mode("/staff/login/external", mode)) { "Sign in with " (label) } }
             } @else {
             form method="post" action="/staff/login" {
                 input type="hidden" name="csrf" value=(csrf);

@@ -109,7 +109,12 @@ fn oauth_cookie(value: &str, max_age: i64) -> String {
     set_cookie(OAUTH_COOKIE, value, Some(max_age)).replace("SameSite=Strict", "SameSite=Lax")
 }
 
-pub(super) async fn external_start(State(state): State<AppState>) -> Response {
+/// To the provider; the cookie keeps the data set asked for, the `state` and the PKCE
+/// verifier (`mode.state.verifier`: the verifier may itself hold dots, so it comes last).
+pub(super) async fn external_start(
+    State(state): State<AppState>,
+    Query(q): Query<Params>,
+) -> Response {
     let Some(external) = state.portal.external.clone() else {
         return redirect("/staff/login");
     };
@@ -117,10 +122,8 @@ pub(super) async fn external_start(State(state): State<AppState>) -> Response {
     let verifier = rxbridge_app::staff::pkce_verifier();
     let challenge = rxbridge_app::staff::pkce_challenge(&verifier);
     let url = external.authorize_url(&oauth_state, &challenge);
-    with_cookie(
-        redirect(&url),
-        &oauth_cookie(&format!("{oauth_state}.{verifier}"), 600),
-    )
+    let kept = format!("{}.{oauth_state}.{verifier}", mode_of(&q).as_str());
+    with_cookie(redirect(&url), &oauth_cookie(&kept, 600))
 }
 
 pub(super) async fn external_callback(
@@ -132,6 +135,8 @@ pub(super) async fn external_callback(
         return redirect("/staff/login");
     };
     let kept = cookie(&headers, OAUTH_COOKIE).unwrap_or_default();
+    let (mode, kept) = kept.split_once('.').unwrap_or(("", ""));
+    let mode = Mode::parse(mode).unwrap_or(Mode::Live);
     let (expected_state, verifier) = kept.split_once('.').unwrap_or(("", ""));
     let given_state = q.get("state").map(String::as_str).unwrap_or_default();
     if expected_state.is_empty() || !same(expected_state, given_state) {
@@ -144,7 +149,7 @@ pub(super) async fn external_callback(
         return refuse(&external, "The identity provider did not sign you in.");
     };
     match external.complete(code, verifier).await {
-        Ok(s) => signed_in("/staff", &s.token, oauth_cookie("", 0)),
+        Ok(s) => signed_in(&with_mode("/staff", mode), &s.token, oauth_cookie("", 0)),
         Err(StaffError::InvalidCredentials) => {
             refuse(&external, "The identity provider's answer was refused.")
         }
