@@ -129,14 +129,13 @@ impl Originals {
     /// so a query parameter cannot put a view on an unrelated record.
     pub async fn download(
         &self,
-        staff: &crate::staff::StaffAccount,
+        staff_id: &str,
         doc: &str,
         claimed: Option<&str>,
         reason: Option<&str>,
     ) -> Result<Option<Download>, StoreError> {
         // Kept on the audit event when given (a masked viewer's reason for opening the record).
         let reason = reason.map(str::trim).filter(|r| !r.is_empty());
-        let staff_id = staff.id.as_str();
         let subject = match claimed.filter(|c| !c.is_empty()) {
             Some(c) if self.references(c, doc).await? => c.to_string(),
             _ => doc.to_string(),

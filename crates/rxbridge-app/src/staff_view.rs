@@ -219,7 +219,7 @@ impl StaffViews {
         id: &str,
         reason: Option<&str>,
     ) -> Result<PrescriptionPage, ViewError> {
-        let record = self
+        let mut record = self
             .store
             .get_prescription_for_staff(mode, id)
             .await?
@@ -266,7 +266,6 @@ impl StaffViews {
                 .record(s, "staff.viewed_related", other, detail)
                 .await?;
         }
-        let mut record = record;
         if masked {
             // A finding's message may name earlier supplies or other records.
             for f in &mut record.findings {

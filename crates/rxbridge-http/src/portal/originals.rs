@@ -116,7 +116,7 @@ pub(super) async fn document(
     let claimed = q.get("prescription").map(String::as_str);
     let reason = q.get("reason").map(String::as_str);
     let found = (state.portal.originals)
-        .download(&s.staff, &doc, claimed, reason)
+        .download(&s.staff.id, &doc, claimed, reason)
         .await;
     Ok(match found.map_err(internal)? {
         Some(Download::Link(link)) => with_location(StatusCode::SEE_OTHER.into_response(), &link),
