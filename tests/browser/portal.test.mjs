@@ -417,7 +417,7 @@ test('decisions cannot go wrong quietly: typed reason kept, flags with messages,
   await signInAgain(page, 'pharmacist');
   await page.goto(`${base}/staff/prescriptions/${wordsId}?mode=test`);
   // Each flag is listed with its message; approving says what will happen.
-  const ack = page.getByLabel(/cd_quantity_words_missing — .*words/);
+  const ack = page.getByLabel(/cd_quantity_words_missing \(item 1\) — .*words/);
   assert.ok(await ack.isVisible());
   assert.match(await page.locator('.note', { hasText: 'Approving will' }).innerText(), /Approving will: charge £9\.90 .*payment link.*release the order to the warehouse once paid/);
   // Refused: the typed reason and ticks stay, the reason is next to the form.

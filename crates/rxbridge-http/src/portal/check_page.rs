@@ -348,8 +348,8 @@ fn decision(
                     fieldset { legend { "Acknowledge each flag to approve" }
                         @for flag in &d.flags {
                             label.ack {
-                                input type="checkbox" name="ack" value=(flag.code) checked[again.ticked(f, "ack", &flag.code)];
-                                " " code { (flag.code) } " — " (flag.messages.join(" ")) " " small { "(" (flag.rule) ")" }
+                                input type="checkbox" name="ack" value=(flag.key) checked[again.ticked(f, "ack", &flag.key)];
+                                " " code { (flag.code) } @if let Some(i) = flag.item { " (item " (i + 1) ")" } " — " (flag.message) " " small { "(" (flag.rule) ")" }
                             }
                         }
                     }
