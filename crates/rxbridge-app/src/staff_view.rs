@@ -232,7 +232,7 @@ impl StaffViews {
             .map(str::trim)
             .filter(|r| !r.is_empty())
             .map(|r| r.chars().take(200).collect::<String>());
-        let masked = matches!(s.staff.role, Role::Support | Role::Finance) && reason.is_none();
+        let masked = masked_for(s.staff.role, reason.as_deref());
         let timeline = self.store.timeline(id).await?;
         let today = rxbridge_domain::dates::london_date(self.audit.clock.now());
         let mut clinical = clinical_view::layout(&record, &rx, &timeline, today, masked);
@@ -510,6 +510,12 @@ fn flags_to_acknowledge(rec: &PrescriptionRecord) -> Vec<FlagToAcknowledge> {
         .collect();
     flags.sort_by(|a, b| (&a.code, a.item).cmp(&(&b.code, b.item)));
     flags
+}
+
+/// Whether `role` sees patient data masked: support and finance staff do, unless they state
+/// why they open the record (`reason`, not blank).
+pub fn masked_for(role: Role, reason: Option<&str>) -> bool {
+    matches!(role, Role::Support | Role::Finance) && reason.is_none_or(|r| r.trim().is_empty())
 }
 
 /// What the viewer may see of the patient: masked, the initials, year of birth, the last three

@@ -586,9 +586,25 @@ async fn paper_original_is_matched_by_serial_with_a_sniffed_scan() {
         !app.data_dir.path().join("etc").exists()
             && !std::path::Path::new("/etc/passwd.pdf").exists()
     );
-    // Staff download it: attachment, sniffed type, audited.
+    // Support staff see patient data masked: the scan shows it in full, so it needs the
+    // reason they open the record for, as the full record does.
     let r = c
         .get(app.url(&format!("/staff/documents/{doc}?prescription={id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("open the record with your reason")
+    );
+    // With it: attachment, sniffed type, audited with the reason.
+    let r = c
+        .get(app.url(&format!(
+            "/staff/documents/{doc}?prescription={id}&reason=checking+the+signature"
+        )))
         .send()
         .await
         .unwrap();
@@ -609,17 +625,20 @@ async fn paper_original_is_matched_by_serial_with_a_sniffed_scan() {
             .await
             .unwrap()
             .iter()
-            .any(|e| e.event.kind == "staff.viewed_document")
+            .any(|e| e.event.kind == "staff.viewed_document"
+                && e.event.detail["reason"] == "checking the signature")
     );
     // Naming an unrelated prescription does not put the view on its trail.
     let unrelated = app.submit_ok(&valid_body()).await["id"]
         .as_str()
         .unwrap()
         .to_string();
-    c.get(app.url(&format!("/staff/documents/{doc}?prescription={unrelated}")))
-        .send()
-        .await
-        .unwrap();
+    c.get(app.url(&format!(
+        "/staff/documents/{doc}?prescription={unrelated}&reason=checking"
+    )))
+    .send()
+    .await
+    .unwrap();
     assert!(
         !store
             .timeline(&unrelated)
