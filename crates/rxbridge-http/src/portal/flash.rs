@@ -71,6 +71,17 @@ pub struct Flash {
     pub shown: Shown,
 }
 
+/// A kept refusal's status, why and what was typed; 200 and nothing without one.
+pub fn refusal(flashed: Option<Flash>) -> (StatusCode, Option<String>, Fields) {
+    match flashed {
+        Some(Flash {
+            status,
+            shown: Shown::Form { why, typed, .. },
+        }) => (status, why, typed),
+        _ => (StatusCode::OK, None, Vec::new()),
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Kept {
     status: u16,

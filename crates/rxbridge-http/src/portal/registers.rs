@@ -39,21 +39,19 @@ pub(super) async fn registers_page(
         Some(sec) => Some(section_report(&state, &s, register, sec).await?),
         None => None,
     };
-    let title = match register {
+    let title = register_title(register);
+    let shown = chosen.zip(report.as_ref());
+    let (status, why, typed) = flash::refusal(flashed);
+    let refused = why.map(|w| (w, typed));
+    let body = register_markup(&s, (register, mode), &balances, shown, refused.as_ref());
+    Ok(html(status, pages::layout(title, Some(&s), mode, body)))
+}
+
+fn register_title(register: Register) -> &'static str {
+    match register {
         Register::Cd => "Controlled Drugs register",
         Register::Pom => "POM register",
-    };
-    let shown = chosen.zip(report.as_ref());
-    let (status, refused) = match flashed {
-        Some(flash::Flash {
-            status,
-            shown: Shown::Form { why, typed, .. },
-        }) => (status, Some((why.unwrap_or_default(), typed))),
-        _ => (StatusCode::OK, None),
-    };
-    let body = register_markup(&s, (register, mode), &balances, shown, refused.as_ref());
-    let page = pages::layout(title, Some(&s), mode, body);
-    Ok(html(status, page))
+    }
 }
 
 /// A register section's page, as its links and forms name it (the section URL-encoded, so the
@@ -171,17 +169,19 @@ pub(super) async fn register_annotate(
     let to = section_path(register, section);
     match annotate(&state, &s, (register, section), &form).await {
         Ok(()) => Ok(redirect(&to)),
-        Err(StoreError::Rejected(why)) => {
-            let typed =
-                ["corrects", "note"].map(|n| (n.into(), form.get(n).cloned().unwrap_or_default()));
-            let shown = Shown::refused("annotate", why.clone(), typed.to_vec());
-            let status = StatusCode::UNPROCESSABLE_ENTITY;
-            flash::see_other(&state, &flash::for_session(&s), &to, status, shown)
-                .or(Err(PortalError::Message(status, "Not added", why)))
-        }
+        Err(StoreError::Rejected(why)) => not_added(&state, &s, &to, &form, why),
         Err(StoreError::NotFound) => Err(PortalError::NotFound(NO_SUCH_SECTION)),
         Err(e) => Err(internal(e)),
     }
+}
+
+/// Back to the section's page with why the correction was not added and what was typed.
+fn not_added(state: &AppState, s: &StaffSession, to: &str, form: &Params, why: String) -> Page {
+    let typed = ["corrects", "note"].map(|n| (n.into(), form.get(n).cloned().unwrap_or_default()));
+    let shown = Shown::refused("annotate", why.clone(), typed.to_vec());
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    flash::see_other(state, &flash::for_session(s), to, status, shown)
+        .or(Err(PortalError::Message(status, "Not added", why)))
 }
 
 /// The form's correction or note, added to the section (refusals as `StoreError::Rejected`).
