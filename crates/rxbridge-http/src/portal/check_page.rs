@@ -22,6 +22,7 @@ pub enum Form {
     Note,
     Cancel,
     Original,
+    Exemption,
 }
 
 /// A form on the page shown again: which, why (next to it), and what was typed into it.
@@ -109,6 +110,7 @@ pub fn page(
             (items(c))
             (findings(mode, rec, &c.related))
             (history(mode, &p.patient, c))
+            (super::declare::section(s, mode, rec, again))
             @if let Some(pay) = &p.payment { (pages::payment_panel(s, mode, &pay.payment, pay.link.as_deref())) }
             @if let Some(d) = &p.decision { (decision(s, mode, rec, d, again)) }
             (actions(s, mode, rec, again))
@@ -124,6 +126,7 @@ fn on_page(p: &PrescriptionPage, form: Form) -> bool {
         Form::Decision => p.decision.is_some(),
         Form::Original => p.record.status == rxbridge_domain::Status::AwaitingOriginal,
         Form::Cancel => p.record.status.cancel().is_ok(),
+        Form::Exemption => super::declare::open(&p.record),
         Form::Note | Form::ConfirmReject => true,
     }
 }
