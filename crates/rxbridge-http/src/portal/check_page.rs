@@ -22,7 +22,37 @@ pub enum Form {
     Note,
     Cancel,
     Original,
+    /// Sending the payment link again (its refusal is shown at the top).
+    Payment,
+    /// The patient's NHS charge exemption declaration (`declare.rs`).
     Exemption,
+}
+
+impl Form {
+    const ALL: [Form; 7] = [
+        Form::Decision,
+        Form::ConfirmReject,
+        Form::Note,
+        Form::Cancel,
+        Form::Original,
+        Form::Payment,
+        Form::Exemption,
+    ];
+    /// The form's name in a kept answer.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Form::Decision => "decision",
+            Form::ConfirmReject => "confirm_reject",
+            Form::Note => "note",
+            Form::Cancel => "cancel",
+            Form::Original => "original",
+            Form::Payment => "payment",
+            Form::Exemption => "exemption",
+        }
+    }
+    pub fn parse(name: &str) -> Option<Form> {
+        Form::ALL.into_iter().find(|f| f.as_str() == name)
+    }
 }
 
 /// A form on the page shown again: which, why (next to it), and what was typed into it.
@@ -128,6 +158,7 @@ fn on_page(p: &PrescriptionPage, form: Form) -> bool {
         Form::Cancel => p.record.status.cancel().is_ok(),
         Form::Exemption => super::declare::open(&p.record),
         Form::Note | Form::ConfirmReject => true,
+        Form::Payment => false,
     }
 }
 
@@ -323,8 +354,8 @@ fn decision(
                     fieldset { legend { "Acknowledge each flag to approve" }
                         @for flag in &d.flags {
                             label.ack {
-                                input type="checkbox" name="ack" value=(flag.code) checked[again.ticked(f, "ack", &flag.code)];
-                                " " code { (flag.code) } " — " (flag.messages.join(" ")) " " small { "(" (flag.rule) ")" }
+                                input type="checkbox" name="ack" value=(flag.key) checked[again.ticked(f, "ack", &flag.key)];
+                                " " code { (flag.code) } @if let Some(i) = flag.item { " (item " (i + 1) ")" } " — " (flag.message) " " small { "(" (flag.rule) ")" }
                             }
                         }
                     }

@@ -5,7 +5,7 @@
 
 use crate::api::helpers::*;
 use crate::api::portal::{csrf_in, signed_in};
-use crate::common::{get_text, post_form};
+use crate::common::{follow, get_text, post_form};
 use reqwest::StatusCode;
 use rxbridge_app::intake::Begin;
 use rxbridge_app::ports::{Caller, EventLog, Mode};
@@ -72,7 +72,7 @@ async fn staff_record_the_declaration_and_only_then_the_pharmacist_approves() {
             .await
         }
     };
-    let r = approve("1", csrf_in(&ph_page)).await;
+    let r = follow(&ph, approve("1", csrf_in(&ph_page)).await).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let text = r.text().await.unwrap();
     assert!(
@@ -97,6 +97,7 @@ async fn staff_record_the_declaration_and_only_then_the_pharmacist_approves() {
         &[("csrf", csrf.as_str()), ("exemption", "0001")],
     )
     .await;
+    let r = follow(&sup, r).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         r.text()
@@ -114,6 +115,7 @@ async fn staff_record_the_declaration_and_only_then_the_pharmacist_approves() {
         ],
     )
     .await;
+    let r = follow(&sup, r).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         r.text()
@@ -131,6 +133,7 @@ async fn staff_record_the_declaration_and_only_then_the_pharmacist_approves() {
         ],
     )
     .await;
+    let r = follow(&sup, r).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let text = r.text().await.unwrap();
     assert!(text.contains("aged 60 or over"), "{text}");
