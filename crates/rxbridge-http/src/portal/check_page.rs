@@ -77,8 +77,9 @@ fn scan_href(doc: &str, rec: &PrescriptionRecord, again: &Again<'_>) -> String {
         .reason
         .map(|r| format!("&reason={}", super::subject_access::urlencode(r)));
     format!(
-        "/staff/documents/{doc}?prescription={}{}",
+        "/staff/documents/{doc}?prescription={}&mode={}{}",
         rec.id,
+        rec.mode.as_str(),
         reason.unwrap_or_default()
     )
 }
@@ -227,7 +228,11 @@ fn authority(
                 }
                 @if let Some(eps) = &a.eps_id { dt { "EPS prescription id" } dd { code { (eps) } } }
                 @if let Some(sig) = &a.signature { dt { "Signature" } dd { (sig) } }
-                @if let Some(href) = a.scan.as_deref().map(|d| scan_href(d, rec, again)) { dt { "Scan of the original" } dd { a href=(href) { "Open the scan" } } }
+                @if let Some(href) = a.scan.as_deref().map(|d| scan_href(d, rec, again)) {
+                    dt { "Scan of the original" }
+                    @if rxbridge_app::staff_view::masked_for(s.staff.role, again.reason) { dd { "Stored. It shows the patient in full: open the record with your reason to download it." } }
+                    @else { dd { a href=(href) { "Open the scan" } } }
+                }
             }
             @if rec.status == rxbridge_domain::Status::AwaitingOriginal {
                 h3 { "Paper original" }

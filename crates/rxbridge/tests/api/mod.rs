@@ -17,6 +17,7 @@ mod ops;
 mod portal;
 mod portal_admin;
 mod portal_exemption;
+mod portal_forms;
 mod round_two;
 mod rules;
 mod workbench;
