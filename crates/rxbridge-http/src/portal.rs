@@ -13,6 +13,7 @@ mod admin;
 mod auth;
 mod check_page;
 mod decisions;
+mod declare;
 mod finance;
 mod flash;
 mod originals;

@@ -24,16 +24,19 @@ pub enum Form {
     Original,
     /// Sending the payment link again (its refusal is shown at the top).
     Payment,
+    /// The patient's NHS charge exemption declaration (`declare.rs`).
+    Exemption,
 }
 
 impl Form {
-    const ALL: [Form; 6] = [
+    const ALL: [Form; 7] = [
         Form::Decision,
         Form::ConfirmReject,
         Form::Note,
         Form::Cancel,
         Form::Original,
         Form::Payment,
+        Form::Exemption,
     ];
     /// The form's name in a kept answer.
     pub fn as_str(self) -> &'static str {
@@ -44,6 +47,7 @@ impl Form {
             Form::Cancel => "cancel",
             Form::Original => "original",
             Form::Payment => "payment",
+            Form::Exemption => "exemption",
         }
     }
     pub fn parse(name: &str) -> Option<Form> {
@@ -137,6 +141,7 @@ pub fn page(
             (items(c))
             (findings(mode, rec, &c.related))
             (history(mode, &p.patient, c))
+            (super::declare::section(s, mode, rec, again))
             @if let Some(pay) = &p.payment { (pages::payment_panel(s, mode, &pay.payment, pay.link.as_deref())) }
             @if let Some(d) = &p.decision { (decision(s, mode, rec, d, again)) }
             (actions(s, mode, rec, again))
@@ -152,6 +157,7 @@ fn on_page(p: &PrescriptionPage, form: Form) -> bool {
         Form::Decision => p.decision.is_some(),
         Form::Original => p.record.status == rxbridge_domain::Status::AwaitingOriginal,
         Form::Cancel => p.record.status.cancel().is_ok(),
+        Form::Exemption => super::declare::open(&p.record),
         Form::Note | Form::ConfirmReject => true,
         Form::Payment => false,
     }
