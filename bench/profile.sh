@@ -45,20 +45,22 @@ metric() { curl -s "http://127.0.0.1:$((PORT + 1))/metrics" | awk -v m="$1" '$1 
 frames() { metric rxbridge_store_wal_frames_total; }
 writes() { metric rxbridge_store_commit_batch_size_sum; }
 commits() { metric rxbridge_store_commit_batch_size_count; }
+retried() { metric rxbridge_store_retried_batches_total; }
 before=$(ticks)
-wb=$(written); fb=$(frames); nb=$(writes); cb=$(commits)
+wb=$(written); fb=$(frames); nb=$(writes); cb=$(commits); rb=$(retried)
 wrk -t2 -c64 -d"$((DURATION + 2))s" -s bench/submit.lua "$url" | grep RESULT > "$DATA/wrk.txt" &
 WRK=$!
 sleep 1
 perf record -F 499 -p "$PID" -o "$DATA/perf.data" -- sleep "$DURATION" 2> /dev/null
 wait $WRK
 after=$(ticks)
-wa=$(written); fa=$(frames); na=$(writes); ca=$(commits)
+wa=$(written); fa=$(frames); na=$(writes); ca=$(commits); ra=$(retried)
 cat "$DATA/wrk.txt"
 requests=$(sed -E 's/.*requests=([0-9]+).*/\1/' "$DATA/wrk.txt")
 hz=$(getconf CLK_TCK)
 awk -v b="$wb" -v a="$wa" -v n="$requests" 'BEGIN {printf "written to disk per intake: %.1f KiB (%.1f pages of 4 KiB)\n", (a-b)/n/1024, (a-b)/n/4096}'
 [ -n "$fa" ] && awk -v fb="$fb" -v fa="$fa" -v nb="$nb" -v na="$na" -v cb="$cb" -v ca="$ca" 'BEGIN {printf "WAL frames per write: %.1f (%d writes, %.1f per commit)\n", (fa-fb)/(na-nb), na-nb, (na-nb)/(ca-cb)}'
+[ -n "$ra" ] && echo "batches run again in savepoints: $((ra - rb)) of $((ca - cb))"
 echo "server CPU per intake, by thread (µs):"
 join <(echo "$before" | awk '{a[$1]+=$2} END {for (k in a) print k, a[k]}' | sort) \
      <(echo "$after" | awk '{a[$1]+=$2} END {for (k in a) print k, a[k]}' | sort) |

@@ -104,6 +104,8 @@ pub struct WriterStats {
     pub failed_commits: AtomicU64,
     /// WAL frames (pages) the commits appended; divided by `writes`, the pages a write costs.
     pub wal_frames: AtomicU64,
+    /// Batches run a second time, each write in its own savepoint, after one of them failed.
+    pub retried_batches: AtomicU64,
     /// Batches whose size was at most `BATCH_BUCKETS[i]` (not cumulative).
     batch_sizes: [AtomicU64; 13],
 }
@@ -159,6 +161,16 @@ impl WriterStats {
             out,
             "rxbridge_store_failed_commits_total {}",
             self.failed_commits.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP rxbridge_store_retried_batches Batches run again write by write in savepoints after a write failed."
+        );
+        let _ = writeln!(out, "# TYPE rxbridge_store_retried_batches counter");
+        let _ = writeln!(
+            out,
+            "rxbridge_store_retried_batches_total {}",
+            self.retried_batches.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,
@@ -330,6 +342,7 @@ pub(crate) fn writer_loop(
             // A write failed or panicked: none of this attempt is kept; the batch runs again,
             // each write in its own savepoint.
             let _ = conn.execute_batch("ROLLBACK");
+            stats.retried_batches.fetch_add(1, Ordering::Relaxed);
             let Some(c) = begin(&conn, head, batch.len()) else {
                 continue;
             };
@@ -440,6 +453,7 @@ mod tests {
         assert_eq!(batches, 1);
         assert!(out.iter().all(Result::is_ok), "{out:?}");
         assert_eq!(runs, [1; 5], "no savepoint attempt");
+        assert_eq!(s.stats().retried_batches.load(Ordering::Relaxed), 0);
         assert_eq!(s.list_clinics().await.unwrap().len(), 5);
     }
 
@@ -466,5 +480,6 @@ mod tests {
         assert_eq!(ids, ["cl_0", "cl_2", "cl_4"]);
         // The first attempt stopped at the failed write; the second ran each in a savepoint.
         assert_eq!(runs, [2, 2, 1, 1, 1]);
+        assert_eq!(s.stats().retried_batches.load(Ordering::Relaxed), 1);
     }
 }
