@@ -12,6 +12,12 @@ use rxbridge::Config;
 use rxbridge_app::registers::Register;
 use std::process::ExitCode;
 
+/// mimalloc: a request allocates many small strings (one per field of a prescription) and
+/// frees them on other threads; it takes a fraction of the system allocator's time for that
+/// (`bench/README.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// JSON lines on stderr, written by a thread of their own: a request formats its lines and
 /// queues them; the writer thread writes all that is queued at once and flushes when the queue
 /// is empty. Nothing is dropped (a full queue makes the logging thread wait), and the returned

@@ -16,6 +16,7 @@ mod listing;
 mod ops;
 mod portal;
 mod portal_admin;
+mod portal_forms;
 mod round_two;
 mod rules;
 mod workbench;
