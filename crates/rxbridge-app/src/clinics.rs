@@ -1,12 +1,27 @@
 //! Clinic credentials: create a clinic with a sandbox and a live key, rotate a key, and
 //! authenticate a bearer key. Keys are shown once; only their SHA-256 is stored.
+//!
+//! Authentication caches the callers of keys it found, by key hash, for as long as the store's
+//! API-key generation stays the same (`ClinicStore::api_key_generation`: SQLite bumps it in the
+//! transaction that rotates a key, whichever process rotates it), so a rotated key is refused
+//! at its next request. A store without a generation (DynamoDB) has its answers kept for
+//! [`KEY_CACHE_TTL`] at most. Unknown keys are never cached.
 
 use crate::clock::Clock;
 use crate::crypto::sha256_hex;
 use crate::events::NewEvent;
 use crate::ports::{ApiKeyRecord, Caller, Clinic, ClinicStore, Mode, StoreError};
 use rand::Rng;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a key found in a store without an API-key generation is trusted without asking the
+/// store again: a key rotated on DynamoDB stops working within this time on every instance.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Keys cached at most; the cache starts again empty when full (there are a few keys per clinic).
+const KEY_CACHE_MAX: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClinicError {
@@ -28,6 +43,25 @@ pub struct NewClinic {
 pub struct Clinics {
     store: Arc<dyn ClinicStore>,
     clock: Arc<dyn Clock>,
+    keys: Mutex<HashMap<String, CachedKey>>,
+}
+
+/// A key found in the store: its caller, under which generation, and when.
+#[derive(Clone)]
+struct CachedKey {
+    caller: Caller,
+    generation: Option<i64>,
+    found_at: Instant,
+}
+
+impl CachedKey {
+    /// Whether it still holds: the same generation, or without one, younger than the TTL.
+    fn holds(&self, generation: Option<i64>) -> bool {
+        match generation {
+            Some(_) => self.generation == generation,
+            None => self.generation.is_none() && self.found_at.elapsed() < KEY_CACHE_TTL,
+        }
+    }
 }
 
 const KEY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -55,7 +89,11 @@ pub fn key_mode(key: &str) -> Option<Mode> {
 
 impl Clinics {
     pub fn new(store: Arc<dyn ClinicStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self {
+            store,
+            clock,
+            keys: Mutex::default(),
+        }
     }
 
     fn key_record(&self, clinic_id: &str, mode: Mode, key: &str) -> ApiKeyRecord {
@@ -120,7 +158,10 @@ impl Clinics {
             subject: clinic_id.to_string(),
             detail: serde_json::json!({ "mode": mode.as_str(), "key": rec.prefix }),
         };
-        match self.store.rotate_key(rec, event).await {
+        let rotated = self.store.rotate_key(rec, event).await;
+        // This process forgets the old key at once, whatever the store's generation says.
+        self.cache().clear();
+        match rotated {
             Err(StoreError::NotFound) => Err(ClinicError::NotFound(clinic_id.to_string())),
             other => other.map(|_| key).map_err(Into::into),
         }
@@ -131,7 +172,38 @@ impl Clinics {
         if key_mode(key).is_none() || key.len() > 100 {
             return Ok(None);
         }
-        self.store.find_api_key(&sha256_hex(key.as_bytes())).await
+        let hash = sha256_hex(key.as_bytes());
+        // Read before the key, so a change committed in between makes the entry stale.
+        let generation = self.store.api_key_generation().await?;
+        let cached = self.cache().get(&hash).cloned();
+        if let Some(c) = cached.filter(|c| c.holds(generation)) {
+            return Ok(Some(c.caller));
+        }
+        let found = self.store.find_api_key(&hash).await?;
+        let mut cache = self.cache();
+        match &found {
+            Some(caller) => {
+                if cache.len() >= KEY_CACHE_MAX {
+                    cache.clear();
+                }
+                cache.insert(
+                    hash,
+                    CachedKey {
+                        caller: caller.clone(),
+                        generation,
+                        found_at: Instant::now(),
+                    },
+                );
+            }
+            None => {
+                cache.remove(&hash);
+            }
+        }
+        Ok(found)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedKey>> {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -81,6 +81,8 @@ pub enum Begin {
 /// this request repeats one answered before under the same key and body.
 pub struct Submitted {
     pub view: PrescriptionView,
+    /// `view` as JSON: the bytes stored for replays, answered as they are.
+    pub body: String,
     pub replayed: bool,
 }
 
@@ -287,6 +289,7 @@ impl Intake {
             nhs_exemption: rxbridge_domain::declaration::initial_state(&rx),
         };
         let view = PrescriptionView::from_record(&record, None);
+        // Serialised once: the bytes stored for replays are the bytes of this answer.
         let body = serde_json::to_string(&view).map_err(|e| StoreError::Unexpected(e.into()))?;
         let event = NewEvent {
             at: now,
@@ -305,7 +308,7 @@ impl Intake {
             key: key.to_string(),
             request_hash: request_hash.to_string(),
             response_status: 201,
-            response_body: body,
+            response_body: body.clone(),
             created_at: now,
         };
         match self
@@ -322,13 +325,20 @@ impl Intake {
                 tracing::info!(prescription_id = %id, status = status.as_str(), "prescription received");
                 Ok(Submitted {
                     view,
+                    body,
                     replayed: false,
                 })
             }
-            InsertOutcome::KeyExists(rec) => Ok(Submitted {
-                view: replay(rec, request_hash)?,
-                replayed: true,
-            }),
+            InsertOutcome::KeyExists(rec) => {
+                let view = replay(rec, request_hash)?;
+                let body =
+                    serde_json::to_string(&view).map_err(|e| StoreError::Unexpected(e.into()))?;
+                Ok(Submitted {
+                    view,
+                    body,
+                    replayed: true,
+                })
+            }
         }
     }
 

@@ -91,6 +91,14 @@ pub fn parse_prescription_fast(
     fast::parse(body, today, formulary)
 }
 
+/// The canonical JSON of a body (`rxbridge_app::events::canonical_json` of it: keys sorted at
+/// every level), read from its bytes without building a `serde_json::Value`; the request hash
+/// of an idempotent submission is its SHA-256. A body that is not JSON gives the error
+/// `serde_json::from_slice` gives.
+pub fn canonical_json(body: &[u8]) -> Result<Vec<u8>, serde_json::Error> {
+    tree::canonical_json(body)
+}
+
 /// Why a body was not read as a prescription.
 #[derive(Debug)]
 pub enum BodyError {

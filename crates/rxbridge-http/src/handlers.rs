@@ -11,7 +11,6 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use rxbridge_app::crypto::sha256_hex;
-use rxbridge_app::events::canonical_json;
 use rxbridge_app::intake::{Begin, IntakeError, Received};
 use rxbridge_app::ports::{Caller, ListFilter};
 use rxbridge_app::views::{DryRunView, PrescriptionList, PrescriptionView};
@@ -157,12 +156,11 @@ fn json_response(status: StatusCode, body: String) -> Response {
     r
 }
 
-/// The contract on a body already known to be JSON (`v` is its tree): read from the bytes, by
-/// the fast path or, when that does not accept them, by the collecting parser (the 422).
+/// The contract on a body already known to be JSON: read from the bytes, by the fast path or,
+/// when that does not accept them, by the collecting parser (the 422).
 fn parse_submission(
     state: &AppState,
     body: &[u8],
-    v: &serde_json::Value,
 ) -> Result<(rxbridge_domain::prescription::Prescription, Received), Problem> {
     let today = london_date(state.clock.now());
     let rx = parse_prescription_bytes(body, today, Formulary::builtin()).map_err(|e| match e {
@@ -170,15 +168,21 @@ fn parse_submission(
         BodyError::Json(e) => malformed_json(&e),
     })?;
     // The signed bytes are those of the body as received (RFC 8785), computed only when there
-    // is a signature to check.
+    // is a signature to check: only then is the body read as a `serde_json::Value`.
     let signed_payload = match &rx.signature {
         Some(_) => Some(
-            rxbridge_app::signatures::signed_payload(v)
+            rxbridge_app::signatures::signed_payload(&parse_json(body)?)
                 .map_err(|e| Problem::new(ProblemCode::MalformedJson, e))?,
         ),
         None => None,
     };
     Ok((rx, Received { signed_payload }))
+}
+
+/// The idempotency request hash: SHA-256 of the body's canonical JSON (400 if it is not JSON).
+fn request_hash(body: &[u8]) -> Result<String, Problem> {
+    let canonical = crate::contract::canonical_json(body).map_err(|e| malformed_json(&e))?;
+    Ok(sha256_hex(&canonical))
 }
 
 /// Submit a prescription.
@@ -210,8 +214,7 @@ pub async fn submit(
 ) -> Result<Response, Problem> {
     let key = idempotency_key(&headers)?;
     require_json(&headers)?;
-    let value = parse_json(&body)?;
-    let request_hash = sha256_hex(canonical_json(&value).as_bytes());
+    let request_hash = request_hash(&body)?;
     let guard = match state
         .intake
         .begin(&caller, &key, &request_hash)
@@ -221,13 +224,13 @@ pub async fn submit(
         Begin::Replay(view) => return Ok(created(&view, true)),
         Begin::Proceed(g) => g,
     };
-    let (rx, received) = parse_submission(&state, &body, &value)?;
+    let (rx, received) = parse_submission(&state, &body)?;
     let done = state
         .intake
         .submit(guard, &caller, &key, &request_hash, rx, &received)
         .await
         .map_err(intake_problem)?;
-    Ok(created(&done.view, done.replayed))
+    Ok(created_with(&done.view, done.body, done.replayed))
 }
 
 /// The `Idempotency-Key` header: required, 1 to 255 printable ASCII characters.
@@ -254,7 +257,15 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, Problem> {
 
 /// 201 with the prescription and its `Location`; a replay says so.
 fn created(view: &PrescriptionView, replayed: bool) -> Response {
-    let mut r = (StatusCode::CREATED, Json(view)).into_response();
+    match serde_json::to_string(view) {
+        Ok(body) => created_with(view, body, replayed),
+        Err(_) => Problem::internal().into_response(),
+    }
+}
+
+/// [`created`] with the view already serialised (`body`, the bytes stored for replays).
+fn created_with(view: &PrescriptionView, body: String, replayed: bool) -> Response {
+    let mut r = json_response(StatusCode::CREATED, body);
     if let Ok(l) = HeaderValue::from_str(&view.links.self_) {
         r.headers_mut().insert(header::LOCATION, l);
     }
@@ -286,8 +297,8 @@ pub async fn validate(
     body: Bytes,
 ) -> Result<Json<DryRunView>, Problem> {
     require_json(&headers)?;
-    let value = parse_json(&body)?;
-    let (rx, received) = parse_submission(&state, &body, &value)?;
+    parse_json(&body)?;
+    let (rx, received) = parse_submission(&state, &body)?;
     state
         .intake
         .dry_run(&caller, &rx, &received)

@@ -113,8 +113,9 @@ pub fn router_with_timeout(state: AppState, request_timeout: Duration) -> Router
             // query, a header or a body, so no patient data reaches a log line.
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
-                    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
-                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+                    // Borrowed: the span records them as it is made.
+                    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
                     tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route)
                 })
                 .on_request(())

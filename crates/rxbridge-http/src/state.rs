@@ -36,8 +36,19 @@ pub struct Services {
     pub registers: Arc<dyn RegisterStore>,
 }
 
+/// The shared state; a clone is one reference count (axum clones it for every request).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Shared {
     pub intake: Arc<Intake>,
     pub clinics: Arc<Clinics>,
     pub store: Arc<dyn Store>,
@@ -75,7 +86,7 @@ impl AppState {
             outbox,
             registers,
         } = services;
-        Self {
+        Self(Arc::new(Shared {
             intake,
             clinics,
             store,
@@ -89,6 +100,6 @@ impl AppState {
             outbox,
             registers,
             url_guard,
-        }
+        }))
     }
 }

@@ -3,15 +3,18 @@
 //! replaced, removed, added or re-spelt, the fast path accepts exactly what the collecting
 //! parser accepts — except a body with a repeated key, which it leaves to the collecting parser
 //! — and gives the same prescription. Reading the bytes (`parse_prescription_bytes`, the
-//! collecting parser on its borrowed tree) answers exactly as reading a `serde_json::Value`.
+//! collecting parser on its borrowed tree) answers exactly as reading a `serde_json::Value`,
+//! and the canonical JSON read from the bytes (the idempotency request hash) is byte for byte
+//! `canonical_json` of the `serde_json::Value`.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::prelude::*;
+use rxbridge_app::events::canonical_json;
 use rxbridge_domain::formulary::Formulary;
 use rxbridge_domain::quantity::to_words;
 use rxbridge_http::contract::{
-    BodyError, parse_prescription, parse_prescription_bytes, parse_prescription_fast,
+    self, BodyError, parse_prescription, parse_prescription_bytes, parse_prescription_fast,
 };
 use serde_json::{Value, json};
 
@@ -283,6 +286,10 @@ fn check(body: &[u8], repeated_key: bool) -> Result<(), TestCaseError> {
     let formulary = Formulary::builtin();
     let fast = parse_prescription_fast(body, today(), formulary);
     let tree: Value = serde_json::from_slice(body).unwrap();
+    prop_assert_eq!(
+        String::from_utf8(contract::canonical_json(body).unwrap()).unwrap(),
+        canonical_json(&tree)
+    );
     let slow = parse_prescription(&tree, today(), formulary);
     match (&fast, &slow) {
         (Some(f), Ok(s)) => prop_assert_eq!(f, s),
@@ -380,4 +387,55 @@ fn an_array_where_an_object_belongs_is_never_read_by_position() {
             "{pointer}: the contract accepted an array"
         );
     }
+}
+
+/// The canonical JSON read from bytes on what the generators do not make: every number form,
+/// escapes, non-ASCII keys, nesting, repeated keys at depth; and a body that is not JSON fails
+/// at the same place, for the same reason, as `serde_json::Value` does (the 400 says where).
+#[test]
+fn canonical_json_from_bytes_is_that_of_the_value() {
+    for text in [
+        r#"{"b":1,"a":[true,null,"x\u0041\n\"\\\/é😀\ud83d\ude00"],"b":2.5,"c":{"z":-3,"y":{},"z":[]}}"#,
+        r#"[1,-0,0.0,-0.0,1.0,1e2,1E-7,12345678901234567890,-9223372036854775808,1.7976931348623157e308,5e-324]"#,
+        r#"{"é":1,"e":2,"E":3,"\u00e9x":4,"":5,"a\u0000":6}"#,
+        r#"  {"nested" : [ [ [ {"k":"v","k":"w"} ] ] ] , "s":"\t\u001f\u007f"}  "#,
+        r#""just a string""#,
+        "17",
+        "null",
+    ] {
+        let v: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            String::from_utf8(contract::canonical_json(text.as_bytes()).unwrap()).unwrap(),
+            canonical_json(&v),
+            "{text}"
+        );
+    }
+    for bad in [
+        &b"{"[..],
+        b"{\"a\":}",
+        b"{\"a\":1,}",
+        b"[1 2]",
+        b"{\"a\":1} x",
+        b"\"\\ud800\"",
+        b"\"\xff\"",
+        b"1e999",
+        b"",
+        b"{\"a\":\"\n\"}",
+    ] {
+        let ours = contract::canonical_json(bad).unwrap_err();
+        let theirs = serde_json::from_slice::<Value>(bad).unwrap_err();
+        assert_eq!(
+            (ours.classify(), ours.line(), ours.column()),
+            (theirs.classify(), theirs.line(), theirs.column()),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let ours = contract::canonical_json(deep.as_bytes()).unwrap_err();
+    let theirs = serde_json::from_str::<Value>(&deep).unwrap_err();
+    assert_eq!(
+        (ours.line(), ours.column()),
+        (theirs.line(), theirs.column())
+    );
 }

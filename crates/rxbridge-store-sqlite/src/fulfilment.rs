@@ -244,7 +244,7 @@ impl OutboxStore for SqliteStore {
                 params![m.status.as_str(), m.attempts, ns(m.next_attempt_at), m.last_error, m.delivered_at.map(|t| t.to_string()), m.seq],
             )
             .map_err(unexpected)?;
-            if let Some(a) = attempt {
+            if let Some(a) = &attempt {
                 c.execute(
                     "INSERT OR REPLACE INTO outbox_attempts (message_id, n, at, endpoint_id, http_status, error, duration_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     params![a.message_id, a.n, a.at.to_string(), a.endpoint_id, a.http_status, a.error, a.duration_ms as i64],
@@ -310,7 +310,7 @@ impl OutboxStore for SqliteStore {
     async fn replay(&self, ids: Option<Vec<String>>, now: Timestamp) -> Result<u64, StoreError> {
         let now = ns(now);
         self.write(move |c, _| {
-            let n = match ids {
+            let n = match &ids {
                 None => c.execute(
                     "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_ns = ?1, leased_until_ns = NULL WHERE status = 'dead'",
                     [now],

@@ -1,11 +1,12 @@
 //! The embedded default store: SQLite in WAL mode with `synchronous=FULL`, versioned
 //! migrations, and group commit.
 //!
-//! Writes go to one writer thread. It takes every write queued at that moment, runs each in
-//! its own savepoint inside one transaction, commits once (one fsync for the whole batch), and
-//! only then answers each caller — so an `Ok` always means the write is on disk, and many
-//! concurrent submissions share one durable commit. A write that fails rolls back its own
-//! savepoint and nothing else.
+//! Writes go to one writer thread. It takes every write queued at that moment, runs them in
+//! one transaction, commits once (one fsync for the whole batch), and only then answers each
+//! caller — so an `Ok` always means the write is on disk, and many concurrent submissions share
+//! one durable commit. A write that fails is undone and nothing else: the batch then runs again
+//! with each write in its own savepoint (a first attempt without savepoints spares SQLite a copy
+//! of every page each write touches).
 //!
 //! The WAL is checkpointed by the writer between batches (after answering), with a helper
 //! thread copying frames ahead of it; see `CHECKPOINT_PAGES`.
@@ -77,16 +78,30 @@ impl SqliteStore {
         conn.pragma_update(None, "cache_size", -i64::from(tuning.cache_kib))?;
         // Replaces SQLite's auto-checkpoint (which runs inside a commit): the hook only records
         // the log's size after each commit, and the writer checkpoints between batches.
+        // It also counts the frames each commit appended (the log's size grows by them, or
+        // starts again from them after a checkpoint let it restart).
         let wal_pages = Arc::new(std::sync::atomic::AtomicI32::new(0));
-        let wp = wal_pages.clone();
+        let stats = Arc::new(WriterStats::default());
+        let (wp, st, last) = (
+            wal_pages.clone(),
+            stats.clone(),
+            std::sync::atomic::AtomicI32::new(0),
+        );
         conn.wal_hook(Some(
             move |_: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
                 wp.store(pages, Ordering::Relaxed);
+                let before = last.swap(pages, Ordering::Relaxed);
+                let appended = if pages >= before {
+                    pages - before
+                } else {
+                    pages
+                };
+                st.wal_frames
+                    .fetch_add(appended.max(0) as u64, Ordering::Relaxed);
                 Ok(())
             },
         ))?;
         let (tx, rx) = mpsc::channel::<Job>();
-        let stats = Arc::new(WriterStats::default());
         let st = stats.clone();
         let checkpointer = Checkpointer::start(&path)?;
         let handle = std::thread::Builder::new()
@@ -131,7 +146,7 @@ impl SqliteStore {
 
     async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection, &mut Chain) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnMut(&Connection, &mut Chain) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.enqueue(f)?
             .await
@@ -139,24 +154,32 @@ impl SqliteStore {
     }
 
     /// Queue a write for the writer; the receiver gets its result once its batch committed.
+    /// `f` may run twice (the writer's second attempt at a batch, `writer`): only the outcome
+    /// of its last run counts.
     fn enqueue<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection, &mut Chain) -> Result<T, StoreError> + Send + 'static,
+        mut f: impl FnMut(&Connection, &mut Chain) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<tokio::sync::oneshot::Receiver<Result<T, StoreError>>, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, StoreError>>();
-        let job: Job = Box::new(move |conn, chain| {
+        let outcome = Arc::new(Mutex::new(None::<Result<T, StoreError>>));
+        let kept = outcome.clone();
+        let run = Box::new(move |conn: &Connection, chain: &mut Chain| {
             let r = f(conn, chain);
             let ok = r.is_ok();
-            let done: Completion = Box::new(move |commit| {
-                let out = match commit {
-                    Ok(()) => r,
-                    Err(e) if ok => Err(StoreError::Unexpected(anyhow!("commit failed: {e}"))),
-                    Err(_) => r,
-                };
-                let _ = tx.send(out);
-            });
-            (ok, done)
+            *kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            ok
         });
+        let finish: Completion = Box::new(move |commit| {
+            let r = outcome.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let out = match (commit, r) {
+                (_, None) => Err(StoreError::Unexpected(anyhow!("the write did not run"))),
+                (Ok(()), Some(r)) => r,
+                (Err(e), Some(Ok(_))) => Err(StoreError::Unexpected(anyhow!("commit failed: {e}"))),
+                (Err(_), Some(r)) => r,
+            };
+            let _ = tx.send(out);
+        });
+        let job = Job { run, finish };
         {
             let guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
             let sender = guard

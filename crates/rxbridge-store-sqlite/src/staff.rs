@@ -216,7 +216,7 @@ impl StaffStore for SqliteStore {
         let t = token_hash.to_string();
         self.write(move |c, chain| {
             let n = c
-                .execute("DELETE FROM staff_sessions WHERE token_hash = ?1", [t])
+                .execute("DELETE FROM staff_sessions WHERE token_hash = ?1", [&t])
                 .map_err(unexpected)?;
             if n > 0
                 && let Some(e) = &event

@@ -47,6 +47,10 @@ impl ClinicStore for SqliteStore {
     async fn find_api_key(&self, key_hash: &str) -> Result<Option<Caller>, StoreError> {
         self.read_now(|c| queries::find_api_key(c, key_hash))
     }
+
+    async fn api_key_generation(&self) -> Result<Option<i64>, StoreError> {
+        self.read_now(queries::api_key_generation).map(Some)
+    }
 }
 
 #[async_trait]

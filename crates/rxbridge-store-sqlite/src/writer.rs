@@ -1,5 +1,8 @@
-//! The group-commit writer: one thread takes every write queued at that moment, runs each in
-//! its own savepoint inside one transaction, commits once, and only then answers each caller.
+//! The group-commit writer: one thread takes every write queued at that moment, runs them in
+//! one transaction, commits once, and only then answers each caller. A batch first runs without
+//! savepoints (a savepoint makes SQLite copy every page a write touches before changing it);
+//! if any write in it fails or panics, the attempt is rolled back and the batch runs again with
+//! each write in its own savepoint, so only the failed write's statements are undone.
 //! Also its settings (`Tuning`), its counters (`WriterStats`) and the WAL checkpoints it runs
 //! between batches. Knows nothing of the schema: the head of the event chain is read through
 //! the function it is started with.
@@ -72,7 +75,16 @@ impl Tuning {
 }
 
 pub(crate) type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
-pub(crate) type Job = Box<dyn FnOnce(&Connection, &mut Chain) -> (bool, Completion) + Send>;
+/// A write's statements; `true` when they succeeded.
+pub(crate) type Run = Box<dyn FnMut(&Connection, &mut Chain) -> bool + Send>;
+
+/// A queued write. `run` does its statements and says whether they succeeded; it may run twice
+/// (see the module's docs), so it keeps its outcome for `finish`, which answers the caller with
+/// the outcome of the transaction.
+pub(crate) struct Job {
+    pub run: Run,
+    pub finish: Completion,
+}
 
 /// The head of the event chain, as seen inside the current write transaction.
 #[derive(Clone, Debug)]
@@ -90,6 +102,10 @@ pub struct WriterStats {
     pub batches: AtomicU64,
     pub writes: AtomicU64,
     pub failed_commits: AtomicU64,
+    /// WAL frames (pages) the commits appended; divided by `writes`, the pages a write costs.
+    pub wal_frames: AtomicU64,
+    /// Batches run a second time, each write in its own savepoint, after one of them failed.
+    pub retried_batches: AtomicU64,
     /// Batches whose size was at most `BATCH_BUCKETS[i]` (not cumulative).
     batch_sizes: [AtomicU64; 13],
 }
@@ -146,6 +162,26 @@ impl WriterStats {
             "rxbridge_store_failed_commits_total {}",
             self.failed_commits.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "# HELP rxbridge_store_retried_batches Batches run again write by write in savepoints after a write failed."
+        );
+        let _ = writeln!(out, "# TYPE rxbridge_store_retried_batches counter");
+        let _ = writeln!(
+            out,
+            "rxbridge_store_retried_batches_total {}",
+            self.retried_batches.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP rxbridge_store_wal_frames Pages appended to the write-ahead log by commits."
+        );
+        let _ = writeln!(out, "# TYPE rxbridge_store_wal_frames counter");
+        let _ = writeln!(
+            out,
+            "rxbridge_store_wal_frames_total {}",
+            self.wal_frames.load(Ordering::Relaxed)
+        );
     }
 }
 
@@ -196,6 +232,85 @@ fn checkpoint(conn: &Connection) {
     }
 }
 
+/// `BEGIN IMMEDIATE` and the chain's head; `None` (the batch's callers get an error as the jobs
+/// are dropped) if either fails.
+fn begin(
+    conn: &Connection,
+    head: fn(&Connection) -> rusqlite::Result<Chain>,
+    writes: usize,
+) -> Option<Chain> {
+    match conn
+        .execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| e.to_string())
+        .and_then(|_| head(conn).map_err(|e| e.to_string()))
+    {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::error!(error = %e, writes, "could not begin a write transaction");
+            let _ = conn.execute_batch("ROLLBACK");
+            None
+        }
+    }
+}
+
+/// Every write of the batch, one after another with no savepoint; `false` at the first that
+/// fails or panics (the rest do not run).
+fn run_plain(conn: &Connection, chain: &mut Chain, batch: &mut [Pending]) -> bool {
+    batch.iter_mut().all(|job| {
+        let run = &mut job.run;
+        matches!(
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(conn, chain))),
+            Ok(true)
+        )
+    })
+}
+
+/// Every write of the batch in its own savepoint: a failed one is rolled back alone, a
+/// panicking one too (its caller gets an error: its answer is dropped). `true` when a
+/// savepoint could not be opened or closed cleanly: the transaction may then hold part of a
+/// failed write, and the whole batch must be rolled back.
+fn run_in_savepoints(conn: &Connection, chain: &mut Chain, batch: &mut [Pending]) -> bool {
+    let mut poisoned = false;
+    for job in batch {
+        let before = chain.clone();
+        if let Err(e) = conn
+            .prepare_cached("SAVEPOINT w")
+            .and_then(|mut s| s.execute([]))
+        {
+            tracing::error!(error = %e, "could not open a savepoint");
+            poisoned = true;
+            continue;
+        }
+        let run = &mut job.run;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(conn, chain)));
+        let ok = matches!(outcome, Ok(true));
+        if !ok {
+            *chain = before;
+        }
+        let end = if ok {
+            conn.prepare_cached("RELEASE w")
+                .and_then(|mut s| s.execute([]).map(|_| ()))
+        } else {
+            conn.execute_batch("ROLLBACK TO w; RELEASE w")
+        };
+        if let Err(e) = end {
+            tracing::error!(error = %e, "savepoint end failed; rolling back the batch");
+            poisoned = true;
+        }
+        if outcome.is_err() {
+            tracing::error!("a write panicked; it was rolled back");
+            job.finish = None;
+        }
+    }
+    poisoned
+}
+
+/// A job in a batch; `finish` is taken away when its write panicked.
+struct Pending {
+    run: Run,
+    finish: Option<Completion>,
+}
+
 pub(crate) fn writer_loop(
     conn: Connection,
     rx: mpsc::Receiver<Job>,
@@ -206,65 +321,35 @@ pub(crate) fn writer_loop(
     head: fn(&Connection) -> rusqlite::Result<Chain>,
 ) {
     let (max, checkpoint_at) = (tuning.max_batch, tuning.checkpoint_pages);
+    let pending = |j: Job| Pending {
+        run: j.run,
+        finish: Some(j.finish),
+    };
     while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
+        let mut batch = vec![pending(first)];
         while batch.len() < max {
             match rx.try_recv() {
-                Ok(j) => batch.push(j),
+                Ok(j) => batch.push(pending(j)),
                 Err(_) => break,
             }
         }
         stats.observe_batch(batch.len());
-        let mut chain = match conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| e.to_string())
-            .and_then(|_| head(&conn).map_err(|e| e.to_string()))
-        {
-            Ok(c) => c,
-            Err(e) => {
-                // Run nothing: dropping the jobs answers every caller with an error.
-                tracing::error!(error = %e, writes = batch.len(), "could not begin a write transaction");
-                let _ = conn.execute_batch("ROLLBACK");
-                continue;
-            }
+        let Some(mut chain) = begin(&conn, head, batch.len()) else {
+            continue;
         };
-        let mut completions = Vec::with_capacity(batch.len());
-        // Set when a savepoint could not be closed cleanly: the transaction may then hold part
-        // of a failed write, so the whole batch is rolled back and every caller gets an error.
         let mut poisoned = false;
-        for job in batch {
-            let before = chain.clone();
-            if let Err(e) = conn
-                .prepare_cached("SAVEPOINT w")
-                .and_then(|mut s| s.execute([]))
-            {
-                tracing::error!(error = %e, "could not open a savepoint");
-                poisoned = true;
+        if !run_plain(&conn, &mut chain, &mut batch) {
+            // A write failed or panicked: none of this attempt is kept; the batch runs again,
+            // each write in its own savepoint.
+            let _ = conn.execute_batch("ROLLBACK");
+            stats.retried_batches.fetch_add(1, Ordering::Relaxed);
+            let Some(c) = begin(&conn, head, batch.len()) else {
                 continue;
-            }
-            // A panicking write is contained to its savepoint: its caller gets an error (the
-            // job and its reply channel are dropped) and the writer carries on.
-            let outcome =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&conn, &mut chain)));
-            let ok = matches!(&outcome, Ok((true, _)));
-            if !ok {
-                chain = before;
-            }
-            let end = if ok {
-                conn.prepare_cached("RELEASE w")
-                    .and_then(|mut s| s.execute([]).map(|_| ()))
-            } else {
-                conn.execute_batch("ROLLBACK TO w; RELEASE w")
             };
-            if let Err(e) = end {
-                tracing::error!(error = %e, "savepoint end failed; rolling back the batch");
-                poisoned = true;
-            }
-            match outcome {
-                Ok((_, done)) => completions.push(done),
-                Err(_) => tracing::error!("a write panicked; it was rolled back"),
-            }
+            chain = c;
+            poisoned = run_in_savepoints(&conn, &mut chain, &mut batch);
         }
+        let completions: Vec<Completion> = batch.into_iter().filter_map(|j| j.finish).collect();
         let commit = if poisoned {
             Err("the batch was rolled back after a savepoint failure".to_string())
         } else {
@@ -289,4 +374,112 @@ pub(crate) fn writer_loop(
     checkpointer.stop();
     // Every queued write is done: fold the WAL into the database and truncate it.
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::SqliteStore;
+    use crate::queries::unexpected;
+    use rxbridge_app::ports::{ClinicStore, StoreError};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, mpsc};
+
+    /// What a queued write does after inserting its clinic.
+    #[derive(Clone, Copy)]
+    enum Then {
+        Succeed,
+        Fail,
+        Panic,
+    }
+
+    /// Holds the writer inside a write, queues one write per entry of `plan` (each inserts
+    /// clinic `cl_<i>`, then does what its entry says), releases it, and returns each write's
+    /// outcome, how many times each ran, and how many transactions they took.
+    async fn one_batch(plan: &[Then]) -> (Batch, Vec<Result<(), StoreError>>, Vec<usize>, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path().join("rx.db")).unwrap();
+        let (entered_tx, entered_rx) = mpsc::channel::<()>();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let held = s
+            .enqueue(move |_, _| {
+                let _ = entered_tx.send(());
+                let _ = release_rx.recv();
+                Ok(())
+            })
+            .unwrap();
+        entered_rx.recv().unwrap();
+        let runs: Vec<Arc<AtomicUsize>> = plan.iter().map(|_| Arc::default()).collect();
+        let queued: Vec<_> = plan
+            .iter()
+            .enumerate()
+            .map(|(i, then)| {
+                let (then, runs) = (*then, runs[i].clone());
+                s.enqueue(move |c, _| {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    c.execute(
+                        "INSERT INTO clinics (id, name, created_at) VALUES (?1, 'n', '2026-12-01T12:00:00Z')",
+                        [format!("cl_{i}")],
+                    )
+                    .map_err(unexpected)?;
+                    match then {
+                        Then::Succeed => Ok(()),
+                        Then::Fail => Err(StoreError::Conflict),
+                        Then::Panic => panic!("a bug in a write"),
+                    }
+                })
+                .unwrap()
+            })
+            .collect();
+        release_tx.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        let mut out = Vec::new();
+        for q in queued {
+            out.push(
+                q.await
+                    .unwrap_or_else(|_| Err(StoreError::Unexpected(anyhow::anyhow!("dropped")))),
+            );
+        }
+        let batches = s.stats().batches.load(Ordering::Relaxed) - 1;
+        let runs = runs.iter().map(|r| r.load(Ordering::SeqCst)).collect();
+        (Batch(s, dir), out, runs, batches)
+    }
+
+    /// The store and the directory it lives in (removed when dropped).
+    struct Batch(SqliteStore, tempfile::TempDir);
+
+    #[tokio::test]
+    async fn a_batch_that_succeeds_runs_each_write_once() {
+        let (Batch(s, _dir), out, runs, batches) = one_batch(&[Then::Succeed; 5]).await;
+        assert_eq!(batches, 1);
+        assert!(out.iter().all(Result::is_ok), "{out:?}");
+        assert_eq!(runs, [1; 5], "no savepoint attempt");
+        assert_eq!(s.stats().retried_batches.load(Ordering::Relaxed), 0);
+        assert_eq!(s.list_clinics().await.unwrap().len(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_failed_or_panicking_write_is_undone_alone_and_the_rest_of_its_batch_commits() {
+        use Then::*;
+        let (Batch(s, _dir), out, runs, batches) =
+            one_batch(&[Succeed, Fail, Succeed, Panic, Succeed]).await;
+        assert_eq!(batches, 1, "one transaction");
+        assert!(
+            out[0].is_ok() && out[2].is_ok() && out[4].is_ok(),
+            "{out:?}"
+        );
+        assert!(matches!(out[1], Err(StoreError::Conflict)), "{:?}", out[1]);
+        assert!(out[3].is_err());
+        let mut ids: Vec<String> = s
+            .list_clinics()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        ids.sort();
+        assert_eq!(ids, ["cl_0", "cl_2", "cl_4"]);
+        // The first attempt stopped at the failed write; the second ran each in a savepoint.
+        assert_eq!(runs, [2, 2, 1, 1, 1]);
+        assert_eq!(s.stats().retried_batches.load(Ordering::Relaxed), 1);
+    }
 }

@@ -12,20 +12,29 @@ use rxbridge::Config;
 use rxbridge_app::registers::Register;
 use std::process::ExitCode;
 
-fn init_logs() {
+/// JSON lines on stderr, written by a thread of their own: a request formats its lines and
+/// queues them; the writer thread writes all that is queued at once and flushes when the queue
+/// is empty. Nothing is dropped (a full queue makes the logging thread wait), and the returned
+/// guard flushes the rest when `main` ends.
+fn init_logs() -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RXBRIDGE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("rxbridge-log")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
         .with_current_span(true)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .init();
+    guard
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    init_logs();
+    let _logs = init_logs();
     match run().await {
         Ok(code) => code,
         Err(e) => {

@@ -11,7 +11,8 @@ macro_rules! clinic_store_contract_tests {
             clinic_store_contract:
             ping_answers,
             clinics_and_keys,
-            rotate_key_revokes_old
+            rotate_key_revokes_old,
+            key_generation_moves_with_every_key_change
         );
     };
 }
@@ -77,4 +78,27 @@ pub async fn rotate_key_revokes_old(store: Arc<dyn Store>) {
         )
         .await;
     assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+}
+
+/// A store with an API-key generation changes it with every key written (creating a clinic,
+/// rotating) and not on a read; one without has none at any time.
+pub async fn key_generation_moves_with_every_key_change(store: Arc<dyn Store>) {
+    let g0 = store.api_key_generation().await.unwrap();
+    clinic(&store, "cl_a").await;
+    let g1 = store.api_key_generation().await.unwrap();
+    store.find_api_key("cl_a-test").await.unwrap();
+    assert_eq!(store.api_key_generation().await.unwrap(), g1, "a read");
+    store
+        .rotate_key(
+            key("cl_a", Mode::Test, "new-test"),
+            ev("clinic.key_rotated", "cl_a"),
+        )
+        .await
+        .unwrap();
+    let g2 = store.api_key_generation().await.unwrap();
+    match (g0, g1, g2) {
+        (None, None, None) => {}
+        (Some(a), Some(b), Some(c)) => assert!(a != b && b != c && a != c, "{a} {b} {c}"),
+        other => panic!("a generation at some times only: {other:?}"),
+    }
 }

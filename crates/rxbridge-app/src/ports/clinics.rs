@@ -44,4 +44,12 @@ pub trait ClinicStore: Send + Sync + 'static {
 
     /// The caller owning an active key with this hash, if any (a revoked key finds nothing).
     async fn find_api_key(&self, key_hash: &str) -> Result<Option<Caller>, StoreError>;
+
+    /// A number that changes whenever any API key is created, rotated or revoked, by this
+    /// process or any other, read more cheaply than a key (`Clinics` caches lookups while it
+    /// stays the same). `None` for a store without one: lookups are then cached for
+    /// `clinics::KEY_CACHE_TTL` at most (DynamoDB).
+    async fn api_key_generation(&self) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
 }

@@ -147,6 +147,53 @@ impl<'de> Deserialize<'de> for Value<'de> {
     }
 }
 
+/// `rxbridge_app::events::canonical_json` of the body, read from its bytes into this tree
+/// instead of a `serde_json::Value`: the same bytes (keys sorted at every level, the last of a
+/// repeated key, strings and numbers written as `serde_json` writes them) and, for a body that
+/// is not JSON, the same error.
+pub(super) fn canonical_json(body: &[u8]) -> Result<Vec<u8>, serde_json::Error> {
+    let v: Value = serde_json::from_slice(body)?;
+    let mut out = Vec::with_capacity(body.len());
+    v.write_canonical(&mut out)?;
+    Ok(out)
+}
+
+impl Value<'_> {
+    fn write_canonical(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        match self {
+            Value::Object(m) => {
+                out.push(b'{');
+                for (i, k) in m.keys().into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    serde_json::to_writer(&mut *out, k)?;
+                    out.push(b':');
+                    if let Some(v) = m.get(k) {
+                        v.write_canonical(out)?;
+                    }
+                }
+                out.push(b'}');
+            }
+            Value::Array(a) => {
+                out.push(b'[');
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    x.write_canonical(out)?;
+                }
+                out.push(b']');
+            }
+            Value::String(s) => serde_json::to_writer(&mut *out, s.as_ref())?,
+            Value::Number(n) => serde_json::to_writer(&mut *out, n)?,
+            Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Value::Null => out.extend_from_slice(b"null"),
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
