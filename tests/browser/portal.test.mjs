@@ -417,7 +417,7 @@ test('decisions cannot go wrong quietly: typed reason kept, flags with messages,
   await signInAgain(page, 'pharmacist');
   await page.goto(`${base}/staff/prescriptions/${wordsId}?mode=test`);
   // Each flag is listed with its message; approving says what will happen.
-  const ack = page.getByLabel(/cd_quantity_words_missing — .*words/);
+  const ack = page.getByLabel(/cd_quantity_words_missing \(item 1\) — .*words/);
   assert.ok(await ack.isVisible());
   assert.match(await page.locator('.note', { hasText: 'Approving will' }).innerText(), /Approving will: charge £9\.90 .*payment link.*release the order to the warehouse once paid/);
   // Refused: the typed reason and ticks stay, the reason is next to the form.
@@ -428,7 +428,16 @@ test('decisions cannot go wrong quietly: typed reason kept, flags with messages,
   assert.match(await alert.innerText(), /record what you added for cd_quantity_words_missing/);
   assert.equal(await page.getByLabel('Reason for the decision').inputValue(), 'Quantity confirmed with the prescriber by phone');
   assert.ok(await ack.isChecked());
+  // Post/redirect/get for a refusal too: the page's own address, and a reload shows the
+  // page as it is, re-sending nothing (the refusal was shown once).
+  assert.match(page.url(), new RegExp(`/staff/prescriptions/${wordsId}\\?mode=test$`), 'refused: back on the page');
   await axe(page);
+  await page.reload();
+  assert.equal(await alert.count(), 0, 'shown once');
+  assert.equal(await page.getByLabel('Reason for the decision').inputValue(), '');
+  assert.equal(await statusOf(wordsId), 'awaiting_clinical_check');
+  await ack.check();
+  await page.getByLabel('Reason for the decision').fill('Quantity confirmed with the prescriber by phone');
   await page.getByLabel(/the quantity in words you added/).fill('twenty-eight');
   await page.getByRole('button', { name: 'Approve' }).click();
   assert.match(page.url(), new RegExp(`/staff/prescriptions/${wordsId}\\?mode=test$`), 'post/redirect/get');

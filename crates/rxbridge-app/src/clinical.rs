@@ -11,7 +11,7 @@ use crate::crypto::PatientVault;
 use crate::events::NewEvent;
 use crate::payments::{Change, LinkMessage, PaymentRecord, PaymentStatus, PaymentWrite, Payments};
 use crate::ports::{Mode, PrescriptionRecord, Store, StoreError};
-use rxbridge_domain::compliance::{self, Severity};
+use rxbridge_domain::compliance::{self, Finding, Severity};
 use rxbridge_domain::ids::GphcNumber;
 use rxbridge_domain::lifecycle::{PaymentDue, Status};
 use std::collections::BTreeSet;
@@ -26,8 +26,9 @@ pub struct Pharmacist {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Approve, acknowledging these flag codes (every flag on the prescription must be listed),
-    /// with the pharmacist's amendment for each flag that needs one.
+    /// Approve, acknowledging every flag on the prescription, each by its key (`Finding::key`:
+    /// `code`, or `code.N` for item N; a bare code acknowledges a flag only when no other
+    /// flag has that code), with the pharmacist's amendment for each flag that needs one.
     Approve {
         acknowledged_flags: Vec<String>,
         amendments: Vec<Amendment>,
@@ -164,15 +165,7 @@ impl ClinicalCheck {
                 acknowledged_flags,
                 amendments,
             } => {
-                let flags: BTreeSet<&str> = rec
-                    .findings
-                    .iter()
-                    .filter(|f| f.severity == Severity::Flag)
-                    .map(|f| f.code.as_str())
-                    .collect();
-                let acked: BTreeSet<&str> = acknowledged_flags.iter().map(String::as_str).collect();
-                let missing: Vec<String> =
-                    flags.difference(&acked).map(|s| s.to_string()).collect();
+                let (flags, missing) = unacknowledged(&rec.findings, acknowledged_flags);
                 if !missing.is_empty() {
                     return Err(DecisionError::FlagsNotAcknowledged(missing));
                 }
@@ -229,7 +222,7 @@ impl ClinicalCheck {
                 (
                     to,
                     "prescription.approved",
-                    serde_json::json!({ "acknowledged_flags": flags, "reason": reason, "amendments": amended }),
+                    serde_json::json!({ "acknowledged_flags": flags.codes, "acknowledged": flags.keys, "reason": reason, "amendments": amended }),
                 )
             }
             Decision::QueryPrescriber => {
@@ -320,4 +313,36 @@ impl ClinicalCheck {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The flags acknowledged, by code and by key (for the decision's event).
+struct Acknowledged {
+    codes: BTreeSet<String>,
+    keys: Vec<String>,
+}
+
+/// Every flag among `findings` against what the pharmacist acknowledged: the flags, and those
+/// not acknowledged, in words (the code; `code (item N)`, counted from 1, when the code is on
+/// more than one item). A flag is acknowledged by its key, or by its bare code when
+/// it is the only flag with that code (so a flag on each of two items needs two ticks).
+fn unacknowledged(findings: &[Finding], acknowledged: &[String]) -> (Acknowledged, Vec<String>) {
+    let flags: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Flag)
+        .collect();
+    let given = |k: &str| acknowledged.iter().any(|a| a == k);
+    let alone = |code: &str| flags.iter().filter(|g| g.code == code).count() == 1;
+    let missing = flags
+        .iter()
+        .filter(|f| !(given(&f.key()) || (alone(&f.code) && given(&f.code))))
+        .map(|f| match f.item {
+            Some(i) if !alone(&f.code) => format!("{} (item {})", f.code, i + 1),
+            _ => f.code.clone(),
+        })
+        .collect();
+    let done = Acknowledged {
+        codes: flags.iter().map(|f| f.code.clone()).collect(),
+        keys: flags.iter().map(|f| f.key()).collect(),
+    };
+    (done, missing)
 }

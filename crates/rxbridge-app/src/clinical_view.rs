@@ -348,7 +348,9 @@ pub(crate) async fn look_up(
     }
     for (f, links) in rec.findings.iter().zip(view.related.iter_mut()) {
         for line in &view.history {
-            let named = f.message.contains(&line.prescription_id);
+            // Findings stored before their references were kept name them in the message.
+            let named = f.refs.contains(&line.prescription_id)
+                || (f.refs.is_empty() && f.message.contains(&line.prescription_id));
             if named && !links.iter().any(|l| l.id == line.prescription_id) {
                 links.push(Related {
                     id: line.prescription_id.clone(),

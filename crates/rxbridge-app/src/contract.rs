@@ -151,6 +151,7 @@ pub fn record(id: &str, clinic: &str, mode: Mode, reference: &str) -> Prescripti
             item: Some(0),
             message: "m".into(),
             rule: "r".into(),
+            refs: Vec::new(),
         }],
         items: vec![ItemSummary {
             product_code: "CONCERTA-XL-36".into(),

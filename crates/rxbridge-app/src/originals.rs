@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use crate::crypto::PatientVault;
 use crate::events::NewEvent;
 use crate::ports::{Mode, PrescriptionRecord, Store, StoreError};
+use crate::staff::Role;
 use async_trait::async_trait;
 use rxbridge_domain::lifecycle::Status;
 use std::sync::Arc;
@@ -56,6 +57,17 @@ pub fn same_serial(a: &str, b: &str) -> bool {
     };
     let (a, b) = (norm(a), norm(b));
     !a.is_empty() && a == b
+}
+
+/// Why a stored scan was not given.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error(
+        "a scan of the original shows the patient's details in full: open the record with your reason first, and download it from there"
+    )]
+    ReasonRequired,
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,14 +139,18 @@ impl Originals {
     /// bytes; `None` when there is no such document. The audit subject is `claimed` (a
     /// prescription id) only when that prescription's own timeline references the document,
     /// so a query parameter cannot put a view on an unrelated record.
+    ///
+    /// A scan shows the patient's details in full, so staff who see patient data masked
+    /// (`staff_view::masked_for`) download it only with the reason they open the record for,
+    /// as for the full record.
     pub async fn download(
         &self,
-        staff_id: &str,
+        (staff_id, role): (&str, Role),
         doc: &str,
         claimed: Option<&str>,
         reason: Option<&str>,
-    ) -> Result<Option<Download>, StoreError> {
-        // Kept on the audit event when given (a masked viewer's reason for opening the record).
+    ) -> Result<Option<Download>, DownloadError> {
+        // Kept on the audit event (a masked viewer's reason for opening the record).
         let reason = reason.map(str::trim).filter(|r| !r.is_empty());
         let subject = match claimed.filter(|c| !c.is_empty()) {
             Some(c) if self.references(c, doc).await? => c.to_string(),
@@ -150,6 +166,9 @@ impl Originals {
                 None => return Ok(None),
             },
         };
+        if crate::staff_view::masked_for(role, reason) {
+            return Err(DownloadError::ReasonRequired);
+        }
         self.store
             .record_event(NewEvent {
                 at: self.clock.now(),

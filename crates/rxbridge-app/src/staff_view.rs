@@ -54,19 +54,22 @@ pub struct AmendableFlag {
     pub item: Option<usize>,
 }
 
-/// A flag code to acknowledge, with what each of its findings says.
+/// A flag to acknowledge: one finding (the same code on two items is two flags), with the key
+/// that acknowledges it (`Finding::key`) and what it says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlagToAcknowledge {
+    pub key: String,
     pub code: String,
+    pub item: Option<usize>,
     pub rule: String,
-    pub messages: Vec<String>,
+    pub message: String,
 }
 
 /// What a pharmacist decides on, when the viewer may decide now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecisionOptions {
     pub version: i64,
-    /// The distinct flag codes to acknowledge, sorted.
+    /// The flags to acknowledge, each on its own, by code then item.
     pub flags: Vec<FlagToAcknowledge>,
     pub amendable: Vec<AmendableFlag>,
     /// The payment approving now would plan (its quote and deadline); `None` when it cannot be
@@ -229,7 +232,7 @@ impl StaffViews {
             .map(str::trim)
             .filter(|r| !r.is_empty())
             .map(|r| r.chars().take(200).collect::<String>());
-        let masked = matches!(s.staff.role, Role::Support | Role::Finance) && reason.is_none();
+        let masked = masked_for(s.staff.role, reason.as_deref());
         let timeline = self.store.timeline(id).await?;
         let today = rxbridge_domain::dates::london_date(self.audit.clock.now());
         let mut clinical = clinical_view::layout(&record, &rx, &timeline, today, masked);
@@ -493,19 +496,26 @@ fn decision_options(s: &StaffSession, rec: &PrescriptionRecord) -> Option<Decisi
 }
 
 fn flags_to_acknowledge(rec: &PrescriptionRecord) -> Vec<FlagToAcknowledge> {
-    let mut by_code: std::collections::BTreeMap<&str, FlagToAcknowledge> = Default::default();
-    for f in rec.findings.iter().filter(|f| f.severity == Severity::Flag) {
-        by_code
-            .entry(&f.code)
-            .or_insert_with(|| FlagToAcknowledge {
-                code: f.code.clone(),
-                rule: f.rule.clone(),
-                messages: Vec::new(),
-            })
-            .messages
-            .push(f.message.clone());
-    }
-    by_code.into_values().collect()
+    let mut flags: Vec<FlagToAcknowledge> = rec
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Flag)
+        .map(|f| FlagToAcknowledge {
+            key: f.key(),
+            code: f.code.clone(),
+            item: f.item,
+            rule: f.rule.clone(),
+            message: f.message.clone(),
+        })
+        .collect();
+    flags.sort_by(|a, b| (&a.code, a.item).cmp(&(&b.code, b.item)));
+    flags
+}
+
+/// Whether `role` sees patient data masked: support and finance staff do, unless they state
+/// why they open the record (`reason`, not blank).
+pub fn masked_for(role: Role, reason: Option<&str>) -> bool {
+    matches!(role, Role::Support | Role::Finance) && reason.is_none_or(|r| r.trim().is_empty())
 }
 
 /// What the viewer may see of the patient: masked, the initials, year of birth, the last three

@@ -42,6 +42,22 @@ pub struct Finding {
     pub item: Option<usize>,
     pub message: String,
     pub rule: String,
+    /// The other prescriptions it is about (the earlier supply a duplicate or early supply
+    /// overlaps), by id. Empty for findings about this prescription alone, and on findings
+    /// stored before it was kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refs: Vec<String>,
+}
+
+impl Finding {
+    /// How a pharmacist acknowledges this finding: its code, and for a finding about one item
+    /// `code.N` (N counted from 0), so that the same flag on two items is acknowledged twice.
+    pub fn key(&self) -> String {
+        match self.item {
+            Some(i) => format!("{}.{i}", self.code),
+            None => self.code.clone(),
+        }
+    }
 }
 
 /// Thresholds that are guidance rather than law, with their sourced defaults. Operators may
@@ -278,6 +294,7 @@ pub(crate) fn finding(code: &'static str, item: Option<usize>, message: String) 
         item,
         message,
         rule: rule.to_string(),
+        refs: Vec::new(),
     }
 }
 

@@ -7,13 +7,14 @@
 //! every form carries the session's CSRF token (sign-in uses a double-submit cookie); role
 //! checks are extractor types (`AnyStaff`, `PharmacistOnly`); every page showing patient data
 //! appends an audit event; support staff see masked patient data unless they open the record
-//! with a stated reason.
+//! with a stated reason. Every form answers with a redirect (post/redirect/get; `flash`).
 
 mod admin;
 mod auth;
 mod check_page;
 mod decisions;
 mod finance;
+mod flash;
 mod originals;
 mod pages;
 mod prescription;
@@ -43,6 +44,9 @@ pub struct Portal {
     pub originals: Arc<Originals>,
     /// Webhook endpoints and dead letters (administrators).
     pub webhooks: Arc<WebhookAdmin>,
+    /// Seals a form's answer between its POST and the page it redirects to (the patient-data
+    /// key: what was typed may be patient data).
+    pub seal: rxbridge_app::PatientVault,
     /// Served behind TLS: every response carries `Strict-Transport-Security`. (Cookies are
     /// `Secure` either way.)
     pub hsts: bool,

@@ -245,6 +245,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
         gauges.render(out);
         rxbridge_app::state::render_metrics(out);
     });
+    let seal = intake.vault().clone();
     let services = rxbridge_http::Services {
         intake,
         clinics,
@@ -257,6 +258,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
         registers,
     };
     let portal = rxbridge_http::portal::Portal {
+        seal,
         staff: staff.clone(),
         views,
         clinical: clinical.clone(),

@@ -6,7 +6,7 @@ use super::service::Fulfilment;
 use crate::finance::Report;
 use crate::payments::Change;
 use crate::ports::{PrescriptionRecord, StoreError};
-use crate::registers::{EntryKind, NewEntry, Particulars, Register};
+use crate::registers::{EntryKind, NewEntry, Particulars, Register, RegisterEntry};
 use rxbridge_domain::dates::london_date;
 use rxbridge_domain::formulary::{Formulary, Schedule};
 use rxbridge_domain::prescription::{Prescription, PrescriptionType};
@@ -260,7 +260,11 @@ impl Fulfilment {
                 p.collector.unwrap_or_default(),
                 yn(p.id_requested).into(),
                 yn(p.id_provided).into(),
-                p.invoice_ref.or(p.note).or(p.reference).unwrap_or_default(),
+                match (p.invoice_ref, p.note) {
+                    (Some(invoice), _) => invoice,
+                    (None, Some(note)) => correction_text(note, p.corrects_seq, &entries),
+                    (None, None) => p.reference.unwrap_or_default(),
+                },
                 if register == Register::Cd {
                     e.balance_after.to_string()
                 } else {
@@ -312,5 +316,72 @@ impl Fulfilment {
             },
             differences: Vec::new(),
         })
+    }
+}
+
+/// A correction's note as the section shows it. Corrections name the entry they correct by its
+/// number in the section; ones written while the register numbered entries across all
+/// sections name that number, so the entry's number in the section (found from the entry it
+/// corrects, which every correction records) is put first and the recorded text kept after it.
+fn correction_text(note: String, corrects: Option<i64>, entries: &[RegisterEntry]) -> String {
+    let Some(seq) = corrects else { return note };
+    let Some(pos) = entries.iter().position(|e| e.seq == seq) else {
+        return note;
+    };
+    let written = note
+        .strip_prefix("Correction to entry ")
+        .and_then(|rest| rest.split_once(','))
+        .and_then(|(n, _)| n.parse::<usize>().ok());
+    match written {
+        Some(n) if n != pos + 1 => format!(
+            "Correction to entry {} (written as entry {n}, its number across all sections then): {note}",
+            pos + 1
+        ),
+        _ => note,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: i64) -> RegisterEntry {
+        RegisterEntry {
+            seq,
+            entry: NewEntry {
+                register: Register::Cd,
+                section: "CONCERTA-XL-36".into(),
+                kind: EntryKind::Receipt,
+                entry_date: jiff::civil::date(2026, 11, 1),
+                at: jiff::Timestamp::UNIX_EPOCH,
+                author: "staff:st_1".into(),
+                subject: None,
+                quantity: 30,
+                sealed: Vec::new(),
+            },
+            balance_after: 30,
+            prev_hash: String::new(),
+            hash: String::new(),
+            event_seq: 0,
+        }
+    }
+
+    #[test]
+    fn a_correction_names_the_entry_by_its_number_in_the_section() {
+        // The section holds the register's entries 4, 9 and 17 (the others are other sections').
+        let entries = [entry(4), entry(9), entry(17)];
+        let now = "Correction to entry 2, made 2026-11-20: wrong batch".to_string();
+        assert_eq!(correction_text(now.clone(), Some(9), &entries), now);
+        let before = "Correction to entry 9, made 2026-11-02: wrong batch".to_string();
+        assert_eq!(
+            correction_text(before.clone(), Some(9), &entries),
+            format!(
+                "Correction to entry 2 (written as entry 9, its number across all sections then): {before}"
+            )
+        );
+        let note = "Note made 2026-11-20: stock checked".to_string();
+        assert_eq!(correction_text(note.clone(), None, &entries), note);
+        // An entry that is not in the section (cannot happen; shown as written).
+        assert_eq!(correction_text(before.clone(), Some(5), &entries), before);
     }
 }

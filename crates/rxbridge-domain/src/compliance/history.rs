@@ -61,20 +61,22 @@ pub(super) fn check(
                 let ends = h
                     .start
                     .saturating_add(jiff::Span::new().days(i64::from(h.days_supply)));
-                duplicate = Some(finding(
+                let mut f = finding(
                     DUPLICATE_PRESCRIPTION,
                     Some(i),
                     format!(
                         "Prescription {} from {other} already covers {} from {} for {} days (until {}); this one starts {}.",
                         h.prescription_id, p.name, h.start, h.days_supply, ends, rx.issued_on
                     ),
-                ));
+                );
+                f.refs.push(h.prescription_id.clone());
+                duplicate = Some(f);
             } else {
                 if early.is_some() {
                     more_early += 1;
                     continue;
                 }
-                early = Some(finding(
+                let mut f = finding(
                     EARLY_SUPPLY,
                     Some(i),
                     format!(
@@ -89,7 +91,9 @@ pub(super) fn check(
                         rx.issued_on,
                         ctx.thresholds.early_supply_elapsed_percent
                     ),
-                ));
+                );
+                f.refs.push(h.prescription_id.clone());
+                early = Some(f);
             }
         }
         for (f, more) in [(duplicate, more_duplicates), (early, more_early)] {

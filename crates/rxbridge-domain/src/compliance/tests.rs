@@ -390,6 +390,29 @@ fn duplicate_same_product_overlapping() {
 }
 
 #[test]
+fn history_findings_name_the_earlier_prescription_by_id() {
+    let rx = clean();
+    for h in [
+        hist("CONCERTA-XL-36", date(2026, 11, 18), 28),
+        hist("CONCERTA-XL-18", date(2026, 10, 31), 28),
+    ] {
+        let f = run_with(&rx, TODAY, &[h], IdentitySignals::default());
+        let f = f
+            .iter()
+            .find(|f| f.code == DUPLICATE_PRESCRIPTION || f.code == EARLY_SUPPLY)
+            .unwrap();
+        assert_eq!(f.refs, vec!["rx_earlier".to_string()], "{f:?}");
+        assert_eq!(f.key(), format!("{}.0", f.code));
+    }
+    // Findings stored before the references were kept still read.
+    let old: Finding = serde_json::from_str(
+        r#"{"code":"early_supply","severity":"flag","item":0,"message":"m","rule":"r"}"#,
+    )
+    .unwrap();
+    assert!(old.refs.is_empty());
+}
+
+#[test]
 fn a_long_history_gives_one_finding_per_rule_and_item() {
     let rx = clean();
     let h: Vec<HistoryEntry> = (0..50)

@@ -2,7 +2,9 @@
 //! are `StaffService`'s and `WebhookAdmin`'s).
 
 use super::auth::AdminOnly;
+use super::flash::{self, Flash, Flashed, Shown};
 use super::pages::{self, Scope};
+use super::prescription::Fields;
 use super::respond::{CsrfForm, Params, PortalError, html, internal, mode_of, redirect, with_mode};
 use crate::state::AppState;
 use axum::extract::{Query, State};
@@ -15,30 +17,100 @@ use rxbridge_app::webhook_admin::{WebhookAdminError, WebhooksOverview};
 
 type Page = Result<Response, PortalError>;
 
-/// The staff list and the form to add one; `created` shows a new account's one-time password.
-async fn staff_page(
+const STAFF_PAGE: &str = "/staff/admin/staff";
+const WEBHOOKS_PAGE: &str = "/staff/admin/webhooks";
+
+/// A form's answer on an administration page: a kept answer (`flash`) and the status it came
+/// with, or nothing.
+struct Answer {
+    status: StatusCode,
+    shown: Option<Shown>,
+}
+
+impl Answer {
+    fn from(flashed: Option<Flash>) -> Self {
+        match flashed {
+            Some(f) => Answer {
+                status: f.status,
+                shown: Some(f.shown),
+            },
+            None => Answer {
+                status: StatusCode::OK,
+                shown: None,
+            },
+        }
+    }
+    /// Why the form was refused, and what was typed into it.
+    fn refused(&self) -> (Option<&str>, &[(String, String)]) {
+        match &self.shown {
+            Some(Shown::Form { why, typed, .. }) => (why.as_deref(), typed),
+            _ => (None, &[]),
+        }
+    }
+}
+
+fn typed<'a>(typed: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    typed
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Back to `page` (in `mode`) with `shown`; when it is too large to carry, the page itself.
+async fn answer_with(
     state: &AppState,
     (s, mode): (&StaffSession, Mode),
-    created: Option<(String, String)>,
-    error: Option<&str>,
+    page: &'static str,
     status: StatusCode,
+    shown: Shown,
 ) -> Page {
+    let to = with_mode(page, mode);
+    match flash::see_other(state, &flash::for_session(s), &to, status, shown) {
+        Ok(r) => Ok(r),
+        Err(shown) => {
+            let answer = Answer {
+                status,
+                shown: Some(shown),
+            };
+            match page {
+                STAFF_PAGE => staff_page(state, (s, mode), answer).await,
+                _ => webhooks_view(state, (s, mode), answer).await,
+            }
+        }
+    }
+}
+
+fn without_csrf(form: &Params) -> Fields {
+    let mut typed: Fields = form
+        .iter()
+        .filter(|(n, _)| *n != "csrf")
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    typed.sort();
+    typed
+}
+
+/// The staff list and the form to add one; a kept answer shows a new account's one-time
+/// password, or why the form was refused with what was typed.
+async fn staff_page(state: &AppState, (s, mode): (&StaffSession, Mode), answer: Answer) -> Page {
     let all = state.portal.staff.list().await.map_err(internal)?;
-    let body = staff_markup(s, mode, &all, created, error);
+    let body = staff_markup(s, mode, &all, &answer);
     let page = pages::layout("Staff", Some(s), Scope::System(mode), body);
-    Ok(html(status, page))
+    Ok(html(answer.status, page))
 }
 
 fn staff_markup(
     s: &StaffSession,
     mode: Mode,
     all: &[rxbridge_app::staff::StaffAccount],
-    created: Option<(String, String)>,
-    error: Option<&str>,
+    answer: &Answer,
 ) -> Markup {
+    let (error, typed_in) = answer.refused();
+    let t = |name: &str| typed(typed_in, name);
+    let role = t("role").unwrap_or("support");
     maud::html! {
         @if let Some(e) = error { p.error role="alert" { (e) } }
-        @if let Some((email, password)) = &created {
+        @if let Some(Shown::Created { email, password }) = &answer.shown {
             p role="status" { "Created " strong { (email) } ". One-time password (shown once; changed at first sign-in): " code { (password) } }
         }
         table {
@@ -51,9 +123,9 @@ fn staff_markup(
         h2 { "Add a member of staff" }
         form method="post" action=(with_mode("/staff/admin/staff", mode)) {
             input type="hidden" name="csrf" value=(s.csrf_token);
-            label { "Email " input type="email" name="email" required; }
-            label { "Role " select name="role" { option value="support" { "support" } option value="pharmacist" { "pharmacist" } option value="finance" { "finance" } option value="admin" { "admin" } } }
-            label { "GPhC number (pharmacists) " input type="text" name="gphc" pattern="2[0-9]{6}"; }
+            label { "Email " input type="email" name="email" required value=[t("email")]; }
+            label { "Role " select name="role" { @for r in ["support", "pharmacist", "finance", "admin"] { option value=(r) selected[r == role] { (r) } } } }
+            label { "GPhC number (pharmacists) " input type="text" name="gphc" pattern="2[0-9]{6}" value=[t("gphc")]; }
             button type="submit" { "Add" }
         }
     }
@@ -63,47 +135,52 @@ pub(super) async fn staff_list(
     State(state): State<AppState>,
     AdminOnly(s): AdminOnly,
     Query(q): Query<Params>,
+    Flashed(flashed): Flashed,
 ) -> Page {
-    staff_page(&state, (&s, mode_of(&q)), None, None, StatusCode::OK).await
+    staff_page(&state, (&s, mode_of(&q)), Answer::from(flashed)).await
 }
 
+/// Add an account; its one-time password is shown once, on the staff page it redirects to.
 pub(super) async fn staff_add(
     State(state): State<AppState>,
     AdminOnly(s): AdminOnly,
     Query(q): Query<Params>,
     CsrfForm(form): CsrfForm,
 ) -> Page {
+    let at = (&s, mode_of(&q));
+    let refused = |why: String| Shown::refused("staff", why, without_csrf(&form));
+    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
     let Some(role) = form.get("role").and_then(|r| Role::parse(r)) else {
-        let why = Some("Choose a role.");
-        let (at, refused) = ((&s, mode_of(&q)), StatusCode::UNPROCESSABLE_ENTITY);
-        return staff_page(&state, at, None, why, refused).await;
+        let shown = refused("Choose a role.".into());
+        return answer_with(&state, at, STAFF_PAGE, unprocessable, shown).await;
     };
     let gphc = form.get("gphc").map(|g| g.trim()).filter(|g| !g.is_empty());
     let email = form.get("email").map(String::as_str).unwrap_or("");
     let actor = format!("staff:{}", s.staff.id);
     let added = state.portal.staff.add_by(&actor, email, role, gphc).await;
-    let (created, why, status) = match added {
-        Ok((a, password)) => (Some((a.email, password)), None, StatusCode::CREATED),
+    let (status, shown) = match added {
+        Ok((a, password)) => (
+            StatusCode::OK,
+            Shown::Created {
+                email: a.email,
+                password,
+            },
+        ),
         Err(e @ (StaffError::Invalid(_) | StaffError::EmailTaken)) => {
-            (None, Some(e.to_string()), StatusCode::UNPROCESSABLE_ENTITY)
+            (unprocessable, refused(e.to_string()))
         }
         Err(e) => return Err(internal(e)),
     };
-    staff_page(&state, (&s, mode_of(&q)), created, why.as_deref(), status).await
+    answer_with(&state, at, STAFF_PAGE, status, shown).await
 }
 
-/// The webhooks page; `new_secret` shows a destination's new signing secret once.
-async fn webhooks_view(
-    state: &AppState,
-    (s, mode): (&StaffSession, Mode),
-    new_secret: Option<(String, String)>,
-    error: Option<&str>,
-    status: StatusCode,
-) -> Page {
+/// The webhooks page; a kept answer shows a destination's new signing secret once, or why a
+/// form was refused with what was typed.
+async fn webhooks_view(state: &AppState, (s, mode): (&StaffSession, Mode), answer: Answer) -> Page {
     let overview = state.portal.webhooks.overview().await.map_err(internal)?;
-    let body = webhooks_markup(s, mode, &overview, new_secret, error);
+    let body = webhooks_markup(s, mode, &overview, &answer);
     Ok(html(
-        status,
+        answer.status,
         pages::layout("Webhooks", Some(s), Scope::System(mode), body),
     ))
 }
@@ -112,14 +189,16 @@ fn webhooks_markup(
     s: &StaffSession,
     mode: Mode,
     overview: &WebhooksOverview,
-    new_secret: Option<(String, String)>,
-    error: Option<&str>,
+    answer: &Answer,
 ) -> Markup {
     let csrf = &s.csrf_token;
+    let (error, typed_in) = answer.refused();
+    let set_typed =
+        |name: &str| typed(typed_in, name).filter(|_| typed(typed_in, "action") == Some("set"));
     maud::html! {
         @if let Some(e) = error { p.error role="alert" { (e) } }
-        @if let Some((d, secret)) = &new_secret {
-            p role="status" { "Signing secret for " code { (d) } " (shown once): " code { (secret) } }
+        @if let Some(Shown::Secret { destination, secret }) = &answer.shown {
+            p role="status" { "Signing secret for " code { (destination) } " (shown once): " code { (secret) } }
         }
         h2 { "Endpoints" }
         table {
@@ -146,8 +225,8 @@ fn webhooks_markup(
         form method="post" action=(with_mode("/staff/admin/webhooks", mode)) {
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="action" value="set";
-            label { "Destination " input type="text" name="destination" required placeholder="warehouse:live or clinic:cl_…:live"; }
-            label { "URL " input type="url" name="url" required placeholder="https://…"; }
+            label { "Destination " input type="text" name="destination" required placeholder="warehouse:live or clinic:cl_…:live" value=[set_typed("destination")]; }
+            label { "URL " input type="url" name="url" required placeholder="https://…" value=[set_typed("url")]; }
             button type="submit" { "Save and show the secret" }
         }
         h2 { "Dead letters (" (overview.dead.len()) ")" }
@@ -187,8 +266,9 @@ pub(super) async fn webhooks_page(
     State(state): State<AppState>,
     AdminOnly(s): AdminOnly,
     Query(q): Query<Params>,
+    Flashed(flashed): Flashed,
 ) -> Page {
-    webhooks_view(&state, (&s, mode_of(&q)), None, None, StatusCode::OK).await
+    webhooks_view(&state, (&s, mode_of(&q)), Answer::from(flashed)).await
 }
 
 /// Set an endpoint's URL, or rotate its secret (`action=rotate`).
@@ -209,14 +289,21 @@ pub(super) async fn webhook_set(
     let changed = admin
         .change(&s, &destination, action, &url, &*state.url_guard)
         .await;
-    let (shown, error, status) = match changed {
-        Ok(secret) => (Some((destination, secret)), None, StatusCode::OK),
-        Err(e @ WebhookAdminError::NoEndpoint) => (None, Some(e), StatusCode::NOT_FOUND),
+    let refused =
+        |e: WebhookAdminError| Shown::refused("webhook", e.to_string(), without_csrf(&form));
+    let (status, shown) = match changed {
+        Ok(secret) => (
+            StatusCode::OK,
+            Shown::Secret {
+                destination,
+                secret,
+            },
+        ),
+        Err(e @ WebhookAdminError::NoEndpoint) => (StatusCode::NOT_FOUND, refused(e)),
         Err(WebhookAdminError::Store(e)) => return Err(internal(e)),
-        Err(e) => (None, Some(e), StatusCode::UNPROCESSABLE_ENTITY),
+        Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, refused(e)),
     };
-    let error = error.map(|e| e.to_string());
-    webhooks_view(&state, (&s, mode_of(&q)), shown, error.as_deref(), status).await
+    answer_with(&state, (&s, mode_of(&q)), WEBHOOKS_PAGE, status, shown).await
 }
 
 /// Replay one dead letter (`id`) or all of them (`all`).
@@ -230,9 +317,9 @@ pub(super) async fn webhook_replay(
         (true, _) => None,
         (false, Some(id)) => Some(vec![id.clone()]),
         (false, None) => {
-            let why = Some("Nothing chosen to replay.");
+            let shown = Shown::refused("replay", "Nothing chosen to replay.", Vec::new());
             let (at, refused) = ((&s, mode_of(&q)), StatusCode::UNPROCESSABLE_ENTITY);
-            return webhooks_view(&state, at, None, why, refused).await;
+            return answer_with(&state, at, WEBHOOKS_PAGE, refused, shown).await;
         }
     };
     state
@@ -241,5 +328,5 @@ pub(super) async fn webhook_replay(
         .replay(&s, ids)
         .await
         .map_err(internal)?;
-    Ok(redirect(&with_mode("/staff/admin/webhooks", mode_of(&q))))
+    Ok(redirect(&with_mode(WEBHOOKS_PAGE, mode_of(&q))))
 }

@@ -1,6 +1,5 @@
 //! Sessions from cookies, CSRF checks, and role extractors.
 
-use super::pages;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
@@ -64,13 +63,13 @@ impl IntoResponse for Refusal {
                 Redirect::to(&super::respond::with_mode("/staff/password", mode)).into_response()
             }
             Refusal::Forbidden(why) => {
-                (StatusCode::FORBIDDEN, pages::message("Not allowed", why)).into_response()
+                super::respond::message(StatusCode::FORBIDDEN, "Not allowed", why)
             }
-            Refusal::Internal => (
+            Refusal::Internal => super::respond::message(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                pages::message("Something went wrong", "The error was logged."),
-            )
-                .into_response(),
+                "Something went wrong",
+                "The error was logged.",
+            ),
         }
     }
 }

@@ -22,6 +22,33 @@ pub enum Form {
     Note,
     Cancel,
     Original,
+    /// Sending the payment link again (its refusal is shown at the top).
+    Payment,
+}
+
+impl Form {
+    const ALL: [Form; 6] = [
+        Form::Decision,
+        Form::ConfirmReject,
+        Form::Note,
+        Form::Cancel,
+        Form::Original,
+        Form::Payment,
+    ];
+    /// The form's name in a kept answer.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Form::Decision => "decision",
+            Form::ConfirmReject => "confirm_reject",
+            Form::Note => "note",
+            Form::Cancel => "cancel",
+            Form::Original => "original",
+            Form::Payment => "payment",
+        }
+    }
+    pub fn parse(name: &str) -> Option<Form> {
+        Form::ALL.into_iter().find(|f| f.as_str() == name)
+    }
 }
 
 /// A form on the page shown again: which, why (next to it), and what was typed into it.
@@ -125,6 +152,7 @@ fn on_page(p: &PrescriptionPage, form: Form) -> bool {
         Form::Original => p.record.status == rxbridge_domain::Status::AwaitingOriginal,
         Form::Cancel => p.record.status.cancel().is_ok(),
         Form::Note | Form::ConfirmReject => true,
+        Form::Payment => false,
     }
 }
 
@@ -320,8 +348,8 @@ fn decision(
                     fieldset { legend { "Acknowledge each flag to approve" }
                         @for flag in &d.flags {
                             label.ack {
-                                input type="checkbox" name="ack" value=(flag.code) checked[again.ticked(f, "ack", &flag.code)];
-                                " " code { (flag.code) } " — " (flag.messages.join(" ")) " " small { "(" (flag.rule) ")" }
+                                input type="checkbox" name="ack" value=(flag.key) checked[again.ticked(f, "ack", &flag.key)];
+                                " " code { (flag.code) } @if let Some(i) = flag.item { " (item " (i + 1) ")" } " — " (flag.message) " " small { "(" (flag.rule) ")" }
                             }
                         }
                     }

@@ -4,12 +4,12 @@
 
 use super::auth::PharmacistOnly;
 use super::check_page::Form;
-use super::prescription::{Fields, Kept, Shown, after, render, view_error};
+use super::prescription::{Fields, Kept, after, again, view_error};
 use super::respond::{CsrfForm, NO_SUCH_PRESCRIPTION, Params, PortalError, internal, mode_of};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use rxbridge_app::clinical::{Amendment, Decision, DecisionError};
 use rxbridge_app::ports::Mode;
 use rxbridge_app::staff::StaffSession;
@@ -65,13 +65,7 @@ async fn confirm_reject(
         (None, Ok(_)) => decision_error(DecisionError::ReasonRequired),
         (Some(_), Ok(_)) => {
             let kept = Kept::new(Form::ConfirmReject, typed);
-            let shown = Shown {
-                reason: None,
-                why: None,
-                kept: &kept,
-            };
-            let page = render(state, s, mode, id, shown, StatusCode::OK).await;
-            return page.into_response();
+            return again(state, s, (mode, id), (StatusCode::OK, None), kept).await;
         }
     };
     let kept = Kept::new(Form::Decision, typed);

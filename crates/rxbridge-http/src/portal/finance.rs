@@ -1,7 +1,9 @@
 //! Payments and finance: resending a payment link, the month's figures and their exports.
 
 use super::auth::{AnyStaff, FinanceOnly};
+use super::check_page::Form;
 use super::pages;
+use super::prescription::{Kept, again, page_path};
 use super::respond::{
     CsrfForm, Params, PortalError, html, internal, mode_of, redirect, report_download,
 };
@@ -32,14 +34,15 @@ pub(super) async fn resend_link(
         Err(e) => return Err(internal(e)),
     };
     let actor = format!("staff:{}", s.staff.id);
+    let rx = &p.prescription_id;
     if let Err(e) = pay.send_link(&p.id, LinkMessage::Resend, &actor).await {
         tracing::warn!(error = %e, "resending a payment link failed");
-        let why = "The email could not be sent just now; try again in a few minutes.";
-        let status = StatusCode::SERVICE_UNAVAILABLE;
-        return Err(PortalError::Message(status, "Not sent", why.into()));
+        let why = "The payment link was not sent: the email could not be sent just now; try again in a few minutes.";
+        let refused = (StatusCode::SERVICE_UNAVAILABLE, Some(why.to_string()));
+        let kept = Kept::new(Form::Payment, Vec::new());
+        return Ok(again(&state, &s, (mode, rx), refused, kept).await);
     }
-    let (rx, mode) = (&p.prescription_id, mode.as_str());
-    Ok(redirect(&format!("/staff/prescriptions/{rx}?mode={mode}")))
+    Ok(redirect(&page_path(rx, mode)))
 }
 
 /// The `month` parameter, or the current month in London.

@@ -9,7 +9,7 @@ use crate::state::AppState;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rxbridge_app::originals::{Download, OriginalError, Scan};
+use rxbridge_app::originals::{Download, DownloadError, OriginalError, Scan};
 
 /// Staff record the signed paper original: serial keyed in, optional scan (multipart form).
 pub(super) async fn record_original(
@@ -116,9 +116,15 @@ pub(super) async fn document(
     let claimed = q.get("prescription").map(String::as_str);
     let reason = q.get("reason").map(String::as_str);
     let found = (state.portal.originals)
-        .download(&s.staff.id, &doc, claimed, reason)
+        .download((&s.staff.id, s.staff.role), &doc, claimed, reason)
         .await;
-    Ok(match found.map_err(internal)? {
+    let found = found.map_err(|e| match e {
+        e @ DownloadError::ReasonRequired => {
+            PortalError::Message(StatusCode::FORBIDDEN, "Reason needed", e.to_string())
+        }
+        DownloadError::Store(e) => internal(e),
+    });
+    Ok(match found? {
         Some(Download::Link(link)) => with_location(StatusCode::SEE_OTHER.into_response(), &link),
         Some(Download::Bytes {
             content_type,

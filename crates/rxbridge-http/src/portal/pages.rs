@@ -132,22 +132,29 @@ fn staff_header(s: &StaffSession, scope: Scope, mode: Mode) -> Markup {
     }
 }
 
-pub fn message(title: &str, text: &str) -> Markup {
+/// A message page in `mode`'s data set (its banner and title say sandbox for test).
+pub fn message(title: &str, text: &str, mode: Mode) -> Markup {
+    let back = super::respond::with_mode("/staff", mode);
     layout(
         title,
         None,
-        Mode::Live,
-        html! { p { (text) } p { a href="/staff" { "Back" } } },
+        mode,
+        html! { p { (text) } p { a href=(back) { "Back" } } },
     )
 }
 
 pub fn login(csrf: &str, error: Option<&str>, mode: Mode) -> Markup {
-    login_page(csrf, error, None, mode)
+    login_page(csrf, (error, None), None, mode)
 }
 
-/// The sign-in page; with an external provider (`Some(label)`), a link to it instead of the
-/// password form.
-pub fn login_page(csrf: &str, error: Option<&str>, external: Option<&str>, mode: Mode) -> Markup {
+/// The sign-in page, with why the last attempt was refused and the email it was typed with;
+/// with an external provider (`Some(label)`), a link to it instead of the password form.
+pub fn login_page(
+    csrf: &str,
+    (error, email): (Option<&str>, Option<&str>),
+    external: Option<&str>,
+    mode: Mode,
+) -> Markup {
     layout(
         "Sign in",
         None,
@@ -160,7 +167,7 @@ pub fn login_page(csrf: &str, error: Option<&str>, external: Option<&str>, mode:
             form method="post" action="/staff/login" {
                 input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="mode" value=(mode.as_str());
-                label { "Email " input type="email" name="email" autocomplete="username" required; }
+                label { "Email " input type="email" name="email" autocomplete="username" required value=[email]; }
                 label { "Password " input type="password" name="password" autocomplete="current-password" required; }
                 button type="submit" { "Sign in" }
             }

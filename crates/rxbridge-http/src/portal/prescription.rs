@@ -5,6 +5,7 @@
 
 use super::auth::{AdminOnly, AnyStaff};
 use super::check_page::{self, Again, Form};
+use super::flash::{self, Flash, Flashed, Shown as KeptAnswer};
 use super::respond::{
     CsrfForm, NO_SUCH_PRESCRIPTION, Params, PortalError, html, internal, mode_of, redirect,
 };
@@ -41,14 +42,31 @@ pub(super) async fn prescription(
     AnyStaff(s): AnyStaff,
     Path(id): Path<String>,
     Query(q): Query<Params>,
+    Flashed(flashed): Flashed,
 ) -> Result<Response, PortalError> {
     let reason = q.get("reason").map(String::as_str);
+    let (status, why, kept) = match flashed {
+        Some(Flash {
+            status,
+            shown: KeptAnswer::Form { form, why, typed },
+        }) => match Form::parse(&form) {
+            Some(form) => (status, why, Kept::new(form, typed)),
+            None => (StatusCode::OK, None, Kept::new(Form::Decision, Vec::new())),
+        },
+        _ => (StatusCode::OK, None, Kept::new(Form::Decision, Vec::new())),
+    };
+    let why = why.as_deref();
     let shown = Shown {
         reason,
-        why: None,
-        kept: &Kept::new(Form::Decision, Vec::new()),
+        why,
+        kept: &kept,
     };
-    render(&state, &s, mode_of(&q), &id, shown, StatusCode::OK).await
+    render(&state, &s, mode_of(&q), &id, shown, status).await
+}
+
+/// The prescription page's address in `mode`, as its forms redirect to it.
+pub(super) fn page_path(id: &str, mode: Mode) -> String {
+    format!("/staff/prescriptions/{id}?mode={}", mode.as_str())
 }
 
 /// Notes are events on the prescription's timeline.
@@ -133,20 +151,44 @@ pub(super) async fn after(
     done: Result<(), PortalError>,
     kept: Kept,
 ) -> Response {
-    match done {
-        Ok(()) => redirect(&format!("/staff/prescriptions/{id}?mode={}", mode.as_str())),
-        Err(PortalError::Again(status, why)) => {
-            let shown = Shown {
-                reason: None,
-                why: Some(&why),
-                kept: &kept,
-            };
-            render(state, s, mode, id, shown, status)
-                .await
-                .into_response()
-        }
-        Err(e) => e.into_response(),
-    }
+    let why = match done {
+        Ok(()) => return redirect(&page_path(id, mode)),
+        Err(PortalError::Again(status, why)) => (status, Some(why)),
+        Err(e) => return e.into_response(),
+    };
+    again(state, s, (mode, id), why, kept).await
+}
+
+/// The prescription page again with `kept` shown (and `why`, when it was refused): a redirect
+/// to it carrying the answer, or the page itself when the answer is too large to carry.
+pub(super) async fn again(
+    state: &AppState,
+    s: &StaffSession,
+    (mode, id): (Mode, &str),
+    (status, why): (StatusCode, Option<String>),
+    kept: Kept,
+) -> Response {
+    let form = kept.form.as_str().to_string();
+    let answer = KeptAnswer::Form {
+        form,
+        why: why.clone(),
+        typed: kept.typed,
+    };
+    let to = page_path(id, mode);
+    let typed = match flash::see_other(state, &flash::for_session(s), &to, status, answer) {
+        Ok(r) => return r,
+        Err(KeptAnswer::Form { typed, .. }) => typed,
+        Err(_) => Vec::new(),
+    };
+    let kept = Kept::new(kept.form, typed);
+    let shown = Shown {
+        reason: None,
+        why: why.as_deref(),
+        kept: &kept,
+    };
+    render(state, s, mode, id, shown, status)
+        .await
+        .into_response()
 }
 
 /// How the page is shown: the reason a masked viewer gave, and a form shown again.

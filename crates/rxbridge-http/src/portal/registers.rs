@@ -2,6 +2,7 @@
 //! registers' rules are `Fulfilment`'s).
 
 use super::auth::{PharmacistOnly, RegisterReader};
+use super::flash::{self, Flashed, Shown};
 use super::pages;
 use super::respond::{
     CsrfForm, Params, PortalError, html, internal, mode_of, redirect, report_download,
@@ -24,6 +25,7 @@ pub(super) async fn registers_page(
     State(state): State<AppState>,
     RegisterReader(s): RegisterReader,
     Query(q): Query<Params>,
+    Flashed(flashed): Flashed,
 ) -> Page {
     let mode = mode_of(&q);
     let register = q.get("register").and_then(|r| Register::parse(r));
@@ -41,9 +43,22 @@ pub(super) async fn registers_page(
         Register::Pom => "POM register",
     };
     let shown = chosen.zip(report.as_ref());
-    let body = register_markup(&s, register, mode, &balances, shown);
+    let (status, refused) = match flashed {
+        Some(flash::Flash {
+            status,
+            shown: Shown::Form { why, typed, .. },
+        }) => (status, Some((why.unwrap_or_default(), typed))),
+        _ => (StatusCode::OK, None),
+    };
+    let body = register_markup(&s, (register, mode), &balances, shown, refused.as_ref());
     let page = pages::layout(title, Some(&s), mode, body);
-    Ok(html(StatusCode::OK, page))
+    Ok(html(status, page))
+}
+
+/// A register section's page, as its forms redirect to it.
+fn section_path(register: Register, section: &str) -> String {
+    let (reg, m) = (register.as_str(), section_mode(section).as_str());
+    format!("/staff/registers?register={reg}&mode={m}&section={section}")
 }
 
 /// The data set a register section belongs to: sandbox sections begin `test/`.
@@ -91,11 +106,14 @@ async fn section_report(
 
 fn register_markup(
     s: &StaffSession,
-    register: Register,
-    mode: Mode,
+    (register, mode): (Register, Mode),
     balances: &[(String, i64)],
     shown: Option<(&String, &Report)>,
+    refused: Option<&(String, Vec<(String, String)>)>,
 ) -> Markup {
+    let typed = |name: &str| {
+        refused.and_then(|(_, t)| t.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()))
+    };
     let reg = register.as_str();
     let m = mode.as_str();
     let (chosen, report) = (shown.map(|(sec, _)| sec), shown.map(|(_, r)| r));
@@ -120,11 +138,12 @@ fn register_markup(
             @if s.staff.role == Role::Pharmacist {
                 h3 { "Add a dated correction or note" }
                 p { "Entries are never edited: a correction is a new, dated entry that names the entry it corrects." }
+                @if let Some((why, _)) = refused { p.error role="alert" { (why) } }
                 form method="post" action={ "/staff/registers/" (reg) "/annotate" } {
                     input type="hidden" name="csrf" value=(s.csrf_token);
                     input type="hidden" name="section" value=(sec);
-                    label { "Corrects entry (optional) " input type="number" name="corrects" min="1"; }
-                    label { "Note " input type="text" name="note" required maxlength="500"; }
+                    label { "Corrects entry (optional) " input type="number" name="corrects" min="1" value=[typed("corrects")]; }
+                    label { "Note " input type="text" name="note" required maxlength="500" value=[typed("note")]; }
                     button type="submit" { "Add to the register" }
                 }
             }
@@ -142,32 +161,36 @@ pub(super) async fn register_annotate(
     let (Some(register), Some(section)) = (Register::parse(&register), form.get("section")) else {
         return Err(PortalError::NotFound(NO_SUCH_SECTION));
     };
-    let corrects = corrects(&form)?;
-    let note = form.get("note").map(String::as_str).unwrap_or("");
-    let actor = format!("staff:{}", s.staff.id);
-    let added = state
-        .fulfilment
-        .annotate(register, section, corrects, note, &actor)
-        .await;
-    added.map_err(|e| match e {
-        StoreError::Rejected(why) => not_added(why),
-        StoreError::NotFound => PortalError::NotFound(NO_SUCH_SECTION),
-        e => internal(e),
-    })?;
-    let (reg, m) = (register.as_str(), section_mode(section).as_str());
-    Ok(redirect(&format!(
-        "/staff/registers?register={reg}&mode={m}&section={section}"
-    )))
+    let to = section_path(register, section);
+    let added = match corrects(&form) {
+        Ok(corrects) => {
+            let note = form.get("note").map(String::as_str).unwrap_or("");
+            let actor = format!("staff:{}", s.staff.id);
+            let fulfilment = &state.fulfilment;
+            fulfilment
+                .annotate(register, section, corrects, note, &actor)
+                .await
+        }
+        Err(why) => Err(StoreError::Rejected(why)),
+    };
+    let why = match added {
+        Ok(_) => return Ok(redirect(&to)),
+        Err(StoreError::Rejected(why)) => why,
+        Err(StoreError::NotFound) => return Err(PortalError::NotFound(NO_SUCH_SECTION)),
+        Err(e) => return Err(internal(e)),
+    };
+    let typed =
+        ["corrects", "note"].map(|n| (n.to_string(), form.get(n).cloned().unwrap_or_default()));
+    let shown = Shown::refused("annotate", why.clone(), typed.to_vec());
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    flash::see_other(&state, &flash::for_session(&s), &to, status, shown)
+        .or(Err(PortalError::Message(status, "Not added", why)))
 }
 
 const NO_SUCH_SECTION: &str = "No such register section.";
 
-fn not_added(why: String) -> PortalError {
-    PortalError::Message(StatusCode::UNPROCESSABLE_ENTITY, "Not added", why)
-}
-
 /// The entry a correction names, if any.
-fn corrects(form: &Params) -> Result<Option<i64>, PortalError> {
+fn corrects(form: &Params) -> Result<Option<i64>, String> {
     match form
         .get("corrects")
         .map(|c| c.trim())
@@ -177,7 +200,7 @@ fn corrects(form: &Params) -> Result<Option<i64>, PortalError> {
         Some(c) => c
             .parse::<i64>()
             .map(Some)
-            .map_err(|_| not_added("The entry to correct must be a number.".into())),
+            .map_err(|_| "The entry to correct must be a number.".to_string()),
     }
 }
 

@@ -1,11 +1,14 @@
 //! What every portal handler shares: query parameters, HTML answers, `PortalError` (why a
-//! request failed, as the page it gets), the `CsrfForm` extractor, and report downloads.
+//! request failed, as the page it gets), the `CsrfForm` extractor, report downloads, and the
+//! layer every portal answer passes (`finish`: message pages in the request's data set, kept
+//! form answers dropped once shown).
 
 use super::auth::same;
 use super::pages;
 use crate::state::AppState;
 use axum::extract::{Form, FromRequest, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::Markup;
 use rxbridge_app::ports::Mode;
@@ -76,20 +79,61 @@ pub(super) fn internal(e: impl std::fmt::Debug) -> PortalError {
     PortalError::Internal
 }
 
+/// A message page (a title and a sentence) answered with `status`. The portal's answer layer
+/// lays it out in the data set the request was for; the body here is the live one, for an
+/// answer that does not pass that layer.
+pub(super) fn message(status: StatusCode, title: &str, text: &str) -> Response {
+    let mut r = html(status, pages::message(title, text, Mode::Live));
+    r.extensions_mut().insert(MessagePage {
+        title: title.to_string(),
+        text: text.to_string(),
+    });
+    r
+}
+
+/// A message page still to be laid out in the request's data set.
+#[derive(Clone)]
+struct MessagePage {
+    title: String,
+    text: String,
+}
+
+/// The layer every portal answer passes: a message page is laid out in the data set the
+/// request asked for (its banner and title say sandbox when it was), and a kept form answer
+/// (`flash`) that came with a page request is dropped once that page was answered.
+pub(super) async fn finish(req: Request, next: Next) -> Response {
+    let mode =
+        axum::extract::Query::<Params>::try_from_uri(req.uri()).map_or(Mode::Live, |q| mode_of(&q));
+    let flashed = req.method() == Method::GET
+        && super::auth::cookie(req.headers(), super::flash::FLASH_COOKIE).is_some();
+    let mut r = next.run(req).await;
+    if let Some(m) = r.extensions_mut().remove::<MessagePage>() {
+        let (parts, _) = r.into_parts();
+        let body = pages::message(&m.title, &m.text, mode).into_string();
+        r = Response::from_parts(parts, axum::body::Body::from(body));
+        r.headers_mut().remove(header::CONTENT_LENGTH);
+    }
+    let keeps_one = r.headers().get_all(header::SET_COOKIE).iter().any(|c| {
+        c.as_bytes()
+            .starts_with(super::flash::FLASH_COOKIE.as_bytes())
+    });
+    if flashed && !keeps_one {
+        r.headers_mut()
+            .append(header::SET_COOKIE, super::flash::cleared());
+    }
+    r
+}
+
 impl IntoResponse for PortalError {
     fn into_response(self) -> Response {
         match self {
-            PortalError::Csrf => html(
+            PortalError::Csrf => message(
                 StatusCode::FORBIDDEN,
-                pages::message(
-                    "Form expired",
-                    "The form's security token is missing or wrong. Go back, reload the page and try again.",
-                ),
+                "Form expired",
+                "The form's security token is missing or wrong. Go back, reload the page and try again.",
             ),
-            PortalError::NotFound(why) => {
-                html(StatusCode::NOT_FOUND, pages::message("Not found", why))
-            }
-            PortalError::Message(status, title, text) => html(status, pages::message(title, &text)),
+            PortalError::NotFound(why) => message(StatusCode::NOT_FOUND, "Not found", why),
+            PortalError::Message(status, title, text) => message(status, title, &text),
             PortalError::Page(status, page) => html(status, page),
             PortalError::RetryAfter(secs, page) => {
                 let mut r = html(StatusCode::TOO_MANY_REQUESTS, page);
@@ -98,10 +142,11 @@ impl IntoResponse for PortalError {
                 }
                 r
             }
-            PortalError::Again(status, text) => html(status, pages::message("Not done", &text)),
-            PortalError::Internal => html(
+            PortalError::Again(status, text) => message(status, "Not done", &text),
+            PortalError::Internal => message(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                pages::message("Something went wrong", "The error was logged."),
+                "Something went wrong",
+                "The error was logged.",
             ),
         }
     }

@@ -61,6 +61,7 @@ pub fn portal_routes() -> Router<AppState> {
         )
         .route("/staff/finance/export/{file}", get(finance_export))
         .route("/staff/admin/audit", get(subject_access))
+        .layer(axum::middleware::from_fn(super::respond::finish))
 }
 
 async fn style() -> Response {

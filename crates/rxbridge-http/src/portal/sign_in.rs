@@ -2,6 +2,7 @@
 //! forced password change.
 
 use super::auth::{LOGIN_CSRF_COOKIE, SESSION_COOKIE, SignedIn, cookie, same, set_cookie};
+use super::flash::{self, Flashed, Shown};
 use super::pages;
 use super::respond::{CsrfForm, Params, PortalError, html, internal, mode_of, redirect, with_mode};
 use crate::state::AppState;
@@ -38,14 +39,33 @@ fn external_label(state: &AppState) -> Option<String> {
         .map(|e| e.label().to_string())
 }
 
-pub(super) async fn login_page(State(state): State<AppState>, Query(q): Query<Params>) -> Response {
+/// Why a form was refused and what was typed, from a kept answer; the status it came with.
+fn refusal(flashed: Option<flash::Flash>) -> (StatusCode, Option<String>, Vec<(String, String)>) {
+    match flashed {
+        Some(flash::Flash {
+            status,
+            shown: Shown::Form { why, typed, .. },
+        }) => (status, why, typed),
+        _ => (StatusCode::OK, None, Vec::new()),
+    }
+}
+
+pub(super) async fn login_page(
+    State(state): State<AppState>,
+    Query(q): Query<Params>,
+    Flashed(flashed): Flashed,
+) -> Response {
     let csrf = random_csrf();
     let external = external_label(&state);
+    let (status, why, typed) = refusal(flashed);
+    let email = typed
+        .iter()
+        .find(|(n, _)| n == "email")
+        .map(|(_, v)| v.as_str());
+    let shown = (why.as_deref(), email);
+    let page = pages::login_page(&csrf, shown, external.as_deref(), mode_of(&q));
     with_cookie(
-        html(
-            StatusCode::OK,
-            pages::login_page(&csrf, None, external.as_deref(), mode_of(&q)),
-        ),
+        html(status, page),
         &set_cookie(LOGIN_CSRF_COOKIE, &csrf, Some(600)),
     )
 }
@@ -65,7 +85,7 @@ pub(super) async fn login(
     }
     if let Some(label) = external_label(&state) {
         let why = "Passwords are not accepted here: sign in with the link below.";
-        let page = pages::login_page(&expected, Some(why), Some(&label), mode_of(&form));
+        let page = pages::login_page(&expected, (Some(why), None), Some(&label), mode_of(&form));
         return Err(PortalError::Page(StatusCode::FORBIDDEN, page));
     }
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
@@ -75,6 +95,18 @@ pub(super) async fn login(
         .sign_in_from(client, field("email"), field("password"))
         .await;
     let mode = mode_of(&form);
+    if let Err(StaffError::InvalidCredentials) = signed {
+        let typed = vec![("email".to_string(), field("email").to_string())];
+        let shown = Shown::refused("sign_in", WRONG_PASSWORD, typed);
+        let (binding, to) = (
+            format!("sign-in:{expected}"),
+            with_mode("/staff/login", mode),
+        );
+        let kept = flash::see_other(&state, &binding, &to, StatusCode::UNAUTHORIZED, shown);
+        if let Ok(r) = kept {
+            return Ok(r);
+        }
+    }
     let s = signed.map_err(|e| login_error(&state, &expected, e, mode))?;
     let first = s.session.staff.must_change_password;
     let to = if first { "/staff/password" } else { "/staff" };
@@ -86,7 +118,7 @@ fn login_error(state: &AppState, csrf: &str, e: StaffError, mode: Mode) -> Porta
     match e {
         StaffError::InvalidCredentials => PortalError::Page(
             StatusCode::UNAUTHORIZED,
-            pages::login(csrf, Some("The email or password is wrong."), mode),
+            pages::login(csrf, Some(WRONG_PASSWORD), mode),
         ),
         StaffError::Locked(until) => {
             let why = format!(
@@ -99,6 +131,8 @@ fn login_error(state: &AppState, csrf: &str, e: StaffError, mode: Mode) -> Porta
         e => internal(e),
     }
 }
+
+const WRONG_PASSWORD: &str = "The email or password is wrong.";
 
 /// The cookie holding the OAuth `state` and the PKCE verifier between the redirect to the
 /// provider and its callback. `SameSite=Lax`: the callback is a top-level navigation from the
@@ -162,7 +196,7 @@ pub(super) async fn external_callback(
 fn refuse(external: &Arc<dyn ExternalSignIn>, why: &str) -> Response {
     let page = pages::login_page(
         &random_csrf(),
-        Some(why),
+        (Some(why), None),
         Some(external.label()),
         Mode::Live,
     );
@@ -181,8 +215,13 @@ pub(super) async fn logout(
     ))
 }
 
-pub(super) async fn password_page(SignedIn(s): SignedIn, Query(q): Query<Params>) -> Response {
-    html(StatusCode::OK, pages::password(&s, None, mode_of(&q)))
+pub(super) async fn password_page(
+    SignedIn(s): SignedIn,
+    Query(q): Query<Params>,
+    Flashed(flashed): Flashed,
+) -> Response {
+    let (status, why, _) = refusal(flashed);
+    html(status, pages::password(&s, why.as_deref(), mode_of(&q)))
 }
 
 pub(super) async fn change_password(
@@ -193,9 +232,17 @@ pub(super) async fn change_password(
 ) -> Result<Response, PortalError> {
     let mode = mode_of(&q);
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
+    // Passwords are never kept, not even sealed: only why.
     let refused = |why: &str| {
-        let page = pages::password(&s, Some(why), mode);
-        PortalError::Page(StatusCode::UNPROCESSABLE_ENTITY, page)
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        let (to, shown) = (
+            with_mode("/staff/password", mode),
+            Shown::refused("password", why, Vec::new()),
+        );
+        flash::see_other(&state, &flash::for_session(&s), &to, status, shown).map_err(|_| {
+            let page = pages::password(&s, Some(why), mode);
+            PortalError::Page(status, page)
+        })
     };
     match state
         .portal
@@ -204,8 +251,8 @@ pub(super) async fn change_password(
         .await
     {
         Ok(()) => Ok(redirect(&with_mode("/staff", mode))),
-        Err(StaffError::InvalidCredentials) => Err(refused("The current password is wrong.")),
-        Err(StaffError::Invalid(m)) => Err(refused(&m)),
+        Err(StaffError::InvalidCredentials) => refused("The current password is wrong."),
+        Err(StaffError::Invalid(m)) => refused(&m),
         Err(e) => Err(internal(e)),
     }
 }

@@ -1,7 +1,7 @@
 //! The staff portal over HTTP with a cookie-holding client (the Chromium tests are next).
 
 use crate::api::helpers::*;
-use crate::common::{get_text, post_form};
+use crate::common::{follow, get_text, post_form};
 use reqwest::{Client, StatusCode, redirect::Policy};
 use rxbridge_app::ports::EventLog;
 use rxbridge_app::staff::Role;
@@ -23,7 +23,10 @@ pub(crate) fn csrf_in(page: &str) -> String {
 
 /// Sign in with a one-time password: a new client holding the session, sent on to change it.
 pub(crate) async fn first_sign_in(app: &TestApp, email: &str, otp: &str) -> Client {
-    let c = browser();
+    first_sign_in_on(browser(), app, email, otp).await
+}
+
+async fn first_sign_in_on(c: Client, app: &TestApp, email: &str, otp: &str) -> Client {
     let page = get_text(&c, app.url("/staff/login")).await;
     let r = post_form(
         &c,
@@ -42,6 +45,11 @@ pub(crate) async fn first_sign_in(app: &TestApp, email: &str, otp: &str) -> Clie
 
 /// Sign in (changing the one-time password) and return a client holding the session.
 pub(crate) async fn signed_in(app: &TestApp, role: Role, email: &str) -> Client {
+    signed_in_on(browser(), app, role, email).await
+}
+
+/// `signed_in` on a given client (one whose cookie jar the test also holds).
+async fn signed_in_on(c: Client, app: &TestApp, role: Role, email: &str) -> Client {
     let gphc = (role == Role::Pharmacist).then_some("2033467");
     let (_, otp) = app
         .running
@@ -51,7 +59,7 @@ pub(crate) async fn signed_in(app: &TestApp, role: Role, email: &str) -> Client 
         .add(email, role, gphc)
         .await
         .unwrap();
-    let c = first_sign_in(app, email, &otp).await;
+    let c = first_sign_in_on(c, app, email, &otp).await;
     // Nothing else opens before the password is changed.
     let r = c.get(app.url("/staff")).send().await.unwrap();
     assert_eq!(r.headers()["location"], "/staff/password");
@@ -140,7 +148,7 @@ async fn csrf_less_sign_in_is_refused_and_lockout_follows_failures() {
     .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF cookie or field");
     let page = get_text(&c, app.url("/staff/login")).await;
-    let csrf = csrf_in(&page);
+    let mut csrf = csrf_in(&page);
     for _ in 0..4 {
         let r = post_form(
             &c,
@@ -152,7 +160,20 @@ async fn csrf_less_sign_in_is_refused_and_lockout_follows_failures() {
             ],
         )
         .await;
+        // Refused: back to the sign-in page, which says why and keeps the email (never the
+        // password); a refresh of it asks nothing again.
+        assert_eq!(r.headers()["location"], "/staff/login");
+        let r = crate::common::follow(&c, r).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let page = r.text().await.unwrap();
+        assert!(page.contains("The email or password is wrong."), "{page}");
+        assert!(page.contains("value=\"lock@example.com\""), "{page}");
+        assert!(!page.contains("wrong\""), "the password is not kept");
+        let again = c.get(app.url("/staff/login")).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::OK, "shown once");
+        let again = again.text().await.unwrap();
+        assert!(!again.contains("The email or password is wrong."));
+        csrf = csrf_in(&again);
     }
     let r = post_form(
         &c,
@@ -313,6 +334,7 @@ async fn pharmacist_works_the_list_and_a_stale_decision_is_refused() {
         ],
     )
     .await;
+    let r = follow(&c, r).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         r.text()
@@ -349,6 +371,7 @@ async fn pharmacist_works_the_list_and_a_stale_decision_is_refused() {
         ],
     )
     .await;
+    let r = follow(&c, r).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(
         r.text()
@@ -402,6 +425,7 @@ async fn support_adds_a_note_and_cancels_on_the_patients_request() {
         &[("csrf", csrf.as_str()), ("reason", "")],
     )
     .await;
+    let r = follow(&c, r).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let r = post_form(
         &c,
@@ -457,6 +481,7 @@ async fn support_adds_a_note_and_cancels_on_the_patients_request() {
         &[("csrf", csrf.as_str()), ("reason", "again")],
     )
     .await;
+    let r = follow(&c, r).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
 }
 
@@ -502,6 +527,7 @@ async fn paper_original_is_matched_by_serial_with_a_sniffed_scan() {
         .send()
         .await
         .unwrap();
+    let r = follow(&c, r).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         r.text()
@@ -516,6 +542,7 @@ async fn paper_original_is_matched_by_serial_with_a_sniffed_scan() {
         .send()
         .await
         .unwrap();
+    let r = follow(&c, r).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(r.text().await.unwrap().contains("does not match"));
     let (_, v) = app
@@ -559,9 +586,25 @@ async fn paper_original_is_matched_by_serial_with_a_sniffed_scan() {
         !app.data_dir.path().join("etc").exists()
             && !std::path::Path::new("/etc/passwd.pdf").exists()
     );
-    // Staff download it: attachment, sniffed type, audited.
+    // Support staff see patient data masked: the scan shows it in full, so it needs the
+    // reason they open the record for, as the full record does.
     let r = c
         .get(app.url(&format!("/staff/documents/{doc}?prescription={id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("open the record with your reason")
+    );
+    // With it: attachment, sniffed type, audited with the reason.
+    let r = c
+        .get(app.url(&format!(
+            "/staff/documents/{doc}?prescription={id}&reason=checking+the+signature"
+        )))
         .send()
         .await
         .unwrap();
@@ -582,17 +625,20 @@ async fn paper_original_is_matched_by_serial_with_a_sniffed_scan() {
             .await
             .unwrap()
             .iter()
-            .any(|e| e.event.kind == "staff.viewed_document")
+            .any(|e| e.event.kind == "staff.viewed_document"
+                && e.event.detail["reason"] == "checking the signature")
     );
     // Naming an unrelated prescription does not put the view on its trail.
     let unrelated = app.submit_ok(&valid_body()).await["id"]
         .as_str()
         .unwrap()
         .to_string();
-    c.get(app.url(&format!("/staff/documents/{doc}?prescription={unrelated}")))
-        .send()
-        .await
-        .unwrap();
+    c.get(app.url(&format!(
+        "/staff/documents/{doc}?prescription={unrelated}&reason=checking"
+    )))
+    .send()
+    .await
+    .unwrap();
     assert!(
         !store
             .timeline(&unrelated)
@@ -616,5 +662,117 @@ async fn paper_original_is_matched_by_serial_with_a_sniffed_scan() {
         .send()
         .await
         .unwrap();
+    let r = follow(&c, r).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn a_refused_form_is_shown_once_on_its_page_and_a_refresh_submits_nothing() {
+    let app = spawn_app().await;
+    let rx = nhs_prescription(&app, true).await;
+    let id = rx["id"].as_str().unwrap();
+    let c = signed_in(&app, Role::Pharmacist, "ph@example.com").await;
+    let page_url = format!("/staff/prescriptions/{id}?mode=test");
+    let page = get_text(&c, app.url(&page_url)).await;
+    let csrf = csrf_in(&page);
+    let typed = "Checked the dose with Dr Okafor on the phone";
+    let r = post_form(
+        &c,
+        app.url(&format!("/staff/prescriptions/{id}/decision?mode=test")),
+        &[
+            ("csrf", csrf.as_str()),
+            ("version", "1"),
+            ("decision", "approve"),
+            ("reason", typed),
+        ],
+    )
+    .await;
+    // Post/redirect/get: off to the page, the answer in a sealed cookie.
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], page_url.as_str());
+    let kept = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with("__Host-rxb_flash="))
+        .expect("the refusal travels in a cookie");
+    for attr in [
+        "Secure",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/",
+        "Max-Age=",
+    ] {
+        assert!(kept.contains(attr), "{kept}");
+    }
+    let value = kept["__Host-rxb_flash=".len()..].split(';').next().unwrap();
+    assert!(
+        !value.contains("Okafor") && !value.contains("cd_over_30_days"),
+        "sealed, not readable"
+    );
+    // Another signed-in session given the same cookie sees nothing of it.
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let client = Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    let other = signed_in_on(client, &app, Role::Pharmacist, "ph2@example.com").await;
+    let cookie = format!("__Host-rxb_flash={value}; Path=/; Secure; HttpOnly");
+    let base = app.url("/").parse().unwrap();
+    jar.add_cookie_str(&cookie, &base);
+    use reqwest::cookie::CookieStore;
+    let sent = jar.cookies(&base).unwrap();
+    let sent = sent.to_str().unwrap();
+    assert!(sent.contains("__Host-rxb_flash=") && sent.contains("__Host-rxb_session="));
+    let theirs = other.get(app.url(&page_url)).send().await.unwrap();
+    assert_eq!(theirs.status(), StatusCode::OK);
+    assert!(!theirs.text().await.unwrap().contains("Okafor"));
+    // The page shows why, next to the form, with what was typed, and the refusal's status.
+    let r = follow(&c, r).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("not acknowledged: cd_over_30_days"), "{page}");
+    assert!(page.contains(typed), "the typed reason is kept");
+    // Once: a refresh is the page as it is, and nothing was submitted again.
+    let r = c.get(app.url(&page_url)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(!page.contains("not acknowledged") && !page.contains(typed));
+    let store = app.running.as_ref().unwrap().store.clone();
+    let refusals = store.timeline(id).await.unwrap();
+    assert!(
+        refusals
+            .iter()
+            .all(|e| e.event.kind != "prescription.approved"),
+        "nothing was decided"
+    );
+}
+
+#[tokio::test]
+async fn message_pages_are_shown_in_the_data_set_they_were_asked_for() {
+    let app = spawn_app().await;
+    let c = signed_in(&app, Role::Support, "sup@example.com").await;
+    for (path, status) in [
+        ("/staff/prescriptions/rx_nope", StatusCode::NOT_FOUND),
+        ("/staff/registers", StatusCode::FORBIDDEN),
+    ] {
+        let r = c
+            .get(app.url(&format!("{path}?mode=test")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{path}");
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains("<title>SANDBOX · ") && page.contains("SANDBOX — test data only"),
+            "{path}: {page}"
+        );
+        assert!(page.contains(r#"href="/staff?mode=test""#), "{page}");
+        let r = c.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), status, "{path}");
+        let page = r.text().await.unwrap();
+        assert!(!page.contains("SANDBOX"), "{path} live: {page}");
+    }
 }

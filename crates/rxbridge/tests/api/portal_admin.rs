@@ -3,7 +3,7 @@
 
 use crate::api::helpers::*;
 use crate::api::portal::{csrf_in, nhs_prescription, signed_in};
-use crate::common::{get_text, post_form};
+use crate::common::{follow, get_text, post_form};
 use reqwest::StatusCode;
 use rxbridge_app::ports::EventLog;
 use rxbridge_app::staff::Role;
@@ -54,6 +54,7 @@ async fn admins_manage_staff_and_export_a_patients_audit_trail() {
         ],
     )
     .await;
+    let r = follow(&admin, r).await;
     assert_eq!(
         r.status(),
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -77,8 +78,12 @@ async fn admins_manage_staff_and_export_a_patients_audit_trail() {
         ],
     )
     .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
+    // Post/redirect/get: the staff page (200) shows the one-time password once.
+    let r = follow(&admin, r).await;
+    assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("One-time password"));
+    let again = get_text(&admin, app.url("/staff/admin/staff")).await;
+    assert!(!again.contains("One-time password"), "shown once");
 
     let page = get_text(
         &admin,
@@ -236,8 +241,14 @@ async fn admins_manage_webhook_endpoints_and_dead_letters_pharmacists_read_regis
             ],
         )
         .await;
+        let r = follow(&admin, r).await;
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{dest} {url}");
-        assert!(r.text().await.unwrap().contains(why));
+        let page = r.text().await.unwrap();
+        assert!(page.contains(why));
+        assert!(
+            page.contains(&format!("value=\"{url}\"")),
+            "what was typed is kept"
+        );
     }
     let r = post_form(
         &admin,
@@ -250,12 +261,16 @@ async fn admins_manage_webhook_endpoints_and_dead_letters_pharmacists_read_regis
         ],
     )
     .await;
+    let r = follow(&admin, r).await;
     assert_eq!(r.status(), StatusCode::OK);
     let page = r.text().await.unwrap();
     assert!(
         page.contains("whsec_") && page.contains("https://warehouse.example.com/orders"),
         "{page}"
     );
+    // A refresh shows the page as it is: no secret, and nothing rotated again.
+    let again = get_text(&admin, app.url("/staff/admin/webhooks")).await;
+    assert!(!again.contains("Signing secret for") && !again.contains("whsec_"));
     // Without the form token: refused.
     let r = post_form(
         &admin,

@@ -239,10 +239,10 @@ async fn a_pharmacist_records_the_quantity_in_words_before_approving() {
         c.post(&url).form(&form).send()
     };
     // Acknowledged but not amended; amended with another number: refused, nothing changes.
-    let r = post(None).await.unwrap();
+    let r = crate::common::follow(&c, post(None).await.unwrap()).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.text().await.unwrap().contains("record what you added"));
-    let r = post(Some("thirty")).await.unwrap();
+    let r = crate::common::follow(&c, post(Some("thirty")).await.unwrap()).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         r.text()

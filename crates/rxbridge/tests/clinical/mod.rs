@@ -52,6 +52,17 @@ async fn fixture() -> Fixture {
 /// An NHS EPS prescription issued today (awaits the clinical check), with 31 days' supply
 /// (a flag) and the given exemption.
 async fn nhs_rx(f: &Fixture, patient: u64, exemption: &str, days: u32) -> (String, i64) {
+    nhs_rx_items(f, patient, exemption, days, 1).await
+}
+
+/// `nhs_rx` with `items` items of the same product, each with `days` days' supply.
+async fn nhs_rx_items(
+    f: &Fixture,
+    patient: u64,
+    exemption: &str,
+    days: u32,
+    items: usize,
+) -> (String, i64) {
     let today = common::today();
     let mut rx = rxbridge::seed::synthetic(patient, 0, today);
     rx.kind = PrescriptionType::Nhs;
@@ -73,7 +84,9 @@ async fn nhs_rx(f: &Fixture, patient: u64, exemption: &str, days: u32) -> (Strin
     item.quantity_in_words_value = Some(days);
     item.days_supply = days;
     item.declared_days_supply = Some(days);
-    let key = format!("k-{patient}-{exemption}-{days}");
+    let first = item.clone();
+    rx.items.resize(items, first);
+    let key = format!("k-{patient}-{exemption}-{days}-{items}");
     let Begin::Proceed(guard) = f
         .app
         .state
@@ -172,6 +185,64 @@ async fn approving_requires_every_flag_acknowledged_and_follows_the_nhs_charge()
     rxbridge_app::audit::verify_chain(f.app.state.store.as_ref())
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn the_same_flag_on_two_items_is_acknowledged_for_each() {
+    let f = fixture().await;
+    let (id, v) = nhs_rx_items(&f, 7, "0001", 31, 2).await;
+    let (c, p) = (&f.app.clinical, pharmacist("a"));
+    // The bare code no longer says which: each item's flag is named, and neither is taken.
+    for given in [&["cd_over_30_days"][..], &["cd_over_30_days.0"][..]] {
+        let err = c
+            .decide(&p, Mode::Test, &id, v, approve(given), "ok")
+            .await
+            .unwrap_err();
+        let DecisionError::FlagsNotAcknowledged(missing) = &err else {
+            panic!("{err}")
+        };
+        assert!(
+            missing.contains(&"cd_over_30_days (item 2)".to_string()),
+            "{given:?}: {missing:?}"
+        );
+        assert_eq!(
+            missing.contains(&"cd_over_30_days (item 1)".to_string()),
+            given.len() == 1 && given[0] == "cd_over_30_days",
+            "{given:?}: {missing:?}"
+        );
+    }
+    let rec = f
+        .app
+        .state
+        .store
+        .get_prescription_for_staff(Mode::Test, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    let keys: Vec<String> = rec
+        .findings
+        .iter()
+        .filter(|x| x.severity == rxbridge_domain::compliance::Severity::Flag)
+        .map(|x| x.key())
+        .collect();
+    assert!(keys.contains(&"cd_over_30_days.1".to_string()), "{keys:?}");
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let r = c
+        .decide(&p, Mode::Test, &id, v, approve(&keys), "Both agreed")
+        .await
+        .unwrap();
+    assert_ne!(r.status, Status::AwaitingClinicalCheck);
+    let t = f.app.state.store.timeline(&id).await.unwrap();
+    let approved = &t
+        .iter()
+        .find(|e| e.event.kind == "prescription.approved")
+        .unwrap()
+        .event;
+    assert_eq!(
+        approved.detail["acknowledged"],
+        serde_json::json!(keys),
+        "each flag's acknowledgement is recorded"
+    );
 }
 
 #[tokio::test]

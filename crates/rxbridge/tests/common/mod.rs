@@ -61,6 +61,21 @@ pub async fn post_form(
     client.post(url).form(fields).send().await.unwrap()
 }
 
+/// A portal form's answer as a browser shows it. Every portal form answers `303 See Other`
+/// (post/redirect/get); this checks that and fetches the page it redirects to, with the
+/// client's cookies (a refusal travels there in a sealed cookie, shown once), returning that
+/// page's answer: the refusal's status and the page showing why and what was typed.
+pub async fn follow(client: &reqwest::Client, r: reqwest::Response) -> reqwest::Response {
+    assert_eq!(
+        r.status(),
+        reqwest::StatusCode::SEE_OTHER,
+        "a portal form answers with a redirect"
+    );
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    let url = r.url().join(&to).unwrap();
+    client.get(url).send().await.unwrap()
+}
+
 /// GET `url` and read the body as text (the page a signed-in browser would see).
 pub async fn get_text(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
     client.get(url).send().await.unwrap().text().await.unwrap()
