@@ -179,7 +179,19 @@ impl EpsClient {
         let mut reauthorised = false;
         let mut n = 0;
         while n < retry.attempts.max(1) {
-            let token = self.token().await?;
+            let token = match self.token().await {
+                Ok(token) => token,
+                // The token endpoint unreachable or failing counts as a failed attempt.
+                Err(EpsError::Unavailable { last: why, .. }) => {
+                    last = why;
+                    n += 1;
+                    if n < retry.attempts {
+                        tokio::time::sleep(retry.delay(n - 1, None)).await;
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let answer = self
                 .http
                 .post(format!("{}{path}", self.cfg.base_url))
@@ -210,7 +222,9 @@ impl EpsClient {
                 }
                 Err(e) => {
                     last = format!("POST {path}: {e}");
-                    tokio::time::sleep(retry.delay(n - 1, None)).await;
+                    if n < retry.attempts {
+                        tokio::time::sleep(retry.delay(n - 1, None)).await;
+                    }
                     continue;
                 }
             };
@@ -291,6 +305,12 @@ impl EpsClient {
             })?;
         let status = r.status();
         let text = r.text().await.unwrap_or_default();
+        if status.as_u16() == 429 || status.is_server_error() {
+            return Err(EpsError::Unavailable {
+                attempts: 1,
+                last: format!("token endpoint: HTTP {status}"),
+            });
+        }
         if !status.is_success() {
             let why = serde_json::from_str::<Value>(&text).ok().and_then(|v| {
                 v["error_description"]

@@ -406,3 +406,26 @@ async fn a_token_the_platform_ended_is_replaced_once() {
     assert_eq!(sent.status, 200);
     assert_eq!(r.sim.tokens_issued(), 2);
 }
+
+#[tokio::test]
+async fn a_service_that_cannot_be_reached_is_unavailable_after_every_attempt() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let r = Running {
+        sim: start().await.sim,
+        base,
+        _stop: tokio::sync::oneshot::channel().0,
+    };
+    let c = client(&r, "rs256-private.pem", KID);
+    match c
+        .release(&release_request(&uuid(), &dispenser(), None), "corr")
+        .await
+    {
+        Err(EpsError::Unavailable { attempts, last }) => {
+            assert_eq!(attempts, 3);
+            assert!(last.contains("token endpoint"), "{last}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

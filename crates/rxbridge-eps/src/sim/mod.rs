@@ -264,6 +264,23 @@ impl EpsSim {
         body: &str,
         process: impl FnOnce(&EpsSim, &Value) -> Result<(String, Value), Vec<Issue>>,
     ) -> Response {
+        let mut r = self.answer(path, headers, body, process);
+        // Both ids are mirrored back, as the specification says.
+        for name in ["x-request-id", "x-correlation-id"] {
+            if let Some(v) = headers.get(name) {
+                r.headers_mut().insert(name, v.clone());
+            }
+        }
+        r
+    }
+
+    fn answer(
+        &self,
+        path: &'static str,
+        headers: &HeaderMap,
+        body: &str,
+        process: impl FnOnce(&EpsSim, &Value) -> Result<(String, Value), Vec<Issue>>,
+    ) -> Response {
         let forced = self.lock().failures.pop_front();
         if let Some(f) = forced.filter(|f| !f.after_processing) {
             return forced_failure(f);
