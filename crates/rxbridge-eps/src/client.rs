@@ -105,6 +105,27 @@ pub struct Sent {
     pub attempts: u32,
 }
 
+enum Attempt {
+    Answered(u16, Value),
+    Failed(String, Option<Duration>),
+    Fatal(EpsError),
+}
+
+/// A refusal the service will give again: typed from its `OperationOutcome`.
+fn refusal(path: &str, status: u16, answer: &Value) -> EpsError {
+    let issues = outcome::read(answer);
+    match (status, issues) {
+        (401 | 403, issues) => EpsError::Unauthorized(format!(
+            "POST {path}: HTTP {status}: {}",
+            describe(&issues.unwrap_or_default())
+        )),
+        (_, Some(issues)) => EpsError::Refused { status, issues },
+        (_, None) => EpsError::BadAnswer(format!(
+            "POST {path}: HTTP {status} without an OperationOutcome"
+        )),
+    }
+}
+
 struct Token {
     value: String,
     until: Instant,
@@ -175,99 +196,87 @@ impl EpsClient {
         let request = serde_json::to_value(body).map_err(|e| EpsError::Config(e.to_string()))?;
         let request_id = uuid::Uuid::new_v4().to_string();
         let retry = self.cfg.retry;
-        let mut last = String::new();
-        let mut reauthorised = false;
-        let mut n = 0;
+        let (mut n, mut last, mut reauthorised) = (0, String::new(), false);
         while n < retry.attempts.max(1) {
-            let token = match self.token().await {
-                Ok(token) => token,
-                // The token endpoint unreachable or failing counts as a failed attempt.
-                Err(EpsError::Unavailable { last: why, .. }) => {
-                    last = why;
-                    n += 1;
-                    if n < retry.attempts {
-                        tokio::time::sleep(retry.delay(n - 1, None)).await;
-                    }
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let answer = self
-                .http
-                .post(format!("{}{path}", self.cfg.base_url))
-                .bearer_auth(&token)
-                .header("X-Request-ID", &request_id)
-                .header("X-Correlation-ID", correlation_id)
-                .header("Content-Type", "application/fhir+json")
-                .header("Accept", "application/fhir+json")
-                .json(&request)
-                .send()
+            let attempt = self
+                .attempt(path, &request, &request_id, correlation_id)
                 .await;
             n += 1;
-            let (status, retry_after, answer) = match answer {
-                Ok(r) => {
-                    let status = r.status().as_u16();
-                    let retry_after = r
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse().ok())
-                        .map(Duration::from_secs);
-                    let text = r.text().await.unwrap_or_default();
-                    (
+            let (why, retry_after) = match attempt {
+                Attempt::Answered(status, answer) if (200..300).contains(&status) => {
+                    let correlation_id = correlation_id.into();
+                    let attempts = n;
+                    return Ok(Sent {
+                        request_id,
+                        correlation_id,
+                        path,
+                        request,
                         status,
-                        retry_after,
-                        serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)),
-                    )
+                        answer,
+                        attempts,
+                    });
                 }
-                Err(e) => {
-                    last = format!("POST {path}: {e}");
-                    if n < retry.attempts {
-                        tokio::time::sleep(retry.delay(n - 1, None)).await;
-                    }
+                Attempt::Answered(401, _) if !reauthorised => {
+                    // The token may have ended at the service before our clock said so.
+                    reauthorised = true;
+                    *self.token.lock().await = None;
+                    n -= 1;
                     continue;
                 }
+                Attempt::Answered(status, answer) => return Err(refusal(path, status, &answer)),
+                Attempt::Failed(why, retry_after) => (why, retry_after),
+                Attempt::Fatal(e) => return Err(e),
             };
-            if (200..300).contains(&status) {
-                return Ok(Sent {
-                    request_id,
-                    correlation_id: correlation_id.into(),
-                    path,
-                    request,
-                    status,
-                    answer,
-                    attempts: n,
-                });
+            last = why;
+            if n < retry.attempts {
+                tokio::time::sleep(retry.delay(n - 1, retry_after)).await;
             }
-            if status == 401 && !reauthorised {
-                // The token may have expired at the service before our clock said so.
-                reauthorised = true;
-                *self.token.lock().await = None;
-                n -= 1;
-                continue;
-            }
-            let issues = outcome::read(&answer);
-            if status == 429 || status >= 500 {
-                last = format!("POST {path}: HTTP {status}");
-                if n < retry.attempts {
-                    tokio::time::sleep(retry.delay(n - 1, retry_after)).await;
-                }
-                continue;
-            }
-            if status == 401 || status == 403 {
-                return Err(EpsError::Unauthorized(format!(
-                    "POST {path}: HTTP {status}: {}",
-                    describe(&issues.unwrap_or_default())
-                )));
-            }
-            return match issues {
-                Some(issues) => Err(EpsError::Refused { status, issues }),
-                None => Err(EpsError::BadAnswer(format!(
-                    "POST {path}: HTTP {status} without an OperationOutcome"
-                ))),
-            };
         }
         Err(EpsError::Unavailable { attempts: n, last })
+    }
+
+    /// One attempt: the service's answer, or a failure worth retrying (429, 5xx, no
+    /// connection, the token endpoint unavailable), or one that is not.
+    async fn attempt(
+        &self,
+        path: &str,
+        request: &Value,
+        request_id: &str,
+        correlation_id: &str,
+    ) -> Attempt {
+        let token = match self.token().await {
+            Ok(token) => token,
+            Err(EpsError::Unavailable { last, .. }) => return Attempt::Failed(last, None),
+            Err(e) => return Attempt::Fatal(e),
+        };
+        let sent = self
+            .http
+            .post(format!("{}{path}", self.cfg.base_url))
+            .bearer_auth(&token)
+            .header("X-Request-ID", request_id)
+            .header("X-Correlation-ID", correlation_id)
+            .header("Content-Type", "application/fhir+json")
+            .header("Accept", "application/fhir+json")
+            .json(request)
+            .send()
+            .await;
+        let r = match sent {
+            Ok(r) => r,
+            Err(e) => return Attempt::Failed(format!("POST {path}: {e}"), None),
+        };
+        let status = r.status().as_u16();
+        let retry_after = r
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .map(Duration::from_secs);
+        if status == 429 || status >= 500 {
+            return Attempt::Failed(format!("POST {path}: HTTP {status}"), retry_after);
+        }
+        let text = r.text().await.unwrap_or_default();
+        let answer = serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text));
+        Attempt::Answered(status, answer)
     }
 
     /// The cached access token, or a new one when none is held or it is about to expire.
