@@ -6,7 +6,7 @@ mod spec;
 use rxbridge_domain::nhs::NhsTables;
 use rxbridge_fhir::DmdTable;
 use rxbridge_fhir::dispensing::codes::{
-    LineStatus, PrescriptionStatus, ReturnReason, WithdrawReason,
+    LineStatus, NotDispensedReason, PrescriptionStatus, ReturnReason, WithdrawReason,
 };
 use rxbridge_fhir::dispensing::resources::{
     Claim, MessageBundle, Parameters, ReleaseResponse, Task,
@@ -375,6 +375,40 @@ fn our_dispense_notification_validates_and_names_every_item() {
         dispenses[0]["resource"]["extension"][0]["valueCoding"]["code"],
         "0006"
     );
+}
+
+#[test]
+fn a_notification_of_items_not_dispensed_validates_with_its_reason() {
+    let p = released();
+    let items = line_ids(&p)
+        .into_iter()
+        .enumerate()
+        .map(|(i, line_id)| DispensedItem {
+            line_id,
+            dispense_id: format!("fd833d33-f128-4fa2-a807-1fc8a7db26{i:02}"),
+            status: LineStatus::NotDispensed,
+            quantity: None,
+            not_dispensed_reason: Some(NotDispensedReason::NotRequiredPatient),
+        })
+        .collect();
+    let d = Dispatch {
+        id: "b240434e-cb85-40bb-899c-1c61410c93a7",
+        header_id: "e9a71955-53ba-b15a-d4b6-bea99d5017b3",
+        organization_id: "2bf9f37c-d88b-4f86-ad5f-373c1416e04b",
+        handed_over: "2026-12-01T11:45:00+00:00",
+        prescription: &p,
+        status: PrescriptionStatus::NotDispensed,
+        items,
+    };
+    let dn = serde_json::to_value(dispense_notification(&d, &dispenser()).unwrap()).unwrap();
+    assert_valid(NOTIFICATION, &dn);
+    let md = &dn["entry"][1]["resource"];
+    assert_eq!(
+        md["statusReasonCodeableConcept"]["coding"][0]["code"],
+        "0001"
+    );
+    assert_eq!(md["type"]["coding"][0]["code"], "0002");
+    assert!(md.get("quantity").is_none());
 }
 
 #[test]
