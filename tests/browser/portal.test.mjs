@@ -254,6 +254,18 @@ test('the warehouse simulator dispatches and delivers; the CD register shows the
   const csv = await (await page.request.get(`${base}${csvHref}`)).text();
   assert.ok(!csv.includes("'+") && !csv.includes("'-"), csv);
   assert.match(csv, /,1000,/);
+  // A refused correction comes back on the section's page with why and what was typed.
+  const sectionUrl = page.url();
+  await page.getByLabel('Corrects entry').fill('99');
+  await page.getByLabel('Note', { exact: true }).fill('Batch number misread');
+  await page.getByRole('button', { name: 'Add to the register' }).click();
+  assert.equal(page.url(), sectionUrl, 'post/redirect/get: the section page');
+  assert.match(await page.getByRole('alert').innerText(), /entry 99 is not in this section/);
+  assert.equal(await page.getByLabel('Note', { exact: true }).inputValue(), 'Batch number misread');
+  await axe(page);
+  await page.getByLabel('Corrects entry').fill('2');
+  await page.getByRole('button', { name: 'Add to the register' }).click();
+  assert.ok(await page.getByRole('cell', { name: /^Correction to entry 2, made .*: Batch number misread$/ }).isVisible());
   await ctx.close();
 });
 

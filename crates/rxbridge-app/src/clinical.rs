@@ -6,6 +6,10 @@
 //! Only a `Pharmacist` can call these; the staff portal constructs one from a
 //! signed-in account with the pharmacist role and a GPhC number.
 
+mod declare;
+
+pub use declare::{DeclareError, Declared};
+
 use crate::clock::Clock;
 use crate::crypto::PatientVault;
 use crate::events::NewEvent;
@@ -106,6 +110,12 @@ pub enum DecisionError {
     AmendmentRequired(Vec<String>),
     #[error("{0}")]
     Illegal(String),
+    /// An NHS prescription whose charge exemption the patient has not declared yet: approval
+    /// fixes the charge, so the declaration comes first.
+    #[error(
+        "record the patient's NHS charge exemption declaration first: until then the charge is not yet known"
+    )]
+    ExemptionToBeDeclared,
     /// Someone else decided (or the record changed) since this pharmacist looked at it.
     #[error("another pharmacist has already decided this prescription (it is now {0}); reload it")]
     AlreadyDecided(Status),
@@ -193,6 +203,9 @@ impl ClinicalCheck {
                     .collect();
                 if !problems.is_empty() {
                     return Err(DecisionError::AmendmentRequired(problems));
+                }
+                if rec.exemption_to_be_declared() {
+                    return Err(DecisionError::ExemptionToBeDeclared);
                 }
                 let rx = self
                     .vault

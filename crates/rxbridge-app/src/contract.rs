@@ -161,6 +161,7 @@ pub fn record(id: &str, clinic: &str, mode: Mode, reference: &str) -> Prescripti
         }],
         sealed: vec![1, 2, 3, 4],
         event_seq: 0,
+        nhs_exemption: None,
     }
 }
 

@@ -71,6 +71,16 @@ impl PatientVault {
         Ok(serde_json::from_slice(&bytes)?)
     }
 
+    /// A vault of its own for `label`'s use (keys derived from this one's, never equal to
+    /// them): what is sealed with it opens only with it.
+    pub fn derived(&self, label: &str) -> PatientVault {
+        let key = derive(
+            &self.mac_key,
+            format!("rxbridge/derived/{label}").as_bytes(),
+        );
+        PatientVault::new(&key).expect("a derived key is 32 bytes")
+    }
+
     /// A fresh random master key, hex encoded.
     pub fn generate_key_hex() -> String {
         let mut k = [0u8; 32];

@@ -284,6 +284,7 @@ impl Intake {
             findings,
             items,
             event_seq: 0,
+            nhs_exemption: rxbridge_domain::declaration::initial_state(&rx),
         };
         let view = PrescriptionView::from_record(&record, None);
         let body = serde_json::to_string(&view).map_err(|e| StoreError::Unexpected(e.into()))?;

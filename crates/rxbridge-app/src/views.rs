@@ -94,6 +94,11 @@ pub struct PrescriptionView {
     pub created_at: String,
     pub updated_at: String,
     pub links: Links,
+    /// NHS prescriptions that did not carry the patient's charge exemption (an EPS message):
+    /// `to_be_declared` until the patient declares it at the pharmacy, then `declared`. Absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nhs_exemption: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeline: Option<Vec<TimelineEntry>>,
 }
@@ -115,6 +120,7 @@ impl PrescriptionView {
                 cancel: (r.status.cancel().is_ok()).then(|| format!("{base}/cancel")),
                 self_: base,
             },
+            nhs_exemption: r.nhs_exemption.as_ref().map(|e| e.as_str().to_string()),
             timeline: timeline.map(|t| t.iter().map(TimelineEntry::from).collect()),
         }
     }

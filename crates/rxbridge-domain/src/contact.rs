@@ -20,6 +20,10 @@ pub enum ContactError {
 pub struct Postcode(String);
 
 impl Postcode {
+    /// The normalised postcode (`M1 1AE`), without copying it.
+    pub fn into_string(self) -> String {
+        self.0
+    }
     pub fn parse(input: &str) -> Result<Self, ContactError> {
         // Upper-cased without spaces, on the stack: a postcode is at most 7 ASCII characters.
         let mut buf = [0u8; 7];

@@ -7,6 +7,7 @@
 pub mod compliance;
 pub mod contact;
 pub mod dates;
+pub mod declaration;
 pub mod directions;
 pub mod formulary;
 pub mod ids;

@@ -135,6 +135,18 @@ impl Status {
             }),
         }
     }
+    /// The patient's NHS charge exemption is declared at the pharmacy: recorded before the
+    /// pharmacist's approval (which fixes the charge on the dispensing date), never after. The
+    /// status does not change.
+    pub fn declare_exemption(self) -> Result<Status, TransitionError> {
+        match self {
+            Status::AwaitingOriginal | Status::AwaitingClinicalCheck | Status::OnHold => Ok(self),
+            other => Err(TransitionError::Illegal {
+                from: other.as_str(),
+                action: "given an exemption declaration (the charge was fixed at approval)",
+            }),
+        }
+    }
     /// A pharmacist queries the prescriber: the prescription waits on hold.
     pub fn query_prescriber(self) -> Result<Status, TransitionError> {
         match self {
@@ -325,6 +337,26 @@ mod tests {
                 assert!(s.reject().is_err(), "{s}");
             }
         }
+    }
+
+    #[test]
+    fn an_exemption_is_declared_only_before_approval() {
+        use Status::*;
+        for s in ALL_STATUSES {
+            let before_approval = matches!(s, AwaitingOriginal | AwaitingClinicalCheck | OnHold);
+            assert_eq!(
+                s.declare_exemption().ok(),
+                before_approval.then_some(s),
+                "{s}"
+            );
+        }
+        assert!(
+            AwaitingPayment
+                .declare_exemption()
+                .unwrap_err()
+                .to_string()
+                .contains("fixed at approval")
+        );
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //!   plus a dispensing fee and a tracked-delivery fee from configuration.
 //! - An **NHS** prescription pays the NHS charge per item when the exemption code is `0001`
 //!   ("paid"); any other code is an exemption and nothing is due (NHS (Charges for Drugs and Appliances) Regulations 2015).
+//!   An NHS electronic prescription arrives without the exemption: its charge is not yet known
+//!   until the patient's declaration is recorded at the pharmacy (`crate::declaration`), and
+//!   the caller prices it with the declared details.
 //!
 //! The quote is computed once, when the pharmacist approves, and stored with the prescription:
 //! later price or charge changes never alter it.
@@ -105,7 +108,9 @@ impl Quote {
 pub enum PricingError {
     #[error("product {0} is not in the formulary")]
     UnknownProduct(String),
-    #[error("an NHS prescription has no exemption details")]
+    #[error(
+        "the patient's NHS charge exemption is still to be declared: the charge is not yet known"
+    )]
     MissingNhsDetails,
     #[error("no NHS charge is known for {0} (the table starts on 2023-04-01)")]
     NoNhsCharge(Date),

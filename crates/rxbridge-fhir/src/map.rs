@@ -78,12 +78,13 @@ impl Mapped {
             if self.issues.iter().any(|i| i.expression == expression) {
                 continue;
             }
-            let (fhir_code, detail) = match (pointer.as_str(), code.as_str()) {
-                ("/nhs", "required") => ("required", "an NHS prescription needs the patient's charge exemption (0001 when paid) and whether evidence was seen; an EPS prescription-order message does not carry them, so rxbridge cannot take it yet".to_string()),
-                // The contract field's name, as the JSON API calls it: the FHIR element at
-                // `expression` may hold several (a dose read from the directions' text).
-                _ => (fhir_code_of(&code), format!("{}: {detail}", pointer.trim_start_matches('/').replace('/', "."))),
-            };
+            // The contract field's name, as the JSON API calls it: the FHIR element at
+            // `expression` may hold several (a dose read from the directions' text).
+            let fhir_code = fhir_code_of(&code);
+            let detail = format!(
+                "{}: {detail}",
+                pointer.trim_start_matches('/').replace('/', ".")
+            );
             out.push(Issue {
                 expression,
                 fhir_code,

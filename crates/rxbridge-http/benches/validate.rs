@@ -8,6 +8,10 @@ use rxbridge_domain::compliance::{Context, IdentitySignals, Thresholds, evaluate
 use rxbridge_domain::formulary::Formulary;
 use rxbridge_http::contract::{parse_prescription, parse_prescription_bytes};
 
+/// The `rxbridge` binary's allocator: the figures are the service's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const VALID: &[u8] = include_bytes!("../../../bench/payloads/valid.json");
 const INVALID: &[u8] = include_bytes!("../../../bench/payloads/invalid.json");
 

@@ -31,7 +31,33 @@ pub fn parse_prescription(
     today: Date,
     formulary: &Formulary,
 ) -> Result<Prescription, Vec<FieldError>> {
-    collect(&Value::from(body), today, formulary)
+    collect(&Value::from(body), today, formulary, Exemption::Carried)
+}
+
+/// Where an NHS prescription's charge exemption comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exemption {
+    /// The clinic contract: an NHS submission carries its `nhs` block.
+    Carried,
+    /// An NHS EPS message: it never carries one; the patient declares it at the pharmacy
+    /// (`rxbridge_domain::declaration`), so the block may be left out.
+    DeclaredAtPharmacy,
+}
+
+/// Parse the body an EPS message is read onto (the FHIR front door): the clinic contract, with
+/// the `nhs` block optional on an NHS prescription, whose exemption is then declared at the
+/// pharmacy. Every other rule is the same.
+pub fn parse_prescription_order(
+    body: &serde_json::Value,
+    today: Date,
+    formulary: &Formulary,
+) -> Result<Prescription, Vec<FieldError>> {
+    collect(
+        &Value::from(body),
+        today,
+        formulary,
+        Exemption::DeclaredAtPharmacy,
+    )
 }
 
 /// The collecting parser on the tree it reads.
@@ -39,9 +65,10 @@ fn collect(
     body: &Value,
     today: Date,
     formulary: &Formulary,
+    exemption: Exemption,
 ) -> Result<Prescription, Vec<FieldError>> {
     let mut e = Errs(Vec::new());
-    let rx = parse_inner(body, today, formulary, &mut e);
+    let rx = parse_inner(body, today, formulary, exemption, &mut e);
     match rx {
         Some(rx) if e.0.is_empty() => Ok(rx),
         _ => {
@@ -89,13 +116,14 @@ pub fn parse_prescription_bytes(
         Err(_) => serde_json::from_slice(body),
     }
     .map_err(BodyError::Json)?;
-    collect(&v, today, formulary).map_err(BodyError::Contract)
+    collect(&v, today, formulary, Exemption::Carried).map_err(BodyError::Contract)
 }
 
 fn parse_inner(
     body: &Value,
     today: Date,
     formulary: &Formulary,
+    exemption: Exemption,
     e: &mut Errs,
 ) -> Option<Prescription> {
     let m = object(
@@ -278,7 +306,7 @@ fn parse_inner(
             );
             None
         }
-        Some(PrescriptionType::Nhs) => field(m, "", "nhs", true, e).and_then(|n| {
+        Some(PrescriptionType::Nhs) => field(m, "", "nhs", exemption == Exemption::Carried, e).and_then(|n| {
             let nm = object(n, "/nhs", &["exemption", "evidence_seen"], e)?;
             // Judged on the dispensing date: today, as it would be dispensed.
             let ex = text(nm, "/nhs", "exemption", true, 4, e).and_then(|c| {
@@ -316,6 +344,11 @@ fn parse_inner(
         );
     }
     let nhs = match kind {
+        Some(PrescriptionType::Nhs)
+            if !nhs_present && exemption == Exemption::DeclaredAtPharmacy =>
+        {
+            None
+        }
         Some(PrescriptionType::Nhs) => Some(nhs?),
         _ => None,
     };

@@ -4,7 +4,7 @@
 //! idempotency keyed on `Bundle.identifier.value`), and answers in FHIR (`OperationOutcome`,
 //! `application/fhir+json`). `GET /fhir/R4/metadata` is its `CapabilityStatement`.
 
-use crate::contract::parse_prescription;
+use crate::contract::parse_prescription_order;
 use crate::handlers::ClinicCaller;
 use crate::state::AppState;
 use axum::Router;
@@ -149,9 +149,10 @@ async fn begin(
 }
 
 /// The contract parser on the mapped body; its errors and the mapping's own, each at its
-/// FHIRPath, all at once. `today` is London's date.
+/// FHIRPath, all at once. `today` is London's date. The message carries no charge exemption:
+/// the prescription is recorded with its exemption to be declared at the pharmacy.
 pub fn read_order(mapped: &Mapped, today: Date) -> Result<Prescription, Vec<Issue>> {
-    let parsed = parse_prescription(&mapped.contract, today, Formulary::builtin());
+    let parsed = parse_prescription_order(&mapped.contract, today, Formulary::builtin());
     let errors = match &parsed {
         Ok(_) => Vec::new(),
         Err(es) => es

@@ -69,7 +69,7 @@ impl Modify for PublicOperations {
     ),
     components(schemas(
         PrescriptionIn, CancelIn, QueryResponseIn, Problem, FieldError, PrescriptionView, DryRunView, PrescriptionList,
-        FindingView, ItemView, Links, TimelineEntry, PrescriptionStatus, FindingSeverity, PrescriptionKind,
+        FindingView, ItemView, Links, TimelineEntry, PrescriptionStatus, FindingSeverity, PrescriptionKind, NhsExemptionState,
         webhooks::PrescriptionStatusChangedEvent, webhooks::FulfilmentRequestedEvent, webhooks::FulfilmentCancelledEvent, handlers::FormularyView, handlers::FormularyProduct, handlers::DmdCodeView, handlers::RulesView, handlers::Health,
         fhir::PrescriptionOrderBundle, fhir::OperationOutcome, fhir::CapabilityStatement
     )),

@@ -13,6 +13,7 @@ mod admin;
 mod auth;
 mod check_page;
 mod decisions;
+mod declare;
 mod finance;
 mod flash;
 mod originals;
@@ -44,8 +45,8 @@ pub struct Portal {
     pub originals: Arc<Originals>,
     /// Webhook endpoints and dead letters (administrators).
     pub webhooks: Arc<WebhookAdmin>,
-    /// Seals a form's answer between its POST and the page it redirects to (the patient-data
-    /// key: what was typed may be patient data).
+    /// Seals a form's answer between its POST and the page it redirects to: a key derived from
+    /// the patient-data key for this use alone (what was typed may be patient data).
     pub seal: rxbridge_app::PatientVault,
     /// Served behind TLS: every response carries `Strict-Transport-Security`. (Cookies are
     /// `Secure` either way.)

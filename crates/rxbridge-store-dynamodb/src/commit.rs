@@ -148,25 +148,39 @@ impl DynamoStore {
             }
         }
         let mut out = None;
+        if moving.is_none() && change.nhs_exemption.is_some() {
+            return Err(unexpected(
+                "an exemption state needs the prescription's transition",
+            ));
+        }
         if let Some((tr, item)) = moving {
             let (seq, mut rec) = parse_rx(&item)?;
             if rec.version != tr.expected_version {
                 return Err(StoreError::Conflict);
             }
+            let mut set = String::from(
+                "SET #status = :to, #version = :nv, #updated_at = :at, #gsi2pk = :w, #event_seq = :es",
+            );
+            let mut values = vec![
+                (":to", s(tr.to.as_str())),
+                (":nv", n(rec.version + 1)),
+                (":at", s(at.to_string())),
+                (":w", s(work_pk(rec.mode, tr.to))),
+                (":v", n(rec.version)),
+                (":es", n(first_seq)),
+            ];
+            if let Some(e) = &change.nhs_exemption {
+                set.push_str(", #nhs_exemption = :ne");
+                values.push((":ne", s(serde_json::to_string(e).map_err(unexpected)?)));
+                rec.nhs_exemption = Some(e.clone());
+            }
             tx.push(
                 items::update(
                     t,
                     key(rx_pk(&rec.id), "RX"),
-                    "SET #status = :to, #version = :nv, #updated_at = :at, #gsi2pk = :w, #event_seq = :es",
+                    &set,
                     Some("#version = :v"),
-                    [
-                        (":to", s(tr.to.as_str())),
-                        (":nv", n(rec.version + 1)),
-                        (":at", s(at.to_string())),
-                        (":w", s(work_pk(rec.mode, tr.to))),
-                        (":v", n(rec.version)),
-                        (":es", n(first_seq)),
-                    ],
+                    values,
                 )?,
                 Role::Conflict,
             );

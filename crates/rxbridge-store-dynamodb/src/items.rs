@@ -331,45 +331,49 @@ pub fn rx_item(
     patient: &rxbridge_app::ports::PatientKeys,
 ) -> Result<Item, StoreError> {
     let m = r.mode.as_str();
-    Ok(item(
-        rx_pk(&r.id),
-        "RX",
-        vec![
-            ("gsi1pk", s(format!("CLIN#{}#{m}", r.clinic_id))),
-            ("gsi1sk", s(pad(seq))),
-            ("gsi2pk", s(work_pk(r.mode, r.status))),
-            ("gsi2sk", s(pad(seq))),
-            ("gsi3pk", s(format!("REF#{m}#{}", r.clinic_reference))),
-            ("gsi3sk", s(pad(seq))),
-            ("seq", n(seq)),
-            ("id", s(&r.id)),
-            ("clinic_id", s(&r.clinic_id)),
-            ("mode", s(m)),
-            ("clinic_reference", s(&r.clinic_reference)),
-            ("kind", s(r.kind.as_str())),
-            ("status", s(r.status.as_str())),
-            ("version", n(r.version)),
-            ("issued_on", s(r.issued_on.to_string())),
-            ("created_at", s(r.created_at.to_string())),
-            ("updated_at", s(r.updated_at.to_string())),
-            (
-                "items",
-                s(serde_json::to_string(&r.items).map_err(unexpected)?),
-            ),
-            (
-                "findings",
-                s(serde_json::to_string(&r.findings).map_err(unexpected)?),
-            ),
-            ("sealed", b(&r.sealed)),
-            ("event_seq", n(r.event_seq)),
-            ("hist", AttributeValue::L(hist.iter().map(s).collect())),
-            // Keyed hashes only (no patient data): kept for export.
-            (
-                "patient",
-                s(serde_json::to_string(patient).map_err(unexpected)?),
-            ),
-        ],
-    ))
+    let mut attrs = vec![
+        ("gsi1pk", s(format!("CLIN#{}#{m}", r.clinic_id))),
+        ("gsi1sk", s(pad(seq))),
+        ("gsi2pk", s(work_pk(r.mode, r.status))),
+        ("gsi2sk", s(pad(seq))),
+        ("gsi3pk", s(format!("REF#{m}#{}", r.clinic_reference))),
+        ("gsi3sk", s(pad(seq))),
+        ("seq", n(seq)),
+        ("id", s(&r.id)),
+        ("clinic_id", s(&r.clinic_id)),
+        ("mode", s(m)),
+        ("clinic_reference", s(&r.clinic_reference)),
+        ("kind", s(r.kind.as_str())),
+        ("status", s(r.status.as_str())),
+        ("version", n(r.version)),
+        ("issued_on", s(r.issued_on.to_string())),
+        ("created_at", s(r.created_at.to_string())),
+        ("updated_at", s(r.updated_at.to_string())),
+        (
+            "items",
+            s(serde_json::to_string(&r.items).map_err(unexpected)?),
+        ),
+        (
+            "findings",
+            s(serde_json::to_string(&r.findings).map_err(unexpected)?),
+        ),
+        ("sealed", b(&r.sealed)),
+        ("event_seq", n(r.event_seq)),
+        ("hist", AttributeValue::L(hist.iter().map(s).collect())),
+        // Keyed hashes only (no patient data): kept for export.
+        (
+            "patient",
+            s(serde_json::to_string(patient).map_err(unexpected)?),
+        ),
+    ];
+    // Only where it has one: an NHS prescription that did not carry its exemption.
+    if let Some(e) = &r.nhs_exemption {
+        attrs.push((
+            "nhs_exemption",
+            s(serde_json::to_string(e).map_err(unexpected)?),
+        ));
+    }
+    Ok(item(rx_pk(&r.id), "RX", attrs))
 }
 
 pub fn parse_rx(i: &Item) -> Result<(i64, PrescriptionRecord), StoreError> {
@@ -401,6 +405,10 @@ pub fn parse_rx(i: &Item) -> Result<(i64, PrescriptionRecord), StoreError> {
             findings: g.json("findings")?,
             sealed: g.b("sealed")?,
             event_seq: g.opt_n("event_seq").unwrap_or(0),
+            nhs_exemption: match g.opt_s("nhs_exemption") {
+                Some(e) => Some(serde_json::from_str(&e).map_err(unexpected)?),
+                None => None,
+            },
         },
     ))
 }

@@ -141,6 +141,7 @@ async fn the_embedded_store_moves_to_dynamodb_without_loss() {
                 kf::entry(EntryKind::Receipt, 100),
                 kf::entry(EntryKind::Supply, 28),
             ],
+            nhs_exemption: None,
         })
         .await
         .unwrap();

@@ -45,7 +45,10 @@ pub fn adopt_unbound(c: &Connection) -> anyhow::Result<u64> {
     loop {
         let rows: Vec<_> = c
             .prepare(&format!(
-                "SELECT {RX_COLUMNS} FROM prescriptions WHERE event_seq = 0 ORDER BY seq LIMIT {BATCH}"
+                "SELECT {} FROM prescriptions WHERE event_seq = 0 ORDER BY seq LIMIT {BATCH}",
+                // This runs at schema 6, before the exemption column exists; no row from then
+                // has one.
+                RX_COLUMNS.replace(", nhs_exemption", ", NULL")
             ))?
             .query_map([], rx_row)?
             .collect::<Result<_, _>>()?;
@@ -191,6 +194,7 @@ mod tests {
         let c = rusqlite::Connection::open(&path).unwrap();
         c.execute_batch(
             "ALTER TABLE prescriptions DROP COLUMN event_seq;
+             ALTER TABLE prescriptions DROP COLUMN nhs_exemption;
              ALTER TABLE payments DROP COLUMN event_seq;
              ALTER TABLE outbox DROP COLUMN event_seq;
              ALTER TABLE register_entries DROP COLUMN event_seq;

@@ -286,6 +286,12 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS rxp_phone ON rx_patient_phone(mode, phone);
     "#,
+    // The NHS charge exemption declared at the pharmacy (JSON of
+    // `rxbridge_domain::declaration::NhsExemption`), for an NHS prescription that did not carry
+    // it; NULL for every other record, and for those stored before.
+    r#"
+    ALTER TABLE prescriptions ADD COLUMN nhs_exemption TEXT;
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {

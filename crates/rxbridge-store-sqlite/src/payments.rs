@@ -75,9 +75,15 @@ pub fn commit(
             let at = change.events.first().map(|e| e.at).ok_or_else(|| {
                 StoreError::Unexpected(anyhow::anyhow!("a transition needs an event"))
             })?;
-            let rec = transition_row(c, &t.id, t.expected_version, t.to, at, first_seq)?;
+            let exemption = change.nhs_exemption.as_ref();
+            let rec = transition_row(c, &t.id, t.expected_version, t.to, at, first_seq, exemption)?;
             binding.prescription(&rec);
             Some(rec)
+        }
+        None if change.nhs_exemption.is_some() => {
+            return Err(StoreError::Unexpected(anyhow::anyhow!(
+                "an exemption state needs the prescription's transition"
+            )));
         }
         None => None,
     };

@@ -8,6 +8,7 @@ use rxbridge_app::events::{EventRecord, GENESIS_HASH, NewEvent, chain_hash};
 use rxbridge_app::ports::*;
 use rxbridge_app::state::Binding;
 use rxbridge_domain::compliance::{HistoryEntry, IdentitySignals, MAX_COUNTED_AT_ADDRESS};
+use rxbridge_domain::declaration::NhsExemption;
 use rxbridge_domain::lifecycle::Status;
 use rxbridge_domain::prescription::PrescriptionType;
 
@@ -246,14 +247,15 @@ pub fn insert_prescription(
     let r = &record;
     let items = serde_json::to_string(&r.items).unwrap_or_default();
     c.prepare_cached(
-        "INSERT INTO prescriptions (id, clinic_id, mode, clinic_reference, kind, status, version, issued_on, created_at, updated_at, items, findings, sealed, event_seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        "INSERT INTO prescriptions (id, clinic_id, mode, clinic_reference, kind, status, version, issued_on, created_at, updated_at, items, findings, sealed, event_seq, nhs_exemption)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )
     .and_then(|mut s| {
         s.execute(params![
             r.id, r.clinic_id, r.mode.as_str(), r.clinic_reference, r.kind.as_str(), r.status.as_str(), r.version,
             r.issued_on.to_string(), r.created_at.to_string(), r.updated_at.to_string(),
-            items, serde_json::to_string(&r.findings).unwrap_or_default(), r.sealed, r.event_seq
+            items, serde_json::to_string(&r.findings).unwrap_or_default(), r.sealed, r.event_seq,
+            exemption_json(r.nhs_exemption.as_ref())?
         ])
     })
     .map_err(duplicate_or_unexpected)?;
@@ -294,7 +296,7 @@ pub fn insert_prescription(
     Ok(InsertOutcome::Inserted)
 }
 
-pub(crate) const RX_COLUMNS: &str = "seq, id, clinic_id, mode, clinic_reference, kind, status, version, issued_on, created_at, updated_at, items, findings, sealed, event_seq";
+pub(crate) const RX_COLUMNS: &str = "seq, id, clinic_id, mode, clinic_reference, kind, status, version, issued_on, created_at, updated_at, items, findings, sealed, event_seq, nhs_exemption";
 
 pub(crate) fn rx_row(r: &Row) -> rusqlite::Result<(i64, PrescriptionRecord)> {
     rx_row_at(r, 0)
@@ -338,6 +340,7 @@ pub(crate) fn rx_row_at(r: &Row, o: usize) -> rusqlite::Result<(i64, Prescriptio
             findings: json(r.get(o + 12)?)?,
             sealed: r.get(o + 13)?,
             event_seq: r.get(o + 14)?,
+            nhs_exemption: r.get::<_, Option<String>>(o + 15)?.map(json).transpose()?,
         },
     ))
 }
@@ -414,7 +417,7 @@ pub fn transition(
     to: Status,
     event: &NewEvent,
 ) -> Result<PrescriptionRecord, StoreError> {
-    let rec = transition_row(c, id, expected, to, event.at, chain.seq + 1)?;
+    let rec = transition_row(c, id, expected, to, event.at, chain.seq + 1, None)?;
     let mut event = event.clone();
     let mut binding = Binding::default();
     binding.prescription(&rec);
@@ -423,8 +426,17 @@ pub fn transition(
     Ok(rec)
 }
 
+/// The NHS exemption state as its column holds it.
+fn exemption_json(e: Option<&NhsExemption>) -> rusqlite::Result<Option<String>> {
+    e.map(|e| {
+        serde_json::to_string(e).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+    })
+    .transpose()
+}
+
 /// Move the row (naming `event_seq`, the event the caller appends next) and return it as
-/// written; the caller binds it into that event.
+/// written; the caller binds it into that event. `exemption`, when given, is the NHS charge
+/// exemption's new state (kept as it was otherwise).
 pub fn transition_row(
     c: &Connection,
     id: &str,
@@ -432,11 +444,14 @@ pub fn transition_row(
     to: Status,
     at: jiff::Timestamp,
     event_seq: i64,
+    exemption: Option<&NhsExemption>,
 ) -> Result<PrescriptionRecord, StoreError> {
+    let exemption = exemption_json(exemption).map_err(unexpected)?;
     let n = c
         .execute(
-            "UPDATE prescriptions SET status = ?1, version = version + 1, updated_at = ?2, event_seq = ?5 WHERE id = ?3 AND version = ?4",
-            params![to.as_str(), at.to_string(), id, expected, event_seq],
+            "UPDATE prescriptions SET status = ?1, version = version + 1, updated_at = ?2, event_seq = ?5,
+             nhs_exemption = COALESCE(?6, nhs_exemption) WHERE id = ?3 AND version = ?4",
+            params![to.as_str(), at.to_string(), id, expected, event_seq, exemption],
         )
         .map_err(unexpected)?;
     if n == 0 {

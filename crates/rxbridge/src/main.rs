@@ -12,6 +12,12 @@ use rxbridge::Config;
 use rxbridge_app::registers::Register;
 use std::process::ExitCode;
 
+/// mimalloc: a request allocates many small strings (one per field of a prescription) and
+/// frees them on other threads; it takes a fraction of the system allocator's time for that
+/// (`bench/README.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RXBRIDGE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));

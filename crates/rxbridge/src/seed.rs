@@ -159,6 +159,7 @@ pub async fn seed(
                     days_supply: 28,
                 }],
                 event_seq: 0,
+                nhs_exemption: None,
             };
             let new = NewPrescription {
                 idempotency: IdempotencyRecord {

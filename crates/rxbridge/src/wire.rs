@@ -245,7 +245,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
         gauges.render(out);
         rxbridge_app::state::render_metrics(out);
     });
-    let seal = intake.vault().clone();
+    let seal = intake.vault().derived("portal-flash/v1");
     let services = rxbridge_http::Services {
         intake,
         clinics,

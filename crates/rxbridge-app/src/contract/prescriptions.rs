@@ -15,7 +15,8 @@ macro_rules! prescription_store_contract_tests {
             concurrent_same_key_one_winner,
             list_pages_newest_first,
             transition_optimistic,
-            staff_views_span_clinics
+            staff_views_span_clinics,
+            nhs_exemption_state_kept
         );
     };
 }
@@ -434,4 +435,82 @@ pub async fn staff_views_span_clinics(store: Arc<dyn Store>) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// The NHS exemption state: stored with the record, written with a transition that names it,
+/// kept by one that does not, bound to the chain, and refused without a transition.
+pub async fn nhs_exemption_state_kept(store: Arc<dyn Store>) {
+    use crate::payments::{Change, TransitionTo};
+    use rxbridge_domain::declaration::{Declaration, NhsExemption};
+    use rxbridge_domain::prescription::ExemptionCode;
+    clinic(&store, "cl_a").await;
+    let mut rec = record("rx_1", "cl_a", Mode::Test, "R");
+    rec.kind = PrescriptionType::Nhs;
+    rec.nhs_exemption = Some(NhsExemption::ToBeDeclared);
+    insert(&store, rec.clone(), "k", keys(Some("n1"), "d")).await;
+    insert_plain(&store, "rx_2", "cl_a", "k2").await;
+    let got = |id: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .get_prescription("cl_a", Mode::Test, id)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        got("rx_1").await.nhs_exemption,
+        Some(NhsExemption::ToBeDeclared)
+    );
+    assert_eq!(got("rx_2").await.nhs_exemption, None);
+
+    let declared = NhsExemption::Declared(Declaration {
+        exemption: ExemptionCode::PAID,
+        evidence_seen: false,
+        declared_on: date(2026, 12, 1),
+        declared_by: "st_1".into(),
+    });
+    let declare = |version: i64, id: &str| Change {
+        transition: Some(TransitionTo {
+            id: id.into(),
+            expected_version: version,
+            to: Status::AwaitingClinicalCheck,
+        }),
+        events: vec![ev("prescription.exemption_declared", id)],
+        nhs_exemption: Some(declared.clone()),
+        ..Change::default()
+    };
+    let stale = store.commit(declare(7, "rx_1")).await;
+    assert!(matches!(stale, Err(StoreError::Conflict)), "{stale:?}");
+    assert_eq!(
+        got("rx_1").await.nhs_exemption,
+        Some(NhsExemption::ToBeDeclared)
+    );
+    let written = store.commit(declare(1, "rx_1")).await.unwrap().unwrap();
+    assert_eq!(written.nhs_exemption, Some(declared.clone()));
+    assert_eq!(
+        (written.status, written.version),
+        (Status::AwaitingClinicalCheck, 2)
+    );
+    let stored = got("rx_1").await;
+    assert_eq!(stored, written);
+    // The event binds the row as written, exemption included.
+    crate::state::StateGuard::new(&*store)
+        .prescription(&stored, "test")
+        .await
+        .unwrap();
+    // A later transition that does not name it keeps it.
+    let r = cancel(&*store, "rx_1", 2).await;
+    assert_eq!(r.nhs_exemption, Some(declared.clone()));
+    assert_eq!(got("rx_1").await.nhs_exemption, Some(declared.clone()));
+    // A state without the transition it belongs to is refused, and writes nothing.
+    let alone = Change {
+        events: vec![ev("x", "rx_2")],
+        nhs_exemption: Some(declared.clone()),
+        ..Change::default()
+    };
+    assert!(store.commit(alone).await.is_err());
+    assert_eq!(got("rx_2").await.nhs_exemption, None);
+    assert_eq!(kinds(&*store, "rx_2").await, ["prescription.received"]);
 }

@@ -135,6 +135,9 @@ pub struct Change {
     pub outbox: Vec<crate::outbox::NewMessage>,
     /// CD / POM register entries (the store assigns order, balance and chain).
     pub register: Vec<crate::registers::NewEntry>,
+    /// The NHS charge exemption's new state, written on the prescription `transition` moves
+    /// (a change without a transition must leave it `None`; the stores refuse it otherwise).
+    pub nhs_exemption: Option<rxbridge_domain::declaration::NhsExemption>,
 }
 
 impl Change {

@@ -6,6 +6,7 @@ use crate::events::NewEvent;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use rxbridge_domain::compliance::Finding;
+use rxbridge_domain::declaration::NhsExemption;
 use rxbridge_domain::lifecycle::Status;
 use rxbridge_domain::prescription::PrescriptionType;
 use serde::{Deserialize, Serialize};
@@ -120,6 +121,19 @@ pub struct PrescriptionRecord {
     /// The event that produced this state (`crate::state`); 0 before the store writes it.
     #[serde(default)]
     pub event_seq: i64,
+    /// NHS only, when the prescription did not carry the patient's charge exemption (an EPS
+    /// message never does): still to be declared, or as declared at the pharmacy. `None` for a
+    /// private prescription or one that carried its `nhs` block (and on records stored before
+    /// declarations existed), so their bound state is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nhs_exemption: Option<NhsExemption>,
+}
+
+impl PrescriptionRecord {
+    /// True while the patient's NHS charge exemption is still to be declared.
+    pub fn exemption_to_be_declared(&self) -> bool {
+        self.nhs_exemption == Some(NhsExemption::ToBeDeclared)
+    }
 }
 
 /// Keyed hashes of a prescription's patient, for history, identity checks and staff search.

@@ -344,7 +344,7 @@ fn address(a: &AddressIn, patient: bool) -> Option<Address> {
     }
     let pc = txt(&a.postcode, 16)?;
     let postcode = if country == "GB" {
-        Postcode::parse(pc).ok()?.as_str().to_string()
+        Postcode::parse(pc).ok()?.into_string()
     } else {
         pc.to_string()
     };

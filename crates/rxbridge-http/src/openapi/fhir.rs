@@ -108,13 +108,6 @@ pub fn example_refused() -> Value {
         "issue": [
             unknown(1, "36126511000001106", "Morphine 10mg modified-release tablets"),
             unknown(2, "321196004", "Diazepam 2mg tablets"),
-            {
-                "severity": "error",
-                "code": "required",
-                "diagnostics": "required",
-                "details": {"text": "an NHS prescription needs the patient's charge exemption (0001 when paid) and whether evidence was seen; an EPS prescription-order message does not carry them, so rxbridge cannot take it yet"},
-                "expression": ["Bundle"],
-            },
         ],
     })
 }

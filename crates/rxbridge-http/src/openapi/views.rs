@@ -68,6 +68,12 @@ pub struct PrescriptionView {
     pub created_at: String,
     pub updated_at: String,
     pub links: Links,
+    /// NHS prescriptions that did not carry the patient's charge exemption (an EPS message):
+    /// `to_be_declared` until the patient declares it at the pharmacy (the prescription cannot
+    /// be approved before), then `declared`. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<NhsExemptionState>, example = "to_be_declared")]
+    pub nhs_exemption: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeline: Option<Vec<TimelineEntry>>,
 }
@@ -108,6 +114,19 @@ impl PartialSchema for PrescriptionStatus {
     }
 }
 impl ToSchema for PrescriptionStatus {}
+
+/// The schema of a prescription's `nhs_exemption`.
+pub struct NhsExemptionState;
+impl PartialSchema for NhsExemptionState {
+    fn schema() -> RefOr<Schema> {
+        string_enum(
+            "Where the patient's NHS charge exemption stands: to be declared at the pharmacy, or declared.",
+            rxbridge_domain::declaration::STATE_NAMES,
+        )
+        .into()
+    }
+}
+impl ToSchema for NhsExemptionState {}
 
 /// The schema of a finding's `severity`.
 pub struct FindingSeverity;
@@ -190,6 +209,7 @@ mod tests {
                 self_: "/v1/prescriptions/rx_1".into(),
                 cancel: Some("/v1/prescriptions/rx_1/cancel".into()),
             },
+            nhs_exemption: Some("to_be_declared".into()),
             timeline: Some(vec![app::TimelineEntry {
                 at: "t".into(),
                 event: "e".into(),

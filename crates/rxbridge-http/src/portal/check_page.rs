@@ -24,16 +24,19 @@ pub enum Form {
     Original,
     /// Sending the payment link again (its refusal is shown at the top).
     Payment,
+    /// The patient's NHS charge exemption declaration (`declare.rs`).
+    Exemption,
 }
 
 impl Form {
-    const ALL: [Form; 6] = [
+    const ALL: [Form; 7] = [
         Form::Decision,
         Form::ConfirmReject,
         Form::Note,
         Form::Cancel,
         Form::Original,
         Form::Payment,
+        Form::Exemption,
     ];
     /// The form's name in a kept answer.
     pub fn as_str(self) -> &'static str {
@@ -44,6 +47,7 @@ impl Form {
             Form::Cancel => "cancel",
             Form::Original => "original",
             Form::Payment => "payment",
+            Form::Exemption => "exemption",
         }
     }
     pub fn parse(name: &str) -> Option<Form> {
@@ -73,8 +77,9 @@ fn scan_href(doc: &str, rec: &PrescriptionRecord, again: &Again<'_>) -> String {
         .reason
         .map(|r| format!("&reason={}", super::subject_access::urlencode(r)));
     format!(
-        "/staff/documents/{doc}?prescription={}{}",
+        "/staff/documents/{doc}?prescription={}&mode={}{}",
         rec.id,
+        rec.mode.as_str(),
         reason.unwrap_or_default()
     )
 }
@@ -136,6 +141,7 @@ pub fn page(
             (items(c))
             (findings(mode, rec, &c.related))
             (history(mode, &p.patient, c))
+            (super::declare::section(s, mode, rec, again))
             @if let Some(pay) = &p.payment { (pages::payment_panel(s, mode, &pay.payment, pay.link.as_deref())) }
             @if let Some(d) = &p.decision { (decision(s, mode, rec, d, again)) }
             (actions(s, mode, rec, again))
@@ -151,6 +157,7 @@ fn on_page(p: &PrescriptionPage, form: Form) -> bool {
         Form::Decision => p.decision.is_some(),
         Form::Original => p.record.status == rxbridge_domain::Status::AwaitingOriginal,
         Form::Cancel => p.record.status.cancel().is_ok(),
+        Form::Exemption => super::declare::open(&p.record),
         Form::Note | Form::ConfirmReject => true,
         Form::Payment => false,
     }
@@ -221,7 +228,11 @@ fn authority(
                 }
                 @if let Some(eps) = &a.eps_id { dt { "EPS prescription id" } dd { code { (eps) } } }
                 @if let Some(sig) = &a.signature { dt { "Signature" } dd { (sig) } }
-                @if let Some(href) = a.scan.as_deref().map(|d| scan_href(d, rec, again)) { dt { "Scan of the original" } dd { a href=(href) { "Open the scan" } } }
+                @if let Some(href) = a.scan.as_deref().map(|d| scan_href(d, rec, again)) {
+                    dt { "Scan of the original" }
+                    @if rxbridge_app::staff_view::masked_for(s.staff.role, again.reason) { dd { "Stored. It shows the patient in full: open the record with your reason to download it." } }
+                    @else { dd { a href=(href) { "Open the scan" } } }
+                }
             }
             @if rec.status == rxbridge_domain::Status::AwaitingOriginal {
                 h3 { "Paper original" }

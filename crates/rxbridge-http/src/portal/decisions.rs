@@ -130,6 +130,7 @@ fn decision_error(e: DecisionError) -> PortalError {
         e @ (DecisionError::ReasonRequired
         | DecisionError::FlagsNotAcknowledged(_)
         | DecisionError::AmendmentRequired(_)
+        | DecisionError::ExemptionToBeDeclared
         | DecisionError::Illegal(_)) => {
             PortalError::Again(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
         }

@@ -4,12 +4,15 @@
 //!
 //! - `__Host-rxb_flash`, `Secure; HttpOnly; SameSite=Strict; Path=/`, `Max-Age` 120 s, and an
 //!   expiry inside the sealed value as well;
-//! - sealed with the patient-data key (AES-256-GCM: what was typed may be patient data, and it
-//!   must not be readable or alterable on the client), bound by the associated data to the
-//!   session (its CSRF token; before sign-in, the sign-in form's) and to the exact page it is
-//!   for, so it opens nowhere else;
-//! - shown once: the portal's answer layer clears it on the next page (`respond::finish`),
-//!   so a refresh shows the page as it now is and never submits the form again.
+//! - sealed (AES-256-GCM, with a key derived from the patient-data key for this use alone:
+//!   what was typed may be patient data, and it must not be readable or alterable on the
+//!   client), bound by the associated data to the session (its CSRF token; before sign-in, the
+//!   sign-in form's) and to the exact page it is for, so it opens nowhere else;
+//! - shown once: when the page opened it, the portal's answer layer clears it
+//!   (`respond::finish`), so a refresh shows the page as it now is and never submits the form
+//!   again. (A copy of the cookie taken from the browser within its 120 s would show it again
+//!   in the same session; the browser itself drops it.)
+//! - Typed passwords are never put in it; a new account's one-time password is, sealed.
 //!
 //! Nothing is kept on the server, so it works the same on every store and on Lambda. A value
 //! too large for a cookie (over 3 800 bytes sealed) is not kept: the caller answers the POST
@@ -66,6 +69,17 @@ impl Shown {
 pub struct Flash {
     pub status: StatusCode,
     pub shown: Shown,
+}
+
+/// A kept refusal's status, why and what was typed; 200 and nothing without one.
+pub fn refusal(flashed: Option<Flash>) -> (StatusCode, Option<String>, Fields) {
+    match flashed {
+        Some(Flash {
+            status,
+            shown: Shown::Form { why, typed, .. },
+        }) => (status, why, typed),
+        _ => (StatusCode::OK, None, Vec::new()),
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -125,13 +139,22 @@ pub fn for_session(s: &StaffSession) -> String {
 /// the role extractor (which keeps the session it is bound to).
 pub struct Flashed(pub Option<Flash>);
 
+/// Set by `Flashed` when a kept answer opened on this request's page: the answer layer then
+/// drops the cookie (and leaves it for its own page otherwise).
+#[derive(Clone, Default)]
+pub struct Opened(pub std::sync::Arc<std::sync::atomic::AtomicBool>);
+
 impl FromRequestParts<AppState> for Flashed {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Flashed(open(parts, state)))
+        let flash = open(parts, state);
+        if let (Some(_), Some(opened)) = (&flash, parts.extensions.get::<Opened>()) {
+            opened.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(Flashed(flash))
     }
 }
 

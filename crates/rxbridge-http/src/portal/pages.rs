@@ -164,7 +164,7 @@ pub fn login_page(
             @if let Some(label) = external {
                 p { a.button href=(super::respond::with_mode("/staff/login/external", mode)) { "Sign in with " (label) } }
             } @else {
-            form method="post" action="/staff/login" {
+            form method="post" action=(super::respond::with_mode("/staff/login", mode)) {
                 input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="mode" value=(mode.as_str());
                 label { "Email " input type="email" name="email" autocomplete="username" required value=[email]; }

@@ -7,6 +7,7 @@ use super::pages;
 use super::respond::{
     CsrfForm, Params, PortalError, html, internal, mode_of, redirect, report_download,
 };
+use super::subject_access::urlencode;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -38,27 +39,27 @@ pub(super) async fn registers_page(
         Some(sec) => Some(section_report(&state, &s, register, sec).await?),
         None => None,
     };
-    let title = match register {
-        Register::Cd => "Controlled Drugs register",
-        Register::Pom => "POM register",
-    };
+    let title = register_title(register);
     let shown = chosen.zip(report.as_ref());
-    let (status, refused) = match flashed {
-        Some(flash::Flash {
-            status,
-            shown: Shown::Form { why, typed, .. },
-        }) => (status, Some((why.unwrap_or_default(), typed))),
-        _ => (StatusCode::OK, None),
-    };
+    let (status, why, typed) = flash::refusal(flashed);
+    let refused = why.map(|w| (w, typed));
     let body = register_markup(&s, (register, mode), &balances, shown, refused.as_ref());
-    let page = pages::layout(title, Some(&s), mode, body);
-    Ok(html(status, page))
+    Ok(html(status, pages::layout(title, Some(&s), mode, body)))
 }
 
-/// A register section's page, as its forms redirect to it.
+fn register_title(register: Register) -> &'static str {
+    match register {
+        Register::Cd => "Controlled Drugs register",
+        Register::Pom => "POM register",
+    }
+}
+
+/// A register section's page, as its links and forms name it (the section URL-encoded, so the
+/// browser asks for exactly this).
 fn section_path(register: Register, section: &str) -> String {
     let (reg, m) = (register.as_str(), section_mode(section).as_str());
-    format!("/staff/registers?register={reg}&mode={m}&section={section}")
+    let sec = urlencode(section);
+    format!("/staff/registers?register={reg}&mode={m}&section={sec}")
 }
 
 /// The data set a register section belongs to: sandbox sections begin `test/`.
@@ -124,12 +125,12 @@ fn register_markup(
         @if balances.is_empty() { p { "No sections in this data set yet." } } @else {
         table {
             thead { tr { th scope="col" { "Section" } @if register == Register::Cd { th.num scope="col" { "Balance" } } } }
-            tbody { @for (sec, b) in balances { tr { td { a href={ "/staff/registers?register=" (reg) "&mode=" (m) "&section=" (sec) } { (sec) } } @if register == Register::Cd { td.num { (b) } } } } }
+            tbody { @for (sec, b) in balances { tr { td { a href=(section_path(register, sec)) { (sec) } } @if register == Register::Cd { td.num { (b) } } } } }
         }
         }
         @if let (Some(sec), Some(r)) = (chosen, report) {
             h2 { (r.title) }
-            p.no-print { a href={ "/staff/registers/" (reg) "/export/register.pdf?section=" (sec) } { "Print (PDF)" } " · " a href={ "/staff/registers/" (reg) "/export/register.csv?section=" (sec) } { "CSV" } }
+            p.no-print { a href={ "/staff/registers/" (reg) "/export/register.pdf?section=" (urlencode(sec)) } { "Print (PDF)" } " · " a href={ "/staff/registers/" (reg) "/export/register.csv?section=" (urlencode(sec)) } { "CSV" } }
             table.register {
                 thead { tr { @for c in &r.columns { th scope="col" { (c) } } } }
                 tbody { @for row in &r.rows { tr { @for c in row { td { (c) } } } } }
@@ -139,7 +140,7 @@ fn register_markup(
                 h3 { "Add a dated correction or note" }
                 p { "Entries are never edited: a correction is a new, dated entry that names the entry it corrects." }
                 @if let Some((why, _)) = refused { p.error role="alert" { (why) } }
-                form method="post" action={ "/staff/registers/" (reg) "/annotate" } {
+                form method="post" action={ "/staff/registers/" (reg) "/annotate?mode=" (m) } {
                     input type="hidden" name="csrf" value=(s.csrf_token);
                     input type="hidden" name="section" value=(sec);
                     label { "Corrects entry (optional) " input type="number" name="corrects" min="1" value=[typed("corrects")]; }
@@ -161,30 +162,42 @@ pub(super) async fn register_annotate(
     let (Some(register), Some(section)) = (Register::parse(&register), form.get("section")) else {
         return Err(PortalError::NotFound(NO_SUCH_SECTION));
     };
+    let known = balances(&state, register, section_mode(section)).await?;
+    if !known.iter().any(|(b, _)| b == section) {
+        return Err(PortalError::NotFound(NO_SUCH_SECTION));
+    }
     let to = section_path(register, section);
-    let added = match corrects(&form) {
-        Ok(corrects) => {
-            let note = form.get("note").map(String::as_str).unwrap_or("");
-            let actor = format!("staff:{}", s.staff.id);
-            let fulfilment = &state.fulfilment;
-            fulfilment
-                .annotate(register, section, corrects, note, &actor)
-                .await
-        }
-        Err(why) => Err(StoreError::Rejected(why)),
-    };
-    let why = match added {
-        Ok(_) => return Ok(redirect(&to)),
-        Err(StoreError::Rejected(why)) => why,
-        Err(StoreError::NotFound) => return Err(PortalError::NotFound(NO_SUCH_SECTION)),
-        Err(e) => return Err(internal(e)),
-    };
-    let typed =
-        ["corrects", "note"].map(|n| (n.to_string(), form.get(n).cloned().unwrap_or_default()));
+    match annotate(&state, &s, (register, section), &form).await {
+        Ok(()) => Ok(redirect(&to)),
+        Err(StoreError::Rejected(why)) => not_added(&state, &s, &to, &form, why),
+        Err(StoreError::NotFound) => Err(PortalError::NotFound(NO_SUCH_SECTION)),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+/// Back to the section's page with why the correction was not added and what was typed.
+fn not_added(state: &AppState, s: &StaffSession, to: &str, form: &Params, why: String) -> Page {
+    let typed = ["corrects", "note"].map(|n| (n.into(), form.get(n).cloned().unwrap_or_default()));
     let shown = Shown::refused("annotate", why.clone(), typed.to_vec());
     let status = StatusCode::UNPROCESSABLE_ENTITY;
-    flash::see_other(&state, &flash::for_session(&s), &to, status, shown)
+    flash::see_other(state, &flash::for_session(s), to, status, shown)
         .or(Err(PortalError::Message(status, "Not added", why)))
+}
+
+/// The form's correction or note, added to the section (refusals as `StoreError::Rejected`).
+async fn annotate(
+    state: &AppState,
+    s: &StaffSession,
+    (register, section): (Register, &str),
+    form: &Params,
+) -> Result<(), StoreError> {
+    let corrects = corrects(form).map_err(StoreError::Rejected)?;
+    let note = form.get("note").map(String::as_str).unwrap_or("");
+    let actor = format!("staff:{}", s.staff.id);
+    let fulfilment = &state.fulfilment;
+    fulfilment
+        .annotate(register, section, corrects, note, &actor)
+        .await
 }
 
 const NO_SUCH_SECTION: &str = "No such register section.";

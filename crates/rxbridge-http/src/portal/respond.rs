@@ -7,7 +7,7 @@ use super::auth::same;
 use super::pages;
 use crate::state::AppState;
 use axum::extract::{Form, FromRequest, Request};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::Markup;
@@ -100,12 +100,12 @@ struct MessagePage {
 
 /// The layer every portal answer passes: a message page is laid out in the data set the
 /// request asked for (its banner and title say sandbox when it was), and a kept form answer
-/// (`flash`) that came with a page request is dropped once that page was answered.
-pub(super) async fn finish(req: Request, next: Next) -> Response {
+/// (`flash`) is dropped once the page it was for has opened it.
+pub(super) async fn finish(mut req: Request, next: Next) -> Response {
     let mode =
         axum::extract::Query::<Params>::try_from_uri(req.uri()).map_or(Mode::Live, |q| mode_of(&q));
-    let flashed = req.method() == Method::GET
-        && super::auth::cookie(req.headers(), super::flash::FLASH_COOKIE).is_some();
+    let opened = super::flash::Opened::default();
+    req.extensions_mut().insert(opened.clone());
     let mut r = next.run(req).await;
     if let Some(m) = r.extensions_mut().remove::<MessagePage>() {
         let (parts, _) = r.into_parts();
@@ -117,7 +117,7 @@ pub(super) async fn finish(req: Request, next: Next) -> Response {
         c.as_bytes()
             .starts_with(super::flash::FLASH_COOKIE.as_bytes())
     });
-    if flashed && !keeps_one {
+    if opened.0.load(std::sync::atomic::Ordering::Relaxed) && !keeps_one {
         r.headers_mut()
             .append(header::SET_COOKIE, super::flash::cleared());
     }

@@ -2,6 +2,7 @@
 
 use super::admin::{staff_add, staff_list, webhook_replay, webhook_set, webhooks_page};
 use super::decisions::decide;
+use super::declare::declare_exemption;
 use super::finance::{finance_export, finance_page, resend_link};
 use super::originals::{document, record_original};
 use super::pages;
@@ -34,6 +35,10 @@ pub fn portal_routes() -> Router<AppState> {
         .route("/staff/prescriptions/{id}/decision", post(decide))
         .route("/staff/prescriptions/{id}/note", post(add_note))
         .route("/staff/prescriptions/{id}/cancel", post(cancel))
+        .route(
+            "/staff/prescriptions/{id}/exemption",
+            post(declare_exemption),
+        )
         .route(
             "/staff/prescriptions/{id}/original",
             // Scans up to 10 MiB, plus the form fields.

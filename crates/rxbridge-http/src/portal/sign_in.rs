@@ -39,17 +39,6 @@ fn external_label(state: &AppState) -> Option<String> {
         .map(|e| e.label().to_string())
 }
 
-/// Why a form was refused and what was typed, from a kept answer; the status it came with.
-fn refusal(flashed: Option<flash::Flash>) -> (StatusCode, Option<String>, Vec<(String, String)>) {
-    match flashed {
-        Some(flash::Flash {
-            status,
-            shown: Shown::Form { why, typed, .. },
-        }) => (status, why, typed),
-        _ => (StatusCode::OK, None, Vec::new()),
-    }
-}
-
 pub(super) async fn login_page(
     State(state): State<AppState>,
     Query(q): Query<Params>,
@@ -57,7 +46,7 @@ pub(super) async fn login_page(
 ) -> Response {
     let csrf = random_csrf();
     let external = external_label(&state);
-    let (status, why, typed) = refusal(flashed);
+    let (status, why, typed) = flash::refusal(flashed);
     let email = typed
         .iter()
         .find(|(n, _)| n == "email")
@@ -220,7 +209,7 @@ pub(super) async fn password_page(
     Query(q): Query<Params>,
     Flashed(flashed): Flashed,
 ) -> Response {
-    let (status, why, _) = refusal(flashed);
+    let (status, why, _) = flash::refusal(flashed);
     html(status, pages::password(&s, why.as_deref(), mode_of(&q)))
 }
 

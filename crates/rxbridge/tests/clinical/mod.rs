@@ -1,5 +1,7 @@
 //! The pharmacist's clinical decision, as a use case on the real embedded store.
 
+mod declare;
+
 use crate::common;
 
 use rxbridge::{App, Config};

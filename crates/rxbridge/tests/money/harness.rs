@@ -227,7 +227,7 @@ impl Money {
             .findings
             .iter()
             .filter(|f| f.severity == Severity::Flag)
-            .map(|f| f.code.clone())
+            .map(|f| f.key())
             .collect();
         self.running
             .clinical

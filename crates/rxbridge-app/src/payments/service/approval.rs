@@ -14,6 +14,20 @@ impl Payments {
         let now = self.clock.now();
         let today = rxbridge_domain::dates::london_date(now);
         let formulary = Formulary::builtin();
+        // An NHS prescription that did not carry its exemption is priced on the declaration
+        // recorded at the pharmacy (none yet: the charge is not yet known, and pricing refuses).
+        let declared;
+        let rx = match rxbridge_domain::declaration::charge_details(rx, rec.nhs_exemption.as_ref())
+        {
+            Some(nhs) if rx.nhs.is_none() => {
+                declared = Prescription {
+                    nhs: Some(nhs),
+                    ..rx.clone()
+                };
+                &declared
+            }
+            _ => rx,
+        };
         let quote = pricing::quote(rx, formulary, self.cfg.fees, today)?;
         let window_end = now
             .checked_add(self.cfg.window)
