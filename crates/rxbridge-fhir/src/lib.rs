@@ -25,6 +25,7 @@
 //! element rxbridge has no use for; a read element of the wrong type is an issue at its path
 //! (`serde_path_to_error`).
 
+pub mod dispensing;
 pub mod dmd;
 pub mod fhirpath;
 pub mod map;

@@ -395,6 +395,27 @@ pub enum DevCommand {
         #[arg(long, default_value_t = 500)]
         delay_ms: u64,
     },
+    /// A local stand-in for the NHS EPS dispensing API and its token endpoint.
+    #[command(
+        after_help = "Example:\n  rxbridge dev eps-sim --public-key app-public.pem --key-id test-1 --api-key test-app"
+    )]
+    EpsSim {
+        /// HOST:PORT the stand-in listens on.
+        #[arg(long, default_value = "127.0.0.1:9100", value_name = "HOST:PORT")]
+        listen: String,
+        /// The application's RSA public key (PEM) that client assertions are verified with.
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
+        /// The `kid` client assertions must name.
+        #[arg(long)]
+        key_id: String,
+        /// The application's API key (the assertions' `iss` and `sub`).
+        #[arg(long)]
+        api_key: String,
+        /// Seconds an access token lives.
+        #[arg(long, default_value_t = 599)]
+        token_ttl: u64,
+    },
     /// Fill the data directory with synthetic prescriptions (benchmarks, scale tests).
     #[command(
         after_help = "Example:\n  rxbridge --data-dir /tmp/big dev seed --count 100000 --patients 25000"

@@ -1,4 +1,4 @@
-//! `rxbridge dev …`: developer tools — the warehouse simulator, signing a prescription, the
+//! `rxbridge dev …`: developer tools — the warehouse and EPS simulators, signing a prescription, the
 //! command-line reference, synthetic data.
 
 use super::prescriber_key;
@@ -38,6 +38,13 @@ pub async fn run(config: Config, command: DevCommand) -> anyhow::Result<()> {
             )
             .await?;
         }
+        DevCommand::EpsSim {
+            listen,
+            public_key,
+            key_id,
+            api_key,
+            token_ttl,
+        } => eps_sim(&listen, &public_key, key_id, api_key, token_ttl).await?,
         DevCommand::Sign {
             private_key,
             kid,
@@ -72,5 +79,31 @@ pub async fn run(config: Config, command: DevCommand) -> anyhow::Result<()> {
             app.store.close();
         }
     }
+    Ok(())
+}
+
+async fn eps_sim(
+    listen: &str,
+    public_key: &std::path::Path,
+    key_id: String,
+    api_key: String,
+    token_ttl: u64,
+) -> anyhow::Result<()> {
+    let public_key_pem = std::fs::read_to_string(public_key)
+        .with_context(|| format!("reading {}", public_key.display()))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let sim = rxbridge_eps::sim::EpsSim::new(rxbridge_eps::sim::SimConfig {
+        public_key_pem,
+        key_id,
+        api_key,
+        token_url: format!("{base}/oauth2/token"),
+        token_ttl: std::time::Duration::from_secs(token_ttl),
+    })
+    .map_err(anyhow::Error::msg)?;
+    println!("EPS stand-in: API at {base}, token endpoint {base}/oauth2/token");
+    rxbridge_eps::sim::run(listener, sim, crate::signal::shutdown()).await?;
     Ok(())
 }

@@ -301,3 +301,76 @@ fn dev_seed_fills_a_data_directory_that_verifies() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[tokio::test]
+async fn dev_eps_sim_serves_the_dispensing_stand_in_and_stops_on_sigterm() {
+    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/keys");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let child = Command::new(env!("CARGO_BIN_EXE_rxbridge"))
+        .args(["dev", "eps-sim", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--public-key")
+        .arg(keys.join("rs256-public.pem"))
+        .args(["--key-id", "cli-test", "--api-key", "cli-app"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let up = async || {
+        let r = http.get(format!("{base}/_sim/received")).send().await;
+        r.is_ok_and(|r| r.status().is_success())
+    };
+    assert!(
+        crate::common::poll(crate::common::PATIENCE, up, |ok| *ok).await,
+        "the stand-in did not start"
+    );
+    let client = |kid: &str| {
+        rxbridge_eps::EpsClient::new(rxbridge_eps::EpsConfig {
+            base_url: base.clone(),
+            token_url: format!("{base}/oauth2/token"),
+            api_key: "cli-app".into(),
+            key_id: kid.into(),
+            private_key_pem: std::fs::read_to_string(keys.join("rs256-private.pem")).unwrap(),
+            retry: rxbridge_eps::Retry::default(),
+        })
+        .unwrap()
+    };
+    let dispenser = rxbridge_fhir::dispensing::Dispenser {
+        ods_code: "FA565".into(),
+        name: "Test Pharmacy".into(),
+        address_lines: vec!["1 Test Street".into()],
+        city: "Leeds".into(),
+        postcode: "LS1 1AA".into(),
+        phone: "0113 0000000".into(),
+        reimbursement_authority: "T1450".into(),
+        agent: rxbridge_fhir::dispensing::Agent {
+            role_profile_id: "555086415105".into(),
+            user_id: "3415870201".into(),
+            name: "Test Pharmacist".into(),
+            job_role_code: "R8000".into(),
+            phone: "0113 0000001".into(),
+        },
+    };
+    let req = rxbridge_fhir::dispensing::release_request(
+        "854b706a-c6e5-11ec-9d64-0242ac120002",
+        &dispenser,
+        None,
+    );
+    match client("another-kid").release(&req, "cli").await {
+        Err(rxbridge_eps::EpsError::Unauthorized(why)) => assert!(why.contains("401"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    let (release, _) = client("cli-test").release(&req, "cli").await.unwrap();
+    assert_eq!(
+        release.passed.len(),
+        1,
+        "the published example's prescription"
+    );
+    let out = sigterm(child);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("API at {base}")), "{stdout}");
+}
