@@ -55,7 +55,7 @@ pub async fn start(
     };
     let mut wired = rxbridge::wire(&config, aws.backend, clock.clone())?;
     if let Some(external) = hosted_sign_in(&config, settings, &wired, clock)? {
-        wired.state.portal.external = Some(external);
+        wired.state.set_external_sign_in(external);
     }
     Ok(Started {
         config,

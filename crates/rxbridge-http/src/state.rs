@@ -48,6 +48,7 @@ impl std::ops::Deref for AppState {
 }
 
 /// What [`AppState`] holds.
+#[derive(Clone)]
 pub struct Shared {
     pub intake: Arc<Intake>,
     pub clinics: Arc<Clinics>,
@@ -66,6 +67,12 @@ pub struct Shared {
 }
 
 impl AppState {
+    /// Portal sign-in at an identity provider (Cognito on AWS), set at start-up before the
+    /// state is shared (a copy is made if it already is).
+    pub fn set_external_sign_in(&mut self, e: Arc<dyn rxbridge_app::staff::ExternalSignIn>) {
+        Arc::make_mut(&mut self.0).portal.external = Some(e);
+    }
+
     /// The state of one deployment; `openapi` is its OpenAPI document
     /// (`crate::openapi::document_for` its public URL), served at `/openapi.json`.
     pub fn new(

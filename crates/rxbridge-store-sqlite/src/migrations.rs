@@ -286,14 +286,13 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS rxp_phone ON rx_patient_phone(mode, phone);
     "#,
-<<<<<<< HEAD
     // The NHS charge exemption declared at the pharmacy (JSON of
     // `rxbridge_domain::declaration::NhsExemption`), for an NHS prescription that did not carry
     // it; NULL for every other record, and for those stored before.
     r#"
     ALTER TABLE prescriptions ADD COLUMN nhs_exemption TEXT;
-=======
-    // 10: the API-key generation. The server caches key lookups; this number, bumped by a
+    "#,
+    // 11: the API-key generation. The server caches key lookups; this number, bumped by a
     // trigger on every change to `api_keys` whichever process makes it (the CLI rotates keys
     // while the server runs), tells it when a cached answer may be out of date.
     r#"
@@ -305,7 +304,6 @@ const MIGRATIONS: &[&str] = &[
         BEGIN UPDATE api_key_generation SET n = n + 1; END;
     CREATE TRIGGER IF NOT EXISTS api_keys_generation_delete AFTER DELETE ON api_keys
         BEGIN UPDATE api_key_generation SET n = n + 1; END;
->>>>>>> perf
     "#,
 ];
 

@@ -190,7 +190,7 @@ pub fn find_api_key(c: &Connection, hash: &str) -> Result<Option<Caller>, StoreE
     .map_err(unexpected)
 }
 
-/// Bumped by the triggers on `api_keys` (schema 10) at every change, by any process.
+/// Bumped by the triggers on `api_keys` (schema 11) at every change, by any process.
 pub fn api_key_generation(c: &Connection) -> Result<i64, StoreError> {
     c.prepare_cached("SELECT n FROM api_key_generation WHERE id = 0")
         .and_then(|mut s| s.query_row([], |r| r.get(0)))

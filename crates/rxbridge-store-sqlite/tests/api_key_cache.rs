@@ -132,10 +132,10 @@ async fn without_a_generation_a_rotation_in_this_process_still_refuses_at_once()
     assert!(clinics.authenticate(&rotated).await.unwrap().is_some());
 }
 
-/// A data directory of schema 9 (before the generation) opens, and its keys are counted from
+/// A data directory of schema 10 (before the generation) opens, and its keys are counted from
 /// then on.
 #[tokio::test]
-async fn a_schema_9_data_directory_gets_the_generation() {
+async fn a_schema_10_data_directory_gets_the_generation() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rxbridge.db");
     let clinics = Clinics::new(
@@ -150,7 +150,7 @@ async fn a_schema_9_data_directory_gets_the_generation() {
          DROP TRIGGER api_keys_generation_update;
          DROP TRIGGER api_keys_generation_delete;
          DROP TABLE api_key_generation;
-         PRAGMA user_version = 9;",
+         PRAGMA user_version = 10;",
     )
     .unwrap();
     drop(c);
