@@ -57,7 +57,8 @@ RXBRIDGE_MAX_CONNECTIONS_PER_CLIENT=${RXBRIDGE_MAX_CONNECTIONS_PER_CLIENT:-$(( C
 PID=$!
 $CEILING --listen 127.0.0.1:$CEILING_PORT --file "$DATA/ceiling.log" > "$DATA/ceiling.err" 2>&1 &
 CPID=$!
-trap 'kill $PID $CPID 2>/dev/null || true' EXIT
+# A data directory of its own is removed at the end (one given in DATA_DIR is kept for reuse).
+trap 'kill $PID $CPID 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${DATA_DIR:-}" ] || rm -rf "$DATA"' EXIT
 until curl -sf -o /dev/null http://127.0.0.1:$PORT/readyz; do sleep 0.02; done
 export RX_KEY=$KEY RX_TODAY=$(date -u +%F) RX_NHS="$DATA/nhs.txt"
 first=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$PORT/v1/prescriptions -H "Authorization: Bearer $KEY" \

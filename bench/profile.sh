@@ -33,7 +33,7 @@ PY
 RXBRIDGE_MAX_CONNECTIONS_PER_CLIENT=256 RXBRIDGE_METRICS_LISTEN=127.0.0.1:$((PORT + 1)) \
   $BIN --data-dir "$DATA" serve --listen "127.0.0.1:$PORT" > "$DATA/serve.out" 2> "$DATA/serve.err" &
 PID=$!
-trap 'kill $PID 2>/dev/null || true' EXIT
+trap 'kill $PID 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$DATA"' EXIT
 until curl -sf -o /dev/null "http://127.0.0.1:$PORT/readyz"; do sleep 0.05; done
 RX_TODAY=$(date -u +%F)
 export RX_KEY=$KEY RX_TODAY RX_NHS="$DATA/nhs.txt"

@@ -86,6 +86,7 @@ after(async () => {
   sim?.kill('SIGTERM');
   server?.kill('SIGTERM');
   rmSync(dataDir, { recursive: true, force: true });
+  if (!process.env.UPDATE_SCREENSHOTS) rmSync(shots, { recursive: true, force: true });
 });
 
 /** axe-core on the page as it is: WCAG 2.0-2.2 A and AA and best practice, zero violations. */
