@@ -44,6 +44,9 @@ pub struct Clinics {
     store: Arc<dyn ClinicStore>,
     clock: Arc<dyn Clock>,
     keys: Mutex<HashMap<String, CachedKey>>,
+    /// Bumped by every key change this process makes: a lookup that began before one does not
+    /// fill the cache (it may have read the key the change retired).
+    changes: std::sync::atomic::AtomicU64,
 }
 
 /// A key found in the store: its caller, under which generation, and when.
@@ -93,6 +96,7 @@ impl Clinics {
             store,
             clock,
             keys: Mutex::default(),
+            changes: Default::default(),
         }
     }
 
@@ -159,7 +163,10 @@ impl Clinics {
             detail: serde_json::json!({ "mode": mode.as_str(), "key": rec.prefix }),
         };
         let rotated = self.store.rotate_key(rec, event).await;
-        // This process forgets the old key at once, whatever the store's generation says.
+        // This process forgets the old key at once, whatever the store's generation says, and
+        // a lookup already under way does not put it back.
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.cache().clear();
         match rotated {
             Err(StoreError::NotFound) => Err(ClinicError::NotFound(clinic_id.to_string())),
@@ -173,6 +180,7 @@ impl Clinics {
             return Ok(None);
         }
         let hash = sha256_hex(key.as_bytes());
+        let changes = self.changes.load(std::sync::atomic::Ordering::SeqCst);
         // Read before the key, so a change committed in between makes the entry stale.
         let generation = self.store.api_key_generation().await?;
         let cached = self.cache().get(&hash).cloned();
@@ -181,7 +189,9 @@ impl Clinics {
         }
         let found = self.store.find_api_key(&hash).await?;
         let mut cache = self.cache();
+        let changed = self.changes.load(std::sync::atomic::Ordering::SeqCst) != changes;
         match &found {
+            Some(_) if changed => {}
             Some(caller) => {
                 if cache.len() >= KEY_CACHE_MAX {
                     cache.clear();

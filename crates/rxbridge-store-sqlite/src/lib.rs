@@ -146,7 +146,7 @@ impl SqliteStore {
 
     async fn write<T: Send + 'static>(
         &self,
-        f: impl FnMut(&Connection, &mut Chain) -> Result<T, StoreError> + Send + 'static,
+        f: impl Fn(&Connection, &mut Chain) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.enqueue(f)?
             .await
@@ -155,10 +155,10 @@ impl SqliteStore {
 
     /// Queue a write for the writer; the receiver gets its result once its batch committed.
     /// `f` may run twice (the writer's second attempt at a batch, `writer`): only the outcome
-    /// of its last run counts.
+    /// of its last run counts, and it is `Fn` so that a second run sees what the first saw.
     fn enqueue<T: Send + 'static>(
         &self,
-        mut f: impl FnMut(&Connection, &mut Chain) -> Result<T, StoreError> + Send + 'static,
+        f: impl Fn(&Connection, &mut Chain) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<tokio::sync::oneshot::Receiver<Result<T, StoreError>>, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, StoreError>>();
         let outcome = Arc::new(Mutex::new(None::<Result<T, StoreError>>));

@@ -267,8 +267,8 @@ fn run_plain(conn: &Connection, chain: &mut Chain, batch: &mut [Pending]) -> boo
 
 /// Every write of the batch in its own savepoint: a failed one is rolled back alone, a
 /// panicking one too (its caller gets an error: its answer is dropped). `true` when a
-/// savepoint could not be opened or closed cleanly: the transaction may then hold part of a
-/// failed write, and the whole batch must be rolled back.
+/// savepoint could not be opened or closed cleanly, or the transaction is gone: it may then
+/// hold part of a failed write, so nothing more runs and the whole batch must be rolled back.
 fn run_in_savepoints(conn: &Connection, chain: &mut Chain, batch: &mut [Pending]) -> bool {
     let mut poisoned = false;
     for job in batch {
@@ -279,7 +279,7 @@ fn run_in_savepoints(conn: &Connection, chain: &mut Chain, batch: &mut [Pending]
         {
             tracing::error!(error = %e, "could not open a savepoint");
             poisoned = true;
-            continue;
+            break;
         }
         let run = &mut job.run;
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(conn, chain)));
@@ -300,6 +300,13 @@ fn run_in_savepoints(conn: &Connection, chain: &mut Chain, batch: &mut [Pending]
         if outcome.is_err() {
             tracing::error!("a write panicked; it was rolled back");
             job.finish = None;
+        }
+        // SQLite may have rolled the whole transaction back on its own (a full disk, an I/O
+        // error): the next savepoint would then open a transaction of its own and commit a
+        // write outside the batch. Stop; the batch is rolled back.
+        if poisoned || conn.is_autocommit() {
+            poisoned = true;
+            break;
         }
     }
     poisoned

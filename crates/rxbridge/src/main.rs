@@ -21,6 +21,9 @@ fn init_logs() -> tracing_appender::non_blocking::WorkerGuard {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
+        // A stalled stderr holds back at most this many lines (then logging waits), not the
+        // default 128 000, which could take tens of MiB of the memory budget.
+        .buffered_lines_limit(4096)
         .thread_name("rxbridge-log")
         .finish(std::io::BufWriter::new(std::io::stderr()));
     tracing_subscriber::fmt()
@@ -34,8 +37,11 @@ fn init_logs() -> tracing_appender::non_blocking::WorkerGuard {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let _logs = init_logs();
-    match run().await {
+    let logs = init_logs();
+    let ran = run().await;
+    // The log lines written so far go out before the error that ends the process.
+    drop(logs);
+    match ran {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
