@@ -119,7 +119,8 @@ pub fn see_other(
     let json = serde_json::to_vec(&kept).expect("a kept answer serialises");
     let sealed = state.portal.seal.seal(&context(binding, to), &json);
     let value = URL_SAFE_NO_PAD.encode(sealed);
-    if value.len() > MAX_VALUE {
+    // Too large for a cookie, or an address no header can carry (`Redirect::to` would panic).
+    if value.len() > MAX_VALUE || HeaderValue::from_str(to).is_err() {
         return Err(kept.shown);
     }
     let mut r = Redirect::to(to).into_response();
