@@ -195,10 +195,12 @@ test('the patient pays on the sandbox checkout and the order is ready', async ()
   await page.goto(paymentLink());
   assert.match(page.url(), /\/sandbox\/checkout\/cs_sandbox_/);
   assert.ok(await page.getByText('no real card is charged').isVisible());
-  // The patient's checkout page is not the portal's (its markup is the payments adapter's).
-  await page.screenshot({ path: join(shots, 'checkout.png'), fullPage: true });
+  // The patient's checkout page is not the portal's (its markup is the payments adapter's);
+  // it is held to the same accessibility bar.
+  await shot(page, 'checkout');
   await page.getByRole('button', { name: /^Pay £/ }).click();
   assert.ok(await page.getByRole('heading', { name: 'Payment received' }).isVisible());
+  await axe(page);
   const r = await fetch(`${base}/v1/prescriptions/${flaggedId}`, { headers: { Authorization: `Bearer ${demo.test_key}` } });
   assert.equal((await r.json()).status, 'ready_for_fulfilment');
   await ctx.close();
