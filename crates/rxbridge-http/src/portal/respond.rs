@@ -102,12 +102,14 @@ struct MessagePage {
 /// request asked for (its banner and title say sandbox when it was), and a kept form answer
 /// (`flash`) is dropped once the page it was for has opened it.
 pub(super) async fn finish(mut req: Request, next: Next) -> Response {
-    let mode =
-        axum::extract::Query::<Params>::try_from_uri(req.uri()).map_or(Mode::Live, |q| mode_of(&q));
+    let uri = req.uri().clone();
     let opened = super::flash::Opened::default();
     req.extensions_mut().insert(opened.clone());
     let mut r = next.run(req).await;
     if let Some(m) = r.extensions_mut().remove::<MessagePage>() {
+        // The data set is read only for a message page (the handlers read their own).
+        let mode =
+            axum::extract::Query::<Params>::try_from_uri(&uri).map_or(Mode::Live, |q| mode_of(&q));
         let (parts, _) = r.into_parts();
         let body = pages::message(&m.title, &m.text, mode).into_string();
         r = Response::from_parts(parts, axum::body::Body::from(body));

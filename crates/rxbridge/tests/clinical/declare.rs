@@ -2,47 +2,20 @@
 //! never does) waits for the patient's declaration at the pharmacy: the use cases on the real
 //! embedded store, and the clinic API's view of it through the real router.
 
-use super::{approve, pharmacist};
+use super::{Fixture, approve, fixture, pharmacist};
 use crate::common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use rxbridge::{App, Config};
 use rxbridge_app::clinical::{DecisionError, DeclareError, Declared};
 use rxbridge_app::intake::Begin;
 use rxbridge_app::payments::PaymentStatus;
-use rxbridge_app::ports::{Caller, Mode};
+use rxbridge_app::ports::Mode;
 use rxbridge_domain::declaration::{DeclarationError, NhsExemption};
 use rxbridge_domain::lifecycle::Status;
 use rxbridge_domain::prescription::*;
 use rxbridge_domain::pricing::{QuoteKind, nhs_charge_per_item};
 use serde_json::Value;
 use tower::ServiceExt;
-
-struct Fixture {
-    app: App,
-    caller: Caller,
-    key: String,
-    _dir: tempfile::TempDir,
-}
-
-async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let app = App::open(Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Config::default()
-    })
-    .unwrap();
-    let c = app.state.clinics.add("Clinic").await.unwrap();
-    Fixture {
-        app,
-        caller: Caller {
-            clinic_id: c.clinic_id,
-            mode: Mode::Test,
-        },
-        key: c.test_key,
-        _dir: dir,
-    }
-}
 
 /// An NHS EPS prescription as the FHIR door records it: no `nhs` block (or, for a JSON
 /// submission, the one given). Two items, so the charge is visibly per item. Its id and the

@@ -22,6 +22,8 @@ fn pharmacist(n: &str) -> Pharmacist {
 struct Fixture {
     app: App,
     caller: Caller,
+    /// The clinic's sandbox API key.
+    key: String,
     _dir: tempfile::TempDir,
 }
 
@@ -47,6 +49,7 @@ async fn fixture() -> Fixture {
             clinic_id: c.clinic_id,
             mode: Mode::Test,
         },
+        key: c.test_key,
         _dir: dir,
     }
 }
