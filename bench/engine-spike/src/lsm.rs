@@ -5,18 +5,36 @@
 //! the conditional put of the DynamoDB adapter: a point read (bloom filters first), and within
 //! a batch a set of the keys already claimed in it.
 //!
-//! Memory for the 64 MiB RSS budget: a 16 MiB block cache, memtables of 8 MiB (one active,
-//! sealed ones until their flush) and the smallest journal bound fjall allows (64 MiB, on disk).
+//! Memory for the 64 MiB RSS budget: a 16 MiB block cache and 8 MiB memtables with fjall's
+//! 64 MiB tables peaked at 98–112 MiB under this load; an 8 MiB block cache, 4 MiB memtables (one active, up to four
+//! sealed until their flush), 16 MiB tables and two background workers peaked at ~54 MiB (one
+//! worker was faster but let sealed memtables pile up: 150–176 MiB). The journal is bounded at
+//! the smallest size fjall allows (64 MiB, on disk).
 
 use crate::data::{Chain, Rx, chain_hash, idem_pk, items, key};
 use crate::engine::Engine;
+use fjall::compaction::Leveled;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode};
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 
-pub const CACHE_BYTES: u64 = 16 * 1024 * 1024;
-pub const MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
+pub const CACHE_MIB: u64 = 8;
+pub const MEMTABLE_MIB: u64 = 4;
+pub const TABLE_MIB: u64 = 16;
+pub const WORKERS: usize = 2;
 const JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A size in MiB from the environment (`SPIKE_FJALL_CACHE_MIB`, `SPIKE_FJALL_MEMTABLE_MIB`:
+/// for trying other settings), or `default`.
+fn mib(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+        * 1024
+        * 1024
+}
 
 pub struct Fjall {
     db: Database,
@@ -29,11 +47,23 @@ impl Fjall {
     /// of their own (fjall's key-value separation), so compactions do not rewrite them.
     pub fn open(dir: &Path, blobs: bool) -> anyhow::Result<Self> {
         let db = Database::builder(dir)
-            .cache_size(CACHE_BYTES)
+            .cache_size(mib("SPIKE_FJALL_CACHE_MIB", CACHE_MIB))
             .max_journaling_size(JOURNAL_BYTES)
+            .worker_threads(
+                std::env::var("SPIKE_FJALL_WORKERS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(WORKERS),
+            )
             .open()?;
+        let memtable = mib("SPIKE_FJALL_MEMTABLE_MIB", MEMTABLE_MIB);
         let items = db.keyspace("items", || {
-            let o = KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES);
+            let o = KeyspaceCreateOptions::default()
+                .max_memtable_size(memtable)
+                .compaction_strategy(Arc::new(
+                    Leveled::default()
+                        .with_table_target_size(mib("SPIKE_FJALL_TABLE_MIB", TABLE_MIB)),
+                ));
             if blobs {
                 o.with_kv_separation(Some(KvSeparationOptions::default()))
             } else {
