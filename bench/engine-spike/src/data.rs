@@ -80,8 +80,6 @@ pub struct Rx {
 /// A generator of prescriptions for one producer.
 pub struct Gen {
     rng: StdRng,
-    producer: u64,
-    counter: u64,
 }
 
 fn hex_of(rng: &mut StdRng, bytes: usize) -> String {
@@ -95,13 +93,10 @@ impl Gen {
     pub fn new(seed: u64, producer: u64) -> Self {
         Self {
             rng: StdRng::seed_from_u64(seed.wrapping_mul(1_000_003) ^ producer),
-            producer,
-            counter: 0,
         }
     }
 
     pub fn next_rx(&mut self) -> Rx {
-        self.counter += 1;
         let r = &mut self.rng;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -165,11 +160,6 @@ impl Gen {
             created_at,
             issued_on: "2026-12-01".into(),
         }
-    }
-
-    /// How many this generator has made (for tests that follow a producer's stream).
-    pub fn made(&self) -> (u64, u64) {
-        (self.producer, self.counter)
     }
 }
 
