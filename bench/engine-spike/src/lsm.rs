@@ -7,7 +7,7 @@
 //!
 //! Memory for the 64 MiB RSS budget: a 16 MiB block cache and 8 MiB memtables with fjall's
 //! 64 MiB tables peaked at 98–112 MiB under this load; an 8 MiB block cache, 4 MiB memtables (one active, up to four
-//! sealed until their flush), 16 MiB tables and two background workers peaked at ~54 MiB (one
+//! sealed until their flush), 16 MiB tables and two background workers peaked at 52–54 MiB (one
 //! worker was faster but let sealed memtables pile up: 150–176 MiB). The journal is bounded at
 //! the smallest size fjall allows (64 MiB, on disk).
 
