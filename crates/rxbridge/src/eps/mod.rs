@@ -14,6 +14,7 @@
 mod deliver;
 mod settings;
 
+pub use deliver::derived_uuid;
 pub use settings::EpsSettings;
 
 use anyhow::Context as _;

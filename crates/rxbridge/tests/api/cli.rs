@@ -374,3 +374,30 @@ async fn dev_eps_sim_serves_the_dispensing_stand_in_and_stops_on_sigterm() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(&format!("API at {base}")), "{stdout}");
 }
+
+/// `rxbridge eps …` without the eps settings says which to set, and changes nothing.
+#[test]
+fn eps_commands_without_the_settings_name_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [["eps", "release"], ["eps", "notify"]] {
+        let out = rxbridge(dir.path(), &args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("EPS is not configured: set eps.base_url (RXBRIDGE_EPS_BASE_URL)"),
+            "{err}"
+        );
+    }
+    // On with a setting missing: refused at start, naming it.
+    let out = Command::new(env!("CARGO_BIN_EXE_rxbridge"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["eps", "release"])
+        .env_remove("RXBRIDGE_PATIENT_KEY")
+        .env("RXBRIDGE_EPS_BASE_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("eps.token_url is not set"), "{err}");
+}

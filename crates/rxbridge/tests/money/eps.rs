@@ -374,3 +374,57 @@ async fn a_release_of_what_the_clinic_already_sent_is_matched_not_recorded_twice
     let kinds = t.m.event_kinds(&id).await;
     assert!(kinds.contains(&"eps.released".to_string()), "{kinds:?}");
 }
+
+#[tokio::test]
+async fn a_cancelled_release_is_returned_and_a_failed_send_is_retried_as_the_same_message() {
+    let t = start().await;
+    t.sim
+        .queue(stocked(&short_form_id("819851-A83008-2EFE6"), &today(&t)));
+    assert_eq!(t.eps().release().await.unwrap().recorded, 1);
+    let id = t.only_prescription().await;
+    // Deliver the published prescription's return first, so only the next one is in play.
+    t.m.running.outbox.run_once().await.unwrap();
+    t.m.cancel(Mode::Test, &id).await;
+    // EPS is down for the first try.
+    t.sim.fail_next(
+        3,
+        rxbridge_eps::sim::Failure {
+            status: 503,
+            retry_after: None,
+            after_processing: false,
+        },
+    );
+    let rep = t.m.running.outbox.run_once().await.unwrap();
+    assert_eq!(rep.retried, 1, "{rep:?}");
+    let returns = |t: &Eps| {
+        t.sim
+            .received()
+            .into_iter()
+            .filter(|r| r.path == "/FHIR/R4/Task")
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(returns(&t).len(), 1, "only the published one's so far");
+    t.m.advance(jiff::SignedDuration::from_mins(10));
+    let rep = t.m.running.outbox.run_once().await.unwrap();
+    assert_eq!(rep.delivered, 1, "{rep:?}");
+    let tasks = returns(&t);
+    assert_eq!(tasks.len(), 2, "{tasks:?}");
+    assert_eq!(tasks[1].body["status"], "rejected");
+    assert_eq!(tasks[1].body["statusReason"]["coding"][0]["code"], "0003");
+    // The request id is derived from the outbox message: the same whatever the attempt.
+    let msg =
+        t.m.running
+            .outbox
+            .store()
+            .messages(MessageStatus::Delivered, 20)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|m| m.message.event_type == "eps.return" && m.message.subject == id)
+            .unwrap();
+    assert_eq!(msg.attempts, 2);
+    assert_eq!(
+        tasks[1].request_id,
+        rxbridge::eps::derived_uuid(&msg.message.id, "request")
+    );
+}
