@@ -142,11 +142,14 @@ pub struct ClaimRun {
     pub already_queued: u32,
     /// NHS prescriptions of the month that are not EPS releases (claimed on paper).
     pub not_electronic: u32,
+    /// Dispatched, but the parcel came back: not dispensed, not claimed.
+    pub returned: u32,
 }
 
-/// Queue the claim of every electronic prescription dispensed in `first..=last` (by its NHS
-/// charge's date) in `mode`: one `CLAIM` message per prescription, once — a second run finds
-/// each already queued (the `eps-claim` mark) and writes nothing.
+/// Queue the claim of every electronic prescription dispensed from an NHS charge dated in
+/// `first..=last` in `mode` (dispatched or delivered, and not come back): one `CLAIM` message
+/// per prescription, once — a second run finds each already queued (the `eps-claim` mark)
+/// and writes nothing.
 pub async fn queue_claims(
     store: &dyn Store,
     vault: &PatientVault,
@@ -166,6 +169,14 @@ pub async fn queue_claims(
             .map_err(StoreError::Unexpected)?;
         if !is_electronic(&rx) {
             run.not_electronic += 1;
+            continue;
+        }
+        let timeline = store.timeline(&rec.id).await?;
+        if timeline
+            .iter()
+            .any(|e| e.event.kind == "fulfilment.returned")
+        {
+            run.returned += 1;
             continue;
         }
         let charges_paid = u8::from(p.quote.kind == QuoteKind::NhsCharge);

@@ -88,6 +88,7 @@ pub async fn process_message(
     let (Some(key), Some(guard)) = (key, guard) else {
         return Err(internal());
     };
+    refuse_recorded(&state, &caller, &mapped, &rx).await?;
     let done = state
         .intake
         .submit(guard, &caller, &key, &hash, rx, &Received::default())
@@ -170,6 +171,51 @@ pub fn read_order(mapped: &Mapped, today: Date) -> Result<Prescription, Vec<Issu
 fn contract_prescription(state: &AppState, mapped: &Mapped) -> Result<Prescription, Fhir> {
     read_order(mapped, london_date(state.clock.now()))
         .map_err(|issues| Fhir(StatusCode::UNPROCESSABLE_ENTITY, outcome::refused(&issues)))
+}
+
+/// A second message for an EPS prescription already recorded here (sent before under another
+/// message id, or released from EPS to the pharmacy) is refused, naming the record: one
+/// prescription is never recorded, checked or dispensed twice.
+async fn refuse_recorded(
+    state: &AppState,
+    caller: &Caller,
+    mapped: &Mapped,
+    rx: &Prescription,
+) -> Result<(), Fhir> {
+    let Some(eps_id) = rx.authority.eps_prescription_id.as_deref() else {
+        return Ok(());
+    };
+    let filter = rxbridge_app::ports::ListFilter {
+        status: None,
+        clinic_reference: Some(eps_id.to_string()),
+    };
+    let page = state
+        .store
+        .list_prescriptions(&caller.clinic_id, caller.mode, &filter, None, 20)
+        .await
+        .map_err(|_| internal())?;
+    for rec in page.items {
+        let same = state
+            .intake
+            .open(&rec)
+            .is_ok_and(|r| r.authority.eps_prescription_id.as_deref() == Some(eps_id));
+        if same {
+            let issue = Issue {
+                expression: mapped.expression_for("/authority/eps_prescription_id"),
+                fhir_code: "duplicate",
+                code: "eps_prescription_recorded".into(),
+                detail: format!(
+                    "EPS prescription {eps_id} is already recorded here as {}",
+                    rec.id
+                ),
+            };
+            return Err(Fhir(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                outcome::refused(&[issue]),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// 201 with `Location` and the OperationOutcome naming the prescription id. Built from the

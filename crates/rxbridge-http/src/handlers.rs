@@ -176,7 +176,13 @@ fn parse_submission(
         ),
         None => None,
     };
-    Ok((rx, Received { signed_payload }))
+    Ok((
+        rx,
+        Received {
+            signed_payload,
+            eps_released: None,
+        },
+    ))
 }
 
 /// The idempotency request hash: SHA-256 of the body's canonical JSON (400 if it is not JSON).

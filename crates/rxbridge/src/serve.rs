@@ -141,7 +141,7 @@ where
 }
 
 /// With EPS configured: release the nominated prescriptions every `eps.release_interval_secs`
-/// and queue the claims of the month just ended every `eps.claim_interval_secs` (idempotent:
+/// and queue the claims of last month and this one every `eps.claim_interval_secs` (idempotent:
 /// each prescription is claimed once). The outbox worker sends what they queue.
 fn spawn_eps(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
     let Some(eps) = app.eps.clone() else {
@@ -168,10 +168,22 @@ fn spawn_eps(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
             true,
             move || {
                 let e = eps.clone();
+                // Last month and this one: a prescription charged at the end of a month and
+                // dispatched in the next is claimed when it is dispatched.
                 async move {
-                    e.claims(e.last_month())
+                    let mut run = e
+                        .claims(e.last_month())
                         .await
-                        .map_err(|err| format!("{err:#}"))
+                        .map_err(|err| format!("{err:#}"))?;
+                    let now = e
+                        .claims(e.this_month())
+                        .await
+                        .map_err(|err| format!("{err:#}"))?;
+                    run.queued += now.queued;
+                    run.already_queued += now.already_queued;
+                    run.not_electronic += now.not_electronic;
+                    run.returned += now.returned;
+                    Ok(run)
                 }
             },
         ));

@@ -361,10 +361,23 @@ impl Outbox {
         report: &mut RunReport,
     ) -> Result<(), StoreError> {
         let Some(transport) = &self.eps else {
-            m.status = MessageStatus::NoEndpoint;
-            m.last_error = Some("EPS is not configured (the eps settings)".into());
-            report.no_endpoint += 1;
-            return self.store.record_attempt(m, None).await;
+            // A return is written for every NHS prescription that will not be dispensed: with
+            // EPS off there is nobody to tell. The others are written only for electronic
+            // prescriptions EPS must hear of: retried, then dead-lettered for replay.
+            if m.message.event_type == crate::eps::RETURN {
+                m.status = MessageStatus::NoEndpoint;
+                m.last_error = Some("EPS is not configured (the eps settings)".into());
+                report.no_endpoint += 1;
+                return self.store.record_attempt(m, None).await;
+            }
+            return self
+                .fail(
+                    m,
+                    now,
+                    "EPS is not configured (the eps settings)".into(),
+                    report,
+                )
+                .await;
         };
         let body = match open_body(&self.vault, &m.message) {
             Ok(v) => v,

@@ -36,8 +36,8 @@ async fn eps_cmd(app: &App, command: EpsCommand) -> anyhow::Result<()> {
             let month = month.unwrap_or_else(|| eps.last_month());
             let r = eps.claims(month).await?;
             println!(
-                "claims for {month}: {} queued, {} queued before, {} NHS prescriptions not from EPS (claimed on paper)",
-                r.queued, r.already_queued, r.not_electronic
+                "claims for {month}: {} queued, {} queued before, {} NHS prescriptions not from EPS (claimed on paper), {} not claimed (the parcel came back)",
+                r.queued, r.already_queued, r.not_electronic, r.returned
             );
         }
     }

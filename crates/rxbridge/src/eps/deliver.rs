@@ -6,6 +6,7 @@
 
 use super::{Eps, at_of, released_detail};
 use async_trait::async_trait;
+use rxbridge_app::eps as app_eps;
 use rxbridge_app::eps::{CLAIM, NOTIFY, RETURN, SENT_EVENT, WITHDRAW};
 use rxbridge_app::outbox::{Delivery, DirectTransport, OutboxMessage};
 use rxbridge_domain::nhs::NhsTables;
@@ -14,6 +15,7 @@ use rxbridge_eps::client::{CLAIM as CLAIM_PATH, PROCESS_MESSAGE, TASK};
 use rxbridge_fhir::dispensing::codes::{
     LINE_ITEM_ID, LineStatus, PrescriptionStatus, ReturnReason, WithdrawReason, no_endorsement,
 };
+use rxbridge_fhir::dispensing::types::Quantity;
 use rxbridge_fhir::dispensing::{
     ClaimInput, ClaimedItem, Dispatch, DispensedItem, Released, claim, dispense_notification,
     return_task, withdraw_task,
@@ -31,16 +33,26 @@ pub fn derived_uuid(message_id: &str, label: &str) -> String {
         .to_string()
 }
 
-/// The line item ids of a released prescription, in message order.
-fn line_ids(p: &Released) -> Vec<String> {
+/// Each line item of a released prescription, in message order: its id and the quantity
+/// prescribed (what is supplied: the warehouse ships the prescribed quantity). An error names
+/// the item that lacks either, so nothing is declared supplied without its quantity.
+fn lines(p: &Released) -> Result<Vec<(String, Quantity)>, String> {
     p.items
         .iter()
-        .filter_map(|mr| {
-            mr.identifier
+        .enumerate()
+        .map(|(n, mr)| {
+            let id = mr
+                .identifier
                 .iter()
                 .find(|i| i.system.as_deref() == Some(LINE_ITEM_ID))
-                .or(mr.identifier.first())
                 .and_then(|i| i.value.clone())
+                .ok_or_else(|| format!("line item {} has no {LINE_ITEM_ID} identifier", n + 1))?;
+            let quantity = mr
+                .dispense_request
+                .as_ref()
+                .and_then(|d| d.quantity.clone())
+                .ok_or_else(|| format!("line item {id} has no dispenseRequest.quantity"))?;
+            Ok((id, quantity))
         })
         .collect()
 }
@@ -74,6 +86,25 @@ impl DirectTransport for Eps {
 impl Eps {
     async fn deliver_one(&self, m: &OutboxMessage, body: &Value) -> anyhow::Result<Delivery> {
         let subject = &m.message.subject;
+        if m.message.destination != app_eps::destination(self.caller.mode) {
+            return Ok(Delivery::NotApplicable(format!(
+                "EPS is configured for {} data (eps.mode): nothing to tell it about this one",
+                self.caller.mode.as_str()
+            )));
+        }
+        // Only the EPS clinic's prescriptions can have been released to this pharmacy (an
+        // `eps:{short-form id}` subject is one released and never recorded).
+        if !subject.starts_with("eps:")
+            && self
+                .store
+                .get_prescription(&self.caller.clinic_id, self.caller.mode, subject)
+                .await?
+                .is_none()
+        {
+            return Ok(Delivery::NotApplicable(
+                "not a prescription of the EPS clinic (eps.clinic_id): nothing to tell EPS".into(),
+            ));
+        }
         let Some(released) = self.original(subject, body).await? else {
             // A return is written for every NHS prescription that will not be dispensed; one
             // EPS never released to us (a paper one) has nothing to return. The others are
@@ -177,20 +208,19 @@ impl Eps {
     async fn build(&self, m: &OutboxMessage, body: &Value, p: &Released) -> anyhow::Result<Built> {
         let id = derived_uuid(&m.message.id, "message");
         let at = at_of(body, self.clock.now());
-        let lines = line_ids(p);
+        let lines = match lines(p) {
+            Ok(l) => l,
+            Err(why) => return Ok(Built::Refused(why)),
+        };
         let built = match m.message.event_type.as_str() {
             NOTIFY => {
                 let items = lines
                     .iter()
-                    .zip(&p.items)
-                    .map(|(line, mr)| DispensedItem {
+                    .map(|(line, quantity)| DispensedItem {
                         line_id: line.clone(),
                         dispense_id: derived_uuid(&m.message.id, line),
                         status: LineStatus::FullyDispensed,
-                        quantity: mr
-                            .dispense_request
-                            .as_ref()
-                            .and_then(|d| d.quantity.clone()),
+                        quantity: Some(quantity.clone()),
                         not_dispensed_reason: None,
                     })
                     .collect();
@@ -252,14 +282,24 @@ impl Eps {
         body: &Value,
         p: &Released,
         id: &str,
-        lines: &[String],
+        lines: &[(String, Quantity)],
     ) -> anyhow::Result<Built> {
         let Some((_, notify_message)) = self.sent_notification(&m.message.subject).await? else {
             return Ok(Built::Refused(
                 "no dispense notification was accepted by EPS: nothing to claim".into(),
             ));
         };
-        let code = body["exemption"].as_str().unwrap_or("0001");
+        if self.accepted(&m.message.subject, WITHDRAW).await? {
+            return Ok(Built::Refused(
+                "the dispense notification was withdrawn (the parcel came back): nothing to claim"
+                    .into(),
+            ));
+        }
+        let Some(code) = body["exemption"].as_str() else {
+            return Ok(Built::Refused(
+                "the prescription's quote records no exemption code".into(),
+            ));
+        };
         let Some(exemption) = NhsTables::builtin().exemption(code) else {
             return Ok(Built::Refused(format!(
                 "{code} is not an exemption code of the NHS table"
@@ -268,23 +308,19 @@ impl Eps {
         let charges = body["items"][0]["charges_paid"].as_u64().unwrap_or(0) as u8;
         let items = lines
             .iter()
-            .zip(&p.items)
             .enumerate()
-            .map(|(n, (line, mr))| ClaimedItem {
+            .map(|(n, (line, quantity))| ClaimedItem {
                 line_id: line.clone(),
                 dispense_id: derived_uuid(&notify_message, line),
                 sequence_id: derived_uuid(&m.message.id, &format!("sequence-{n}")),
                 status: LineStatus::FullyDispensed,
-                quantity: mr
-                    .dispense_request
-                    .as_ref()
-                    .and_then(|d| d.quantity.clone())
-                    .unwrap_or_default(),
+                quantity: quantity.clone(),
                 endorsement: Some(no_endorsement()),
                 charges_paid: charges,
             })
             .collect();
-        let created = self.clock.now().to_string();
+        // The message's own time, so a retry is the same claim.
+        let created = m.message.created_at.to_string();
         let input = ClaimInput {
             id,
             created: &created,
@@ -300,9 +336,13 @@ impl Eps {
         })
     }
 
-    /// The FHIR id and outbox message id of the dispense notification EPS accepted for
-    /// `subject`, if any.
-    async fn sent_notification(&self, subject: &str) -> anyhow::Result<Option<(String, String)>> {
+    /// The FHIR id and outbox message id of the last message of `event_type` EPS accepted
+    /// for `subject`, if any.
+    async fn last_accepted(
+        &self,
+        subject: &str,
+        event_type: &str,
+    ) -> anyhow::Result<Option<(String, String)>> {
         Ok(self
             .store
             .timeline(subject)
@@ -312,7 +352,7 @@ impl Eps {
             .map(|e| e.event)
             .find(|e| {
                 e.kind == SENT_EVENT
-                    && e.detail["event_type"] == NOTIFY
+                    && e.detail["event_type"] == event_type
                     && e.detail["status"]
                         .as_u64()
                         .is_some_and(|s| (200..300).contains(&s))
@@ -323,6 +363,16 @@ impl Eps {
                     e.detail["message_id"].as_str()?.to_string(),
                 ))
             }))
+    }
+
+    /// The dispense notification EPS accepted for `subject`, if any.
+    async fn sent_notification(&self, subject: &str) -> anyhow::Result<Option<(String, String)>> {
+        self.last_accepted(subject, NOTIFY).await
+    }
+
+    /// Whether EPS accepted a message of `event_type` for `subject`.
+    async fn accepted(&self, subject: &str, event_type: &str) -> anyhow::Result<bool> {
+        Ok(self.last_accepted(subject, event_type).await?.is_some())
     }
 }
 

@@ -29,7 +29,6 @@ use rxbridge_app::payments::Change;
 use rxbridge_app::ports::{Caller, ListFilter, Mode, PrescriptionRecord, Store, StoreError};
 use rxbridge_app::{Clock, eps as app_eps};
 use rxbridge_domain::dates::london_date;
-use rxbridge_domain::lifecycle::Status;
 use rxbridge_eps::{EpsClient, EpsConfig, Retry};
 use rxbridge_fhir::DmdTable;
 use rxbridge_fhir::dispensing::{Agent, Dispenser, Released, release_request};
@@ -113,9 +112,10 @@ impl Eps {
                 .unwrap_or_default(),
             key_id: settings.key_id.clone(),
             private_key_pem,
-            // Within one delivery attempt; the outbox retries over days after that.
+            // One try per call: the outbox retries a message on its own schedule (days), and a
+            // release is tried again at the next run, so a slow EPS holds nothing else up.
             retry: Retry {
-                attempts: 3,
+                attempts: 1,
                 ..Retry::default()
             },
         })?;
@@ -221,9 +221,14 @@ impl Eps {
         if let Some(rec) = self.clinic_sent(&short).await? {
             if self.released_event(&rec.id).await?.is_none() {
                 let doc = self.keep("eps-original", &original).await?;
-                self.store
-                    .record_event(self.released(&rec.id, &doc, release_id, &short, true))
-                    .await?;
+                let mut change = Change {
+                    events: vec![self.released(&rec.id, &doc, release_id, &short, true)],
+                    ..Change::default()
+                };
+                // Already cancelled, rejected or expired here: its return had nothing to go
+                // with until now.
+                self.with_return(&mut change, &rec);
+                self.commit_once(change).await?;
                 report.matched += 1;
             } else {
                 report.already += 1;
@@ -235,23 +240,25 @@ impl Eps {
         let guard = match self.intake.begin(&self.caller, &key, &hash).await {
             Ok(Begin::Proceed(guard)) => guard,
             Ok(Begin::Replay(view)) => {
-                // Recorded before; the event is written if a stop came between the two writes.
-                if self.released_event(&view.id).await?.is_none() {
-                    let doc = self.keep("eps-original", &original).await?;
-                    self.store
-                        .record_event(self.released(&view.id, &doc, release_id, &short, false))
-                        .await?;
+                // Recorded before (its original on its `prescription.received` event); a return
+                // a stop kept from being written is written now, once.
+                if let Some(rec) = self.recorded(&view.id).await? {
+                    let mut change = Change::default();
+                    self.with_return(&mut change, &rec);
+                    if !change.outbox.is_empty() {
+                        self.commit_once(change).await?;
+                    }
                 }
                 report.already += 1;
                 return Ok(());
             }
-            Err(e) => return Err(anyhow::anyhow!("releasing {short}: {e}")),
+            Err(e) => return Err(anyhow::anyhow!("releasing a prescription: {e}")),
         };
-        let mapped = rxbridge_fhir::map_order(bundle, &self.dmd).map_err(|e| anyhow::anyhow!(e.0));
+        let mapped = rxbridge_fhir::map_order(bundle, &self.dmd);
         let today = london_date(self.clock.now());
         let read = mapped
             .as_ref()
-            .map_err(|e| vec![e.to_string()])
+            .map_err(|_| vec!["not_a_bundle".to_string()])
             .and_then(|m| {
                 rxbridge_http::fhir::read_order(m, today)
                     .map_err(|issues| issues.iter().map(|i| i.code.clone()).collect())
@@ -269,26 +276,52 @@ impl Eps {
                 return Ok(());
             }
         };
+        // The original is named on the prescription's own `prescription.received` event: one
+        // transaction, so no prescription is ever recorded without it.
+        let received = Received {
+            signed_payload: None,
+            eps_released: Some(
+                self.released(&short, &doc, release_id, &short, false)
+                    .detail,
+            ),
+        };
         let done = self
             .intake
-            .submit(guard, &self.caller, &key, &hash, rx, &Received::default())
+            .submit(guard, &self.caller, &key, &hash, rx, &received)
             .await
-            .map_err(|e| anyhow::anyhow!("recording {short}: {e}"))?;
-        let mut change = Change {
-            events: vec![self.released(&done.view.id, &doc, release_id, &short, false)],
-            ..Change::default()
-        };
+            .map_err(|e| anyhow::anyhow!("recording a released prescription: {e}"))?;
         // Refused by the law at intake: given back to EPS so another pharmacy can see it.
-        if let Some(rec) = self.rejected(&done.view.id).await? {
-            change.outbox.extend(app_eps::return_for(
-                &rec,
-                Status::Rejected,
-                self.clock.now(),
-            ));
+        if let Some(rec) = self.recorded(&done.view.id).await? {
+            let mut change = Change::default();
+            self.with_return(&mut change, &rec);
+            if !change.outbox.is_empty() {
+                self.commit_once(change).await?;
+            }
         }
-        self.store.commit(change).await?;
         report.recorded += 1;
         Ok(())
+    }
+
+    /// Add the return of `rec` to `change` when it will not be dispensed here (cancelled,
+    /// rejected, expired), marked so it is written once.
+    fn with_return(&self, change: &mut Change, rec: &PrescriptionRecord) {
+        if let Some(m) = app_eps::return_for(rec, rec.status, self.clock.now()) {
+            change.dedupe = Some(("eps-return".into(), rec.id.clone()));
+            change.events.push(self.event(
+                "eps.return_queued",
+                &rec.id,
+                json!({ "message_id": m.id, "status": rec.status.as_str() }),
+            ));
+            change.outbox.push(m);
+        }
+    }
+
+    /// Commit `change`; one already written (its dedupe mark) is not an error.
+    async fn commit_once(&self, change: Change) -> anyhow::Result<()> {
+        match self.store.commit(change).await {
+            Ok(_) | Err(StoreError::Duplicate) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A released prescription this pharmacy cannot take: recorded for the audit under
@@ -351,7 +384,14 @@ impl Eps {
         .await?)
     }
 
-    /// The month before the current one (London time), the one `serve` claims.
+    /// The current month (London time).
+    pub fn this_month(&self) -> rxbridge_app::finance::Month {
+        rxbridge_app::finance::Month {
+            first: london_date(self.clock.now()).first_of_month(),
+        }
+    }
+
+    /// The month before the current one (London time).
     pub fn last_month(&self) -> rxbridge_app::finance::Month {
         let today = london_date(self.clock.now());
         rxbridge_app::finance::Month {
@@ -383,12 +423,11 @@ impl Eps {
         Ok(None)
     }
 
-    async fn rejected(&self, id: &str) -> anyhow::Result<Option<PrescriptionRecord>> {
-        let rec = self
+    async fn recorded(&self, id: &str) -> anyhow::Result<Option<PrescriptionRecord>> {
+        Ok(self
             .store
             .get_prescription(&self.caller.clinic_id, self.caller.mode, id)
-            .await?;
-        Ok(rec.filter(|r| r.status == Status::Rejected))
+            .await?)
     }
 
     async fn released_event(&self, id: &str) -> anyhow::Result<Option<Value>> {
@@ -443,8 +482,11 @@ pub async fn released_detail(
         .timeline(subject)
         .await?
         .into_iter()
-        .find(|e| e.event.kind == RELEASED_EVENT)
-        .map(|e| e.event.detail))
+        .find_map(|e| match e.event.kind.as_str() {
+            RELEASED_EVENT => Some(e.event.detail),
+            "prescription.received" => e.event.detail.get("eps_released").cloned(),
+            _ => None,
+        }))
 }
 
 /// When a message's time was: its `at`, else now.

@@ -167,7 +167,7 @@ async fn a_released_prescription_is_recorded_dispensed_notified_and_claimed() {
         .as_array()
         .expect("a dry run answer")
         .clone();
-    t.sim.queue(bundle);
+    t.sim.queue(bundle.clone());
     let r = t.eps().release().await.unwrap();
     assert_eq!((r.recorded, r.returned), (1, 1), "{r:?}");
     let id = t.only_prescription().await;
@@ -180,14 +180,18 @@ async fn a_released_prescription_is_recorded_dispensed_notified_and_claimed() {
         &json_findings,
         "{dry:#}"
     );
-    assert!(
-        t.m.event_kinds(&id)
-            .await
-            .contains(&"eps.released".to_string())
-    );
-    // A second release finds nothing new: EPS released it once.
+    // The sealed original is named on the prescription's own received event.
+    let received = t.m.running.store.as_ref().timeline_sync(&id).await;
+    let doc = received[0].event.detail["eps_released"]["document"]["id"]
+        .as_str()
+        .expect("the released original on prescription.received")
+        .to_string();
+    assert!(doc.starts_with("doc_"));
+    // The same prescription released again (a spine retry): nothing new is recorded.
+    t.sim.queue(bundle.clone());
     let again = t.eps().release().await.unwrap();
-    assert_eq!(again, Default::default());
+    assert_eq!((again.recorded, again.already), (0, 1), "{again:?}");
+    t.only_prescription().await;
 
     // The exemption is declared at the pharmacy, then the pharmacist approves.
     t.m.running
@@ -234,7 +238,28 @@ async fn a_released_prescription_is_recorded_dispensed_notified_and_claimed() {
     t.m.running.outbox.run_once().await.unwrap();
     let claims = t.received("/FHIR/R4/Claim");
     assert_eq!(claims.len(), 1, "{:?}", t.sim.received());
-    assert_eq!(claims[0]["resourceType"], "Claim");
+    let claim = &claims[0];
+    assert_eq!(claim["resourceType"], "Claim");
+    let text = claim.to_string();
+    // Exempt (0007, evidence seen): nothing paid; the dispense id is the notification's.
+    assert!(text.contains("\"code\":\"0007\""), "{claim:#}");
+    assert!(text.contains("evidence-seen"), "{claim:#}");
+    assert!(text.contains("not-paid"), "{claim:#}");
+    assert!(text.contains("\"code\":\"0006\""), "{claim:#}");
+    let dispense_id = dn[0]["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["resource"]["resourceType"] == "MedicationDispense")
+        .unwrap()["resource"]["identifier"][0]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.contains(&dispense_id), "{dispense_id} in {claim:#}");
+    assert_eq!(
+        claim["item"][0]["detail"][0]["quantity"]["value"], 20,
+        "{claim:#}"
+    );
 
     // The parcel comes back: the notification is withdrawn.
     let (s, v) = wh_event(
@@ -385,13 +410,13 @@ async fn a_cancelled_release_is_returned_and_a_failed_send_is_retried_as_the_sam
     // Deliver the published prescription's return first, so only the next one is in play.
     t.m.running.outbox.run_once().await.unwrap();
     t.m.cancel(Mode::Test, &id).await;
-    // EPS is down for the first try.
+    // The gateway times out after EPS took the first try.
     t.sim.fail_next(
-        3,
+        1,
         rxbridge_eps::sim::Failure {
-            status: 503,
+            status: 504,
             retry_after: None,
-            after_processing: false,
+            after_processing: true,
         },
     );
     let rep = t.m.running.outbox.run_once().await.unwrap();
@@ -403,11 +428,16 @@ async fn a_cancelled_release_is_returned_and_a_failed_send_is_retried_as_the_sam
             .filter(|r| r.path == "/FHIR/R4/Task")
             .collect::<Vec<_>>()
     };
-    assert_eq!(returns(&t).len(), 1, "only the published one's so far");
+    assert_eq!(
+        returns(&t).len(),
+        2,
+        "EPS took it before the gateway gave up"
+    );
     t.m.advance(jiff::SignedDuration::from_mins(10));
     let rep = t.m.running.outbox.run_once().await.unwrap();
     assert_eq!(rep.delivered, 1, "{rep:?}");
     let tasks = returns(&t);
+    // Taken once by EPS, though sent twice.
     assert_eq!(tasks.len(), 2, "{tasks:?}");
     assert_eq!(tasks[1].body["status"], "rejected");
     assert_eq!(tasks[1].body["statusReason"]["coding"][0]["code"], "0003");
@@ -426,5 +456,78 @@ async fn a_cancelled_release_is_returned_and_a_failed_send_is_retried_as_the_sam
     assert_eq!(
         tasks[1].request_id,
         rxbridge::eps::derived_uuid(&msg.message.id, "request")
+    );
+}
+
+#[tokio::test]
+async fn the_clinic_door_refuses_a_prescription_already_released_and_a_cancelled_one_is_returned_on_release()
+ {
+    let t = start().await;
+    let released = stocked(&short_form_id("819851-A83008-2EFE7"), &today(&t));
+    t.sim.queue(released.clone());
+    assert_eq!(t.eps().release().await.unwrap().recorded, 1);
+    let id = t.only_prescription().await;
+    // The clinic's system sends the same prescription afterwards (another message id).
+    let mut again = released.clone();
+    again["identifier"]["value"] = "0d7e0a14-5b52-4b0f-9f66-0c44ce9ab3c1".into();
+    let r =
+        t.m.client
+            .post(t.m.url("/fhir/R4/$process-message"))
+            .bearer_auth(&t.m.test_key)
+            .header("content-type", "application/fhir+json")
+            .body(again.to_string())
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), Rs::UNPROCESSABLE_ENTITY);
+    let outcome: Value = r.json().await.unwrap();
+    assert_eq!(
+        outcome["issue"][0]["diagnostics"], "eps_prescription_recorded",
+        "{outcome:#}"
+    );
+    assert!(
+        outcome["issue"][0]["details"]["text"]
+            .as_str()
+            .unwrap()
+            .contains(&id),
+        "{outcome:#}"
+    );
+    assert_eq!(t.only_prescription().await, id);
+
+    // A prescription the clinic sent and then cancelled, released afterwards: matched, and
+    // returned so the patient can take it elsewhere.
+    let sent_first = stocked(&short_form_id("819851-A83008-2EFE8"), &today(&t));
+    let r =
+        t.m.client
+            .post(t.m.url("/fhir/R4/$process-message"))
+            .bearer_auth(&t.m.test_key)
+            .header("content-type", "application/fhir+json")
+            .body(sent_first.to_string())
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), Rs::CREATED);
+    let outcome: Value = r.json().await.unwrap();
+    let cancelled = outcome["issue"][0]["diagnostics"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.m.cancel(Mode::Test, &cancelled).await;
+    // Before the release, its return has nothing to go with.
+    t.m.running.outbox.run_once().await.unwrap();
+    let before = t.received("/FHIR/R4/Task").len();
+    t.sim.queue(sent_first);
+    let r = t.eps().release().await.unwrap();
+    assert_eq!(r.matched, 1, "{r:?}");
+    t.m.running.outbox.run_once().await.unwrap();
+    let tasks = t.received("/FHIR/R4/Task");
+    assert_eq!(tasks.len(), before + 1, "{tasks:#?}");
+    let last = tasks.last().unwrap();
+    assert_eq!(
+        (
+            last["status"].as_str(),
+            last["statusReason"]["coding"][0]["code"].as_str()
+        ),
+        (Some("rejected"), Some("0003"))
     );
 }
