@@ -22,6 +22,8 @@ mod conn;
 mod fulfilment;
 #[cfg(test)]
 mod hot_keys;
+#[cfg(test)]
+mod layout;
 mod migrations;
 mod payments;
 mod prescriber_keys;

@@ -204,7 +204,8 @@ pub fn find_idempotency(
     key: &str,
 ) -> Result<Option<IdempotencyRecord>, StoreError> {
     c.prepare_cached(
-        "SELECT request_hash, response_status, response_body, created_at FROM idempotency WHERE clinic_id = ?1 AND mode = ?2 AND key = ?3",
+        "SELECT i.request_hash, a.response_status, a.response_body, i.created_at FROM idempotency i
+         JOIN idempotency_answers a ON a.seq = i.answer WHERE i.clinic_id = ?1 AND i.mode = ?2 AND i.key = ?3",
     )
     .and_then(|mut s| {
         s.query_row(params![clinic_id, mode.as_str(), key], |r| {
@@ -230,13 +231,26 @@ pub fn insert_prescription(
 ) -> Result<InsertOutcome, StoreError> {
     let i = &new.idempotency;
     // The unique key is claimed first, in this transaction: if it exists nothing else is written.
+    // The claim names the answer appended next (the writer is the only one appending, and the
+    // whole write is one transaction).
+    let answer: i64 = c
+        .prepare_cached("SELECT IFNULL(MAX(seq), 0) + 1 FROM idempotency_answers")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(unexpected)?;
     let claimed = c
         .prepare_cached(
-            "INSERT INTO idempotency (clinic_id, mode, key, request_hash, response_status, response_body, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+            "INSERT INTO idempotency (clinic_id, mode, key, request_hash, answer, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
         )
         .and_then(|mut s| {
-            s.execute(params![i.clinic_id, i.mode.as_str(), i.key, i.request_hash, i.response_status, i.response_body, i.created_at.to_string()])
+            s.execute(params![
+                i.clinic_id,
+                i.mode.as_str(),
+                i.key,
+                i.request_hash,
+                answer,
+                i.created_at.to_string()
+            ])
         })
         .map_err(unexpected)?;
     if claimed == 0 {
@@ -244,6 +258,11 @@ pub fn insert_prescription(
             .ok_or_else(|| unexpected("idempotency row vanished inside its transaction"))?;
         return Ok(InsertOutcome::KeyExists(existing));
     }
+    c.prepare_cached(
+        "INSERT INTO idempotency_answers (seq, response_status, response_body) VALUES (?1, ?2, ?3)",
+    )
+    .and_then(|mut s| s.execute(params![answer, i.response_status, i.response_body]))
+    .map_err(unexpected)?;
     // The row names the event written with it, and that event binds the row.
     let mut record = new.record.clone();
     record.event_seq = chain.seq + 1;
