@@ -1,8 +1,8 @@
 //! The store's layout on disk: a data directory of an earlier schema upgrades in place and
-//! reads exactly as before.
+//! reads exactly as before, and every index a submission keeps up to date is one a query reads.
 
 use crate::conn::open_conn;
-use crate::{SqliteStore, migrations};
+use crate::{SqliteStore, migrations, patients, queries};
 use rusqlite::params;
 use rxbridge_app::contract::{clinic, keys, new_rx, record};
 use rxbridge_app::ports::*;
@@ -95,4 +95,81 @@ async fn idempotency_rows_of_schema_11_upgrade_in_place() {
         exported,
         vec![old_record(2), old_record(1), old_record(0), want]
     );
+}
+
+/// The tables a submission writes: each of their indexes is a page written per submission.
+const INTAKE_TABLES: &str = "'prescriptions', 'rx_patient', 'rx_patient_phone', 'rx_history', 'idempotency', 'idempotency_answers', 'events'";
+
+/// The store's statements that read those tables by an index of their own.
+fn statements() -> Vec<String> {
+    let mut all: Vec<String> = patients::PATIENT_CONTEXT_SQL.map(String::from).to_vec();
+    all.extend([
+        queries::list_sql(false),
+        queries::list_sql(true),
+        queries::worklist_sql(),
+        queries::TIMELINE_SQL.into(),
+        queries::HISTORY_STATUS_SQL.into(),
+    ]);
+    let k = || "k".to_string();
+    for lookup in [
+        StaffLookup::PrescriptionId(k()),
+        StaffLookup::ClinicReference(k()),
+        StaffLookup::NhsNumber(k()),
+        StaffLookup::Email(k()),
+        StaffLookup::Phone(k()),
+        StaffLookup::Postcode(k()),
+        StaffLookup::FamilyNameAndDob(k()),
+    ] {
+        all.push(patients::search_sql(&lookup).0);
+    }
+    all
+}
+
+/// The indexes `EXPLAIN QUERY PLAN` says `sql` reads.
+fn indexes_read(c: &rusqlite::Connection, sql: &str) -> Vec<String> {
+    let mut s = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let n = s.parameter_count();
+    let lines: Vec<String> = s
+        .query_map(rusqlite::params_from_iter((0..n).map(|_| "x")), |r| {
+            r.get::<_, String>(3)
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    lines
+        .iter()
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let at = words.iter().position(|w| *w == "INDEX")?;
+            words.get(at + 1).map(|w| w.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn every_index_a_submission_writes_is_read_by_a_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = open_conn(&dir.path().join("plan.db"), false).unwrap();
+    migrations::migrate(&mut c).unwrap();
+    let read: Vec<String> = statements()
+        .iter()
+        .flat_map(|sql| indexes_read(&c, sql))
+        .collect();
+    let indexes: Vec<(String, String)> = c
+        .prepare(&format!(
+            "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'
+             AND tbl_name IN ({INTAKE_TABLES}) AND name NOT LIKE 'sqlite_autoindex_%' ORDER BY name"
+        ))
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(indexes.len() >= 5, "{indexes:?}");
+    for (index, table) in &indexes {
+        assert!(
+            read.contains(index),
+            "{index} on {table} is written by submissions and read by no query ({read:?})"
+        );
+    }
 }

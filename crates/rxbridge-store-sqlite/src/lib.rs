@@ -25,6 +25,7 @@ mod hot_keys;
 #[cfg(test)]
 mod layout;
 mod migrations;
+mod patients;
 mod payments;
 mod prescriber_keys;
 mod queries;

@@ -339,6 +339,14 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE idempotency;
     ALTER TABLE idempotency_v12 RENAME TO idempotency;
     "#,
+    // 13: indexes no query reads. A clinic's listing walks `rx_by_clinic` (a status filters it)
+    // or, by reference, `rx_by_mode_reference`, which staff search reads too; `rx_by_reference`
+    // (a random page per submission) and `rx_by_status` (moved at every transition) were kept
+    // up to date for nothing. A test (`layout.rs`) checks that every index is read by a query.
+    r#"
+    DROP INDEX IF EXISTS rx_by_reference;
+    DROP INDEX IF EXISTS rx_by_status;
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
