@@ -98,7 +98,7 @@ async fn idempotency_rows_of_schema_11_upgrade_in_place() {
 }
 
 /// The tables a submission writes: each of their indexes is a page written per submission.
-const INTAKE_TABLES: &str = "'prescriptions', 'rx_patient', 'rx_patient_phone', 'rx_history', 'idempotency', 'idempotency_answers', 'events'";
+const INTAKE_TABLES: &str = "'prescriptions', 'rx_patient', 'rx_patient_phone', 'rx_history', 'idempotency', 'idempotency_answers', 'events', 'rx_patient_lookup', 'rx_nhs_details'";
 
 /// The store's statements that read those tables by an index of their own.
 fn statements() -> Vec<String> {

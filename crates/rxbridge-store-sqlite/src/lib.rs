@@ -25,6 +25,8 @@ mod hot_keys;
 #[cfg(test)]
 mod layout;
 mod migrations;
+#[cfg(test)]
+mod patient_lookups;
 mod patients;
 mod payments;
 mod prescriber_keys;

@@ -347,6 +347,48 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX IF EXISTS rx_by_reference;
     DROP INDEX IF EXISTS rx_by_status;
     "#,
+    // 14: a patient's lookup keys once per patient, not once per prescription. Each of the six
+    // identity indexes of `rx_patient` (and `rxp_phone`) took an entry per prescription on a
+    // random page; now a (kind, value, patient) row is written when a patient first shows that
+    // value, and a repeat prescription with the same details writes none. `patient` is the
+    // history key ('n:' + NHS number hash, or 'd:' + demographics hash, as in `rx_history`),
+    // through which staff search finds the prescriptions. Kinds: 'a' address, 'e' email,
+    // 'f' family name + date of birth, 'p' postcode, 't' phone. The (NHS number, name + date of
+    // birth) pairs the identity checks seek are kept in `rx_nhs_details`, both ways. `rx_patient`
+    // and `rx_patient_phone` keep every column (the export reads them, search filters by them).
+    r#"
+    CREATE TABLE IF NOT EXISTS rx_patient_lookup (
+        mode TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        patient TEXT NOT NULL,
+        PRIMARY KEY (mode, kind, value, patient)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS rx_nhs_details (
+        mode TEXT NOT NULL,
+        nhs TEXT NOT NULL,
+        name_dob TEXT NOT NULL,
+        PRIMARY KEY (mode, nhs, name_dob)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS rx_details_nhs ON rx_nhs_details(mode, name_dob, nhs);
+    CREATE TEMP VIEW patient_of AS SELECT prescription_id, mode, nhs, name_dob, family_dob, email, postcode, address,
+        CASE WHEN nhs IS NULL THEN 'd:' || demographic ELSE 'n:' || nhs END AS patient FROM rx_patient;
+    INSERT OR IGNORE INTO rx_patient_lookup SELECT mode, 'a', address, patient FROM temp.patient_of;
+    INSERT OR IGNORE INTO rx_patient_lookup SELECT mode, 'e', email, patient FROM temp.patient_of WHERE email IS NOT NULL;
+    INSERT OR IGNORE INTO rx_patient_lookup SELECT mode, 'f', family_dob, patient FROM temp.patient_of;
+    INSERT OR IGNORE INTO rx_patient_lookup SELECT mode, 'p', postcode, patient FROM temp.patient_of;
+    INSERT OR IGNORE INTO rx_patient_lookup SELECT ph.mode, 't', ph.phone, p.patient
+        FROM rx_patient_phone ph JOIN temp.patient_of p USING (prescription_id);
+    INSERT OR IGNORE INTO rx_nhs_details SELECT mode, nhs, name_dob FROM rx_patient WHERE nhs IS NOT NULL;
+    DROP VIEW temp.patient_of;
+    DROP INDEX IF EXISTS rxp_nhs;
+    DROP INDEX IF EXISTS rxp_name_dob;
+    DROP INDEX IF EXISTS rxp_family_dob;
+    DROP INDEX IF EXISTS rxp_email;
+    DROP INDEX IF EXISTS rxp_postcode;
+    DROP INDEX IF EXISTS rxp_address;
+    DROP INDEX IF EXISTS rxp_phone;
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {

@@ -284,39 +284,9 @@ pub fn insert_prescription(
         ])
     })
     .map_err(duplicate_or_unexpected)?;
-    // The prescriptions row id; rx_patient is WITHOUT ROWID and does not change it, but take it now.
+    // The prescriptions row id (the order of arrival the history keeps).
     let prescription_seq = c.last_insert_rowid();
-    let p = &new.patient;
-    c.prepare_cached(
-        "INSERT INTO rx_patient (prescription_id, mode, identity, nhs, demographic, name_dob, family_dob, email, postcode, address)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![r.id, r.mode.as_str(), p.identity(), p.nhs, p.demographic, p.name_dob, p.family_dob, p.email, p.postcode, p.address])
-    })
-    .map_err(unexpected)?;
-    if let Some(phone) = &p.phone {
-        c.prepare_cached(
-            "INSERT INTO rx_patient_phone (prescription_id, mode, phone) VALUES (?1, ?2, ?3)",
-        )
-        .and_then(|mut s| s.execute(params![r.id, r.mode.as_str(), phone]))
-        .map_err(unexpected)?;
-    }
-    let seq = prescription_seq;
-    let mut keys = vec![format!("d:{}", p.demographic)];
-    if let Some(n) = &p.nhs {
-        keys.push(format!("n:{n}"));
-    }
-    for key in keys {
-        c.prepare_cached(
-            "INSERT INTO rx_history (mode, key, seq, prescription_id, has_nhs, clinic_id, issued_on, status, items)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![r.mode.as_str(), key, seq, r.id, p.nhs.is_some(), r.clinic_id, r.issued_on.to_string(), r.status.as_str(), items])
-        })
-        .map_err(unexpected)?;
-    }
+    crate::patients::insert_patient(c, r, prescription_seq, &items, &new.patient)?;
     append_event(c, chain, &event)?;
     Ok(InsertOutcome::Inserted)
 }
