@@ -22,7 +22,7 @@ use rxbridge_app::views::PrescriptionView;
 use rxbridge_domain::dates::london_date;
 use rxbridge_domain::formulary::Formulary;
 use rxbridge_domain::prescription::Prescription;
-use rxbridge_fhir::{DmdTable, Issue, Mapped, map_order, outcome};
+use rxbridge_fhir::{Issue, Mapped, map_order, outcome};
 use serde_json::Value;
 
 pub const FHIR_JSON: &str = "application/fhir+json";
@@ -77,7 +77,7 @@ pub async fn process_message(
 ) -> Result<Response, Fhir> {
     require_fhir_json(&headers)?;
     let bundle = parse_json(&body)?;
-    let mapped = map_order(&bundle, DmdTable::builtin())
+    let mapped = map_order(&bundle, &state.dmd)
         .map_err(|e| Fhir::one(StatusCode::BAD_REQUEST, "structure", "not_a_bundle", &e.0))?;
     let hash = sha256_hex(canonical_json(&bundle).as_bytes());
     let (key, guard) = match begin(&state, &caller, &mapped, &hash).await? {

@@ -594,8 +594,8 @@ pub struct DmdCodeView {
 #[utoipa::path(get, path = "/v1/formulary", tag = "reference", operation_id = "getFormulary",
     responses((status = 200, description = "The formulary", body = FormularyView),
     (status = "4XX", description = "A request the server refuses before the handler (for example 408 when it is not received within 30 s)", body = Problem, content_type = "application/problem+json")))]
-pub async fn formulary() -> Json<FormularyView> {
-    let (f, dmd) = (Formulary::builtin(), rxbridge_fhir::DmdTable::builtin());
+pub async fn formulary(State(state): State<AppState>) -> Json<FormularyView> {
+    let (f, dmd) = (Formulary::builtin(), state.dmd.as_ref());
     let products = f
         .products
         .iter()
