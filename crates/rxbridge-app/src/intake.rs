@@ -350,6 +350,32 @@ impl Intake {
         }
     }
 
+    /// The prescription of `caller` already recorded for the EPS prescription `eps_id`, if
+    /// any: one the FHIR door or an EPS release recorded, whose reference is the short-form id.
+    /// Both doors refuse a second, so one prescription is never checked or dispensed twice.
+    pub async fn recorded_eps(
+        &self,
+        caller: &Caller,
+        eps_id: &str,
+    ) -> Result<Option<String>, IntakeError> {
+        let filter = crate::ports::ListFilter {
+            status: None,
+            clinic_reference: Some(eps_id.to_string()),
+        };
+        let page = self
+            .store
+            .list_prescriptions(&caller.clinic_id, caller.mode, &filter, None, 20)
+            .await?;
+        Ok(page
+            .items
+            .into_iter()
+            .find(|rec| {
+                self.open(rec)
+                    .is_ok_and(|rx| rx.authority.eps_prescription_id.as_deref() == Some(eps_id))
+            })
+            .map(|rec| rec.id))
+    }
+
     pub async fn get(&self, caller: &Caller, id: &str) -> Result<PrescriptionView, IntakeError> {
         let rec = self
             .store

@@ -185,37 +185,24 @@ async fn refuse_recorded(
     let Some(eps_id) = rx.authority.eps_prescription_id.as_deref() else {
         return Ok(());
     };
-    let filter = rxbridge_app::ports::ListFilter {
-        status: None,
-        clinic_reference: Some(eps_id.to_string()),
-    };
-    let page = state
-        .store
-        .list_prescriptions(&caller.clinic_id, caller.mode, &filter, None, 20)
+    let Some(id) = state
+        .intake
+        .recorded_eps(caller, eps_id)
         .await
-        .map_err(|_| internal())?;
-    for rec in page.items {
-        let same = state
-            .intake
-            .open(&rec)
-            .is_ok_and(|r| r.authority.eps_prescription_id.as_deref() == Some(eps_id));
-        if same {
-            let issue = Issue {
-                expression: mapped.expression_for("/authority/eps_prescription_id"),
-                fhir_code: "duplicate",
-                code: "eps_prescription_recorded".into(),
-                detail: format!(
-                    "EPS prescription {eps_id} is already recorded here as {}",
-                    rec.id
-                ),
-            };
-            return Err(Fhir(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                outcome::refused(&[issue]),
-            ));
-        }
-    }
-    Ok(())
+        .map_err(intake_outcome)?
+    else {
+        return Ok(());
+    };
+    let issue = Issue {
+        expression: mapped.expression_for("/authority/eps_prescription_id"),
+        fhir_code: "duplicate",
+        code: "eps_prescription_recorded".into(),
+        detail: format!("EPS prescription {eps_id} is already recorded here as {id}"),
+    };
+    Err(Fhir(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        outcome::refused(&[issue]),
+    ))
 }
 
 /// 201 with `Location` and the OperationOutcome naming the prescription id. Built from the

@@ -493,6 +493,37 @@ async fn the_clinic_door_refuses_a_prescription_already_released_and_a_cancelled
         "{outcome:#}"
     );
     assert_eq!(t.only_prescription().await, id);
+    // Or its JSON equivalent, under the clinic's own reference.
+    let dmd = rxbridge_fhir::DmdTable::from_json(
+        &std::fs::read_to_string(repo("tests/fixtures/eps/dmd-test-only.json")).unwrap(),
+    )
+    .unwrap();
+    let mut json_body = rxbridge_fhir::map_order(&released, &dmd).unwrap().contract;
+    json_body["nhs"] = json!({ "exemption": "0007", "evidence_seen": true });
+    json_body["clinic_reference"] = "CLINIC-REF-7".into();
+    let r =
+        t.m.client
+            .post(t.m.url("/v1/prescriptions"))
+            .bearer_auth(&t.m.test_key)
+            .header("Idempotency-Key", "json-after-release")
+            .json(&json_body)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), Rs::UNPROCESSABLE_ENTITY);
+    let problem: Value = r.json().await.unwrap();
+    assert_eq!(
+        (
+            problem["errors"][0]["pointer"].as_str(),
+            problem["errors"][0]["code"].as_str()
+        ),
+        (
+            Some("/authority/eps_prescription_id"),
+            Some("eps_prescription_recorded")
+        ),
+        "{problem:#}"
+    );
+    assert_eq!(t.only_prescription().await, id);
 
     // A prescription the clinic sent and then cancelled, released afterwards: matched, and
     // returned so the patient can take it elsewhere.
