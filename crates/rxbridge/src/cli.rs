@@ -184,8 +184,15 @@ pub enum WebhookCommand {
 pub enum EpsCommand {
     /// Release the prescriptions nominated to the pharmacy and take each one in (recorded,
     /// matched with the clinic's own, or returned to EPS when it cannot be taken).
-    #[command(after_help = "Example:\n  rxbridge eps release")]
-    Release,
+    #[command(
+        after_help = "Example:\n  rxbridge eps release\n  rxbridge eps release --from-document doc_01a2…   (finish a release a stop interrupted)"
+    )]
+    Release {
+        /// Take in again the prescriptions of a kept release answer (the document the
+        /// eps.release_run event or the log names) instead of releasing new ones
+        #[arg(long, value_name = "DOC")]
+        from_document: Option<String>,
+    },
     /// Send the EPS messages due now (dispense notifications, returns, withdraws, claims);
     /// `serve` sends them on its own.
     #[command(after_help = "Example:\n  rxbridge eps notify")]

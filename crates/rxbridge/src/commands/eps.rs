@@ -15,8 +15,11 @@ async fn eps_cmd(app: &App, command: EpsCommand) -> anyhow::Result<()> {
         );
     };
     match command {
-        EpsCommand::Release => {
-            let r = eps.release().await?;
+        EpsCommand::Release { from_document } => {
+            let r = match from_document {
+                Some(doc) => eps.retake(&doc).await?,
+                None => eps.release().await?,
+            };
             println!(
                 "released: {} recorded, {} matched with the clinic's, {} already recorded, {} returned to EPS, {} EPS could not release, {} unreadable, {} not taken in (see the log)",
                 r.recorded,

@@ -193,6 +193,32 @@ impl Eps {
         Ok(report)
     }
 
+    /// Take in again the prescriptions of a kept release answer (the document an
+    /// `eps.release_run` event or the log names): what a stop or a failure interrupted is
+    /// finished, and what was taken in before is found already there.
+    pub async fn retake(&self, doc_id: &str) -> anyhow::Result<ReleaseReport> {
+        let (_, bytes) = self
+            .documents
+            .get(doc_id)
+            .await?
+            .with_context(|| format!("no document {doc_id}"))?;
+        let kept: Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{doc_id} is not a kept release answer"))?;
+        let release = rxbridge_fhir::dispensing::Release::parse(&kept["answer"])
+            .map_err(|e| anyhow::anyhow!("{doc_id} is not a kept release answer: {e}"))?;
+        let mut report = ReleaseReport {
+            failed_at_eps: release.failed.len() as u32,
+            ..ReleaseReport::default()
+        };
+        for bundle in &release.passed {
+            if let Err(e) = self.take(&release.id, bundle, &mut report).await {
+                tracing::error!(error = %e, document = doc_id, "a released prescription was not taken in");
+                report.not_taken += 1;
+            }
+        }
+        Ok(report)
+    }
+
     /// One released prescription: recorded, matched, already there, or given back.
     async fn take(
         &self,

@@ -393,6 +393,32 @@ agent_user_id = "3415870201"
     succeeded(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("sent: 0 delivered"), "{stdout}");
+    // The first release's kept answer (the first document: ids are time-ordered UUIDv7s)
+    // taken in again: found already there, nothing sent.
+    let doc = std::fs::read_dir(dir.path().join("documents"))
+        .unwrap()
+        .filter_map(|e| Some(e.ok()?.path().file_stem()?.to_string_lossy().into_owned()))
+        .min()
+        .expect("the kept release answer");
+    let out = rxbridge(
+        dir.path(),
+        &[
+            "--config",
+            &config,
+            "eps",
+            "release",
+            "--from-document",
+            &doc,
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("0 returned to EPS, 0 EPS could not release, 0 unreadable"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("sent: 0 delivered"), "{stdout}");
     sigterm(child);
 }
 
