@@ -86,18 +86,19 @@ pub(super) fn field<'a, 'j>(
     }
 }
 
-/// Printable text of 1..=max characters, without control characters.
-pub(super) fn text(
-    m: &Map,
+/// Printable text of 1..=max characters, without control characters: trimmed, borrowed from
+/// the tree (a caller copies it only into the value it builds).
+pub(super) fn text<'a>(
+    m: &'a Map,
     at: &str,
     key: &str,
     required: bool,
     max: usize,
     e: &mut Errs,
-) -> Option<String> {
+) -> Option<&'a str> {
     match field(m, at, key, required, e)? {
         Value::String(s) => match clean_text(s, max) {
-            Ok(t) => Some(t.to_string()),
+            Ok(t) => Some(t),
             Err(TextFault::Empty) => {
                 e.push(&ptr(at, key), "empty", "must not be empty");
                 None
@@ -213,7 +214,7 @@ pub(super) fn boolean(m: &Map, at: &str, key: &str, required: bool, e: &mut Errs
 
 pub(super) fn date(m: &Map, at: &str, key: &str, e: &mut Errs) -> Option<Date> {
     let s = text(m, at, key, true, 10, e)?;
-    match calendar_date(&s) {
+    match calendar_date(s) {
         Some(d) => Some(d),
         None => {
             e.push(
@@ -260,7 +261,7 @@ pub(super) fn optional_parsed<T, E: std::fmt::Display>(
         return Some(None);
     }
     let s = text(m, at, key, false, max, e)?;
-    match parse(&s) {
+    match parse(s) {
         Ok(v) => Some(Some(v)),
         Err(err) => {
             e.push(&ptr(at, key), code, err.to_string());
