@@ -89,7 +89,7 @@ pub fn parse_prescription_fast(
     today: Date,
     formulary: &Formulary,
 ) -> Option<Prescription> {
-    fast::parse(body, today, formulary)
+    fast::parse(std::str::from_utf8(body).ok()?, today, formulary)
 }
 
 /// The canonical JSON of a body (`rxbridge_app::events::canonical_json` of it: keys sorted at
@@ -116,12 +116,14 @@ pub fn parse_prescription_bytes(
     today: Date,
     formulary: &Formulary,
 ) -> Result<Prescription, BodyError> {
-    if let Some(rx) = fast::parse(body, today, formulary) {
-        return Ok(rx);
-    }
-    // Checked as UTF-8 once, the body is read without checking each string again.
+    // Checked as UTF-8 once, the body is read by both paths without checking each string again.
     let v: Value = match std::str::from_utf8(body) {
-        Ok(text) => serde_json::from_str(text),
+        Ok(text) => {
+            if let Some(rx) = fast::parse(text, today, formulary) {
+                return Ok(rx);
+            }
+            serde_json::from_str(text)
+        }
         Err(_) => serde_json::from_slice(body),
     }
     .map_err(BodyError::Json)?;

@@ -165,11 +165,10 @@ struct SignatureIn {
     jws: Parsed<Jws>,
 }
 
-/// The prescription, when the body is well-formed and breaks no rule; `None` means "ask the
-/// collecting parser".
-pub(super) fn parse(body: &[u8], today: Date, formulary: &Formulary) -> Option<Prescription> {
-    // Checked as UTF-8 once, the body is read without checking each string again.
-    let Obj(rx): Obj<RxIn> = serde_json::from_str(std::str::from_utf8(body).ok()?).ok()?;
+/// The prescription, when the body (already checked as UTF-8, so its strings are not checked
+/// again) is well-formed and breaks no rule; `None` means "ask the collecting parser".
+pub(super) fn parse(body: &str, today: Date, formulary: &Formulary) -> Option<Prescription> {
+    let Obj(rx): Obj<RxIn> = serde_json::from_str(body).ok()?;
     let kind = rx.kind.0;
     let authority = authority(&rx.authority)?;
     let allowed = match kind {

@@ -19,7 +19,11 @@ impl Errs {
 
 /// RFC 6901: `~` → `~0`, `/` → `~1`.
 pub(super) fn ptr(base: &str, key: &str) -> String {
-    format!("{base}/{}", key.replace('~', "~0").replace('/', "~1"))
+    if key.contains(['~', '/']) {
+        format!("{base}/{}", key.replace('~', "~0").replace('/', "~1"))
+    } else {
+        format!("{base}/{key}")
+    }
 }
 
 pub(super) fn type_name(v: &Value) -> &'static str {
@@ -47,11 +51,7 @@ pub(super) fn object<'a, 'j>(
             }
             for k in m.keys() {
                 if !allowed.contains(&k) {
-                    e.push(
-                        &ptr(at, k),
-                        "unknown_field",
-                        format!("unknown field; expected one of: {}", allowed.join(", ")),
-                    );
+                    e.push(&ptr(at, k), "unknown_field", expected_one_of(allowed));
                 }
             }
             Some(m)
@@ -65,6 +65,21 @@ pub(super) fn object<'a, 'j>(
             None
         }
     }
+}
+
+/// "unknown field; expected one of: a, b, c", written into one string.
+fn expected_one_of(allowed: &[&str]) -> String {
+    const HEAD: &str = "unknown field; expected one of: ";
+    let len = HEAD.len() + allowed.iter().map(|a| a.len() + 2).sum::<usize>();
+    let mut s = String::with_capacity(len);
+    s.push_str(HEAD);
+    for (i, a) in allowed.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(a);
+    }
+    s
 }
 
 /// A field of `m`: `None` (and a `required` error when `required`) if absent or null.
@@ -267,5 +282,28 @@ pub(super) fn optional_parsed<T, E: std::fmt::Display>(
             e.push(&ptr(at, key), code, err.to_string());
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointers_escape_only_what_rfc_6901_escapes() {
+        assert_eq!(ptr("", "patient"), "/patient");
+        assert_eq!(ptr("/items/0", "colour"), "/items/0/colour");
+        assert_eq!(ptr("/x", "a/b~c"), "/x/a~1b~0c");
+        assert_eq!(ptr("/x", "~1"), "/x/~01");
+    }
+
+    #[test]
+    fn the_unknown_field_detail_lists_what_is_allowed() {
+        let allowed = ["kind", "form", "serial_number"];
+        assert_eq!(
+            expected_one_of(&allowed),
+            format!("unknown field; expected one of: {}", allowed.join(", "))
+        );
+        assert_eq!(expected_one_of(&[]), "unknown field; expected one of: ");
     }
 }
