@@ -1,11 +1,12 @@
-//! The fast path for well-formed submissions: the body's bytes deserialised straight into
-//! borrowing typed structs (no JSON tree, no string copied until it is known to be valid), then
-//! the contract's rules checked field by field. It answers only "valid, and here is the
-//! prescription" or "not sure": on anything it does not accept — an unknown, duplicate or
-//! mistyped field, an array where an object belongs, a broken rule — the caller falls back to the collecting
-//! parser, which alone writes the errors. The rules are the collecting parser's, through the same
-//! helpers ([`clean_text`], [`calendar_date`], the domain parsers); a property test checks that
-//! both agree on every payload it generates.
+//! The fast path for well-formed submissions: the body's text deserialised straight into typed
+//! structs whose field types (`checked`) check each field's own rule as it is read, so a broken
+//! field ends the read there; the rules between fields are checked after it. Free text stays
+//! borrowed from the body until the prescription is built. It answers only "valid, and here is
+//! the prescription" or "not sure": on anything it does not accept — an unknown, duplicate or
+//! mistyped field, an array where an object belongs, a broken rule — the caller falls back to
+//! the collecting parser, which alone writes the errors. The rules are the collecting parser's,
+//! through the same helpers (`clean_text`, `calendar_date`, the domain parsers); a property test
+//! checks that both agree on every payload it generates.
 
 use super::checked::*;
 use super::{MAX_ITEMS, is_short_form_id};
