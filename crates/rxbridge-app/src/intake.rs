@@ -101,6 +101,10 @@ pub struct Intake {
 #[derive(Debug, Clone, Default)]
 pub struct Received {
     pub signed_payload: Option<Vec<u8>>,
+    /// A prescription EPS released to the pharmacy: where its original is kept (the detail of
+    /// `crate::eps::RELEASED_EVENT`), recorded on the `prescription.received` event in the
+    /// same transaction as the prescription.
+    pub eps_released: Option<serde_json::Value>,
 }
 
 impl Intake {
@@ -302,6 +306,10 @@ impl Intake {
                 "findings": record.findings.iter().map(|f| format!("{}:{}", f.severity.as_str(), f.code)).collect::<Vec<_>>(),
             }),
         };
+        let mut event = event;
+        if let Some(released) = &received.eps_released {
+            event.detail["eps_released"] = released.clone();
+        }
         let idempotency = IdempotencyRecord {
             clinic_id: caller.clinic_id.clone(),
             mode: caller.mode,

@@ -176,7 +176,13 @@ fn parse_submission(
         ),
         None => None,
     };
-    Ok((rx, Received { signed_payload }))
+    Ok((
+        rx,
+        Received {
+            signed_payload,
+            eps_released: None,
+        },
+    ))
 }
 
 /// The idempotency request hash: SHA-256 of the body's canonical JSON (400 if it is not JSON).
@@ -594,8 +600,8 @@ pub struct DmdCodeView {
 #[utoipa::path(get, path = "/v1/formulary", tag = "reference", operation_id = "getFormulary",
     responses((status = 200, description = "The formulary", body = FormularyView),
     (status = "4XX", description = "A request the server refuses before the handler (for example 408 when it is not received within 30 s)", body = Problem, content_type = "application/problem+json")))]
-pub async fn formulary() -> Json<FormularyView> {
-    let (f, dmd) = (Formulary::builtin(), rxbridge_fhir::DmdTable::builtin());
+pub async fn formulary(State(state): State<AppState>) -> Json<FormularyView> {
+    let (f, dmd) = (Formulary::builtin(), state.dmd.as_ref());
     let products = f
         .products
         .iter()
