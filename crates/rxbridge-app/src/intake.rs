@@ -101,6 +101,10 @@ pub struct Intake {
 #[derive(Debug, Clone, Default)]
 pub struct Received {
     pub signed_payload: Option<Vec<u8>>,
+    /// A prescription EPS released to the pharmacy: where its original is kept (the detail of
+    /// `crate::eps::RELEASED_EVENT`), recorded on the `prescription.received` event in the
+    /// same transaction as the prescription.
+    pub eps_released: Option<serde_json::Value>,
 }
 
 impl Intake {
@@ -302,6 +306,10 @@ impl Intake {
                 "findings": record.findings.iter().map(|f| format!("{}:{}", f.severity.as_str(), f.code)).collect::<Vec<_>>(),
             }),
         };
+        let mut event = event;
+        if let Some(released) = &received.eps_released {
+            event.detail["eps_released"] = released.clone();
+        }
         let idempotency = IdempotencyRecord {
             clinic_id: caller.clinic_id.clone(),
             mode: caller.mode,
@@ -340,6 +348,32 @@ impl Intake {
                 })
             }
         }
+    }
+
+    /// The prescription of `caller` already recorded for the EPS prescription `eps_id`, if
+    /// any: one the FHIR door or an EPS release recorded, whose reference is the short-form id.
+    /// Both doors refuse a second, so one prescription is never checked or dispensed twice.
+    pub async fn recorded_eps(
+        &self,
+        caller: &Caller,
+        eps_id: &str,
+    ) -> Result<Option<String>, IntakeError> {
+        let filter = crate::ports::ListFilter {
+            status: None,
+            clinic_reference: Some(eps_id.to_string()),
+        };
+        let page = self
+            .store
+            .list_prescriptions(&caller.clinic_id, caller.mode, &filter, None, 20)
+            .await?;
+        Ok(page
+            .items
+            .into_iter()
+            .find(|rec| {
+                self.open(rec)
+                    .is_ok_and(|rx| rx.authority.eps_prescription_id.as_deref() == Some(eps_id))
+            })
+            .map(|rec| rec.id))
     }
 
     pub async fn get(&self, caller: &Caller, id: &str) -> Result<PrescriptionView, IntakeError> {

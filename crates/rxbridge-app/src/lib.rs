@@ -10,6 +10,7 @@ pub mod clock;
 #[cfg(feature = "contract-tests")]
 pub mod contract;
 pub mod crypto;
+pub mod eps;
 pub mod events;
 pub mod finance;
 pub mod fulfilment;

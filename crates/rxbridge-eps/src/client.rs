@@ -193,8 +193,22 @@ impl EpsClient {
         body: &impl Serialize,
         correlation_id: &str,
     ) -> Result<Sent, EpsError> {
-        let request = serde_json::to_value(body).map_err(|e| EpsError::Config(e.to_string()))?;
         let request_id = uuid::Uuid::new_v4().to_string();
+        self.send_as(path, body, correlation_id, &request_id).await
+    }
+
+    /// [`send`](Self::send) with the caller's `X-Request-ID`: a message kept in an outbox is
+    /// sent with the same id on every delivery attempt, across restarts, so the service
+    /// de-duplicates it.
+    pub async fn send_as(
+        &self,
+        path: &'static str,
+        body: &impl Serialize,
+        correlation_id: &str,
+        request_id: &str,
+    ) -> Result<Sent, EpsError> {
+        let request = serde_json::to_value(body).map_err(|e| EpsError::Config(e.to_string()))?;
+        let request_id = request_id.to_string();
         let retry = self.cfg.retry;
         let (mut n, mut last, mut reauthorised) = (0, String::new(), false);
         while n < retry.attempts.max(1) {

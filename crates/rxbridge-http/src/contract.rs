@@ -4,6 +4,7 @@
 //! take a typed fast path first ([`parse_prescription_fast`]); the collecting parser runs only
 //! when that does not accept the body, so every error comes from it.
 
+mod checked;
 mod fast;
 mod fields;
 mod items;
@@ -88,7 +89,7 @@ pub fn parse_prescription_fast(
     today: Date,
     formulary: &Formulary,
 ) -> Option<Prescription> {
-    fast::parse(body, today, formulary)
+    fast::parse(std::str::from_utf8(body).ok()?, today, formulary)
 }
 
 /// The canonical JSON of a body (`rxbridge_app::events::canonical_json` of it: keys sorted at
@@ -115,12 +116,14 @@ pub fn parse_prescription_bytes(
     today: Date,
     formulary: &Formulary,
 ) -> Result<Prescription, BodyError> {
-    if let Some(rx) = fast::parse(body, today, formulary) {
-        return Ok(rx);
-    }
-    // Checked as UTF-8 once, the body is read without checking each string again.
+    // Checked as UTF-8 once, the body is read by both paths without checking each string again.
     let v: Value = match std::str::from_utf8(body) {
-        Ok(text) => serde_json::from_str(text),
+        Ok(text) => {
+            if let Some(rx) = fast::parse(text, today, formulary) {
+                return Ok(rx);
+            }
+            serde_json::from_str(text)
+        }
         Err(_) => serde_json::from_slice(body),
     }
     .map_err(BodyError::Json)?;
@@ -151,7 +154,7 @@ fn parse_inner(
         e,
     )?;
     let reference = text(m, "", "clinic_reference", true, 64, e).and_then(|r| {
-        match ClinicReference::parse(&r) {
+        match ClinicReference::parse(r) {
             Ok(r) => Some(r),
             Err(err) => {
                 e.push(
@@ -246,9 +249,9 @@ fn parse_inner(
         }
         Some(Authority {
             kind: k?,
-            form,
+            form: form.map(str::to_string),
             serial_number: serial,
-            eps_prescription_id: eps_id,
+            eps_prescription_id: eps_id.map(str::to_string),
         })
     });
     if let (Some(kind), Some(a)) = (kind, &authority) {
@@ -318,8 +321,8 @@ fn parse_inner(
             let nm = object(n, "/nhs", &["exemption", "evidence_seen"], e)?;
             // Judged on the dispensing date: today, as it would be dispensed.
             let ex = text(nm, "/nhs", "exemption", true, 4, e).and_then(|c| {
-                match NhsTables::builtin().exemption_on(&c, today) {
-                    Ok(_) => ExemptionCode::parse(&c),
+                match NhsTables::builtin().exemption_on(c, today) {
+                    Ok(_) => ExemptionCode::parse(c),
                     Err(ExemptionError::Unknown) => {
                         e.push(
                             "/nhs/exemption",
@@ -364,8 +367,8 @@ fn parse_inner(
         None => Some(None),
         Some(v) => object(v, "/signature", &["jws"], e).and_then(|sm| {
             let jws = text(sm, "/signature", "jws", true, 16_384, e)?;
-            match rxbridge_app::signatures::parse_detached_jws(&jws) {
-                Ok(_) => Some(Some(jws)),
+            match rxbridge_app::signatures::parse_detached_jws(jws) {
+                Ok(_) => Some(Some(jws.to_string())),
                 Err(why) => {
                     e.push("/signature/jws", "invalid_signature", why);
                     None

@@ -22,7 +22,7 @@ use rxbridge_app::views::PrescriptionView;
 use rxbridge_domain::dates::london_date;
 use rxbridge_domain::formulary::Formulary;
 use rxbridge_domain::prescription::Prescription;
-use rxbridge_fhir::{DmdTable, Issue, Mapped, map_order, outcome};
+use rxbridge_fhir::{Issue, Mapped, map_order, outcome};
 use serde_json::Value;
 
 pub const FHIR_JSON: &str = "application/fhir+json";
@@ -77,7 +77,7 @@ pub async fn process_message(
 ) -> Result<Response, Fhir> {
     require_fhir_json(&headers)?;
     let bundle = parse_json(&body)?;
-    let mapped = map_order(&bundle, DmdTable::builtin())
+    let mapped = map_order(&bundle, &state.dmd)
         .map_err(|e| Fhir::one(StatusCode::BAD_REQUEST, "structure", "not_a_bundle", &e.0))?;
     let hash = sha256_hex(canonical_json(&bundle).as_bytes());
     let (key, guard) = match begin(&state, &caller, &mapped, &hash).await? {
@@ -88,6 +88,7 @@ pub async fn process_message(
     let (Some(key), Some(guard)) = (key, guard) else {
         return Err(internal());
     };
+    refuse_recorded(&state, &caller, &mapped, &rx).await?;
     let done = state
         .intake
         .submit(guard, &caller, &key, &hash, rx, &Received::default())
@@ -170,6 +171,38 @@ pub fn read_order(mapped: &Mapped, today: Date) -> Result<Prescription, Vec<Issu
 fn contract_prescription(state: &AppState, mapped: &Mapped) -> Result<Prescription, Fhir> {
     read_order(mapped, london_date(state.clock.now()))
         .map_err(|issues| Fhir(StatusCode::UNPROCESSABLE_ENTITY, outcome::refused(&issues)))
+}
+
+/// A second message for an EPS prescription already recorded here (sent before under another
+/// message id, or released from EPS to the pharmacy) is refused, naming the record: one
+/// prescription is never recorded, checked or dispensed twice.
+async fn refuse_recorded(
+    state: &AppState,
+    caller: &Caller,
+    mapped: &Mapped,
+    rx: &Prescription,
+) -> Result<(), Fhir> {
+    let Some(eps_id) = rx.authority.eps_prescription_id.as_deref() else {
+        return Ok(());
+    };
+    let Some(id) = state
+        .intake
+        .recorded_eps(caller, eps_id)
+        .await
+        .map_err(intake_outcome)?
+    else {
+        return Ok(());
+    };
+    let issue = Issue {
+        expression: mapped.expression_for("/authority/eps_prescription_id"),
+        fhir_code: "duplicate",
+        code: "eps_prescription_recorded".into(),
+        detail: format!("EPS prescription {eps_id} is already recorded here as {id}"),
+    };
+    Err(Fhir(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        outcome::refused(&[issue]),
+    ))
 }
 
 /// 201 with `Location` and the OperationOutcome naming the prescription id. Built from the

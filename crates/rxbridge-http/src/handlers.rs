@@ -176,7 +176,13 @@ fn parse_submission(
         ),
         None => None,
     };
-    Ok((rx, Received { signed_payload }))
+    Ok((
+        rx,
+        Received {
+            signed_payload,
+            eps_released: None,
+        },
+    ))
 }
 
 /// The idempotency request hash: SHA-256 of the body's canonical JSON (400 if it is not JSON).
@@ -225,12 +231,34 @@ pub async fn submit(
         Begin::Proceed(g) => g,
     };
     let (rx, received) = parse_submission(&state, &body)?;
+    refuse_recorded_eps(&state, &caller, &rx).await?;
     let done = state
         .intake
         .submit(guard, &caller, &key, &request_hash, rx, &received)
         .await
         .map_err(intake_problem)?;
     Ok(created_with(&done.view, done.body, done.replayed))
+}
+
+/// An EPS prescription already recorded here (by the FHIR door or a release) is refused at
+/// `/authority/eps_prescription_id`, naming the record.
+async fn refuse_recorded_eps(
+    state: &AppState,
+    caller: &Caller,
+    rx: &rxbridge_domain::prescription::Prescription,
+) -> Result<(), Problem> {
+    let Some(eps_id) = rx.authority.eps_prescription_id.as_deref() else {
+        return Ok(());
+    };
+    match state.intake.recorded_eps(caller, eps_id).await {
+        Ok(None) => Ok(()),
+        Ok(Some(id)) => Err(Problem::validation(vec![FieldError {
+            pointer: "/authority/eps_prescription_id".into(),
+            code: "eps_prescription_recorded".into(),
+            detail: format!("EPS prescription {eps_id} is already recorded here as {id}"),
+        }])),
+        Err(e) => Err(intake_problem(e)),
+    }
 }
 
 /// The `Idempotency-Key` header: required, 1 to 255 printable ASCII characters.
@@ -594,8 +622,8 @@ pub struct DmdCodeView {
 #[utoipa::path(get, path = "/v1/formulary", tag = "reference", operation_id = "getFormulary",
     responses((status = 200, description = "The formulary", body = FormularyView),
     (status = "4XX", description = "A request the server refuses before the handler (for example 408 when it is not received within 30 s)", body = Problem, content_type = "application/problem+json")))]
-pub async fn formulary() -> Json<FormularyView> {
-    let (f, dmd) = (Formulary::builtin(), rxbridge_fhir::DmdTable::builtin());
+pub async fn formulary(State(state): State<AppState>) -> Json<FormularyView> {
+    let (f, dmd) = (Formulary::builtin(), state.dmd.as_ref());
     let products = f
         .products
         .iter()

@@ -34,6 +34,8 @@ pub struct Services {
     pub outbox: Arc<Outbox>,
     /// The CD and POM registers.
     pub registers: Arc<dyn RegisterStore>,
+    /// The dm+d codes of the formulary's products (the FHIR door, `GET /v1/formulary`).
+    pub dmd: Arc<rxbridge_fhir::DmdTable>,
 }
 
 /// The shared state; a clone is one reference count (axum clones it for every request).
@@ -62,6 +64,7 @@ pub struct Shared {
     pub fulfilment: Arc<Fulfilment>,
     pub outbox: Arc<Outbox>,
     pub registers: Arc<dyn RegisterStore>,
+    pub dmd: Arc<rxbridge_fhir::DmdTable>,
     /// Checks a webhook URL before it is stored (the SSRF guard of the HTTP adapter).
     pub url_guard: UrlGuard,
 }
@@ -92,6 +95,7 @@ impl AppState {
             fulfilment,
             outbox,
             registers,
+            dmd,
         } = services;
         Self(Arc::new(Shared {
             intake,
@@ -106,6 +110,7 @@ impl AppState {
             fulfilment,
             outbox,
             registers,
+            dmd,
             url_guard,
         }))
     }

@@ -200,6 +200,8 @@ mod tests {
              ALTER TABLE register_entries DROP COLUMN event_seq;
              DROP INDEX outbox_unsealed;
              DROP INDEX rx_history_without_nhs;
+             CREATE INDEX rxp_nhs ON rx_patient(mode, nhs) WHERE nhs IS NOT NULL;
+             CREATE INDEX rxp_name_dob ON rx_patient(mode, name_dob);
              PRAGMA user_version = 5;",
         )
         .unwrap();

@@ -5,7 +5,7 @@
 //! key but the NHS number, and every statement is an index search, never a table scan.
 
 use crate::conn::open_conn;
-use crate::{SqliteStore, queries};
+use crate::{SqliteStore, patients};
 use rxbridge_app::contract::{clinic, insert_sharing_keys, shared_keys as keys};
 use rxbridge_app::ports::{Mode, PatientKeys, Store};
 use std::path::Path;
@@ -28,8 +28,8 @@ fn steps(path: &Path, k: &PatientKeys) -> u64 {
             false
         }),
     );
-    let history = queries::patient_history(&c, Mode::Test, k, "cl_a", 1000).unwrap();
-    let signals = queries::identity_signals(&c, Mode::Test, k).unwrap();
+    let history = patients::patient_history(&c, Mode::Test, k, "cl_a", 1000).unwrap();
+    let signals = patients::identity_signals(&c, Mode::Test, k).unwrap();
     assert!(history.is_empty(), "a new NHS number has no history");
     assert!(signals.details_with_other_nhs_number);
     n.load(Ordering::Relaxed)
@@ -53,7 +53,7 @@ async fn reads_do_not_grow_with_the_records_sharing_a_key() {
     );
     // Each statement searches an index; none scans a table.
     let c = open_conn(&path, true).unwrap();
-    for sql in queries::PATIENT_CONTEXT_SQL {
+    for sql in patients::PATIENT_CONTEXT_SQL {
         let mut s = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let n = s.parameter_count();
         let plan: Vec<String> = s

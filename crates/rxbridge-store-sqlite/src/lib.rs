@@ -22,7 +22,12 @@ mod conn;
 mod fulfilment;
 #[cfg(test)]
 mod hot_keys;
+#[cfg(test)]
+mod layout;
 mod migrations;
+#[cfg(test)]
+mod patient_lookups;
+mod patients;
 mod payments;
 mod prescriber_keys;
 mod queries;

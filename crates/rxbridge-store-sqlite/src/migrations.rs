@@ -305,9 +305,98 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER IF NOT EXISTS api_keys_generation_delete AFTER DELETE ON api_keys
         BEGIN UPDATE api_key_generation SET n = n + 1; END;
     "#,
+    // 12: narrow idempotency rows. The key's row (a B-tree ordered by the client's random key,
+    // so each claim lands on a random page) keeps the request hash and the number of its
+    // stored answer; the answer's bytes move to `idempotency_answers`, numbered in order of
+    // arrival, so they are appended at the end of that table instead of widening the random
+    // page (at ~1.6 KiB a row, two or three rows filled a page and most claims split one).
+    // Rows from before are moved here, numbered in the order the export reads them.
+    r#"
+    CREATE TABLE idempotency_answers (
+        seq INTEGER PRIMARY KEY,
+        response_status INTEGER NOT NULL,
+        response_body TEXT NOT NULL
+    );
+    CREATE TABLE idempotency_v12 (
+        clinic_id TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        key TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        answer INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (clinic_id, mode, key)
+    ) WITHOUT ROWID;
+    CREATE TEMP TABLE idempotency_order AS
+        SELECT row_number() OVER (ORDER BY created_at, clinic_id, mode, key) AS n, clinic_id, mode, key
+        FROM idempotency;
+    INSERT INTO idempotency_answers (seq, response_status, response_body)
+        SELECT o.n, i.response_status, i.response_body FROM temp.idempotency_order o
+        JOIN idempotency i USING (clinic_id, mode, key) ORDER BY o.n;
+    INSERT INTO idempotency_v12 (clinic_id, mode, key, request_hash, answer, created_at)
+        SELECT i.clinic_id, i.mode, i.key, i.request_hash, o.n, i.created_at
+        FROM idempotency i JOIN temp.idempotency_order o USING (clinic_id, mode, key);
+    DROP TABLE temp.idempotency_order;
+    DROP TABLE idempotency;
+    ALTER TABLE idempotency_v12 RENAME TO idempotency;
+    "#,
+    // 13: indexes no query reads. A clinic's listing walks `rx_by_clinic` (a status filters it)
+    // or, by reference, `rx_by_mode_reference`, which staff search reads too; `rx_by_reference`
+    // (a random page per submission) and `rx_by_status` (moved at every transition) were kept
+    // up to date for nothing. A test (`layout.rs`) checks that every index is read by a query.
+    r#"
+    DROP INDEX IF EXISTS rx_by_reference;
+    DROP INDEX IF EXISTS rx_by_status;
+    "#,
+    // 14: a patient's lookup keys once per patient, not once per prescription. Each of the six
+    // identity indexes of `rx_patient` (and `rxp_phone`) took an entry per prescription on a
+    // random page; now a (kind, value, patient) row is written when a patient first shows that
+    // value, and a repeat prescription with the same details writes none. `patient` is the
+    // history key ('n:' + NHS number hash, or 'd:' + demographics hash, as in `rx_history`),
+    // through which staff search finds the prescriptions. Kinds: 'a' address, 'e' email,
+    // 'f' family name + date of birth, 'p' postcode, 't' phone. The (NHS number, name + date of
+    // birth) pairs the identity checks seek are kept in `rx_nhs_details`, both ways. `rx_patient`
+    // and `rx_patient_phone` keep every column (the export reads them, search filters by them).
+    r#"
+    CREATE TABLE IF NOT EXISTS rx_patient_lookup (
+        mode TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        patient TEXT NOT NULL,
+        PRIMARY KEY (mode, kind, value, patient)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS rx_nhs_details (
+        mode TEXT NOT NULL,
+        nhs TEXT NOT NULL,
+        name_dob TEXT NOT NULL,
+        PRIMARY KEY (mode, nhs, name_dob)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS rx_details_nhs ON rx_nhs_details(mode, name_dob, nhs);
+    CREATE TEMP VIEW patient_of AS SELECT prescription_id, mode, nhs, name_dob, family_dob, email, postcode, address,
+        CASE WHEN nhs IS NULL THEN 'd:' || demographic ELSE 'n:' || nhs END AS patient FROM rx_patient;
+    INSERT OR IGNORE INTO rx_patient_lookup SELECT mode, 'a', address, patient FROM temp.patient_of;
+    INSERT OR IGNORE INTO rx_patient_lookup SELECT mode, 'e', email, patient FROM temp.patient_of WHERE email IS NOT NULL;
+    INSERT OR IGNORE INTO rx_patient_lookup SELECT mode, 'f', family_dob, patient FROM temp.patient_of;
+    INSERT OR IGNORE INTO rx_patient_lookup SELECT mode, 'p', postcode, patient FROM temp.patient_of;
+    INSERT OR IGNORE INTO rx_patient_lookup SELECT ph.mode, 't', ph.phone, p.patient
+        FROM rx_patient_phone ph JOIN temp.patient_of p USING (prescription_id);
+    INSERT OR IGNORE INTO rx_nhs_details SELECT mode, nhs, name_dob FROM rx_patient WHERE nhs IS NOT NULL;
+    DROP VIEW temp.patient_of;
+    DROP INDEX IF EXISTS rxp_nhs;
+    DROP INDEX IF EXISTS rxp_name_dob;
+    DROP INDEX IF EXISTS rxp_family_dob;
+    DROP INDEX IF EXISTS rxp_email;
+    DROP INDEX IF EXISTS rxp_postcode;
+    DROP INDEX IF EXISTS rxp_address;
+    DROP INDEX IF EXISTS rxp_phone;
+    "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    migrate_to(conn, MIGRATIONS.len())
+}
+
+/// Apply the migrations up to schema `target` (tests build a store of an earlier version).
+pub(crate) fn migrate_to(conn: &mut Connection, target: usize) -> anyhow::Result<()> {
     let current: usize =
         conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
     if current > MIGRATIONS.len() {
@@ -319,9 +408,13 @@ pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     // Table rebuilds (SQLite cannot alter a CHECK) need foreign keys off for the swap; the
     // references are checked before each migration commits.
     conn.pragma_update(None, "foreign_keys", false)?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+    for (i, sql) in MIGRATIONS.iter().enumerate().take(target).skip(current) {
         let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
+        if i + 1 == 12 && !has_column(&tx, "idempotency", "response_body")? {
+            // Already narrow (a store whose version number was set back): nothing to move.
+        } else {
+            tx.execute_batch(sql)?;
+        }
         let broken: i64 =
             tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
                 r.get(0)
@@ -348,4 +441,12 @@ pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     }
     conn.pragma_update(None, "foreign_keys", true)?;
     Ok(())
+}
+
+fn has_column(c: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+        [table, column],
+        |r| r.get(0),
+    )
 }

@@ -7,7 +7,6 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use rxbridge_app::events::{EventRecord, GENESIS_HASH, NewEvent, chain_hash};
 use rxbridge_app::ports::*;
 use rxbridge_app::state::Binding;
-use rxbridge_domain::compliance::{HistoryEntry, IdentitySignals, MAX_COUNTED_AT_ADDRESS};
 use rxbridge_domain::declaration::NhsExemption;
 use rxbridge_domain::lifecycle::Status;
 use rxbridge_domain::prescription::PrescriptionType;
@@ -204,7 +203,8 @@ pub fn find_idempotency(
     key: &str,
 ) -> Result<Option<IdempotencyRecord>, StoreError> {
     c.prepare_cached(
-        "SELECT request_hash, response_status, response_body, created_at FROM idempotency WHERE clinic_id = ?1 AND mode = ?2 AND key = ?3",
+        "SELECT i.request_hash, a.response_status, a.response_body, i.created_at FROM idempotency i
+         JOIN idempotency_answers a ON a.seq = i.answer WHERE i.clinic_id = ?1 AND i.mode = ?2 AND i.key = ?3",
     )
     .and_then(|mut s| {
         s.query_row(params![clinic_id, mode.as_str(), key], |r| {
@@ -230,13 +230,26 @@ pub fn insert_prescription(
 ) -> Result<InsertOutcome, StoreError> {
     let i = &new.idempotency;
     // The unique key is claimed first, in this transaction: if it exists nothing else is written.
+    // The claim names the answer appended next (the writer is the only one appending, and the
+    // whole write is one transaction).
+    let answer: i64 = c
+        .prepare_cached("SELECT IFNULL(MAX(seq), 0) + 1 FROM idempotency_answers")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(unexpected)?;
     let claimed = c
         .prepare_cached(
-            "INSERT INTO idempotency (clinic_id, mode, key, request_hash, response_status, response_body, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+            "INSERT INTO idempotency (clinic_id, mode, key, request_hash, answer, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
         )
         .and_then(|mut s| {
-            s.execute(params![i.clinic_id, i.mode.as_str(), i.key, i.request_hash, i.response_status, i.response_body, i.created_at.to_string()])
+            s.execute(params![
+                i.clinic_id,
+                i.mode.as_str(),
+                i.key,
+                i.request_hash,
+                answer,
+                i.created_at.to_string()
+            ])
         })
         .map_err(unexpected)?;
     if claimed == 0 {
@@ -244,6 +257,11 @@ pub fn insert_prescription(
             .ok_or_else(|| unexpected("idempotency row vanished inside its transaction"))?;
         return Ok(InsertOutcome::KeyExists(existing));
     }
+    c.prepare_cached(
+        "INSERT INTO idempotency_answers (seq, response_status, response_body) VALUES (?1, ?2, ?3)",
+    )
+    .and_then(|mut s| s.execute(params![answer, i.response_status, i.response_body]))
+    .map_err(unexpected)?;
     // The row names the event written with it, and that event binds the row.
     let mut record = new.record.clone();
     record.event_seq = chain.seq + 1;
@@ -266,39 +284,9 @@ pub fn insert_prescription(
         ])
     })
     .map_err(duplicate_or_unexpected)?;
-    // The prescriptions row id; rx_patient is WITHOUT ROWID and does not change it, but take it now.
+    // The prescriptions row id (the order of arrival the history keeps).
     let prescription_seq = c.last_insert_rowid();
-    let p = &new.patient;
-    c.prepare_cached(
-        "INSERT INTO rx_patient (prescription_id, mode, identity, nhs, demographic, name_dob, family_dob, email, postcode, address)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![r.id, r.mode.as_str(), p.identity(), p.nhs, p.demographic, p.name_dob, p.family_dob, p.email, p.postcode, p.address])
-    })
-    .map_err(unexpected)?;
-    if let Some(phone) = &p.phone {
-        c.prepare_cached(
-            "INSERT INTO rx_patient_phone (prescription_id, mode, phone) VALUES (?1, ?2, ?3)",
-        )
-        .and_then(|mut s| s.execute(params![r.id, r.mode.as_str(), phone]))
-        .map_err(unexpected)?;
-    }
-    let seq = prescription_seq;
-    let mut keys = vec![format!("d:{}", p.demographic)];
-    if let Some(n) = &p.nhs {
-        keys.push(format!("n:{n}"));
-    }
-    for key in keys {
-        c.prepare_cached(
-            "INSERT INTO rx_history (mode, key, seq, prescription_id, has_nhs, clinic_id, issued_on, status, items)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![r.mode.as_str(), key, seq, r.id, p.nhs.is_some(), r.clinic_id, r.issued_on.to_string(), r.status.as_str(), items])
-        })
-        .map_err(unexpected)?;
-    }
+    crate::patients::insert_patient(c, r, prescription_seq, &items, &new.patient)?;
     append_event(c, chain, &event)?;
     Ok(InsertOutcome::Inserted)
 }
@@ -393,11 +381,7 @@ pub fn list_prescriptions(
     limit: u32,
 ) -> Result<Page, StoreError> {
     let limit = limit.clamp(1, 100);
-    let sql = format!(
-        "SELECT {RX_COLUMNS} FROM prescriptions WHERE clinic_id = ?1 AND mode = ?2 AND seq < ?3
-         AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR clinic_reference = ?5)
-         ORDER BY seq DESC LIMIT ?6"
-    );
+    let sql = list_sql(f.clinic_reference.is_some());
     let mut s = c.prepare_cached(&sql).map_err(unexpected)?;
     let rows: Vec<(i64, PrescriptionRecord)> = s
         .query_map(
@@ -414,6 +398,23 @@ pub fn list_prescriptions(
         .and_then(|r| r.collect())
         .map_err(unexpected)?;
     Ok(page_of(rows, limit))
+}
+
+/// A clinic's listing, newest first: a walk of `rx_by_clinic` (a status is a filter on it), or
+/// with a clinic reference the few rows of `rx_by_mode_reference` under it (the one index of
+/// references, which staff search reads too), filtered to the clinic.
+pub(crate) fn list_sql(by_reference: bool) -> String {
+    // ?5 (the reference) is bound either way; without one it is NULL and not read.
+    let (index, reference) = if by_reference {
+        ("rx_by_mode_reference", "AND clinic_reference = ?5")
+    } else {
+        ("rx_by_clinic", "AND ?5 IS NULL")
+    };
+    format!(
+        "SELECT {RX_COLUMNS} FROM prescriptions INDEXED BY {index}
+         WHERE clinic_id = ?1 AND mode = ?2 AND seq < ?3 AND (?4 IS NULL OR status = ?4) {reference}
+         ORDER BY seq DESC LIMIT ?6"
+    )
 }
 
 pub fn transition(
@@ -441,6 +442,10 @@ fn exemption_json(e: Option<&NhsExemption>) -> rusqlite::Result<Option<String>> 
     .transpose()
 }
 
+/// The history rows of a prescription follow its status (`rx_history_by_prescription`).
+pub(crate) const HISTORY_STATUS_SQL: &str =
+    "UPDATE rx_history SET status = ?1 WHERE prescription_id = ?2";
+
 /// Move the row (naming `event_seq`, the event the caller appends next) and return it as
 /// written; the caller binds it into that event. `exemption`, when given, is the NHS charge
 /// exemption's new state (kept as it was otherwise).
@@ -464,7 +469,7 @@ pub fn transition_row(
     if n == 0 {
         return Err(crate::queries::conflict_or_missing(c, "prescriptions", id));
     }
-    c.prepare_cached("UPDATE rx_history SET status = ?1 WHERE prescription_id = ?2")
+    c.prepare_cached(HISTORY_STATUS_SQL)
         .and_then(|mut s| s.execute(params![to.as_str(), id]))
         .map_err(unexpected)?;
     c.query_row(
@@ -491,8 +496,11 @@ pub(crate) fn event_row(r: &Row) -> rusqlite::Result<EventRecord> {
     })
 }
 
+/// A subject's events in order (`events_by_subject`).
+pub(crate) const TIMELINE_SQL: &str = "SELECT seq, at, kind, actor, subject, detail, prev_hash, hash FROM events WHERE subject = ?1 ORDER BY seq";
+
 pub fn timeline(c: &Connection, subject: &str) -> Result<Vec<EventRecord>, StoreError> {
-    c.prepare_cached("SELECT seq, at, kind, actor, subject, detail, prev_hash, hash FROM events WHERE subject = ?1 ORDER BY seq")
+    c.prepare_cached(TIMELINE_SQL)
         .and_then(|mut s| s.query_map([subject], event_row)?.collect())
         .map_err(unexpected)
 }
@@ -507,150 +515,6 @@ pub fn events_after(
         .map_err(unexpected)
 }
 
-/// History with an NHS number: the patient's NHS key, plus records under their demographics
-/// that carry none. Each branch is a range of at most `limit` rows, newest first.
-const HISTORY_WITH_NHS: &str = "SELECT prescription_id, clinic_id, status, issued_on, items, seq FROM (
-        SELECT * FROM (SELECT prescription_id, clinic_id, status, issued_on, items, seq FROM rx_history
-                       WHERE mode = ?1 AND key = ?2 ORDER BY seq DESC LIMIT ?4)
-        UNION ALL
-        SELECT * FROM (SELECT prescription_id, clinic_id, status, issued_on, items, seq
-                       FROM rx_history INDEXED BY rx_history_without_nhs
-                       WHERE mode = ?1 AND key = ?3 AND has_nhs = 0 ORDER BY seq DESC LIMIT ?4)
-    ) ORDER BY seq DESC LIMIT ?4";
-
-/// History without an NHS number: every record under the demographics.
-const HISTORY_WITHOUT_NHS: &str =
-    "SELECT prescription_id, clinic_id, status, issued_on, items, seq FROM rx_history
-    WHERE mode = ?1 AND key = ?2 ORDER BY seq DESC LIMIT ?3";
-
-pub fn patient_history(
-    c: &Connection,
-    mode: Mode,
-    k: &PatientKeys,
-    clinic_id: &str,
-    limit: u32,
-) -> Result<Vec<HistoryEntry>, StoreError> {
-    // The patient is their NHS number when they have one; the demographic key matches only
-    // records without an NHS number (or every record when this one has none). A record with
-    // another NHS number but the same demographics is someone else, or an identity conflict,
-    // which `identity_signals` reports. Both are range reads of the clustered history table
-    // (records without an NHS number through the partial index `rx_history_without_nhs`), each
-    // bounded by `limit`: thousands of records sharing the demographics under other NHS
-    // numbers are never read.
-    let demo_key = format!("d:{}", k.demographic);
-    let row = |r: &rusqlite::Row| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            json::<Vec<ItemSummary>>(r.get(4)?)?,
-        ))
-    };
-    let rows = match &k.nhs {
-        Some(n) => c.prepare_cached(HISTORY_WITH_NHS).and_then(|mut s| {
-            s.query_map(
-                params![mode.as_str(), format!("n:{n}"), demo_key, limit],
-                row,
-            )?
-            .collect::<rusqlite::Result<Vec<_>>>()
-        }),
-        None => c.prepare_cached(HISTORY_WITHOUT_NHS).and_then(|mut s| {
-            s.query_map(params![mode.as_str(), demo_key, limit], row)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        }),
-    }
-    .map_err(unexpected)?;
-    let mut out = Vec::new();
-    for (id, clinic, status, issued, items) in rows {
-        let status =
-            Status::parse(&status).ok_or_else(|| unexpected(format!("bad status {status}")))?;
-        let start = issued.parse().map_err(unexpected)?;
-        for i in items {
-            out.push(HistoryEntry {
-                prescription_id: id.clone(),
-                same_clinic: clinic == clinic_id,
-                product_code: i.product_code,
-                active_ingredient: i.active_ingredient,
-                start,
-                days_supply: i.days_supply,
-                status,
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// The next identity at an address after `after` (a seek in `rxp_address`).
-const NEXT_IDENTITY_AT_ADDRESS: &str = "SELECT identity FROM rx_patient WHERE mode = ?1 AND address = ?2 AND identity > ?3 ORDER BY identity LIMIT 1";
-
-/// The NHS number seen with other name + date of birth: a row of the pair index on either
-/// side of this one (NULL never compares, so records without a number are not matched).
-const NHS_WITH_OTHER_DETAILS: &str =
-    "SELECT EXISTS (SELECT 1 FROM rx_patient WHERE mode = ?1 AND nhs = ?2 AND name_dob < ?3)
-    OR EXISTS (SELECT 1 FROM rx_patient WHERE mode = ?1 AND nhs = ?2 AND name_dob > ?3)";
-
-/// The name + date of birth seen with another NHS number.
-const DETAILS_WITH_OTHER_NHS: &str =
-    "SELECT EXISTS (SELECT 1 FROM rx_patient WHERE mode = ?1 AND name_dob = ?2 AND nhs < ?3)
-    OR EXISTS (SELECT 1 FROM rx_patient WHERE mode = ?1 AND name_dob = ?2 AND nhs > ?3)";
-
-pub fn identity_signals(
-    c: &Connection,
-    mode: Mode,
-    k: &PatientKeys,
-) -> Result<IdentitySignals, StoreError> {
-    let m = mode.as_str();
-    // Distinct other identities at the address, one index seek each, counted up to the cap:
-    // one patient with a thousand records there costs one seek, as do a thousand patients
-    // beyond the cap.
-    let me = k.identity();
-    let mut other_patients_at_address = 0;
-    let mut after = String::new();
-    let mut next = c
-        .prepare_cached(NEXT_IDENTITY_AT_ADDRESS)
-        .map_err(unexpected)?;
-    while other_patients_at_address < MAX_COUNTED_AT_ADDRESS {
-        let Some(id) = next
-            .query_row(params![m, k.address, after], |r| r.get::<_, String>(0))
-            .optional()
-            .map_err(unexpected)?
-        else {
-            break;
-        };
-        if id != me {
-            other_patients_at_address += 1;
-        }
-        after = id;
-    }
-    let (nhs_number_with_other_details, details_with_other_nhs_number) = match &k.nhs {
-        Some(nhs) => (
-            c.prepare_cached(NHS_WITH_OTHER_DETAILS)
-                .and_then(|mut s| s.query_row(params![m, nhs, k.name_dob], |r| r.get(0)))
-                .map_err(unexpected)?,
-            c.prepare_cached(DETAILS_WITH_OTHER_NHS)
-                .and_then(|mut s| s.query_row(params![m, k.name_dob, nhs], |r| r.get(0)))
-                .map_err(unexpected)?,
-        ),
-        None => (false, false),
-    };
-    Ok(IdentitySignals {
-        other_patients_at_address,
-        nhs_number_with_other_details,
-        details_with_other_nhs_number,
-    })
-}
-
-/// The statements of a submission's history and identity reads, for plan checks in tests.
-#[cfg(test)]
-pub(crate) const PATIENT_CONTEXT_SQL: [&str; 5] = [
-    HISTORY_WITH_NHS,
-    HISTORY_WITHOUT_NHS,
-    NEXT_IDENTITY_AT_ADDRESS,
-    NHS_WITH_OTHER_DETAILS,
-    DETAILS_WITH_OTHER_NHS,
-];
-
 pub fn get_prescription_for_staff(
     c: &Connection,
     mode: Mode,
@@ -664,6 +528,13 @@ pub fn get_prescription_for_staff(
     .map_err(unexpected)
 }
 
+/// The pharmacist's worklist across clinics, oldest first (`rx_by_mode_status`).
+pub(crate) fn worklist_sql() -> String {
+    format!(
+        "SELECT {RX_COLUMNS} FROM prescriptions WHERE mode = ?1 AND status = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"
+    )
+}
+
 pub fn worklist(
     c: &Connection,
     mode: Mode,
@@ -672,9 +543,7 @@ pub fn worklist(
     limit: u32,
 ) -> Result<Page, StoreError> {
     let limit = limit.clamp(1, 200);
-    let mut s = c
-        .prepare_cached(&format!("SELECT {RX_COLUMNS} FROM prescriptions WHERE mode = ?1 AND status = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"))
-        .map_err(unexpected)?;
+    let mut s = c.prepare_cached(&worklist_sql()).map_err(unexpected)?;
     let rows: Vec<(i64, PrescriptionRecord)> = s
         .query_map(
             params![
@@ -688,44 +557,4 @@ pub fn worklist(
         .and_then(|r| r.collect())
         .map_err(unexpected)?;
     Ok(page_of(rows, limit))
-}
-
-pub fn search(
-    c: &Connection,
-    mode: Mode,
-    lookup: &StaffLookup,
-    limit: u32,
-) -> Result<Vec<PrescriptionRecord>, StoreError> {
-    let limit = limit.clamp(1, 200);
-    let by_patient = |column: &str| {
-        format!(
-            "SELECT {RX_COLUMNS} FROM prescriptions WHERE id IN (SELECT prescription_id FROM rx_patient WHERE mode = ?1 AND {column} = ?2) ORDER BY seq DESC LIMIT ?3"
-        )
-    };
-    let (sql, key): (String, &str) = match lookup {
-        StaffLookup::PrescriptionId(id) => (
-            format!("SELECT {RX_COLUMNS} FROM prescriptions WHERE mode = ?1 AND id = ?2 LIMIT ?3"),
-            id,
-        ),
-        StaffLookup::ClinicReference(r) => (
-            format!(
-                "SELECT {RX_COLUMNS} FROM prescriptions WHERE mode = ?1 AND clinic_reference = ?2 ORDER BY seq DESC LIMIT ?3"
-            ),
-            r,
-        ),
-        StaffLookup::NhsNumber(k) => (by_patient("nhs"), k),
-        StaffLookup::Email(k) => (by_patient("email"), k),
-        StaffLookup::Phone(k) => (
-            format!(
-                "SELECT {RX_COLUMNS} FROM prescriptions WHERE id IN (SELECT prescription_id FROM rx_patient_phone WHERE mode = ?1 AND phone = ?2) ORDER BY seq DESC LIMIT ?3"
-            ),
-            k,
-        ),
-        StaffLookup::Postcode(k) => (by_patient("postcode"), k),
-        StaffLookup::FamilyNameAndDob(k) => (by_patient("family_dob"), k),
-    };
-    let mut s = c.prepare_cached(&sql).map_err(unexpected)?;
-    s.query_map(params![mode.as_str(), key, limit], rx_row)
-        .and_then(|r| r.map(|x| x.map(|(_, r)| r)).collect())
-        .map_err(unexpected)
 }

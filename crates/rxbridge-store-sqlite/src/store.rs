@@ -2,7 +2,7 @@
 //! `EventLog`, `UnitOfWork`, `PaymentStore`): each method hands its statements to the writer
 //! (`write`) or a read connection (`read`, `read_now`).
 
-use crate::{SqliteStore, fulfilment, payments, queries};
+use crate::{SqliteStore, fulfilment, patients, payments, queries};
 use async_trait::async_trait;
 use rxbridge_app::events::{EventRecord, NewEvent};
 use rxbridge_app::ports::*;
@@ -146,7 +146,7 @@ impl StaffViews for SqliteStore {
         limit: u32,
     ) -> Result<Vec<PrescriptionRecord>, StoreError> {
         let l = lookup.clone();
-        self.read(move |c| queries::search(c, mode, &l, limit))
+        self.read(move |c| patients::search(c, mode, &l, limit))
             .await
     }
 }
@@ -160,7 +160,7 @@ impl PatientIndex for SqliteStore {
         clinic_id: &str,
         limit: u32,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
-        self.read_now(|c| queries::patient_history(c, mode, keys, clinic_id, limit))
+        self.read_now(|c| patients::patient_history(c, mode, keys, clinic_id, limit))
     }
 
     async fn identity_signals(
@@ -168,7 +168,7 @@ impl PatientIndex for SqliteStore {
         mode: Mode,
         keys: &PatientKeys,
     ) -> Result<IdentitySignals, StoreError> {
-        self.read_now(|c| queries::identity_signals(c, mode, keys))
+        self.read_now(|c| patients::identity_signals(c, mode, keys))
     }
 
     async fn patient_context(
@@ -180,8 +180,8 @@ impl PatientIndex for SqliteStore {
     ) -> Result<(Vec<HistoryEntry>, IdentitySignals), StoreError> {
         self.read_now(|c| {
             Ok((
-                queries::patient_history(c, mode, keys, clinic_id, limit)?,
-                queries::identity_signals(c, mode, keys)?,
+                patients::patient_history(c, mode, keys, clinic_id, limit)?,
+                patients::identity_signals(c, mode, keys)?,
             ))
         })
     }

@@ -96,7 +96,8 @@ fn dump_all(c: &Connection, out: &Sender<Record>) -> Result<(), StoreError> {
             }),
         ),
         (
-            "SELECT clinic_id, mode, key, request_hash, response_status, response_body, created_at FROM idempotency ORDER BY created_at, clinic_id, key".into(),
+            "SELECT i.clinic_id, i.mode, i.key, i.request_hash, a.response_status, a.response_body, i.created_at
+             FROM idempotency i JOIN idempotency_answers a ON a.seq = i.answer ORDER BY i.created_at, i.clinic_id, i.key".into(),
             Box::new(|r| {
                 Ok(Record::Idempotency(IdempotencyRecord {
                     clinic_id: r.get(0)?,

@@ -120,6 +120,11 @@ pub enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
+    /// NHS EPS dispensing (needs the eps settings): release, notify, claim.
+    Eps {
+        #[command(subcommand)]
+        command: EpsCommand,
+    },
     /// The Controlled Drugs register (Schedule 2: receipts, supplies, running balances).
     CdRegister {
         #[command(subcommand)]
@@ -173,6 +178,33 @@ pub enum WebhookCommand {
     /// Print a fresh `whsec_` secret (for `warehouse.inbound_secrets`).
     #[command(after_help = "Example:\n  rxbridge webhook new-secret")]
     NewSecret,
+}
+
+#[derive(Subcommand)]
+pub enum EpsCommand {
+    /// Release the prescriptions nominated to the pharmacy and take each one in (recorded,
+    /// matched with the clinic's own, or returned to EPS when it cannot be taken).
+    #[command(
+        after_help = "Example:\n  rxbridge eps release\n  rxbridge eps release --from-document doc_01a2…   (finish a release a stop interrupted)"
+    )]
+    Release {
+        /// Take in again the prescriptions of a kept release answer (the document the
+        /// eps.release_run event or the log names) instead of releasing new ones
+        #[arg(long, value_name = "DOC")]
+        from_document: Option<String>,
+    },
+    /// Send the EPS messages due now (dispense notifications, returns, withdraws, claims);
+    /// `serve` sends them on its own.
+    #[command(after_help = "Example:\n  rxbridge eps notify")]
+    Notify,
+    /// Queue the claim of every EPS prescription dispensed in a month (once each), then send
+    /// what is due.
+    #[command(after_help = "Example:\n  rxbridge eps claim --month 2026-11")]
+    Claim {
+        /// The month, YYYY-MM (London calendar) [default: last month]
+        #[arg(long, value_parser = parse_month)]
+        month: Option<rxbridge_app::finance::Month>,
+    },
 }
 
 #[derive(Subcommand)]

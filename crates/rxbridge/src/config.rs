@@ -52,6 +52,8 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// Audit anchors: schedule, witness, trusted public key.
     pub audit: anchors::AuditSettings,
+    /// NHS EPS dispensing (`docs/nhs-eps.md`): off until `eps.base_url` is set.
+    pub eps: crate::eps::EpsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -266,6 +268,7 @@ impl Default for Config {
             warehouse: WarehouseSettings::default(),
             metrics: MetricsSettings::default(),
             audit: anchors::AuditSettings::default(),
+            eps: crate::eps::EpsSettings::default(),
         }
     }
 }
@@ -391,6 +394,13 @@ const ENV: &[(&str, &str, Kind)] = &[
         "audit.witness_secret",
         Kind::Optional,
     ),
+    ("RXBRIDGE_EPS_BASE_URL", "eps.base_url", Kind::Optional),
+    ("RXBRIDGE_EPS_API_KEY", "eps.api_key", Kind::Optional),
+    (
+        "RXBRIDGE_EPS_PRIVATE_KEY_FILE",
+        "eps.private_key_file",
+        Kind::Optional,
+    ),
     (
         "RXBRIDGE_AUDIT_ANCHOR_PUBLIC_KEY",
         "audit.anchor_public_key",
@@ -503,6 +513,7 @@ impl Config {
         self.listen
             .parse::<SocketAddr>()
             .with_context(|| format!("listen: {:?} is not HOST:PORT", self.listen))?;
+        self.eps.validate()?;
         let t = &self.compliance;
         if t.early_supply_elapsed_percent > 100 {
             bail!("compliance.early_supply_elapsed_percent must be 0 to 100");

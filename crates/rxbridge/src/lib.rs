@@ -12,6 +12,7 @@ mod app;
 mod config;
 #[cfg(feature = "sqlite")]
 mod documents;
+pub mod eps;
 mod files;
 pub mod mail;
 #[cfg(feature = "sqlite")]

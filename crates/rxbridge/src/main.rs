@@ -68,6 +68,7 @@ async fn run() -> anyhow::Result<ExitCode> {
         Command::Export { command } => export::run(config, command).await?,
         Command::Webhook { command } => webhook::run(config, command).await?,
         Command::Outbox { command } => outbox::run(config, command).await?,
+        Command::Eps { command } => eps::run(config, command).await?,
         Command::CdRegister { command } => {
             return registers::run(config, Register::Cd, command).await;
         }

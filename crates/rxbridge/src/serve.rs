@@ -90,6 +90,7 @@ pub async fn serve(
         std::time::Duration::from_secs(app.config.warehouse.sweep_interval_secs),
     );
     let anchoring = spawn_anchoring(&app)?;
+    let eps = spawn_eps(&app);
     let policy = server::ConnectionPolicy {
         header_read_timeout: std::time::Duration::from_secs(app.config.header_read_timeout_secs),
         max_per_client: app.config.max_connections_per_client,
@@ -98,6 +99,7 @@ pub async fn serve(
     for task in [sweep, worker, releases, anchoring]
         .into_iter()
         .chain(metrics_task)
+        .chain(eps)
     {
         task.abort();
         let _ = task.await;
@@ -136,6 +138,57 @@ where
             }
         }
     })
+}
+
+/// With EPS configured: release the nominated prescriptions every `eps.release_interval_secs`
+/// and queue the claims of last month and this one every `eps.claim_interval_secs` (idempotent:
+/// each prescription is claimed once). The outbox worker sends what they queue.
+fn spawn_eps(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
+    let Some(eps) = app.eps.clone() else {
+        return Vec::new();
+    };
+    let settings = &app.config.eps;
+    let mut tasks = Vec::new();
+    if settings.release_interval_secs > 0 {
+        let e = eps.clone();
+        tasks.push(spawn_every(
+            "eps release",
+            std::time::Duration::from_secs(settings.release_interval_secs),
+            true,
+            move || {
+                let e = e.clone();
+                async move { e.release().await.map_err(|err| format!("{err:#}")) }
+            },
+        ));
+    }
+    if settings.claim_interval_secs > 0 {
+        tasks.push(spawn_every(
+            "eps claims",
+            std::time::Duration::from_secs(settings.claim_interval_secs),
+            true,
+            move || {
+                let e = eps.clone();
+                // Last month and this one: a prescription charged at the end of a month and
+                // dispatched in the next is claimed when it is dispatched.
+                async move {
+                    let mut run = e
+                        .claims(e.last_month())
+                        .await
+                        .map_err(|err| format!("{err:#}"))?;
+                    let now = e
+                        .claims(e.this_month())
+                        .await
+                        .map_err(|err| format!("{err:#}"))?;
+                    run.queued += now.queued;
+                    run.already_queued += now.already_queued;
+                    run.not_electronic += now.not_electronic;
+                    run.returned += now.returned;
+                    Ok(run)
+                }
+            },
+        ));
+    }
+    tasks
 }
 
 /// Run the payments sweep every `every` (first run after one interval).
@@ -184,6 +237,7 @@ pub struct Running {
     pub clinical: Arc<rxbridge_app::clinical::ClinicalCheck>,
     pub fulfilment: Arc<rxbridge_app::fulfilment::Fulfilment>,
     pub outbox: Arc<rxbridge_app::outbox::Outbox>,
+    pub eps: Option<Arc<crate::eps::Eps>>,
     pub data_dir: PathBuf,
     pub state: AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -231,7 +285,7 @@ pub async fn spawn_with_clock(
     );
     let data_dir = app.config.data_dir.clone();
     let state = app.state.clone();
-    let (fulfilment, outbox) = (app.fulfilment.clone(), app.outbox.clone());
+    let (fulfilment, outbox, eps) = (app.fulfilment.clone(), app.outbox.clone(), app.eps.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(serve(app, listener, metrics, async {
         let _ = rx.await;
@@ -247,6 +301,7 @@ pub async fn spawn_with_clock(
         clinical,
         fulfilment,
         outbox,
+        eps,
         data_dir,
         state,
         stop: Some(tx),

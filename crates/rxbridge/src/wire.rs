@@ -112,8 +112,10 @@ pub struct Wired {
     pub finance: Arc<rxbridge_app::finance::Finance>,
     /// Release, warehouse events, registers, expiry.
     pub fulfilment: Arc<rxbridge_app::fulfilment::Fulfilment>,
-    /// Webhook delivery.
+    /// Webhook delivery (and EPS messages, through `eps`).
     pub outbox: Arc<rxbridge_app::outbox::Outbox>,
+    /// NHS EPS dispensing, when `eps.base_url` is set.
+    pub eps: Option<Arc<crate::eps::Eps>>,
 }
 
 /// Wire every use case and the router's state on `backend`.
@@ -187,14 +189,27 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
             private_dispensing_code: config.pharmacy.private_dispensing_code.clone(),
         },
     ));
-    let outbox = Arc::new(rxbridge_app::outbox::Outbox::new(
+    let eps = crate::eps::Eps::from_settings(
+        &config.eps,
+        &config.pharmacy.name,
+        intake.clone(),
+        dyn_store.clone(),
+        documents.clone(),
+        clock.clone(),
+    )?
+    .map(Arc::new);
+    let mut outbox = rxbridge_app::outbox::Outbox::new(
         outbox_store.clone(),
         Arc::new(webhooks::HttpWebhooks::new(
             webhooks::UrlPolicy::from_settings(&config.webhooks),
         )?),
         clock.clone(),
         intake.vault().clone(),
-    ));
+    );
+    if let Some(eps) = &eps {
+        outbox = outbox.with_eps(eps.clone());
+    }
+    let outbox = Arc::new(outbox);
     let fulfilment = Arc::new(rxbridge_app::fulfilment::Fulfilment::new(
         dyn_store.clone(),
         registers.clone(),
@@ -256,6 +271,7 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
         fulfilment: fulfilment.clone(),
         outbox: outbox.clone(),
         registers,
+        dmd: Arc::new(crate::eps::dmd_table(&config.eps)?),
     };
     let portal = rxbridge_http::portal::Portal {
         seal,
@@ -286,5 +302,6 @@ pub fn wire(config: &Config, backend: Backend, clock: Arc<dyn Clock>) -> anyhow:
         finance,
         fulfilment,
         outbox,
+        eps,
     })
 }

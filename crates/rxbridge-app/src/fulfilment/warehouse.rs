@@ -199,6 +199,9 @@ impl Fulfilment {
                     .map_err(WarehouseError::Store)?;
                 change.register =
                     self.supply_entries(&rec, &rx, &carrier, &tracking, &supplier, now);
+                change
+                    .outbox
+                    .extend(crate::eps::notification(&self.vault, &rec, &rx, now));
                 (change, "dispatched", Some((rx, carrier, tracking)))
             }
             OrderEvent::Delivered {
@@ -258,6 +261,13 @@ impl Fulfilment {
                     None,
                     None,
                 );
+                // A parcel that came back was not dispensed after all: EPS's notification of
+                // it is withdrawn (for an electronic prescription).
+                let rx = self
+                    .vault
+                    .open_prescription(&rec)
+                    .map_err(|e| WarehouseError::Store(StoreError::Unexpected(e)))?;
+                change.outbox.extend(crate::eps::withdraw(&rec, &rx, now));
                 (change, "return recorded", None)
             }
         };

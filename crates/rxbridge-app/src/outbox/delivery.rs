@@ -48,6 +48,35 @@ pub trait WebhookTransport: Send + Sync {
     ) -> Result<HttpAnswer, String>;
 }
 
+/// What a destination delivered by an adapter of its own (EPS), not as a webhook, answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Delivered {
+        status: u16,
+    },
+    /// Refused for good (the same message again would be refused again): dead-lettered.
+    Refused {
+        status: Option<u16>,
+        why: String,
+    },
+    /// Nothing to send for this message; kept for the record like a destination without an
+    /// endpoint.
+    NotApplicable(String),
+    /// Not delivered this time: retried on the schedule (at least `retry_after` later).
+    Failed {
+        status: Option<u16>,
+        why: String,
+        retry_after: Option<SignedDuration>,
+    },
+}
+
+/// Delivers the messages of a destination that is not a webhook receiver (`eps:{mode}`). The
+/// body is opened; the adapter builds and sends the message it stands for.
+#[async_trait]
+pub trait DirectTransport: Send + Sync {
+    async fn deliver(&self, message: &OutboxMessage, body: serde_json::Value) -> Delivery;
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RunReport {
     pub delivered: u32,
@@ -103,6 +132,8 @@ pub struct Outbox {
     transport: Arc<dyn WebhookTransport>,
     clock: Arc<dyn Clock>,
     vault: PatientVault,
+    /// The EPS adapter, when EPS is configured.
+    eps: Option<Arc<dyn DirectTransport>>,
     pub gauges: Arc<OutboxGauges>,
 }
 
@@ -118,8 +149,16 @@ impl Outbox {
             transport,
             clock,
             vault,
+            eps: None,
             gauges: Arc::new(OutboxGauges::default()),
         }
+    }
+
+    /// Deliver `eps:{mode}` messages through `transport` (without one they are kept as
+    /// `no_endpoint`: EPS is not configured).
+    pub fn with_eps(mut self, transport: Arc<dyn DirectTransport>) -> Self {
+        self.eps = Some(transport);
+        self
     }
 
     pub fn seal_secrets(&self, endpoint_id: &str, secrets: &[String]) -> Vec<u8> {
@@ -208,6 +247,10 @@ impl Outbox {
             .await?;
         let claimed = due.len();
         for mut m in due {
+            if crate::eps::is_destination(&m.message.destination) {
+                self.deliver_direct(&mut m, now, report).await?;
+                continue;
+            }
             let endpoint = self.store.endpoint_for(&m.message.destination).await?;
             let Some(endpoint) = endpoint.filter(|e| e.enabled) else {
                 m.status = MessageStatus::NoEndpoint;
@@ -308,6 +351,100 @@ impl Outbox {
             self.store.record_attempt(&m, Some(attempt)).await?;
         }
         Ok(claimed)
+    }
+
+    /// One message to a destination with an adapter of its own (EPS).
+    async fn deliver_direct(
+        &self,
+        m: &mut OutboxMessage,
+        now: Timestamp,
+        report: &mut RunReport,
+    ) -> Result<(), StoreError> {
+        let Some(transport) = &self.eps else {
+            // A return is written for every NHS prescription that will not be dispensed: with
+            // EPS off there is nobody to tell. The others are written only for electronic
+            // prescriptions EPS must hear of: retried, then dead-lettered for replay.
+            if m.message.event_type == crate::eps::RETURN {
+                m.status = MessageStatus::NoEndpoint;
+                m.last_error = Some("EPS is not configured (the eps settings)".into());
+                report.no_endpoint += 1;
+                return self.store.record_attempt(m, None).await;
+            }
+            return self
+                .fail(
+                    m,
+                    now,
+                    "EPS is not configured (the eps settings)".into(),
+                    report,
+                )
+                .await;
+        };
+        let body = match open_body(&self.vault, &m.message) {
+            Ok(v) => v,
+            Err(e) => return self.fail(m, now, e.to_string(), report).await,
+        };
+        let started = std::time::Instant::now();
+        let answer = transport.deliver(m, body).await;
+        let n = m.attempts + 1;
+        let mut attempt = Attempt {
+            message_id: m.message.id.clone(),
+            n,
+            at: now,
+            endpoint_id: None,
+            http_status: None,
+            error: None,
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
+        match answer {
+            Delivery::NotApplicable(why) => {
+                m.status = MessageStatus::NoEndpoint;
+                m.last_error = Some(why);
+                report.no_endpoint += 1;
+                return self.store.record_attempt(m, None).await;
+            }
+            Delivery::Delivered { status } => {
+                attempt.http_status = Some(status);
+                m.status = MessageStatus::Delivered;
+                m.delivered_at = Some(self.clock.now());
+                m.last_error = None;
+                report.delivered += 1;
+                self.gauges.delivered_total.fetch_add(1, Ordering::Relaxed);
+            }
+            Delivery::Refused { status, why } => {
+                attempt.http_status = status;
+                attempt.error = Some(why.clone());
+                m.status = MessageStatus::Dead;
+                m.last_error = Some(why);
+                report.dead += 1;
+                self.gauges
+                    .failed_attempts_total
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Delivery::Failed {
+                status,
+                why,
+                retry_after,
+            } => {
+                attempt.http_status = status;
+                attempt.error = Some(why.clone());
+                m.last_error = Some(why);
+                self.gauges
+                    .failed_attempts_total
+                    .fetch_add(1, Ordering::Relaxed);
+                match backoff(n, 0.0) {
+                    Some(wait) => {
+                        m.next_attempt_at = now + retry_after.map_or(wait, |r| r.max(wait));
+                        report.retried += 1;
+                    }
+                    None => {
+                        m.status = MessageStatus::Dead;
+                        report.dead += 1;
+                    }
+                }
+            }
+        }
+        m.attempts = n;
+        self.store.record_attempt(m, Some(attempt)).await
     }
 
     /// A message that could not be attempted: counted as a failed attempt, retried on the

@@ -173,7 +173,8 @@ pub fn clinic_destination(clinic_id: &str, mode: Mode) -> String {
 }
 
 /// Why a destination is refused, or `Ok` with the clinic it names (if any). The destination
-/// grammar is `warehouse:{mode}` or `clinic:{clinic id}:{mode}`.
+/// grammar is `warehouse:{mode}` or `clinic:{clinic id}:{mode}` (`eps:{mode}` is delivered by
+/// the EPS adapter, never to a webhook endpoint).
 pub fn parse_destination(d: &str) -> Result<Option<&str>, &'static str> {
     let parts: Vec<&str> = d.split(':').collect();
     match parts.as_slice() {
@@ -210,9 +211,11 @@ pub fn status_changed(rec: &PrescriptionRecord, to: Status, at: Timestamp) -> Ne
 }
 
 /// The messages a status change sends: always the clinic's; the warehouse's cancellation when
-/// an order it holds will not ship.
+/// an order it holds will not ship; EPS's return when an NHS prescription will not be
+/// dispensed here (`crate::eps`).
 pub fn messages_for(rec: &PrescriptionRecord, to: Status, at: Timestamp) -> Vec<NewMessage> {
     let mut out = vec![status_changed(rec, to, at)];
+    out.extend(crate::eps::return_for(rec, to, at));
     if rec.status == Status::WithWarehouse && matches!(to, Status::Cancelled | Status::Expired) {
         out.push(NewMessage {
             id: new_message_id(),

@@ -14,7 +14,8 @@ pub mod sealed;
 pub mod signing;
 
 pub use delivery::{
-    HttpAnswer, Outbox, OutboxGauges, RETRY_SCHEDULE_SECS, RunReport, WebhookTransport, backoff,
+    Delivery, DirectTransport, HttpAnswer, Outbox, OutboxGauges, RETRY_SCHEDULE_SECS, RunReport,
+    WebhookTransport, backoff,
 };
 pub use message::Body;
 pub use message::{

@@ -19,7 +19,11 @@ impl Errs {
 
 /// RFC 6901: `~` → `~0`, `/` → `~1`.
 pub(super) fn ptr(base: &str, key: &str) -> String {
-    format!("{base}/{}", key.replace('~', "~0").replace('/', "~1"))
+    if key.contains(['~', '/']) {
+        format!("{base}/{}", key.replace('~', "~0").replace('/', "~1"))
+    } else {
+        format!("{base}/{key}")
+    }
 }
 
 pub(super) fn type_name(v: &Value) -> &'static str {
@@ -47,11 +51,7 @@ pub(super) fn object<'a, 'j>(
             }
             for k in m.keys() {
                 if !allowed.contains(&k) {
-                    e.push(
-                        &ptr(at, k),
-                        "unknown_field",
-                        format!("unknown field; expected one of: {}", allowed.join(", ")),
-                    );
+                    e.push(&ptr(at, k), "unknown_field", expected_one_of(allowed));
                 }
             }
             Some(m)
@@ -65,6 +65,21 @@ pub(super) fn object<'a, 'j>(
             None
         }
     }
+}
+
+/// "unknown field; expected one of: a, b, c", written into one string.
+fn expected_one_of(allowed: &[&str]) -> String {
+    const HEAD: &str = "unknown field; expected one of: ";
+    let len = HEAD.len() + allowed.iter().map(|a| a.len() + 2).sum::<usize>();
+    let mut s = String::with_capacity(len);
+    s.push_str(HEAD);
+    for (i, a) in allowed.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(a);
+    }
+    s
 }
 
 /// A field of `m`: `None` (and a `required` error when `required`) if absent or null.
@@ -86,18 +101,19 @@ pub(super) fn field<'a, 'j>(
     }
 }
 
-/// Printable text of 1..=max characters, without control characters.
-pub(super) fn text(
-    m: &Map,
+/// Printable text of 1..=max characters, without control characters: trimmed, borrowed from
+/// the tree (a caller copies it only into the value it builds).
+pub(super) fn text<'a>(
+    m: &'a Map,
     at: &str,
     key: &str,
     required: bool,
     max: usize,
     e: &mut Errs,
-) -> Option<String> {
+) -> Option<&'a str> {
     match field(m, at, key, required, e)? {
         Value::String(s) => match clean_text(s, max) {
-            Ok(t) => Some(t.to_string()),
+            Ok(t) => Some(t),
             Err(TextFault::Empty) => {
                 e.push(&ptr(at, key), "empty", "must not be empty");
                 None
@@ -213,7 +229,7 @@ pub(super) fn boolean(m: &Map, at: &str, key: &str, required: bool, e: &mut Errs
 
 pub(super) fn date(m: &Map, at: &str, key: &str, e: &mut Errs) -> Option<Date> {
     let s = text(m, at, key, true, 10, e)?;
-    match calendar_date(&s) {
+    match calendar_date(s) {
         Some(d) => Some(d),
         None => {
             e.push(
@@ -260,11 +276,34 @@ pub(super) fn optional_parsed<T, E: std::fmt::Display>(
         return Some(None);
     }
     let s = text(m, at, key, false, max, e)?;
-    match parse(&s) {
+    match parse(s) {
         Ok(v) => Some(Some(v)),
         Err(err) => {
             e.push(&ptr(at, key), code, err.to_string());
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointers_escape_only_what_rfc_6901_escapes() {
+        assert_eq!(ptr("", "patient"), "/patient");
+        assert_eq!(ptr("/items/0", "colour"), "/items/0/colour");
+        assert_eq!(ptr("/x", "a/b~c"), "/x/a~1b~0c");
+        assert_eq!(ptr("/x", "~1"), "/x/~01");
+    }
+
+    #[test]
+    fn the_unknown_field_detail_lists_what_is_allowed() {
+        let allowed = ["kind", "form", "serial_number"];
+        assert_eq!(
+            expected_one_of(&allowed),
+            format!("unknown field; expected one of: {}", allowed.join(", "))
+        );
+        assert_eq!(expected_one_of(&[]), "unknown field; expected one of: ");
     }
 }

@@ -70,7 +70,7 @@ pub(super) fn item(v: &Value, i: usize, formulary: &Formulary, e: &mut Errs) -> 
         e,
     )?;
     let code = text(m, &at, "product_code", true, 64, e).and_then(|c| {
-        if formulary.get(&c).is_some() {
+        if formulary.get(c).is_some() {
             Some(c)
         } else {
             e.push(
@@ -135,14 +135,14 @@ pub(super) fn item(v: &Value, i: usize, formulary: &Formulary, e: &mut Errs) -> 
     }
     let reading = reading?;
     Some(Item {
-        product_code: code?,
+        product_code: code?.to_string(),
         quantity,
         quantity_figures_given: figures_given,
-        quantity_in_words: words,
+        quantity_in_words: words.map(str::to_string),
         quantity_in_words_value: reading.as_ref().map(|r| r.value),
         quantity_words_corrected: reading.and_then(|r| r.corrected),
         dose: d,
-        instructions: instructions?,
+        instructions: instructions?.to_string(),
         days_supply,
         declared_days_supply: days.map(|n| n as u32),
         repeats: repeats.unwrap_or(0) as u32,

@@ -78,18 +78,18 @@ pub(super) fn address(v: &Value, at: &str, patient: bool, e: &mut Errs) -> Optio
     let raw_pc = text(m, at, "postcode", true, 16, e);
     let postcode = match (&raw_pc, country.as_deref()) {
         (Some(pc), Some("GB") | None) => match Postcode::parse(pc) {
-            Ok(p) => Some(p.as_str().to_string()),
+            Ok(p) => Some(p.into_string()),
             Err(err) => {
                 e.push(&ptr(at, "postcode"), "invalid_postcode", err.to_string());
                 None
             }
         },
-        (Some(pc), _) => Some(pc.clone()),
+        (Some(pc), _) => Some(pc.to_string()),
         (None, _) => None,
     };
     Some(Address {
         lines: lines?,
-        town: town?,
+        town: town?.to_string(),
         postcode: postcode?,
         country: country?,
     })
@@ -129,7 +129,7 @@ pub(super) fn prescriber(v: &Value, e: &mut Errs) -> Option<Prescriber> {
             e,
         )?;
         let number = text(rm, rat, "number", true, 16, e)?;
-        match Registration::parse(body, &number) {
+        match Registration::parse(body, number) {
             Ok(r) => Some(r),
             Err(err) => {
                 e.push(
@@ -142,7 +142,7 @@ pub(super) fn prescriber(v: &Value, e: &mut Errs) -> Option<Prescriber> {
         }
     });
     let code = text(m, at, "private_prescriber_code", false, 16, e).and_then(|c| {
-        match PrivatePrescriberCode::parse(&c) {
+        match PrivatePrescriberCode::parse(c) {
             Ok(c) => Some(Some(c)),
             Err(err) => {
                 e.push(
@@ -183,8 +183,8 @@ pub(super) fn prescriber(v: &Value, e: &mut Errs) -> Option<Prescriber> {
         );
     }
     Some(Prescriber {
-        given_name: given?,
-        family_name: family?,
+        given_name: given?.to_string(),
+        family_name: family?.to_string(),
         registration: registration?,
         kind: kind?,
         private_prescriber_code: code?,
@@ -244,8 +244,8 @@ pub(super) fn patient(v: &Value, today: Date, e: &mut Errs) -> Option<Patient> {
         field(m, at, "address", true, e).and_then(|a| address(a, "/patient/address", true, e));
     Some(Patient {
         nhs_number: nhs?,
-        given_name: given?,
-        family_name: family?,
+        given_name: given?.to_string(),
+        family_name: family?.to_string(),
         date_of_birth: dob?,
         email: email?,
         phone: phone?,

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod clinic;
 pub mod demo;
 pub mod dev;
+pub mod eps;
 pub mod export;
 pub mod outbox;
 pub mod payments;

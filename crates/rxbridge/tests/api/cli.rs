@@ -302,9 +302,8 @@ fn dev_seed_fills_a_data_directory_that_verifies() {
     );
 }
 
-#[tokio::test]
-async fn dev_eps_sim_serves_the_dispensing_stand_in_and_stops_on_sigterm() {
-    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/keys");
+/// `rxbridge dev eps-sim` on a free port (key id `cli-test`, API key `cli-app`), once it answers.
+async fn start_eps_sim(keys: &std::path::Path) -> (std::process::Child, String) {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -328,6 +327,105 @@ async fn dev_eps_sim_serves_the_dispensing_stand_in_and_stops_on_sigterm() {
         crate::common::poll(crate::common::PATIENCE, up, |ok| *ok).await,
         "the stand-in did not start"
     );
+    (child, base)
+}
+
+/// `rxbridge eps release` against `rxbridge dev eps-sim`, configured by a TOML file: the
+/// published prescription (outside the formulary) is returned, and the return is sent.
+#[tokio::test]
+async fn eps_release_against_the_stand_in_returns_what_it_cannot_take() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let keys = root.join("tests/fixtures/keys");
+    let (child, base) = start_eps_sim(&keys).await;
+    let dir = tempfile::tempdir().unwrap();
+    let clinic = one_json_line(rxbridge(
+        dir.path(),
+        &["clinic", "add", "--name", "EPS", "--json"],
+    ));
+    let config = dir.path().join("rxbridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[eps]
+base_url = "{base}"
+token_url = "{base}/oauth2/token"
+api_key = "cli-app"
+key_id = "cli-test"
+private_key_file = "{key}"
+mode = "test"
+clinic_id = "{clinic}"
+ods_code = "FA565"
+postcode = "LS1 1AA"
+agent_role_profile_id = "555086415105"
+agent_user_id = "3415870201"
+"#,
+            key = keys.join("rs256-private.pem").display(),
+            clinic = clinic["clinic_id"].as_str().unwrap(),
+        ),
+    )
+    .unwrap();
+    let config = config.to_string_lossy().into_owned();
+    let out = rxbridge(dir.path(), &["--config", &config, "eps", "release"]);
+    succeeded(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("0 recorded"), "{stdout}");
+    assert!(stdout.contains("1 returned to EPS"), "{stdout}");
+    assert!(stdout.contains("sent: 1 delivered"), "{stdout}");
+    let received: serde_json::Value = reqwest::get(format!("{base}/_sim/received"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths: Vec<&str> = received
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["/FHIR/R4/Task/$release", "/FHIR/R4/Task"],
+        "{received:#}"
+    );
+    // Again: nothing new released, nothing sent twice.
+    let out = rxbridge(dir.path(), &["--config", &config, "eps", "release"]);
+    succeeded(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("sent: 0 delivered"), "{stdout}");
+    // The first release's kept answer (the first document: ids are time-ordered UUIDv7s)
+    // taken in again: found already there, nothing sent.
+    let doc = std::fs::read_dir(dir.path().join("documents"))
+        .unwrap()
+        .filter_map(|e| Some(e.ok()?.path().file_stem()?.to_string_lossy().into_owned()))
+        .min()
+        .expect("the kept release answer");
+    let out = rxbridge(
+        dir.path(),
+        &[
+            "--config",
+            &config,
+            "eps",
+            "release",
+            "--from-document",
+            &doc,
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("0 returned to EPS, 0 EPS could not release, 0 unreadable"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("sent: 0 delivered"), "{stdout}");
+    sigterm(child);
+}
+
+#[tokio::test]
+async fn dev_eps_sim_serves_the_dispensing_stand_in_and_stops_on_sigterm() {
+    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/keys");
+    let (child, base) = start_eps_sim(&keys).await;
     let client = |kid: &str| {
         rxbridge_eps::EpsClient::new(rxbridge_eps::EpsConfig {
             base_url: base.clone(),
@@ -373,4 +471,31 @@ async fn dev_eps_sim_serves_the_dispensing_stand_in_and_stops_on_sigterm() {
     let out = sigterm(child);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(&format!("API at {base}")), "{stdout}");
+}
+
+/// `rxbridge eps …` without the eps settings says which to set, and changes nothing.
+#[test]
+fn eps_commands_without_the_settings_name_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [["eps", "release"], ["eps", "notify"]] {
+        let out = rxbridge(dir.path(), &args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("EPS is not configured: set eps.base_url (RXBRIDGE_EPS_BASE_URL)"),
+            "{err}"
+        );
+    }
+    // On with a setting missing: refused at start, naming it.
+    let out = Command::new(env!("CARGO_BIN_EXE_rxbridge"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["eps", "release"])
+        .env_remove("RXBRIDGE_PATIENT_KEY")
+        .env("RXBRIDGE_EPS_BASE_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("eps.token_url is not set"), "{err}");
 }

@@ -25,10 +25,10 @@ pub struct Money {
     pub _dir: tempfile::TempDir,
 }
 
-pub async fn start(configure: impl FnOnce(&mut Config)) -> Money {
-    let dir = tempfile::tempdir().unwrap();
+/// The settings every money test starts from, on the data directory `dir`.
+pub fn test_config(dir: &std::path::Path) -> Config {
     let mut config = Config {
-        data_dir: dir.path().to_path_buf(),
+        data_dir: dir.to_path_buf(),
         listen: "127.0.0.1:0".into(),
         ..Config::default()
     };
@@ -38,6 +38,12 @@ pub async fn start(configure: impl FnOnce(&mut Config)) -> Money {
     config.webhooks.allow_private_targets = true;
     // Tests run side by side: no fixed metrics port.
     config.metrics.listen = "off".into();
+    config
+}
+
+pub async fn start(configure: impl FnOnce(&mut Config)) -> Money {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
     configure(&mut config);
     let clock = Arc::new(FixedClock::new(Timestamp::now()));
     let running = rxbridge::spawn_with_clock(config, clock.clone())

@@ -5,6 +5,7 @@
 mod anchors;
 mod bench;
 mod emails;
+mod eps;
 mod exports;
 mod fulfilment;
 mod harness;
