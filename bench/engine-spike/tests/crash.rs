@@ -33,23 +33,34 @@ fn read_acks(r: &mut impl BufRead, acks: &mut Vec<(String, String)>, until: Opti
     }
 }
 
+/// Kills the child if the test fails before it does (it would write for an hour).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn acknowledged_writes_survive_a_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rxbridge-engine-spike"))
+    let child = Command::new(env!("CARGO_BIN_EXE_rxbridge-engine-spike"))
         .arg("crash-child")
         .arg(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut child = KillOnDrop(child);
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
     let mut acks = Vec::new();
     read_acks(&mut out, &mut acks, Some(ACKS_BEFORE_KILL));
     assert_eq!(acks.len(), ACKS_BEFORE_KILL, "the child stopped early");
     // SIGKILL: no destructor, no flush, no clean shutdown.
-    child.kill().unwrap();
-    let status = child.wait().unwrap();
+    child.0.kill().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(!status.success(), "the child was killed, not finished");
     // Acknowledgements printed before the kill are still in the pipe.
     read_acks(&mut out, &mut acks, None);
