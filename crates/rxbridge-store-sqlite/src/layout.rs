@@ -81,6 +81,13 @@ async fn idempotency_rows_of_schema_11_upgrade_in_place() {
     ));
     let got = store.find_idempotency("cl_a", Mode::Test, "k2").await;
     assert_eq!(got.unwrap(), Some(want.clone()));
+    let numbered: i64 = open_conn(&path, false)
+        .unwrap()
+        .query_row("SELECT answer FROM idempotency WHERE key = 'k2'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(numbered, OLD_ROWS.len() as i64 + 1, "after the moved ones");
     // The export reads every row, oldest first, as before the upgrade.
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
     let dumping = tokio::spawn(async move { sqlite.dump(tx).await });
@@ -172,4 +179,32 @@ fn every_index_a_submission_writes_is_read_by_a_query() {
             "{index} on {table} is written by submissions and read by no query ({read:?})"
         );
     }
+}
+
+/// A store a newer build upgraded while this one runs writes nothing more (and says why).
+#[tokio::test]
+async fn a_store_upgraded_by_a_newer_build_refuses_to_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("newer.db");
+    let sqlite = Arc::new(SqliteStore::open(&path).unwrap());
+    let store: Arc<dyn Store> = sqlite.clone();
+    clinic(&store, "cl_a").await;
+    open_conn(&path, false)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let rx = new_rx(
+        record("rx_9", "cl_a", Mode::Test, "R"),
+        "k9",
+        keys(None, "d"),
+    );
+    assert!(store.insert_prescription(rx).await.is_err());
+    assert_eq!(
+        store
+            .find_idempotency("cl_a", Mode::Test, "k9")
+            .await
+            .unwrap(),
+        None,
+        "nothing written"
+    );
 }

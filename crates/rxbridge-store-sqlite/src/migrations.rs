@@ -3,7 +3,7 @@
 
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: clinics, keys, prescriptions, patient lookups, idempotency, the event log.
     r#"
     CREATE TABLE clinics (
@@ -322,7 +322,7 @@ const MIGRATIONS: &[&str] = &[
         mode TEXT NOT NULL,
         key TEXT NOT NULL,
         request_hash TEXT NOT NULL,
-        answer INTEGER NOT NULL,
+        answer INTEGER NOT NULL UNIQUE,
         created_at TEXT NOT NULL,
         PRIMARY KEY (clinic_id, mode, key)
     ) WITHOUT ROWID;
@@ -373,13 +373,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX IF NOT EXISTS rx_details_nhs ON rx_nhs_details(mode, name_dob, nhs);
     CREATE TEMP VIEW patient_of AS SELECT prescription_id, mode, nhs, name_dob, family_dob, email, postcode, address,
         CASE WHEN nhs IS NULL THEN 'd:' || demographic ELSE 'n:' || nhs END AS patient FROM rx_patient;
-    INSERT OR IGNORE INTO rx_patient_lookup SELECT mode, 'a', address, patient FROM temp.patient_of;
-    INSERT OR IGNORE INTO rx_patient_lookup SELECT mode, 'e', email, patient FROM temp.patient_of WHERE email IS NOT NULL;
-    INSERT OR IGNORE INTO rx_patient_lookup SELECT mode, 'f', family_dob, patient FROM temp.patient_of;
-    INSERT OR IGNORE INTO rx_patient_lookup SELECT mode, 'p', postcode, patient FROM temp.patient_of;
-    INSERT OR IGNORE INTO rx_patient_lookup SELECT ph.mode, 't', ph.phone, p.patient
-        FROM rx_patient_phone ph JOIN temp.patient_of p USING (prescription_id);
-    INSERT OR IGNORE INTO rx_nhs_details SELECT mode, nhs, name_dob FROM rx_patient WHERE nhs IS NOT NULL;
+    INSERT INTO rx_patient_lookup SELECT mode, 'a', address, patient FROM temp.patient_of WHERE true ON CONFLICT DO NOTHING;
+    INSERT INTO rx_patient_lookup SELECT mode, 'e', email, patient FROM temp.patient_of WHERE email IS NOT NULL ON CONFLICT DO NOTHING;
+    INSERT INTO rx_patient_lookup SELECT mode, 'f', family_dob, patient FROM temp.patient_of WHERE true ON CONFLICT DO NOTHING;
+    INSERT INTO rx_patient_lookup SELECT mode, 'p', postcode, patient FROM temp.patient_of WHERE true ON CONFLICT DO NOTHING;
+    INSERT INTO rx_patient_lookup SELECT ph.mode, 't', ph.phone, p.patient
+        FROM rx_patient_phone ph JOIN temp.patient_of p USING (prescription_id) WHERE true ON CONFLICT DO NOTHING;
+    INSERT INTO rx_nhs_details SELECT mode, nhs, name_dob FROM rx_patient WHERE nhs IS NOT NULL ON CONFLICT DO NOTHING;
     DROP VIEW temp.patient_of;
     DROP INDEX IF EXISTS rxp_nhs;
     DROP INDEX IF EXISTS rxp_name_dob;
@@ -409,7 +409,13 @@ pub(crate) fn migrate_to(conn: &mut Connection, target: usize) -> anyhow::Result
     // references are checked before each migration commits.
     conn.pragma_update(None, "foreign_keys", false)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().take(target).skip(current) {
-        let tx = conn.transaction()?;
+        // Immediate: two processes opening an old store at once take turns, and the second
+        // finds the step done (the version read again inside the transaction) and skips it.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if now as usize > i {
+            continue;
+        }
         if i + 1 == 12 && !has_column(&tx, "idempotency", "response_body")? {
             // Already narrow (a store whose version number was set back): nothing to move.
         } else {

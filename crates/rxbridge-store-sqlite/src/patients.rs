@@ -19,8 +19,7 @@ fn patient_key(p: &PatientKeys) -> String {
 }
 
 /// A lookup value seen with a patient; nothing is written when it was seen before.
-const INSERT_LOOKUP: &str =
-    "INSERT OR IGNORE INTO rx_patient_lookup (mode, kind, value, patient) VALUES (?1, ?2, ?3, ?4)";
+const INSERT_LOOKUP: &str = "INSERT INTO rx_patient_lookup (mode, kind, value, patient) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING";
 
 /// Write prescription `r`'s patient keys (its row in arrival order `seq`, `items` as JSON).
 pub(crate) fn insert_patient(
@@ -64,7 +63,7 @@ pub(crate) fn insert_patient(
     }
     if let Some(nhs) = &p.nhs {
         c.prepare_cached(
-            "INSERT OR IGNORE INTO rx_nhs_details (mode, nhs, name_dob) VALUES (?1, ?2, ?3)",
+            "INSERT INTO rx_nhs_details (mode, nhs, name_dob) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         )
         .and_then(|mut s| s.execute(params![m, nhs, p.name_dob]))
         .map_err(unexpected)?;

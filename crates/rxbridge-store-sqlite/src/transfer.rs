@@ -97,7 +97,7 @@ fn dump_all(c: &Connection, out: &Sender<Record>) -> Result<(), StoreError> {
         ),
         (
             "SELECT i.clinic_id, i.mode, i.key, i.request_hash, a.response_status, a.response_body, i.created_at
-             FROM idempotency i JOIN idempotency_answers a ON a.seq = i.answer ORDER BY i.created_at, i.clinic_id, i.key".into(),
+             FROM idempotency i JOIN idempotency_answers a ON a.seq = i.answer ORDER BY i.created_at, i.clinic_id, i.mode, i.key".into(),
             Box::new(|r| {
                 Ok(Record::Idempotency(IdempotencyRecord {
                     clinic_id: r.get(0)?,

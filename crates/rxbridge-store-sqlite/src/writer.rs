@@ -242,6 +242,7 @@ fn begin(
     match conn
         .execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| e.to_string())
+        .and_then(|_| schema_is_ours(conn))
         .and_then(|_| head(conn).map_err(|e| e.to_string()))
     {
         Ok(c) => Some(c),
@@ -250,6 +251,23 @@ fn begin(
             let _ = conn.execute_batch("ROLLBACK");
             None
         }
+    }
+}
+
+/// A newer build upgraded the file while this one runs (its tables may have changed under
+/// it): it writes nothing more. Read inside the write transaction, so no upgrade can start
+/// between the check and the writes.
+fn schema_is_ours(conn: &Connection) -> Result<(), String> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    let ours = crate::migrations::MIGRATIONS.len() as i64;
+    if version == ours {
+        Ok(())
+    } else {
+        Err(format!(
+            "the database is at schema {version} and this build writes schema {ours}: a newer rxbridge upgraded it; stop this process"
+        ))
     }
 }
 

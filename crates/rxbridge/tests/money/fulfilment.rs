@@ -184,6 +184,12 @@ async fn approval_to_delivery_with_the_warehouse_down_for_hours() {
 
     let rep = m.running.fulfilment.sweep().await.unwrap();
     assert_eq!(rep.released, 1);
+    // The ERP file is by the day of release (the clock moves hours on below: past midnight
+    // when the test runs late in the day).
+    let released_on = rxbridge_domain::dates::london_date({
+        use rxbridge_app::Clock;
+        m.clock.now()
+    });
     assert_eq!(
         m.clinic_view(Mode::Test, &id).await["status"],
         "with_warehouse"
@@ -397,11 +403,8 @@ async fn approval_to_delivery_with_the_warehouse_down_for_hours() {
         .unwrap_err();
     assert!(e.to_string().contains("append-only"), "{e}");
 
-    // The ERP file for today: one row per line; the same file twice.
-    let today = rxbridge_domain::dates::london_date({
-        use rxbridge_app::Clock;
-        m.clock.now()
-    });
+    // The ERP file for the day of release: one row per line; the same file twice.
+    let today = released_on;
     let a = rxbridge_export::to_csv(
         &m.running
             .fulfilment
