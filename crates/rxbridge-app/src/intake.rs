@@ -74,7 +74,15 @@ pub enum Begin {
     /// No completed request under this key: go on, holding the guard.
     Proceed(InFlightGuard),
     /// The same request was completed before: answer it again with this, as first answered.
-    Replay(Box<PrescriptionView>),
+    Replay(Box<Replayed>),
+}
+
+/// A completed request's answer, for a replay: the view, and the bytes first answered (sent
+/// as they are, never serialised again).
+#[derive(Debug, Clone)]
+pub struct Replayed {
+    pub view: PrescriptionView,
+    pub body: String,
 }
 
 /// A recorded submission: the prescription as it was when first recorded (201), and whether
@@ -195,7 +203,7 @@ impl Intake {
             .await?
         {
             None => Ok(Begin::Proceed(guard)),
-            Some(rec) => replay(rec, request_hash).map(|v| Begin::Replay(Box::new(v))),
+            Some(rec) => replay(rec, request_hash).map(|r| Begin::Replay(Box::new(r))),
         }
     }
 
@@ -338,9 +346,7 @@ impl Intake {
                 })
             }
             InsertOutcome::KeyExists(rec) => {
-                let view = replay(rec, request_hash)?;
-                let body =
-                    serde_json::to_string(&view).map_err(|e| StoreError::Unexpected(e.into()))?;
+                let Replayed { view, body } = replay(rec, request_hash)?;
                 Ok(Submitted {
                     view,
                     body,
@@ -542,12 +548,16 @@ impl Intake {
 }
 
 /// The stored answer for a request with the same body; `KeyReused` for another body.
-fn replay(rec: IdempotencyRecord, request_hash: &str) -> Result<PrescriptionView, IntakeError> {
+fn replay(rec: IdempotencyRecord, request_hash: &str) -> Result<Replayed, IntakeError> {
     if rec.request_hash != request_hash {
         return Err(IntakeError::KeyReused);
     }
-    serde_json::from_str(&rec.response_body)
-        .map_err(|e| IntakeError::Store(StoreError::Unexpected(e.into())))
+    let view = serde_json::from_str(&rec.response_body)
+        .map_err(|e| IntakeError::Store(StoreError::Unexpected(e.into())))?;
+    Ok(Replayed {
+        view,
+        body: rec.response_body,
+    })
 }
 
 fn encode_cursor(seq: i64) -> String {

@@ -143,7 +143,7 @@ async fn begin(
         ));
     }
     match state.intake.begin(caller, &key, hash).await {
-        Ok(Begin::Replay(view)) => Ok(Step::Replay(view)),
+        Ok(Begin::Replay(r)) => Ok(Step::Replay(Box::new(r.view))),
         Ok(Begin::Proceed(g)) => Ok(Step::Go(Some(key), Some(g))),
         Err(e) => Err(intake_outcome(e)),
     }

@@ -227,7 +227,7 @@ pub async fn submit(
         .await
         .map_err(intake_problem)?
     {
-        Begin::Replay(view) => return Ok(created(&view, true)),
+        Begin::Replay(r) => return Ok(created_with(&r.view, r.body, true)),
         Begin::Proceed(g) => g,
     };
     let (rx, received) = parse_submission(&state, &body)?;
@@ -283,15 +283,8 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, Problem> {
         .to_string())
 }
 
-/// 201 with the prescription and its `Location`; a replay says so.
-fn created(view: &PrescriptionView, replayed: bool) -> Response {
-    match serde_json::to_string(view) {
-        Ok(body) => created_with(view, body, replayed),
-        Err(_) => Problem::internal().into_response(),
-    }
-}
-
-/// [`created`] with the view already serialised (`body`, the bytes stored for replays).
+/// 201 with the prescription's `Location` and `body`, the bytes stored for replays (a replay
+/// sends the first answer's bytes as stored, and says so).
 fn created_with(view: &PrescriptionView, body: String, replayed: bool) -> Response {
     let mut r = json_response(StatusCode::CREATED, body);
     if let Ok(l) = HeaderValue::from_str(&view.links.self_) {

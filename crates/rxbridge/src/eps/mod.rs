@@ -265,10 +265,10 @@ impl Eps {
         let hash = sha256_hex(canonical_json(bundle).as_bytes());
         let guard = match self.intake.begin(&self.caller, &key, &hash).await {
             Ok(Begin::Proceed(guard)) => guard,
-            Ok(Begin::Replay(view)) => {
+            Ok(Begin::Replay(replayed)) => {
                 // Recorded before (its original on its `prescription.received` event); a return
                 // a stop kept from being written is written now, once.
-                if let Some(rec) = self.recorded(&view.id).await? {
+                if let Some(rec) = self.recorded(&replayed.view.id).await? {
                     let mut change = Change::default();
                     self.with_return(&mut change, &rec);
                     if !change.outbox.is_empty() {

@@ -126,3 +126,30 @@ async fn hundred_concurrent_submissions_with_one_key_make_one_record() {
     assert_eq!(ids.len(), 1, "every 201 carries the same id");
     assert_eq!(app.count(&app.test_key).await, 1);
 }
+
+/// A replay sends the stored answer's bytes as they are: never parsed and written again (an
+/// answer stored by an earlier version keeps its bytes whatever this one would write).
+#[tokio::test]
+async fn a_replay_sends_the_stored_bytes_not_a_reserialisation() {
+    let app = spawn_app().await;
+    let key = new_key();
+    let first = app.submit_with(&app.test_key, &key, &valid_body()).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let stored = first.text().await.unwrap();
+    // The same answer with other spacing, as another serialiser would have written it.
+    let spaced =
+        serde_json::to_string_pretty(&serde_json::from_str::<Value>(&stored).unwrap()).unwrap();
+    assert_ne!(spaced, stored);
+    let db = rusqlite::Connection::open(app.data_dir.path().join("rxbridge.db")).unwrap();
+    let n = db
+        .execute(
+            "UPDATE idempotency_answers SET response_body = ?1 WHERE response_body = ?2",
+            [&spaced, &stored],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    let again = app.submit_with(&app.test_key, &key, &valid_body()).await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.text().await.unwrap(), spaced, "the stored bytes");
+}
