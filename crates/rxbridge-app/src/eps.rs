@@ -8,11 +8,12 @@
 //! - the month's claim per dispensed prescription (`CLAIM`, written by [`queue_claims`]).
 //!
 //! The bodies hold our ids and what was done; the EPS adapter builds the FHIR message from them
-//! and the released original (kept sealed as a document, named by the prescription's
-//! [`RELEASED_EVENT`]) at delivery, and keeps the message it sent with the answer. A message
-//! about a prescription EPS never released to us (a paper NHS prescription, or one only the
-//! clinic's own system sent) is answered by the adapter as not applicable and kept for the
-//! record.
+//! and the released original (kept sealed as a document, named on the prescription's
+//! `prescription.received` event, or by a [`RELEASED_EVENT`] when a release matched an earlier
+//! record) at delivery, and keeps the message it sent with the answer. A return of a
+//! prescription EPS never released to us (a paper NHS prescription) is answered by the adapter
+//! as not applicable and kept for the record; the other messages exist only for electronic
+//! prescriptions and wait, retried, until the release attaches the original.
 
 use crate::crypto::PatientVault;
 use crate::events::NewEvent;
@@ -30,11 +31,10 @@ pub const NOTIFY: &str = "eps.dispense_notification";
 pub const RETURN: &str = "eps.return";
 pub const WITHDRAW: &str = "eps.withdraw";
 pub const CLAIM: &str = "eps.claim";
-/// Every EPS message type, in the order a prescription's messages are sent.
-pub const MESSAGE_TYPES: [&str; 4] = [NOTIFY, RETURN, WITHDRAW, CLAIM];
 
-/// The event a release writes on the prescription it records or matches: its detail names the
-/// sealed original (`document.id`), the release (`release_id`) and the short-form id.
+/// The event a release writes on an earlier record it matches (a prescription it records
+/// carries the same detail as `eps_released` on its `prescription.received` event): the sealed
+/// original (`document.id`), the release (`release_id`) and the short-form id.
 pub const RELEASED_EVENT: &str = "eps.released";
 /// The event the adapter writes for every message it sent, with the answer's status and the
 /// document that keeps the message and the answer (sealed).

@@ -154,8 +154,9 @@ impl Outbox {
         }
     }
 
-    /// Deliver `eps:{mode}` messages through `transport` (without one they are kept as
-    /// `no_endpoint`: EPS is not configured).
+    /// Deliver `eps:{mode}` messages through `transport`. Without one (EPS not configured)
+    /// a return is kept as `no_endpoint` and the other EPS messages are retried, then
+    /// dead-lettered for replay.
     pub fn with_eps(mut self, transport: Arc<dyn DirectTransport>) -> Self {
         self.eps = Some(transport);
         self

@@ -6,10 +6,11 @@
 //! withdraw, claim) are built into FHIR and sent by [`deliver`]'s transport; the month's
 //! claims are queued by `Eps::claims`.
 //!
-//! Every released original is kept sealed as a document (`{release_id, bundle}`), named by the
-//! prescription's `eps.released` event; every message sent is kept sealed with its answer,
-//! named by an `eps.sent` event. Ids in a message (its `X-Request-ID`, the FHIR ids) are
-//! derived from the outbox message id, so a retry is the same message.
+//! Every released original is kept sealed as a document (`{release_id, bundle}`), named on the
+//! prescription's `prescription.received` event (`eps_released`, in the intake's transaction)
+//! or, for a record it matched, by an `eps.released` event; every message sent is kept sealed
+//! with its answer, named by an `eps.sent` event. Ids in a message (its `X-Request-ID`, the
+//! FHIR ids) are derived from the outbox message id, so a retry is the same message.
 
 mod deliver;
 mod settings;
