@@ -135,7 +135,7 @@ pub fn withdraw(rec: &PrescriptionRecord, rx: &Prescription, at: Timestamp) -> O
     Some(m)
 }
 
-/// What [`queue_claims`] did.
+/// What [`queue_claims`] did (runs over several months add up with `+=`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ClaimRun {
     pub queued: u32,
@@ -144,6 +144,15 @@ pub struct ClaimRun {
     pub not_electronic: u32,
     /// Dispatched, but the parcel came back: not dispensed, not claimed.
     pub returned: u32,
+}
+
+impl std::ops::AddAssign for ClaimRun {
+    fn add_assign(&mut self, other: ClaimRun) {
+        self.queued += other.queued;
+        self.already_queued += other.already_queued;
+        self.not_electronic += other.not_electronic;
+        self.returned += other.returned;
+    }
 }
 
 /// Queue the claim of every electronic prescription dispensed from an NHS charge dated in

@@ -175,14 +175,10 @@ fn spawn_eps(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
                         .claims(e.last_month())
                         .await
                         .map_err(|err| format!("{err:#}"))?;
-                    let now = e
+                    run += e
                         .claims(e.this_month())
                         .await
                         .map_err(|err| format!("{err:#}"))?;
-                    run.queued += now.queued;
-                    run.already_queued += now.already_queued;
-                    run.not_electronic += now.not_electronic;
-                    run.returned += now.returned;
                     Ok(run)
                 }
             },

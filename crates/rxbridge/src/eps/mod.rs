@@ -172,18 +172,9 @@ impl Eps {
                 &json!({ "request_id": sent.request_id, "request": sent.request, "status": sent.status, "answer": sent.answer }),
             )
             .await?;
-        let mut report = ReleaseReport {
-            failed_at_eps: release.failed.len() as u32,
-            ..ReleaseReport::default()
-        };
-        // One prescription that cannot be taken in does not hold up the others; the release
-        // answer is kept above, so none is lost.
-        for bundle in &release.passed {
-            if let Err(e) = self.take(&release.id, bundle, &mut report).await {
-                tracing::error!(error = %e, document = %kept["id"], "a released prescription was not taken in; it is in the kept release answer");
-                report.not_taken += 1;
-            }
-        }
+        let report = self
+            .take_all(&release, kept["id"].as_str().unwrap_or_default())
+            .await;
         self.store
             .record_event(self.event(
                 "eps.release_run",
@@ -207,17 +198,28 @@ impl Eps {
             .with_context(|| format!("{doc_id} is not a kept release answer"))?;
         let release = rxbridge_fhir::dispensing::Release::parse(&kept["answer"])
             .map_err(|e| anyhow::anyhow!("{doc_id} is not a kept release answer: {e}"))?;
+        Ok(self.take_all(&release, doc_id).await)
+    }
+
+    /// Take in every prescription of `release`, kept as the document `doc_id`. One that cannot
+    /// be taken in does not hold up the others, and stays in the kept answer (the log names
+    /// it), so none is lost.
+    async fn take_all(
+        &self,
+        release: &rxbridge_fhir::dispensing::Release,
+        doc_id: &str,
+    ) -> ReleaseReport {
         let mut report = ReleaseReport {
             failed_at_eps: release.failed.len() as u32,
             ..ReleaseReport::default()
         };
         for bundle in &release.passed {
             if let Err(e) = self.take(&release.id, bundle, &mut report).await {
-                tracing::error!(error = %e, document = doc_id, "a released prescription was not taken in");
+                tracing::error!(error = %e, document = doc_id, "a released prescription was not taken in; it is in the kept release answer");
                 report.not_taken += 1;
             }
         }
-        Ok(report)
+        report
     }
 
     /// One released prescription: recorded, matched, already there, or given back.

@@ -74,7 +74,7 @@ async fn start() -> Eps {
     e.private_key_file = Some(repo("tests/fixtures/keys/rs256-private.pem"));
     e.mode = "test".into();
     e.clinic_id = Some(clinic.clinic_id.clone());
-    e.dmd_table = Some(repo("tests/fixtures/eps/dmd-test-only.json"));
+    e.dmd_table = Some(repo(TEST_DMD));
     e.release_interval_secs = 0;
     e.claim_interval_secs = 0;
     e.ods_code = "FA565".into();
@@ -105,7 +105,26 @@ async fn start() -> Eps {
     Eps { m, sim }
 }
 
+/// The test-only dm+d table (never shipped or configured outside these tests).
+const TEST_DMD: &str = "tests/fixtures/eps/dmd-test-only.json";
+
+fn test_dmd() -> rxbridge_fhir::DmdTable {
+    rxbridge_fhir::DmdTable::from_json(&std::fs::read_to_string(repo(TEST_DMD)).unwrap()).unwrap()
+}
+
 impl Eps {
+    /// The clinic's system sends `bundle` to the FHIR door.
+    async fn post_fhir(&self, bundle: &Value) -> reqwest::Response {
+        self.m
+            .client
+            .post(self.m.url("/fhir/R4/$process-message"))
+            .bearer_auth(&self.m.test_key)
+            .header("content-type", "application/fhir+json")
+            .body(bundle.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
     fn eps(&self) -> &rxbridge::eps::Eps {
         self.m.running.eps.as_deref().expect("EPS is configured")
     }
@@ -146,10 +165,7 @@ async fn a_released_prescription_is_recorded_dispensed_notified_and_claimed() {
     // one this pharmacy stocks.
     let bundle = stocked(&short_form_id("819851-A83008-2EFE4"), &today(&t));
     // What the JSON door finds for the same prescription (a dry run, before it is on record).
-    let dmd = rxbridge_fhir::DmdTable::from_json(
-        &std::fs::read_to_string(repo("tests/fixtures/eps/dmd-test-only.json")).unwrap(),
-    )
-    .unwrap();
+    let dmd = test_dmd();
     let mut json_body = rxbridge_fhir::map_order(&bundle, &dmd).unwrap().contract;
     json_body["nhs"] = json!({ "exemption": "0007", "evidence_seen": true });
     let dry: Value =
@@ -381,15 +397,7 @@ async fn a_released_prescription_outside_the_formulary_is_returned_once() {
 async fn a_release_of_what_the_clinic_already_sent_is_matched_not_recorded_twice() {
     let t = start().await;
     let bundle = stocked(&short_form_id("819851-A83008-2EFE5"), &today(&t));
-    let r =
-        t.m.client
-            .post(t.m.url("/fhir/R4/$process-message"))
-            .bearer_auth(&t.m.test_key)
-            .header("content-type", "application/fhir+json")
-            .body(bundle.to_string())
-            .send()
-            .await
-            .unwrap();
+    let r = t.post_fhir(&bundle).await;
     assert_eq!(r.status(), Rs::CREATED, "{}", r.text().await.unwrap());
     let id = t.only_prescription().await;
     t.sim.queue(bundle);
@@ -470,15 +478,7 @@ async fn the_clinic_door_refuses_a_prescription_already_released_and_a_cancelled
     // The clinic's system sends the same prescription afterwards (another message id).
     let mut again = released.clone();
     again["identifier"]["value"] = "0d7e0a14-5b52-4b0f-9f66-0c44ce9ab3c1".into();
-    let r =
-        t.m.client
-            .post(t.m.url("/fhir/R4/$process-message"))
-            .bearer_auth(&t.m.test_key)
-            .header("content-type", "application/fhir+json")
-            .body(again.to_string())
-            .send()
-            .await
-            .unwrap();
+    let r = t.post_fhir(&again).await;
     assert_eq!(r.status(), Rs::UNPROCESSABLE_ENTITY);
     let outcome: Value = r.json().await.unwrap();
     assert_eq!(
@@ -494,10 +494,7 @@ async fn the_clinic_door_refuses_a_prescription_already_released_and_a_cancelled
     );
     assert_eq!(t.only_prescription().await, id);
     // Or its JSON equivalent, under the clinic's own reference.
-    let dmd = rxbridge_fhir::DmdTable::from_json(
-        &std::fs::read_to_string(repo("tests/fixtures/eps/dmd-test-only.json")).unwrap(),
-    )
-    .unwrap();
+    let dmd = test_dmd();
     let mut json_body = rxbridge_fhir::map_order(&released, &dmd).unwrap().contract;
     json_body["nhs"] = json!({ "exemption": "0007", "evidence_seen": true });
     json_body["clinic_reference"] = "CLINIC-REF-7".into();
@@ -528,15 +525,7 @@ async fn the_clinic_door_refuses_a_prescription_already_released_and_a_cancelled
     // A prescription the clinic sent and then cancelled, released afterwards: matched, and
     // returned so the patient can take it elsewhere.
     let sent_first = stocked(&short_form_id("819851-A83008-2EFE8"), &today(&t));
-    let r =
-        t.m.client
-            .post(t.m.url("/fhir/R4/$process-message"))
-            .bearer_auth(&t.m.test_key)
-            .header("content-type", "application/fhir+json")
-            .body(sent_first.to_string())
-            .send()
-            .await
-            .unwrap();
+    let r = t.post_fhir(&sent_first).await;
     assert_eq!(r.status(), Rs::CREATED);
     let outcome: Value = r.json().await.unwrap();
     let cancelled = outcome["issue"][0]["diagnostics"]
