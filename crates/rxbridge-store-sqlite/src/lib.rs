@@ -67,17 +67,7 @@ impl SqliteStore {
     /// [`Self::open`] with explicit writer settings.
     pub fn open_tuned(path: impl AsRef<Path>, tuning: Tuning) -> anyhow::Result<Self> {
         let path = path.as_ref().to_path_buf();
-        owner_only(&path).with_context(|| format!("securing {}", path.display()))?;
-        let mut conn = open_conn(&path, false)
-            .with_context(|| format!("opening the database {}", path.display()))?;
-        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-        if mode != "wal" {
-            return Err(anyhow!(
-                "could not switch {} to WAL mode (got {mode})",
-                path.display()
-            ));
-        }
-        migrations::migrate(&mut conn)?;
+        let (mut conn, _) = open_migrated(&path)?;
         // The writer's page cache (16 MiB by default): the upper levels of the lookup indexes
         // (random keys) stay in memory as the store grows. Readers keep 1 MiB (`open_conn`).
         conn.pragma_update(None, "cache_size", -i64::from(tuning.cache_kib))?;
@@ -227,6 +217,69 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         with_reader(&self.readers, &self.path, f)
     }
+}
+
+/// The schema version this build writes (one step per migration).
+pub const SCHEMA_VERSION: usize = migrations::MIGRATIONS.len();
+
+/// The schema version of the database at `path`, read without upgrading or writing anything;
+/// `None` when there is no database file there (none is created).
+pub fn schema_version(path: impl AsRef<Path>) -> anyhow::Result<Option<usize>> {
+    let path = path.as_ref();
+    if !path.try_exists()? {
+        return Ok(None);
+    }
+    let conn = open_conn(path, false)
+        .with_context(|| format!("opening the database {}", path.display()))?;
+    let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    Ok(Some(v as usize))
+}
+
+/// Upgrade the database at `path` in place to [`SCHEMA_VERSION`], as every open does, and say
+/// what was done: the version found and the steps this call applied. Refuses when there is no
+/// database there (none is created) or its schema is newer than this build's.
+pub fn upgrade(path: impl AsRef<Path>) -> anyhow::Result<(usize, Vec<usize>)> {
+    let path = path.as_ref();
+    let found = schema_version(path)?
+        .ok_or_else(|| anyhow!("there is no database at {}", path.display()))?;
+    let (conn, applied) = open_migrated(path)?;
+    drop(conn);
+    Ok((found, applied))
+}
+
+/// The writer's connection: owner-only files, WAL mode, the schema brought up to date (the
+/// steps applied are returned).
+fn open_migrated(path: &Path) -> anyhow::Result<(Connection, Vec<usize>)> {
+    owner_only(path).with_context(|| format!("securing {}", path.display()))?;
+    let mut conn = open_conn(path, false)
+        .with_context(|| format!("opening the database {}", path.display()))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    if mode != "wal" {
+        return Err(anyhow!(
+            "could not switch {} to WAL mode (got {mode})",
+            path.display()
+        ));
+    }
+    let applied = migrations::migrate(&mut conn)?;
+    Ok((conn, applied))
+}
+
+/// A new database at an earlier schema `version`, for upgrade drills and tests of the upgrade
+/// path; refuses a path that already exists.
+#[doc(hidden)]
+pub fn create_at_schema(path: impl AsRef<Path>, version: usize) -> anyhow::Result<()> {
+    let path = path.as_ref();
+    if path.try_exists()? {
+        return Err(anyhow!("{} already exists", path.display()));
+    }
+    if version > SCHEMA_VERSION {
+        return Err(anyhow!("this build knows schemas up to {SCHEMA_VERSION}"));
+    }
+    owner_only(path)?;
+    let mut conn = open_conn(path, false)?;
+    conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))?;
+    migrations::migrate_to(&mut conn, version)?;
+    Ok(())
 }
 
 impl Drop for SqliteStore {

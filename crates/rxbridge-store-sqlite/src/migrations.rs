@@ -391,12 +391,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
-pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+/// Bring the schema up to this build's; the versions this call applied (none when it was
+/// already there, or another process applied them first).
+pub fn migrate(conn: &mut Connection) -> anyhow::Result<Vec<usize>> {
     migrate_to(conn, MIGRATIONS.len())
 }
 
 /// Apply the migrations up to schema `target` (tests build a store of an earlier version).
-pub(crate) fn migrate_to(conn: &mut Connection, target: usize) -> anyhow::Result<()> {
+pub(crate) fn migrate_to(conn: &mut Connection, target: usize) -> anyhow::Result<Vec<usize>> {
+    let mut applied = Vec::new();
     let current: usize =
         conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
     if current > MIGRATIONS.len() {
@@ -444,9 +447,10 @@ pub(crate) fn migrate_to(conn: &mut Connection, target: usize) -> anyhow::Result
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
         tracing::info!(version = i + 1, "applied schema migration");
+        applied.push(i + 1);
     }
     conn.pragma_update(None, "foreign_keys", true)?;
-    Ok(())
+    Ok(applied)
 }
 
 fn has_column(c: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {

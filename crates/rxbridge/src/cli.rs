@@ -7,7 +7,7 @@
 //! synthetic data or stand in for the warehouse (`dev seed`, `dev warehouse-sim`) default to
 //! `test`, the sandbox, which is the only safe default.
 
-use crate::commands::prescriber_key;
+use crate::commands::{prescriber_key, store};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{CommandFactory as _, Parser, Subcommand};
 use rxbridge_app::Mode;
@@ -98,6 +98,11 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// The embedded store's schema: see whether this build would upgrade it, and upgrade it.
+    Store {
+        #[command(subcommand)]
+        command: store::StoreCommand,
     },
     /// Exports: the month's NHS claim, FP34PCD and payments; a day's warehouse orders; or
     /// everything, for moving to another store.

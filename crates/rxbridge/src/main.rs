@@ -77,6 +77,7 @@ async fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Payments { command } => return payments::run(config, command).await,
         Command::Audit { command } => return audit::run(config, command).await,
+        Command::Store { command } => return store::run(config, command),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -14,6 +14,7 @@ pub mod registers;
 pub mod rules;
 pub mod serve;
 pub mod staff;
+pub mod store;
 pub mod webhook;
 
 use rxbridge::{App, Config};

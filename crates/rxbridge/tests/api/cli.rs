@@ -499,3 +499,82 @@ fn eps_commands_without_the_settings_name_them() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("eps.token_url is not set"), "{err}");
 }
+
+#[test]
+fn store_status_and_migrate_upgrade_an_older_data_directory_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("rxbridge.db");
+    let latest = rxbridge_store_sqlite::SCHEMA_VERSION;
+    // No database: both refuse, and neither creates one.
+    for cmd in ["status", "migrate"] {
+        let out = rxbridge(dir.path(), &["store", cmd]);
+        assert_eq!(out.status.code(), Some(1), "store {cmd}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("there is no database at"));
+        assert!(!db.exists(), "store {cmd} created a database");
+    }
+    rxbridge_store_sqlite::create_at_schema(&db, 11).unwrap();
+    let out = rxbridge(dir.path(), &["store", "status"]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&format!("schema: 11 (this build: {latest})")),
+        "{text}"
+    );
+    let pending = (12..=latest)
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    assert!(
+        text.contains(&format!("upgrade pending: steps {pending};")),
+        "{text}"
+    );
+    // status read it and left it as it was.
+    assert_eq!(
+        rxbridge_store_sqlite::schema_version(&db).unwrap(),
+        Some(11)
+    );
+
+    let out = rxbridge(dir.path(), &["store", "migrate"]);
+    succeeded(&out);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&format!(
+            "upgraded from schema 11 to {latest} (steps {pending})"
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        rxbridge_store_sqlite::schema_version(&db).unwrap(),
+        Some(latest)
+    );
+    let out = rxbridge(dir.path(), &["store", "status"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("up to date")
+    );
+    let out = rxbridge(dir.path(), &["store", "migrate"]);
+    succeeded(&out);
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("nothing to do")
+    );
+    // The upgraded directory is a working one.
+    succeeded(&rxbridge(dir.path(), &["audit", "verify"]));
+
+    // A schema newer than this build's is refused, unchanged.
+    let newer = tempfile::tempdir().unwrap();
+    let db = newer.path().join("rxbridge.db");
+    rxbridge_store_sqlite::create_at_schema(&db, latest).unwrap();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .pragma_update(None, "user_version", latest as i64 + 1)
+        .unwrap();
+    for cmd in ["status", "migrate"] {
+        let out = rxbridge(newer.path(), &["store", cmd]);
+        assert_eq!(out.status.code(), Some(1), "store {cmd}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("newer than this build's"));
+    }
+}
