@@ -171,7 +171,7 @@ struct SignatureIn {
 pub(super) fn parse(body: &str, today: Date, formulary: &Formulary) -> Option<Prescription> {
     let Obj(rx): Obj<RxIn> = serde_json::from_str(body).ok()?;
     let kind = rx.kind.0;
-    let authority = authority(&rx.authority)?;
+    let authority = authority(rx.authority.0)?;
     let allowed = match kind {
         PrescriptionType::Private => [
             AuthorityKind::PaperFp10pcd,
@@ -198,8 +198,8 @@ pub(super) fn parse(body: &str, today: Date, formulary: &Formulary) -> Option<Pr
     };
     let items = rx
         .items
-        .iter()
-        .map(|i| item(i, formulary))
+        .into_iter()
+        .map(|Obj(i)| item(i, formulary))
         .collect::<Option<Vec<Item>>>()?;
     let Obj(prescriber_in) = rx.prescriber;
     Some(Prescription {
@@ -215,7 +215,7 @@ pub(super) fn parse(body: &str, today: Date, formulary: &Formulary) -> Option<Pr
     })
 }
 
-fn authority(a: &AuthorityIn) -> Option<Authority> {
+fn authority(a: AuthorityIn) -> Option<Authority> {
     let kind = a.kind.0;
     let eps_ok = match (kind, &a.eps_prescription_id) {
         (AuthorityKind::Eps, Some(id)) => is_short_form_id(id),
@@ -231,7 +231,7 @@ fn authority(a: &AuthorityIn) -> Option<Authority> {
     Some(Authority {
         kind,
         form: a.form.as_deref().map(str::to_string),
-        serial_number: a.serial_number.as_ref().map(|s| s.0.0.clone()),
+        serial_number: a.serial_number.map(|s| s.0.0),
         eps_prescription_id: a.eps_prescription_id.as_deref().map(str::to_string),
     })
 }
@@ -290,10 +290,10 @@ fn patient(p: PatientIn, today: Date) -> Option<Patient> {
     })
 }
 
-fn item(i: &ItemIn, formulary: &Formulary) -> Option<Item> {
+fn item(i: ItemIn, formulary: &Formulary) -> Option<Item> {
     formulary.get(&i.product_code)?;
-    let words = i.quantity_in_words.as_ref().map(|w| &w.0);
-    let quantity = match (i.quantity, words) {
+    let words = i.quantity_in_words.map(|w| w.0);
+    let quantity = match (i.quantity, &words) {
         (Some(q), _) => Quantity::new(q.0).ok()?,
         (None, Some(w)) => Quantity::new(w.reading.value).ok()?,
         (None, None) => return None,
@@ -311,9 +311,9 @@ fn item(i: &ItemIn, formulary: &Formulary) -> Option<Item> {
         product_code: i.product_code.to_string(),
         quantity,
         quantity_figures_given: i.quantity.is_some(),
-        quantity_in_words: words.map(|w| w.text.clone()),
-        quantity_in_words_value: words.map(|w| w.reading.value),
-        quantity_words_corrected: words.and_then(|w| w.reading.corrected.clone()),
+        quantity_in_words_value: words.as_ref().map(|w| w.reading.value),
+        quantity_words_corrected: words.as_ref().and_then(|w| w.reading.corrected.clone()),
+        quantity_in_words: words.map(|w| w.text),
         dose,
         instructions: i.instructions.to_string(),
         days_supply,

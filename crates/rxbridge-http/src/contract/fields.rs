@@ -156,6 +156,16 @@ pub(super) enum TextFault {
 /// The rule of [`text`], shared with the fast path: trimmed, 1..=max characters, no control
 /// characters.
 pub(super) fn clean_text(s: &str, max: usize) -> Result<&str, TextFault> {
+    // Printable ASCII (the common case) in one pass over the bytes: its only whitespace is the
+    // space and it has no control character, so the rule below reduces to this.
+    if s.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        let t = s.trim_ascii();
+        return match t.len() {
+            0 => Err(TextFault::Empty),
+            n if n > max => Err(TextFault::TooLong),
+            _ => Ok(t),
+        };
+    }
     let t = s.trim();
     if t.is_empty() {
         Err(TextFault::Empty)
