@@ -58,7 +58,11 @@ impl Postcode {
             _ => false,
         };
         if inward_ok && outward_ok {
-            Ok(Self(format!("{out} {inw}")))
+            let mut s = String::with_capacity(compact.len() + 1);
+            s.push_str(out);
+            s.push(' ');
+            s.push_str(inw);
+            Ok(Self(s))
         } else {
             Err(ContactError::Postcode)
         }
@@ -97,18 +101,25 @@ pub struct Email(String);
 impl Email {
     pub fn parse(input: &str) -> Result<Self, ContactError> {
         let s = input.trim();
-        if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        // ASCII is checked by its bytes: its whitespace and control characters are all at or
+        // below the space, and DEL.
+        let spaced = if s.is_ascii() {
+            s.bytes().any(|b| b <= b' ' || b == 0x7f)
+        } else {
+            s.chars().any(|c| c.is_whitespace() || c.is_control())
+        };
+        if s.len() > 254 || spaced {
             return Err(ContactError::Email);
         }
         let (local, domain) = s.split_once('@').ok_or(ContactError::Email)?;
-        let domain_ok = !domain.contains('@')
-            && domain.contains('.')
-            && domain.split('.').all(|l| {
+        // Each label letters, digits and inner hyphens (so no second `@`), read as bytes.
+        let domain_ok = domain.contains('.')
+            && domain.as_bytes().split(|b| *b == b'.').all(|l| {
                 !l.is_empty()
                     && l.len() <= 63
-                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                    && !l.starts_with('-')
-                    && !l.ends_with('-')
+                    && l.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+                    && !l.starts_with(b"-")
+                    && !l.ends_with(b"-")
             });
         if local.is_empty() || local.len() > 64 || !domain_ok {
             return Err(ContactError::Email);
@@ -116,7 +127,9 @@ impl Email {
         let mut out = String::with_capacity(s.len());
         out.push_str(local);
         out.push('@');
-        out.extend(domain.chars().map(|c| c.to_ascii_lowercase()));
+        // The domain is ASCII (checked above).
+        out.push_str(domain);
+        out[local.len() + 1..].make_ascii_lowercase();
         Ok(Self(out))
     }
     pub fn as_str(&self) -> &str {
@@ -159,7 +172,9 @@ impl UkPhone {
         {
             return Err(ContactError::Phone);
         }
-        let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+        // Room for the "+44" that replaces the leading 0 below.
+        let mut digits = String::with_capacity(s.len() + 2);
+        digits.extend(s.chars().filter(char::is_ascii_digit));
         let national = if s.starts_with('+') {
             digits
                 .strip_prefix("44")

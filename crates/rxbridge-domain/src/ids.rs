@@ -26,14 +26,11 @@ pub struct NhsNumber(String);
 
 impl NhsNumber {
     pub fn parse(input: &str) -> Result<Self, IdError> {
-        let compact: String = input
-            .chars()
-            .filter(|c| !c.is_whitespace() && *c != '-')
-            .collect();
-        // Every character a digit first, then the count (the order the errors are given in).
+        // Spaces and hyphens left out; every character a digit first, then the count (the
+        // order the errors are given in). The digits are kept on the stack until they pass.
         let mut d = [0u32; 10];
         let mut n = 0;
-        for c in compact.chars() {
+        for c in input.chars().filter(|c| !c.is_whitespace() && *c != '-') {
             let x = c.to_digit(10).ok_or(IdError::NotDigits)?;
             if let Some(slot) = d.get_mut(n) {
                 *slot = x;
@@ -44,7 +41,9 @@ impl NhsNumber {
             return Err(IdError::Length { expected: 10 });
         }
         match nhs_check_digit(&d[..9]) {
-            Some(check) if check == d[9] => Ok(Self(compact)),
+            Some(check) if check == d[9] => Ok(Self(
+                d.iter().map(|x| char::from(b'0' + *x as u8)).collect(),
+            )),
             _ => Err(IdError::CheckDigit),
         }
     }
